@@ -1,0 +1,15 @@
+//! The schema, as migrations applied in order on SQLite and PostgreSQL alike.
+//! A migration is never edited once it has landed: add a new one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_accounts_and_audit;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_accounts_and_audit::Migration)]
+    }
+}

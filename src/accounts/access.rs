@@ -1,0 +1,402 @@
+//! Who may do what: one table of rules, keyed by operation id, enforced by
+//! one guard in front of every operation. An operation without a rule is
+//! refused to everyone (deny by default), and the route-by-role test walks
+//! the spec to prove the table and the guard agree.
+
+use std::sync::OnceLock;
+
+use chrono::TimeDelta;
+use poem::{http::Method, Endpoint, IntoResponse, Request, Response, Result};
+use uuid::Uuid;
+
+use super::{model::Role, store};
+use crate::{
+    audit::{self, Actor, Context, Event},
+    http::{
+        conventions::RequestId,
+        problem::{ApiError, InvalidParam, Problem},
+    },
+    AppState,
+};
+
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allow {
+    /// No authentication (login).
+    Public,
+    /// Any signed-in staff member.
+    Staff,
+    /// Staff holding at least one of these roles.
+    Roles(&'static [Role]),
+}
+
+/// Operations still allowed while an account must first do something else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Allowed while the password must be changed.
+    PasswordChange,
+    /// Allowed while TOTP enrolment is required.
+    MfaEnrolment,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    pub operation: &'static str,
+    pub allow: Allow,
+    pub open_during: &'static [Gate],
+}
+
+const ADMIN: &[Role] = &[Role::Admin];
+const AUDITOR: &[Role] = &[Role::Auditor];
+const BOTH_GATES: &[Gate] = &[Gate::PasswordChange, Gate::MfaEnrolment];
+
+/// The permission of every operation in the spec.
+pub const RULES: &[Rule] = &[
+    Rule {
+        operation: "createSession",
+        allow: Allow::Public,
+        open_during: &[],
+    },
+    Rule {
+        operation: "deleteCurrentSession",
+        allow: Allow::Staff,
+        open_during: BOTH_GATES,
+    },
+    Rule {
+        operation: "getMe",
+        allow: Allow::Staff,
+        open_during: BOTH_GATES,
+    },
+    Rule {
+        operation: "changeMyPassword",
+        allow: Allow::Staff,
+        open_during: &[Gate::PasswordChange],
+    },
+    Rule {
+        operation: "enrolTotp",
+        allow: Allow::Staff,
+        open_during: &[Gate::MfaEnrolment],
+    },
+    Rule {
+        operation: "confirmTotp",
+        allow: Allow::Staff,
+        open_during: &[Gate::MfaEnrolment],
+    },
+    Rule {
+        operation: "deactivateTotp",
+        allow: Allow::Staff,
+        open_during: &[],
+    },
+    Rule {
+        operation: "listStaff",
+        allow: Allow::Roles(ADMIN),
+        open_during: &[],
+    },
+    Rule {
+        operation: "createStaff",
+        allow: Allow::Roles(ADMIN),
+        open_during: &[],
+    },
+    Rule {
+        operation: "getStaff",
+        allow: Allow::Roles(ADMIN),
+        open_during: &[],
+    },
+    Rule {
+        operation: "updateStaff",
+        allow: Allow::Roles(ADMIN),
+        open_during: &[],
+    },
+    Rule {
+        operation: "resetStaffPassword",
+        allow: Allow::Roles(ADMIN),
+        open_during: &[],
+    },
+    Rule {
+        operation: "listAuditEvents",
+        allow: Allow::Roles(AUDITOR),
+        open_during: &[],
+    },
+    Rule {
+        operation: "verifyAuditChain",
+        allow: Allow::Roles(AUDITOR),
+        open_during: &[],
+    },
+];
+
+pub fn rule(operation: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.operation == operation)
+}
+
+/// The signed-in caller of an operation, for handlers.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub staff_id: Uuid,
+    pub session_id: Uuid,
+    pub roles: Vec<Role>,
+    pub audit: Context,
+}
+
+impl Caller {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// One operation of the spec, for matching requests to rules.
+struct RouteEntry {
+    method: Method,
+    segments: Vec<Option<String>>, // None: a {parameter}
+    operation: String,
+}
+
+fn routes() -> &'static Vec<RouteEntry> {
+    static ROUTES: OnceLock<Vec<RouteEntry>> = OnceLock::new();
+    ROUTES.get_or_init(|| {
+        let doc = crate::spec_document();
+        let mut out = Vec::new();
+        if let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) {
+            for (path, item) in paths {
+                let segments: Vec<Option<String>> = path
+                    .trim_start_matches('/')
+                    .split('/')
+                    .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
+                    .collect();
+                for (method, op) in item.as_object().into_iter().flatten() {
+                    let (Ok(method), Some(operation)) = (
+                        method.to_ascii_uppercase().parse::<Method>(),
+                        op.get("operationId").and_then(|o| o.as_str()),
+                    ) else {
+                        continue;
+                    };
+                    out.push(RouteEntry {
+                        method,
+                        segments: segments.clone(),
+                        operation: operation.to_owned(),
+                    });
+                }
+            }
+        }
+        // literal segments win over parameters (`/staff/me` before `/staff/{id}`)
+        out.sort_by_key(|r| r.segments.iter().filter(|s| s.is_none()).count());
+        out
+    })
+}
+
+fn find_operation(method: &Method, path: &str) -> Option<&'static str> {
+    let rest = path.strip_prefix(crate::http::API_BASE).unwrap_or(path);
+    let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    routes()
+        .iter()
+        .find(|r| {
+            &r.method == method
+                && r.segments.len() == parts.len()
+                && r.segments.iter().zip(&parts).all(|(seg, part)| {
+                    seg.as_deref().is_none_or(|s| s == *part) && !part.is_empty()
+                })
+        })
+        .map(|r| r.operation.as_str())
+}
+
+pub const AUDIT_REASON_HEADER: &str = "x-audit-reason";
+pub const AUDIT_REASON_MAX: usize = 500;
+
+fn request_context(req: &Request) -> std::result::Result<Context, ApiError> {
+    let reason = match req.headers().get(AUDIT_REASON_HEADER) {
+        None => None,
+        Some(v) => {
+            let text = v.to_str().map_err(|_| {
+                ApiError::invalid(vec![InvalidParam::new(
+                    "X-Audit-Reason",
+                    "invalid",
+                    "must be visible ASCII text",
+                )])
+            })?;
+            if text.chars().count() > AUDIT_REASON_MAX {
+                return Err(ApiError::invalid(vec![InvalidParam::new(
+                    "X-Audit-Reason",
+                    "too_long",
+                    format!("At most {AUDIT_REASON_MAX} characters."),
+                )]));
+            }
+            Some(text.trim().to_owned()).filter(|t| !t.is_empty())
+        }
+    };
+    Ok(Context {
+        actor: None,
+        request_id: req.data::<RequestId>().map(|r| r.0.clone()),
+        client_ip: req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip().to_string()),
+        reason,
+    })
+}
+
+fn bearer(req: &Request) -> Option<&str> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}
+
+/// Refuses a request, writing the denial to the audit trail first.
+async fn deny(state: &AppState, ctx: &Context, operation: &str, problem: Problem) -> Response {
+    let event = Event::new("access.denied", problem.status).on("operation", operation);
+    match audit::record_alone(&state.db, state.clock.now(), ctx, event).await {
+        Ok(_) => problem.into_response(),
+        Err(e) => crate::db::classify_error(&e).to_response(),
+    }
+}
+
+/// The guard in front of every operation.
+pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
+    let Some(state) = req.data::<AppState>().cloned() else {
+        return Ok(ApiError::internal().to_response());
+    };
+    let Some(operation) = find_operation(req.method(), req.uri().path()) else {
+        // no such operation: the router answers 404 or 405
+        return next.call(req).await.map(IntoResponse::into_response);
+    };
+    let mut ctx = match request_context(&req) {
+        Ok(c) => c,
+        Err(e) => return Ok(e.to_response()),
+    };
+    let Some(rule) = rule(operation) else {
+        tracing::error!(
+            operation,
+            "operation has no access rule: refused to everyone"
+        );
+        let problem = Problem::new(
+            poem::http::StatusCode::FORBIDDEN,
+            "This operation is not open to anyone.",
+        );
+        return Ok(deny(&state, &ctx, operation, problem).await);
+    };
+    if rule.allow == Allow::Public {
+        req.extensions_mut().insert(ctx);
+        return next.call(req).await.map(IntoResponse::into_response);
+    }
+
+    let unauthenticated = || {
+        Problem::typed(
+            poem::http::StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Unauthenticated",
+            "Send a valid session token as `Authorization: Bearer <token>`; it may have expired or been revoked.",
+        )
+    };
+    let Some(token) = bearer(&req) else {
+        return Ok(with_challenge(
+            deny(&state, &ctx, operation, unauthenticated()).await,
+        ));
+    };
+    let now = state.clock.now();
+    let found = match store::session_by_token(&state.db, token, now, &state.config).await {
+        Ok(f) => f,
+        Err(e) => return Ok(crate::db::classify_error(&e).to_response()),
+    };
+    let Some((session, staff, roles)) = found else {
+        return Ok(with_challenge(
+            deny(&state, &ctx, operation, unauthenticated()).await,
+        ));
+    };
+    ctx.actor = Some(Actor::Staff(staff.id));
+    if now - session.last_seen_at > TimeDelta::seconds(60) {
+        if let Err(e) = store::touch_session(&state.db, session.id, now).await {
+            return Ok(crate::db::classify_error(&e).to_response());
+        }
+    }
+
+    let forbidden = |kind: &str, title: &str, detail: &str| {
+        Problem::typed(
+            poem::http::StatusCode::FORBIDDEN,
+            kind,
+            title,
+            detail.to_owned(),
+        )
+    };
+    if staff.must_change_password && !rule.open_during.contains(&Gate::PasswordChange) {
+        let p = forbidden(
+            "password-change-required",
+            "Password change required",
+            "This account must change its password first: PUT /api/v1/staff/me/password.",
+        );
+        return Ok(deny(&state, &ctx, operation, p).await);
+    }
+    let mfa_pending = !staff.totp_enabled
+        && roles
+            .iter()
+            .any(|r| state.config.mfa_required_roles.contains(r));
+    if mfa_pending && !staff.must_change_password && !rule.open_during.contains(&Gate::MfaEnrolment)
+    {
+        let p = forbidden(
+            "mfa-enrolment-required",
+            "Second factor required",
+            "This account's roles require a second factor: enrol with POST /api/v1/staff/me/totp, then confirm it.",
+        );
+        return Ok(deny(&state, &ctx, operation, p).await);
+    }
+    if let Allow::Roles(allowed) = rule.allow {
+        if !roles.iter().any(|r| allowed.contains(r)) {
+            let p = forbidden(
+                "forbidden",
+                "Forbidden",
+                "This account's roles do not allow this operation.",
+            );
+            return Ok(deny(&state, &ctx, operation, p).await);
+        }
+    }
+    req.extensions_mut().insert(Caller {
+        staff_id: staff.id,
+        session_id: session.id,
+        roles,
+        audit: ctx,
+    });
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+fn with_challenge(mut resp: Response) -> Response {
+    if resp.status() == poem::http::StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            "www-authenticate",
+            poem::http::HeaderValue::from_static("Bearer realm=\"casedesk\""),
+        );
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_in_the_spec_has_a_rule_and_every_rule_an_operation() {
+        let ops: Vec<&str> = routes().iter().map(|r| r.operation.as_str()).collect();
+        for op in &ops {
+            assert!(rule(op).is_some(), "operation {op} has no access rule");
+        }
+        for r in RULES {
+            assert!(
+                ops.contains(&r.operation),
+                "rule for unknown operation {}",
+                r.operation
+            );
+        }
+    }
+
+    #[test]
+    fn literal_segments_win() {
+        assert_eq!(
+            find_operation(&Method::GET, "/api/v1/staff/me"),
+            Some("getMe")
+        );
+        assert_eq!(
+            find_operation(
+                &Method::GET,
+                "/api/v1/staff/0190a000-0000-7000-8000-000000000000"
+            ),
+            Some("getStaff")
+        );
+        assert_eq!(find_operation(&Method::GET, "/api/v1/staff/"), None);
+    }
+}

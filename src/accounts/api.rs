@@ -1,0 +1,376 @@
+//! Staff account administration (admin only).
+
+use poem::{http::StatusCode, web::Data, Request};
+use poem_openapi::{
+    param::{Header, Path, Query},
+    payload::Json,
+    ApiResponse, OpenApi,
+};
+use sea_orm::DatabaseTransaction;
+use uuid::Uuid;
+
+use super::{
+    access::Caller,
+    model::{DisplayName, Email, Role},
+    self_service::hash_password,
+    store,
+    views::{NewStaffRequest, PasswordReset, StaffAccount, StaffCreated, StaffList, StaffUpdate},
+};
+use crate::{
+    audit::{self, Event},
+    crypto,
+    db::begin_write,
+    entities::staff,
+    http::{
+        body::JsonBody,
+        if_match_version,
+        pagination::{paginate, PageRequest},
+        problem::{ApiError, ApiResult, InvalidParam},
+        stale_version, Tag,
+    },
+    AppState,
+};
+
+#[derive(ApiResponse)]
+pub enum CreatedResponse {
+    /// The account, with its one-time password (shown only here).
+    #[oai(status = 201)]
+    Created(
+        Json<StaffCreated>,
+        /// The new account's address.
+        #[oai(header = "Location")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum StaffResponse {
+    /// The account.
+    #[oai(status = 200)]
+    Ok(
+        Json<StaffAccount>,
+        /// The version, for `If-Match`.
+        #[oai(header = "ETag")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum ResetResponse {
+    /// The one-time password (shown only here); the account's sessions have ended.
+    #[oai(status = 201)]
+    Created(Json<PasswordReset>),
+}
+
+fn staff_response(account: StaffAccount) -> StaffResponse {
+    let etag = account.etag();
+    StaffResponse::Ok(Json(account), etag)
+}
+
+async fn load(txn: &DatabaseTransaction, id: Uuid) -> Result<(staff::Model, Vec<Role>), ApiError> {
+    let account = store::staff_by_id(txn, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let roles = store::roles_of(txn, id).await?;
+    Ok((account, roles))
+}
+
+fn sorted_roles(roles: &[Role]) -> Vec<Role> {
+    let mut roles = roles.to_vec();
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
+pub struct StaffApi;
+
+#[OpenApi(tag = "Tag::Staff")]
+impl StaffApi {
+    /// List staff accounts.
+    #[oai(path = "/staff", method = "get", operation_id = "listStaff")]
+    async fn list_staff(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        /// Only accounts holding this role.
+        role: Query<Option<Role>>,
+        /// Only active (true) or deactivated (false) accounts.
+        active: Query<Option<bool>>,
+        /// Page size, 1 to 200.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next` cursor of the previous page.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<StaffList> {
+        let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
+        let rows =
+            store::list_staff(&state.db, role.0, active.0, page.after, page.fetch_limit()).await?;
+        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let mut roles = store::roles_of_many(&state.db, &ids).await?;
+        let items = rows
+            .into_iter()
+            .map(|r| {
+                let rs = roles.remove(&r.id).unwrap_or_default();
+                StaffAccount::from_model(r, rs)
+            })
+            .collect();
+        Ok(StaffList::page(
+            items,
+            next,
+            &state.config.public_url,
+            req.uri(),
+        ))
+    }
+
+    /// Create a staff account.
+    ///
+    /// The account gets a one-time password, to be changed at its first login.
+    #[oai(path = "/staff", method = "post", operation_id = "createStaff")]
+    async fn create_staff(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        body: JsonBody<NewStaffRequest>,
+    ) -> ApiResult<CreatedResponse> {
+        let state = *state;
+        let mut problems = Vec::new();
+        let email = Email::parse(&body.email)
+            .map_err(|r| {
+                problems.push(InvalidParam::new(
+                    "email",
+                    "invalid",
+                    format!("The e-mail address {r}."),
+                ))
+            })
+            .ok();
+        let name = DisplayName::parse(&body.display_name)
+            .map_err(|r| {
+                problems.push(InvalidParam::new(
+                    "displayName",
+                    "invalid",
+                    format!("The display name {r}."),
+                ))
+            })
+            .ok();
+        let (Some(email), Some(name)) = (email, name) else {
+            return Err(ApiError::invalid(problems));
+        };
+        let roles = sorted_roles(&body.roles);
+        let password = crypto::one_time_password();
+        let hash = hash_password(&state.hasher, &password).await?;
+        let now = state.clock.now();
+        let txn = begin_write(&state.db).await?;
+        if store::staff_by_email_key(&txn, &email.key())
+            .await?
+            .is_some()
+        {
+            return Err(ApiError::conflict(
+                "An account with this e-mail address already exists.",
+            ));
+        }
+        let created = store::insert_staff(
+            &txn,
+            store::NewStaff {
+                email: email.as_str(),
+                email_key: email.key(),
+                display_name: name.as_str(),
+                password_hash: hash,
+                must_change_password: true,
+                roles: &roles,
+            },
+            now,
+        )
+        .await?;
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("staff.created", 201)
+                .on("staff", created.id)
+                .fields(vec!["email", "displayName", "roles"]),
+        )
+        .await?;
+        txn.commit().await?;
+        let location = format!("{}/staff/{}", crate::http::API_BASE, created.id);
+        Ok(CreatedResponse::Created(
+            Json(StaffCreated {
+                staff: StaffAccount::from_model(created, roles),
+                one_time_password: password.to_string(),
+            }),
+            location,
+        ))
+    }
+
+    /// Show a staff account.
+    #[oai(path = "/staff/:id", method = "get", operation_id = "getStaff")]
+    async fn get_staff(&self, state: Data<&AppState>, id: Path<Uuid>) -> ApiResult<StaffResponse> {
+        let account = store::staff_by_id(&state.db, id.0)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let roles = store::roles_of(&state.db, id.0).await?;
+        Ok(staff_response(StaffAccount::from_model(account, roles)))
+    }
+
+    /// Change a staff account's display name, roles or active state.
+    ///
+    /// Needs `If-Match`. Deactivating ends every session of the account at
+    /// once. An administrator cannot remove its own admin role or deactivate
+    /// itself, and the last active administrator cannot be deactivated.
+    #[oai(path = "/staff/:id", method = "patch", operation_id = "updateStaff")]
+    async fn update_staff(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        /// The ETag of the version being changed.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: JsonBody<StaffUpdate>,
+    ) -> ApiResult<StaffResponse> {
+        let state = *state;
+        let now = state.clock.now();
+        let name = match &body.display_name {
+            None => None,
+            Some(n) => Some(DisplayName::parse(n).map_err(|r| {
+                ApiError::field("displayName", "invalid", format!("The display name {r}."))
+            })?),
+        };
+        let txn = begin_write(&state.db).await?;
+        let (account, current_roles) = load(&txn, id.0).await?;
+        let expected = if_match_version(if_match.0.as_deref())?;
+        if expected != account.version {
+            return Err(stale_version());
+        }
+        let new_roles = body.roles.as_deref().map(sorted_roles);
+        let is_self = account.id == caller.staff_id;
+        if is_self {
+            if new_roles
+                .as_ref()
+                .is_some_and(|r| !r.contains(&Role::Admin))
+            {
+                return Err(ApiError::conflict(
+                    "An administrator cannot remove its own admin role.",
+                ));
+            }
+            if body.active == Some(false) {
+                return Err(ApiError::conflict(
+                    "An administrator cannot deactivate its own account.",
+                ));
+            }
+        }
+        let loses_admin = current_roles.contains(&Role::Admin)
+            && account.active
+            && (body.active == Some(false)
+                || new_roles
+                    .as_ref()
+                    .is_some_and(|r| !r.contains(&Role::Admin)));
+        if loses_admin && store::active_admins(&txn).await? <= 1 {
+            return Err(ApiError::conflict(
+                "This is the last active administrator; appoint another first.",
+            ));
+        }
+
+        let mut changes = Vec::new();
+        let mut fields = Vec::new();
+        if let Some(name) = &name {
+            if name.as_str() != account.display_name {
+                changes.push((staff::Column::DisplayName, name.as_str().into()));
+                fields.push("displayName");
+            }
+        }
+        if let Some(active) = body.active {
+            if active != account.active {
+                changes.push((staff::Column::Active, active.into()));
+                fields.push("active");
+            }
+        }
+        let roles_changed = new_roles.as_ref().is_some_and(|r| *r != current_roles);
+        if roles_changed {
+            fields.push("roles");
+        }
+        if fields.is_empty() {
+            txn.rollback().await?;
+            return Ok(staff_response(StaffAccount::from_model(
+                account,
+                current_roles,
+            )));
+        }
+        if !store::update_staff(&txn, account.id, expected, changes, now).await? {
+            return Err(stale_version());
+        }
+        if let (true, Some(roles)) = (roles_changed, &new_roles) {
+            store::set_roles(&txn, account.id, roles).await?;
+        }
+        if body.active == Some(false) {
+            store::delete_sessions_of(&txn, account.id, None).await?;
+        }
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("staff.updated", 200)
+                .on("staff", account.id)
+                .fields(fields),
+        )
+        .await?;
+        let (updated, roles) = load(&txn, account.id).await?;
+        txn.commit().await?;
+        Ok(staff_response(StaffAccount::from_model(updated, roles)))
+    }
+
+    /// Reset a staff account's password.
+    ///
+    /// Gives a one-time password that must be changed at the next login, and
+    /// ends the account's sessions.
+    #[oai(
+        path = "/staff/:id/password-resets",
+        method = "post",
+        operation_id = "resetStaffPassword"
+    )]
+    async fn reset_staff_password(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+    ) -> ApiResult<ResetResponse> {
+        let state = *state;
+        let now = state.clock.now();
+        let password = crypto::one_time_password();
+        let hash = hash_password(&state.hasher, &password).await?;
+        let txn = begin_write(&state.db).await?;
+        let (account, _) = load(&txn, id.0).await?;
+        let written = store::update_staff(
+            &txn,
+            account.id,
+            account.version,
+            vec![
+                (staff::Column::PasswordHash, hash.into()),
+                (staff::Column::MustChangePassword, true.into()),
+            ],
+            now,
+        )
+        .await?;
+        if !written {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "The account changed meanwhile; try again.",
+            ));
+        }
+        store::delete_sessions_of(&txn, account.id, None).await?;
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("staff.password_reset", 201)
+                .on("staff", account.id)
+                .fields(vec!["password"]),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(ResetResponse::Created(Json(PasswordReset {
+            one_time_password: password.to_string(),
+        })))
+    }
+}

@@ -1,0 +1,11 @@
+//! Staff accounts, passwords, sessions, TOTP, roles, and `access`: who may do what.
+
+pub mod access;
+pub mod api;
+pub mod bootstrap;
+pub mod model;
+pub mod password;
+pub mod self_service;
+pub mod store;
+pub mod totp;
+pub mod views;

@@ -1,0 +1,201 @@
+//! Parsed account types: the only ways in for roles, e-mail addresses,
+//! display names and passwords.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use poem_openapi::Enum;
+use zeroize::Zeroizing;
+
+/// A staff role (see PRODUCT.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    ShelterCoordinator,
+    ShelterCaseworker,
+    ExchangeCoordinator,
+    ExchangeOfficer,
+    Analyst,
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 7] = [
+        Role::Admin,
+        Role::ShelterCoordinator,
+        Role::ShelterCaseworker,
+        Role::ExchangeCoordinator,
+        Role::ExchangeOfficer,
+        Role::Analyst,
+        Role::Auditor,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::ShelterCoordinator => "shelter_coordinator",
+            Role::ShelterCaseworker => "shelter_caseworker",
+            Role::ExchangeCoordinator => "exchange_coordinator",
+            Role::ExchangeOfficer => "exchange_officer",
+            Role::Analyst => "analyst",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+}
+
+/// An e-mail address, kept as entered; `key()` is its case-insensitive identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(text: &str) -> Result<Self, &'static str> {
+        let text = text.trim();
+        if text.is_empty() || text.len() > Self::MAX_LEN {
+            return Err("must be an e-mail address of at most 254 characters");
+        }
+        let Some((local, domain)) = text.rsplit_once('@') else {
+            return Err("must be an e-mail address such as name@example.org");
+        };
+        let domain_ok = domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && domain
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '@');
+        if domain_ok && local_ok {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err("must be an e-mail address such as name@example.org")
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The lower-cased form that makes addresses unique case-insensitively.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
+}
+
+/// The lookup key of whatever a caller typed as an e-mail address at login.
+pub fn email_key(text: &str) -> String {
+    text.trim().to_lowercase()
+}
+
+/// A display name: 1-200 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(text: &str) -> Result<Self, &'static str> {
+        let text = text.trim();
+        let len = text.chars().count();
+        if len == 0 || len > 200 {
+            return Err("must be 1 to 200 characters");
+        }
+        if text.chars().any(char::is_control) {
+            return Err("must not contain control characters");
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password that meets the policy: 12 to 128 characters and not one of
+/// the common passwords the repository ships.
+pub struct NewPassword(Zeroizing<String>);
+
+pub const PASSWORD_MIN_CHARS: usize = 12;
+pub const PASSWORD_MAX_CHARS: usize = 128;
+
+/// The list of the most common passwords (Django's copy of Royce Williams'
+/// list of 20,000; see `common-passwords.md`).
+const COMMON_PASSWORDS: &str = include_str!("common-passwords.txt");
+
+fn common_passwords() -> &'static HashSet<&'static str> {
+    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    SET.get_or_init(|| {
+        COMMON_PASSWORDS
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect()
+    })
+}
+
+pub fn common_password_count() -> usize {
+    common_passwords().len()
+}
+
+impl NewPassword {
+    pub fn parse(text: &str) -> Result<Self, &'static str> {
+        let chars = text.chars().count();
+        if chars < PASSWORD_MIN_CHARS {
+            return Err("must be at least 12 characters");
+        }
+        if chars > PASSWORD_MAX_CHARS {
+            return Err("must be at most 128 characters");
+        }
+        if common_passwords().contains(text.to_lowercase().as_str()) {
+            return Err("is one of the most common passwords; choose another");
+        }
+        Ok(Self(Zeroizing::new(text.to_owned())))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_policy() {
+        assert!(common_password_count() >= 10_000);
+        assert!(NewPassword::parse("short").is_err());
+        assert!(NewPassword::parse(&"a".repeat(129)).is_err());
+        assert!(NewPassword::parse("1q2w3e4r5t6y").is_err(), "common");
+        assert!(
+            NewPassword::parse("QWERTYUIOP123").is_err(),
+            "common, any case"
+        );
+        assert!(NewPassword::parse("correct horse battery staple").is_ok());
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            Email::parse(" Ana@Example.org ").unwrap().key(),
+            "ana@example.org"
+        );
+        assert!(Email::parse("no-at-sign").is_err());
+        assert!(Email::parse("a@b").is_err());
+        assert!(Email::parse("a b@c.org").is_err());
+    }
+
+    #[test]
+    fn roles_round_trip() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+    }
+}

@@ -1,0 +1,619 @@
+//! Signing in and out, one's own account, password and second factor.
+
+use chrono::{DateTime, Utc};
+use poem::{http::StatusCode, web::Data};
+use poem_openapi::{payload::Json, ApiResponse, OpenApi};
+use sea_orm::ConnectionTrait;
+
+use super::{
+    access::Caller,
+    model::{email_key, NewPassword},
+    password::Hasher,
+    store, totp,
+    views::{
+        LoginRequest, PasswordChange, SessionCreated, StaffAccount, TotpCode, TotpDeactivation,
+        TotpEnrolment,
+    },
+};
+use crate::{
+    audit::{self, Actor, Context, Event},
+    crypto,
+    db::begin_write,
+    entities::staff,
+    http::{
+        body::JsonBody,
+        problem::{ApiError, ApiResult},
+        Tag,
+    },
+    AppState,
+};
+
+#[derive(ApiResponse)]
+pub enum LoginResponse {
+    /// Signed in: the token is shown only here.
+    #[oai(status = 201)]
+    Created(Json<SessionCreated>),
+}
+
+#[derive(ApiResponse)]
+pub enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+}
+
+#[derive(ApiResponse)]
+pub enum MeResponse {
+    /// The signed-in account.
+    #[oai(status = 200)]
+    Ok(Json<StaffAccount>),
+}
+
+#[derive(ApiResponse)]
+pub enum EnrolResponse {
+    /// Load the secret into an authenticator app, then confirm with a code.
+    #[oai(status = 201)]
+    Created(Json<TotpEnrolment>),
+}
+
+fn wrong_credentials() -> ApiError {
+    ApiError::typed(
+        StatusCode::UNAUTHORIZED,
+        "invalid-credentials",
+        "Invalid credentials",
+        "The e-mail address, password or one-time code is wrong, or the account cannot sign in.",
+    )
+}
+
+fn throttled(until: DateTime<Utc>, now: DateTime<Utc>) -> ApiError {
+    let seconds = (until - now).num_seconds().max(1) as u64;
+    ApiError::typed(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-attempts",
+        "Too many attempts",
+        "Too many failed sign-ins; wait for Retry-After seconds.",
+    )
+    .with_retry_after(seconds)
+}
+
+/// The throttling subject of an account: a hash, so that mistyped or unknown
+/// addresses are not stored.
+fn account_subject(email: &str) -> String {
+    format!(
+        "account:{}",
+        crypto::sha256_hex(email_key(email).as_bytes())
+    )
+}
+
+fn ip_subject(ctx: &Context) -> String {
+    format!("ip:{}", ctx.client_ip.as_deref().unwrap_or("unknown"))
+}
+
+/// Records a failed sign-in (throttling and audit) in one transaction.
+async fn record_failed_login(
+    state: &AppState,
+    ctx: &Context,
+    subjects: &[&str],
+    reason: &str,
+    account: Option<&staff::Model>,
+) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    let txn = begin_write(&state.db).await?;
+    for subject in subjects {
+        store::record_failure(&txn, subject, now).await?;
+    }
+    let mut event = Event::new(reason, 401);
+    if let Some(a) = account {
+        event = event.on("staff", a.id);
+    }
+    audit::record(&txn, now, ctx, event).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+fn totp_aad(staff_id: uuid::Uuid) -> String {
+    format!("staff.totp_secret:{staff_id}")
+}
+
+fn decrypt_totp(
+    state: &AppState,
+    account: &staff::Model,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, ApiError> {
+    let Some(sealed) = &account.totp_secret else {
+        return Err(ApiError::conflict(
+            "No second factor is being enrolled or enabled.",
+        ));
+    };
+    state
+        .master_key
+        .decrypt(sealed, &totp_aad(account.id))
+        .map_err(|_| {
+            tracing::error!(staff_id = %account.id, "TOTP secret cannot be decrypted");
+            ApiError::internal()
+        })
+}
+
+/// Accepts a code once: moves the account's last used step forward, only if
+/// no other request used this step first.
+async fn consume_totp(
+    db: &impl ConnectionTrait,
+    state: &AppState,
+    account: &staff::Model,
+    code: &str,
+) -> Result<bool, ApiError> {
+    let secret = decrypt_totp(state, account)?;
+    let unix = state.clock.now().timestamp().max(0) as u64;
+    let Some(step) = totp::matching_step(&secret, code, unix, account.totp_last_step) else {
+        return Ok(false);
+    };
+    use sea_orm::{sea_query::Expr, ColumnTrait, Condition, EntityTrait, QueryFilter};
+    let result = staff::Entity::update_many()
+        .col_expr(staff::Column::TotpLastStep, Expr::value(step))
+        .filter(staff::Column::Id.eq(account.id))
+        .filter(
+            Condition::any()
+                .add(staff::Column::TotpLastStep.is_null())
+                .add(staff::Column::TotpLastStep.lt(step)),
+        )
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+async fn load_me(state: &AppState, caller: &Caller) -> Result<staff::Model, ApiError> {
+    store::staff_by_id(&state.db, caller.staff_id)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+pub struct SelfServiceApi;
+
+#[OpenApi(tag = "Tag::Sessions")]
+impl SelfServiceApi {
+    /// Sign in.
+    ///
+    /// Returns a session token. An unknown e-mail address and a wrong password
+    /// get the same answer after the same work. After 5 failures for one
+    /// account within 15 minutes, sign-ins for it are refused with 429 for 15
+    /// minutes, even with the right password; addresses are throttled too.
+    /// Accounts with a second factor also send `totp`.
+    #[oai(path = "/sessions", method = "post", operation_id = "createSession")]
+    async fn create_session(
+        &self,
+        state: Data<&AppState>,
+        ctx: Data<&Context>,
+        body: JsonBody<LoginRequest>,
+    ) -> ApiResult<LoginResponse> {
+        let state = *state;
+        let ctx = ctx.0.clone();
+        let now = state.clock.now();
+        let account_subject = account_subject(&body.email);
+        let ip_subject = ip_subject(&ctx);
+        if let Some(until) = store::locked_until(&state.db, &account_subject, 5, now).await? {
+            audit::record_alone(&state.db, now, &ctx, Event::new("login.throttled", 429)).await?;
+            return Err(throttled(until, now));
+        }
+        if let Some(until) =
+            store::locked_until(&state.db, &ip_subject, state.config.login_ip_failures, now).await?
+        {
+            audit::record_alone(&state.db, now, &ctx, Event::new("login.throttled", 429)).await?;
+            return Err(throttled(until, now));
+        }
+
+        let account = store::staff_by_email_key(&state.db, &email_key(&body.email)).await?;
+        let password_ok = state
+            .hasher
+            .verify(
+                &body.password,
+                account.as_ref().map(|a| a.password_hash.as_str()),
+            )
+            .await;
+        let subjects = [account_subject.as_str(), ip_subject.as_str()];
+        let account = match account {
+            None => {
+                record_failed_login(state, &ctx, &subjects, "login.failed.unknown_account", None)
+                    .await?;
+                return Err(wrong_credentials());
+            }
+            Some(a) if !password_ok => {
+                record_failed_login(
+                    state,
+                    &ctx,
+                    &subjects,
+                    "login.failed.wrong_password",
+                    Some(&a),
+                )
+                .await?;
+                return Err(wrong_credentials());
+            }
+            Some(a) if !a.active => {
+                record_failed_login(state, &ctx, &subjects, "login.failed.inactive", Some(&a))
+                    .await?;
+                return Err(wrong_credentials());
+            }
+            Some(a) => a,
+        };
+
+        let txn = begin_write(&state.db).await?;
+        if account.totp_enabled {
+            let Some(code) = body.totp.as_deref().filter(|c| !c.trim().is_empty()) else {
+                txn.rollback().await?;
+                return Err(ApiError::typed(
+                    StatusCode::UNAUTHORIZED,
+                    "totp-required",
+                    "One-time code required",
+                    "This account has a second factor: send the current code from the authenticator app as `totp`.",
+                ));
+            };
+            if !consume_totp(&txn, state, &account, code).await? {
+                txn.rollback().await?;
+                record_failed_login(
+                    state,
+                    &ctx,
+                    &subjects,
+                    "login.failed.wrong_totp",
+                    Some(&account),
+                )
+                .await?;
+                return Err(wrong_credentials());
+            }
+        }
+        store::clear_failures(&txn, &account_subject).await?;
+        let (token, expires_at) =
+            store::create_session(&txn, account.id, now, &state.config).await?;
+        let actor_ctx = Context {
+            actor: Some(Actor::Staff(account.id)),
+            ..ctx
+        };
+        audit::record(
+            &txn,
+            now,
+            &actor_ctx,
+            Event::new("login.succeeded", 201).on("staff", account.id),
+        )
+        .await?;
+        store::prune_failures(&txn, now).await?;
+        let roles = store::roles_of(&txn, account.id).await?;
+        txn.commit().await?;
+        Ok(LoginResponse::Created(Json(SessionCreated {
+            token: token.to_string(),
+            expires_at: expires_at.into(),
+            idle_timeout_seconds: state.config.session_idle.num_seconds(),
+            staff: StaffAccount::from_model(account, roles),
+        })))
+    }
+
+    /// Sign out: the token stops working at once.
+    #[oai(
+        path = "/sessions/current",
+        method = "delete",
+        operation_id = "deleteCurrentSession"
+    )]
+    async fn delete_current_session(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+    ) -> ApiResult<NoContent> {
+        let now = state.clock.now();
+        let txn = begin_write(&state.db).await?;
+        store::delete_session(&txn, caller.session_id).await?;
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("logout", 204).on("staff", caller.staff_id),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(NoContent::Done)
+    }
+
+    /// The signed-in account.
+    #[oai(
+        path = "/staff/me",
+        method = "get",
+        operation_id = "getMe",
+        tag = "Tag::Staff"
+    )]
+    async fn get_me(&self, state: Data<&AppState>, caller: Data<&Caller>) -> ApiResult<MeResponse> {
+        let me = load_me(&state, &caller).await?;
+        Ok(MeResponse::Ok(Json(StaffAccount::from_model(
+            me,
+            caller.roles.clone(),
+        ))))
+    }
+
+    /// Change one's own password.
+    ///
+    /// Needs the current password. Ends the account's other sessions.
+    #[oai(
+        path = "/staff/me/password",
+        method = "put",
+        operation_id = "changeMyPassword",
+        tag = "Tag::Staff"
+    )]
+    async fn change_my_password(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        body: JsonBody<PasswordChange>,
+    ) -> ApiResult<NoContent> {
+        let state = *state;
+        let now = state.clock.now();
+        let me = load_me(state, &caller).await?;
+        let subject = account_subject(&me.email);
+        if let Some(until) = store::locked_until(&state.db, &subject, 5, now).await? {
+            return Err(throttled(until, now));
+        }
+        let new_password = NewPassword::parse(&body.new_password);
+        if !state
+            .hasher
+            .verify(&body.current_password, Some(&me.password_hash))
+            .await
+        {
+            let txn = begin_write(&state.db).await?;
+            store::record_failure(&txn, &subject, now).await?;
+            audit::record(
+                &txn,
+                now,
+                &caller.audit,
+                Event::new("password.change_failed", 400).on("staff", me.id),
+            )
+            .await?;
+            txn.commit().await?;
+            return Err(ApiError::field(
+                "currentPassword",
+                "wrong",
+                "The current password is wrong.",
+            ));
+        }
+        let new_password = new_password.map_err(|reason| {
+            ApiError::field("newPassword", "weak", format!("The new password {reason}."))
+        })?;
+        if crate::crypto::constant_time_eq(
+            body.current_password.as_bytes(),
+            new_password.expose().as_bytes(),
+        ) {
+            return Err(ApiError::field(
+                "newPassword",
+                "unchanged",
+                "The new password must differ from the current one.",
+            ));
+        }
+        let hash = hash_password(&state.hasher, new_password.expose()).await?;
+        let txn = begin_write(&state.db).await?;
+        let changed = store::update_staff(
+            &txn,
+            me.id,
+            me.version,
+            vec![
+                (staff::Column::PasswordHash, hash.into()),
+                (staff::Column::MustChangePassword, false.into()),
+            ],
+            now,
+        )
+        .await?;
+        if !changed {
+            return Err(ApiError::conflict(
+                "The account changed meanwhile; try again.",
+            ));
+        }
+        store::delete_sessions_of(&txn, me.id, Some(caller.session_id)).await?;
+        store::clear_failures(&txn, &subject).await?;
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("staff.password_changed", 204)
+                .on("staff", me.id)
+                .fields(vec!["password"]),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Start enrolling a second factor (TOTP).
+    ///
+    /// Returns a new secret; it takes effect once confirmed with a code.
+    #[oai(
+        path = "/staff/me/totp",
+        method = "post",
+        operation_id = "enrolTotp",
+        tag = "Tag::Staff"
+    )]
+    async fn enrol_totp(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+    ) -> ApiResult<EnrolResponse> {
+        let state = *state;
+        let now = state.clock.now();
+        let me = load_me(state, &caller).await?;
+        if me.totp_enabled {
+            return Err(ApiError::conflict(
+                "A second factor is already enabled; deactivate it first.",
+            ));
+        }
+        let secret = totp::new_secret();
+        let sealed = state.master_key.encrypt(&secret, &totp_aad(me.id));
+        let uri = totp::uri(&secret, &me.email).ok_or_else(ApiError::internal)?;
+        let txn = begin_write(&state.db).await?;
+        let changed = store::update_staff(
+            &txn,
+            me.id,
+            me.version,
+            vec![
+                (staff::Column::TotpSecret, Some(sealed).into()),
+                (staff::Column::TotpLastStep, Option::<i64>::None.into()),
+            ],
+            now,
+        )
+        .await?;
+        if !changed {
+            return Err(ApiError::conflict(
+                "The account changed meanwhile; try again.",
+            ));
+        }
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("totp.enrolment_started", 201)
+                .on("staff", me.id)
+                .fields(vec!["totp"]),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(EnrolResponse::Created(Json(TotpEnrolment {
+            secret: totp::base32(&secret).to_string(),
+            otpauth_uri: uri.to_string(),
+        })))
+    }
+
+    /// Confirm the second factor with a current code; sign-ins then need codes.
+    #[oai(
+        path = "/staff/me/totp/confirmation",
+        method = "post",
+        operation_id = "confirmTotp",
+        tag = "Tag::Staff"
+    )]
+    async fn confirm_totp(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        body: JsonBody<TotpCode>,
+    ) -> ApiResult<MeResponse> {
+        let state = *state;
+        let now = state.clock.now();
+        let me = load_me(state, &caller).await?;
+        if me.totp_enabled {
+            return Err(ApiError::conflict("The second factor is already enabled."));
+        }
+        let txn = begin_write(&state.db).await?;
+        if !consume_totp(&txn, state, &me, &body.code).await? {
+            txn.rollback().await?;
+            audit::record_alone(
+                &state.db,
+                now,
+                &caller.audit,
+                Event::new("totp.confirmation_failed", 400).on("staff", me.id),
+            )
+            .await?;
+            return Err(ApiError::field(
+                "code",
+                "wrong",
+                "The code is wrong, expired or already used.",
+            ));
+        }
+        let fresh = store::staff_by_id(&txn, me.id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        store::update_staff(
+            &txn,
+            me.id,
+            fresh.version,
+            vec![(staff::Column::TotpEnabled, true.into())],
+            now,
+        )
+        .await?;
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("totp.enabled", 200)
+                .on("staff", me.id)
+                .fields(vec!["totp"]),
+        )
+        .await?;
+        let updated = store::staff_by_id(&txn, me.id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        txn.commit().await?;
+        Ok(MeResponse::Ok(Json(StaffAccount::from_model(
+            updated,
+            caller.roles.clone(),
+        ))))
+    }
+
+    /// Remove the second factor; needs the password and a current code.
+    #[oai(
+        path = "/staff/me/totp/deactivation",
+        method = "post",
+        operation_id = "deactivateTotp",
+        tag = "Tag::Staff"
+    )]
+    async fn deactivate_totp(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        body: JsonBody<TotpDeactivation>,
+    ) -> ApiResult<MeResponse> {
+        let state = *state;
+        let now = state.clock.now();
+        let me = load_me(state, &caller).await?;
+        if !me.totp_enabled {
+            return Err(ApiError::conflict("No second factor is enabled."));
+        }
+        let password_ok = state
+            .hasher
+            .verify(&body.password, Some(&me.password_hash))
+            .await;
+        let txn = begin_write(&state.db).await?;
+        let code_ok = password_ok && consume_totp(&txn, state, &me, &body.code).await?;
+        if !code_ok {
+            txn.rollback().await?;
+            audit::record_alone(
+                &state.db,
+                now,
+                &caller.audit,
+                Event::new("totp.deactivation_failed", 400).on("staff", me.id),
+            )
+            .await?;
+            return Err(ApiError::field(
+                "body",
+                "wrong",
+                "The password or the code is wrong.",
+            ));
+        }
+        let fresh = store::staff_by_id(&txn, me.id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        store::update_staff(
+            &txn,
+            me.id,
+            fresh.version,
+            vec![
+                (staff::Column::TotpEnabled, false.into()),
+                (staff::Column::TotpSecret, Option::<String>::None.into()),
+                (staff::Column::TotpLastStep, Option::<i64>::None.into()),
+            ],
+            now,
+        )
+        .await?;
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("totp.disabled", 200)
+                .on("staff", me.id)
+                .fields(vec!["totp"]),
+        )
+        .await?;
+        let updated = store::staff_by_id(&txn, me.id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        txn.commit().await?;
+        Ok(MeResponse::Ok(Json(StaffAccount::from_model(
+            updated,
+            caller.roles.clone(),
+        ))))
+    }
+}
+
+pub async fn hash_password(hasher: &Hasher, password: &str) -> Result<String, ApiError> {
+    hasher
+        .hash(password)
+        .await
+        .map_err(|_| ApiError::internal())
+}

@@ -1,0 +1,355 @@
+//! Queries and writes for accounts, sessions and login throttling.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::{
+    sea_query::{Expr, Query},
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::model::Role;
+use crate::{
+    config::Config,
+    crypto,
+    entities::{login_failures, sessions, staff, staff_roles},
+};
+
+pub async fn roles_of(db: &impl ConnectionTrait, staff_id: Uuid) -> Result<Vec<Role>, DbErr> {
+    let rows = staff_roles::Entity::find()
+        .filter(staff_roles::Column::StaffId.eq(staff_id))
+        .all(db)
+        .await?;
+    let mut roles: Vec<Role> = rows.iter().filter_map(|r| Role::parse(&r.role)).collect();
+    roles.sort();
+    Ok(roles)
+}
+
+pub async fn roles_of_many(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Vec<Role>>, DbErr> {
+    let mut map: std::collections::HashMap<Uuid, Vec<Role>> = std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(map);
+    }
+    let rows = staff_roles::Entity::find()
+        .filter(staff_roles::Column::StaffId.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    for r in rows {
+        if let Some(role) = Role::parse(&r.role) {
+            map.entry(r.staff_id).or_default().push(role);
+        }
+    }
+    for roles in map.values_mut() {
+        roles.sort();
+    }
+    Ok(map)
+}
+
+pub async fn set_roles(
+    db: &impl ConnectionTrait,
+    staff_id: Uuid,
+    roles: &[Role],
+) -> Result<(), DbErr> {
+    staff_roles::Entity::delete_many()
+        .filter(staff_roles::Column::StaffId.eq(staff_id))
+        .exec(db)
+        .await?;
+    let rows: Vec<staff_roles::ActiveModel> = roles
+        .iter()
+        .map(|r| staff_roles::ActiveModel {
+            staff_id: Set(staff_id),
+            role: Set(r.as_str().to_owned()),
+        })
+        .collect();
+    if !rows.is_empty() {
+        staff_roles::Entity::insert_many(rows)
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn staff_by_id(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<staff::Model>, DbErr> {
+    staff::Entity::find_by_id(id).one(db).await
+}
+
+pub async fn staff_by_email_key(
+    db: &impl ConnectionTrait,
+    key: &str,
+) -> Result<Option<staff::Model>, DbErr> {
+    staff::Entity::find()
+        .filter(staff::Column::EmailKey.eq(key))
+        .one(db)
+        .await
+}
+
+pub async fn any_staff(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
+    Ok(staff::Entity::find().limit(1).one(db).await?.is_some())
+}
+
+pub struct NewStaff<'a> {
+    pub email: &'a str,
+    pub email_key: String,
+    pub display_name: &'a str,
+    pub password_hash: String,
+    pub must_change_password: bool,
+    pub roles: &'a [Role],
+}
+
+pub async fn insert_staff(
+    db: &impl ConnectionTrait,
+    new: NewStaff<'_>,
+    now: DateTime<Utc>,
+) -> Result<staff::Model, DbErr> {
+    let id = Uuid::now_v7();
+    let model = staff::ActiveModel {
+        id: Set(id),
+        email: Set(new.email.to_owned()),
+        email_key: Set(new.email_key),
+        display_name: Set(new.display_name.to_owned()),
+        password_hash: Set(new.password_hash),
+        must_change_password: Set(new.must_change_password),
+        active: Set(true),
+        totp_secret: Set(None),
+        totp_enabled: Set(false),
+        totp_last_step: Set(None),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    staff::Entity::insert(model)
+        .exec_without_returning(db)
+        .await?;
+    set_roles(db, id, new.roles).await?;
+    staff_by_id(db, id).await?.ok_or(DbErr::RecordNotInserted)
+}
+
+/// Staff ids with filters, in creation order after `after`.
+pub async fn list_staff(
+    db: &impl ConnectionTrait,
+    role: Option<Role>,
+    active: Option<bool>,
+    after: Option<Uuid>,
+    fetch: u64,
+) -> Result<Vec<staff::Model>, DbErr> {
+    let mut q = staff::Entity::find();
+    if let Some(role) = role {
+        q = q.filter(
+            staff::Column::Id.in_subquery(
+                Query::select()
+                    .column(staff_roles::Column::StaffId)
+                    .from(staff_roles::Entity)
+                    .and_where(staff_roles::Column::Role.eq(role.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(active) = active {
+        q = q.filter(staff::Column::Active.eq(active));
+    }
+    if let Some(after) = after {
+        q = q.filter(staff::Column::Id.gt(after));
+    }
+    q.order_by_asc(staff::Column::Id).limit(fetch).all(db).await
+}
+
+/// How many active accounts hold the admin role.
+pub async fn active_admins(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    staff::Entity::find()
+        .filter(staff::Column::Active.eq(true))
+        .filter(
+            staff::Column::Id.in_subquery(
+                Query::select()
+                    .column(staff_roles::Column::StaffId)
+                    .from(staff_roles::Entity)
+                    .and_where(staff_roles::Column::Role.eq(Role::Admin.as_str()))
+                    .to_owned(),
+            ),
+        )
+        .count(db)
+        .await
+}
+
+/// Writes changed account fields and bumps the version, only if the version
+/// is still `expected` (optimistic concurrency). Returns whether it wrote.
+pub async fn update_staff(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    expected_version: i32,
+    changes: Vec<(staff::Column, sea_orm::Value)>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let mut update = staff::Entity::update_many()
+        .col_expr(staff::Column::Version, Expr::value(expected_version + 1))
+        .col_expr(staff::Column::UpdatedAt, Expr::value(now));
+    for (col, value) in changes {
+        update = update.col_expr(col, Expr::value(value));
+    }
+    let result = update
+        .filter(staff::Column::Id.eq(id))
+        .filter(staff::Column::Version.eq(expected_version))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+// ---- sessions ----
+
+/// Creates a session and returns its token (shown once) and absolute expiry.
+pub async fn create_session(
+    db: &impl ConnectionTrait,
+    staff_id: Uuid,
+    now: DateTime<Utc>,
+    config: &Config,
+) -> Result<(Zeroizing<String>, DateTime<Utc>), DbErr> {
+    let (token, hash) = crypto::new_token("cds");
+    let expires_at = now + config.session_absolute;
+    sessions::Entity::insert(sessions::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        token_hash: Set(hash),
+        staff_id: Set(staff_id),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        expires_at: Set(expires_at),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok((token, expires_at))
+}
+
+/// The live session of a token, with its active account and roles.
+pub async fn session_by_token(
+    db: &impl ConnectionTrait,
+    token: &str,
+    now: DateTime<Utc>,
+    config: &Config,
+) -> Result<Option<(sessions::Model, staff::Model, Vec<Role>)>, DbErr> {
+    if token.len() > 200 {
+        return Ok(None);
+    }
+    let hash = crypto::sha256_hex(token.as_bytes());
+    let Some(session) = sessions::Entity::find()
+        .filter(sessions::Column::TokenHash.eq(hash))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if session.expires_at <= now || session.last_seen_at + config.session_idle <= now {
+        return Ok(None);
+    }
+    let Some(account) = staff_by_id(db, session.staff_id)
+        .await?
+        .filter(|s| s.active)
+    else {
+        return Ok(None);
+    };
+    let roles = roles_of(db, account.id).await?;
+    Ok(Some((session, account, roles)))
+}
+
+pub async fn touch_session(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::LastSeenAt, Expr::value(now))
+        .filter(sessions::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_session(db: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+    sessions::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
+}
+
+/// Ends every session of an account, except `keep`.
+pub async fn delete_sessions_of(
+    db: &impl ConnectionTrait,
+    staff_id: Uuid,
+    keep: Option<Uuid>,
+) -> Result<(), DbErr> {
+    let mut cond = Condition::all().add(sessions::Column::StaffId.eq(staff_id));
+    if let Some(keep) = keep {
+        cond = cond.add(sessions::Column::Id.ne(keep));
+    }
+    sessions::Entity::delete_many()
+        .filter(cond)
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+// ---- login throttling ----
+
+/// The window in which failures count, and how long a lock lasts.
+pub const LOCK_WINDOW: TimeDelta = TimeDelta::minutes(15);
+
+pub async fn record_failure(
+    db: &impl ConnectionTrait,
+    subject: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    login_failures::Entity::insert(login_failures::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        subject: Set(subject.to_owned()),
+        at: Set(now),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn clear_failures(db: &impl ConnectionTrait, subject: &str) -> Result<(), DbErr> {
+    login_failures::Entity::delete_many()
+        .filter(login_failures::Column::Subject.eq(subject))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// When `threshold` failures of `subject` fell within one window, the subject
+/// is locked for a window after the last of them (attempts while locked are
+/// not counted). Returns the time the lock ends, if locked now.
+pub async fn locked_until(
+    db: &impl ConnectionTrait,
+    subject: &str,
+    threshold: u64,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let recent = login_failures::Entity::find()
+        .filter(login_failures::Column::Subject.eq(subject))
+        .filter(login_failures::Column::At.gt(now - LOCK_WINDOW - LOCK_WINDOW))
+        .order_by_desc(login_failures::Column::At)
+        .limit(threshold)
+        .all(db)
+        .await?;
+    if (recent.len() as u64) < threshold {
+        return Ok(None);
+    }
+    let (Some(last), Some(first)) = (recent.first(), recent.last()) else {
+        return Ok(None);
+    };
+    let until = last.at + LOCK_WINDOW;
+    Ok((last.at - first.at <= LOCK_WINDOW && now < until).then_some(until))
+}
+
+/// Removes failures older than any window that could still matter.
+pub async fn prune_failures(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), DbErr> {
+    login_failures::Entity::delete_many()
+        .filter(login_failures::Column::At.lt(now - LOCK_WINDOW - LOCK_WINDOW))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! What the accounts API sends and receives (DTOs, never entities).
+
+use poem_openapi::Object;
+use uuid::Uuid;
+
+use super::model::Role;
+use crate::{entities::staff, http::types::Timestamp};
+
+/// A staff account.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct StaffAccount {
+    pub id: Uuid,
+    /// The e-mail address it signs in with (unique, case-insensitively).
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    #[oai(validator(max_length = 200))]
+    pub display_name: String,
+    pub roles: Vec<Role>,
+    pub active: bool,
+    /// The account must change its password before it can do anything else.
+    pub must_change_password: bool,
+    /// A second factor (TOTP) is enrolled and confirmed.
+    pub totp_enabled: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Changes with every update; send it back in `If-Match`.
+    pub version: i32,
+}
+
+impl StaffAccount {
+    pub fn from_model(m: staff::Model, roles: Vec<Role>) -> Self {
+        Self {
+            id: m.id,
+            email: m.email,
+            display_name: m.display_name,
+            roles,
+            active: m.active,
+            must_change_password: m.must_change_password,
+            totp_enabled: m.totp_enabled,
+            created_at: m.created_at.into(),
+            updated_at: m.updated_at.into(),
+            version: m.version,
+        }
+    }
+
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.version)
+    }
+}
+
+/// Credentials for a new session.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+#[oai(deny_unknown_fields)]
+pub struct LoginRequest {
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    #[oai(validator(max_length = 1024))]
+    pub password: String,
+    /// The current TOTP code, for accounts with a second factor.
+    #[oai(validator(max_length = 10))]
+    pub totp: Option<String>,
+}
+
+/// A new session. The token is shown only here.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct SessionCreated {
+    /// Send as `Authorization: Bearer <token>`.
+    #[oai(validator(max_length = 100))]
+    pub token: String,
+    /// When the session ends however it is used.
+    pub expires_at: Timestamp,
+    /// The session also ends after this many seconds without use.
+    pub idle_timeout_seconds: i64,
+    pub staff: StaffAccount,
+}
+
+/// A new staff account.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+#[oai(deny_unknown_fields)]
+pub struct NewStaffRequest {
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub display_name: String,
+    #[oai(validator(min_items = 1, max_items = 7, unique_items))]
+    pub roles: Vec<Role>,
+}
+
+/// A created account with its one-time password, shown only here.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct StaffCreated {
+    pub staff: StaffAccount,
+    /// Must be changed at the first login.
+    #[oai(validator(max_length = 64))]
+    pub one_time_password: String,
+}
+
+/// Changes to an account; absent fields stay as they are.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+#[oai(deny_unknown_fields)]
+pub struct StaffUpdate {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub display_name: Option<String>,
+    #[oai(validator(min_items = 1, max_items = 7, unique_items))]
+    pub roles: Option<Vec<Role>>,
+    /// `false` deactivates the account and ends all its sessions at once.
+    pub active: Option<bool>,
+}
+
+/// A password reset by an administrator.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PasswordReset {
+    /// Must be changed at the next login.
+    #[oai(validator(max_length = 64))]
+    pub one_time_password: String,
+}
+
+/// A change of one's own password.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+#[oai(deny_unknown_fields)]
+pub struct PasswordChange {
+    #[oai(validator(max_length = 1024))]
+    pub current_password: String,
+    /// 12 to 128 characters, not one of the most common passwords.
+    #[oai(validator(max_length = 128))]
+    pub new_password: String,
+}
+
+/// A TOTP secret to load into an authenticator app; confirm it with a code.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct TotpEnrolment {
+    /// Base32 secret.
+    #[oai(validator(max_length = 64))]
+    pub secret: String,
+    /// `otpauth://totp/...` for QR codes.
+    #[oai(validator(max_length = 500))]
+    pub otpauth_uri: String,
+}
+
+/// A TOTP code.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+#[oai(deny_unknown_fields)]
+pub struct TotpCode {
+    #[oai(validator(min_length = 6, max_length = 6))]
+    pub code: String,
+}
+
+/// What removing the second factor needs.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+#[oai(deny_unknown_fields)]
+pub struct TotpDeactivation {
+    #[oai(validator(max_length = 1024))]
+    pub password: String,
+    #[oai(validator(min_length = 6, max_length = 6))]
+    pub code: String,
+}
+
+crate::list_types!(StaffPage, StaffList, StaffAccount, "staff accounts");

@@ -1,0 +1,383 @@
+//! Configuration from `CASEDESK_*` environment variables, validated at start.
+//! Any variable may instead be read from a file named by `<NAME>_FILE`
+//! (for secrets mounted by the orchestrator). A bad value stops the process
+//! with one line naming the variable, and never echoes the value.
+
+use std::{collections::HashMap, net::SocketAddr, time::Duration};
+
+use chrono::TimeDelta;
+use url::Url;
+
+use crate::{accounts::model::Role, crypto::MasterKey};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub bind: SocketAddr,
+    pub public_url: Url,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub cors_allowed_origins: Vec<String>,
+    pub shutdown_grace: Duration,
+    /// A session ends after this long without use.
+    pub session_idle: TimeDelta,
+    /// A session ends this long after login, used or not.
+    pub session_absolute: TimeDelta,
+    /// Members of these roles must enrol a second factor.
+    pub mfa_required_roles: Vec<Role>,
+    /// Password hashes computed at once, at most.
+    pub password_hash_concurrency: usize,
+    /// Failed logins from one address within 15 minutes before it is throttled.
+    pub login_ip_failures: u64,
+    /// The e-mail address of the first administrator, made on an empty database.
+    pub bootstrap_admin_email: String,
+    /// The master key, when configured (otherwise the embedded default makes one).
+    pub master_key: Option<MasterKey>,
+}
+
+/// A configuration problem: the variable and what is wrong with it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: String,
+    pub reason: String,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/casedesk.db?mode=rwc";
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+/// Where values come from: the process environment, or a map in tests.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+pub struct Environment;
+
+impl Source for Environment {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Source for HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name).cloned()
+    }
+}
+
+fn err(variable: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable: variable.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Reads `name`, or the file named by `name_FILE`; empty counts as unset.
+fn read(source: &dyn Source, name: &str) -> Result<Option<String>, ConfigError> {
+    let file_var = format!("{name}_FILE");
+    let direct = source.get(name).filter(|v| !v.trim().is_empty());
+    let file = source.get(&file_var).filter(|v| !v.trim().is_empty());
+    match (direct, file) {
+        (Some(_), Some(_)) => Err(err(
+            name,
+            format!("set either {name} or {file_var}, not both"),
+        )),
+        (Some(v), None) => Ok(Some(v.trim().to_owned())),
+        (None, Some(path)) => std::fs::read_to_string(path.trim())
+            .map(|content| Some(content.trim().to_owned()))
+            .map_err(|e| {
+                err(
+                    &file_var,
+                    format!("cannot read the file it names: {}", e.kind()),
+                )
+            }),
+        (None, None) => Ok(None),
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(
+    source: &dyn Source,
+    name: &str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: PartialOrd + std::fmt::Display,
+{
+    match read(source, name)? {
+        None => Ok(default),
+        Some(v) => match v.parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(err(
+                name,
+                format!(
+                    "expected a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )),
+        },
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&Environment)
+    }
+
+    pub fn from_source(source: &dyn Source) -> Result<Self, ConfigError> {
+        let database_url = read(source, "CASEDESK_DATABASE_URL")?
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(err(
+                "CASEDESK_DATABASE_URL",
+                "expected a sqlite: or postgres:// URL",
+            ));
+        }
+        let database_max_connections = parse_number(
+            source,
+            "CASEDESK_DATABASE_MAX_CONNECTIONS",
+            10_u32,
+            1..=1000,
+        )?;
+
+        let bind_text = read(source, "CASEDESK_BIND")?.unwrap_or_else(|| DEFAULT_BIND.to_owned());
+        let bind: SocketAddr = bind_text.parse().map_err(|_| {
+            err(
+                "CASEDESK_BIND",
+                "expected an address and port such as 127.0.0.1:8080",
+            )
+        })?;
+
+        let public_url = match read(source, "CASEDESK_PUBLIC_URL")? {
+            None => Url::parse(&format!("http://{bind}/"))
+                .map_err(|_| err("CASEDESK_BIND", "cannot derive a public URL from it"))?,
+            Some(text) => {
+                let url = Url::parse(&text).map_err(|_| {
+                    err(
+                        "CASEDESK_PUBLIC_URL",
+                        "expected an absolute URL such as https://casedesk.example.org",
+                    )
+                })?;
+                if !matches!(url.scheme(), "http" | "https")
+                    || url.host().is_none()
+                    || url.query().is_some()
+                    || url.fragment().is_some()
+                {
+                    return Err(err(
+                        "CASEDESK_PUBLIC_URL",
+                        "expected an http or https URL with a host and no query or fragment",
+                    ));
+                }
+                let mut url = url;
+                if !url.path().ends_with('/') {
+                    let path = format!("{}/", url.path());
+                    url.set_path(&path);
+                }
+                url
+            }
+        };
+
+        let log_format = match read(source, "CASEDESK_LOG_FORMAT")?.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(_) => return Err(err("CASEDESK_LOG_FORMAT", "expected text or json")),
+        };
+        let log_filter = read(source, "CASEDESK_LOG")?.unwrap_or_else(|| "info".to_owned());
+        if tracing_subscriber::EnvFilter::try_new(&log_filter).is_err() {
+            return Err(err(
+                "CASEDESK_LOG",
+                "expected a tracing filter such as info or casedesk=debug",
+            ));
+        }
+
+        let cors_allowed_origins = match read(source, "CASEDESK_CORS_ALLOWED_ORIGINS")? {
+            None => Vec::new(),
+            Some(list) => {
+                let mut origins = Vec::new();
+                for origin in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+                    let parsed = Url::parse(origin).ok().filter(|u| {
+                        matches!(u.scheme(), "http" | "https")
+                            && u.host().is_some()
+                            && u.path() == "/"
+                            && !origin.ends_with('/')
+                    });
+                    if parsed.is_none() || origin == "*" {
+                        return Err(err(
+                            "CASEDESK_CORS_ALLOWED_ORIGINS",
+                            "expected a comma-separated list of origins such as https://app.example.org (no paths, no *)",
+                        ));
+                    }
+                    origins.push(origin.to_owned());
+                }
+                origins
+            }
+        };
+
+        let shutdown_grace = Duration::from_secs(parse_number(
+            source,
+            "CASEDESK_SHUTDOWN_GRACE_SECONDS",
+            30_u64,
+            1..=600,
+        )?);
+
+        let session_idle = TimeDelta::minutes(parse_number(
+            source,
+            "CASEDESK_SESSION_IDLE_MINUTES",
+            30_i64,
+            1..=1440,
+        )?);
+        let session_absolute = TimeDelta::hours(parse_number(
+            source,
+            "CASEDESK_SESSION_ABSOLUTE_HOURS",
+            12_i64,
+            1..=168,
+        )?);
+        let mfa_required_roles = match source.get("CASEDESK_MFA_REQUIRED_ROLES") {
+            None => vec![Role::ShelterCoordinator, Role::ShelterCaseworker],
+            Some(list) => {
+                let mut roles = Vec::new();
+                for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    match Role::parse(name) {
+                        Some(r) => roles.push(r),
+                        None => {
+                            return Err(err(
+                                "CASEDESK_MFA_REQUIRED_ROLES",
+                                "expected a comma-separated list of roles (admin, shelter_coordinator, shelter_caseworker, exchange_coordinator, exchange_officer, analyst, auditor), or empty for none",
+                            ))
+                        }
+                    }
+                }
+                roles
+            }
+        };
+        let password_hash_concurrency = parse_number(
+            source,
+            "CASEDESK_PASSWORD_HASH_CONCURRENCY",
+            2_usize,
+            1..=64,
+        )?;
+        let login_ip_failures =
+            parse_number(source, "CASEDESK_LOGIN_IP_FAILURES", 20_u64, 5..=10_000)?;
+        let bootstrap_admin_email = read(source, "CASEDESK_BOOTSTRAP_ADMIN_EMAIL")?
+            .unwrap_or_else(|| "admin@casedesk.local".to_owned());
+        if crate::accounts::model::Email::parse(&bootstrap_admin_email).is_err() {
+            return Err(err(
+                "CASEDESK_BOOTSTRAP_ADMIN_EMAIL",
+                "expected an e-mail address",
+            ));
+        }
+        let master_key = match read(source, "CASEDESK_MASTER_KEY")? {
+            None => None,
+            Some(text) => Some(MasterKey::from_base64(&text).map_err(|_| {
+                err(
+                    "CASEDESK_MASTER_KEY",
+                    "expected the base64 of exactly 32 random bytes (openssl rand -base64 32)",
+                )
+            })?),
+        };
+        if master_key.is_none() && !database_url.starts_with("sqlite:") {
+            return Err(err(
+                "CASEDESK_MASTER_KEY",
+                "required with PostgreSQL (set it or CASEDESK_MASTER_KEY_FILE); only the embedded SQLite default makes its own",
+            ));
+        }
+
+        Ok(Self {
+            database_url,
+            database_max_connections,
+            bind,
+            public_url,
+            log_format,
+            log_filter,
+            cors_allowed_origins,
+            shutdown_grace,
+            session_idle,
+            session_absolute,
+            mfa_required_roles,
+            password_hash_concurrency,
+            login_ip_failures,
+            bootstrap_admin_email,
+            master_key,
+        })
+    }
+
+    /// A configuration for tests and tools: defaults, with this database,
+    /// port 0 and a fresh master key.
+    pub fn for_database(database_url: &str) -> Result<Self, ConfigError> {
+        let mut vars = HashMap::new();
+        vars.insert(
+            "CASEDESK_MASTER_KEY".to_owned(),
+            MasterKey::generate().to_base64().to_string(),
+        );
+        vars.insert("CASEDESK_DATABASE_URL".to_owned(), database_url.to_owned());
+        vars.insert("CASEDESK_BIND".to_owned(), "127.0.0.1:0".to_owned());
+        Self::from_source(&vars)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_source(&vars(&[])).unwrap();
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.bind.to_string(), DEFAULT_BIND);
+        assert_eq!(c.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_hide_the_value() {
+        let cases = [
+            ("CASEDESK_BIND", "nope-secret"),
+            ("CASEDESK_LOG_FORMAT", "xml-secret"),
+            ("CASEDESK_PUBLIC_URL", "ftp://secret"),
+            ("CASEDESK_DATABASE_URL", "mysql://u:secret@h/db"),
+            ("CASEDESK_CORS_ALLOWED_ORIGINS", "*"),
+            ("CASEDESK_DATABASE_MAX_CONNECTIONS", "0"),
+        ];
+        for (name, value) in cases {
+            let e = Config::from_source(&vars(&[(name, value)])).unwrap_err();
+            assert_eq!(e.variable, name);
+            assert!(!e.to_string().contains("secret"), "{e}");
+        }
+    }
+
+    #[test]
+    fn file_variants() {
+        let dir = std::env::temp_dir().join(format!("casedesk-cfg-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("db");
+        std::fs::write(&file, "postgres://u:p@localhost/db\n").unwrap();
+        let c = Config::from_source(&vars(&[(
+            "CASEDESK_DATABASE_URL_FILE",
+            file.to_str().unwrap(),
+        )]))
+        .unwrap();
+        assert_eq!(c.database_url, "postgres://u:p@localhost/db");
+        let e = Config::from_source(&vars(&[("CASEDESK_DATABASE_URL_FILE", "/nonexistent/x")]))
+            .unwrap_err();
+        assert_eq!(e.variable, "CASEDESK_DATABASE_URL_FILE");
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

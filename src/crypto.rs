@@ -1,0 +1,178 @@
+//! The only place that touches keys and randomness: random tokens, hashes of
+//! tokens, constant-time comparison, and AEAD encryption under the master key.
+//!
+//! Token entropy: 32 bytes from the operating system's CSPRNG (256 bits).
+
+use aes_gcm::{
+    aead::{Aead, KeyInit, Payload},
+    Aes256Gcm, Nonce,
+};
+use base64::{
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+    Engine,
+};
+use rand::{rngs::OsRng, Rng, RngCore};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
+
+/// Fills `N` bytes from the OS random source.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0_u8; N];
+    OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A new bearer token (`<prefix>_` + 256 random bits, base64url) and the
+/// SHA-256 hash under which it is stored.
+pub fn new_token(prefix: &str) -> (Zeroizing<String>, String) {
+    let token = Zeroizing::new(format!(
+        "{prefix}_{}",
+        URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+    ));
+    let hash = sha256_hex(token.as_bytes());
+    (token, hash)
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+/// A one-time password: 20 characters from an alphabet without look-alikes
+/// (about 115 bits), long enough for the password policy.
+pub fn one_time_password() -> Zeroizing<String> {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = OsRng;
+    let text: String = (0..20)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    Zeroizing::new(text)
+}
+
+/// The 256-bit master key. It encrypts secrets stored in the database (TOTP
+/// secrets) and, later, wraps data keys. Zeroised when dropped.
+#[derive(Clone)]
+pub struct MasterKey(Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey([redacted])")
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("expected the base64 of exactly 32 random bytes")]
+    Malformed,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("a stored secret could not be decrypted (wrong key, or the value was altered or moved)")]
+pub struct DecryptError;
+
+impl MasterKey {
+    pub fn generate() -> Self {
+        Self(Zeroizing::new(random_bytes::<32>()))
+    }
+
+    pub fn from_base64(text: &str) -> Result<Self, KeyError> {
+        let mut bytes = STANDARD
+            .decode(text.trim())
+            .map_err(|_| KeyError::Malformed)?;
+        let key: Result<[u8; 32], _> = bytes.as_slice().try_into();
+        bytes.zeroize();
+        key.map(|k| Self(Zeroizing::new(k)))
+            .map_err(|_| KeyError::Malformed)
+    }
+
+    pub fn to_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(STANDARD.encode(self.0.as_ref()))
+    }
+
+    /// AES-256-GCM with a random 96-bit nonce; `aad` binds the ciphertext to
+    /// its row and column. Returns base64(nonce || ciphertext).
+    pub fn encrypt(&self, plaintext: &[u8], aad: &str) -> String {
+        let cipher = Aes256Gcm::new(self.0.as_ref().into());
+        let nonce_bytes = random_bytes::<12>();
+        let nonce = Nonce::from_slice(&nonce_bytes);
+        // Encryption with a valid key and nonce cannot fail for inputs this size.
+        let ciphertext = cipher
+            .encrypt(
+                nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(12 + ciphertext.len());
+        out.extend_from_slice(&nonce_bytes);
+        out.extend_from_slice(&ciphertext);
+        STANDARD.encode(out)
+    }
+
+    pub fn decrypt(&self, stored: &str, aad: &str) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+        let bytes = STANDARD.decode(stored).map_err(|_| DecryptError)?;
+        if bytes.len() < 12 + 16 {
+            return Err(DecryptError);
+        }
+        let (nonce, ciphertext) = bytes.split_at(12);
+        let cipher = Aes256Gcm::new(self.0.as_ref().into());
+        cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| DecryptError)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_hashed() {
+        let (a, ha) = new_token("cds");
+        let (b, _) = new_token("cds");
+        assert_ne!(*a, *b);
+        assert!(a.len() >= 4 + 43);
+        assert_eq!(ha, sha256_hex(a.as_bytes()));
+        assert!(!ha.contains(a.as_str()));
+    }
+
+    #[test]
+    fn aead_binds_to_associated_data() {
+        let key = MasterKey::generate();
+        let sealed = key.encrypt(b"secret", "staff.totp_secret:1");
+        assert_eq!(
+            key.decrypt(&sealed, "staff.totp_secret:1")
+                .unwrap()
+                .as_slice(),
+            b"secret"
+        );
+        assert!(key.decrypt(&sealed, "staff.totp_secret:2").is_err());
+        assert!(MasterKey::generate()
+            .decrypt(&sealed, "staff.totp_secret:1")
+            .is_err());
+    }
+
+    #[test]
+    fn master_key_parsing() {
+        let key = MasterKey::generate();
+        assert!(MasterKey::from_base64(&key.to_base64()).is_ok());
+        assert_eq!(
+            MasterKey::from_base64("c2hvcnQ=").unwrap_err(),
+            KeyError::Malformed
+        );
+        assert!(one_time_password().len() == 20);
+    }
+}

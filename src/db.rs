@@ -1,0 +1,140 @@
+//! The database: connecting (SQLite or PostgreSQL, chosen by the URL),
+//! migrating, write transactions, and what a database error means to a caller.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use crate::http::problem::ApiError;
+
+/// How long a SQLite writer waits for the lock before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbSetupError {
+    #[error("cannot create the folder for the SQLite database: {0}")]
+    Folder(std::io::Error),
+    #[error("cannot connect to the database: {0}")]
+    Connect(DbErr),
+    #[error("cannot apply the migrations: {0}")]
+    Migrate(DbErr),
+}
+
+/// The file path of a `sqlite:` URL, when it names a file.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    if path.is_empty() || path.starts_with(":memory:") {
+        None
+    } else {
+        Some(std::path::PathBuf::from(path))
+    }
+}
+
+/// Connects with the settings every deployment needs.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbSetupError> {
+    if let Some(path) = sqlite_path(url) {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(DbSetupError::Folder)?;
+        }
+    }
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .idle_timeout(Duration::from_secs(300))
+        // SQL statements carry bound values that may be personal data: never log them.
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+    sea_orm::Database::connect(opts)
+        .await
+        .map_err(DbSetupError::Connect)
+}
+
+/// Applies every pending migration. On PostgreSQL an advisory lock makes
+/// replicas that start together take turns.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbSetupError> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let txn = db.begin().await.map_err(DbSetupError::Migrate)?;
+            txn.execute_unprepared("SELECT pg_advisory_xact_lock(7261001)")
+                .await
+                .map_err(DbSetupError::Migrate)?;
+            Migrator::up(&txn, None)
+                .await
+                .map_err(DbSetupError::Migrate)?;
+            txn.commit().await.map_err(DbSetupError::Migrate)
+        }
+        _ => Migrator::up(db, None).await.map_err(DbSetupError::Migrate),
+    }
+}
+
+/// Whether the database answers and every migration is applied.
+pub async fn readiness(db: &DatabaseConnection) -> Result<(), &'static str> {
+    db.execute_unprepared("SELECT 1")
+        .await
+        .map_err(|_| "The database does not answer.")?;
+    let pending = Migrator::get_pending_migrations_read_only(db)
+        .await
+        .map_err(|_| "The migration state cannot be read.")?;
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err("Database migrations are pending; run `casedesk migrate`.")
+    }
+}
+
+/// Begins a transaction that will write: `BEGIN IMMEDIATE` on SQLite, so two
+/// writers queue on the lock instead of failing when they upgrade.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
+
+/// What a database failure means to the caller: unavailable (503) when the
+/// database cannot be reached, otherwise an internal error (500). The error
+/// itself goes to the log, never to the caller.
+pub fn classify_error(err: &DbErr) -> ApiError {
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+            tracing::warn!(error = %err, "database unavailable");
+            ApiError::unavailable("The database is unavailable; try again shortly.")
+        }
+        _ => {
+            tracing::error!(error = %err, "database error");
+            ApiError::internal()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_path;
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_path("sqlite://data/casedesk.db?mode=rwc"),
+            Some("data/casedesk.db".into())
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://localhost/x"), None);
+    }
+}

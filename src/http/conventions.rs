@@ -1,0 +1,262 @@
+//! The middleware that makes every answer follow the API conventions: request
+//! ids, the body limit, problem+json for every error, the version and security
+//! headers, and one tracing span per request.
+
+use std::time::Instant;
+
+use poem::{
+    http::{header, HeaderValue, StatusCode},
+    Endpoint, IntoResponse, PathPattern, Request, Response, Result,
+};
+use poem_openapi::{
+    error::{ContentTypeError, ParseParamError, ParseRequestPayloadError},
+    OperationId,
+};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::problem::{ApiError, InvalidParam, Problem, PROBLEM_JSON};
+use super::API_VERSION;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The id of the request being served, available to handlers as request data.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+fn acceptable_request_id(value: &str) -> bool {
+    (1..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Wraps the whole application.
+pub async fn conventions<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| acceptable_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| Uuid::now_v7().to_string());
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+
+    let method = req.method().clone();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        route = tracing::field::Empty,
+        operation = tracing::field::Empty,
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+    );
+
+    let outcome = async {
+        match limit_body(&mut req).await {
+            Err(problem) => problem.into_response(),
+            Ok(()) => match next.call(req).await {
+                Ok(resp) => resp.into_response(),
+                Err(err) => problem_from_error(err),
+            },
+        }
+    }
+    .instrument(span.clone())
+    .await;
+
+    let mut resp = ensure_problem(outcome);
+    if resp.status().is_client_error() || resp.status().is_server_error() {
+        // problem bodies carry the request id as their instance
+        resp = with_instance(resp, &request_id).await;
+    }
+    set_headers(&mut resp, &request_id);
+
+    let status = resp.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Some(PathPattern(route)) = resp.data::<PathPattern>() {
+        span.record("route", route.as_ref());
+    }
+    if let Some(OperationId(op)) = resp.data::<OperationId>() {
+        span.record("operation", *op);
+    }
+    span.record("status", status);
+    span.record("latency_ms", latency_ms);
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::error!("request failed");
+        } else {
+            tracing::info!("request served");
+        }
+    });
+    Ok(resp)
+}
+
+/// Refuses bodies over [`MAX_BODY_BYTES`], whether or not they declare a length.
+async fn limit_body(req: &mut Request) -> std::result::Result<(), Problem> {
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("The request body is larger than the limit of {MAX_BODY_BYTES} bytes."),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    if declared == Some(0) {
+        return Ok(());
+    }
+    let body = req.take_body();
+    match body.into_bytes_limit(MAX_BODY_BYTES).await {
+        Ok(bytes) => {
+            req.set_body(bytes);
+            Ok(())
+        }
+        Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(too_large()),
+        Err(_) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "The request body could not be read completely.",
+        )),
+    }
+}
+
+/// Turns any error that escaped the handlers into a problem response.
+fn problem_from_error(err: poem::Error) -> Response {
+    if let Some(api) = err.downcast_ref::<ApiError>() {
+        if api.status().is_server_error() {
+            tracing::error!(status = api.status().as_u16(), "server error");
+        }
+        return api.to_response();
+    }
+    let status = err.status();
+    let problem = if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        Problem::invalid(vec![InvalidParam::new(
+            e.name,
+            "invalid",
+            format!("The parameter is not valid: {}", e.reason),
+        )])
+    } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        Problem::invalid(vec![InvalidParam::new(
+            "body",
+            "invalid",
+            format!("The request body is not valid: {}", e.reason),
+        )])
+    } else if let Some(e) = err.downcast_ref::<ContentTypeError>() {
+        let detail = match e {
+            ContentTypeError::ExpectContentType => {
+                "The request has a body but no Content-Type; send application/json."
+            }
+            _ => "The request body's Content-Type is not supported; send application/json.",
+        };
+        Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, detail)
+    } else {
+        problem_for_status(status)
+    };
+    if status.is_server_error() {
+        // The detail of an internal error goes to the log, never to the caller.
+        tracing::error!(error = %err, "unhandled error");
+    }
+    problem.into_response()
+}
+
+/// The generic problem of a status, for errors that carry no detail of their own.
+pub fn problem_for_status(status: StatusCode) -> Problem {
+    let detail = match status.as_u16() {
+        400 => "The request is not valid.",
+        401 => "Authentication is required: send a valid bearer token.",
+        403 => "This account may not do this.",
+        404 => "There is no resource at this address.",
+        405 => "This resource does not support this method.",
+        406 => "The service cannot produce the requested media type; ask for application/json.",
+        413 => "The request body is larger than the limit of 1 MiB.",
+        415 => "The request body's Content-Type is not supported; send application/json.",
+        s if s >= 500 => "The service could not complete the request; the request id identifies it in the service's log.",
+        _ => "The request could not be completed.",
+    };
+    let status = if status.is_client_error() || status.is_server_error() {
+        status
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    Problem::new(status, detail)
+}
+
+/// A 4xx or 5xx answer that is not problem+json yet becomes one.
+fn ensure_problem(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_problem = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with(PROBLEM_JSON));
+    if is_problem {
+        return resp;
+    }
+    let mut replacement = problem_for_status(status).into_response();
+    // keep headers that carry meaning for the caller (Retry-After, Allow, CORS, ...)
+    for (name, value) in resp.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            replacement
+                .headers_mut()
+                .insert(name.clone(), value.clone());
+        }
+    }
+    replacement
+}
+
+/// Sets `instance` on a problem body to the request id.
+async fn with_instance(resp: Response, request_id: &str) -> Response {
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = body.into_bytes().await else {
+        return Response::from_parts(parts, poem::Body::empty());
+    };
+    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.insert(
+                "instance".to_owned(),
+                serde_json::Value::String(format!("urn:casedesk:request:{request_id}")),
+            );
+            serde_json::Value::Object(map).to_string().into()
+        }
+        _ => bytes,
+    };
+    let mut resp = Response::from_parts(parts, poem::Body::from(body));
+    resp.headers_mut().remove(header::CONTENT_LENGTH);
+    resp
+}
+
+fn set_headers(resp: &mut Response, request_id: &str) {
+    let headers = resp.headers_mut();
+    let fixed: [(&str, &str); 6] = [
+        ("api-version", API_VERSION),
+        ("cache-control", "no-store"),
+        ("content-security-policy", "frame-ancestors 'none'"),
+        (
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(
+            poem::http::HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert(REQUEST_ID_HEADER, value);
+    }
+}

@@ -1,0 +1,194 @@
+//! Keyset pagination shared by every list: `?limit=` (1-200, default 50),
+//! an opaque `?cursor=`, a `{"items", "next"}` body and a `Link` header.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use serde::{de::DeserializeOwned, Serialize};
+
+use super::problem::{ApiError, InvalidParam};
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 200;
+/// Longest cursor accepted; real ones are far shorter.
+pub const MAX_CURSOR_LEN: usize = 512;
+
+/// The page a caller asked for, parsed.
+#[derive(Debug, Clone)]
+pub struct PageRequest<K> {
+    pub limit: u32,
+    /// The key of the last item of the previous page; `None` for the first page.
+    pub after: Option<K>,
+}
+
+impl<K: DeserializeOwned> PageRequest<K> {
+    /// Parses the `limit` and `cursor` query values. `limit` bounds are
+    /// declared on the operation and checked by poem-openapi; this checks
+    /// them again so a list cannot be misused from another route.
+    pub fn parse(limit: Option<u32>, cursor: Option<&str>) -> Result<Self, ApiError> {
+        let mut problems = Vec::new();
+        let limit = limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            problems.push(InvalidParam::new(
+                "limit",
+                "out_of_range",
+                format!("limit must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        let after = match cursor {
+            None | Some("") => None,
+            Some(c) => match decode_cursor::<K>(c) {
+                Some(k) => Some(k),
+                None => {
+                    problems.push(InvalidParam::new(
+                        "cursor",
+                        "invalid",
+                        "cursor is not one this service issued; start again without it",
+                    ));
+                    None
+                }
+            },
+        };
+        if problems.is_empty() {
+            Ok(Self { limit, after })
+        } else {
+            Err(ApiError::invalid(problems))
+        }
+    }
+
+    /// How many rows to fetch: one more than the page, to know whether there is a next.
+    pub fn fetch_limit(&self) -> u64 {
+        u64::from(self.limit) + 1
+    }
+}
+
+/// Encodes a keyset position as an opaque cursor.
+pub fn encode_cursor<K: Serialize>(key: &K) -> String {
+    let json = serde_json::to_vec(key).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Option<K> {
+    if cursor.len() > MAX_CURSOR_LEN {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Cuts the fetched rows (at most `limit + 1`) to a page and makes the next cursor.
+pub fn paginate<R, K: Serialize>(
+    mut rows: Vec<R>,
+    limit: u32,
+    key_of: impl Fn(&R) -> K,
+) -> (Vec<R>, Option<String>) {
+    let limit = limit as usize;
+    if rows.len() > limit {
+        rows.truncate(limit);
+        let next = rows.last().map(|last| encode_cursor(&key_of(last)));
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}
+
+/// The `Link` header value for the next page: the same address and query, with
+/// the cursor replaced.
+pub fn next_link(public_url: &url::Url, uri: &poem::http::Uri, next: &str) -> Option<String> {
+    let mut link = public_url.join(uri.path()).ok()?;
+    let kept: Vec<(String, String)> =
+        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .filter(|(k, _)| k != "cursor")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    {
+        let mut query = link.query_pairs_mut();
+        query.clear();
+        for (k, v) in &kept {
+            query.append_pair(k, v);
+        }
+        query.append_pair("cursor", next);
+    }
+    Some(format!("<{link}>; rel=\"next\""))
+}
+
+/// Declares a list body (`{"items": [...], "next": ...}`) and the 200 response
+/// that carries it with its `Link` header.
+#[macro_export]
+macro_rules! list_types {
+    ($page:ident, $response:ident, $item:ty, $what:literal) => {
+        #[doc = concat!("A page of ", $what, ".")]
+        #[derive(Debug, Clone, poem_openapi::Object)]
+        #[oai(rename_all = "camelCase")]
+        pub struct $page {
+            #[doc = concat!("The ", $what, " on this page.")]
+            pub items: Vec<$item>,
+            /// The cursor of the next page, or null on the last page.
+            pub next: Option<String>,
+        }
+
+        #[derive(Debug, poem_openapi::ApiResponse)]
+        pub enum $response {
+            #[doc = concat!("A page of ", $what, ".")]
+            #[oai(status = 200)]
+            Ok(
+                poem_openapi::payload::Json<$page>,
+                /// `<...>; rel="next"` when there is a next page.
+                #[oai(header = "Link")]
+                Option<String>,
+            ),
+        }
+
+        impl $response {
+            pub fn page(
+                items: Vec<$item>,
+                next: Option<String>,
+                public_url: &url::Url,
+                uri: &poem::http::Uri,
+            ) -> Self {
+                let link = next
+                    .as_deref()
+                    .and_then(|n| $crate::http::pagination::next_link(public_url, uri, n));
+                Self::Ok(poem_openapi::payload::Json($page { items, next }), link)
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trip_and_rejects_garbage() {
+        let c = encode_cursor(&("2026-01-01".to_owned(), 42_u64));
+        let page = PageRequest::<(String, u64)>::parse(Some(10), Some(&c)).ok();
+        assert_eq!(
+            page.and_then(|p| p.after),
+            Some(("2026-01-01".to_owned(), 42))
+        );
+        assert!(PageRequest::<(String, u64)>::parse(None, Some("not a cursor")).is_err());
+        assert!(PageRequest::<u64>::parse(Some(0), None).is_err());
+        assert!(PageRequest::<u64>::parse(Some(201), None).is_err());
+    }
+
+    #[test]
+    fn paginate_sets_next_only_when_more() {
+        let (rows, next) = paginate(vec![1, 2, 3], 2, |r| *r);
+        assert_eq!(rows, vec![1, 2]);
+        assert_eq!(next, Some(encode_cursor(&2)));
+        let (rows, next) = paginate(vec![1, 2], 2, |r| *r);
+        assert_eq!((rows.len(), next), (2, None));
+    }
+
+    #[test]
+    fn link_replaces_cursor_and_keeps_filters() {
+        let base = url::Url::parse("https://casedesk.example/").ok();
+        let uri: poem::http::Uri = "/api/v1/staff?role=admin&cursor=old&limit=2"
+            .parse()
+            .unwrap_or_default();
+        let link = base.and_then(|b| next_link(&b, &uri, "NEW"));
+        assert_eq!(
+            link.as_deref(),
+            Some("<https://casedesk.example/api/v1/staff?role=admin&limit=2&cursor=NEW>; rel=\"next\"")
+        );
+    }
+}

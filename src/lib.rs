@@ -1,0 +1,254 @@
+//! Casedesk: case management for a city's Shelter City programme and its
+//! international exchange placements.
+//!
+//! `app` builds the whole HTTP application; `main`, the tests and the spec
+//! dump all share it.
+
+pub mod accounts;
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod entities;
+pub mod health;
+pub mod http;
+pub mod telemetry;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use poem::{
+    endpoint::make_sync,
+    get,
+    listener::{Acceptor, Listener, TcpListener},
+    middleware::Cors,
+    web::Html,
+    EndpointExt, IntoEndpoint, Response, Route, Server,
+};
+use poem_openapi::OpenApiService;
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    accounts::{api::StaffApi, password::Hasher, self_service::SelfServiceApi},
+    audit::api::AuditApi,
+    clock::Clock,
+    config::Config,
+    crypto::MasterKey,
+    http::API_BASE,
+};
+
+/// What every handler may use.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub hasher: Hasher,
+    pub master_key: MasterKey,
+}
+
+/// Every API of the service, in spec order.
+pub type Apis = (SelfServiceApi, StaffApi, AuditApi);
+
+fn apis() -> Apis {
+    (SelfServiceApi, StaffApi, AuditApi)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Db(#[from] db::DbSetupError),
+    #[error("master key: {0}")]
+    MasterKey(String),
+    #[error("password hashing cannot start")]
+    Hasher,
+    #[error("first administrator: {0}")]
+    Bootstrap(#[from] accounts::bootstrap::BootstrapError),
+}
+
+/// Everything `serve`, the CLI and the tests need before serving: the
+/// database (connected and migrated), the master key and the password hasher.
+pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
+    let conn = db::connect(&config.database_url, config.database_max_connections).await?;
+    db::migrate(&conn).await?;
+    let master_key = match &config.master_key {
+        Some(k) => k.clone(),
+        None => embedded_master_key(&config.database_url)?,
+    };
+    let hasher = Hasher::new(config.password_hash_concurrency).map_err(|_| StartError::Hasher)?;
+    Ok(AppState {
+        db: conn,
+        config: Arc::new(config),
+        clock,
+        hasher,
+        master_key,
+    })
+}
+
+/// The embedded default: `master.key` beside the SQLite file, made (mode
+/// 0600) on first start.
+fn embedded_master_key(database_url: &str) -> Result<MasterKey, StartError> {
+    let Some(db_path) = db::sqlite_path(database_url) else {
+        tracing::warn!("in-memory database: using a throw-away master key");
+        return Ok(MasterKey::generate());
+    };
+    let path = db_path
+        .parent()
+        .map(|p| p.join("master.key"))
+        .unwrap_or_else(|| "master.key".into());
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            StartError::MasterKey(format!("cannot read {}: {}", path.display(), e.kind()))
+        })?;
+        return MasterKey::from_base64(&text)
+            .map_err(|e| StartError::MasterKey(format!("{}: {e}", path.display())));
+    }
+    let key = MasterKey::generate();
+    write_private(&path, key.to_base64().as_bytes()).map_err(|e| {
+        StartError::MasterKey(format!("cannot write {}: {}", path.display(), e.kind()))
+    })?;
+    tracing::warn!(
+        path = %path.display(),
+        "generated a new master key; keep a copy apart from the database backups, or set CASEDESK_MASTER_KEY_FILE"
+    );
+    Ok(key)
+}
+
+fn write_private(path: &std::path::Path, content: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(content)?;
+    file.sync_all()
+}
+
+fn service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(apis(), "Casedesk", http::API_VERSION).description(
+        "Case management for a city's Shelter City programme (hosting human-rights \
+             defenders at risk) and its international exchange placements. Follows the \
+             NL GOV API Design Rules; errors are RFC 9457 problem details.",
+    )
+}
+
+/// The completed OpenAPI document, as served and committed.
+pub fn spec_document() -> serde_json::Value {
+    http::spec::complete(&service().spec())
+}
+
+/// The spec as pretty JSON with a final newline (the committed file's form).
+pub fn spec_json() -> String {
+    let mut text = serde_json::to_string_pretty(&spec_document()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> impl poem::Endpoint<Output = Response> {
+    let spec = Arc::new(spec_json());
+    let docs_html = Arc::new(docs_page());
+    let cors = cors(&state.config.cors_allowed_origins);
+    let spec_endpoint = make_sync(move |_| {
+        Response::builder()
+            .content_type("application/json")
+            .header("Access-Control-Allow-Origin", "*")
+            .body(spec.as_str().to_owned())
+    });
+    let docs = make_sync(move |_| Html(docs_html.as_str().to_owned()));
+    Route::new()
+        .nest(
+            API_BASE,
+            service()
+                .into_endpoint()
+                .around(accounts::access::guard)
+                .with(cors),
+        )
+        .at(format!("{API_BASE}/openapi.json"), get(spec_endpoint))
+        .at("/docs", get(docs))
+        .at("/health/live", get(health::live))
+        .at("/health/ready", get(health::ready))
+        .data(state)
+        .around(http::conventions::conventions)
+        .map_to_response()
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let cors = Cors::new()
+        .allow_headers([
+            "authorization",
+            "content-type",
+            "if-match",
+            "x-request-id",
+            "x-audit-reason",
+        ])
+        .expose_headers([
+            "api-version",
+            "x-request-id",
+            "link",
+            "etag",
+            "location",
+            "retry-after",
+        ])
+        .max_age(600);
+    if origins.is_empty() {
+        // poem allows every origin when none is listed: refuse every origin instead.
+        cors.allow_origins_fn(|_| false)
+    } else {
+        cors.allow_origins(origins.iter().map(String::as_str))
+    }
+}
+
+/// Interactive documentation: Swagger UI (shipped inside poem-openapi, so it
+/// works offline) over the completed spec.
+fn docs_page() -> String {
+    let html = service().swagger_ui_html();
+    let start_marker = "let spec = ";
+    let end_marker = ";\n    let oauth2RedirectUrl";
+    match (html.find(start_marker), html.find(end_marker)) {
+        (Some(start), Some(end)) if start < end => format!(
+            "{}{}{}{}",
+            &html[..start],
+            start_marker,
+            serde_json::to_string(&spec_document()).unwrap_or_default(),
+            &html[end..]
+        ),
+        _ => html,
+    }
+}
+
+/// A server bound to its address, ready to run.
+pub struct Bound {
+    pub addr: SocketAddr,
+    acceptor: poem::listener::TcpAcceptor,
+}
+
+/// Binds the configured address (port 0 picks a free port).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<Bound> {
+    let acceptor = TcpListener::bind(addr).into_acceptor().await?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .unwrap_or(addr);
+    Ok(Bound { addr, acceptor })
+}
+
+impl Bound {
+    /// Serves until `shutdown` completes, then lets in-flight requests finish
+    /// (up to the configured grace period).
+    pub async fn run(
+        self,
+        state: AppState,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
+        let grace = state.config.shutdown_grace;
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app(state), shutdown, Some(grace))
+            .await
+    }
+}

@@ -1,0 +1,191 @@
+//! The `casedesk` binary: parse the command line, load the configuration, start.
+
+use std::{io::BufRead, path::PathBuf, process::ExitCode, sync::Arc};
+
+use casedesk::{
+    accounts::{bootstrap, model::Role},
+    clock::{Clock, SystemClock},
+    config::Config,
+    telemetry,
+};
+use clap::{Parser, Subcommand};
+use zeroize::Zeroizing;
+
+#[derive(Parser)]
+#[command(
+    name = "casedesk",
+    version,
+    about = "Case management for Shelter City stays and exchange placements"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply migrations, then serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document, or write it to a file.
+    Openapi {
+        /// Write the document here instead of to standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Manage staff accounts from the command line.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    /// Create an account; the password is read from standard input (one line).
+    Create {
+        #[arg(long)]
+        email: String,
+        /// A role; repeat for several (admin, shelter_coordinator, shelter_caseworker,
+        /// exchange_coordinator, exchange_officer, analyst, auditor).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// The display name (defaults to the e-mail address).
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("casedesk: {message}");
+    ExitCode::FAILURE
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Openapi { output } = &command {
+        let spec = casedesk::spec_json();
+        return match output {
+            None => {
+                print!("{spec}");
+                ExitCode::SUCCESS
+            }
+            Some(path) => match std::fs::write(path, spec) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(format!("cannot write {}: {e}", path.display())),
+            },
+        };
+    }
+
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => return fail(format!("configuration: {e}")),
+    };
+    telemetry::init(config.log_format, &config.log_filter);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let bind = config.bind;
+    let admin_email = config.bootstrap_admin_email.clone();
+    let state = match casedesk::prepare(config, clock.clone()).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+
+    match command {
+        Command::Migrate => {
+            println!("casedesk: migrations applied");
+            ExitCode::SUCCESS
+        }
+        Command::Staff {
+            command: StaffCommand::Create { email, roles, name },
+        } => {
+            let mut parsed = Vec::new();
+            for r in &roles {
+                match Role::parse(r) {
+                    Some(role) => parsed.push(role),
+                    None => return fail(format!("--role {r}: not a role")),
+                }
+            }
+            let mut line = Zeroizing::new(String::new());
+            if std::io::stdin().lock().read_line(&mut line).is_err() {
+                return fail("cannot read the password from standard input");
+            }
+            let password = line.trim_end_matches(['\r', '\n']);
+            let name = name.unwrap_or_else(|| email.clone());
+            match bootstrap::create_from_cli(
+                &state.db,
+                &state.hasher,
+                clock.as_ref(),
+                &email,
+                &name,
+                &parsed,
+                password,
+            )
+            .await
+            {
+                Ok(id) => {
+                    println!("casedesk: created staff account {id}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Command::Serve | Command::Openapi { .. } => serve(state, bind, &admin_email).await,
+    }
+}
+
+async fn serve(
+    state: casedesk::AppState,
+    bind: std::net::SocketAddr,
+    admin_email: &str,
+) -> ExitCode {
+    match bootstrap::first_admin(&state.db, &state.hasher, state.clock.as_ref(), admin_email).await
+    {
+        Ok(Some((email, password))) => {
+            // Shown once, on the terminal only: never logged.
+            println!("casedesk: created the first administrator");
+            println!("  e-mail:             {email}");
+            println!("  one-time password:  {}", password.as_str());
+            println!("  (it must be changed at the first sign-in)");
+        }
+        Ok(None) => {}
+        Err(e) => return fail(e),
+    }
+    let bound = match casedesk::bind(bind).await {
+        Ok(b) => b,
+        Err(e) => return fail(format!("cannot listen on {bind}: {e}")),
+    };
+    tracing::info!(address = %bound.addr, "casedesk listening");
+    match bound.run(state, shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("casedesk stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("server error: {e}")),
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
