@@ -1,0 +1,367 @@
+//! The test harness: the real app on port 0, on a fresh database per test.
+//!
+//! SQLite by default (a file in a temporary folder). With
+//! `CASEDESK_TEST_DATABASE_URL=postgres://user@host:port/db` each test gets
+//! its own PostgreSQL database, copied from a migrated template made once per
+//! test binary; databases are named `casedesk_test_*` and dropped afterwards.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use casedesk::{
+    accounts::{bootstrap, model::Role},
+    clock::{Clock, ManualClock},
+    config::Config,
+    AppState,
+};
+use chrono::Utc;
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{json, Value};
+use tokio::sync::{oneshot, OnceCell};
+
+pub const PASSWORD: &str = "a long and unusual passphrase 7";
+
+pub enum TestDb {
+    Sqlite(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, TestDb::Postgres { .. })
+    }
+}
+
+fn pg_base() -> Option<String> {
+    std::env::var("CASEDESK_TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+fn with_database(base: &str, name: &str) -> String {
+    let mut url = url::Url::parse(base).expect("CASEDESK_TEST_DATABASE_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+
+async fn pg_template(base: &str) -> String {
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = format!("casedesk_test_tpl_{}", uuid::Uuid::now_v7().simple());
+            let admin = Database::connect(base)
+                .await
+                .expect("connect to PostgreSQL");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("create template");
+            admin.close().await.ok();
+            let db = casedesk::db::connect(&with_database(base, &name), 2)
+                .await
+                .expect("connect template");
+            casedesk::db::migrate(&db).await.expect("migrate template");
+            db.close().await.ok();
+            name
+        })
+        .await
+        .clone()
+}
+
+/// A fresh database URL for one test.
+pub async fn fresh_database() -> (String, TestDb) {
+    match pg_base() {
+        Some(base) => {
+            let template = pg_template(&base).await;
+            let name = format!("casedesk_test_{}", uuid::Uuid::now_v7().simple());
+            let admin = Database::connect(&base)
+                .await
+                .expect("connect to PostgreSQL");
+            admin
+                .execute_unprepared(&format!(
+                    "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+                ))
+                .await
+                .expect("create test database");
+            admin.close().await.ok();
+            (
+                with_database(&base, &name),
+                TestDb::Postgres {
+                    admin_url: base,
+                    name,
+                },
+            )
+        }
+        None => {
+            let dir = std::env::temp_dir()
+                .join(format!("casedesk-test-{}", uuid::Uuid::now_v7().simple()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let url = format!("sqlite://{}/casedesk.db?mode=rwc", dir.display());
+            (url, TestDb::Sqlite(dir))
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self {
+            TestDb::Sqlite(dir) => {
+                std::fs::remove_dir_all(dir).ok();
+            }
+            TestDb::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // A runtime of its own: Drop may run after the test's runtime stopped.
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    rt.block_on(async {
+                        if let Ok(admin) = Database::connect(&admin_url).await {
+                            admin
+                                .execute_unprepared(&format!(
+                                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                                ))
+                                .await
+                                .ok();
+                            admin.close().await.ok();
+                        }
+                    });
+                })
+                .join()
+                .ok();
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub addr: std::net::SocketAddr,
+    pub client: Client,
+    pub clock: ManualClock,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    pub db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let (url, db) = fresh_database().await;
+        let mut config = Config::for_database(&url).unwrap();
+        config.database_max_connections = 5;
+        adjust(&mut config);
+        Self::start(config, db).await
+    }
+
+    pub async fn start(config: Config, db: TestDb) -> Self {
+        let clock = ManualClock::new(Utc::now());
+        let state = casedesk::prepare(config, Arc::new(clock.clone()) as Arc<dyn Clock>)
+            .await
+            .expect("prepare app");
+        Self::serve(state, clock, db).await
+    }
+
+    pub async fn serve(state: AppState, clock: ManualClock, db: TestDb) -> Self {
+        let bound = casedesk::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = bound.addr;
+        let (tx, rx) = oneshot::channel::<()>();
+        let run_state = state.clone();
+        let server = tokio::spawn(async move {
+            bound
+                .run(run_state, async {
+                    rx.await.ok();
+                })
+                .await
+                .ok();
+        });
+        Self {
+            base: format!("http://{addr}"),
+            addr,
+            client: Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            clock,
+            state,
+            shutdown: Some(tx),
+            server: Some(server),
+            db,
+        }
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            tx.send(()).ok();
+        }
+        if let Some(server) = self.server.take() {
+            server.await.ok();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{}", self.base, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let mut rb = self.client.request(method, self.api(path));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        rb
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path, Some(token))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.request(Method::POST, path, token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login_response(
+        &self,
+        email: &str,
+        password: &str,
+        totp: Option<&str>,
+    ) -> Response {
+        let mut body = json!({"email": email, "password": password});
+        if let Some(code) = totp {
+            body["totp"] = json!(code);
+        }
+        self.post("/sessions", None, body).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let resp = self.login_response(email, password, None).await;
+        assert_eq!(resp.status(), StatusCode::CREATED, "login of {email}");
+        let body: Value = resp.json().await.unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Makes an account with these roles (password [`PASSWORD`], no forced
+    /// change; TOTP is enrolled when its roles require it) and signs it in.
+    pub async fn account(&self, roles: &[Role]) -> Account {
+        let email = format!("{}@casedesk.test", uuid::Uuid::now_v7().simple());
+        let id = bootstrap::create_from_cli(
+            &self.state.db,
+            &self.state.hasher,
+            &self.clock,
+            &email,
+            "Test account",
+            roles,
+            PASSWORD,
+        )
+        .await
+        .unwrap();
+        let token = self.login(&email, PASSWORD).await;
+        let needs_mfa = roles
+            .iter()
+            .any(|r| self.state.config.mfa_required_roles.contains(r));
+        let mut totp_secret = None;
+        if needs_mfa {
+            let enrolment: Value = self
+                .post("/staff/me/totp", Some(&token), json!({}))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let secret = base32_decode(enrolment["secret"].as_str().unwrap());
+            let code = self.totp_code(&secret);
+            let resp = self
+                .post(
+                    "/staff/me/totp/confirmation",
+                    Some(&token),
+                    json!({"code": code}),
+                )
+                .await;
+            assert_eq!(resp.status(), StatusCode::OK);
+            // a later code step for the next sign-in
+            self.clock.advance(chrono::TimeDelta::seconds(30));
+            totp_secret = Some(secret);
+        }
+        Account {
+            id,
+            email,
+            token,
+            totp_secret,
+        }
+    }
+
+    pub fn totp_code(&self, secret: &[u8]) -> String {
+        casedesk::accounts::totp::code_at(secret, self.clock.now().timestamp() as u64).unwrap()
+    }
+
+    /// Every audit event, oldest first, straight from the database.
+    pub async fn audit_rows(&self) -> Vec<casedesk::entities::audit_events::Model> {
+        use sea_orm::{EntityTrait, QueryOrder};
+        casedesk::entities::audit_events::Entity::find()
+            .order_by_asc(casedesk::entities::audit_events::Column::Seq)
+            .all(&self.state.db)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            tx.send(()).ok();
+        }
+    }
+}
+
+pub struct Account {
+    pub id: uuid::Uuid,
+    pub email: String,
+    pub token: String,
+    pub totp_secret: Option<Vec<u8>>,
+}
+
+pub fn base32_decode(text: &str) -> Vec<u8> {
+    totp_rs::Secret::Encoded(text.to_owned())
+        .to_bytes()
+        .unwrap()
+}
+
+/// The JSON body of a response, after checking it is a problem document.
+pub async fn problem(resp: Response, status: u16) -> Value {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        ct.starts_with("application/problem+json"),
+        "content type {ct}"
+    );
+    let body: Value = resp.json().await.unwrap();
+    for key in ["type", "title", "status", "detail", "instance"] {
+        assert!(body.get(key).is_some(), "problem has {key}: {body}");
+    }
+    assert_eq!(body["status"], status);
+    body
+}

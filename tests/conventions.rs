@@ -1,0 +1,449 @@
+//! The API conventions, through HTTP against the real app.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{problem, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const SECURITY_HEADERS: [(&str, &str); 5] = [
+    ("cache-control", "no-store"),
+    ("content-security-policy", "frame-ancestors 'none'"),
+    (
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+];
+
+fn assert_conventional_headers(resp: &reqwest::Response) {
+    let h = resp.headers();
+    assert_eq!(
+        h.get("api-version").unwrap(),
+        casedesk::http::API_VERSION,
+        "{}",
+        resp.url()
+    );
+    assert!(h.get("x-request-id").is_some());
+    for (name, value) in SECURITY_HEADERS {
+        assert_eq!(
+            h.get(name).map(|v| v.to_str().unwrap()),
+            Some(value),
+            "{name} on {}",
+            resp.url()
+        );
+    }
+}
+
+#[tokio::test]
+async fn health_live_and_ready() {
+    let app = TestApp::spawn().await;
+    for path in ["/health/live", "/health/ready"] {
+        let resp = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_conventional_headers(&resp);
+        let body: Value = resp.json().await.unwrap();
+        assert!(body["status"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn ready_is_503_problem_while_migrations_are_pending() {
+    // A database that was never migrated: the app must say it is not ready.
+    let (url, db) = common::fresh_database().await;
+    if db.is_postgres() {
+        // the PostgreSQL template is already migrated; drop the bookkeeping instead
+        let conn = casedesk::db::connect(&url, 1).await.unwrap();
+        use sea_orm::ConnectionTrait;
+        conn.execute_unprepared("DELETE FROM seaql_migrations")
+            .await
+            .unwrap();
+        conn.close().await.ok();
+    }
+    let config = casedesk::config::Config::for_database(&url).unwrap();
+    let conn = casedesk::db::connect(&url, 2).await.unwrap();
+    let clock = casedesk::clock::ManualClock::new(chrono::Utc::now());
+    let state = casedesk::AppState {
+        db: conn,
+        config: std::sync::Arc::new(config),
+        clock: std::sync::Arc::new(clock.clone()),
+        hasher: casedesk::accounts::password::Hasher::new(1).unwrap(),
+        master_key: casedesk::crypto::MasterKey::generate(),
+    };
+    let app = TestApp::serve(state, clock, db).await;
+    let resp = app
+        .client
+        .get(app.url("/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    let body = problem(resp, 503).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("migrat"),
+        "{body}"
+    );
+    let resp = app
+        .client
+        .get(app.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "live does not depend on the database"
+    );
+}
+
+#[tokio::test]
+async fn spec_is_served_with_cors_star_and_matches_the_committed_file() {
+    let app = TestApp::spawn().await;
+    let resp = app
+        .client
+        .get(app.api("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers().get("access-control-allow-origin").unwrap(),
+        "*"
+    );
+    assert_conventional_headers(&resp);
+    let served: Value = resp.json().await.unwrap();
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        served, committed,
+        "openapi/openapi.json is stale: run `cargo run -- openapi -o openapi/openapi.json`"
+    );
+    assert_eq!(served["info"]["version"], casedesk::http::API_VERSION);
+    for key in ["name", "email", "url"] {
+        assert!(served["info"]["contact"][key].is_string());
+    }
+    assert_eq!(served["servers"][0]["url"], "/api/v1");
+}
+
+#[tokio::test]
+async fn spec_documents_headers_and_problems_on_every_response() {
+    let doc = casedesk::spec_document();
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            assert!(
+                op["operationId"].is_string(),
+                "{method} {path} has an operationId"
+            );
+            for (status, response) in op["responses"].as_object().unwrap() {
+                assert!(
+                    response["headers"]["API-Version"].is_object(),
+                    "{method} {path} {status}"
+                );
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert!(
+                        response["content"]["application/problem+json"].is_object(),
+                        "{method} {path} {status} is problem+json"
+                    );
+                }
+            }
+            let has_input = op.get("requestBody").is_some()
+                || op["parameters"].as_array().is_some_and(|p| !p.is_empty());
+            if has_input {
+                assert!(
+                    op["responses"]["400"].is_object(),
+                    "{method} {path} documents 400"
+                );
+            }
+        }
+    }
+    assert!(operations > 0);
+    let text = doc.to_string();
+    assert!(
+        !text.contains("naive-date"),
+        "dates use format date / date-time"
+    );
+}
+
+#[tokio::test]
+async fn docs_page_is_served() {
+    let app = TestApp::spawn().await;
+    let resp = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("SwaggerUIBundle"));
+    assert!(
+        html.contains("\"API-Version\""),
+        "the completed spec is embedded"
+    );
+}
+
+#[tokio::test]
+async fn unknown_route_trailing_slash_and_wrong_method() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/api/v1/nothing-here",
+        "/api/v1/staff/",
+        "/health/live/",
+        "/api/v1/sessions/",
+        "/",
+    ] {
+        let resp = app.client.get(app.url(path)).send().await.unwrap();
+        assert_conventional_headers(&resp);
+        let body = problem(resp, 404).await;
+        assert!(body["instance"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:casedesk:request:"));
+    }
+    let resp = app.client.put(app.api("/sessions")).send().await.unwrap();
+    assert_conventional_headers(&resp);
+    problem(resp, 405).await;
+    let resp = app
+        .client
+        .post(app.url("/health/live"))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, 405).await;
+}
+
+#[tokio::test]
+async fn malformed_json_is_400_problem() {
+    let app = TestApp::spawn().await;
+    let resp = app
+        .client
+        .post(app.api("/sessions"))
+        .header("content-type", "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_conventional_headers(&resp);
+    let body = problem(resp, 400).await;
+    assert_eq!(body["invalidParams"][0]["code"], "malformed_json");
+    assert_eq!(body["invalidParams"][0]["name"], "body");
+}
+
+#[tokio::test]
+async fn failed_validation_lists_every_problem_at_once() {
+    let app = TestApp::spawn().await;
+    let resp = app
+        .post(
+            "/sessions",
+            None,
+            json!({"email": "x".repeat(300), "password": 12, "totp": "1234567890123", "extra": true}),
+        )
+        .await;
+    let body = problem(resp, 400).await;
+    let mut found: Vec<(String, String)> = body["invalidParams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            ("email".to_owned(), "too_long".to_owned()),
+            ("extra".to_owned(), "unknown_field".to_owned()),
+            ("password".to_owned(), "wrong_type".to_owned()),
+            ("totp".to_owned(), "too_long".to_owned()),
+        ],
+        "{body}"
+    );
+    // missing fields are each reported
+    let body = problem(app.post("/sessions", None, json!({})).await, 400).await;
+    assert_eq!(body["invalidParams"].as_array().unwrap().len(), 2, "{body}");
+    // a body that is not an object
+    let body = problem(app.post("/sessions", None, json!([1, 2])).await, 400).await;
+    assert_eq!(body["invalidParams"][0]["code"], "wrong_type");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413_with_or_without_a_length() {
+    let app = TestApp::spawn().await;
+    let big = format!("{{\"email\": \"{}\"}}", "a".repeat(1024 * 1024 + 10));
+    let resp = app
+        .client
+        .post(app.api("/sessions"))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_conventional_headers(&resp);
+    problem(resp, 413).await;
+
+    // chunked: no Content-Length to trust
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big
+        .into_bytes()
+        .chunks(64 * 1024)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
+    let stream = futures_util::stream::iter(chunks);
+    let resp = app
+        .client
+        .post(app.api("/sessions"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, 413).await;
+}
+
+#[tokio::test]
+async fn wrong_or_missing_content_type_is_415() {
+    let app = TestApp::spawn().await;
+    for ct in [Some("text/plain"), Some("application/xml"), None] {
+        let mut rb = app
+            .client
+            .post(app.api("/sessions"))
+            .body("{\"email\":\"a@b.nl\",\"password\":\"x\"}");
+        if let Some(ct) = ct {
+            rb = rb.header("content-type", ct);
+        }
+        let resp = rb.send().await.unwrap();
+        assert_conventional_headers(&resp);
+        problem(resp, 415).await;
+    }
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_made() {
+    let app = TestApp::spawn().await;
+    let resp = app
+        .client
+        .get(app.url("/health/live"))
+        .header("x-request-id", "abc-123_x.y")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers().get("x-request-id").unwrap(), "abc-123_x.y");
+    // an unacceptable id (too long, odd characters) is replaced
+    let resp = app
+        .client
+        .get(app.url("/health/live"))
+        .header("x-request-id", "a b<script>")
+        .send()
+        .await
+        .unwrap();
+    let id = resp
+        .headers()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    let resp = app
+        .client
+        .get(app.url("/nope"))
+        .header("x-request-id", "trace-1")
+        .send()
+        .await
+        .unwrap();
+    let body = problem(resp, 404).await;
+    assert_eq!(body["instance"], "urn:casedesk:request:trace-1");
+}
+
+#[tokio::test]
+async fn cors_allows_only_listed_origins() {
+    let app = TestApp::spawn_with(|c| {
+        c.cors_allowed_origins = vec!["https://app.example.org".to_owned()]
+    })
+    .await;
+    let preflight = app
+        .client
+        .request(Method::OPTIONS, app.api("/sessions"))
+        .header("origin", "https://app.example.org")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .unwrap(),
+        "https://app.example.org"
+    );
+
+    let refused = app
+        .client
+        .get(app.api("/staff/me"))
+        .header("origin", "https://evil.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(refused
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    assert_conventional_headers(&refused);
+    problem(refused, 403).await;
+
+    // by default no origin is allowed
+    let app = TestApp::spawn().await;
+    let resp = app
+        .client
+        .get(app.api("/staff/me"))
+        .header("origin", "https://app.example.org")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+    // ... except for the spec, which anyone may read
+    let resp = app
+        .client
+        .get(app.api("/openapi.json"))
+        .header("origin", "https://anyone.example.net")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers().get("access-control-allow-origin").unwrap(),
+        "*"
+    );
+}
+
+#[tokio::test]
+async fn invalid_query_parameters_are_400_problems() {
+    let app = TestApp::spawn().await;
+    let admin = app.account(&[casedesk::accounts::model::Role::Admin]).await;
+    for query in [
+        "limit=0",
+        "limit=201",
+        "limit=abc",
+        "cursor=not-a-cursor",
+        "active=maybe",
+        "role=king",
+    ] {
+        let resp = app.get(&format!("/staff?{query}"), &admin.token).await;
+        let body = problem(resp, 400).await;
+        assert!(
+            !body["invalidParams"].as_array().unwrap().is_empty(),
+            "{query}: {body}"
+        );
+    }
+}
