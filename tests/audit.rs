@@ -1,0 +1,299 @@
+//! The audit trail: what is recorded, the hash chain, tamper detection, and
+//! that no secret reaches it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use casedesk::accounts::model::Role;
+use common::{problem, TestApp, PASSWORD};
+use reqwest::{Method, StatusCode};
+use sea_orm::ConnectionTrait;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn sign_ins_changes_and_denials_are_recorded_with_context() {
+    let app = TestApp::spawn().await;
+    let admin = app.account(&[Role::Admin]).await;
+    let auditor = app.account(&[Role::Auditor]).await;
+
+    app.login_response(&admin.email, "not the password at all", None)
+        .await;
+    app.login_response("ghost@casedesk.test", "not the password at all", None)
+        .await;
+    let resp = app
+        .request(Method::POST, "/staff", Some(&admin.token))
+        .header("x-request-id", "req-create-1")
+        .header("x-audit-reason", "new colleague, ticket 42")
+        .json(&json!({"email": "new@casedesk.test", "displayName": "New", "roles": ["analyst"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let created: Value = resp.json().await.unwrap();
+    let new_id = created["staff"]["id"].as_str().unwrap().to_owned();
+    problem(app.get("/staff", &auditor.token).await, 403).await;
+    problem(app.client.get(app.api("/staff")).send().await.unwrap(), 401).await;
+    // an over-long reason is refused before anything happens
+    let resp = app
+        .request(Method::GET, "/staff", Some(&admin.token))
+        .header("x-audit-reason", "x".repeat(501))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, 400).await;
+
+    let page: Value = app
+        .get("/audit-events?limit=200", &auditor.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let events = page["items"].as_array().unwrap();
+    let find = |action: &str| {
+        events
+            .iter()
+            .filter(|e| e["action"] == action)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+
+    let created_events = find("staff.created");
+    assert_eq!(created_events.len(), 1);
+    let e = &created_events[0];
+    assert_eq!(e["actorType"], "staff");
+    assert_eq!(e["actorId"], admin.id.to_string());
+    assert_eq!(e["resourceType"], "staff");
+    assert_eq!(e["resourceId"], new_id);
+    assert_eq!(e["outcome"], 201);
+    assert_eq!(e["requestId"], "req-create-1");
+    assert_eq!(e["reason"], "new colleague, ticket 42");
+    assert_eq!(e["clientIp"], "127.0.0.1");
+    assert_eq!(e["changedFields"], json!(["email", "displayName", "roles"]));
+    assert!(e["occurredAt"].as_str().unwrap().ends_with('Z'));
+
+    assert_eq!(find("login.failed.wrong_password").len(), 1);
+    assert_eq!(find("login.failed.unknown_account").len(), 1);
+    assert!(find("login.succeeded").len() >= 2);
+    let denied = find("access.denied");
+    assert!(denied
+        .iter()
+        .any(|e| e["outcome"] == 403 && e["actorId"] == auditor.id.to_string()));
+    assert!(denied
+        .iter()
+        .any(|e| e["outcome"] == 401 && e["actorId"].is_null()));
+
+    // filters
+    let only: Value = app
+        .get(
+            &format!("/audit-events?actorId={}&action=staff.created", admin.id),
+            &auditor.token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(only["items"].as_array().unwrap().len(), 1);
+    let by_resource: Value = app
+        .get(
+            &format!("/audit-events?resourceType=staff&resourceId={new_id}"),
+            &auditor.token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_resource["items"].as_array().unwrap().len(), 1);
+    let future = (app.clock.now_plus_days(1)).replace('+', "%2B");
+    let none: Value = app
+        .get(
+            &format!("/audit-events?occurredFrom={future}"),
+            &auditor.token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["items"].as_array().unwrap().len(), 0);
+
+    // newest first, paginated by cursor without gaps
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/audit-events?limit=3&cursor={c}"),
+            None => "/audit-events?limit=3".to_owned(),
+        };
+        let page: Value = app.get(&path, &auditor.token).await.json().await.unwrap();
+        for e in page["items"].as_array().unwrap() {
+            seen.push(e["seq"].as_i64().unwrap());
+        }
+        match page["next"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+        if seen.len() > 500 {
+            panic!("pagination does not end");
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(seen, sorted, "strictly newest first, no duplicates");
+}
+
+trait ClockText {
+    fn now_plus_days(&self, days: i64) -> String;
+}
+
+impl ClockText for casedesk::clock::ManualClock {
+    fn now_plus_days(&self, days: i64) -> String {
+        use casedesk::clock::Clock;
+        (self.now() + chrono::TimeDelta::days(days)).to_rfc3339()
+    }
+}
+
+#[tokio::test]
+async fn the_chain_verifies_and_an_altered_event_is_reported() {
+    let app = TestApp::spawn().await;
+    let admin = app.account(&[Role::Admin]).await;
+    let auditor = app.account(&[Role::Auditor]).await;
+    for i in 0..5 {
+        app.post("/staff", Some(&admin.token), json!({"email": format!("c{i}@casedesk.test"), "displayName": "C", "roles": ["analyst"]}))
+            .await;
+    }
+    let v: Value = app
+        .get("/audit-events/verification", &auditor.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(v["checked"].as_u64().unwrap() >= 9, "{v}");
+
+    let rows = app.audit_rows().await;
+    let victim = rows.iter().find(|e| e.action == "staff.created").unwrap();
+    let db = &app.state.db;
+    // the service's own connection cannot rewrite history
+    let update = format!(
+        "UPDATE audit_events SET outcome = 500 WHERE seq = {}",
+        victim.seq
+    );
+    assert!(
+        db.execute_unprepared(&update).await.is_err(),
+        "UPDATE refused by trigger"
+    );
+    assert!(
+        db.execute_unprepared("DELETE FROM audit_events")
+            .await
+            .is_err(),
+        "DELETE refused by trigger"
+    );
+
+    // someone with the database itself can: the chain shows it
+    if app.db.is_postgres() {
+        db.execute_unprepared("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_change")
+            .await
+            .unwrap();
+    } else {
+        db.execute_unprepared("DROP TRIGGER audit_events_no_update")
+            .await
+            .unwrap();
+    }
+    db.execute_unprepared(&update).await.unwrap();
+    let v: Value = app
+        .get("/audit-events/verification", &auditor.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["firstBrokenSeq"], victim.seq);
+    assert_eq!(v["firstBrokenEventId"], victim.id.to_string());
+}
+
+#[tokio::test]
+async fn chain_holds_under_concurrent_writers() {
+    let app = TestApp::spawn().await;
+    let admin = app.account(&[Role::Admin]).await;
+    let auditor = app.account(&[Role::Auditor]).await;
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let client = app.client.clone();
+        let url = app.api("/staff");
+        let token = admin.token.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"email": format!("par{i}@casedesk.test"), "displayName": "P", "roles": ["analyst"]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::CREATED);
+    }
+    let v: Value = app
+        .get("/audit-events/verification", &auditor.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    let rows = app.audit_rows().await;
+    for (i, e) in rows.iter().enumerate() {
+        assert_eq!(e.seq, i as i64 + 1, "no gaps or duplicates");
+    }
+}
+
+#[tokio::test]
+async fn no_password_token_or_totp_secret_reaches_the_audit_trail() {
+    let app = TestApp::spawn().await;
+    let admin = app.account(&[Role::Admin]).await;
+    let officer = app.account(&[Role::ExchangeOfficer]).await;
+    let enrolment: Value = app
+        .post("/staff/me/totp", Some(&officer.token), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret_text = enrolment["secret"].as_str().unwrap().to_owned();
+    let secret = common::base32_decode(&secret_text);
+    let code = app.totp_code(&secret);
+    app.post(
+        "/staff/me/totp/confirmation",
+        Some(&officer.token),
+        json!({"code": code}),
+    )
+    .await;
+    app.login_response(&officer.email, PASSWORD, Some(&code))
+        .await;
+    let created: Value = app
+        .post("/staff", Some(&admin.token), json!({"email": "secretive@casedesk.test", "displayName": "Private Name", "roles": ["analyst"]}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let otp = created["oneTimePassword"].as_str().unwrap().to_owned();
+
+    let rows = app.audit_rows().await;
+    let dump = format!("{rows:?}");
+    for secret in [
+        PASSWORD,
+        &admin.token,
+        &officer.token,
+        &secret_text,
+        &code,
+        &otp,
+        "secretive@casedesk.test",
+        "Private Name",
+        &officer.email,
+    ] {
+        assert!(
+            !dump.contains(secret),
+            "audit trail contains a secret or personal value: {secret:.12}…"
+        );
+    }
+}
