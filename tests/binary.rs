@@ -1,0 +1,347 @@
+//! The `casedesk` binary as an operator runs it: configuration errors, the
+//! first administrator, the CLI, JSON logs without secrets, graceful shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::{
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use serde_json::{json, Value};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    process::{Child, Command},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_casedesk");
+
+fn command(database_url: &str, extra: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CASEDESK_DATABASE_URL", database_url)
+        .env("CASEDESK_BIND", "127.0.0.1:0")
+        .env("CASEDESK_LOG_FORMAT", "json");
+    if !database_url.starts_with("sqlite") {
+        cmd.env(
+            "CASEDESK_MASTER_KEY",
+            casedesk::crypto::MasterKey::generate().to_base64().as_str(),
+        );
+    }
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+struct Running {
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    base: String,
+}
+
+fn collect<R: tokio::io::AsyncRead + Unpin + Send + 'static>(reader: R) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    tokio::spawn(async move {
+        let mut r = BufReader::new(reader).lines();
+        while let Ok(Some(line)) = r.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+async fn start(database_url: &str, extra: &[(&str, &str)]) -> Running {
+    let mut child = command(database_url, extra).spawn().unwrap();
+    let stdout = collect(child.stdout.take().unwrap());
+    let stderr = collect(child.stderr.take().unwrap());
+    let mut base = None;
+    for _ in 0..200 {
+        let address = stderr.lock().unwrap().iter().find_map(|l| {
+            let v: Value = serde_json::from_str(l).ok()?;
+            (v["fields"]["message"] == "casedesk listening")
+                .then(|| v["fields"]["address"].as_str().unwrap().to_owned())
+        });
+        if let Some(a) = address {
+            base = Some(format!("http://{a}"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let base = base.unwrap_or_else(|| panic!("did not start: {:?}", stderr.lock().unwrap()));
+    Running {
+        child,
+        stdout,
+        stderr,
+        base,
+    }
+}
+
+async fn terminate(mut running: Running) -> (std::process::ExitStatus, Running) {
+    let pid = running.child.id().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), running.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    (status, running)
+}
+
+#[tokio::test]
+async fn a_bad_setting_stops_the_process_with_one_line_naming_it() {
+    let (url, _db) = common::fresh_database().await;
+    for (name, value) in [
+        ("CASEDESK_BIND", "not-an-address-secret"),
+        ("CASEDESK_LOG_FORMAT", "xml-secret"),
+        ("CASEDESK_PUBLIC_URL", "ftp://secret.example"),
+        ("CASEDESK_SESSION_IDLE_MINUTES", "0"),
+        ("CASEDESK_MFA_REQUIRED_ROLES", "wizard"),
+        ("CASEDESK_MASTER_KEY", "c2VjcmV0"),
+    ] {
+        let out = command(&url, &[(name, value)]).output().await.unwrap();
+        assert!(!out.status.success(), "{name}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{name}: {stderr}");
+        assert!(lines[0].contains(name), "{stderr}");
+        assert!(
+            !lines[0].contains("secret"),
+            "the value is not echoed: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn first_start_prints_the_admin_once_and_logs_json_without_secrets() {
+    let (url, _db) = common::fresh_database().await;
+    let running = start(
+        &url,
+        &[("CASEDESK_BOOTSTRAP_ADMIN_EMAIL", "chief@casedesk.test")],
+    )
+    .await;
+    let out = running.stdout.lock().unwrap().join("\n");
+    assert!(out.contains("chief@casedesk.test"), "{out}");
+    let password = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("one-time password:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(password.len() >= 12);
+
+    let client = reqwest::Client::new();
+    let api = |p: &str| format!("{}/api/v1{p}", running.base);
+    let resp = client
+        .post(api("/sessions"))
+        .header("x-request-id", "log-check-1")
+        .json(&json!({"email": "chief@casedesk.test", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let token = resp.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = client
+        .put(api("/staff/me/password"))
+        .bearer_auth(&token)
+        .json(&json!({"currentPassword": password, "newPassword": "the new chief passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    client
+        .post(api("/sessions"))
+        .json(&json!({"email": "chief@casedesk.test", "password": "wrong wrong wrong"}))
+        .send()
+        .await
+        .unwrap();
+
+    let (status, running) = terminate(running).await;
+    assert!(status.success(), "{status}");
+    let logs = running.stderr.lock().unwrap().clone();
+    let mut request_lines = 0;
+    for line in &logs {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        if v["fields"]["message"] == "request served" {
+            request_lines += 1;
+            for field in ["request_id", "method", "status", "latency_ms"] {
+                assert!(!v["span"][field].is_null(), "{field} in {line}");
+            }
+        }
+        for secret in [
+            password.as_str(),
+            token.as_str(),
+            "the new chief passphrase",
+            "wrong wrong wrong",
+            "chief@casedesk.test",
+        ] {
+            assert!(
+                !line.contains(secret),
+                "a log line contains a secret or personal value: {line}"
+            );
+        }
+    }
+    assert!(request_lines >= 3, "{logs:?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("log-check-1") && l.contains("/api/v1/sessions")),
+        "route and request id logged"
+    );
+
+    // second start: the administrator exists, nothing is printed
+    let running = start(&url, &[]).await;
+    let (_, running) = terminate(running).await;
+    assert!(!running
+        .stdout
+        .lock()
+        .unwrap()
+        .join("\n")
+        .contains("one-time password"));
+}
+
+#[tokio::test]
+async fn staff_create_reads_the_password_from_stdin() {
+    let (url, _db) = common::fresh_database().await;
+    let mut child = command(&url, &[])
+        .args([
+            "staff",
+            "create",
+            "--email",
+            "ops@casedesk.test",
+            "--role",
+            "auditor",
+            "--role",
+            "analyst",
+        ])
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"an operator chose this passphrase\n")
+        .await
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("passphrase"));
+
+    // a weak password is refused
+    let mut child = command(&url, &[])
+        .args([
+            "staff",
+            "create",
+            "--email",
+            "weak@casedesk.test",
+            "--role",
+            "auditor",
+        ])
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"password1234\n")
+        .await
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    assert!(!out.status.success());
+
+    let running = start(&url, &[]).await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/sessions", running.base))
+        .json(
+            &json!({"email": "OPS@casedesk.test", "password": "an operator chose this passphrase"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["staff"]["roles"], json!(["analyst", "auditor"]));
+    terminate(running).await;
+}
+
+#[tokio::test]
+async fn shutdown_lets_requests_in_flight_finish() {
+    let (url, _db) = common::fresh_database().await;
+    let running = start(&url, &[]).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/sessions", running.base);
+    // sign-ins take a password hash each: several are in flight when the signal comes
+    let mut inflight = Vec::new();
+    for i in 0..6 {
+        let client = client.clone();
+        let url = url.clone();
+        inflight.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&json!({"email": format!("n{i}@casedesk.test"), "password": "not the password at all"}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (status, _running) = terminate(running).await;
+    assert!(status.success());
+    for task in inflight {
+        assert_eq!(task.await.unwrap().unwrap(), 401, "answered, not cut off");
+    }
+}
+
+#[tokio::test]
+async fn migrate_and_openapi_subcommands() {
+    let (url, _db) = common::fresh_database().await;
+    let out = command(&url, &[]).arg("migrate").output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = command(&url, &[]).arg("openapi").output().await.unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), committed);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_embedded_default_makes_a_private_master_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("casedesk-key-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}/data/casedesk.db?mode=rwc", dir.display());
+    let out = command(&url, &[]).arg("migrate").output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = dir.join("data/master.key");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("generated a new master key"));
+    std::fs::remove_dir_all(dir).ok();
+}
