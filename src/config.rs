@@ -102,14 +102,14 @@ fn read(source: &dyn Source, name: &str) -> Result<Option<String>, ConfigError> 
     }
 }
 
-fn parse_number<T: std::str::FromStr>(
+fn parse_number<T>(
     source: &dyn Source,
     name: &str,
     default: T,
     range: std::ops::RangeInclusive<T>,
 ) -> Result<T, ConfigError>
 where
-    T: PartialOrd + std::fmt::Display,
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
 {
     match read(source, name)? {
         None => Ok(default),

@@ -109,7 +109,7 @@ async fn unknown_email_and_wrong_password_get_the_same_answer_after_the_same_wor
     assert_eq!(strip(wrong), strip(unknown));
 
     // the same work: an unknown address is not answered markedly faster
-    let mut time = |email: String| {
+    let time = |email: String| {
         let app = &app;
         async move {
             let mut samples = Vec::new();

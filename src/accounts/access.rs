@@ -189,7 +189,7 @@ fn find_operation(method: &Method, path: &str) -> Option<&'static str> {
     routes()
         .iter()
         .find(|r| {
-            &r.method == method
+            r.method == method
                 && r.segments.len() == parts.len()
                 && r.segments.iter().zip(&parts).all(|(seg, part)| {
                     seg.as_deref().is_none_or(|s| s == *part) && !part.is_empty()

@@ -206,7 +206,7 @@ impl AuditApi {
     ) -> ApiResult<VerificationResponse> {
         let result = super::verify(&state.db)
             .await
-            .map_err(|e| ApiError::from(e))?;
+            .map_err(ApiError::from)?;
         let outcome = Event::new(
             if result.first_broken.is_some() {
                 "audit.verified.broken"

@@ -228,7 +228,7 @@ fn check(
                 match schema.properties.iter().find(|(n, _)| n == key) {
                     Some((_, prop)) => {
                         let required = schema.required.contains(&key.as_str());
-                        if !(item.is_null() && !required) {
+                        if !item.is_null() || required {
                             check(registry, prop, item, &field(path, key), depth + 1, out);
                         }
                     }
@@ -297,11 +297,7 @@ fn check(
             Some(n) => check_number(schema, n, path, out),
             None => wrong_type("a number", out),
         },
-        "boolean" => {
-            if !value.is_boolean() {
-                wrong_type("true or false", out);
-            }
-        }
+        "boolean" if !value.is_boolean() => wrong_type("true or false", out),
         _ => {}
     }
 }
