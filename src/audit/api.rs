@@ -204,9 +204,7 @@ impl AuditApi {
         state: Data<&AppState>,
         caller: Data<&Caller>,
     ) -> ApiResult<VerificationResponse> {
-        let result = super::verify(&state.db)
-            .await
-            .map_err(ApiError::from)?;
+        let result = super::verify(&state.db).await.map_err(ApiError::from)?;
         let outcome = Event::new(
             if result.first_broken.is_some() {
                 "audit.verified.broken"
