@@ -138,7 +138,18 @@ fn service() -> OpenApiService<Apis, ()> {
 
 /// The completed OpenAPI document, as served and committed.
 pub fn spec_document() -> serde_json::Value {
-    http::spec::complete(&service().spec())
+    http::spec::complete(&service().spec(), |operation| {
+        use accounts::access::{rule, Allow};
+        use http::spec::OperationAccess;
+        match rule(operation).map(|r| r.allow) {
+            None => OperationAccess::Nobody,
+            Some(Allow::Public) => OperationAccess::Public,
+            Some(Allow::Staff) => OperationAccess::Bearer { roles: vec![] },
+            Some(Allow::Roles(roles)) => OperationAccess::Bearer {
+                roles: roles.iter().map(|r| r.as_str()).collect(),
+            },
+        }
+    })
 }
 
 /// The spec as pretty JSON with a final newline (the committed file's form).

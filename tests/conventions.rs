@@ -152,6 +152,21 @@ async fn spec_documents_headers_and_problems_on_every_response() {
                     );
                 }
             }
+            assert!(
+                op["description"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("**Access:**"),
+                "{method} {path} says who may call it"
+            );
+            if op.get("security").is_some() {
+                for status in ["401", "403"] {
+                    assert!(
+                        op["responses"][status].is_object(),
+                        "{method} {path} documents {status}"
+                    );
+                }
+            }
             let has_input = op.get("requestBody").is_some()
                 || op["parameters"].as_array().is_some_and(|p| !p.is_empty());
             if has_input {

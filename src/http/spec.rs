@@ -7,8 +7,20 @@ use serde_json::{json, Map, Value};
 
 use super::API_VERSION;
 
-/// Finishes the generated document (given as JSON text).
-pub fn complete(generated: &str) -> Value {
+/// Who may call an operation, as the spec shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperationAccess {
+    /// No token; the operation itself checks credentials (sign-in): it can answer 401.
+    Public,
+    /// A bearer token of staff; `roles` empty means any signed-in staff member.
+    Bearer { roles: Vec<&'static str> },
+    /// No rule: refused to everyone.
+    Nobody,
+}
+
+/// Finishes the generated document (given as JSON text); `access` says who
+/// may call each operation, by operation id.
+pub fn complete(generated: &str, access: impl Fn(&str) -> OperationAccess) -> Value {
     let mut doc: Value = serde_json::from_str(generated).unwrap_or_else(|_| json!({}));
     if let Some(info) = doc.get_mut("info").and_then(Value::as_object_mut) {
         info.insert(
@@ -35,33 +47,68 @@ pub fn complete(generated: &str) -> Value {
             };
             for (method, op) in item.iter_mut() {
                 if let Some(op) = op.as_object_mut() {
-                    complete_operation(method, op);
+                    let rule = op
+                        .get("operationId")
+                        .and_then(Value::as_str)
+                        .map_or(OperationAccess::Nobody, &access);
+                    complete_operation(method, op, &rule);
                 }
             }
         }
     }
+    doc["components"]["securitySchemes"] = json!({
+        "bearerAuth": {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A session token from POST /sessions."
+        }
+    });
     fix_formats(&mut doc);
     doc
 }
 
-fn complete_operation(method: &str, op: &mut Map<String, Value>) {
+fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &OperationAccess) {
     let has_body = op.contains_key("requestBody");
     let has_params = op
         .get("parameters")
         .and_then(Value::as_array)
         .is_some_and(|p| !p.is_empty());
-    let authenticated = op
-        .get("security")
-        .and_then(Value::as_array)
-        .is_some_and(|s| !s.is_empty());
+    let authenticated = !matches!(access, OperationAccess::Public);
+    let who = match access {
+        OperationAccess::Public => "Open to anyone (no token).".to_owned(),
+        OperationAccess::Bearer { roles } if roles.is_empty() => {
+            "Any signed-in staff member.".to_owned()
+        }
+        OperationAccess::Bearer { roles } => format!("Roles: {}.", roles.join(", ")),
+        OperationAccess::Nobody => "Refused to everyone (no access rule).".to_owned(),
+    };
+    let description = match op.get("description").and_then(Value::as_str) {
+        Some(d) => format!("{d}\n\n**Access:** {who}"),
+        None => format!("**Access:** {who}"),
+    };
+    op.insert("description".to_owned(), Value::String(description));
+    if let OperationAccess::Bearer { roles } = access {
+        op.insert("security".to_owned(), json!([{"bearerAuth": []}]));
+        op.insert("x-casedesk-roles".to_owned(), json!(roles));
+    }
     let changes = matches!(method, "post" | "put" | "patch" | "delete");
-    let conditional = matches!(method, "put" | "patch" | "delete");
+    let conditional = op
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|ps| {
+            ps.iter().any(|p| {
+                p["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case("if-match"))
+            })
+        });
     let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
         return;
     };
     responses.retain(|status, _| match status.as_str() {
         "400" => has_body || has_params || changes,
-        "401" | "403" => authenticated,
+        "401" => authenticated || *access == OperationAccess::Public,
+        "403" => authenticated,
         "413" | "415" => has_body,
         "409" => changes,
         "412" | "428" => conditional,
