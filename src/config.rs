@@ -368,13 +368,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("casedesk-cfg-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("db");
-        std::fs::write(&file, "postgres://u:p@localhost/db\n").unwrap();
+        std::fs::write(&file, "sqlite://elsewhere/x.db\n").unwrap();
         let c = Config::from_source(&vars(&[(
             "CASEDESK_DATABASE_URL_FILE",
             file.to_str().unwrap(),
         )]))
         .unwrap();
-        assert_eq!(c.database_url, "postgres://u:p@localhost/db");
+        assert_eq!(c.database_url, "sqlite://elsewhere/x.db");
         let e = Config::from_source(&vars(&[("CASEDESK_DATABASE_URL_FILE", "/nonexistent/x")]))
             .unwrap_err();
         assert_eq!(e.variable, "CASEDESK_DATABASE_URL_FILE");
