@@ -38,6 +38,8 @@ pub struct Config {
     pub login_ip_failures: u64,
     /// The e-mail address of the first administrator, made on an empty database.
     pub bootstrap_admin_email: String,
+    /// After-care check-ins, in months after the actual departure.
+    pub aftercare_months: Vec<u32>,
     /// The master key, when configured (otherwise the embedded default makes one).
     pub master_key: Option<MasterKey>,
 }
@@ -277,6 +279,24 @@ impl Config {
                 "expected an e-mail address",
             ));
         }
+        let aftercare_months = match read(source, "CASEDESK_AFTERCARE_MONTHS")? {
+            None => vec![1, 3, 6],
+            Some(list) => {
+                let mut months = Vec::new();
+                for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    match part.parse::<u32>() {
+                        Ok(m) if (1..=60).contains(&m) => months.push(m),
+                        _ => return Err(err(
+                            "CASEDESK_AFTERCARE_MONTHS",
+                            "expected a comma-separated list of months from 1 to 60, such as 1,3,6",
+                        )),
+                    }
+                }
+                months.sort_unstable();
+                months.dedup();
+                months
+            }
+        };
         let master_key = match read(source, "CASEDESK_MASTER_KEY")? {
             None => None,
             Some(text) => Some(MasterKey::from_base64(&text).map_err(|_| {
@@ -308,6 +328,7 @@ impl Config {
             password_hash_concurrency,
             login_ip_failures,
             bootstrap_admin_email,
+            aftercare_months,
             master_key,
         })
     }

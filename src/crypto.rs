@@ -53,10 +53,14 @@ pub fn one_time_password() -> Zeroizing<String> {
     Zeroizing::new(text)
 }
 
-/// The 256-bit master key. It encrypts secrets stored in the database (TOTP
-/// secrets) and, later, wraps data keys. Zeroised when dropped.
+/// A 256-bit AES-GCM key, zeroised when dropped. The master key wraps the
+/// data keys and the blind-index key and encrypts TOTP secrets; each
+/// defender's data key encrypts that defender's protected values.
 #[derive(Clone)]
 pub struct MasterKey(Zeroizing<[u8; 32]>);
+
+/// A data key: the same kind of key, unwrapped from the database.
+pub type DataKey = MasterKey;
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -113,6 +117,30 @@ impl MasterKey {
         out.extend_from_slice(&nonce_bytes);
         out.extend_from_slice(&ciphertext);
         STANDARD.encode(out)
+    }
+
+    /// Wraps another key under this one.
+    pub fn wrap(&self, key: &MasterKey, aad: &str) -> String {
+        self.encrypt(key.0.as_ref(), aad)
+    }
+
+    /// Unwraps a key wrapped by [`MasterKey::wrap`].
+    pub fn unwrap_key(&self, wrapped: &str, aad: &str) -> Result<MasterKey, DecryptError> {
+        let bytes = self.decrypt(wrapped, aad)?;
+        let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| DecryptError)?;
+        Ok(Self(Zeroizing::new(key)))
+    }
+
+    /// A keyed blind index: HMAC-SHA256 of `value` under this key, hex.
+    /// Equal values give equal indexes; the index reveals nothing without the key.
+    pub fn blind_index(&self, value: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(self.0.as_ref()) {
+            Ok(m) => m,
+            Err(_) => return String::new(),
+        };
+        mac.update(value.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
     }
 
     pub fn decrypt(&self, stored: &str, aad: &str) -> Result<Zeroizing<Vec<u8>>, DecryptError> {

@@ -13,6 +13,8 @@ pub mod db;
 pub mod entities;
 pub mod health;
 pub mod http;
+pub mod keyring;
+pub mod shelter;
 pub mod telemetry;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -35,6 +37,7 @@ use crate::{
     config::Config,
     crypto::MasterKey,
     http::API_BASE,
+    shelter::{defenders_api::DefendersApi, records_api::StayRecordsApi, stays_api::StaysApi},
 };
 
 /// What every handler may use.
@@ -44,14 +47,28 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub hasher: Hasher,
-    pub master_key: MasterKey,
+    pub keys: keyring::Keys,
 }
 
 /// Every API of the service, in spec order.
-pub type Apis = (SelfServiceApi, StaffApi, AuditApi);
+pub type Apis = (
+    SelfServiceApi,
+    StaffApi,
+    AuditApi,
+    DefendersApi,
+    StaysApi,
+    StayRecordsApi,
+);
 
 fn apis() -> Apis {
-    (SelfServiceApi, StaffApi, AuditApi)
+    (
+        SelfServiceApi,
+        StaffApi,
+        AuditApi,
+        DefendersApi,
+        StaysApi,
+        StayRecordsApi,
+    )
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +79,8 @@ pub enum StartError {
     MasterKey(String),
     #[error("password hashing cannot start")]
     Hasher,
+    #[error("CASEDESK_MASTER_KEY: {0}")]
+    Keyring(#[from] keyring::KeyringError),
     #[error("first administrator: {0}")]
     Bootstrap(#[from] accounts::bootstrap::BootstrapError),
 }
@@ -75,13 +94,14 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, 
         Some(k) => k.clone(),
         None => embedded_master_key(&config.database_url)?,
     };
+    let keys = keyring::open(&conn, &master_key, clock.as_ref()).await?;
     let hasher = Hasher::new(config.password_hash_concurrency).map_err(|_| StartError::Hasher)?;
     Ok(AppState {
         db: conn,
         config: Arc::new(config),
         clock,
         hasher,
-        master_key,
+        keys,
     })
 }
 

@@ -6,7 +6,8 @@ use casedesk::{
     accounts::{bootstrap, model::Role},
     clock::{Clock, SystemClock},
     config::Config,
-    telemetry,
+    crypto::MasterKey,
+    keyring, telemetry,
 };
 use clap::{Parser, Subcommand};
 use zeroize::Zeroizing;
@@ -39,6 +40,23 @@ enum Command {
         #[command(subcommand)]
         command: StaffCommand,
     },
+    /// Manage the master key.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-wrap every data key (and the keyring and TOTP secrets) under a new
+    /// master key, without touching the encrypted fields. The current key
+    /// comes from the configuration; afterwards, configure the new one.
+    Rotate {
+        /// A file holding the new key: base64 of 32 random bytes.
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -66,6 +84,7 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
+    let shutdown = shutdown_signal();
     if let Command::Openapi { output } = &command {
         let spec = casedesk::spec_json();
         return match output {
@@ -132,7 +151,38 @@ async fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        Command::Serve | Command::Openapi { .. } => serve(state, bind, &admin_email).await,
+        Command::Keys {
+            command: KeysCommand::Rotate { new_key_file },
+        } => {
+            let text = match std::fs::read_to_string(&new_key_file) {
+                Ok(t) => Zeroizing::new(t),
+                Err(e) => {
+                    return fail(format!(
+                        "--new-key-file {}: {}",
+                        new_key_file.display(),
+                        e.kind()
+                    ))
+                }
+            };
+            let new_key = match MasterKey::from_base64(&text) {
+                Ok(k) => k,
+                Err(e) => return fail(format!("--new-key-file {}: {e}", new_key_file.display())),
+            };
+            match keyring::rotate(&state.db, &state.keys.master, &new_key, clock.as_ref()).await {
+                Ok(done) => {
+                    println!(
+                        "casedesk: re-wrapped {} data keys, {} keyring entries and {} TOTP secrets under the new master key",
+                        done.data_keys, done.keyring_entries, done.totp_secrets
+                    );
+                    println!("casedesk: now configure the new key (CASEDESK_MASTER_KEY_FILE) and restart every replica");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(format!("rotation failed, nothing changed: {e}")),
+            }
+        }
+        Command::Serve | Command::Openapi { .. } => {
+            serve(state, bind, &admin_email, shutdown).await
+        }
     }
 }
 
@@ -140,6 +190,7 @@ async fn serve(
     state: casedesk::AppState,
     bind: std::net::SocketAddr,
     admin_email: &str,
+    shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> ExitCode {
     match bootstrap::first_admin(&state.db, &state.hasher, state.clock.as_ref(), admin_email).await
     {
@@ -158,7 +209,7 @@ async fn serve(
         Err(e) => return fail(format!("cannot listen on {bind}: {e}")),
     };
     tracing::info!(address = %bound.addr, "casedesk listening");
-    match bound.run(state, shutdown_signal()).await {
+    match bound.run(state, shutdown).await {
         Ok(()) => {
             tracing::info!("casedesk stopped");
             ExitCode::SUCCESS
@@ -167,25 +218,42 @@ async fn serve(
     }
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Installs the SIGINT and SIGTERM handlers now (so a signal that arrives
+/// while the service starts is not lost) and returns a future that completes
+/// on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    #[cfg(unix)]
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    async move {
+        #[cfg(unix)]
+        {
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let int = async {
+                match int.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = term => {},
+                () = int => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: finishing requests in flight");
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }

@@ -17,6 +17,8 @@ use serde_json::json;
 /// staff member, otherwise these roles only.
 fn expected() -> BTreeMap<&'static str, Option<&'static [Role]>> {
     const ANY: &[Role] = &[];
+    const SHELTER: &[Role] = &[Role::ShelterCoordinator, Role::ShelterCaseworker];
+    const COORDINATOR: &[Role] = &[Role::ShelterCoordinator];
     BTreeMap::from([
         ("createSession", None),
         ("deleteCurrentSession", Some(ANY)),
@@ -32,7 +34,55 @@ fn expected() -> BTreeMap<&'static str, Option<&'static [Role]>> {
         ("resetStaffPassword", Some(&[Role::Admin][..])),
         ("listAuditEvents", Some(&[Role::Auditor][..])),
         ("verifyAuditChain", Some(&[Role::Auditor][..])),
+        ("listDefenders", Some(SHELTER)),
+        ("createDefender", Some(COORDINATOR)),
+        ("getDefender", Some(SHELTER)),
+        ("updateDefender", Some(COORDINATOR)),
+        ("eraseDefender", Some(COORDINATOR)),
+        ("searchDefenders", Some(COORDINATOR)),
+        ("listConsents", Some(SHELTER)),
+        ("createConsent", Some(COORDINATOR)),
+        ("revokeConsent", Some(COORDINATOR)),
+        ("listStays", Some(SHELTER)),
+        ("createStay", Some(COORDINATOR)),
+        ("getStay", Some(SHELTER)),
+        ("updateStay", Some(SHELTER)),
+        ("listStayStatusChanges", Some(SHELTER)),
+        ("changeStayStatus", Some(SHELTER)),
+        ("listAssignments", Some(SHELTER)),
+        ("assignStaff", Some(COORDINATOR)),
+        ("unassignStaff", Some(COORDINATOR)),
+        ("listNotes", Some(SHELTER)),
+        ("createNote", Some(SHELTER)),
+        ("listRiskAssessments", Some(SHELTER)),
+        ("createRiskAssessment", Some(SHELTER)),
+        ("listOverdueRiskReviews", Some(SHELTER)),
+        ("listActivities", Some(SHELTER)),
+        ("createActivity", Some(SHELTER)),
+        ("listCheckIns", Some(SHELTER)),
+        ("recordCheckIn", Some(SHELTER)),
     ])
+}
+
+/// Operations whose refusals look like "does not exist" (need to know).
+fn hidden(op: &str) -> bool {
+    !matches!(
+        op,
+        "createSession"
+            | "deleteCurrentSession"
+            | "getMe"
+            | "changeMyPassword"
+            | "enrolTotp"
+            | "confirmTotp"
+            | "deactivateTotp"
+            | "listStaff"
+            | "createStaff"
+            | "getStaff"
+            | "updateStaff"
+            | "resetStaffPassword"
+            | "listAuditEvents"
+            | "verifyAuditChain"
+    )
 }
 
 struct Operation {
@@ -41,19 +91,28 @@ struct Operation {
     path: String,
 }
 
-fn operations() -> Vec<Operation> {
+fn operations(ids: &BTreeMap<&str, String>) -> Vec<Operation> {
     let doc = casedesk::spec_document();
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            let concrete: Vec<String> = path
-                .split('/')
-                .map(|s| {
-                    if s.starts_with('{') {
-                        uuid::Uuid::now_v7().to_string()
-                    } else {
-                        s.to_owned()
+            let parts: Vec<&str> = path.split('/').collect();
+            let concrete: Vec<String> = parts
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    if !s.starts_with('{') {
+                        return (*s).to_owned();
                     }
+                    // a real resource where there is one, so that refusals can be told from absence
+                    let key = if *s == "{id}" {
+                        parts[i - 1]
+                    } else {
+                        s.trim_matches(|c| c == '{' || c == '}')
+                    };
+                    ids.get(key)
+                        .cloned()
+                        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
                 })
                 .collect();
             ops.push(Operation {
@@ -66,6 +125,19 @@ fn operations() -> Vec<Operation> {
     // signing out ends the token: do it last
     ops.sort_by_key(|o| o.id == "deleteCurrentSession");
     ops
+}
+
+/// How often the guard refused this operation to this account (from the audit trail).
+async fn denials(app: &TestApp, op: &str, actor: uuid::Uuid) -> usize {
+    app.audit_rows()
+        .await
+        .iter()
+        .filter(|e| {
+            e.action == "access.denied"
+                && e.resource_id.as_deref() == Some(op)
+                && e.actor_id == Some(actor)
+        })
+        .count()
 }
 
 async fn call(app: &TestApp, op: &Operation, token: Option<&str>) -> StatusCode {
@@ -83,7 +155,31 @@ async fn call(app: &TestApp, op: &Operation, token: Option<&str>) -> StatusCode 
 async fn every_route_answers_each_role_as_the_table_says() {
     let app = TestApp::spawn().await;
     let table = expected();
-    let ops = operations();
+    let coordinator = app.account(&[Role::ShelterCoordinator]).await;
+    let defender: serde_json::Value = app
+        .post("/defenders", Some(&coordinator.token), json!({"codename": "Table", "countryOfWork": "UG", "fieldOfWork": "labour", "languages": [], "riskLevel": "high"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let defender_id = defender["id"].as_str().unwrap().to_owned();
+    let stay: serde_json::Value = app
+        .post(
+            "/stays",
+            Some(&coordinator.token),
+            json!({"defenderId": defender_id, "intakeRound": "2026-autumn", "plannedArrival": "2026-09-01", "plannedDeparture": "2026-12-01", "visaStatus": "to_apply", "insuranceArranged": false, "confidentiality": "restricted"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids = BTreeMap::from([
+        ("defenders", defender_id),
+        ("stays", stay["id"].as_str().unwrap().to_owned()),
+        ("staff", coordinator.id.to_string()),
+        ("staffId", coordinator.id.to_string()),
+    ]);
+    let ops = operations(&ids);
     for op in &ops {
         assert!(
             table.contains_key(op.id.as_str()),
@@ -124,18 +220,33 @@ async fn every_route_answers_each_role_as_the_table_says() {
             }
         }
         for (role, account) in &accounts {
+            let before = denials(&app, &op.id, account.id).await;
             let status = call(&app, op, Some(&account.token)).await;
+            let denied = denials(&app, &op.id, account.id).await > before;
             let allowed = match rule {
                 None => true,
                 Some(roles) => roles.is_empty() || roles.contains(role),
             };
-            let denied = matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
-            if allowed == denied || status.is_server_error() {
+            let expected_denial = if hidden(&op.id) {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            let ok = if allowed {
+                !denied && !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+            } else {
+                denied && status == expected_denial
+            };
+            if !ok || status.is_server_error() {
                 failures.push(format!(
-                    "{} as {}: {status}, expected {}",
+                    "{} as {}: {status} (refused by the guard: {denied}), expected {}",
                     op.id,
                     role.as_str(),
-                    if allowed { "allowed" } else { "403" }
+                    if allowed {
+                        "allowed".to_owned()
+                    } else {
+                        expected_denial.to_string()
+                    }
                 ));
             }
         }

@@ -285,7 +285,8 @@ async fn staff_create_reads_the_password_from_stdin() {
 #[tokio::test]
 async fn shutdown_lets_requests_in_flight_finish() {
     let (url, _db) = common::fresh_database().await;
-    let running = start(&url, &[]).await;
+    // one hash at a time: six sign-ins take several hash times to answer
+    let running = start(&url, &[("CASEDESK_PASSWORD_HASH_CONCURRENCY", "1")]).await;
     let client = reqwest::Client::new();
     let url = format!("{}/api/v1/sessions", running.base);
     // sign-ins take a password hash each: several are in flight when the signal comes
@@ -302,9 +303,25 @@ async fn shutdown_lets_requests_in_flight_finish() {
                 .map(|r| r.status().as_u16())
         }));
     }
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let (status, _running) = terminate(running).await;
-    assert!(status.success());
+    // the signal comes once the first answer is out: the other five are in flight
+    for _ in 0..200 {
+        if running
+            .stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("request served"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (status, running) = terminate(running).await;
+    assert!(
+        status.success(),
+        "{status}: {:?}",
+        running.stderr.lock().unwrap()
+    );
     for task in inflight {
         assert_eq!(task.await.unwrap().unwrap(), 401, "answered, not cut off");
     }

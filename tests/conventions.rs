@@ -70,7 +70,10 @@ async fn ready_is_503_problem_while_migrations_are_pending() {
         config: std::sync::Arc::new(config),
         clock: std::sync::Arc::new(clock.clone()),
         hasher: casedesk::accounts::password::Hasher::new(1).unwrap(),
-        master_key: casedesk::crypto::MasterKey::generate(),
+        keys: casedesk::keyring::Keys {
+            master: casedesk::crypto::MasterKey::generate(),
+            index: casedesk::crypto::MasterKey::generate(),
+        },
     };
     let app = TestApp::serve(state, clock, db).await;
     let resp = app

@@ -44,84 +44,95 @@ pub struct Rule {
     pub operation: &'static str,
     pub allow: Allow,
     pub open_during: &'static [Gate],
+    /// Refused callers get 404, as if the resource did not exist (need to know).
+    pub hidden: bool,
 }
 
 const ADMIN: &[Role] = &[Role::Admin];
 const AUDITOR: &[Role] = &[Role::Auditor];
+/// The Shelter City roles; to everyone else its routes do not exist.
+pub const SHELTER: &[Role] = &[Role::ShelterCoordinator, Role::ShelterCaseworker];
+const COORDINATOR: &[Role] = &[Role::ShelterCoordinator];
 const BOTH_GATES: &[Gate] = &[Gate::PasswordChange, Gate::MfaEnrolment];
 
-/// The permission of every operation in the spec.
-pub const RULES: &[Rule] = &[
+const fn public(operation: &'static str) -> Rule {
     Rule {
-        operation: "createSession",
+        operation,
         allow: Allow::Public,
         open_during: &[],
-    },
+        hidden: false,
+    }
+}
+const fn staff(operation: &'static str, open_during: &'static [Gate]) -> Rule {
     Rule {
-        operation: "deleteCurrentSession",
+        operation,
         allow: Allow::Staff,
-        open_during: BOTH_GATES,
-    },
+        open_during,
+        hidden: false,
+    }
+}
+const fn roles(operation: &'static str, roles: &'static [Role]) -> Rule {
     Rule {
-        operation: "getMe",
-        allow: Allow::Staff,
-        open_during: BOTH_GATES,
-    },
-    Rule {
-        operation: "changeMyPassword",
-        allow: Allow::Staff,
-        open_during: &[Gate::PasswordChange],
-    },
-    Rule {
-        operation: "enrolTotp",
-        allow: Allow::Staff,
-        open_during: &[Gate::MfaEnrolment],
-    },
-    Rule {
-        operation: "confirmTotp",
-        allow: Allow::Staff,
-        open_during: &[Gate::MfaEnrolment],
-    },
-    Rule {
-        operation: "deactivateTotp",
-        allow: Allow::Staff,
+        operation,
+        allow: Allow::Roles(roles),
         open_during: &[],
-    },
+        hidden: false,
+    }
+}
+const fn hidden(operation: &'static str, roles: &'static [Role]) -> Rule {
     Rule {
-        operation: "listStaff",
-        allow: Allow::Roles(ADMIN),
+        operation,
+        allow: Allow::Roles(roles),
         open_during: &[],
-    },
-    Rule {
-        operation: "createStaff",
-        allow: Allow::Roles(ADMIN),
-        open_during: &[],
-    },
-    Rule {
-        operation: "getStaff",
-        allow: Allow::Roles(ADMIN),
-        open_during: &[],
-    },
-    Rule {
-        operation: "updateStaff",
-        allow: Allow::Roles(ADMIN),
-        open_during: &[],
-    },
-    Rule {
-        operation: "resetStaffPassword",
-        allow: Allow::Roles(ADMIN),
-        open_during: &[],
-    },
-    Rule {
-        operation: "listAuditEvents",
-        allow: Allow::Roles(AUDITOR),
-        open_during: &[],
-    },
-    Rule {
-        operation: "verifyAuditChain",
-        allow: Allow::Roles(AUDITOR),
-        open_during: &[],
-    },
+        hidden: true,
+    }
+}
+
+/// The permission of every operation in the spec. Row-level need to know
+/// (a caseworker's assigned stays) is decided in `shelter::sight`.
+pub const RULES: &[Rule] = &[
+    public("createSession"),
+    staff("deleteCurrentSession", BOTH_GATES),
+    staff("getMe", BOTH_GATES),
+    staff("changeMyPassword", &[Gate::PasswordChange]),
+    staff("enrolTotp", &[Gate::MfaEnrolment]),
+    staff("confirmTotp", &[Gate::MfaEnrolment]),
+    staff("deactivateTotp", &[]),
+    roles("listStaff", ADMIN),
+    roles("createStaff", ADMIN),
+    roles("getStaff", ADMIN),
+    roles("updateStaff", ADMIN),
+    roles("resetStaffPassword", ADMIN),
+    roles("listAuditEvents", AUDITOR),
+    roles("verifyAuditChain", AUDITOR),
+    // Shelter City
+    hidden("listDefenders", SHELTER),
+    hidden("createDefender", COORDINATOR),
+    hidden("getDefender", SHELTER),
+    hidden("updateDefender", COORDINATOR),
+    hidden("eraseDefender", COORDINATOR),
+    hidden("searchDefenders", COORDINATOR),
+    hidden("listConsents", SHELTER),
+    hidden("createConsent", COORDINATOR),
+    hidden("revokeConsent", COORDINATOR),
+    hidden("listStays", SHELTER),
+    hidden("createStay", COORDINATOR),
+    hidden("getStay", SHELTER),
+    hidden("updateStay", SHELTER),
+    hidden("listStayStatusChanges", SHELTER),
+    hidden("changeStayStatus", SHELTER),
+    hidden("listAssignments", SHELTER),
+    hidden("assignStaff", COORDINATOR),
+    hidden("unassignStaff", COORDINATOR),
+    hidden("listNotes", SHELTER),
+    hidden("createNote", SHELTER),
+    hidden("listRiskAssessments", SHELTER),
+    hidden("createRiskAssessment", SHELTER),
+    hidden("listOverdueRiskReviews", SHELTER),
+    hidden("listActivities", SHELTER),
+    hidden("createActivity", SHELTER),
+    hidden("listCheckIns", SHELTER),
+    hidden("recordCheckIn", SHELTER),
 ];
 
 pub fn rule(operation: &str) -> Option<&'static Rule> {
@@ -338,11 +349,15 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
     }
     if let Allow::Roles(allowed) = rule.allow {
         if !roles.iter().any(|r| allowed.contains(r)) {
-            let p = forbidden(
-                "forbidden",
-                "Forbidden",
-                "This account's roles do not allow this operation.",
-            );
+            let p = if rule.hidden {
+                crate::http::conventions::problem_for_status(poem::http::StatusCode::NOT_FOUND)
+            } else {
+                forbidden(
+                    "forbidden",
+                    "Forbidden",
+                    "This account's roles do not allow this operation.",
+                )
+            };
             return Ok(deny(&state, &ctx, operation, p).await);
         }
     }

@@ -111,10 +111,6 @@ async fn record_failed_login(
     Ok(())
 }
 
-fn totp_aad(staff_id: uuid::Uuid) -> String {
-    format!("staff.totp_secret:{staff_id}")
-}
-
 fn decrypt_totp(
     state: &AppState,
     account: &staff::Model,
@@ -125,8 +121,9 @@ fn decrypt_totp(
         ));
     };
     state
-        .master_key
-        .decrypt(sealed, &totp_aad(account.id))
+        .keys
+        .master
+        .decrypt(sealed, &crate::keyring::totp_aad(account.id))
         .map_err(|_| {
             tracing::error!(staff_id = %account.id, "TOTP secret cannot be decrypted");
             ApiError::internal()
@@ -436,7 +433,10 @@ impl SelfServiceApi {
             ));
         }
         let secret = totp::new_secret();
-        let sealed = state.master_key.encrypt(&secret, &totp_aad(me.id));
+        let sealed = state
+            .keys
+            .master
+            .encrypt(&secret, &crate::keyring::totp_aad(me.id));
         let uri = totp::uri(&secret, &me.email).ok_or_else(ApiError::internal)?;
         let txn = begin_write(&state.db).await?;
         let changed = store::update_staff(

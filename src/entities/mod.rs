@@ -1,7 +1,19 @@
 //! SeaORM entities, one file per table, and nothing else.
 
+pub mod activities;
 pub mod audit_events;
+pub mod check_ins;
+pub mod consents;
+pub mod data_keys;
+pub mod defenders;
+pub mod keyring;
 pub mod login_failures;
+pub mod reference_counters;
+pub mod risk_assessments;
 pub mod sessions;
 pub mod staff;
 pub mod staff_roles;
+pub mod stay_assignments;
+pub mod stay_notes;
+pub mod stay_status_changes;
+pub mod stays;

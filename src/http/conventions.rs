@@ -62,7 +62,14 @@ pub async fn conventions<E: Endpoint>(next: E, mut req: Request) -> Result<Respo
             Err(problem) => problem.into_response(),
             Ok(()) => match next.call(req).await {
                 Ok(resp) => resp.into_response(),
-                Err(err) => problem_from_error(err),
+                Err(err) => {
+                    let route = err.data::<PathPattern>().cloned();
+                    let mut resp = problem_from_error(err);
+                    if let Some(route) = route {
+                        resp.set_data(route);
+                    }
+                    resp
+                }
             },
         }
     }

@@ -29,6 +29,12 @@ pub enum Tag {
     Staff,
     /// The tamper-evident audit trail.
     Audit,
+    /// Shelter City: defenders (by codename) and their publicity consents.
+    Defenders,
+    /// Shelter City: stays, their lifecycle and assignments.
+    Stays,
+    /// Shelter City: notes, risk assessments, activities and after-care check-ins of stays.
+    StayRecords,
 }
 
 /// The version an `If-Match` header names: 428 when it is missing, 412 when

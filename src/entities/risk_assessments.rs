@@ -1,0 +1,20 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "risk_assessments")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub stay_id: Uuid,
+    pub level: String,
+    pub threats_enc: Option<String>,
+    pub measures_enc: Option<String>,
+    pub next_review_on: Date,
+    pub created_at: DateTimeUtc,
+    pub created_by: Uuid,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

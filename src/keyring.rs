@@ -1,0 +1,202 @@
+//! The keyring: a check value that proves the configured master key is the
+//! one the data was written under, and the blind-index key, both kept in the
+//! database wrapped by the master key. Rotation re-wraps every key (and
+//! re-encrypts the TOTP secrets) under a new master key in one transaction,
+//! without touching the encrypted fields themselves.
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, QueryFilter,
+};
+
+use crate::{
+    clock::Clock,
+    crypto::MasterKey,
+    db::begin_write,
+    entities::{data_keys, keyring, staff},
+};
+
+const CHECK: &str = "check";
+const BLIND_INDEX: &str = "blind_index";
+const CHECK_PLAINTEXT: &[u8] = b"casedesk master key check v1";
+
+fn aad(name: &str) -> String {
+    format!("keyring:{name}")
+}
+
+pub fn data_key_aad(id: uuid::Uuid) -> String {
+    format!("data_keys:{id}")
+}
+
+pub fn totp_aad(staff_id: uuid::Uuid) -> String {
+    format!("staff.totp_secret:{staff_id}")
+}
+
+/// The keys the service works with.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    pub master: MasterKey,
+    /// HMAC key of the blind indexes (names searched without decrypting).
+    pub index: MasterKey,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error(
+        "the master key does not match the data in this database (wrong CASEDESK_MASTER_KEY?)"
+    )]
+    Mismatch,
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+}
+
+async fn insert(
+    db: &impl ConnectionTrait,
+    name: &str,
+    wrapped: String,
+    clock: &dyn Clock,
+) -> Result<(), DbErr> {
+    keyring::Entity::insert(keyring::ActiveModel {
+        name: Set(name.to_owned()),
+        wrapped: Set(wrapped),
+        created_at: Set(clock.now()),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Checks the master key against the database, creating the keyring on an
+/// empty database. Replicas that start together create it once.
+pub async fn open(
+    db: &DatabaseConnection,
+    master: &MasterKey,
+    clock: &dyn Clock,
+) -> Result<Keys, KeyringError> {
+    let txn = begin_write(db).await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7261004)")
+            .await?;
+    }
+    let check = keyring::Entity::find_by_id(CHECK.to_owned())
+        .one(&txn)
+        .await?;
+    let index = match check {
+        None => {
+            insert(
+                &txn,
+                CHECK,
+                master.encrypt(CHECK_PLAINTEXT, &aad(CHECK)),
+                clock,
+            )
+            .await?;
+            let index = MasterKey::generate();
+            insert(
+                &txn,
+                BLIND_INDEX,
+                master.wrap(&index, &aad(BLIND_INDEX)),
+                clock,
+            )
+            .await?;
+            index
+        }
+        Some(row) => {
+            let plain = master
+                .decrypt(&row.wrapped, &aad(CHECK))
+                .map_err(|_| KeyringError::Mismatch)?;
+            if plain.as_slice() != CHECK_PLAINTEXT {
+                return Err(KeyringError::Mismatch);
+            }
+            let wrapped = keyring::Entity::find_by_id(BLIND_INDEX.to_owned())
+                .one(&txn)
+                .await?
+                .ok_or(KeyringError::Mismatch)?;
+            master
+                .unwrap_key(&wrapped.wrapped, &aad(BLIND_INDEX))
+                .map_err(|_| KeyringError::Mismatch)?
+        }
+    };
+    txn.commit().await?;
+    Ok(Keys {
+        master: master.clone(),
+        index,
+    })
+}
+
+/// What a rotation re-wrapped.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Rotated {
+    pub data_keys: u64,
+    pub keyring_entries: u64,
+    pub totp_secrets: u64,
+}
+
+/// Re-wraps everything the old master key protects under the new one.
+pub async fn rotate(
+    db: &DatabaseConnection,
+    old: &MasterKey,
+    new: &MasterKey,
+    clock: &dyn Clock,
+) -> Result<Rotated, KeyringError> {
+    use sea_orm::sea_query::Expr;
+    let keys = open(db, old, clock).await?;
+    let txn = begin_write(db).await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7261004)")
+            .await?;
+    }
+    let mut done = Rotated::default();
+    for row in data_keys::Entity::find().all(&txn).await? {
+        let key = old
+            .unwrap_key(&row.wrapped, &data_key_aad(row.id))
+            .map_err(|_| KeyringError::Mismatch)?;
+        data_keys::Entity::update_many()
+            .col_expr(
+                data_keys::Column::Wrapped,
+                Expr::value(new.wrap(&key, &data_key_aad(row.id))),
+            )
+            .filter(data_keys::Column::Id.eq(row.id))
+            .exec(&txn)
+            .await?;
+        done.data_keys += 1;
+    }
+    keyring::Entity::delete_many().exec(&txn).await?;
+    insert(
+        &txn,
+        CHECK,
+        new.encrypt(CHECK_PLAINTEXT, &aad(CHECK)),
+        clock,
+    )
+    .await?;
+    insert(
+        &txn,
+        BLIND_INDEX,
+        new.wrap(&keys.index, &aad(BLIND_INDEX)),
+        clock,
+    )
+    .await?;
+    done.keyring_entries = 2;
+    for row in staff::Entity::find()
+        .filter(staff::Column::TotpSecret.is_not_null())
+        .all(&txn)
+        .await?
+    {
+        let Some(sealed) = &row.totp_secret else {
+            continue;
+        };
+        let secret = old
+            .decrypt(sealed, &totp_aad(row.id))
+            .map_err(|_| KeyringError::Mismatch)?;
+        staff::Entity::update_many()
+            .col_expr(
+                staff::Column::TotpSecret,
+                Expr::value(new.encrypt(&secret, &totp_aad(row.id))),
+            )
+            .filter(staff::Column::Id.eq(row.id))
+            .exec(&txn)
+            .await?;
+        done.totp_secrets += 1;
+    }
+    txn.commit().await?;
+    Ok(done)
+}

@@ -1,0 +1,850 @@
+//! Defenders: the people, by codename; identity protected.
+
+use chrono::NaiveDate;
+use poem::{http::StatusCode, web::Data, Request};
+use poem_openapi::{
+    param::{Header, Path, Query},
+    payload::Json,
+    ApiResponse, OpenApi,
+};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::{
+    model::{normalized_name, parse_country, parse_text, Codename, FieldOfWork, RiskLevel},
+    sight::{self, is_coordinator},
+    store,
+    vault::{self, Field},
+    views::{
+        Consent, ConsentList, ConsentRevocation, Defender, DefenderIdentity, DefenderList,
+        DefenderSearch, DefenderSearchResult, DefenderUpdate, NewConsent, NewDefender,
+    },
+};
+use crate::{
+    accounts::access::Caller,
+    audit::{self, Event},
+    db::begin_write,
+    entities::{consents, defenders, risk_assessments, stay_notes, stays},
+    http::{
+        body::JsonBody,
+        if_match_version,
+        pagination::{paginate, PageRequest},
+        problem::{ApiError, ApiResult, InvalidParam},
+        stale_version, Tag,
+    },
+    AppState,
+};
+
+#[derive(ApiResponse)]
+pub enum DefenderResponse {
+    /// The defender.
+    #[oai(status = 200)]
+    Ok(Json<Defender>, #[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum DefenderCreated {
+    /// Created.
+    #[oai(status = 201)]
+    Created(
+        Json<Defender>,
+        #[oai(header = "Location")] String,
+        #[oai(header = "ETag")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum Erased {
+    /// Erased: the data key and every encrypted value are destroyed.
+    #[oai(status = 204)]
+    Done,
+}
+
+#[derive(ApiResponse)]
+pub enum SearchResponse {
+    /// Matching defenders (summaries).
+    #[oai(status = 200)]
+    Ok(Json<DefenderSearchResult>),
+}
+
+#[derive(ApiResponse)]
+pub enum ConsentCreated {
+    /// Recorded.
+    #[oai(status = 201)]
+    Created(Json<Consent>),
+}
+
+#[derive(ApiResponse)]
+pub enum ConsentResponse {
+    /// The consent.
+    #[oai(status = 200)]
+    Ok(Json<Consent>),
+}
+
+fn languages_of(m: &defenders::Model) -> Vec<String> {
+    serde_json::from_str(&m.languages).unwrap_or_default()
+}
+
+pub fn defender_view(m: &defenders::Model, identity: Option<DefenderIdentity>) -> Defender {
+    Defender {
+        id: m.id,
+        codename: m.codename.clone(),
+        country_of_work: m.country_of_work.clone(),
+        field_of_work: FieldOfWork::parse(&m.field_of_work).unwrap_or(FieldOfWork::Other),
+        languages: languages_of(m),
+        gender: m.gender.clone(),
+        risk_level: RiskLevel::parse(&m.risk_level).unwrap_or(RiskLevel::High),
+        identity,
+        created_at: m.created_at.into(),
+        updated_at: m.updated_at.into(),
+        version: m.version,
+    }
+}
+
+fn etag(version: i32) -> String {
+    format!("\"{version}\"")
+}
+
+fn check_languages(languages: &[String], problems: &mut Vec<InvalidParam>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, l) in languages.iter().enumerate() {
+        match parse_text(l, 40) {
+            Ok(l) if !l.is_empty() => out.push(l),
+            _ => problems.push(InvalidParam::new(
+                format!("languages[{i}]"),
+                "invalid",
+                "1 to 40 characters",
+            )),
+        }
+    }
+    out
+}
+
+fn check_identity(
+    identity: &DefenderIdentity,
+    problems: &mut Vec<InvalidParam>,
+) -> DefenderIdentity {
+    let mut clean = identity.clone();
+    let mut text = |name: &str, value: &Option<String>, max: usize| -> Option<String> {
+        value.as_deref().and_then(|v| match parse_text(v, max) {
+            Ok(v) => Some(v).filter(|v| !v.is_empty()),
+            Err(reason) => {
+                problems.push(InvalidParam::new(
+                    format!("identity.{name}"),
+                    "invalid",
+                    reason,
+                ));
+                None
+            }
+        })
+    };
+    clean.passport_number = text("passportNumber", &identity.passport_number, 40);
+    clean.phone = text("phone", &identity.phone, 40);
+    clean.email = text("email", &identity.email, 254);
+    clean.messenger = text("messenger", &identity.messenger, 200);
+    clean.emergency_contact = text("emergencyContact", &identity.emergency_contact, 500);
+    match parse_text(&identity.legal_name, 200) {
+        Ok(n) if !n.is_empty() => clean.legal_name = n,
+        _ => problems.push(InvalidParam::new(
+            "identity.legalName",
+            "invalid",
+            "1 to 200 characters, no control characters",
+        )),
+    }
+    clean
+}
+
+fn seal_identity(
+    key: &crate::crypto::DataKey,
+    id: Uuid,
+    identity: &DefenderIdentity,
+) -> Result<String, ApiError> {
+    let json =
+        zeroize::Zeroizing::new(serde_json::to_string(identity).map_err(|_| ApiError::internal())?);
+    Ok(vault::seal(key, Field::DefenderIdentity, id, &json))
+}
+
+async fn open_identity(
+    state: &AppState,
+    m: &defenders::Model,
+) -> Result<Option<DefenderIdentity>, ApiError> {
+    let Some(sealed) = &m.identity_enc else {
+        return Ok(None);
+    };
+    let key = vault::data_key(&state.db, &state.keys, m.data_key_id).await?;
+    let json = zeroize::Zeroizing::new(vault::open(&key, Field::DefenderIdentity, m.id, sealed)?);
+    serde_json::from_str(&json)
+        .map(Some)
+        .map_err(|_| ApiError::internal())
+}
+
+fn consent_view(c: consents::Model, today: NaiveDate) -> Consent {
+    let live = c.granted_on <= today
+        && c.expires_on.is_none_or(|e| e >= today)
+        && c.revoked_on.is_none_or(|r| r > today);
+    Consent {
+        id: c.id,
+        defender_id: c.defender_id,
+        item: super::model::ConsentItem::parse(&c.item).unwrap_or(super::model::ConsentItem::Name),
+        granted_on: c.granted_on,
+        expires_on: c.expires_on,
+        revoked_on: c.revoked_on,
+        live,
+    }
+}
+
+pub struct DefendersApi;
+
+#[OpenApi(tag = "Tag::Defenders")]
+impl DefendersApi {
+    /// List defenders (summaries, never identity), in creation order.
+    #[oai(path = "/defenders", method = "get", operation_id = "listDefenders")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_defenders(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        #[oai(name = "riskLevel")] risk_level: Query<Option<RiskLevel>>,
+        #[oai(name = "fieldOfWork")] field_of_work: Query<Option<FieldOfWork>>,
+        #[oai(name = "countryOfWork", validator(max_length = 2))] country_of_work: Query<
+            Option<String>,
+        >,
+        /// Page size, 1 to 200.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next` cursor of the previous page.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<DefenderList> {
+        let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
+        let mut q = defenders::Entity::find().filter(defenders::Column::ErasedAt.is_null());
+        if let Some(r) = risk_level.0 {
+            q = q.filter(defenders::Column::RiskLevel.eq(r.as_str()));
+        }
+        if let Some(f) = field_of_work.0 {
+            q = q.filter(defenders::Column::FieldOfWork.eq(f.as_str()));
+        }
+        if let Some(c) = &country_of_work.0 {
+            q = q.filter(defenders::Column::CountryOfWork.eq(c.to_ascii_uppercase()));
+        }
+        if let Some(after) = page.after {
+            q = q.filter(defenders::Column::Id.gt(after));
+        }
+        let rows = q
+            .order_by_asc(defenders::Column::Id)
+            .limit(page.fetch_limit())
+            .all(&state.db)
+            .await?;
+        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let items = rows.iter().map(|m| defender_view(m, None)).collect();
+        Ok(DefenderList::page(
+            items,
+            next,
+            &state.config.public_url,
+            req.uri(),
+        ))
+    }
+
+    /// Register a defender.
+    ///
+    /// The identity is encrypted with a new data key of this defender.
+    #[oai(path = "/defenders", method = "post", operation_id = "createDefender")]
+    async fn create_defender(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        body: JsonBody<NewDefender>,
+    ) -> ApiResult<DefenderCreated> {
+        let state = *state;
+        let mut problems = Vec::new();
+        let codename = Codename::parse(&body.codename)
+            .map_err(|r| problems.push(InvalidParam::new("codename", "invalid", r)))
+            .ok();
+        let country = parse_country(&body.country_of_work)
+            .map_err(|r| problems.push(InvalidParam::new("countryOfWork", "invalid", r)))
+            .ok();
+        let languages = check_languages(&body.languages, &mut problems);
+        let gender = body.gender.as_deref().and_then(|g| {
+            parse_text(g, 40)
+                .map_err(|r| problems.push(InvalidParam::new("gender", "invalid", r)))
+                .ok()
+        });
+        let identity = body
+            .identity
+            .as_ref()
+            .map(|i| check_identity(i, &mut problems));
+        let (Some(codename), Some(country)) = (codename, country) else {
+            return Err(ApiError::invalid(problems));
+        };
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(problems));
+        }
+        let now = state.clock.now();
+        let id = Uuid::now_v7();
+        let txn = begin_write(&state.db).await?;
+        if store::codename_taken(&txn, &codename.key(), None).await? {
+            return Err(ApiError::conflict("Another defender has this codename."));
+        }
+        let (key_id, key) = vault::new_data_key(&txn, &state.keys, now).await?;
+        let identity_enc = identity
+            .as_ref()
+            .map(|i| seal_identity(&key, id, i))
+            .transpose()?;
+        let index = identity.as_ref().map(|i| {
+            state
+                .keys
+                .index
+                .blind_index(&normalized_name(&i.legal_name))
+        });
+        let model = defenders::ActiveModel {
+            id: Set(id),
+            codename: Set(codename.as_str().to_owned()),
+            codename_key: Set(codename.key()),
+            country_of_work: Set(country),
+            field_of_work: Set(body.field_of_work.as_str().to_owned()),
+            languages: Set(serde_json::to_string(&languages).unwrap_or_else(|_| "[]".to_owned())),
+            gender: Set(gender.filter(|g| !g.is_empty())),
+            risk_level: Set(body.risk_level.as_str().to_owned()),
+            data_key_id: Set(Some(key_id)),
+            identity_enc: Set(identity_enc),
+            legal_name_index: Set(index),
+            erased_at: Set(None),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        defenders::Entity::insert(model)
+            .exec_without_returning(&txn)
+            .await?;
+        let mut fields = vec![
+            "codename",
+            "countryOfWork",
+            "fieldOfWork",
+            "languages",
+            "gender",
+            "riskLevel",
+        ];
+        if identity.is_some() {
+            fields.push("identity");
+        }
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("defender.created", 201)
+                .on("defender", id)
+                .fields(fields),
+        )
+        .await?;
+        let created = store::defender(&txn, id)
+            .await?
+            .ok_or_else(ApiError::internal)?;
+        txn.commit().await?;
+        Ok(DefenderCreated::Created(
+            Json(defender_view(&created, identity)),
+            format!("{}/defenders/{id}", crate::http::API_BASE),
+            etag(created.version),
+        ))
+    }
+
+    /// Show a defender; `identity` only to those who need to know (audited).
+    #[oai(path = "/defenders/:id", method = "get", operation_id = "getDefender")]
+    async fn get_defender(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+    ) -> ApiResult<DefenderResponse> {
+        let state = *state;
+        let m = store::defender(&state.db, id.0)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let identity = if sight::sees_identity(&state.db, &caller, m.id).await? {
+            let identity = open_identity(state, &m).await?;
+            if identity.is_some() {
+                // the read is on record before the data leaves
+                audit::record_alone(
+                    &state.db,
+                    state.clock.now(),
+                    &caller.audit,
+                    Event::new("read", 200)
+                        .on("defender", m.id)
+                        .fields(vec!["identity"]),
+                )
+                .await?;
+            }
+            identity
+        } else {
+            None
+        };
+        Ok(DefenderResponse::Ok(
+            Json(defender_view(&m, identity)),
+            etag(m.version),
+        ))
+    }
+
+    /// Change a defender (needs `If-Match`); `identity` replaces the whole identity.
+    #[oai(
+        path = "/defenders/:id",
+        method = "patch",
+        operation_id = "updateDefender"
+    )]
+    async fn update_defender(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        /// The ETag of the version being changed.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: JsonBody<DefenderUpdate>,
+    ) -> ApiResult<DefenderResponse> {
+        let state = *state;
+        let now = state.clock.now();
+        let mut problems = Vec::new();
+        let codename = body.codename.as_deref().and_then(|c| {
+            Codename::parse(c)
+                .map_err(|r| problems.push(InvalidParam::new("codename", "invalid", r)))
+                .ok()
+        });
+        let country = body.country_of_work.as_deref().and_then(|c| {
+            parse_country(c)
+                .map_err(|r| problems.push(InvalidParam::new("countryOfWork", "invalid", r)))
+                .ok()
+        });
+        let languages = body
+            .languages
+            .as_ref()
+            .map(|l| check_languages(l, &mut problems));
+        let gender = body.gender.as_deref().and_then(|g| {
+            parse_text(g, 40)
+                .map_err(|r| problems.push(InvalidParam::new("gender", "invalid", r)))
+                .ok()
+        });
+        let identity = body
+            .identity
+            .as_ref()
+            .map(|i| check_identity(i, &mut problems));
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(problems));
+        }
+        let txn = begin_write(&state.db).await?;
+        let m = store::defender(&txn, id.0)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let expected = if_match_version(if_match.0.as_deref())?;
+        if expected != m.version {
+            return Err(stale_version());
+        }
+        let mut changes = Vec::new();
+        let mut fields = Vec::new();
+        if let Some(c) = &codename {
+            if c.as_str() != m.codename {
+                if store::codename_taken(&txn, &c.key(), Some(m.id)).await? {
+                    return Err(ApiError::conflict("Another defender has this codename."));
+                }
+                changes.push((defenders::Column::Codename, c.as_str().into()));
+                changes.push((defenders::Column::CodenameKey, c.key().into()));
+                fields.push("codename");
+            }
+        }
+        if let Some(c) = country {
+            changes.push((defenders::Column::CountryOfWork, c.into()));
+            fields.push("countryOfWork");
+        }
+        if let Some(f) = body.field_of_work {
+            changes.push((defenders::Column::FieldOfWork, f.as_str().into()));
+            fields.push("fieldOfWork");
+        }
+        if let Some(l) = languages {
+            changes.push((
+                defenders::Column::Languages,
+                serde_json::to_string(&l).unwrap_or_default().into(),
+            ));
+            fields.push("languages");
+        }
+        if body.gender.is_some() {
+            changes.push((
+                defenders::Column::Gender,
+                gender.filter(|g| !g.is_empty()).into(),
+            ));
+            fields.push("gender");
+        }
+        if let Some(r) = body.risk_level {
+            changes.push((defenders::Column::RiskLevel, r.as_str().into()));
+            fields.push("riskLevel");
+        }
+        if let Some(i) = &identity {
+            let key = vault::data_key(&txn, &state.keys, m.data_key_id).await?;
+            changes.push((
+                defenders::Column::IdentityEnc,
+                Some(seal_identity(&key, m.id, i)?).into(),
+            ));
+            changes.push((
+                defenders::Column::LegalNameIndex,
+                Some(
+                    state
+                        .keys
+                        .index
+                        .blind_index(&normalized_name(&i.legal_name)),
+                )
+                .into(),
+            ));
+            fields.push("identity");
+        }
+        if !fields.is_empty() {
+            if !store::bump_defender_version(&txn, m.id, expected, changes, now).await? {
+                return Err(stale_version());
+            }
+            audit::record(
+                &txn,
+                now,
+                &caller.audit,
+                Event::new("defender.updated", 200)
+                    .on("defender", m.id)
+                    .fields(fields),
+            )
+            .await?;
+        }
+        let updated = store::defender(&txn, m.id)
+            .await?
+            .ok_or_else(ApiError::internal)?;
+        txn.commit().await?;
+        let shown = if is_coordinator(&caller) {
+            match identity {
+                Some(i) => Some(i),
+                None => open_identity(state, &updated).await?,
+            }
+        } else {
+            None
+        };
+        Ok(DefenderResponse::Ok(
+            Json(defender_view(&updated, shown)),
+            etag(updated.version),
+        ))
+    }
+
+    /// Erase a defender (crypto-shredding).
+    ///
+    /// Needs `If-Match` and `X-Audit-Reason`. Destroys the defender's data key
+    /// and every encrypted value (identity, stay addresses, notes, risk texts,
+    /// check-in notes); keeps what statistics need (field of work, country,
+    /// years of stay) and replaces the codename with a random token. Afterwards
+    /// the defender, its stays and their records answer 404.
+    #[oai(
+        path = "/defenders/:id",
+        method = "delete",
+        operation_id = "eraseDefender"
+    )]
+    async fn erase_defender(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        /// The ETag of the current version.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+    ) -> ApiResult<Erased> {
+        use sea_orm::sea_query::Expr;
+        let state = *state;
+        if caller.audit.reason.is_none() {
+            return Err(ApiError::field(
+                "X-Audit-Reason",
+                "required",
+                "Erasure needs a reason in X-Audit-Reason.",
+            ));
+        }
+        let now = state.clock.now();
+        let txn = begin_write(&state.db).await?;
+        let m = store::defender(&txn, id.0)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let expected = if_match_version(if_match.0.as_deref())?;
+        if expected != m.version {
+            return Err(stale_version());
+        }
+        let token = format!(
+            "erased-{}",
+            &hex::encode(crate::crypto::random_bytes::<6>())
+        );
+        let changes = vec![
+            (defenders::Column::Codename, token.clone().into()),
+            (defenders::Column::CodenameKey, token.into()),
+            (
+                defenders::Column::IdentityEnc,
+                Option::<String>::None.into(),
+            ),
+            (
+                defenders::Column::LegalNameIndex,
+                Option::<String>::None.into(),
+            ),
+            (defenders::Column::Gender, Option::<String>::None.into()),
+            (defenders::Column::Languages, "[]".into()),
+            (defenders::Column::DataKeyId, Option::<Uuid>::None.into()),
+            (defenders::Column::ErasedAt, Some(now).into()),
+        ];
+        if !store::bump_defender_version(&txn, m.id, expected, changes, now).await? {
+            return Err(stale_version());
+        }
+        let stay_ids: Vec<Uuid> = stays::Entity::find()
+            .filter(stays::Column::DefenderId.eq(m.id))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        stays::Entity::update_many()
+            .col_expr(
+                stays::Column::AccommodationAddressEnc,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(stays::Column::DefenderId.eq(m.id))
+            .exec(&txn)
+            .await?;
+        stay_notes::Entity::update_many()
+            .col_expr(
+                stay_notes::Column::BodyEnc,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(stay_notes::Column::StayId.is_in(stay_ids.clone()))
+            .exec(&txn)
+            .await?;
+        risk_assessments::Entity::update_many()
+            .col_expr(
+                risk_assessments::Column::ThreatsEnc,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                risk_assessments::Column::MeasuresEnc,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(risk_assessments::Column::StayId.is_in(stay_ids.clone()))
+            .exec(&txn)
+            .await?;
+        crate::entities::check_ins::Entity::update_many()
+            .col_expr(
+                crate::entities::check_ins::Column::NoteEnc,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(crate::entities::check_ins::Column::StayId.is_in(stay_ids))
+            .exec(&txn)
+            .await?;
+        consents::Entity::delete_many()
+            .filter(consents::Column::DefenderId.eq(m.id))
+            .exec(&txn)
+            .await?;
+        if let Some(key_id) = m.data_key_id {
+            vault::destroy_data_key(&txn, key_id).await?;
+        }
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("defender.erased", 204).on("defender", m.id),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(Erased::Done)
+    }
+
+    /// Find defenders by legal name, exactly (after Unicode normalisation and
+    /// case folding), through a keyed blind index: the name is never stored
+    /// or compared in plaintext, and never goes in a URL.
+    #[oai(
+        path = "/defenders/searches",
+        method = "post",
+        operation_id = "searchDefenders"
+    )]
+    async fn search_defenders(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        body: JsonBody<DefenderSearch>,
+    ) -> ApiResult<SearchResponse> {
+        let state = *state;
+        let index = state
+            .keys
+            .index
+            .blind_index(&normalized_name(&body.legal_name));
+        let rows = defenders::Entity::find()
+            .filter(defenders::Column::LegalNameIndex.eq(index))
+            .filter(defenders::Column::ErasedAt.is_null())
+            .order_by_asc(defenders::Column::Id)
+            .limit(50)
+            .all(&state.db)
+            .await?;
+        audit::record_alone(
+            &state.db,
+            state.clock.now(),
+            &caller.audit,
+            Event::new("defender.searched", 200),
+        )
+        .await?;
+        Ok(SearchResponse::Ok(Json(DefenderSearchResult {
+            items: rows.iter().map(|m| defender_view(m, None)).collect(),
+        })))
+    }
+
+    /// A defender's publicity consents, newest first.
+    #[oai(
+        path = "/defenders/:id/consents",
+        method = "get",
+        operation_id = "listConsents"
+    )]
+    async fn list_consents(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        id: Path<Uuid>,
+        /// Page size, 1 to 200.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next` cursor of the previous page.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<ConsentList> {
+        let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
+        store::defender(&state.db, id.0)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let q = consents::Entity::find().filter(consents::Column::DefenderId.eq(id.0));
+        let rows = store::newest_first(q, consents::Column::Id, page.after, page.fetch_limit())
+            .all(&state.db)
+            .await?;
+        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let today = state.clock.now().date_naive();
+        Ok(ConsentList::page(
+            rows.into_iter().map(|c| consent_view(c, today)).collect(),
+            next,
+            &state.config.public_url,
+            req.uri(),
+        ))
+    }
+
+    /// Record a publicity consent.
+    #[oai(
+        path = "/defenders/:id/consents",
+        method = "post",
+        operation_id = "createConsent"
+    )]
+    async fn create_consent(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        body: JsonBody<NewConsent>,
+    ) -> ApiResult<ConsentCreated> {
+        let state = *state;
+        if body.expires_on.is_some_and(|e| e < body.granted_on) {
+            return Err(ApiError::field(
+                "expiresOn",
+                "before_granted",
+                "A consent cannot expire before it is granted.",
+            ));
+        }
+        let now = state.clock.now();
+        let txn = begin_write(&state.db).await?;
+        store::defender(&txn, id.0)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let model = consents::Model {
+            id: Uuid::now_v7(),
+            defender_id: id.0,
+            item: body.item.as_str().to_owned(),
+            granted_on: body.granted_on,
+            expires_on: body.expires_on,
+            revoked_on: None,
+            created_at: now,
+        };
+        consents::Entity::insert(consents::ActiveModel {
+            id: Set(model.id),
+            defender_id: Set(model.defender_id),
+            item: Set(model.item.clone()),
+            granted_on: Set(model.granted_on),
+            expires_on: Set(model.expires_on),
+            revoked_on: Set(None),
+            created_at: Set(now),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("consent.created", 201).on("consent", model.id),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(ConsentCreated::Created(Json(consent_view(
+            model,
+            now.date_naive(),
+        ))))
+    }
+
+    /// Revoke a publicity consent.
+    #[oai(
+        path = "/defenders/:id/consents/:consentId/revocation",
+        method = "post",
+        operation_id = "revokeConsent"
+    )]
+    async fn revoke_consent(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        #[oai(name = "consentId")] consent_id: Path<Uuid>,
+        body: JsonBody<ConsentRevocation>,
+    ) -> ApiResult<ConsentResponse> {
+        use sea_orm::sea_query::Expr;
+        let state = *state;
+        let now = state.clock.now();
+        let txn = begin_write(&state.db).await?;
+        store::defender(&txn, id.0)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let consent = consents::Entity::find_by_id(consent_id.0)
+            .filter(consents::Column::DefenderId.eq(id.0))
+            .one(&txn)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        if consent.revoked_on.is_some() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "This consent is already revoked.",
+            ));
+        }
+        if body.revoked_on < consent.granted_on {
+            return Err(ApiError::field(
+                "revokedOn",
+                "before_granted",
+                "A consent cannot be revoked before it was granted.",
+            ));
+        }
+        consents::Entity::update_many()
+            .col_expr(
+                consents::Column::RevokedOn,
+                Expr::value(Some(body.revoked_on)),
+            )
+            .filter(consents::Column::Id.eq(consent.id))
+            .exec(&txn)
+            .await?;
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("consent.revoked", 200)
+                .on("consent", consent.id)
+                .fields(vec!["revokedOn"]),
+        )
+        .await?;
+        txn.commit().await?;
+        let updated = consents::Model {
+            revoked_on: Some(body.revoked_on),
+            ..consent
+        };
+        Ok(ConsentResponse::Ok(Json(consent_view(
+            updated,
+            now.date_naive(),
+        ))))
+    }
+}

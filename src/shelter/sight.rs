@@ -1,0 +1,74 @@
+//! Need to know, decided in one place per resource: coordinators see
+//! everything; caseworkers see every stay's summary, and protected fields,
+//! notes, risk assessments and check-in notes only of stays they are assigned
+//! to. (Other roles never get here: the access rules answer 404.)
+
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use super::store;
+use crate::{
+    accounts::{access::Caller, model::Role},
+    audit::{self, Event},
+    entities::{defenders, stays},
+    http::problem::ApiError,
+    AppState,
+};
+
+pub fn is_coordinator(caller: &Caller) -> bool {
+    caller.has(Role::ShelterCoordinator)
+}
+
+/// A stay as a caller may see it.
+pub struct StayInSight {
+    pub stay: stays::Model,
+    pub defender: defenders::Model,
+    /// May see protected fields and records of this stay.
+    pub full: bool,
+}
+
+/// Loads a stay for a caller: 404 when it does not exist or its defender was erased.
+pub async fn stay(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<StayInSight, ApiError> {
+    let (stay, defender) = store::stay(db, id).await?.ok_or_else(ApiError::not_found)?;
+    let full = is_coordinator(caller) || store::is_assigned(db, id, caller.staff_id).await?;
+    Ok(StayInSight {
+        stay,
+        defender,
+        full,
+    })
+}
+
+/// Like [`stay`], but only for callers with full sight; others get 404, and
+/// the refusal is audited.
+pub async fn stay_in_full(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<StayInSight, ApiError> {
+    let found = stay(&state.db, caller, id).await?;
+    if !found.full {
+        audit::record_alone(
+            &state.db,
+            state.clock.now(),
+            &caller.audit,
+            Event::new("access.denied", 404).on("stay", id),
+        )
+        .await?;
+        return Err(ApiError::not_found());
+    }
+    Ok(found)
+}
+
+/// Whether the caller may see a defender's identity.
+pub async fn sees_identity(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    defender_id: Uuid,
+) -> Result<bool, ApiError> {
+    Ok(is_coordinator(caller)
+        || store::is_assigned_to_defender(db, defender_id, caller.staff_id).await?)
+}

@@ -1,0 +1,901 @@
+//! Stays: the cases, their lifecycle and who is assigned to them.
+
+use chrono::{Months, NaiveDate};
+use poem::{http::StatusCode, web::Data, Request};
+use poem_openapi::{
+    param::{Header, Path, Query},
+    payload::Json,
+    ApiResponse, OpenApi,
+};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{
+    lifecycle::{self, Refusal},
+    model::{parse_text, Confidentiality, StayStatus, VisaStatus},
+    sight::{self, is_coordinator, StayInSight},
+    store,
+    vault::{self, Field},
+    views::{
+        Assignment, AssignmentList, NewStatusChange, NewStay, StatusChange, StatusChangeList, Stay,
+        StayList, StayUpdate,
+    },
+};
+use crate::{
+    accounts::{self, access::Caller, model::Role},
+    audit::{self, Event},
+    db::begin_write,
+    entities::{check_ins, stay_assignments, stay_status_changes, stays},
+    http::{
+        body::JsonBody,
+        if_match_version,
+        pagination::{paginate, PageRequest},
+        problem::{ApiError, ApiResult, InvalidParam},
+        stale_version, Tag,
+    },
+    AppState,
+};
+
+#[derive(ApiResponse)]
+pub enum StayResponse {
+    /// The stay.
+    #[oai(status = 200)]
+    Ok(Json<Stay>, #[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum StayCreated {
+    /// Created, with status `referred`.
+    #[oai(status = 201)]
+    Created(
+        Json<Stay>,
+        #[oai(header = "Location")] String,
+        #[oai(header = "ETag")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum StatusChanged {
+    /// The change, recorded.
+    #[oai(status = 201)]
+    Created(Json<StatusChange>),
+}
+
+#[derive(ApiResponse)]
+pub enum AssignmentResponse {
+    /// Assigned (or already assigned).
+    #[oai(status = 200)]
+    Ok(Json<Assignment>),
+}
+
+#[derive(ApiResponse)]
+pub enum Unassigned {
+    /// No longer assigned.
+    #[oai(status = 204)]
+    Done,
+}
+
+/// Sort orders offered for stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+pub enum StaySort {
+    #[oai(rename = "plannedArrival")]
+    PlannedArrival,
+    #[oai(rename = "-plannedArrival")]
+    PlannedArrivalDesc,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StayCursor(NaiveDate, Uuid);
+
+fn etag(version: i32) -> String {
+    format!("\"{version}\"")
+}
+
+pub fn stay_view(s: &stays::Model, codename: &str, address: Option<String>) -> Stay {
+    Stay {
+        id: s.id,
+        reference: s.reference.clone(),
+        defender_id: s.defender_id,
+        codename: codename.to_owned(),
+        intake_round: s.intake_round.clone(),
+        referring_organisation: s.referring_organisation.clone(),
+        planned_arrival: s.planned_arrival,
+        planned_departure: s.planned_departure,
+        actual_arrival: s.actual_arrival,
+        actual_departure: s.actual_departure,
+        visa_status: VisaStatus::parse(&s.visa_status).unwrap_or(VisaStatus::ToApply),
+        insurance_arranged: s.insurance_arranged,
+        local_partner: s.local_partner.clone(),
+        status: StayStatus::parse(&s.status).unwrap_or(StayStatus::Referred),
+        confidentiality: Confidentiality::parse(&s.confidentiality)
+            .unwrap_or(Confidentiality::Restricted),
+        accommodation_address: address,
+        created_at: s.created_at.into(),
+        updated_at: s.updated_at.into(),
+        version: s.version,
+    }
+}
+
+/// The address of a stay the caller fully sees, audited before it leaves.
+async fn shown_address(
+    state: &AppState,
+    caller: &Caller,
+    found: &StayInSight,
+) -> Result<Option<String>, ApiError> {
+    if !found.full {
+        return Ok(None);
+    }
+    let Some(sealed) = &found.stay.accommodation_address_enc else {
+        return Ok(None);
+    };
+    let key = vault::data_key(&state.db, &state.keys, found.defender.data_key_id).await?;
+    let address = vault::open(&key, Field::StayAddress, found.stay.id, sealed)?;
+    audit::record_alone(
+        &state.db,
+        state.clock.now(),
+        &caller.audit,
+        Event::new("read", 200)
+            .on("stay", found.stay.id)
+            .fields(vec!["accommodationAddress"]),
+    )
+    .await?;
+    Ok(Some(address))
+}
+
+fn text_field(
+    name: &str,
+    value: Option<&str>,
+    max: usize,
+    problems: &mut Vec<InvalidParam>,
+) -> Option<String> {
+    value.and_then(|v| match parse_text(v, max) {
+        Ok(v) => Some(v).filter(|v| !v.is_empty()),
+        Err(reason) => {
+            problems.push(InvalidParam::new(name, "invalid", reason));
+            None
+        }
+    })
+}
+
+fn check_dates(arrival: NaiveDate, departure: NaiveDate, problems: &mut Vec<InvalidParam>) {
+    if departure < arrival {
+        problems.push(InvalidParam::new(
+            "plannedDeparture",
+            "before_arrival",
+            "The planned departure is before the planned arrival.",
+        ));
+    }
+}
+
+async fn schedule_aftercare(
+    db: &impl ConnectionTrait,
+    stay_id: Uuid,
+    departure: NaiveDate,
+    months: &[u32],
+) -> Result<(), ApiError> {
+    for m in months {
+        let Some(due) = departure.checked_add_months(Months::new(*m)) else {
+            continue;
+        };
+        check_ins::Entity::insert(check_ins::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            stay_id: Set(stay_id),
+            due_on: Set(due),
+            outcome: Set(None),
+            note_enc: Set(None),
+            recorded_at: Set(None),
+            recorded_by: Set(None),
+        })
+        .exec_without_returning(db)
+        .await?;
+    }
+    Ok(())
+}
+
+fn assignment_view(a: stay_assignments::Model) -> Assignment {
+    Assignment {
+        stay_id: a.stay_id,
+        staff_id: a.staff_id,
+        assigned_at: a.assigned_at.into(),
+        assigned_by: a.assigned_by,
+    }
+}
+
+pub struct StaysApi;
+
+#[OpenApi(tag = "Tag::Stays")]
+impl StaysApi {
+    /// List stays (summaries, never the address), by planned arrival.
+    #[oai(path = "/stays", method = "get", operation_id = "listStays")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_stays(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        req: &Request,
+        status: Query<Option<StayStatus>>,
+        #[oai(name = "intakeRound", validator(max_length = 40))] intake_round: Query<
+            Option<String>,
+        >,
+        #[oai(name = "defenderId")] defender_id: Query<Option<Uuid>>,
+        /// Only stays assigned to the caller.
+        #[oai(name = "assignedToMe")]
+        assigned_to_me: Query<Option<bool>>,
+        /// `plannedArrival` (default) or `-plannedArrival`.
+        sort: Query<Option<StaySort>>,
+        /// Page size, 1 to 200.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next` cursor of the previous page.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<StayList> {
+        let page = PageRequest::<StayCursor>::parse(limit.0, cursor.0.as_deref())?;
+        let descending = sort.0 == Some(StaySort::PlannedArrivalDesc);
+        let mut q = stays::Entity::find().filter(store::stay_visible());
+        if let Some(s) = status.0 {
+            q = q.filter(stays::Column::Status.eq(s.as_str()));
+        }
+        if let Some(r) = &intake_round.0 {
+            q = q.filter(stays::Column::IntakeRound.eq(r.as_str()));
+        }
+        if let Some(d) = defender_id.0 {
+            q = q.filter(stays::Column::DefenderId.eq(d));
+        }
+        if assigned_to_me.0 == Some(true) {
+            q = q.filter(store::stay_assigned_to(caller.staff_id));
+        }
+        if let Some(StayCursor(date, id)) = page.after {
+            let cond = if descending {
+                Condition::any()
+                    .add(stays::Column::PlannedArrival.lt(date))
+                    .add(
+                        Condition::all()
+                            .add(stays::Column::PlannedArrival.eq(date))
+                            .add(stays::Column::Id.lt(id)),
+                    )
+            } else {
+                Condition::any()
+                    .add(stays::Column::PlannedArrival.gt(date))
+                    .add(
+                        Condition::all()
+                            .add(stays::Column::PlannedArrival.eq(date))
+                            .add(stays::Column::Id.gt(id)),
+                    )
+            };
+            q = q.filter(cond);
+        }
+        q = if descending {
+            q.order_by_desc(stays::Column::PlannedArrival)
+                .order_by_desc(stays::Column::Id)
+        } else {
+            q.order_by_asc(stays::Column::PlannedArrival)
+                .order_by_asc(stays::Column::Id)
+        };
+        let rows = q.limit(page.fetch_limit()).all(&state.db).await?;
+        let (rows, next) = paginate(rows, page.limit, |s| StayCursor(s.planned_arrival, s.id));
+        let ids: Vec<Uuid> = rows.iter().map(|s| s.defender_id).collect();
+        let names = store::codenames(&state.db, &ids).await?;
+        let items = rows
+            .iter()
+            .map(|s| {
+                stay_view(
+                    s,
+                    names.get(&s.defender_id).map_or("", String::as_str),
+                    None,
+                )
+            })
+            .collect();
+        Ok(StayList::page(
+            items,
+            next,
+            &state.config.public_url,
+            req.uri(),
+        ))
+    }
+
+    /// Open a stay for a defender; it starts as `referred` with a new reference.
+    #[oai(path = "/stays", method = "post", operation_id = "createStay")]
+    async fn create_stay(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        body: JsonBody<NewStay>,
+    ) -> ApiResult<StayCreated> {
+        let state = *state;
+        let mut problems = Vec::new();
+        let intake_round = text_field("intakeRound", Some(&body.intake_round), 40, &mut problems);
+        let referring = text_field(
+            "referringOrganisation",
+            body.referring_organisation.as_deref(),
+            200,
+            &mut problems,
+        );
+        let partner = text_field(
+            "localPartner",
+            body.local_partner.as_deref(),
+            200,
+            &mut problems,
+        );
+        let address = text_field(
+            "accommodationAddress",
+            body.accommodation_address.as_deref(),
+            500,
+            &mut problems,
+        );
+        check_dates(body.planned_arrival, body.planned_departure, &mut problems);
+        let Some(intake_round) = intake_round.filter(|_| problems.is_empty()) else {
+            if problems.is_empty() {
+                problems.push(InvalidParam::new(
+                    "intakeRound",
+                    "required",
+                    "An intake round is required.",
+                ));
+            }
+            return Err(ApiError::invalid(problems));
+        };
+        let now = state.clock.now();
+        let id = Uuid::now_v7();
+        let txn = begin_write(&state.db).await?;
+        let Some(defender) = store::defender(&txn, body.defender_id).await? else {
+            return Err(ApiError::field(
+                "defenderId",
+                "unknown",
+                "There is no such defender.",
+            ));
+        };
+        let key = vault::data_key(&txn, &state.keys, defender.data_key_id).await?;
+        let reference = store::next_stay_reference(&txn, now).await?;
+        stays::Entity::insert(stays::ActiveModel {
+            id: Set(id),
+            reference: Set(reference),
+            defender_id: Set(defender.id),
+            intake_round: Set(intake_round),
+            referring_organisation: Set(referring),
+            planned_arrival: Set(body.planned_arrival),
+            planned_departure: Set(body.planned_departure),
+            actual_arrival: Set(None),
+            actual_departure: Set(None),
+            visa_status: Set(body.visa_status.as_str().to_owned()),
+            insurance_arranged: Set(body.insurance_arranged),
+            local_partner: Set(partner),
+            status: Set(StayStatus::Referred.as_str().to_owned()),
+            confidentiality: Set(body.confidentiality.as_str().to_owned()),
+            accommodation_address_enc: Set(vault::seal_opt(
+                &key,
+                Field::StayAddress,
+                id,
+                address.as_deref(),
+            )),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        stay_status_changes::Entity::insert(stay_status_changes::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            stay_id: Set(id),
+            from_status: Set(None),
+            to_status: Set(StayStatus::Referred.as_str().to_owned()),
+            reason: Set(None),
+            changed_at: Set(now),
+            changed_by: Set(caller.staff_id),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("stay.created", 201).on("stay", id),
+        )
+        .await?;
+        let (stay, _) = store::stay(&txn, id)
+            .await?
+            .ok_or_else(ApiError::internal)?;
+        txn.commit().await?;
+        Ok(StayCreated::Created(
+            Json(stay_view(&stay, &defender.codename, address)),
+            format!("{}/stays/{id}", crate::http::API_BASE),
+            etag(stay.version),
+        ))
+    }
+
+    /// Show a stay; the address only to those who need to know (audited).
+    #[oai(path = "/stays/:id", method = "get", operation_id = "getStay")]
+    async fn get_stay(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+    ) -> ApiResult<StayResponse> {
+        let found = sight::stay(&state.db, &caller, id.0).await?;
+        let address = shown_address(&state, &caller, &found).await?;
+        Ok(StayResponse::Ok(
+            Json(stay_view(&found.stay, &found.defender.codename, address)),
+            etag(found.stay.version),
+        ))
+    }
+
+    /// Change a stay (needs `If-Match`). Coordinators, and caseworkers assigned to it.
+    #[oai(path = "/stays/:id", method = "patch", operation_id = "updateStay")]
+    async fn update_stay(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        /// The ETag of the version being changed.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: JsonBody<StayUpdate>,
+    ) -> ApiResult<StayResponse> {
+        let state = *state;
+        let mut problems = Vec::new();
+        let intake_round = text_field(
+            "intakeRound",
+            body.intake_round.as_deref(),
+            40,
+            &mut problems,
+        );
+        let referring = text_field(
+            "referringOrganisation",
+            body.referring_organisation.as_deref(),
+            200,
+            &mut problems,
+        );
+        let partner = text_field(
+            "localPartner",
+            body.local_partner.as_deref(),
+            200,
+            &mut problems,
+        );
+        let address = text_field(
+            "accommodationAddress",
+            body.accommodation_address.as_deref(),
+            500,
+            &mut problems,
+        );
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(problems));
+        }
+        let found = sight::stay_in_full(state, &caller, id.0).await?;
+        let expected = if_match_version(if_match.0.as_deref())?;
+        let s = &found.stay;
+        if expected != s.version {
+            return Err(stale_version());
+        }
+        let arrival = body.planned_arrival.unwrap_or(s.planned_arrival);
+        let departure = body.planned_departure.unwrap_or(s.planned_departure);
+        check_dates(arrival, departure, &mut problems);
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(problems));
+        }
+        let now = state.clock.now();
+        let mut changes: Vec<(stays::Column, sea_orm::Value)> = Vec::new();
+        let mut fields = Vec::new();
+        macro_rules! set {
+            ($present:expr, $col:expr, $value:expr, $name:literal) => {
+                if $present {
+                    changes.push(($col, $value.into()));
+                    fields.push($name);
+                }
+            };
+        }
+        set!(
+            intake_round.is_some(),
+            stays::Column::IntakeRound,
+            intake_round.clone().unwrap_or_default(),
+            "intakeRound"
+        );
+        set!(
+            body.referring_organisation.is_some(),
+            stays::Column::ReferringOrganisation,
+            referring,
+            "referringOrganisation"
+        );
+        set!(
+            body.planned_arrival.is_some(),
+            stays::Column::PlannedArrival,
+            arrival,
+            "plannedArrival"
+        );
+        set!(
+            body.planned_departure.is_some(),
+            stays::Column::PlannedDeparture,
+            departure,
+            "plannedDeparture"
+        );
+        set!(
+            body.actual_arrival.is_some(),
+            stays::Column::ActualArrival,
+            body.actual_arrival,
+            "actualArrival"
+        );
+        set!(
+            body.actual_departure.is_some(),
+            stays::Column::ActualDeparture,
+            body.actual_departure,
+            "actualDeparture"
+        );
+        set!(
+            body.visa_status.is_some(),
+            stays::Column::VisaStatus,
+            body.visa_status.map(|v| v.as_str()).unwrap_or_default(),
+            "visaStatus"
+        );
+        set!(
+            body.insurance_arranged.is_some(),
+            stays::Column::InsuranceArranged,
+            body.insurance_arranged.unwrap_or_default(),
+            "insuranceArranged"
+        );
+        set!(
+            body.local_partner.is_some(),
+            stays::Column::LocalPartner,
+            partner,
+            "localPartner"
+        );
+        set!(
+            body.confidentiality.is_some(),
+            stays::Column::Confidentiality,
+            body.confidentiality.map(|c| c.as_str()).unwrap_or_default(),
+            "confidentiality"
+        );
+        if body.accommodation_address.is_some() {
+            let key = vault::data_key(&state.db, &state.keys, found.defender.data_key_id).await?;
+            changes.push((
+                stays::Column::AccommodationAddressEnc,
+                vault::seal_opt(&key, Field::StayAddress, s.id, address.as_deref()).into(),
+            ));
+            fields.push("accommodationAddress");
+        }
+        let txn = begin_write(&state.db).await?;
+        if !fields.is_empty() {
+            if !store::bump_stay_version(&txn, s.id, expected, changes, now).await? {
+                return Err(stale_version());
+            }
+            audit::record(
+                &txn,
+                now,
+                &caller.audit,
+                Event::new("stay.updated", 200)
+                    .on("stay", s.id)
+                    .fields(fields),
+            )
+            .await?;
+        }
+        let (stay, defender) = store::stay(&txn, s.id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        txn.commit().await?;
+        let updated = StayInSight {
+            stay,
+            defender,
+            full: true,
+        };
+        let shown = shown_address(state, &caller, &updated).await?;
+        Ok(StayResponse::Ok(
+            Json(stay_view(&updated.stay, &updated.defender.codename, shown)),
+            etag(updated.stay.version),
+        ))
+    }
+
+    /// The stay's status history, newest first.
+    #[oai(
+        path = "/stays/:id/status-changes",
+        method = "get",
+        operation_id = "listStayStatusChanges"
+    )]
+    async fn list_status_changes(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        req: &Request,
+        id: Path<Uuid>,
+        /// Page size, 1 to 200.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next` cursor of the previous page.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<StatusChangeList> {
+        let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
+        sight::stay_in_full(&state, &caller, id.0).await?;
+        let q = stay_status_changes::Entity::find()
+            .filter(stay_status_changes::Column::StayId.eq(id.0));
+        let rows = store::newest_first(
+            q,
+            stay_status_changes::Column::Id,
+            page.after,
+            page.fetch_limit(),
+        )
+        .all(&state.db)
+        .await?;
+        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let items = rows
+            .into_iter()
+            .map(|r| StatusChange {
+                id: r.id,
+                from: r.from_status.as_deref().and_then(StayStatus::parse),
+                to: StayStatus::parse(&r.to_status).unwrap_or(StayStatus::Referred),
+                reason: r.reason,
+                changed_at: r.changed_at.into(),
+                changed_by: r.changed_by,
+            })
+            .collect();
+        Ok(StatusChangeList::page(
+            items,
+            next,
+            &state.config.public_url,
+            req.uri(),
+        ))
+    }
+
+    /// Move a stay through its lifecycle.
+    ///
+    /// Transitions outside the graph of the product are refused with 409,
+    /// naming the allowed targets. Entering `in_residence` sets
+    /// `actualArrival` if empty; `returned` sets `actualDeparture` if empty and
+    /// schedules the after-care check-ins. Reopening `closed` is for
+    /// coordinators and needs a reason; so does an early return.
+    #[oai(
+        path = "/stays/:id/status-changes",
+        method = "post",
+        operation_id = "changeStayStatus"
+    )]
+    async fn change_status(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        body: JsonBody<NewStatusChange>,
+    ) -> ApiResult<StatusChanged> {
+        let state = *state;
+        let reason = text_field("reason", body.reason.as_deref(), 2000, &mut Vec::new());
+        let found = sight::stay_in_full(state, &caller, id.0).await?;
+        let now = state.clock.now();
+        let today = now.date_naive();
+        let txn = begin_write(&state.db).await?;
+        // re-read inside the write transaction: the status may have moved meanwhile
+        let (s, _) = store::stay(&txn, found.stay.id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let from = StayStatus::parse(&s.status).unwrap_or(StayStatus::Referred);
+        if let Err(refusal) =
+            lifecycle::check(from, body.to, reason.as_deref(), is_coordinator(&caller))
+        {
+            return Err(match refusal {
+                Refusal::NotAllowed(targets) => {
+                    let names: Vec<&str> = targets.iter().map(|t| t.as_str()).collect();
+                    ApiError::typed(
+                        StatusCode::CONFLICT,
+                        "illegal-transition",
+                        "Illegal transition",
+                        format!(
+                            "A stay cannot go from {} to {}; allowed: {}.",
+                            from.as_str(),
+                            body.to.as_str(),
+                            names.join(", ")
+                        ),
+                    )
+                }
+                Refusal::ReasonRequired(why) => ApiError::field(
+                    "reason",
+                    "required",
+                    format!("A reason is required: {why}."),
+                ),
+                Refusal::CoordinatorOnly => ApiError::typed(
+                    StatusCode::FORBIDDEN,
+                    "coordinator-only",
+                    "Coordinators only",
+                    "Only a shelter coordinator may reopen a closed stay.",
+                ),
+            });
+        }
+        let mut changes: Vec<(stays::Column, sea_orm::Value)> =
+            vec![(stays::Column::Status, body.to.as_str().into())];
+        if body.to == StayStatus::InResidence && s.actual_arrival.is_none() {
+            changes.push((stays::Column::ActualArrival, Some(today).into()));
+        }
+        let departure = s.actual_departure.unwrap_or(today);
+        if body.to == StayStatus::Returned && s.actual_departure.is_none() {
+            changes.push((stays::Column::ActualDeparture, Some(today).into()));
+        }
+        if !store::bump_stay_version(&txn, s.id, s.version, changes, now).await? {
+            return Err(ApiError::conflict("The stay changed meanwhile; try again."));
+        }
+        if body.to == StayStatus::Returned {
+            schedule_aftercare(&txn, s.id, departure, &state.config.aftercare_months).await?;
+        }
+        let change = stay_status_changes::Model {
+            id: Uuid::now_v7(),
+            stay_id: s.id,
+            from_status: Some(from.as_str().to_owned()),
+            to_status: body.to.as_str().to_owned(),
+            reason: reason.clone(),
+            changed_at: now,
+            changed_by: caller.staff_id,
+        };
+        stay_status_changes::Entity::insert(stay_status_changes::ActiveModel {
+            id: Set(change.id),
+            stay_id: Set(change.stay_id),
+            from_status: Set(change.from_status.clone()),
+            to_status: Set(change.to_status.clone()),
+            reason: Set(change.reason.clone()),
+            changed_at: Set(now),
+            changed_by: Set(caller.staff_id),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("stay.status_changed", 201)
+                .on("stay", s.id)
+                .fields(vec!["status"]),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(StatusChanged::Created(Json(StatusChange {
+            id: change.id,
+            from: Some(from),
+            to: body.to,
+            reason,
+            changed_at: now.into(),
+            changed_by: caller.staff_id,
+        })))
+    }
+
+    /// Who is assigned to the stay.
+    #[oai(
+        path = "/stays/:id/assignments",
+        method = "get",
+        operation_id = "listAssignments"
+    )]
+    async fn list_assignments(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        req: &Request,
+        id: Path<Uuid>,
+        /// Page size, 1 to 200.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next` cursor of the previous page.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<AssignmentList> {
+        let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
+        sight::stay(&state.db, &caller, id.0).await?;
+        let mut q =
+            stay_assignments::Entity::find().filter(stay_assignments::Column::StayId.eq(id.0));
+        if let Some(after) = page.after {
+            q = q.filter(stay_assignments::Column::StaffId.gt(after));
+        }
+        let rows = q
+            .order_by_asc(stay_assignments::Column::StaffId)
+            .limit(page.fetch_limit())
+            .all(&state.db)
+            .await?;
+        let (rows, next) = paginate(rows, page.limit, |r| r.staff_id);
+        Ok(AssignmentList::page(
+            rows.into_iter().map(assignment_view).collect(),
+            next,
+            &state.config.public_url,
+            req.uri(),
+        ))
+    }
+
+    /// Assign a shelter caseworker or coordinator to the stay.
+    #[oai(
+        path = "/stays/:id/assignments/:staffId",
+        method = "put",
+        operation_id = "assignStaff"
+    )]
+    async fn assign(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        #[oai(name = "staffId")] staff_id: Path<Uuid>,
+    ) -> ApiResult<AssignmentResponse> {
+        let state = *state;
+        let now = state.clock.now();
+        let txn = begin_write(&state.db).await?;
+        store::stay(&txn, id.0)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let member = accounts::store::staff_by_id(&txn, staff_id.0)
+            .await?
+            .filter(|s| s.active);
+        let roles = match &member {
+            Some(m) => accounts::store::roles_of(&txn, m.id).await?,
+            None => Vec::new(),
+        };
+        if !roles
+            .iter()
+            .any(|r| matches!(r, Role::ShelterCaseworker | Role::ShelterCoordinator))
+        {
+            return Err(ApiError::field(
+                "staffId",
+                "not_shelter_staff",
+                "Only active shelter caseworkers and coordinators can be assigned.",
+            ));
+        }
+        if let Some(existing) = stay_assignments::Entity::find_by_id((id.0, staff_id.0))
+            .one(&txn)
+            .await?
+        {
+            return Ok(AssignmentResponse::Ok(Json(assignment_view(existing))));
+        }
+        let model = stay_assignments::Model {
+            stay_id: id.0,
+            staff_id: staff_id.0,
+            assigned_at: now,
+            assigned_by: caller.staff_id,
+        };
+        stay_assignments::Entity::insert(stay_assignments::ActiveModel {
+            stay_id: Set(model.stay_id),
+            staff_id: Set(model.staff_id),
+            assigned_at: Set(now),
+            assigned_by: Set(caller.staff_id),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("stay.assigned", 200)
+                .on("stay", id.0)
+                .fields(vec!["assignments"]),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(AssignmentResponse::Ok(Json(assignment_view(model))))
+    }
+
+    /// End an assignment.
+    #[oai(
+        path = "/stays/:id/assignments/:staffId",
+        method = "delete",
+        operation_id = "unassignStaff"
+    )]
+    async fn unassign(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        #[oai(name = "staffId")] staff_id: Path<Uuid>,
+    ) -> ApiResult<Unassigned> {
+        let state = *state;
+        let now = state.clock.now();
+        let txn = begin_write(&state.db).await?;
+        store::stay(&txn, id.0)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let result = stay_assignments::Entity::delete_by_id((id.0, staff_id.0))
+            .exec(&txn)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(ApiError::not_found());
+        }
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("stay.unassigned", 204)
+                .on("stay", id.0)
+                .fields(vec!["assignments"]),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(Unassigned::Done)
+    }
+}

@@ -1,0 +1,206 @@
+//! Queries and writes for Shelter City, over `&impl ConnectionTrait`.
+
+use chrono::{DateTime, Datelike, Utc};
+use sea_orm::{
+    sea_query::{Expr, Query},
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
+};
+use uuid::Uuid;
+
+use crate::entities::{defenders, stay_assignments, stays};
+
+/// The next stay reference of a year: `SC-2026-001`, `SC-2026-002`, ...
+pub async fn next_stay_reference(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<String, DbErr> {
+    let year = now.year();
+    let scope = format!("stay:{year}");
+    let sql = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            "INSERT INTO reference_counters (scope, last) VALUES ($1, 1) \
+             ON CONFLICT (scope) DO UPDATE SET last = reference_counters.last + 1 RETURNING last"
+        }
+        _ => {
+            "INSERT INTO reference_counters (scope, last) VALUES (?, 1) \
+             ON CONFLICT (scope) DO UPDATE SET last = reference_counters.last + 1 RETURNING last"
+        }
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            sql,
+            [scope.into()],
+        ))
+        .await?
+        .ok_or(DbErr::RecordNotInserted)?;
+    let last: i64 = row.try_get("", "last")?;
+    Ok(format!("SC-{year}-{last:03}"))
+}
+
+/// A defender that has not been erased.
+pub async fn defender(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<defenders::Model>, DbErr> {
+    defenders::Entity::find_by_id(id)
+        .filter(defenders::Column::ErasedAt.is_null())
+        .one(db)
+        .await
+}
+
+pub async fn codename_taken(
+    db: &impl ConnectionTrait,
+    key: &str,
+    except: Option<Uuid>,
+) -> Result<bool, DbErr> {
+    let mut q = defenders::Entity::find().filter(defenders::Column::CodenameKey.eq(key));
+    if let Some(id) = except {
+        q = q.filter(defenders::Column::Id.ne(id));
+    }
+    Ok(q.one(db).await?.is_some())
+}
+
+/// A stay whose defender has not been erased, with that defender.
+pub async fn stay(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<(stays::Model, defenders::Model)>, DbErr> {
+    let Some(stay) = stays::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    Ok(defender(db, stay.defender_id).await?.map(|d| (stay, d)))
+}
+
+pub async fn is_assigned(
+    db: &impl ConnectionTrait,
+    stay_id: Uuid,
+    staff_id: Uuid,
+) -> Result<bool, DbErr> {
+    Ok(stay_assignments::Entity::find_by_id((stay_id, staff_id))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Whether the staff member is assigned to any stay of the defender.
+pub async fn is_assigned_to_defender(
+    db: &impl ConnectionTrait,
+    defender_id: Uuid,
+    staff_id: Uuid,
+) -> Result<bool, DbErr> {
+    Ok(stay_assignments::Entity::find()
+        .filter(stay_assignments::Column::StaffId.eq(staff_id))
+        .filter(
+            stay_assignments::Column::StayId.in_subquery(
+                Query::select()
+                    .column(stays::Column::Id)
+                    .from(stays::Entity)
+                    .and_where(stays::Column::DefenderId.eq(defender_id))
+                    .to_owned(),
+            ),
+        )
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Condition: the stay's defender is not erased.
+pub fn stay_visible() -> Condition {
+    Condition::all().add(
+        stays::Column::DefenderId.in_subquery(
+            Query::select()
+                .column(defenders::Column::Id)
+                .from(defenders::Entity)
+                .and_where(defenders::Column::ErasedAt.is_null())
+                .to_owned(),
+        ),
+    )
+}
+
+/// Condition: the stay is assigned to this staff member.
+pub fn stay_assigned_to(staff_id: Uuid) -> Condition {
+    Condition::all().add(
+        stays::Column::Id.in_subquery(
+            Query::select()
+                .column(stay_assignments::Column::StayId)
+                .from(stay_assignments::Entity)
+                .and_where(stay_assignments::Column::StaffId.eq(staff_id))
+                .to_owned(),
+        ),
+    )
+}
+
+/// Codenames of defenders by id.
+pub async fn codenames(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, String>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows = defenders::Entity::find()
+        .filter(defenders::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|d| (d.id, d.codename)).collect())
+}
+
+/// Bumps a row's version if it is still `expected`: the optimistic lock.
+pub async fn bump_stay_version(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    expected: i32,
+    changes: Vec<(stays::Column, sea_orm::Value)>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let mut update = stays::Entity::update_many()
+        .col_expr(stays::Column::Version, Expr::value(expected + 1))
+        .col_expr(stays::Column::UpdatedAt, Expr::value(now));
+    for (col, value) in changes {
+        update = update.col_expr(col, Expr::value(value));
+    }
+    let result = update
+        .filter(stays::Column::Id.eq(id))
+        .filter(stays::Column::Version.eq(expected))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+pub async fn bump_defender_version(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    expected: i32,
+    changes: Vec<(defenders::Column, sea_orm::Value)>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let mut update = defenders::Entity::update_many()
+        .col_expr(defenders::Column::Version, Expr::value(expected + 1))
+        .col_expr(defenders::Column::UpdatedAt, Expr::value(now));
+    for (col, value) in changes {
+        update = update.col_expr(col, Expr::value(value));
+    }
+    let result = update
+        .filter(defenders::Column::Id.eq(id))
+        .filter(defenders::Column::Version.eq(expected))
+        .filter(defenders::Column::ErasedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Newest-first keyset query helper for sub-resources keyed by UUIDv7 ids.
+pub fn newest_first<E: EntityTrait>(
+    q: sea_orm::Select<E>,
+    id_col: E::Column,
+    after: Option<Uuid>,
+    fetch: u64,
+) -> sea_orm::Select<E> {
+    let q = match after {
+        Some(a) => q.filter(id_col.lt(a)),
+        None => q,
+    };
+    q.order_by_desc(id_col).limit(fetch)
+}

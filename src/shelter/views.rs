@@ -1,0 +1,379 @@
+//! What the Shelter City API sends and receives.
+
+use chrono::NaiveDate;
+use poem_openapi::Object;
+use uuid::Uuid;
+
+use super::model::{
+    ActivityKind, CheckInOutcome, Confidentiality, ConsentItem, FieldOfWork, NoteCategory,
+    RiskLevel, StayStatus, VisaStatus,
+};
+use crate::http::types::Timestamp;
+
+/// The protected identity of a defender: encrypted at rest, shown only to
+/// those who need to know, every read audited.
+#[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct DefenderIdentity {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub legal_name: String,
+    pub date_of_birth: Option<NaiveDate>,
+    #[oai(validator(max_length = 40))]
+    pub passport_number: Option<String>,
+    pub passport_expiry: Option<NaiveDate>,
+    #[oai(validator(max_length = 40))]
+    pub phone: Option<String>,
+    #[oai(validator(max_length = 254))]
+    pub email: Option<String>,
+    /// A secure-messenger handle.
+    #[oai(validator(max_length = 200))]
+    pub messenger: Option<String>,
+    #[oai(validator(max_length = 500))]
+    pub emergency_contact: Option<String>,
+}
+
+/// A defender. `identity` is present only for callers who may see it.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Defender {
+    pub id: Uuid,
+    #[oai(validator(max_length = 40))]
+    pub codename: String,
+    /// ISO 3166-1 alpha-2.
+    #[oai(validator(max_length = 2))]
+    pub country_of_work: String,
+    pub field_of_work: FieldOfWork,
+    pub languages: Vec<String>,
+    #[oai(validator(max_length = 40))]
+    pub gender: Option<String>,
+    pub risk_level: RiskLevel,
+    #[oai(skip_serializing_if_is_none)]
+    pub identity: Option<DefenderIdentity>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i32,
+}
+
+/// A new defender.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewDefender {
+    #[oai(validator(max_length = 40))]
+    pub codename: String,
+    #[oai(validator(max_length = 2))]
+    pub country_of_work: String,
+    pub field_of_work: FieldOfWork,
+    #[oai(validator(max_items = 20))]
+    pub languages: Vec<LanguageName>,
+    #[oai(validator(max_length = 40))]
+    pub gender: Option<String>,
+    pub risk_level: RiskLevel,
+    pub identity: Option<DefenderIdentity>,
+}
+
+/// A language, by name or code.
+pub type LanguageName = String;
+
+/// Changes to a defender; absent fields stay. `identity` replaces the whole identity.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DefenderUpdate {
+    #[oai(validator(max_length = 40))]
+    pub codename: Option<String>,
+    #[oai(validator(max_length = 2))]
+    pub country_of_work: Option<String>,
+    pub field_of_work: Option<FieldOfWork>,
+    #[oai(validator(max_items = 20))]
+    pub languages: Option<Vec<LanguageName>>,
+    #[oai(validator(max_length = 40))]
+    pub gender: Option<String>,
+    pub risk_level: Option<RiskLevel>,
+    pub identity: Option<DefenderIdentity>,
+}
+
+/// A search by legal name: exact after Unicode normalisation and case folding.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DefenderSearch {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub legal_name: String,
+}
+
+/// The defenders found.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DefenderSearchResult {
+    pub items: Vec<Defender>,
+}
+
+/// A publicity consent.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Consent {
+    pub id: Uuid,
+    pub defender_id: Uuid,
+    pub item: ConsentItem,
+    pub granted_on: NaiveDate,
+    pub expires_on: Option<NaiveDate>,
+    pub revoked_on: Option<NaiveDate>,
+    /// Granted, not expired and not revoked today.
+    pub live: bool,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewConsent {
+    pub item: ConsentItem,
+    pub granted_on: NaiveDate,
+    pub expires_on: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsentRevocation {
+    pub revoked_on: NaiveDate,
+}
+
+/// A stay: the case. `accommodationAddress` is present only for callers who may see it.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Stay {
+    pub id: Uuid,
+    /// `SC-<year>-<nnn>`.
+    #[oai(validator(max_length = 20))]
+    pub reference: String,
+    pub defender_id: Uuid,
+    #[oai(validator(max_length = 40))]
+    pub codename: String,
+    #[oai(validator(max_length = 40))]
+    pub intake_round: String,
+    #[oai(validator(max_length = 200))]
+    pub referring_organisation: Option<String>,
+    pub planned_arrival: NaiveDate,
+    pub planned_departure: NaiveDate,
+    pub actual_arrival: Option<NaiveDate>,
+    pub actual_departure: Option<NaiveDate>,
+    pub visa_status: VisaStatus,
+    pub insurance_arranged: bool,
+    #[oai(validator(max_length = 200))]
+    pub local_partner: Option<String>,
+    pub status: StayStatus,
+    pub confidentiality: Confidentiality,
+    #[oai(skip_serializing_if_is_none, validator(max_length = 500))]
+    pub accommodation_address: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewStay {
+    pub defender_id: Uuid,
+    /// Such as `2026-autumn`.
+    #[oai(validator(min_length = 1, max_length = 40))]
+    pub intake_round: String,
+    #[oai(validator(max_length = 200))]
+    pub referring_organisation: Option<String>,
+    pub planned_arrival: NaiveDate,
+    pub planned_departure: NaiveDate,
+    pub visa_status: VisaStatus,
+    pub insurance_arranged: bool,
+    #[oai(validator(max_length = 200))]
+    pub local_partner: Option<String>,
+    pub confidentiality: Confidentiality,
+    #[oai(validator(max_length = 500))]
+    pub accommodation_address: Option<String>,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StayUpdate {
+    #[oai(validator(min_length = 1, max_length = 40))]
+    pub intake_round: Option<String>,
+    #[oai(validator(max_length = 200))]
+    pub referring_organisation: Option<String>,
+    pub planned_arrival: Option<NaiveDate>,
+    pub planned_departure: Option<NaiveDate>,
+    pub actual_arrival: Option<NaiveDate>,
+    pub actual_departure: Option<NaiveDate>,
+    pub visa_status: Option<VisaStatus>,
+    pub insurance_arranged: Option<bool>,
+    #[oai(validator(max_length = 200))]
+    pub local_partner: Option<String>,
+    pub confidentiality: Option<Confidentiality>,
+    #[oai(validator(max_length = 500))]
+    pub accommodation_address: Option<String>,
+}
+
+/// A change of a stay's status.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct StatusChange {
+    pub id: Uuid,
+    pub from: Option<StayStatus>,
+    pub to: StayStatus,
+    #[oai(validator(max_length = 2000))]
+    pub reason: Option<String>,
+    pub changed_at: Timestamp,
+    pub changed_by: Uuid,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewStatusChange {
+    pub to: StayStatus,
+    #[oai(validator(max_length = 2000))]
+    pub reason: Option<String>,
+}
+
+/// A staff member assigned to a stay.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Assignment {
+    pub stay_id: Uuid,
+    pub staff_id: Uuid,
+    pub assigned_at: Timestamp,
+    pub assigned_by: Uuid,
+}
+
+/// A note on a stay; its body is protected.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Note {
+    pub id: Uuid,
+    pub stay_id: Uuid,
+    pub category: NoteCategory,
+    #[oai(validator(max_length = 10000))]
+    pub body: String,
+    pub created_at: Timestamp,
+    pub created_by: Uuid,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewNote {
+    pub category: NoteCategory,
+    #[oai(validator(min_length = 1, max_length = 10000))]
+    pub body: String,
+}
+
+/// A risk assessment; threats and measures are protected.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct RiskAssessment {
+    pub id: Uuid,
+    pub stay_id: Uuid,
+    pub level: RiskLevel,
+    #[oai(validator(max_length = 10000))]
+    pub threats: String,
+    #[oai(validator(max_length = 10000))]
+    pub measures: String,
+    pub next_review_on: NaiveDate,
+    pub created_at: Timestamp,
+    pub created_by: Uuid,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewRiskAssessment {
+    pub level: RiskLevel,
+    #[oai(validator(max_length = 10000))]
+    pub threats: String,
+    #[oai(validator(max_length = 10000))]
+    pub measures: String,
+    pub next_review_on: NaiveDate,
+}
+
+/// A stay whose latest risk assessment is due for review.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct OverdueReview {
+    pub stay_id: Uuid,
+    #[oai(validator(max_length = 20))]
+    pub reference: String,
+    #[oai(validator(max_length = 40))]
+    pub codename: String,
+    pub level: RiskLevel,
+    pub next_review_on: NaiveDate,
+}
+
+/// A programme activity.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Activity {
+    pub id: Uuid,
+    pub stay_id: Uuid,
+    pub kind: ActivityKind,
+    #[oai(validator(max_length = 200))]
+    pub title: String,
+    pub date: NaiveDate,
+    /// May it be mentioned publicly at all.
+    pub public: bool,
+    pub created_at: Timestamp,
+    pub created_by: Uuid,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewActivity {
+    pub kind: ActivityKind,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub title: String,
+    pub date: NaiveDate,
+    pub public: bool,
+}
+
+/// An after-care check-in; its note is protected.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct CheckIn {
+    pub id: Uuid,
+    pub stay_id: Uuid,
+    pub due_on: NaiveDate,
+    pub outcome: Option<CheckInOutcome>,
+    #[oai(skip_serializing_if_is_none, validator(max_length = 10000))]
+    pub note: Option<String>,
+    pub recorded_at: Option<Timestamp>,
+    pub recorded_by: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CheckInRecord {
+    pub outcome: CheckInOutcome,
+    #[oai(validator(max_length = 10000))]
+    pub note: Option<String>,
+}
+
+crate::list_types!(DefenderPage, DefenderList, Defender, "defenders");
+crate::list_types!(ConsentPage, ConsentList, Consent, "consents, newest first");
+crate::list_types!(StayPage, StayList, Stay, "stays");
+crate::list_types!(
+    StatusChangePage,
+    StatusChangeList,
+    StatusChange,
+    "status changes, newest first"
+);
+crate::list_types!(AssignmentPage, AssignmentList, Assignment, "assignments");
+crate::list_types!(NotePage, NoteList, Note, "notes, newest first");
+crate::list_types!(
+    RiskAssessmentPage,
+    RiskAssessmentList,
+    RiskAssessment,
+    "risk assessments, newest first"
+);
+crate::list_types!(
+    OverdueReviewPage,
+    OverdueReviewList,
+    OverdueReview,
+    "stays with an overdue risk review"
+);
+crate::list_types!(
+    ActivityPage,
+    ActivityList,
+    Activity,
+    "activities, newest first"
+);
+crate::list_types!(CheckInPage, CheckInList, CheckIn, "check-ins, newest first");
