@@ -26,9 +26,15 @@ fn command(database_url: &str, extra: &[(&str, &str)]) -> Command {
         .env("CASEDESK_BIND", "127.0.0.1:0")
         .env("CASEDESK_LOG_FORMAT", "json");
     if !database_url.starts_with("sqlite") {
+        // one key per database, the same for every run of the binary against it
+        use base64::Engine;
+        let digest = casedesk::crypto::sha256_hex(database_url.as_bytes());
+        let bytes: Vec<u8> = (0..32)
+            .map(|i| u8::from_str_radix(&digest[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
         cmd.env(
             "CASEDESK_MASTER_KEY",
-            casedesk::crypto::MasterKey::generate().to_base64().as_str(),
+            base64::engine::general_purpose::STANDARD.encode(bytes),
         );
     }
     for (k, v) in extra {
