@@ -59,6 +59,8 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true)
                 .create_if_missing(true)
+                // deleted and overwritten content is zeroed, not left in free space
+                .pragma("secure_delete", "ON")
         });
     sea_orm::Database::connect(opts)
         .await
@@ -106,6 +108,24 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         ..Default::default()
     })
     .await
+}
+
+/// After an erasure: makes sure no old version of the erased rows stays
+/// readable on disk. SQLite (with `secure_delete`) checkpoints and truncates
+/// its write-ahead log; PostgreSQL vacuums the tables the erasure touched.
+pub async fn purge_old_row_versions(db: &DatabaseConnection, tables: &[&str]) -> Result<(), DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            db.execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+                .await?;
+        }
+        DbBackend::Postgres => {
+            db.execute_unprepared(&format!("VACUUM {}", tables.join(", ")))
+                .await?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// What a database failure means to the caller: unavailable (503) when the

@@ -644,6 +644,23 @@ impl DefendersApi {
         )
         .await?;
         txn.commit().await?;
+        // the erasure is committed; old row versions on disk are cleaned up best-effort
+        if let Err(e) = crate::db::purge_old_row_versions(
+            &state.db,
+            &[
+                "defenders",
+                "stays",
+                "stay_notes",
+                "risk_assessments",
+                "check_ins",
+                "consents",
+                "data_keys",
+            ],
+        )
+        .await
+        {
+            tracing::warn!(error = %e, "could not purge old row versions after an erasure");
+        }
         Ok(Erased::Done)
     }
 
