@@ -5,6 +5,7 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::{
     sync::{
@@ -17,18 +18,7 @@ use std::{
 use casedesk::accounts::model::Role;
 use common::{TestApp, PASSWORD};
 use serde_json::json;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
+use support::{ms, percentile};
 
 async fn login_once(client: &reqwest::Client, url: &str, email: &str) -> Duration {
     let started = Instant::now();
