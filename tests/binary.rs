@@ -368,3 +368,37 @@ async fn the_embedded_default_makes_a_private_master_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("generated a new master key"));
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn a_key_that_does_not_match_the_data_is_refused_and_rotation_switches_keys() {
+    let (url, _db) = common::fresh_database().await;
+    let dir = std::env::temp_dir().join(format!("casedesk-rot-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = casedesk::crypto::MasterKey::generate();
+    let new = casedesk::crypto::MasterKey::generate();
+    let new_file = dir.join("new.key");
+    std::fs::write(&new_file, new.to_base64().as_bytes()).unwrap();
+    let with_key = |key: &casedesk::crypto::MasterKey| {
+        let mut cmd = command(&url, &[]);
+        cmd.env("CASEDESK_MASTER_KEY", key.to_base64().as_str());
+        cmd
+    };
+    let out = with_key(&old).arg("migrate").output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = with_key(&new).arg("migrate").output().await.unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("CASEDESK_MASTER_KEY") && stderr.contains("does not match"), "{stderr}");
+
+    let out = with_key(&old)
+        .args(["keys", "rotate", "--new-key-file", new_file.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-wrapped"));
+    assert!(!with_key(&old).arg("migrate").output().await.unwrap().status.success());
+    assert!(with_key(&new).arg("migrate").output().await.unwrap().status.success());
+    std::fs::remove_dir_all(dir).ok();
+}
