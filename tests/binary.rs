@@ -384,21 +384,49 @@ async fn a_key_that_does_not_match_the_data_is_refused_and_rotation_switches_key
         cmd
     };
     let out = with_key(&old).arg("migrate").output().await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = with_key(&new).arg("migrate").output().await.unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("CASEDESK_MASTER_KEY") && stderr.contains("does not match"), "{stderr}");
+    assert!(
+        stderr.contains("CASEDESK_MASTER_KEY") && stderr.contains("does not match"),
+        "{stderr}"
+    );
 
     let out = with_key(&old)
-        .args(["keys", "rotate", "--new-key-file", new_file.to_str().unwrap()])
+        .args([
+            "keys",
+            "rotate",
+            "--new-key-file",
+            new_file.to_str().unwrap(),
+        ])
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("re-wrapped"));
-    assert!(!with_key(&old).arg("migrate").output().await.unwrap().status.success());
-    assert!(with_key(&new).arg("migrate").output().await.unwrap().status.success());
+    assert!(!with_key(&old)
+        .arg("migrate")
+        .output()
+        .await
+        .unwrap()
+        .status
+        .success());
+    assert!(with_key(&new)
+        .arg("migrate")
+        .output()
+        .await
+        .unwrap()
+        .status
+        .success());
     std::fs::remove_dir_all(dir).ok();
 }

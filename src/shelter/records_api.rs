@@ -10,8 +10,8 @@ use poem_openapi::{
     ApiResponse, OpenApi,
 };
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -365,13 +365,14 @@ impl StayRecordsApi {
             );
         if let Some(ReviewCursor(date, rid)) = page.after {
             q = q.filter(
-                Condition::any()
-                    .add(risk_assessments::Column::NextReviewOn.gt(date))
-                    .add(
-                        Condition::all()
-                            .add(risk_assessments::Column::NextReviewOn.eq(date))
-                            .add(risk_assessments::Column::Id.gt(rid)),
-                    ),
+                Expr::tuple([
+                    Expr::col((
+                        risk_assessments::Entity,
+                        risk_assessments::Column::NextReviewOn,
+                    )),
+                    Expr::col((risk_assessments::Entity, risk_assessments::Column::Id)),
+                ])
+                .gt(Expr::tuple([Expr::val(date), Expr::val(rid)])),
             );
         }
         let rows = q

@@ -8,8 +8,8 @@ use poem_openapi::{
     ApiResponse, OpenApi,
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -250,24 +250,18 @@ impl StaysApi {
             q = q.filter(store::stay_assigned_to(caller.staff_id));
         }
         if let Some(StayCursor(date, id)) = page.after {
-            let cond = if descending {
-                Condition::any()
-                    .add(stays::Column::PlannedArrival.lt(date))
-                    .add(
-                        Condition::all()
-                            .add(stays::Column::PlannedArrival.eq(date))
-                            .add(stays::Column::Id.lt(id)),
-                    )
+            // a row-value comparison, so the (planned_arrival, id) index serves any page
+            use sea_orm::sea_query::{Expr, ExprTrait};
+            let key = Expr::tuple([
+                Expr::col((stays::Entity, stays::Column::PlannedArrival)),
+                Expr::col((stays::Entity, stays::Column::Id)),
+            ]);
+            let after = Expr::tuple([Expr::val(date), Expr::val(id)]);
+            q = q.filter(if descending {
+                key.lt(after)
             } else {
-                Condition::any()
-                    .add(stays::Column::PlannedArrival.gt(date))
-                    .add(
-                        Condition::all()
-                            .add(stays::Column::PlannedArrival.eq(date))
-                            .add(stays::Column::Id.gt(id)),
-                    )
-            };
-            q = q.filter(cond);
+                key.gt(after)
+            });
         }
         q = if descending {
             q.order_by_desc(stays::Column::PlannedArrival)

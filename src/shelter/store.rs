@@ -106,17 +106,21 @@ pub async fn is_assigned_to_defender(
         .is_some())
 }
 
-/// Condition: the stay's defender is not erased.
+/// Condition: the stay's defender is not erased. A correlated NOT EXISTS (a
+/// primary-key probe per row) keeps list pages cheap: the stays index decides
+/// the order and the page ends after `limit` rows.
 pub fn stay_visible() -> Condition {
-    Condition::all().add(
-        stays::Column::DefenderId.in_subquery(
-            Query::select()
-                .column(defenders::Column::Id)
-                .from(defenders::Entity)
-                .and_where(defenders::Column::ErasedAt.is_null())
-                .to_owned(),
-        ),
-    )
+    use sea_orm::sea_query::ExprTrait;
+    let erased = Query::select()
+        .expr(Expr::val(1))
+        .from(defenders::Entity)
+        .and_where(
+            Expr::col((defenders::Entity, defenders::Column::Id))
+                .equals((stays::Entity, stays::Column::DefenderId)),
+        )
+        .and_where(Expr::col((defenders::Entity, defenders::Column::ErasedAt)).is_not_null())
+        .to_owned();
+    Condition::all().add(Expr::exists(erased).not())
 }
 
 /// Condition: the stay is assigned to this staff member.
