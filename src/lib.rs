@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod entities;
+pub mod exchange;
 pub mod health;
 pub mod http;
 pub mod keyring;
@@ -36,6 +37,10 @@ use crate::{
     clock::Clock,
     config::Config,
     crypto::MasterKey,
+    exchange::{
+        catalogue_api::CatalogueApi, participants_api::ParticipantsApi,
+        placements_api::PlacementsApi,
+    },
     http::API_BASE,
     shelter::{defenders_api::DefendersApi, records_api::StayRecordsApi, stays_api::StaysApi},
 };
@@ -58,6 +63,9 @@ pub type Apis = (
     DefendersApi,
     StaysApi,
     StayRecordsApi,
+    CatalogueApi,
+    ParticipantsApi,
+    PlacementsApi,
 );
 
 fn apis() -> Apis {
@@ -68,6 +76,9 @@ fn apis() -> Apis {
         DefendersApi,
         StaysApi,
         StayRecordsApi,
+        CatalogueApi,
+        ParticipantsApi,
+        PlacementsApi,
     )
 }
 

@@ -19,6 +19,8 @@ fn expected() -> BTreeMap<&'static str, Option<&'static [Role]>> {
     const ANY: &[Role] = &[];
     const SHELTER: &[Role] = &[Role::ShelterCoordinator, Role::ShelterCaseworker];
     const COORDINATOR: &[Role] = &[Role::ShelterCoordinator];
+    const EXCHANGE: &[Role] = &[Role::ExchangeCoordinator, Role::ExchangeOfficer];
+    const EXCHANGE_COORDINATOR: &[Role] = &[Role::ExchangeCoordinator];
     BTreeMap::from([
         ("createSession", None),
         ("deleteCurrentSession", Some(ANY)),
@@ -61,6 +63,25 @@ fn expected() -> BTreeMap<&'static str, Option<&'static [Role]>> {
         ("createActivity", Some(SHELTER)),
         ("listCheckIns", Some(SHELTER)),
         ("recordCheckIn", Some(SHELTER)),
+        ("listInstitutions", Some(EXCHANGE)),
+        ("createInstitution", Some(EXCHANGE_COORDINATOR)),
+        ("getInstitution", Some(EXCHANGE)),
+        ("updateInstitution", Some(EXCHANGE_COORDINATOR)),
+        ("listAgreements", Some(EXCHANGE)),
+        ("createAgreement", Some(EXCHANGE_COORDINATOR)),
+        ("getAgreement", Some(EXCHANGE)),
+        ("updateAgreement", Some(EXCHANGE_COORDINATOR)),
+        ("listParticipants", Some(EXCHANGE)),
+        ("createParticipant", Some(EXCHANGE)),
+        ("getParticipant", Some(EXCHANGE)),
+        ("updateParticipant", Some(EXCHANGE)),
+        ("searchParticipants", Some(EXCHANGE)),
+        ("listPlacements", Some(EXCHANGE)),
+        ("createPlacement", Some(EXCHANGE)),
+        ("getPlacement", Some(EXCHANGE)),
+        ("updatePlacement", Some(EXCHANGE)),
+        ("listPlacementStatusChanges", Some(EXCHANGE)),
+        ("changePlacementStatus", Some(EXCHANGE)),
     ])
 }
 

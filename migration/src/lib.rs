@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_accounts_and_audit;
 mod m20261128_000002_shelter;
+mod m20261128_000003_exchange;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_accounts_and_audit::Migration),
             Box::new(m20261128_000002_shelter::Migration),
+            Box::new(m20261128_000003_exchange::Migration),
         ]
     }
 }

@@ -53,6 +53,9 @@ const AUDITOR: &[Role] = &[Role::Auditor];
 /// The Shelter City roles; to everyone else its routes do not exist.
 pub const SHELTER: &[Role] = &[Role::ShelterCoordinator, Role::ShelterCaseworker];
 const COORDINATOR: &[Role] = &[Role::ShelterCoordinator];
+/// The exchange roles.
+const EXCHANGE: &[Role] = &[Role::ExchangeCoordinator, Role::ExchangeOfficer];
+const EXCHANGE_COORDINATOR: &[Role] = &[Role::ExchangeCoordinator];
 const BOTH_GATES: &[Gate] = &[Gate::PasswordChange, Gate::MfaEnrolment];
 
 const fn public(operation: &'static str) -> Rule {
@@ -133,6 +136,26 @@ pub const RULES: &[Rule] = &[
     hidden("createActivity", SHELTER),
     hidden("listCheckIns", SHELTER),
     hidden("recordCheckIn", SHELTER),
+    // International exchange
+    hidden("listInstitutions", EXCHANGE),
+    hidden("createInstitution", EXCHANGE_COORDINATOR),
+    hidden("getInstitution", EXCHANGE),
+    hidden("updateInstitution", EXCHANGE_COORDINATOR),
+    hidden("listAgreements", EXCHANGE),
+    hidden("createAgreement", EXCHANGE_COORDINATOR),
+    hidden("getAgreement", EXCHANGE),
+    hidden("updateAgreement", EXCHANGE_COORDINATOR),
+    hidden("listParticipants", EXCHANGE),
+    hidden("createParticipant", EXCHANGE),
+    hidden("getParticipant", EXCHANGE),
+    hidden("updateParticipant", EXCHANGE),
+    hidden("searchParticipants", EXCHANGE),
+    hidden("listPlacements", EXCHANGE),
+    hidden("createPlacement", EXCHANGE),
+    hidden("getPlacement", EXCHANGE),
+    hidden("updatePlacement", EXCHANGE),
+    hidden("listPlacementStatusChanges", EXCHANGE),
+    hidden("changePlacementStatus", EXCHANGE),
 ];
 
 pub fn rule(operation: &str) -> Option<&'static Rule> {

@@ -35,6 +35,8 @@ pub enum Tag {
     Stays,
     /// Shelter City: notes, risk assessments, activities and after-care check-ins of stays.
     StayRecords,
+    /// International exchange: institutions, agreements, participants and placements.
+    Exchange,
 }
 
 /// The version an `If-Match` header names: 428 when it is missing, 412 when

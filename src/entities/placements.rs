@@ -1,0 +1,32 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "placements")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub reference: String,
+    pub participant_id: Uuid,
+    pub direction: String,
+    pub agreement_id: Option<Uuid>,
+    pub sending_institution_id: Uuid,
+    pub receiving_institution_id: Uuid,
+    pub kind: String,
+    pub planned_start: Date,
+    pub planned_end: Date,
+    pub actual_start: Option<Date>,
+    pub actual_end: Option<Date>,
+    pub funding_programme: Option<String>,
+    pub status: String,
+    pub education_level: String,
+    pub country: String,
+    pub year: i32,
+    pub version: i32,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

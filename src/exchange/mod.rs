@@ -1,0 +1,9 @@
+//! International exchange: institutions, agreements and quotas, participants,
+//! placements and their lifecycle.
+
+pub mod catalogue_api;
+pub mod model;
+pub mod participants_api;
+pub mod placements_api;
+pub mod store;
+pub mod views;

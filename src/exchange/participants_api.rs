@@ -1,0 +1,434 @@
+//! Participants: learners' personal data, every read audited.
+
+use poem::{web::Data, Request};
+use poem_openapi::{
+    param::{Header, Path, Query},
+    payload::Json,
+    ApiResponse, OpenApi,
+};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::{
+    model::{name_key, EducationLevel},
+    store,
+    views::{
+        NewParticipant, Participant, ParticipantList, ParticipantSearch, ParticipantSearchResult,
+        ParticipantUpdate,
+    },
+};
+use crate::{
+    accounts::{access::Caller, model::Email},
+    audit::{self, Event},
+    db::begin_write,
+    entities::{institutions, participants},
+    http::{
+        body::JsonBody,
+        if_match_version,
+        pagination::{paginate, PageRequest},
+        problem::{ApiError, ApiResult, InvalidParam},
+        stale_version, Tag,
+    },
+    shelter::model::{parse_country, parse_text},
+    AppState,
+};
+
+#[derive(ApiResponse)]
+pub enum ParticipantResponse {
+    /// The participant.
+    #[oai(status = 200)]
+    Ok(Json<Participant>, #[oai(header = "ETag")] String),
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<Participant>, #[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum ParticipantSearchResponse {
+    /// Matching participants.
+    #[oai(status = 200)]
+    Ok(Json<ParticipantSearchResult>),
+}
+
+fn etag(version: i32) -> String {
+    format!("\"{version}\"")
+}
+
+pub fn participant_view(m: participants::Model) -> Participant {
+    Participant {
+        id: m.id,
+        given_name: m.given_name,
+        family_name: m.family_name,
+        date_of_birth: m.date_of_birth,
+        email: m.email,
+        education_level: EducationLevel::parse(&m.education_level).unwrap_or(EducationLevel::Mbo4),
+        home_institution_id: m.home_institution_id,
+        field_of_study: m.field_of_study,
+        nationality: m.nationality,
+        fewer_opportunities: m.fewer_opportunities,
+        created_at: m.created_at.into(),
+        updated_at: m.updated_at.into(),
+        version: m.version,
+    }
+}
+
+fn name(field: &str, value: &str, problems: &mut Vec<InvalidParam>) -> String {
+    match parse_text(value, 100) {
+        Ok(v) if !v.is_empty() => v,
+        _ => {
+            problems.push(InvalidParam::new(
+                field,
+                "invalid",
+                "1 to 100 characters, no control characters",
+            ));
+            String::new()
+        }
+    }
+}
+
+async fn audited_read(state: &AppState, caller: &Caller, id: Option<Uuid>) -> Result<(), ApiError> {
+    let mut event = Event::new("read", 200).fields(vec!["participant"]);
+    if let Some(id) = id {
+        event = event.on("participant", id);
+    }
+    audit::record_alone(&state.db, state.clock.now(), &caller.audit, event).await?;
+    Ok(())
+}
+
+pub struct ParticipantsApi;
+
+#[OpenApi(tag = "Tag::Exchange")]
+impl ParticipantsApi {
+    /// List participants, in creation order (audited).
+    #[oai(
+        path = "/participants",
+        method = "get",
+        operation_id = "listParticipants"
+    )]
+    async fn list_participants(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        req: &Request,
+        #[oai(name = "educationLevel")] education_level: Query<Option<EducationLevel>>,
+        #[oai(name = "homeInstitutionId")] home_institution_id: Query<Option<Uuid>>,
+        #[oai(name = "fewerOpportunities")] fewer_opportunities: Query<Option<bool>>,
+        /// Page size, 1 to 200.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next` cursor of the previous page.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<ParticipantList> {
+        let state = *state;
+        let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
+        let mut q = participants::Entity::find();
+        if let Some(l) = education_level.0 {
+            q = q.filter(participants::Column::EducationLevel.eq(l.as_str()));
+        }
+        if let Some(h) = home_institution_id.0 {
+            q = q.filter(participants::Column::HomeInstitutionId.eq(h));
+        }
+        if let Some(f) = fewer_opportunities.0 {
+            q = q.filter(participants::Column::FewerOpportunities.eq(f));
+        }
+        if let Some(after) = page.after {
+            q = q.filter(participants::Column::Id.gt(after));
+        }
+        let rows = q
+            .order_by_asc(participants::Column::Id)
+            .limit(page.fetch_limit())
+            .all(&state.db)
+            .await?;
+        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        audited_read(state, &caller, None).await?;
+        Ok(ParticipantList::page(
+            rows.into_iter().map(participant_view).collect(),
+            next,
+            &state.config.public_url,
+            req.uri(),
+        ))
+    }
+
+    /// Register a participant.
+    #[oai(
+        path = "/participants",
+        method = "post",
+        operation_id = "createParticipant"
+    )]
+    async fn create_participant(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        body: JsonBody<NewParticipant>,
+    ) -> ApiResult<ParticipantResponse> {
+        let state = *state;
+        let mut problems = Vec::new();
+        let given = name("givenName", &body.given_name, &mut problems);
+        let family = name("familyName", &body.family_name, &mut problems);
+        let field = name("fieldOfStudy", &body.field_of_study, &mut problems);
+        let email = Email::parse(&body.email)
+            .map(|e| e.as_str().to_owned())
+            .map_err(|r| problems.push(InvalidParam::new("email", "invalid", r)))
+            .unwrap_or_default();
+        let nationality = parse_country(&body.nationality)
+            .map_err(|r| problems.push(InvalidParam::new("nationality", "invalid", r)))
+            .unwrap_or_default();
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(problems));
+        }
+        let now = state.clock.now();
+        let id = Uuid::now_v7();
+        let txn = begin_write(&state.db).await?;
+        if institutions::Entity::find_by_id(body.home_institution_id)
+            .one(&txn)
+            .await?
+            .is_none()
+        {
+            return Err(ApiError::field(
+                "homeInstitutionId",
+                "unknown",
+                "There is no such institution.",
+            ));
+        }
+        participants::Entity::insert(participants::ActiveModel {
+            id: Set(id),
+            name_key: Set(name_key(&given, &family)),
+            given_name: Set(given),
+            family_name: Set(family),
+            date_of_birth: Set(body.date_of_birth),
+            email: Set(email),
+            education_level: Set(body.education_level.as_str().to_owned()),
+            home_institution_id: Set(body.home_institution_id),
+            field_of_study: Set(field),
+            nationality: Set(nationality),
+            fewer_opportunities: Set(body.fewer_opportunities),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("participant.created", 201).on("participant", id),
+        )
+        .await?;
+        let created = participants::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or_else(ApiError::internal)?;
+        txn.commit().await?;
+        let tag = etag(created.version);
+        Ok(ParticipantResponse::Created(
+            Json(participant_view(created)),
+            tag,
+        ))
+    }
+
+    /// Show a participant (audited).
+    #[oai(
+        path = "/participants/:id",
+        method = "get",
+        operation_id = "getParticipant"
+    )]
+    async fn get_participant(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+    ) -> ApiResult<ParticipantResponse> {
+        let m = participants::Entity::find_by_id(id.0)
+            .one(&state.db)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        audited_read(&state, &caller, Some(m.id)).await?;
+        let tag = etag(m.version);
+        Ok(ParticipantResponse::Ok(Json(participant_view(m)), tag))
+    }
+
+    /// Change a participant (needs `If-Match`).
+    #[oai(
+        path = "/participants/:id",
+        method = "patch",
+        operation_id = "updateParticipant"
+    )]
+    async fn update_participant(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        /// The ETag of the version being changed.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: JsonBody<ParticipantUpdate>,
+    ) -> ApiResult<ParticipantResponse> {
+        let state = *state;
+        let mut problems = Vec::new();
+        let given = body
+            .given_name
+            .as_deref()
+            .map(|g| name("givenName", g, &mut problems));
+        let family = body
+            .family_name
+            .as_deref()
+            .map(|f| name("familyName", f, &mut problems));
+        let field = body
+            .field_of_study
+            .as_deref()
+            .map(|f| name("fieldOfStudy", f, &mut problems));
+        let email = body.email.as_deref().map(|e| {
+            Email::parse(e)
+                .map(|e| e.as_str().to_owned())
+                .map_err(|r| problems.push(InvalidParam::new("email", "invalid", r)))
+                .unwrap_or_default()
+        });
+        let nationality = body.nationality.as_deref().map(|n| {
+            parse_country(n)
+                .map_err(|r| problems.push(InvalidParam::new("nationality", "invalid", r)))
+                .unwrap_or_default()
+        });
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(problems));
+        }
+        let now = state.clock.now();
+        let txn = begin_write(&state.db).await?;
+        let m = participants::Entity::find_by_id(id.0)
+            .one(&txn)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let expected = if_match_version(if_match.0.as_deref())?;
+        if expected != m.version {
+            return Err(stale_version());
+        }
+        if let Some(h) = body.home_institution_id {
+            if institutions::Entity::find_by_id(h)
+                .one(&txn)
+                .await?
+                .is_none()
+            {
+                return Err(ApiError::field(
+                    "homeInstitutionId",
+                    "unknown",
+                    "There is no such institution.",
+                ));
+            }
+        }
+        let mut changes: Vec<(participants::Column, sea_orm::Value)> = Vec::new();
+        let mut fields = Vec::new();
+        if given.is_some() || family.is_some() {
+            let g = given.clone().unwrap_or_else(|| m.given_name.clone());
+            let f = family.clone().unwrap_or_else(|| m.family_name.clone());
+            changes.push((participants::Column::NameKey, name_key(&g, &f).into()));
+        }
+        macro_rules! set {
+            ($value:expr, $col:expr, $name:literal) => {
+                if let Some(v) = $value {
+                    changes.push(($col, v.into()));
+                    fields.push($name);
+                }
+            };
+        }
+        set!(given, participants::Column::GivenName, "givenName");
+        set!(family, participants::Column::FamilyName, "familyName");
+        set!(
+            body.date_of_birth,
+            participants::Column::DateOfBirth,
+            "dateOfBirth"
+        );
+        set!(email, participants::Column::Email, "email");
+        set!(
+            body.education_level.map(|l| l.as_str()),
+            participants::Column::EducationLevel,
+            "educationLevel"
+        );
+        set!(
+            body.home_institution_id,
+            participants::Column::HomeInstitutionId,
+            "homeInstitutionId"
+        );
+        set!(field, participants::Column::FieldOfStudy, "fieldOfStudy");
+        set!(
+            nationality,
+            participants::Column::Nationality,
+            "nationality"
+        );
+        set!(
+            body.fewer_opportunities,
+            participants::Column::FewerOpportunities,
+            "fewerOpportunities"
+        );
+        if !fields.is_empty() {
+            if !store::bump_version::<participants::Entity>(
+                &txn,
+                participants::Column::Id,
+                participants::Column::Version,
+                participants::Column::UpdatedAt,
+                m.id,
+                expected,
+                changes,
+                now,
+            )
+            .await?
+            {
+                return Err(stale_version());
+            }
+            audit::record(
+                &txn,
+                now,
+                &caller.audit,
+                Event::new("participant.updated", 200)
+                    .on("participant", m.id)
+                    .fields(fields),
+            )
+            .await?;
+        }
+        let updated = participants::Entity::find_by_id(m.id)
+            .one(&txn)
+            .await?
+            .ok_or_else(ApiError::internal)?;
+        txn.commit().await?;
+        let tag = etag(updated.version);
+        Ok(ParticipantResponse::Ok(
+            Json(participant_view(updated)),
+            tag,
+        ))
+    }
+
+    /// Find participants by name: in the body, never in a URL; exact after
+    /// Unicode normalisation and case folding (audited).
+    #[oai(
+        path = "/participants/searches",
+        method = "post",
+        operation_id = "searchParticipants"
+    )]
+    async fn search_participants(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        body: JsonBody<ParticipantSearch>,
+    ) -> ApiResult<ParticipantSearchResponse> {
+        let state = *state;
+        let key = name_key(&body.given_name, &body.family_name);
+        let rows = participants::Entity::find()
+            .filter(participants::Column::NameKey.eq(key))
+            .order_by_asc(participants::Column::Id)
+            .limit(50)
+            .all(&state.db)
+            .await?;
+        audit::record_alone(
+            &state.db,
+            state.clock.now(),
+            &caller.audit,
+            Event::new("participant.searched", 200),
+        )
+        .await?;
+        Ok(ParticipantSearchResponse::Ok(Json(
+            ParticipantSearchResult {
+                items: rows.into_iter().map(participant_view).collect(),
+            },
+        )))
+    }
+}

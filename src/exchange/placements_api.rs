@@ -1,0 +1,664 @@
+//! Placements: the mobilities, their lifecycle and the agreements' quotas.
+
+use chrono::Datelike;
+use poem::{http::StatusCode, web::Data, Request};
+use poem_openapi::{
+    param::{Header, Path, Query},
+    payload::Json,
+    ApiResponse, OpenApi,
+};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::{
+    model::{allowed_targets, Direction, EducationLevel, PlacementKind, PlacementStatus},
+    store,
+    views::{
+        NewPlacement, NewPlacementStatusChange, Placement, PlacementList, PlacementStatusChange,
+        PlacementStatusChangeList, PlacementUpdate,
+    },
+};
+use crate::{
+    accounts::{access::Caller, model::Role},
+    audit::{self, Event},
+    db::begin_write,
+    entities::{
+        agreement_quotas, agreements, institutions, participants, placement_status_changes,
+        placements,
+    },
+    http::{
+        body::JsonBody,
+        if_match_version,
+        pagination::{paginate, PageRequest},
+        problem::{ApiError, ApiResult, InvalidParam},
+        stale_version, Tag,
+    },
+    shelter::model::parse_text,
+    AppState,
+};
+
+#[derive(ApiResponse)]
+pub enum PlacementResponse {
+    /// The placement.
+    #[oai(status = 200)]
+    Ok(Json<Placement>, #[oai(header = "ETag")] String),
+    /// Created, with status `applied`.
+    #[oai(status = 201)]
+    Created(Json<Placement>, #[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum PlacementStatusChanged {
+    /// The change, recorded.
+    #[oai(status = 201)]
+    Created(Json<PlacementStatusChange>),
+}
+
+fn etag(version: i32) -> String {
+    format!("\"{version}\"")
+}
+
+pub fn placement_view(m: placements::Model) -> Placement {
+    Placement {
+        id: m.id,
+        reference: m.reference,
+        participant_id: m.participant_id,
+        direction: Direction::parse(&m.direction).unwrap_or(Direction::Outgoing),
+        agreement_id: m.agreement_id,
+        sending_institution_id: m.sending_institution_id,
+        receiving_institution_id: m.receiving_institution_id,
+        kind: PlacementKind::parse(&m.kind).unwrap_or(PlacementKind::Study),
+        planned_start: m.planned_start,
+        planned_end: m.planned_end,
+        actual_start: m.actual_start,
+        actual_end: m.actual_end,
+        funding_programme: m.funding_programme,
+        status: PlacementStatus::parse(&m.status).unwrap_or(PlacementStatus::Applied),
+        education_level: EducationLevel::parse(&m.education_level).unwrap_or(EducationLevel::Mbo4),
+        country: m.country,
+        created_at: m.created_at.into(),
+        updated_at: m.updated_at.into(),
+        version: m.version,
+    }
+}
+
+fn change_view(r: placement_status_changes::Model) -> PlacementStatusChange {
+    PlacementStatusChange {
+        id: r.id,
+        from: r.from_status.as_deref().and_then(PlacementStatus::parse),
+        to: PlacementStatus::parse(&r.to_status).unwrap_or(PlacementStatus::Applied),
+        reason: r.reason,
+        quota_overridden: r.quota_overridden,
+        changed_at: r.changed_at.into(),
+        changed_by: r.changed_by,
+    }
+}
+
+pub struct PlacementsApi;
+
+#[OpenApi(tag = "Tag::Exchange")]
+impl PlacementsApi {
+    /// List placements, newest first, with filters.
+    #[oai(path = "/placements", method = "get", operation_id = "listPlacements")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_placements(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        status: Query<Option<PlacementStatus>>,
+        direction: Query<Option<Direction>>,
+        #[oai(name = "educationLevel")] education_level: Query<Option<EducationLevel>>,
+        /// The partner country (ISO 3166-1 alpha-2).
+        #[oai(validator(max_length = 2))]
+        country: Query<Option<String>>,
+        /// The year of the planned start.
+        #[oai(validator(minimum(value = "1900"), maximum(value = "2200")))]
+        year: Query<Option<i32>>,
+        /// Sending or receiving institution.
+        #[oai(name = "institutionId")]
+        institution_id: Query<Option<Uuid>>,
+        #[oai(name = "agreementId")] agreement_id: Query<Option<Uuid>>,
+        /// Page size, 1 to 200.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next` cursor of the previous page.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<PlacementList> {
+        use sea_orm::Condition;
+        let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
+        let mut q = placements::Entity::find();
+        if let Some(s) = status.0 {
+            q = q.filter(placements::Column::Status.eq(s.as_str()));
+        }
+        if let Some(d) = direction.0 {
+            q = q.filter(placements::Column::Direction.eq(d.as_str()));
+        }
+        if let Some(l) = education_level.0 {
+            q = q.filter(placements::Column::EducationLevel.eq(l.as_str()));
+        }
+        if let Some(c) = &country.0 {
+            q = q.filter(placements::Column::Country.eq(c.to_ascii_uppercase()));
+        }
+        if let Some(y) = year.0 {
+            q = q.filter(placements::Column::Year.eq(y));
+        }
+        if let Some(i) = institution_id.0 {
+            q = q.filter(
+                Condition::any()
+                    .add(placements::Column::SendingInstitutionId.eq(i))
+                    .add(placements::Column::ReceivingInstitutionId.eq(i)),
+            );
+        }
+        if let Some(a) = agreement_id.0 {
+            q = q.filter(placements::Column::AgreementId.eq(a));
+        }
+        if let Some(after) = page.after {
+            q = q.filter(placements::Column::Id.lt(after));
+        }
+        let rows = q
+            .order_by_desc(placements::Column::Id)
+            .limit(page.fetch_limit())
+            .all(&state.db)
+            .await?;
+        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        Ok(PlacementList::page(
+            rows.into_iter().map(placement_view).collect(),
+            next,
+            &state.config.public_url,
+            req.uri(),
+        ))
+    }
+
+    /// Register a placement; it starts as `applied` with a new reference.
+    #[oai(
+        path = "/placements",
+        method = "post",
+        operation_id = "createPlacement"
+    )]
+    async fn create_placement(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        body: JsonBody<NewPlacement>,
+    ) -> ApiResult<PlacementResponse> {
+        let state = *state;
+        let mut problems = Vec::new();
+        if body.planned_end < body.planned_start {
+            problems.push(InvalidParam::new(
+                "plannedEnd",
+                "before_start",
+                "The planned end is before the planned start.",
+            ));
+        }
+        if body.sending_institution_id == body.receiving_institution_id {
+            problems.push(InvalidParam::new(
+                "receivingInstitutionId",
+                "same_as_sending",
+                "Sending and receiving institutions differ.",
+            ));
+        }
+        let funding = body
+            .funding_programme
+            .as_deref()
+            .and_then(|f| match parse_text(f, 60) {
+                Ok(v) => Some(v).filter(|v| !v.is_empty()),
+                Err(r) => {
+                    problems.push(InvalidParam::new("fundingProgramme", "invalid", r));
+                    None
+                }
+            });
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(problems));
+        }
+        let now = state.clock.now();
+        let id = Uuid::now_v7();
+        let txn = begin_write(&state.db).await?;
+        let participant = participants::Entity::find_by_id(body.participant_id)
+            .one(&txn)
+            .await?;
+        let sending = institutions::Entity::find_by_id(body.sending_institution_id)
+            .one(&txn)
+            .await?;
+        let receiving = institutions::Entity::find_by_id(body.receiving_institution_id)
+            .one(&txn)
+            .await?;
+        let agreement = match body.agreement_id {
+            Some(a) => Some(agreements::Entity::find_by_id(a).one(&txn).await?),
+            None => None,
+        };
+        let mut unknown = Vec::new();
+        if participant.is_none() {
+            unknown.push(InvalidParam::new(
+                "participantId",
+                "unknown",
+                "There is no such participant.",
+            ));
+        }
+        if sending.is_none() {
+            unknown.push(InvalidParam::new(
+                "sendingInstitutionId",
+                "unknown",
+                "There is no such institution.",
+            ));
+        }
+        if receiving.is_none() {
+            unknown.push(InvalidParam::new(
+                "receivingInstitutionId",
+                "unknown",
+                "There is no such institution.",
+            ));
+        }
+        if matches!(agreement, Some(None)) {
+            unknown.push(InvalidParam::new(
+                "agreementId",
+                "unknown",
+                "There is no such agreement.",
+            ));
+        }
+        let (Some(participant), Some(sending), Some(receiving)) = (participant, sending, receiving)
+        else {
+            return Err(ApiError::invalid(unknown));
+        };
+        if !unknown.is_empty() {
+            return Err(ApiError::invalid(unknown));
+        }
+        let country = match body.direction {
+            Direction::Outgoing => receiving.country,
+            Direction::Incoming => sending.country,
+        };
+        let reference = store::next_placement_reference(&txn, now).await?;
+        placements::Entity::insert(placements::ActiveModel {
+            id: Set(id),
+            reference: Set(reference),
+            participant_id: Set(participant.id),
+            direction: Set(body.direction.as_str().to_owned()),
+            agreement_id: Set(body.agreement_id),
+            sending_institution_id: Set(body.sending_institution_id),
+            receiving_institution_id: Set(body.receiving_institution_id),
+            kind: Set(body.kind.as_str().to_owned()),
+            planned_start: Set(body.planned_start),
+            planned_end: Set(body.planned_end),
+            actual_start: Set(None),
+            actual_end: Set(None),
+            funding_programme: Set(funding),
+            status: Set(PlacementStatus::Applied.as_str().to_owned()),
+            education_level: Set(participant.education_level),
+            country: Set(country),
+            year: Set(body.planned_start.year()),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        placement_status_changes::Entity::insert(placement_status_changes::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            placement_id: Set(id),
+            from_status: Set(None),
+            to_status: Set(PlacementStatus::Applied.as_str().to_owned()),
+            reason: Set(None),
+            quota_overridden: Set(false),
+            changed_at: Set(now),
+            changed_by: Set(caller.staff_id),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("placement.created", 201).on("placement", id),
+        )
+        .await?;
+        let created = placements::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or_else(ApiError::internal)?;
+        txn.commit().await?;
+        let tag = etag(created.version);
+        Ok(PlacementResponse::Created(
+            Json(placement_view(created)),
+            tag,
+        ))
+    }
+
+    /// Show a placement.
+    #[oai(
+        path = "/placements/:id",
+        method = "get",
+        operation_id = "getPlacement"
+    )]
+    async fn get_placement(
+        &self,
+        state: Data<&AppState>,
+        id: Path<Uuid>,
+    ) -> ApiResult<PlacementResponse> {
+        let m = placements::Entity::find_by_id(id.0)
+            .one(&state.db)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let tag = etag(m.version);
+        Ok(PlacementResponse::Ok(Json(placement_view(m)), tag))
+    }
+
+    /// Change a placement's dates, kind or funding (needs `If-Match`).
+    #[oai(
+        path = "/placements/:id",
+        method = "patch",
+        operation_id = "updatePlacement"
+    )]
+    async fn update_placement(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        /// The ETag of the version being changed.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: JsonBody<PlacementUpdate>,
+    ) -> ApiResult<PlacementResponse> {
+        let state = *state;
+        let now = state.clock.now();
+        let txn = begin_write(&state.db).await?;
+        let m = placements::Entity::find_by_id(id.0)
+            .one(&txn)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let expected = if_match_version(if_match.0.as_deref())?;
+        if expected != m.version {
+            return Err(stale_version());
+        }
+        let start = body.planned_start.unwrap_or(m.planned_start);
+        let end = body.planned_end.unwrap_or(m.planned_end);
+        if end < start {
+            return Err(ApiError::field(
+                "plannedEnd",
+                "before_start",
+                "The planned end is before the planned start.",
+            ));
+        }
+        let mut changes: Vec<(placements::Column, sea_orm::Value)> = Vec::new();
+        let mut fields = Vec::new();
+        if let Some(k) = body.kind {
+            changes.push((placements::Column::Kind, k.as_str().into()));
+            fields.push("kind");
+        }
+        if body.planned_start.is_some() {
+            changes.push((placements::Column::PlannedStart, start.into()));
+            changes.push((placements::Column::Year, start.year().into()));
+            fields.push("plannedStart");
+        }
+        if body.planned_end.is_some() {
+            changes.push((placements::Column::PlannedEnd, end.into()));
+            fields.push("plannedEnd");
+        }
+        if let Some(a) = body.actual_start {
+            changes.push((placements::Column::ActualStart, Some(a).into()));
+            fields.push("actualStart");
+        }
+        if let Some(a) = body.actual_end {
+            changes.push((placements::Column::ActualEnd, Some(a).into()));
+            fields.push("actualEnd");
+        }
+        if let Some(f) = &body.funding_programme {
+            let f =
+                parse_text(f, 60).map_err(|r| ApiError::field("fundingProgramme", "invalid", r))?;
+            changes.push((
+                placements::Column::FundingProgramme,
+                Some(f).filter(|f| !f.is_empty()).into(),
+            ));
+            fields.push("fundingProgramme");
+        }
+        if !fields.is_empty() {
+            if !store::bump_version::<placements::Entity>(
+                &txn,
+                placements::Column::Id,
+                placements::Column::Version,
+                placements::Column::UpdatedAt,
+                m.id,
+                expected,
+                changes,
+                now,
+            )
+            .await?
+            {
+                return Err(stale_version());
+            }
+            audit::record(
+                &txn,
+                now,
+                &caller.audit,
+                Event::new("placement.updated", 200)
+                    .on("placement", m.id)
+                    .fields(fields),
+            )
+            .await?;
+        }
+        let updated = placements::Entity::find_by_id(m.id)
+            .one(&txn)
+            .await?
+            .ok_or_else(ApiError::internal)?;
+        txn.commit().await?;
+        let tag = etag(updated.version);
+        Ok(PlacementResponse::Ok(Json(placement_view(updated)), tag))
+    }
+
+    /// The placement's status history, newest first.
+    #[oai(
+        path = "/placements/:id/status-changes",
+        method = "get",
+        operation_id = "listPlacementStatusChanges"
+    )]
+    async fn list_status_changes(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        id: Path<Uuid>,
+        /// Page size, 1 to 200.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next` cursor of the previous page.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<PlacementStatusChangeList> {
+        let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
+        placements::Entity::find_by_id(id.0)
+            .one(&state.db)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let q = placement_status_changes::Entity::find()
+            .filter(placement_status_changes::Column::PlacementId.eq(id.0));
+        let rows = crate::shelter::store::newest_first(
+            q,
+            placement_status_changes::Column::Id,
+            page.after,
+            page.fetch_limit(),
+        )
+        .all(&state.db)
+        .await?;
+        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        Ok(PlacementStatusChangeList::page(
+            rows.into_iter().map(change_view).collect(),
+            next,
+            &state.config.public_url,
+            req.uri(),
+        ))
+    }
+
+    /// Move a placement through its lifecycle.
+    ///
+    /// Transitions outside the graph are refused with 409, naming the allowed
+    /// targets. Accepting a placement under an agreement takes a place of the
+    /// quota for its direction and education level; over quota is 409 unless
+    /// an exchange coordinator sends `"overrideQuota": true` with a reason.
+    /// Concurrent acceptances never overshoot a quota.
+    #[oai(
+        path = "/placements/:id/status-changes",
+        method = "post",
+        operation_id = "changePlacementStatus"
+    )]
+    async fn change_status(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        body: JsonBody<NewPlacementStatusChange>,
+    ) -> ApiResult<PlacementStatusChanged> {
+        let state = *state;
+        let reason = match body.reason.as_deref() {
+            Some(r) => {
+                Some(parse_text(r, 2000).map_err(|e| ApiError::field("reason", "invalid", e))?)
+                    .filter(|r| !r.is_empty())
+            }
+            None => None,
+        };
+        let override_quota = body.override_quota == Some(true);
+        if override_quota && !caller.has(Role::ExchangeCoordinator) {
+            return Err(ApiError::typed(
+                StatusCode::FORBIDDEN,
+                "coordinator-only",
+                "Coordinators only",
+                "Only an exchange coordinator may accept over quota.",
+            ));
+        }
+        if override_quota && reason.is_none() {
+            return Err(ApiError::field(
+                "reason",
+                "required",
+                "Overriding a quota needs a reason.",
+            ));
+        }
+        let now = state.clock.now();
+        let txn = begin_write(&state.db).await?;
+        let m = placements::Entity::find_by_id(id.0)
+            .one(&txn)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        // quota counting under an agreement happens one acceptance at a time
+        if let (Some(agreement_id), PlacementStatus::Accepted) = (m.agreement_id, body.to) {
+            store::lock_agreement(&txn, agreement_id).await?;
+        }
+        let m = placements::Entity::find_by_id(id.0)
+            .one(&txn)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let from = PlacementStatus::parse(&m.status).unwrap_or(PlacementStatus::Applied);
+        let targets = allowed_targets(from);
+        if !targets.contains(&body.to) {
+            let names: Vec<&str> = targets.iter().map(|t| t.as_str()).collect();
+            let allowed = if names.is_empty() {
+                "none (a final state)".to_owned()
+            } else {
+                names.join(", ")
+            };
+            return Err(ApiError::typed(
+                StatusCode::CONFLICT,
+                "illegal-transition",
+                "Illegal transition",
+                format!(
+                    "A placement cannot go from {} to {}; allowed: {allowed}.",
+                    from.as_str(),
+                    body.to.as_str()
+                ),
+            ));
+        }
+        let mut overridden = false;
+        if let (Some(agreement_id), PlacementStatus::Accepted) = (m.agreement_id, body.to) {
+            let direction = Direction::parse(&m.direction).unwrap_or(Direction::Outgoing);
+            let level = EducationLevel::parse(&m.education_level).unwrap_or(EducationLevel::Mbo4);
+            let quota = agreement_quotas::Entity::find_by_id((
+                agreement_id,
+                direction.as_str().to_owned(),
+                level.as_str().to_owned(),
+            ))
+            .one(&txn)
+            .await?
+            .map_or(0, |q| i64::from(q.places));
+            let taken = store::places_taken(&txn, agreement_id, direction, level).await? as i64;
+            if taken >= quota {
+                if !override_quota {
+                    return Err(ApiError::typed(
+                        StatusCode::CONFLICT,
+                        "over-quota",
+                        "Over quota",
+                        format!(
+                            "The agreement's quota for {} {} placements is {quota} and {taken} are taken; an exchange coordinator may override it with a reason.",
+                            direction.as_str(),
+                            level.as_str()
+                        ),
+                    ));
+                }
+                overridden = true;
+            }
+        }
+        let mut changes: Vec<(placements::Column, sea_orm::Value)> =
+            vec![(placements::Column::Status, body.to.as_str().into())];
+        let today = now.date_naive();
+        if body.to == PlacementStatus::InProgress && m.actual_start.is_none() {
+            changes.push((placements::Column::ActualStart, Some(today).into()));
+        }
+        if matches!(
+            body.to,
+            PlacementStatus::Completed | PlacementStatus::Interrupted | PlacementStatus::Cancelled
+        ) && m.actual_start.is_some()
+            && m.actual_end.is_none()
+        {
+            changes.push((placements::Column::ActualEnd, Some(today).into()));
+        }
+        if !store::bump_version::<placements::Entity>(
+            &txn,
+            placements::Column::Id,
+            placements::Column::Version,
+            placements::Column::UpdatedAt,
+            m.id,
+            m.version,
+            changes,
+            now,
+        )
+        .await?
+        {
+            return Err(ApiError::conflict(
+                "The placement changed meanwhile; try again.",
+            ));
+        }
+        let change = placement_status_changes::Model {
+            id: Uuid::now_v7(),
+            placement_id: m.id,
+            from_status: Some(from.as_str().to_owned()),
+            to_status: body.to.as_str().to_owned(),
+            reason,
+            quota_overridden: overridden,
+            changed_at: now,
+            changed_by: caller.staff_id,
+        };
+        placement_status_changes::Entity::insert(placement_status_changes::ActiveModel {
+            id: Set(change.id),
+            placement_id: Set(change.placement_id),
+            from_status: Set(change.from_status.clone()),
+            to_status: Set(change.to_status.clone()),
+            reason: Set(change.reason.clone()),
+            quota_overridden: Set(overridden),
+            changed_at: Set(now),
+            changed_by: Set(caller.staff_id),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        let action = if overridden {
+            "placement.status_changed.quota_overridden"
+        } else {
+            "placement.status_changed"
+        };
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new(action, 201)
+                .on("placement", m.id)
+                .fields(vec!["status"]),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(PlacementStatusChanged::Created(Json(change_view(change))))
+    }
+}

@@ -1,0 +1,111 @@
+//! Queries and writes for the exchange programme.
+
+use chrono::{DateTime, Datelike, Utc};
+use sea_orm::{
+    sea_query::Expr, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, Statement,
+};
+use uuid::Uuid;
+
+use super::model::{Direction, EducationLevel, PlacementStatus};
+use crate::entities::{institutions, placements};
+
+pub async fn erasmus_code_taken(
+    db: &impl ConnectionTrait,
+    code: &str,
+    except: Option<Uuid>,
+) -> Result<bool, DbErr> {
+    let mut q = institutions::Entity::find().filter(institutions::Column::ErasmusCode.eq(code));
+    if let Some(id) = except {
+        q = q.filter(institutions::Column::Id.ne(id));
+    }
+    Ok(q.one(db).await?.is_some())
+}
+
+/// Writes changes and bumps the version if it is still `expected` (the
+/// optimistic lock), for any table with `id`, `version` and `updated_at`.
+#[allow(clippy::too_many_arguments)]
+pub async fn bump_version<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    id_col: E::Column,
+    version_col: E::Column,
+    updated_col: E::Column,
+    id: Uuid,
+    expected: i32,
+    changes: Vec<(E::Column, sea_orm::Value)>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let mut update = E::update_many()
+        .col_expr(version_col, Expr::value(expected + 1))
+        .col_expr(updated_col, Expr::value(now));
+    for (col, value) in changes {
+        update = update.col_expr(col, Expr::value(value));
+    }
+    let result = update
+        .filter(id_col.eq(id))
+        .filter(version_col.eq(expected))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// The next placement reference of a year: `EX-2026-0001`, ...
+pub async fn next_placement_reference(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<String, DbErr> {
+    let year = now.year();
+    let scope = format!("placement:{year}");
+    let placeholder = if db.get_database_backend() == DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let sql = format!(
+        "INSERT INTO reference_counters (scope, last) VALUES ({placeholder}, 1) \
+         ON CONFLICT (scope) DO UPDATE SET last = reference_counters.last + 1 RETURNING last"
+    );
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            sql,
+            [scope.into()],
+        ))
+        .await?
+        .ok_or(DbErr::RecordNotInserted)?;
+    let last: i64 = row.try_get("", "last")?;
+    Ok(format!("EX-{year}-{last:04}"))
+}
+
+/// Placements that hold a place of an agreement's quota.
+pub async fn places_taken(
+    db: &impl ConnectionTrait,
+    agreement_id: Uuid,
+    direction: Direction,
+    level: EducationLevel,
+) -> Result<u64, DbErr> {
+    placements::Entity::find()
+        .filter(placements::Column::AgreementId.eq(agreement_id))
+        .filter(placements::Column::Direction.eq(direction.as_str()))
+        .filter(placements::Column::EducationLevel.eq(level.as_str()))
+        .filter(
+            placements::Column::Status.is_in(PlacementStatus::COUNTED.iter().map(|s| s.as_str())),
+        )
+        .count(db)
+        .await
+}
+
+/// Takes the agreement's row lock (PostgreSQL) so that concurrent acceptances
+/// under one agreement count its quota one after the other. On SQLite the
+/// write transaction (BEGIN IMMEDIATE) already serialises them.
+pub async fn lock_agreement(db: &impl ConnectionTrait, agreement_id: Uuid) -> Result<(), DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT id FROM agreements WHERE id = $1 FOR UPDATE",
+            [agreement_id.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,314 @@
+//! What the exchange API sends and receives.
+
+use chrono::NaiveDate;
+use poem_openapi::Object;
+use uuid::Uuid;
+
+use super::model::{
+    AgreementStatus, Direction, EducationLevel, InstitutionKind, PlacementKind, PlacementStatus,
+    Programme,
+};
+use crate::http::types::Timestamp;
+
+/// A school, college, university, employer or municipality.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Institution {
+    pub id: Uuid,
+    #[oai(validator(max_length = 200))]
+    pub name: String,
+    pub kind: InstitutionKind,
+    /// ISO 3166-1 alpha-2.
+    #[oai(validator(max_length = 2))]
+    pub country: String,
+    #[oai(validator(max_length = 100))]
+    pub city: String,
+    #[oai(validator(max_length = 16))]
+    pub erasmus_code: Option<String>,
+    pub sister_city: bool,
+    #[oai(validator(max_length = 254))]
+    pub contact_email: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewInstitution {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+    pub kind: InstitutionKind,
+    #[oai(validator(max_length = 2))]
+    pub country: String,
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub city: String,
+    /// Such as `NL AMSTERD01`; unique where present.
+    #[oai(validator(max_length = 16))]
+    pub erasmus_code: Option<String>,
+    pub sister_city: bool,
+    #[oai(validator(max_length = 254))]
+    pub contact_email: Option<String>,
+}
+
+/// Changes to an institution; absent fields stay.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InstitutionUpdate {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Option<String>,
+    pub kind: Option<InstitutionKind>,
+    #[oai(validator(max_length = 2))]
+    pub country: Option<String>,
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub city: Option<String>,
+    #[oai(validator(max_length = 16))]
+    pub erasmus_code: Option<String>,
+    pub sister_city: Option<bool>,
+    #[oai(validator(max_length = 254))]
+    pub contact_email: Option<String>,
+}
+
+/// Places (and months) an agreement offers for one direction and education level.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Quota {
+    pub direction: Direction,
+    pub education_level: EducationLevel,
+    #[oai(validator(minimum(value = "0"), maximum(value = "10000")))]
+    pub places: i32,
+    #[oai(validator(minimum(value = "0"), maximum(value = "100000")))]
+    pub total_months: i32,
+}
+
+/// An agreement with a partner institution.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Agreement {
+    pub id: Uuid,
+    pub partner_institution_id: Uuid,
+    pub programme: Programme,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub status: AgreementStatus,
+    pub quotas: Vec<Quota>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewAgreement {
+    pub partner_institution_id: Uuid,
+    pub programme: Programme,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub status: AgreementStatus,
+    #[oai(validator(max_items = 14))]
+    pub quotas: Vec<Quota>,
+}
+
+/// Changes to an agreement; `quotas` replaces all quotas.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgreementUpdate {
+    pub programme: Option<Programme>,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_until: Option<NaiveDate>,
+    pub status: Option<AgreementStatus>,
+    #[oai(validator(max_items = 14))]
+    pub quotas: Option<Vec<Quota>>,
+}
+
+/// A learner. Personal data: every read is audited.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Participant {
+    pub id: Uuid,
+    #[oai(validator(max_length = 100))]
+    pub given_name: String,
+    #[oai(validator(max_length = 100))]
+    pub family_name: String,
+    pub date_of_birth: NaiveDate,
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    pub education_level: EducationLevel,
+    pub home_institution_id: Uuid,
+    #[oai(validator(max_length = 100))]
+    pub field_of_study: String,
+    /// ISO 3166-1 alpha-2.
+    #[oai(validator(max_length = 2))]
+    pub nationality: String,
+    /// Erasmus+ inclusion support; the reason is never stored.
+    pub fewer_opportunities: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewParticipant {
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub given_name: String,
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub family_name: String,
+    pub date_of_birth: NaiveDate,
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    pub education_level: EducationLevel,
+    pub home_institution_id: Uuid,
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub field_of_study: String,
+    #[oai(validator(max_length = 2))]
+    pub nationality: String,
+    pub fewer_opportunities: bool,
+}
+
+/// Changes to a participant; absent fields stay.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ParticipantUpdate {
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub given_name: Option<String>,
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub family_name: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    #[oai(validator(max_length = 254))]
+    pub email: Option<String>,
+    pub education_level: Option<EducationLevel>,
+    pub home_institution_id: Option<Uuid>,
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub field_of_study: Option<String>,
+    #[oai(validator(max_length = 2))]
+    pub nationality: Option<String>,
+    pub fewer_opportunities: Option<bool>,
+}
+
+/// A search by name (in the body, never the URL): exact after normalisation.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ParticipantSearch {
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub given_name: String,
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub family_name: String,
+}
+
+/// Participants found.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct ParticipantSearchResult {
+    pub items: Vec<Participant>,
+}
+
+/// One mobility of a participant.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct Placement {
+    pub id: Uuid,
+    /// `EX-<year>-<nnnn>`.
+    #[oai(validator(max_length = 20))]
+    pub reference: String,
+    pub participant_id: Uuid,
+    pub direction: Direction,
+    pub agreement_id: Option<Uuid>,
+    pub sending_institution_id: Uuid,
+    pub receiving_institution_id: Uuid,
+    pub kind: PlacementKind,
+    pub planned_start: NaiveDate,
+    pub planned_end: NaiveDate,
+    pub actual_start: Option<NaiveDate>,
+    pub actual_end: Option<NaiveDate>,
+    #[oai(validator(max_length = 60))]
+    pub funding_programme: Option<String>,
+    pub status: PlacementStatus,
+    /// The participant's level when the placement was made.
+    pub education_level: EducationLevel,
+    /// The partner country: the receiving institution's for outgoing, the sending one's for incoming.
+    #[oai(validator(max_length = 2))]
+    pub country: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewPlacement {
+    pub participant_id: Uuid,
+    pub direction: Direction,
+    pub agreement_id: Option<Uuid>,
+    pub sending_institution_id: Uuid,
+    pub receiving_institution_id: Uuid,
+    pub kind: PlacementKind,
+    pub planned_start: NaiveDate,
+    pub planned_end: NaiveDate,
+    #[oai(validator(max_length = 60))]
+    pub funding_programme: Option<String>,
+}
+
+/// Changes to a placement; absent fields stay.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlacementUpdate {
+    pub kind: Option<PlacementKind>,
+    pub planned_start: Option<NaiveDate>,
+    pub planned_end: Option<NaiveDate>,
+    pub actual_start: Option<NaiveDate>,
+    pub actual_end: Option<NaiveDate>,
+    #[oai(validator(max_length = 60))]
+    pub funding_programme: Option<String>,
+}
+
+/// A change of a placement's status.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PlacementStatusChange {
+    pub id: Uuid,
+    pub from: Option<PlacementStatus>,
+    pub to: PlacementStatus,
+    #[oai(validator(max_length = 2000))]
+    pub reason: Option<String>,
+    /// An exchange coordinator accepted it over its agreement's quota.
+    pub quota_overridden: bool,
+    pub changed_at: Timestamp,
+    pub changed_by: Uuid,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewPlacementStatusChange {
+    pub to: PlacementStatus,
+    #[oai(validator(max_length = 2000))]
+    pub reason: Option<String>,
+    /// Accept over the agreement's quota (exchange coordinators; needs a reason).
+    pub override_quota: Option<bool>,
+}
+
+crate::list_types!(
+    InstitutionPage,
+    InstitutionList,
+    Institution,
+    "institutions"
+);
+crate::list_types!(AgreementPage, AgreementList, Agreement, "agreements");
+crate::list_types!(
+    ParticipantPage,
+    ParticipantList,
+    Participant,
+    "participants"
+);
+crate::list_types!(
+    PlacementPage,
+    PlacementList,
+    Placement,
+    "placements, newest first"
+);
+crate::list_types!(
+    PlacementStatusChangePage,
+    PlacementStatusChangeList,
+    PlacementStatusChange,
+    "status changes, newest first"
+);

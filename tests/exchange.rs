@@ -1,0 +1,569 @@
+//! The exchange programme through HTTP: institutions, agreements and quotas,
+//! participants, placements and their lifecycle, and the quota race.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use casedesk::accounts::model::Role;
+use common::{problem, Account, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+struct World {
+    app: TestApp,
+    coordinator: Account,
+    officer: Account,
+    home: String,
+    partner: String,
+    agreement: String,
+}
+
+async fn body(resp: reqwest::Response, status: StatusCode) -> Value {
+    let actual = resp.status();
+    let url = resp.url().clone();
+    let value: Value = resp.json().await.unwrap();
+    assert_eq!(actual, status, "{url}: {value}");
+    value
+}
+
+async fn world(places: i32) -> World {
+    let app = TestApp::spawn().await;
+    let coordinator = app.account(&[Role::ExchangeCoordinator]).await;
+    let officer = app.account(&[Role::ExchangeOfficer]).await;
+    let t = coordinator.token.as_str();
+    let home = body(
+        app.post("/institutions", Some(t), json!({"name": "ROC Amsterdam", "kind": "mbo_college", "country": "nl", "city": "Amsterdam", "erasmusCode": "nl amsterd07", "sisterCity": false})).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(home["erasmusCode"], "NL AMSTERD07");
+    let partner = body(
+        app.post("/institutions", Some(t), json!({"name": "Escola Profissional", "kind": "mbo_college", "country": "PT", "city": "Porto", "sisterCity": true, "contactEmail": "intl@escola.example.pt"})).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let agreement = body(
+        app.post(
+            "/agreements",
+            Some(t),
+            json!({"partnerInstitutionId": partner["id"], "programme": "erasmus_plus", "validFrom": "2026-01-01", "validUntil": "2028-12-31", "status": "active",
+                   "quotas": [{"direction": "outgoing", "educationLevel": "mbo_4", "places": places, "totalMonths": places * 3},
+                              {"direction": "incoming", "educationLevel": "hbo", "places": 2, "totalMonths": 10}]}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(agreement["quotas"].as_array().unwrap().len(), 2);
+    World {
+        home: home["id"].as_str().unwrap().to_owned(),
+        partner: partner["id"].as_str().unwrap().to_owned(),
+        agreement: agreement["id"].as_str().unwrap().to_owned(),
+        app,
+        coordinator,
+        officer,
+    }
+}
+
+async fn participant(w: &World, given: &str, level: &str) -> String {
+    let p = body(
+        w.app
+            .post(
+                "/participants",
+                Some(&w.officer.token),
+                json!({"givenName": given, "familyName": "de Vries", "dateOfBirth": "2007-05-01", "email": format!("{given}@student.example.nl"),
+                       "educationLevel": level, "homeInstitutionId": w.home, "fieldOfStudy": "Hospitality", "nationality": "NL", "fewerOpportunities": given.starts_with('F')}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    p["id"].as_str().unwrap().to_owned()
+}
+
+async fn placement(w: &World, participant: &str, agreement: bool) -> Value {
+    let mut b = json!({"participantId": participant, "direction": "outgoing", "sendingInstitutionId": w.home, "receivingInstitutionId": w.partner,
+                       "kind": "traineeship", "plannedStart": "2027-02-01", "plannedEnd": "2027-04-30", "fundingProgramme": "Erasmus+ KA121"});
+    if agreement {
+        b["agreementId"] = json!(w.agreement);
+    }
+    body(
+        w.app.post("/placements", Some(&w.officer.token), b).await,
+        StatusCode::CREATED,
+    )
+    .await
+}
+
+async fn to(w: &World, token: &str, id: &str, status: &str, extra: Value) -> reqwest::Response {
+    let mut b = json!({"to": status});
+    if let (Some(b), Some(e)) = (b.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    w.app
+        .post(&format!("/placements/{id}/status-changes"), Some(token), b)
+        .await
+}
+
+#[tokio::test]
+async fn institutions_are_unique_by_erasmus_code_and_validated() {
+    let w = world(2).await;
+    let t = &w.coordinator.token;
+    let resp = w.app.post("/institutions", Some(t), json!({"name": "Other", "kind": "hbo", "country": "NL", "city": "Delft", "erasmusCode": "NL AMSTERD07", "sisterCity": false})).await;
+    problem(resp, 409).await;
+    let b = problem(
+        w.app.post("/institutions", Some(t), json!({"name": "  ", "kind": "hbo", "country": "XX", "city": "Delft", "erasmusCode": "AMSTERDAM", "sisterCity": false, "contactEmail": "nope"})).await,
+        400,
+    )
+    .await;
+    let names: Vec<&str> = b["invalidParams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for n in ["name", "country", "erasmusCode", "contactEmail"] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    // officers read but do not write the catalogue
+    let list = body(
+        w.app
+            .get("/institutions?country=PT", &w.officer.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    problem(w.app.post("/institutions", Some(&w.officer.token), json!({"name": "X", "kind": "hbo", "country": "NL", "city": "X", "sisterCity": false})).await, 404).await;
+    // update with If-Match
+    let path = format!("/institutions/{}", w.partner);
+    let resp = w
+        .app
+        .request(Method::PATCH, &path, Some(t))
+        .header("if-match", "\"1\"")
+        .json(&json!({"city": "Porto (Norte)"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body(resp, StatusCode::OK).await["city"], "Porto (Norte)");
+    let resp = w
+        .app
+        .request(Method::PATCH, &path, Some(t))
+        .header("if-match", "\"1\"")
+        .json(&json!({"city": "Lost"}))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, 412).await;
+}
+
+#[tokio::test]
+async fn agreements_carry_quotas() {
+    let w = world(2).await;
+    let t = &w.coordinator.token;
+    let dup = json!({"partnerInstitutionId": w.partner, "programme": "bilateral", "validFrom": "2026-01-01", "validUntil": "2025-01-01", "status": "draft",
+                     "quotas": [{"direction": "outgoing", "educationLevel": "mbo_2", "places": 1, "totalMonths": 1}, {"direction": "outgoing", "educationLevel": "mbo_2", "places": 2, "totalMonths": 2}]});
+    let b = problem(w.app.post("/agreements", Some(t), dup).await, 400).await;
+    assert_eq!(b["invalidParams"].as_array().unwrap().len(), 2, "{b}");
+    let path = format!("/agreements/{}", w.agreement);
+    let resp = w.app
+        .request(Method::PATCH, &path, Some(t))
+        .header("if-match", "\"1\"")
+        .json(&json!({"quotas": [{"direction": "outgoing", "educationLevel": "mbo_3", "places": 4, "totalMonths": 12}]}))
+        .send()
+        .await
+        .unwrap();
+    let a = body(resp, StatusCode::OK).await;
+    assert_eq!(
+        a["quotas"],
+        json!([{"direction": "outgoing", "educationLevel": "mbo_3", "places": 4, "totalMonths": 12}])
+    );
+    let list = body(
+        w.app
+            .get("/agreements?programme=erasmus_plus", &w.officer.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn participants_are_read_with_an_audit_trail_and_searched_by_body() {
+    let w = world(2).await;
+    let id = participant(&w, "Fenna", "mbo_4").await;
+    let p = body(
+        w.app
+            .get(&format!("/participants/{id}"), &w.officer.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(p["givenName"], "Fenna");
+    assert_eq!(p["fewerOpportunities"], true);
+    let found = body(
+        w.app
+            .post(
+                "/participants/searches",
+                Some(&w.officer.token),
+                json!({"givenName": " FENNA", "familyName": "DE  VRIES"}),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(found["items"][0]["id"], id.as_str());
+    let none = body(
+        w.app
+            .post(
+                "/participants/searches",
+                Some(&w.officer.token),
+                json!({"givenName": "Fen", "familyName": "de Vries"}),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(none["items"].as_array().unwrap().len(), 0);
+    let list = body(
+        w.app
+            .get(
+                "/participants?educationLevel=mbo_4&fewerOpportunities=true",
+                &w.officer.token,
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    // no other role learns that the learner exists
+    let shelter = w.app.account(&[Role::ShelterCoordinator]).await;
+    problem(
+        w.app
+            .get(&format!("/participants/{id}"), &shelter.token)
+            .await,
+        404,
+    )
+    .await;
+    let rows = w.app.audit_rows().await;
+    assert!(rows.iter().any(|e| e.action == "read"
+        && e.resource_id.as_deref() == Some(id.as_str())
+        && e.actor_id == Some(w.officer.id)));
+    assert!(
+        rows.iter().any(|e| e.action == "read"
+            && e.resource_id.is_none()
+            && e.changed_fields.as_deref() == Some("participant")),
+        "list reads audited"
+    );
+    assert!(rows.iter().any(|e| e.action == "participant.searched"));
+    let dump = format!("{rows:?}");
+    assert!(
+        !dump.contains("Fenna")
+            && !dump.contains("de Vries")
+            && !dump.contains("student.example.nl")
+    );
+    // updates need If-Match and keep the search key current
+    let resp = w
+        .app
+        .request(
+            Method::PATCH,
+            &format!("/participants/{id}"),
+            Some(&w.officer.token),
+        )
+        .header("if-match", "\"1\"")
+        .json(&json!({"familyName": "Jansen"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body(resp, StatusCode::OK).await["familyName"], "Jansen");
+    let found = body(
+        w.app
+            .post(
+                "/participants/searches",
+                Some(&w.officer.token),
+                json!({"givenName": "Fenna", "familyName": "Jansen"}),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_placement_goes_through_its_lifecycle() {
+    let w = world(2).await;
+    let pid = participant(&w, "Sem", "mbo_4").await;
+    let p = placement(&w, &pid, true).await;
+    let id = p["id"].as_str().unwrap();
+    assert!(p["reference"].as_str().unwrap().starts_with("EX-"), "{p}");
+    assert_eq!(p["status"], "applied");
+    assert_eq!(p["country"], "PT");
+    assert_eq!(p["educationLevel"], "mbo_4");
+    let t = &w.officer.token;
+    let b = problem(to(&w, t, id, "in_progress", json!({})).await, 409).await;
+    assert!(
+        b["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nominated, rejected, withdrawn"),
+        "{b}"
+    );
+    for s in [
+        "nominated",
+        "accepted",
+        "agreement_signed",
+        "in_progress",
+        "completed",
+        "reported",
+    ] {
+        assert_eq!(
+            to(&w, t, id, s, json!({})).await.status(),
+            StatusCode::CREATED,
+            "{s}"
+        );
+    }
+    let b = problem(to(&w, t, id, "cancelled", json!({})).await, 409).await;
+    assert!(b["detail"].as_str().unwrap().contains("final"), "{b}");
+    let p = body(
+        w.app.get(&format!("/placements/{id}"), t).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(p["status"], "reported");
+    assert!(p["actualStart"].is_string() && p["actualEnd"].is_string());
+    let history = body(
+        w.app
+            .get(&format!("/placements/{id}/status-changes"), t)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let path: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|c| c["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        path,
+        [
+            "applied",
+            "nominated",
+            "accepted",
+            "agreement_signed",
+            "in_progress",
+            "completed",
+            "reported"
+        ]
+    );
+    // filters
+    for (query, n) in [
+        ("status=reported", 1),
+        ("status=applied", 0),
+        ("direction=outgoing", 1),
+        ("educationLevel=mbo_4", 1),
+        ("country=PT", 1),
+        ("country=NL", 0),
+        ("year=2027", 1),
+        ("year=2026", 0),
+    ] {
+        let list = body(
+            w.app.get(&format!("/placements?{query}"), t).await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(list["items"].as_array().unwrap().len(), n, "{query}");
+    }
+    let list = body(
+        w.app
+            .get(
+                &format!(
+                    "/placements?institutionId={}&agreementId={}",
+                    w.partner, w.agreement
+                ),
+                t,
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn over_quota_is_refused_unless_a_coordinator_overrides_with_a_reason() {
+    let w = world(1).await;
+    let first = placement(&w, &participant(&w, "Ana", "mbo_4").await, true).await;
+    let second = placement(&w, &participant(&w, "Bo", "mbo_4").await, true).await;
+    let (a, b) = (
+        first["id"].as_str().unwrap(),
+        second["id"].as_str().unwrap(),
+    );
+    let t = &w.officer.token;
+    for id in [a, b] {
+        to(&w, t, id, "nominated", json!({})).await;
+    }
+    assert_eq!(
+        to(&w, t, a, "accepted", json!({})).await.status(),
+        StatusCode::CREATED
+    );
+    let body409 = problem(to(&w, t, b, "accepted", json!({})).await, 409).await;
+    assert_eq!(body409["type"], "urn:casedesk:problem:over-quota");
+    problem(
+        to(
+            &w,
+            t,
+            b,
+            "accepted",
+            json!({"overrideQuota": true, "reason": "extra funding"}),
+        )
+        .await,
+        403,
+    )
+    .await;
+    problem(
+        to(
+            &w,
+            &w.coordinator.token,
+            b,
+            "accepted",
+            json!({"overrideQuota": true}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    let change = body(
+        to(
+            &w,
+            &w.coordinator.token,
+            b,
+            "accepted",
+            json!({"overrideQuota": true, "reason": "Extra places funded by the city"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(change["quotaOverridden"], true);
+    assert!(w
+        .app
+        .audit_rows()
+        .await
+        .iter()
+        .any(|e| e.action == "placement.status_changed.quota_overridden"
+            && e.resource_id.as_deref() == Some(b)));
+    // a placement without an agreement has no quota
+    let free = placement(&w, &participant(&w, "Cas", "mbo_4").await, false).await;
+    let f = free["id"].as_str().unwrap();
+    to(&w, t, f, "nominated", json!({})).await;
+    assert_eq!(
+        to(&w, t, f, "accepted", json!({})).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn concurrent_acceptances_never_overshoot_a_quota() {
+    let w = world(3).await;
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let p = placement(
+            &w,
+            &participant(&w, &format!("Race{i}"), "mbo_4").await,
+            true,
+        )
+        .await;
+        let id = p["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            to(&w, &w.officer.token, &id, "nominated", json!({}))
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+        ids.push(id);
+    }
+    let mut tasks = Vec::new();
+    for id in ids {
+        let client = w.app.client.clone();
+        let url = w.app.api(&format!("/placements/{id}/status-changes"));
+        let token = w.officer.token.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"to": "accepted"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [201, 201, 201, 409, 409, 409, 409, 409],
+        "exactly the quota is accepted"
+    );
+    let accepted = body(
+        w.app
+            .get(
+                &format!("/placements?agreementId={}&status=accepted", w.agreement),
+                &w.officer.token,
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(accepted["items"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn placement_input_is_validated_all_at_once() {
+    let w = world(1).await;
+    let b = problem(
+        w.app
+            .post("/placements", Some(&w.officer.token), json!({"participantId": uuid::Uuid::now_v7(), "direction": "sideways", "sendingInstitutionId": w.home, "receivingInstitutionId": w.home, "kind": "study", "plannedStart": "2027-05-01", "plannedEnd": "2027-04-01"}))
+            .await,
+        400,
+    )
+    .await;
+    assert!(
+        b["invalidParams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "direction"),
+        "{b}"
+    );
+    let b = problem(
+        w.app
+            .post("/placements", Some(&w.officer.token), json!({"participantId": uuid::Uuid::now_v7(), "direction": "incoming", "sendingInstitutionId": w.home, "receivingInstitutionId": w.home, "kind": "study", "plannedStart": "2027-05-01", "plannedEnd": "2027-04-01"}))
+            .await,
+        400,
+    )
+    .await;
+    assert_eq!(b["invalidParams"].as_array().unwrap().len(), 2, "{b}");
+    let b = problem(
+        w.app
+            .post("/placements", Some(&w.officer.token), json!({"participantId": uuid::Uuid::now_v7(), "direction": "incoming", "sendingInstitutionId": w.home, "receivingInstitutionId": w.partner, "agreementId": uuid::Uuid::now_v7(), "kind": "study", "plannedStart": "2027-03-01", "plannedEnd": "2027-04-01"}))
+            .await,
+        400,
+    )
+    .await;
+    let names: Vec<&str> = b["invalidParams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["participantId", "agreementId"]);
+}
