@@ -38,7 +38,7 @@ use crate::{
     config::Config,
     crypto::MasterKey,
     exchange::{
-        catalogue_api::CatalogueApi, participants_api::ParticipantsApi,
+        catalogue_api::CatalogueApi, grants_api::GrantRatesApi, participants_api::ParticipantsApi,
         placements_api::PlacementsApi,
     },
     http::API_BASE,
@@ -66,6 +66,7 @@ pub type Apis = (
     CatalogueApi,
     ParticipantsApi,
     PlacementsApi,
+    GrantRatesApi,
 );
 
 fn apis() -> Apis {
@@ -79,6 +80,7 @@ fn apis() -> Apis {
         CatalogueApi,
         ParticipantsApi,
         PlacementsApi,
+        GrantRatesApi,
     )
 }
 

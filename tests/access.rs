@@ -82,6 +82,10 @@ fn expected() -> BTreeMap<&'static str, Option<&'static [Role]>> {
         ("updatePlacement", Some(EXCHANGE)),
         ("listPlacementStatusChanges", Some(EXCHANGE)),
         ("changePlacementStatus", Some(EXCHANGE)),
+        ("listGrantRates", Some(EXCHANGE)),
+        ("createGrantRates", Some(EXCHANGE_COORDINATOR)),
+        ("getGrantRates", Some(EXCHANGE)),
+        ("replaceGrantRates", Some(EXCHANGE_COORDINATOR)),
     ])
 }
 

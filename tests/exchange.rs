@@ -567,3 +567,174 @@ async fn placement_input_is_validated_all_at_once() {
         .collect();
     assert_eq!(names, ["participantId", "agreementId"]);
 }
+
+fn rates(valid_from: &str, daily_pt: i64) -> Value {
+    json!({
+        "validFrom": valid_from,
+        "countryGroups": [{"group": "2", "countries": ["PT", "es"], "dailyRateCents": daily_pt}, {"group": "1", "countries": ["NO"], "dailyRateCents": 6000}],
+        "travelBands": [
+            {"fromKm": 0, "toKm": 99, "amountCents": 2800, "greenAmountCents": 5600},
+            {"fromKm": 100, "toKm": 499, "amountCents": 21100, "greenAmountCents": 28500},
+            {"fromKm": 500, "toKm": 1999, "amountCents": 27500, "greenAmountCents": 41700}
+        ],
+        "inclusionTopUpMonthlyCents": 10000
+    })
+}
+
+#[tokio::test]
+async fn grants_follow_the_rate_table_and_freeze_once_under_way() {
+    let w = world(5).await;
+    let c = &w.coordinator.token;
+    let t1 = body(
+        w.app
+            .post("/grant-rates", Some(c), rates("2026-01-01", 4800))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(t1["tableVersion"], 1);
+    assert_eq!(t1["countryGroups"][0]["countries"], json!(["PT", "ES"]));
+    let t2 = body(
+        w.app
+            .post("/grant-rates", Some(c), rates("2027-06-01", 5000))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(t2["tableVersion"], 2);
+    problem(
+        w.app
+            .post("/grant-rates", Some(c), rates("2027-06-01", 1))
+            .await,
+        409,
+    )
+    .await;
+    let mut bad = rates("2030-01-01", 1);
+    bad["countryGroups"][1]["countries"] = json!(["PT", "QQ"]);
+    bad["travelBands"][1]["fromKm"] = json!(50);
+    let b = problem(w.app.post("/grant-rates", Some(c), bad).await, 400).await;
+    assert_eq!(b["invalidParams"].as_array().unwrap().len(), 3, "{b}");
+    problem(
+        w.app
+            .post(
+                "/grant-rates",
+                Some(&w.officer.token),
+                rates("2031-01-01", 1),
+            )
+            .await,
+        404,
+    )
+    .await;
+
+    // Fenna has fewer opportunities: 89 days in Portugal, 1,850 km by train
+    let fenna = participant(&w, "Fenna", "mbo_4").await;
+    let p = body(
+        w.app
+            .post(
+                "/placements",
+                Some(&w.officer.token),
+                json!({"participantId": fenna, "direction": "outgoing", "agreementId": w.agreement, "sendingInstitutionId": w.home, "receivingInstitutionId": w.partner,
+                       "kind": "traineeship", "plannedStart": "2027-02-01", "plannedEnd": "2027-04-30", "travelDistanceKm": 1850, "greenTravel": true}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let g = &p["grant"];
+    // by hand: 89 x 48.00 = 4,272.00; green 500-1999 km = 417.00; 100.00 x 89 / 30 = 296.66
+    assert_eq!(g["days"], 89);
+    assert_eq!(g["subsistenceCents"], 427_200);
+    assert_eq!(g["travelCents"], 41_700);
+    assert_eq!(g["inclusionCents"], 29_666);
+    assert_eq!(g["amountCents"], 498_566);
+    assert_eq!(g["currency"], "EUR");
+    assert_eq!(g["rateTableVersion"], 1);
+    assert_eq!(g["frozen"], false);
+
+    // the used table can no longer change; the unused one can
+    let resp = w
+        .app
+        .request(
+            Method::PUT,
+            &format!("/grant-rates/{}", t1["id"].as_str().unwrap()),
+            Some(c),
+        )
+        .header("if-match", "\"1\"")
+        .json(&rates("2026-01-01", 9999))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, 409).await;
+    let resp = w
+        .app
+        .request(
+            Method::PUT,
+            &format!("/grant-rates/{}", t2["id"].as_str().unwrap()),
+            Some(c),
+        )
+        .header("if-match", "\"1\"")
+        .json(&rates("2027-06-01", 5200))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        body(resp, StatusCode::OK).await["countryGroups"][0]["dailyRateCents"],
+        5200
+    );
+
+    // new dates: recomputed, under the table valid on the new start date
+    let id = p["id"].as_str().unwrap();
+    let resp = w.app
+        .request(Method::PATCH, &format!("/placements/{id}"), Some(&w.officer.token))
+        .header("if-match", "\"1\"")
+        .json(&json!({"plannedStart": "2027-07-01", "plannedEnd": "2027-07-30", "greenTravel": false}))
+        .send()
+        .await
+        .unwrap();
+    let g = body(resp, StatusCode::OK).await["grant"].clone();
+    assert_eq!(g["rateTableVersion"], 2);
+    assert_eq!(g["days"], 30);
+    assert_eq!(g["amountCents"], 30 * 5200 + 27_500 + 10_000);
+
+    // under way: frozen, even when dates change
+    for s in ["nominated", "accepted", "agreement_signed", "in_progress"] {
+        assert_eq!(
+            to(&w, &w.officer.token, id, s, json!({})).await.status(),
+            StatusCode::CREATED,
+            "{s}"
+        );
+    }
+    let current = body(
+        w.app
+            .get(&format!("/placements/{id}"), &w.officer.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let version = current["version"].as_i64().unwrap();
+    let resp = w
+        .app
+        .request(
+            Method::PATCH,
+            &format!("/placements/{id}"),
+            Some(&w.officer.token),
+        )
+        .header("if-match", format!("\"{version}\""))
+        .json(&json!({"plannedEnd": "2027-08-30"}))
+        .send()
+        .await
+        .unwrap();
+    let after = body(resp, StatusCode::OK).await;
+    assert_eq!(after["grant"]["amountCents"], g["amountCents"]);
+    assert_eq!(after["grant"]["frozen"], true);
+
+    // no table for the date or no rate for the country: no grant
+    let early = body(
+        w.app
+            .post("/placements", Some(&w.officer.token), json!({"participantId": fenna, "direction": "outgoing", "sendingInstitutionId": w.home, "receivingInstitutionId": w.partner, "kind": "study", "plannedStart": "2025-02-01", "plannedEnd": "2025-03-01"}))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert!(early["grant"].is_null());
+}

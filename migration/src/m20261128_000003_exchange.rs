@@ -85,6 +85,23 @@ enum Placements {
     EducationLevel,
     Country,
     Year,
+    TravelDistanceKm,
+    GreenTravel,
+    GrantJson,
+    GrantRateTableId,
+    Version,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum GrantRateTables {
+    Table,
+    Id,
+    TableVersion,
+    ValidFrom,
+    Rates,
+    Used,
     Version,
     CreatedAt,
     UpdatedAt,
@@ -290,6 +307,40 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
+                    .table(GrantRateTables::Table)
+                    .col(
+                        ColumnDef::new(GrantRateTables::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(GrantRateTables::TableVersion)
+                            .integer()
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(
+                        ColumnDef::new(GrantRateTables::ValidFrom)
+                            .date()
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(ColumnDef::new(GrantRateTables::Rates).text().not_null())
+                    .col(ColumnDef::new(GrantRateTables::Used).boolean().not_null())
+                    .col(
+                        ColumnDef::new(GrantRateTables::Version)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(ts(GrantRateTables::CreatedAt))
+                    .col(ts(GrantRateTables::UpdatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
                     .table(Placements::Table)
                     .col(
                         ColumnDef::new(Placements::Id)
@@ -325,6 +376,14 @@ impl MigrationTrait for Migration {
                     .col(text(Placements::EducationLevel, 20))
                     .col(text(Placements::Country, 2))
                     .col(ColumnDef::new(Placements::Year).integer().not_null())
+                    .col(
+                        ColumnDef::new(Placements::TravelDistanceKm)
+                            .integer()
+                            .null(),
+                    )
+                    .col(ColumnDef::new(Placements::GreenTravel).boolean().not_null())
+                    .col(ColumnDef::new(Placements::GrantJson).text().null())
+                    .col(ColumnDef::new(Placements::GrantRateTableId).uuid().null())
                     .col(ColumnDef::new(Placements::Version).integer().not_null())
                     .col(ts(Placements::CreatedAt))
                     .col(ts(Placements::UpdatedAt))
@@ -351,6 +410,12 @@ impl MigrationTrait for Migration {
                         Placements::ReceivingInstitutionId,
                         Institutions::Table,
                         Institutions::Id,
+                    ))
+                    .foreign_key(&mut fk(
+                        Placements::Table,
+                        Placements::GrantRateTableId,
+                        GrantRateTables::Table,
+                        GrantRateTables::Id,
                     ))
                     .to_owned(),
             )

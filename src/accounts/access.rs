@@ -156,6 +156,10 @@ pub const RULES: &[Rule] = &[
     hidden("updatePlacement", EXCHANGE),
     hidden("listPlacementStatusChanges", EXCHANGE),
     hidden("changePlacementStatus", EXCHANGE),
+    hidden("listGrantRates", EXCHANGE),
+    hidden("createGrantRates", EXCHANGE_COORDINATOR),
+    hidden("getGrantRates", EXCHANGE),
+    hidden("replaceGrantRates", EXCHANGE_COORDINATOR),
 ];
 
 pub fn rule(operation: &str) -> Option<&'static Rule> {

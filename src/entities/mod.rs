@@ -8,6 +8,7 @@ pub mod check_ins;
 pub mod consents;
 pub mod data_keys;
 pub mod defenders;
+pub mod grant_rate_tables;
 pub mod institutions;
 pub mod keyring;
 pub mod login_failures;

@@ -2,6 +2,8 @@
 //! placements and their lifecycle.
 
 pub mod catalogue_api;
+pub mod grants;
+pub mod grants_api;
 pub mod model;
 pub mod participants_api;
 pub mod placements_api;

@@ -7,10 +7,14 @@ use poem_openapi::{
     payload::Json,
     ApiResponse, OpenApi,
 };
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use uuid::Uuid;
 
 use super::{
+    grants::{compute, Grant, GrantInput},
     model::{allowed_targets, Direction, EducationLevel, PlacementKind, PlacementStatus},
     store,
     views::{
@@ -23,8 +27,8 @@ use crate::{
     audit::{self, Event},
     db::begin_write,
     entities::{
-        agreement_quotas, agreements, institutions, participants, placement_status_changes,
-        placements,
+        agreement_quotas, agreements, grant_rate_tables, institutions, participants,
+        placement_status_changes, placements,
     },
     http::{
         body::JsonBody,
@@ -58,7 +62,24 @@ fn etag(version: i32) -> String {
     format!("\"{version}\"")
 }
 
+/// Statuses from which the grant no longer changes.
+const GRANT_FROZEN: &[PlacementStatus] = &[
+    PlacementStatus::InProgress,
+    PlacementStatus::Interrupted,
+    PlacementStatus::Completed,
+    PlacementStatus::Reported,
+];
+
 pub fn placement_view(m: placements::Model) -> Placement {
+    let status = PlacementStatus::parse(&m.status).unwrap_or(PlacementStatus::Applied);
+    let grant = m
+        .grant_json
+        .as_deref()
+        .and_then(|g| serde_json::from_str::<Grant>(g).ok())
+        .map(|g| Grant {
+            frozen: GRANT_FROZEN.contains(&status),
+            ..g
+        });
     Placement {
         id: m.id,
         reference: m.reference,
@@ -73,9 +94,12 @@ pub fn placement_view(m: placements::Model) -> Placement {
         actual_start: m.actual_start,
         actual_end: m.actual_end,
         funding_programme: m.funding_programme,
-        status: PlacementStatus::parse(&m.status).unwrap_or(PlacementStatus::Applied),
+        status,
         education_level: EducationLevel::parse(&m.education_level).unwrap_or(EducationLevel::Mbo4),
         country: m.country,
+        travel_distance_km: m.travel_distance_km,
+        green_travel: m.green_travel,
+        grant,
         created_at: m.created_at.into(),
         updated_at: m.updated_at.into(),
         version: m.version,
@@ -92,6 +116,67 @@ fn change_view(r: placement_status_changes::Model) -> PlacementStatusChange {
         changed_at: r.changed_at.into(),
         changed_by: r.changed_by,
     }
+}
+
+/// Recomputes a placement's grant from the rate table valid on its start
+/// date, unless the placement is under way (then its grant is frozen).
+async fn refresh_grant(db: &impl ConnectionTrait, id: Uuid) -> Result<(), ApiError> {
+    use sea_orm::sea_query::Expr;
+    let m = placements::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if PlacementStatus::parse(&m.status).is_some_and(|s| GRANT_FROZEN.contains(&s)) {
+        return Ok(());
+    }
+    let table = grant_rate_tables::Entity::find()
+        .filter(grant_rate_tables::Column::ValidFrom.lte(m.planned_start))
+        .order_by_desc(grant_rate_tables::Column::ValidFrom)
+        .one(db)
+        .await?;
+    let receiving = institutions::Entity::find_by_id(m.receiving_institution_id)
+        .one(db)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    let fewer = participants::Entity::find_by_id(m.participant_id)
+        .one(db)
+        .await?
+        .is_some_and(|p| p.fewer_opportunities);
+    let grant = match &table {
+        None => None,
+        Some(t) => {
+            let rates = super::grants_api::parse_rates(t)?;
+            compute(&GrantInput {
+                rate_table_id: t.id,
+                rate_table_version: t.table_version,
+                rates: &rates,
+                destination_country: &receiving.country,
+                start: m.planned_start,
+                end: m.planned_end,
+                distance_km: m.travel_distance_km,
+                green: m.green_travel,
+                fewer_opportunities: fewer,
+            })
+        }
+    };
+    let json = grant.as_ref().and_then(|g| serde_json::to_string(g).ok());
+    placements::Entity::update_many()
+        .col_expr(placements::Column::GrantJson, Expr::value(json))
+        .col_expr(
+            placements::Column::GrantRateTableId,
+            Expr::value(grant.as_ref().map(|g| g.rate_table_id)),
+        )
+        .filter(placements::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    if let Some(g) = grant {
+        grant_rate_tables::Entity::update_many()
+            .col_expr(grant_rate_tables::Column::Used, Expr::value(true))
+            .filter(grant_rate_tables::Column::Id.eq(g.rate_table_id))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
 }
 
 pub struct PlacementsApi;
@@ -286,6 +371,10 @@ impl PlacementsApi {
             education_level: Set(participant.education_level),
             country: Set(country),
             year: Set(body.planned_start.year()),
+            travel_distance_km: Set(body.travel_distance_km),
+            green_travel: Set(body.green_travel.unwrap_or(false)),
+            grant_json: Set(None),
+            grant_rate_table_id: Set(None),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
@@ -311,6 +400,7 @@ impl PlacementsApi {
             Event::new("placement.created", 201).on("placement", id),
         )
         .await?;
+        refresh_grant(&txn, id).await?;
         let created = placements::Entity::find_by_id(id)
             .one(&txn)
             .await?
@@ -410,6 +500,14 @@ impl PlacementsApi {
             ));
             fields.push("fundingProgramme");
         }
+        if let Some(d) = body.travel_distance_km {
+            changes.push((placements::Column::TravelDistanceKm, Some(d).into()));
+            fields.push("travelDistanceKm");
+        }
+        if let Some(g) = body.green_travel {
+            changes.push((placements::Column::GreenTravel, g.into()));
+            fields.push("greenTravel");
+        }
         if !fields.is_empty() {
             if !store::bump_version::<placements::Entity>(
                 &txn,
@@ -425,6 +523,7 @@ impl PlacementsApi {
             {
                 return Err(stale_version());
             }
+            refresh_grant(&txn, m.id).await?;
             audit::record(
                 &txn,
                 now,

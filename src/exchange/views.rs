@@ -229,6 +229,11 @@ pub struct Placement {
     /// The partner country: the receiving institution's for outgoing, the sending one's for incoming.
     #[oai(validator(max_length = 2))]
     pub country: String,
+    /// One-way distance for the travel allowance.
+    pub travel_distance_km: Option<i32>,
+    pub green_travel: bool,
+    /// The grant, when a rate table covers the start date and destination.
+    pub grant: Option<super::grants::Grant>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: i32,
@@ -247,6 +252,11 @@ pub struct NewPlacement {
     pub planned_end: NaiveDate,
     #[oai(validator(max_length = 60))]
     pub funding_programme: Option<String>,
+    /// One-way distance in km (the Erasmus+ distance calculator's figure).
+    #[oai(validator(minimum(value = "0"), maximum(value = "40000")))]
+    pub travel_distance_km: Option<i32>,
+    /// Travel by train, bus or car-pooling.
+    pub green_travel: Option<bool>,
 }
 
 /// Changes to a placement; absent fields stay.
@@ -260,6 +270,9 @@ pub struct PlacementUpdate {
     pub actual_end: Option<NaiveDate>,
     #[oai(validator(max_length = 60))]
     pub funding_programme: Option<String>,
+    #[oai(validator(minimum(value = "0"), maximum(value = "40000")))]
+    pub travel_distance_km: Option<i32>,
+    pub green_travel: Option<bool>,
 }
 
 /// A change of a placement's status.
