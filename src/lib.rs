@@ -15,6 +15,7 @@ pub mod exchange;
 pub mod health;
 pub mod http;
 pub mod keyring;
+pub mod reporting;
 pub mod shelter;
 pub mod telemetry;
 
@@ -42,6 +43,7 @@ use crate::{
         placements_api::PlacementsApi,
     },
     http::API_BASE,
+    reporting::api::StatisticsApi,
     shelter::{defenders_api::DefendersApi, records_api::StayRecordsApi, stays_api::StaysApi},
 };
 
@@ -67,6 +69,7 @@ pub type Apis = (
     ParticipantsApi,
     PlacementsApi,
     GrantRatesApi,
+    StatisticsApi,
 );
 
 fn apis() -> Apis {
@@ -81,6 +84,7 @@ fn apis() -> Apis {
         ParticipantsApi,
         PlacementsApi,
         GrantRatesApi,
+        StatisticsApi,
     )
 }
 

@@ -21,6 +21,11 @@ fn expected() -> BTreeMap<&'static str, Option<&'static [Role]>> {
     const COORDINATOR: &[Role] = &[Role::ShelterCoordinator];
     const EXCHANGE: &[Role] = &[Role::ExchangeCoordinator, Role::ExchangeOfficer];
     const EXCHANGE_COORDINATOR: &[Role] = &[Role::ExchangeCoordinator];
+    const STATISTICS: &[Role] = &[
+        Role::Analyst,
+        Role::ExchangeCoordinator,
+        Role::ShelterCoordinator,
+    ];
     BTreeMap::from([
         ("createSession", None),
         ("deleteCurrentSession", Some(ANY)),
@@ -86,6 +91,9 @@ fn expected() -> BTreeMap<&'static str, Option<&'static [Role]>> {
         ("createGrantRates", Some(EXCHANGE_COORDINATOR)),
         ("getGrantRates", Some(EXCHANGE)),
         ("replaceGrantRates", Some(EXCHANGE_COORDINATOR)),
+        ("placementStatistics", Some(STATISTICS)),
+        ("placementShareStatistics", Some(STATISTICS)),
+        ("defendersHostedStatistics", Some(STATISTICS)),
     ])
 }
 

@@ -56,6 +56,12 @@ const COORDINATOR: &[Role] = &[Role::ShelterCoordinator];
 /// The exchange roles.
 const EXCHANGE: &[Role] = &[Role::ExchangeCoordinator, Role::ExchangeOfficer];
 const EXCHANGE_COORDINATOR: &[Role] = &[Role::ExchangeCoordinator];
+/// Who may read the council's statistics.
+const STATISTICS: &[Role] = &[
+    Role::Analyst,
+    Role::ExchangeCoordinator,
+    Role::ShelterCoordinator,
+];
 const BOTH_GATES: &[Gate] = &[Gate::PasswordChange, Gate::MfaEnrolment];
 
 const fn public(operation: &'static str) -> Rule {
@@ -160,6 +166,10 @@ pub const RULES: &[Rule] = &[
     hidden("createGrantRates", EXCHANGE_COORDINATOR),
     hidden("getGrantRates", EXCHANGE),
     hidden("replaceGrantRates", EXCHANGE_COORDINATOR),
+    // Statistics: aggregates only
+    hidden("placementStatistics", STATISTICS),
+    hidden("placementShareStatistics", STATISTICS),
+    hidden("defendersHostedStatistics", STATISTICS),
 ];
 
 pub fn rule(operation: &str) -> Option<&'static Rule> {

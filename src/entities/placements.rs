@@ -31,6 +31,13 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::participants::Entity",
+        from = "Column::ParticipantId",
+        to = "super::participants::Column::Id"
+    )]
+    Participant,
+}
 
 impl ActiveModelBehavior for ActiveModel {}

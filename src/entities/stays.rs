@@ -25,6 +25,13 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::defenders::Entity",
+        from = "Column::DefenderId",
+        to = "super::defenders::Column::Id"
+    )]
+    Defender,
+}
 
 impl ActiveModelBehavior for ActiveModel {}

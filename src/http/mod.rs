@@ -37,6 +37,8 @@ pub enum Tag {
     StayRecords,
     /// International exchange: institutions, agreements, participants and placements.
     Exchange,
+    /// The council's statistics (aggregates only; small Shelter City counts suppressed).
+    Statistics,
 }
 
 /// The version an `If-Match` header names: 428 when it is missing, 412 when

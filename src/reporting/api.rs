@@ -1,0 +1,437 @@
+//! Aggregated statistics: placements by year, direction, education level,
+//! country and status; the MBO share and the share with fewer opportunities;
+//! defenders hosted per year by field of work and region. Counts describing
+//! Shelter City people below 5 are shown as `"<5"`; those tables never carry
+//! totals or margins, so no combination of filters can reveal a smaller count.
+
+use std::{borrow::Cow, collections::BTreeMap};
+
+use chrono::Datelike;
+use poem::web::Data;
+use poem_openapi::{
+    param::Query,
+    payload::Json,
+    registry::{MetaSchema, MetaSchemaRef},
+    types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
+    ApiResponse, Object, OpenApi,
+};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait};
+use serde_json::Value;
+
+use super::regions::region_of;
+use crate::{
+    accounts::access::Caller,
+    audit::{self, Event},
+    entities::{defenders, participants, placements, stays},
+    exchange::model::{Direction, EducationLevel, PlacementStatus},
+    http::{problem::ApiResult, Tag},
+    shelter::model::FieldOfWork,
+    AppState,
+};
+
+/// Below this, a count of Shelter City people is shown as `"<5"`.
+pub const SMALLEST_SHOWN: i64 = 5;
+
+/// A count that is either exact or, below 5, the string `"<5"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SuppressedCount(pub i64);
+
+impl Type for SuppressedCount {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "SuppressedCount".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let mut exact = MetaSchema::new("integer");
+        exact.format = Some("int64");
+        exact.minimum = Some(SMALLEST_SHOWN as f64);
+        let mut small = MetaSchema::new("string");
+        small.enum_items = vec![Value::String("<5".to_owned())];
+        let mut schema = MetaSchema::ANY;
+        schema.description = Some("An exact count of 5 or more, or \"<5\".");
+        schema.one_of = vec![
+            MetaSchemaRef::Inline(Box::new(exact)),
+            MetaSchemaRef::Inline(Box::new(small)),
+        ];
+        MetaSchemaRef::Inline(Box::new(schema))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ToJSON for SuppressedCount {
+    fn to_json(&self) -> Option<Value> {
+        Some(if self.0 < SMALLEST_SHOWN {
+            Value::String("<5".to_owned())
+        } else {
+            Value::from(self.0)
+        })
+    }
+}
+
+impl ParseFromJSON for SuppressedCount {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .map(SuppressedCount)
+                .ok_or_else(|| ParseError::custom("expected an integer")),
+            Some(Value::String(s)) if s == "<5" => Ok(SuppressedCount(0)),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+/// Placements in one combination of year, direction, level, country and status.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PlacementCount {
+    pub year: i32,
+    pub direction: Direction,
+    pub education_level: EducationLevel,
+    #[oai(validator(max_length = 2))]
+    pub country: String,
+    pub status: PlacementStatus,
+    pub placements: i64,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PlacementCounts {
+    pub items: Vec<PlacementCount>,
+}
+
+/// The aims of the city for one year: placements made (accepted or later),
+/// and the shares of MBO learners and of learners with fewer opportunities.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PlacementShares {
+    pub year: i32,
+    pub placements: i64,
+    pub mbo: i64,
+    /// Percent, one decimal.
+    #[oai(validator(max_length = 6))]
+    pub mbo_share_percent: String,
+    pub fewer_opportunities: i64,
+    /// Percent, one decimal.
+    #[oai(validator(max_length = 6))]
+    pub fewer_opportunities_share_percent: String,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PlacementSharesTable {
+    pub items: Vec<PlacementShares>,
+}
+
+/// Defenders who arrived in one year, by field of work and region.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DefendersHosted {
+    pub year: i32,
+    pub field_of_work: FieldOfWork,
+    /// `africa`, `middle_east_north_africa`, `asia`, `europe`, `latin_america_caribbean`, `north_america`, `oceania` or `other`.
+    #[oai(validator(max_length = 30))]
+    pub region: String,
+    pub defenders: SuppressedCount,
+}
+
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DefendersHostedTable {
+    pub items: Vec<DefendersHosted>,
+}
+
+#[derive(ApiResponse)]
+pub enum PlacementCountsResponse {
+    /// The counts.
+    #[oai(status = 200)]
+    Ok(Json<PlacementCounts>),
+}
+
+#[derive(ApiResponse)]
+pub enum PlacementSharesResponse {
+    /// The shares per year.
+    #[oai(status = 200)]
+    Ok(Json<PlacementSharesTable>),
+}
+
+#[derive(ApiResponse)]
+pub enum DefendersHostedResponse {
+    /// The counts; below 5 as `"<5"`.
+    #[oai(status = 200)]
+    Ok(Json<DefendersHostedTable>),
+}
+
+fn percent(part: i64, whole: i64) -> String {
+    if whole == 0 {
+        return "0.0".to_owned();
+    }
+    // one decimal, rounded half up, in integers
+    let tenths = (part * 1000 + whole / 2) / whole;
+    format!("{}.{}", tenths / 10, tenths % 10)
+}
+
+pub struct StatisticsApi;
+
+#[OpenApi(tag = "Tag::Statistics")]
+impl StatisticsApi {
+    /// Placements per year, direction, education level, partner country and status.
+    #[oai(
+        path = "/statistics/placements",
+        method = "get",
+        operation_id = "placementStatistics"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn placements(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        #[oai(validator(minimum(value = "1900"), maximum(value = "2200")))] year: Query<
+            Option<i32>,
+        >,
+        direction: Query<Option<Direction>>,
+        #[oai(name = "educationLevel")] education_level: Query<Option<EducationLevel>>,
+        #[oai(validator(max_length = 2))] country: Query<Option<String>>,
+        status: Query<Option<PlacementStatus>>,
+    ) -> ApiResult<PlacementCountsResponse> {
+        let mut q = placements::Entity::find()
+            .select_only()
+            .column(placements::Column::Year)
+            .column(placements::Column::Direction)
+            .column(placements::Column::EducationLevel)
+            .column(placements::Column::Country)
+            .column(placements::Column::Status)
+            .column_as(placements::Column::Id.count(), "n")
+            .group_by(placements::Column::Year)
+            .group_by(placements::Column::Direction)
+            .group_by(placements::Column::EducationLevel)
+            .group_by(placements::Column::Country)
+            .group_by(placements::Column::Status);
+        if let Some(y) = year.0 {
+            q = q.filter(placements::Column::Year.eq(y));
+        }
+        if let Some(d) = direction.0 {
+            q = q.filter(placements::Column::Direction.eq(d.as_str()));
+        }
+        if let Some(l) = education_level.0 {
+            q = q.filter(placements::Column::EducationLevel.eq(l.as_str()));
+        }
+        if let Some(c) = &country.0 {
+            q = q.filter(placements::Column::Country.eq(c.to_ascii_uppercase()));
+        }
+        if let Some(s) = status.0 {
+            q = q.filter(placements::Column::Status.eq(s.as_str()));
+        }
+        let rows: Vec<(i32, String, String, String, String, i64)> = q
+            .order_by_asc(placements::Column::Year)
+            .order_by_asc(placements::Column::Direction)
+            .order_by_asc(placements::Column::EducationLevel)
+            .order_by_asc(placements::Column::Country)
+            .order_by_asc(placements::Column::Status)
+            .into_tuple()
+            .all(&state.db)
+            .await?;
+        let items = rows
+            .into_iter()
+            .filter_map(|(year, d, l, country, s, n)| {
+                Some(PlacementCount {
+                    year,
+                    direction: Direction::parse(&d)?,
+                    education_level: EducationLevel::parse(&l)?,
+                    country,
+                    status: PlacementStatus::parse(&s)?,
+                    placements: n,
+                })
+            })
+            .collect();
+        audit::record_alone(
+            &state.db,
+            state.clock.now(),
+            &caller.audit,
+            Event::new("statistics.read", 200).on("statistics", "placements"),
+        )
+        .await?;
+        Ok(PlacementCountsResponse::Ok(Json(PlacementCounts { items })))
+    }
+
+    /// Per year: placements made (accepted or later), the MBO share and the
+    /// share of learners with fewer opportunities.
+    #[oai(
+        path = "/statistics/placement-shares",
+        method = "get",
+        operation_id = "placementShareStatistics"
+    )]
+    async fn shares(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        #[oai(validator(minimum(value = "1900"), maximum(value = "2200")))] year: Query<
+            Option<i32>,
+        >,
+        direction: Query<Option<Direction>>,
+    ) -> ApiResult<PlacementSharesResponse> {
+        let mut q = placements::Entity::find()
+            .select_only()
+            .column(placements::Column::Year)
+            .column(placements::Column::EducationLevel)
+            .column(participants::Column::FewerOpportunities)
+            .column_as(placements::Column::Id.count(), "n")
+            .join(
+                sea_orm::JoinType::InnerJoin,
+                placements::Relation::Participant.def(),
+            )
+            .filter(
+                placements::Column::Status
+                    .is_in(PlacementStatus::COUNTED.iter().map(|s| s.as_str())),
+            )
+            .group_by(placements::Column::Year)
+            .group_by(placements::Column::EducationLevel)
+            .group_by(participants::Column::FewerOpportunities);
+        if let Some(y) = year.0 {
+            q = q.filter(placements::Column::Year.eq(y));
+        }
+        if let Some(d) = direction.0 {
+            q = q.filter(placements::Column::Direction.eq(d.as_str()));
+        }
+        let rows: Vec<(i32, String, bool, i64)> = q.into_tuple().all(&state.db).await?;
+        let mut by_year: BTreeMap<i32, (i64, i64, i64)> = BTreeMap::new();
+        for (y, level, fewer, n) in rows {
+            let e = by_year.entry(y).or_default();
+            e.0 += n;
+            if EducationLevel::parse(&level).is_some_and(EducationLevel::is_mbo) {
+                e.1 += n;
+            }
+            if fewer {
+                e.2 += n;
+            }
+        }
+        let items = by_year
+            .into_iter()
+            .map(|(year, (total, mbo, fewer))| PlacementShares {
+                year,
+                placements: total,
+                mbo,
+                mbo_share_percent: percent(mbo, total),
+                fewer_opportunities: fewer,
+                fewer_opportunities_share_percent: percent(fewer, total),
+            })
+            .collect();
+        audit::record_alone(
+            &state.db,
+            state.clock.now(),
+            &caller.audit,
+            Event::new("statistics.read", 200).on("statistics", "placement-shares"),
+        )
+        .await?;
+        Ok(PlacementSharesResponse::Ok(Json(PlacementSharesTable {
+            items,
+        })))
+    }
+
+    /// Defenders hosted (arrived) per year, by field of work and region.
+    /// Counts below 5 are `"<5"`; filters only choose which cells to show.
+    #[oai(
+        path = "/statistics/defenders-hosted",
+        method = "get",
+        operation_id = "defendersHostedStatistics"
+    )]
+    async fn defenders_hosted(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        #[oai(validator(minimum(value = "1900"), maximum(value = "2200")))] year: Query<
+            Option<i32>,
+        >,
+        #[oai(name = "fieldOfWork")] field_of_work: Query<Option<FieldOfWork>>,
+        #[oai(validator(max_length = 30))] region: Query<Option<String>>,
+    ) -> ApiResult<DefendersHostedResponse> {
+        // every arrival with its defender's field and country: erased defenders count too
+        let rows: Vec<(uuid::Uuid, Option<chrono::NaiveDate>, String, String)> =
+            stays::Entity::find()
+                .select_only()
+                .column(stays::Column::DefenderId)
+                .column(stays::Column::ActualArrival)
+                .column(defenders::Column::FieldOfWork)
+                .column(defenders::Column::CountryOfWork)
+                .join(
+                    sea_orm::JoinType::InnerJoin,
+                    stays::Relation::Defender.def(),
+                )
+                .filter(stays::Column::ActualArrival.is_not_null())
+                .into_tuple()
+                .all(&state.db)
+                .await?;
+        // the full table first (distinct defenders per cell), then the filter picks cells
+        let mut cells: BTreeMap<
+            (i32, String, &'static str),
+            std::collections::BTreeSet<uuid::Uuid>,
+        > = BTreeMap::new();
+        for (defender, arrival, field, country) in rows {
+            let Some(arrival) = arrival else { continue };
+            cells
+                .entry((arrival.year(), field, region_of(&country)))
+                .or_default()
+                .insert(defender);
+        }
+        let items = cells
+            .into_iter()
+            .filter(|((y, f, r), _)| {
+                year.0.is_none_or(|want| want == *y)
+                    && field_of_work.0.is_none_or(|want| want.as_str() == f)
+                    && region.0.as_deref().is_none_or(|want| want == *r)
+            })
+            .filter_map(|((y, f, r), ids)| {
+                Some(DefendersHosted {
+                    year: y,
+                    field_of_work: FieldOfWork::parse(&f)?,
+                    region: r.to_owned(),
+                    defenders: SuppressedCount(ids.len() as i64),
+                })
+            })
+            .collect();
+        audit::record_alone(
+            &state.db,
+            state.clock.now(),
+            &caller.audit,
+            Event::new("statistics.read", 200).on("statistics", "defenders-hosted"),
+        )
+        .await?;
+        Ok(DefendersHostedResponse::Ok(Json(DefendersHostedTable {
+            items,
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages_and_suppression() {
+        assert_eq!(percent(1, 3), "33.3");
+        assert_eq!(percent(2, 3), "66.7");
+        assert_eq!(percent(0, 0), "0.0");
+        assert_eq!(
+            SuppressedCount(4).to_json(),
+            Some(Value::String("<5".into()))
+        );
+        assert_eq!(SuppressedCount(5).to_json(), Some(Value::from(5)));
+        assert_eq!(
+            SuppressedCount(0).to_json(),
+            Some(Value::String("<5".into()))
+        );
+    }
+}

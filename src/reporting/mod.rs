@@ -1,0 +1,4 @@
+//! The council's statistics over both programmes, with small-count suppression.
+
+pub mod api;
+pub mod regions;
