@@ -738,3 +738,95 @@ async fn grants_follow_the_rate_table_and_freeze_once_under_way() {
     .await;
     assert!(early["grant"].is_null());
 }
+
+#[tokio::test]
+async fn the_placement_list_exports_as_streamed_csv_with_the_same_filters() {
+    let w = world(5).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let p = placement(
+            &w,
+            &participant(&w, &format!("Csv{i}"), "mbo_4").await,
+            i % 2 == 0,
+        )
+        .await;
+        ids.push(p["id"].as_str().unwrap().to_owned());
+    }
+    // a value a spreadsheet would execute is neutralised
+    let resp = w
+        .app
+        .request(
+            Method::PATCH,
+            &format!("/placements/{}", ids[0]),
+            Some(&w.officer.token),
+        )
+        .header("if-match", "\"1\"")
+        .json(&json!({"fundingProgramme": "=HYPERLINK(\"http://x\")"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = w
+        .app
+        .request(Method::GET, "/placements?limit=1", Some(&w.officer.token))
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    assert!(resp.headers().get("link").is_none());
+    let text = resp.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("reference,id,participantId,direction"),
+        "{text}"
+    );
+    assert_eq!(
+        lines.len(),
+        4,
+        "every matching placement, not a page: {text}"
+    );
+    assert!(text.contains("'=HYPERLINK"), "{text}");
+    let resp = w
+        .app
+        .request(
+            Method::GET,
+            &format!("/placements?agreementId={}", w.agreement),
+            Some(&w.officer.token),
+        )
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.text().await.unwrap().lines().count(),
+        3,
+        "filters apply"
+    );
+    // the same access rules, and the export is on record
+    let resp = w
+        .app
+        .request(
+            Method::GET,
+            "/placements",
+            Some(&w.app.account(&[Role::Analyst]).await.token),
+        )
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert!(w
+        .app
+        .audit_rows()
+        .await
+        .iter()
+        .any(|e| e.action == "placements.exported" && e.actor_id == Some(w.officer.id)));
+}

@@ -220,6 +220,39 @@ async fn small_counts_of_defenders_are_suppressed_under_every_filter() {
             }
         }
     }
+    // the same table as CSV, suppressed the same way
+    let resp = app
+        .request(
+            reqwest::Method::GET,
+            "/statistics/defenders-hosted",
+            Some(&analyst.token),
+        )
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.starts_with("year,fieldOfWork,region,defenders\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(",journalism,africa,6\n")
+            && text.contains(",labour,latin_america_caribbean,<5\n"),
+        "{text}"
+    );
+    assert!(app
+        .audit_rows()
+        .await
+        .iter()
+        .any(|e| e.action == "statistics.exported"));
     // erased defenders still count: statistics keep field, region and year
     let list = ok(app
         .get("/defenders?fieldOfWork=journalism&limit=1", t)

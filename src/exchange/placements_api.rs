@@ -5,7 +5,7 @@ use poem::{http::StatusCode, web::Data, Request};
 use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
-    ApiResponse, OpenApi,
+    ApiResponse, OpenApi, ResponseContent,
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -18,7 +18,7 @@ use super::{
     model::{allowed_targets, Direction, EducationLevel, PlacementKind, PlacementStatus},
     store,
     views::{
-        NewPlacement, NewPlacementStatusChange, Placement, PlacementList, PlacementStatusChange,
+        NewPlacement, NewPlacementStatusChange, Placement, PlacementPage, PlacementStatusChange,
         PlacementStatusChangeList, PlacementUpdate,
     },
 };
@@ -32,6 +32,7 @@ use crate::{
     },
     http::{
         body::JsonBody,
+        csv::{wants_csv, Csv},
         if_match_version,
         pagination::{paginate, PageRequest},
         problem::{ApiError, ApiResult, InvalidParam},
@@ -179,16 +180,150 @@ async fn refresh_grant(db: &impl ConnectionTrait, id: Uuid) -> Result<(), ApiErr
     Ok(())
 }
 
+#[derive(ResponseContent)]
+pub enum PlacementListContent {
+    Json(Json<PlacementPage>),
+    Csv(Csv),
+}
+
+#[derive(ApiResponse)]
+pub enum PlacementListResponse {
+    /// A page of placements (JSON), or every matching placement (CSV).
+    #[oai(status = 200)]
+    Ok(
+        PlacementListContent,
+        /// `<...>; rel="next"` when there is a next page (JSON only).
+        #[oai(header = "Link")]
+        Option<String>,
+    ),
+}
+
+const CSV_HEADER: [&str; 18] = [
+    "reference",
+    "id",
+    "participantId",
+    "direction",
+    "agreementId",
+    "sendingInstitutionId",
+    "receivingInstitutionId",
+    "kind",
+    "plannedStart",
+    "plannedEnd",
+    "actualStart",
+    "actualEnd",
+    "fundingProgramme",
+    "status",
+    "educationLevel",
+    "country",
+    "year",
+    "grantAmountCents",
+];
+
+fn csv_row(m: &placements::Model) -> Vec<String> {
+    let opt = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
+    let grant = m
+        .grant_json
+        .as_deref()
+        .and_then(|g| serde_json::from_str::<Grant>(g).ok())
+        .map(|g| g.amount_cents.to_string())
+        .unwrap_or_default();
+    vec![
+        m.reference.clone(),
+        m.id.to_string(),
+        m.participant_id.to_string(),
+        m.direction.clone(),
+        m.agreement_id.map(|a| a.to_string()).unwrap_or_default(),
+        m.sending_institution_id.to_string(),
+        m.receiving_institution_id.to_string(),
+        m.kind.clone(),
+        m.planned_start.to_string(),
+        m.planned_end.to_string(),
+        opt(m.actual_start),
+        opt(m.actual_end),
+        m.funding_programme.clone().unwrap_or_default(),
+        m.status.clone(),
+        m.education_level.clone(),
+        m.country.clone(),
+        m.year.to_string(),
+        grant,
+    ]
+}
+
+/// Streams every row of `query` as CSV, newest first, in keyset batches, so an
+/// export of any size holds one batch in memory at a time.
+fn stream_csv(
+    db: sea_orm::DatabaseConnection,
+    query: sea_orm::Select<placements::Entity>,
+) -> poem::Body {
+    const BATCH: u64 = 500;
+    enum Step {
+        Header,
+        After(Option<Uuid>),
+        Done,
+    }
+    let stream = futures_util::stream::unfold(Step::Header, move |step| {
+        let db = db.clone();
+        let query = query.clone();
+        async move {
+            match step {
+                Step::Done => None,
+                Step::Header => {
+                    let header = vec![CSV_HEADER.iter().map(|h| (*h).to_owned()).collect()];
+                    Some((
+                        Ok(bytes::Bytes::from(crate::http::csv::to_csv_bytes(&header))),
+                        Step::After(None),
+                    ))
+                }
+                Step::After(after) => {
+                    let mut q = query;
+                    if let Some(a) = after {
+                        q = q.filter(placements::Column::Id.lt(a));
+                    }
+                    match q
+                        .order_by_desc(placements::Column::Id)
+                        .limit(BATCH)
+                        .all(&db)
+                        .await
+                    {
+                        Err(e) => {
+                            tracing::error!(error = %e, "placement export failed mid-stream");
+                            Some((Err(std::io::Error::other("export failed")), Step::Done))
+                        }
+                        Ok(rows) if rows.is_empty() => None,
+                        Ok(rows) => {
+                            let next = if (rows.len() as u64) < BATCH {
+                                Step::Done
+                            } else {
+                                Step::After(rows.last().map(|r| r.id))
+                            };
+                            let table: Vec<Vec<String>> = rows.iter().map(csv_row).collect();
+                            Some((
+                                Ok(bytes::Bytes::from(crate::http::csv::to_csv_bytes(&table))),
+                                next,
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+    });
+    poem::Body::from_bytes_stream(stream)
+}
+
 pub struct PlacementsApi;
 
 #[OpenApi(tag = "Tag::Exchange")]
 impl PlacementsApi {
     /// List placements, newest first, with filters.
+    ///
+    /// With `Accept: text/csv`: every matching placement (no paging), streamed
+    /// as CSV; the export is audited.
     #[oai(path = "/placements", method = "get", operation_id = "listPlacements")]
     #[allow(clippy::too_many_arguments)]
     async fn list_placements(
         &self,
         state: Data<&AppState>,
+        caller: Data<&Caller>,
         req: &Request,
         status: Query<Option<PlacementStatus>>,
         direction: Query<Option<Direction>>,
@@ -209,7 +344,7 @@ impl PlacementsApi {
         /// The `next` cursor of the previous page.
         #[oai(validator(max_length = 512))]
         cursor: Query<Option<String>>,
-    ) -> ApiResult<PlacementList> {
+    ) -> ApiResult<PlacementListResponse> {
         use sea_orm::Condition;
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         let mut q = placements::Entity::find();
@@ -238,6 +373,22 @@ impl PlacementsApi {
         if let Some(a) = agreement_id.0 {
             q = q.filter(placements::Column::AgreementId.eq(a));
         }
+        if wants_csv(req) {
+            audit::record_alone(
+                &state.db,
+                state.clock.now(),
+                &caller.audit,
+                Event::new("placements.exported", 200).on("export", "placements"),
+            )
+            .await?;
+            return Ok(PlacementListResponse::Ok(
+                PlacementListContent::Csv(Csv {
+                    body: stream_csv(state.db.clone(), q),
+                    filename: "placements.csv",
+                }),
+                None,
+            ));
+        }
         if let Some(after) = page.after {
             q = q.filter(placements::Column::Id.lt(after));
         }
@@ -247,11 +398,15 @@ impl PlacementsApi {
             .all(&state.db)
             .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id);
-        Ok(PlacementList::page(
-            rows.into_iter().map(placement_view).collect(),
-            next,
-            &state.config.public_url,
-            req.uri(),
+        let link = next.as_deref().and_then(|n| {
+            crate::http::pagination::next_link(&state.config.public_url, req.uri(), n)
+        });
+        Ok(PlacementListResponse::Ok(
+            PlacementListContent::Json(Json(PlacementPage {
+                items: rows.into_iter().map(placement_view).collect(),
+                next,
+            })),
+            link,
         ))
     }
 

@@ -4,6 +4,7 @@
 
 pub mod body;
 pub mod conventions;
+pub mod csv;
 pub mod pagination;
 pub mod problem;
 pub mod spec;

@@ -13,7 +13,7 @@ use poem_openapi::{
     payload::Json,
     registry::{MetaSchema, MetaSchemaRef},
     types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
-    ApiResponse, Object, OpenApi,
+    ApiResponse, Object, OpenApi, ResponseContent,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait};
 use serde_json::Value;
@@ -24,7 +24,11 @@ use crate::{
     audit::{self, Event},
     entities::{defenders, participants, placements, stays},
     exchange::model::{Direction, EducationLevel, PlacementStatus},
-    http::{problem::ApiResult, Tag},
+    http::{
+        csv::{to_csv_bytes, wants_csv, Csv},
+        problem::ApiResult,
+        Tag,
+    },
     shelter::model::FieldOfWork,
     AppState,
 };
@@ -154,25 +158,50 @@ pub struct DefendersHostedTable {
     pub items: Vec<DefendersHosted>,
 }
 
+#[derive(ResponseContent)]
+pub enum PlacementCountsContent {
+    Json(Json<PlacementCounts>),
+    Csv(Csv),
+}
+
 #[derive(ApiResponse)]
 pub enum PlacementCountsResponse {
-    /// The counts.
+    /// The counts, as JSON or (with `Accept: text/csv`) CSV.
     #[oai(status = 200)]
-    Ok(Json<PlacementCounts>),
+    Ok(PlacementCountsContent),
+}
+
+#[derive(ResponseContent)]
+pub enum PlacementSharesContent {
+    Json(Json<PlacementSharesTable>),
+    Csv(Csv),
 }
 
 #[derive(ApiResponse)]
 pub enum PlacementSharesResponse {
-    /// The shares per year.
+    /// The shares per year, as JSON or (with `Accept: text/csv`) CSV.
     #[oai(status = 200)]
-    Ok(Json<PlacementSharesTable>),
+    Ok(PlacementSharesContent),
+}
+
+#[derive(ResponseContent)]
+pub enum DefendersHostedContent {
+    Json(Json<DefendersHostedTable>),
+    Csv(Csv),
 }
 
 #[derive(ApiResponse)]
 pub enum DefendersHostedResponse {
-    /// The counts; below 5 as `"<5"`.
+    /// The counts (below 5 as `"<5"`), as JSON or (with `Accept: text/csv`) CSV.
     #[oai(status = 200)]
-    Ok(Json<DefendersHostedTable>),
+    Ok(DefendersHostedContent),
+}
+
+fn csv(rows: Vec<Vec<String>>, filename: &'static str) -> Csv {
+    Csv {
+        body: poem::Body::from(to_csv_bytes(&rows)),
+        filename,
+    }
 }
 
 fn percent(part: i64, whole: i64) -> String {
@@ -199,6 +228,7 @@ impl StatisticsApi {
         &self,
         state: Data<&AppState>,
         caller: Data<&Caller>,
+        req: &poem::Request,
         #[oai(validator(minimum(value = "1900"), maximum(value = "2200")))] year: Query<
             Option<i32>,
         >,
@@ -244,7 +274,7 @@ impl StatisticsApi {
             .into_tuple()
             .all(&state.db)
             .await?;
-        let items = rows
+        let items: Vec<PlacementCount> = rows
             .into_iter()
             .filter_map(|(year, d, l, country, s, n)| {
                 Some(PlacementCount {
@@ -257,14 +287,48 @@ impl StatisticsApi {
                 })
             })
             .collect();
+        let exported = wants_csv(req);
+        let action = if exported {
+            "statistics.exported"
+        } else {
+            "statistics.read"
+        };
         audit::record_alone(
             &state.db,
             state.clock.now(),
             &caller.audit,
-            Event::new("statistics.read", 200).on("statistics", "placements"),
+            Event::new(action, 200).on("statistics", "placements"),
         )
         .await?;
-        Ok(PlacementCountsResponse::Ok(Json(PlacementCounts { items })))
+        if exported {
+            let mut rows: Vec<Vec<String>> = vec![[
+                "year",
+                "direction",
+                "educationLevel",
+                "country",
+                "status",
+                "placements",
+            ]
+            .iter()
+            .map(|h| (*h).to_owned())
+            .collect()];
+            rows.extend(items.iter().map(|i| {
+                vec![
+                    i.year.to_string(),
+                    i.direction.as_str().into(),
+                    i.education_level.as_str().into(),
+                    i.country.clone(),
+                    i.status.as_str().into(),
+                    i.placements.to_string(),
+                ]
+            }));
+            return Ok(PlacementCountsResponse::Ok(PlacementCountsContent::Csv(
+                csv(rows, "placements-statistics.csv"),
+            )));
+        }
+        Ok(PlacementCountsResponse::Ok(PlacementCountsContent::Json(
+            Json(PlacementCounts { items }),
+        )))
     }
 
     /// Per year: placements made (accepted or later), the MBO share and the
@@ -278,6 +342,7 @@ impl StatisticsApi {
         &self,
         state: Data<&AppState>,
         caller: Data<&Caller>,
+        req: &poem::Request,
         #[oai(validator(minimum(value = "1900"), maximum(value = "2200")))] year: Query<
             Option<i32>,
         >,
@@ -318,7 +383,7 @@ impl StatisticsApi {
                 e.2 += n;
             }
         }
-        let items = by_year
+        let items: Vec<PlacementShares> = by_year
             .into_iter()
             .map(|(year, (total, mbo, fewer))| PlacementShares {
                 year,
@@ -329,16 +394,48 @@ impl StatisticsApi {
                 fewer_opportunities_share_percent: percent(fewer, total),
             })
             .collect();
+        let exported = wants_csv(req);
+        let action = if exported {
+            "statistics.exported"
+        } else {
+            "statistics.read"
+        };
         audit::record_alone(
             &state.db,
             state.clock.now(),
             &caller.audit,
-            Event::new("statistics.read", 200).on("statistics", "placement-shares"),
+            Event::new(action, 200).on("statistics", "placement-shares"),
         )
         .await?;
-        Ok(PlacementSharesResponse::Ok(Json(PlacementSharesTable {
-            items,
-        })))
+        if exported {
+            let mut rows: Vec<Vec<String>> = vec![[
+                "year",
+                "placements",
+                "mbo",
+                "mboSharePercent",
+                "fewerOpportunities",
+                "fewerOpportunitiesSharePercent",
+            ]
+            .iter()
+            .map(|h| (*h).to_owned())
+            .collect()];
+            rows.extend(items.iter().map(|i| {
+                vec![
+                    i.year.to_string(),
+                    i.placements.to_string(),
+                    i.mbo.to_string(),
+                    i.mbo_share_percent.clone(),
+                    i.fewer_opportunities.to_string(),
+                    i.fewer_opportunities_share_percent.clone(),
+                ]
+            }));
+            return Ok(PlacementSharesResponse::Ok(PlacementSharesContent::Csv(
+                csv(rows, "placement-shares.csv"),
+            )));
+        }
+        Ok(PlacementSharesResponse::Ok(PlacementSharesContent::Json(
+            Json(PlacementSharesTable { items }),
+        )))
     }
 
     /// Defenders hosted (arrived) per year, by field of work and region.
@@ -352,6 +449,7 @@ impl StatisticsApi {
         &self,
         state: Data<&AppState>,
         caller: Data<&Caller>,
+        req: &poem::Request,
         #[oai(validator(minimum(value = "1900"), maximum(value = "2200")))] year: Query<
             Option<i32>,
         >,
@@ -386,7 +484,7 @@ impl StatisticsApi {
                 .or_default()
                 .insert(defender);
         }
-        let items = cells
+        let items: Vec<DefendersHosted> = cells
             .into_iter()
             .filter(|((y, f, r), _)| {
                 year.0.is_none_or(|want| want == *y)
@@ -402,16 +500,43 @@ impl StatisticsApi {
                 })
             })
             .collect();
+        let exported = wants_csv(req);
+        let action = if exported {
+            "statistics.exported"
+        } else {
+            "statistics.read"
+        };
         audit::record_alone(
             &state.db,
             state.clock.now(),
             &caller.audit,
-            Event::new("statistics.read", 200).on("statistics", "defenders-hosted"),
+            Event::new(action, 200).on("statistics", "defenders-hosted"),
         )
         .await?;
-        Ok(DefendersHostedResponse::Ok(Json(DefendersHostedTable {
-            items,
-        })))
+        if exported {
+            let mut rows: Vec<Vec<String>> = vec![["year", "fieldOfWork", "region", "defenders"]
+                .iter()
+                .map(|h| (*h).to_owned())
+                .collect()];
+            rows.extend(items.iter().map(|i| {
+                vec![
+                    i.year.to_string(),
+                    i.field_of_work.as_str().into(),
+                    i.region.clone(),
+                    if i.defenders.0 < SMALLEST_SHOWN {
+                        "<5".to_owned()
+                    } else {
+                        i.defenders.0.to_string()
+                    },
+                ]
+            }));
+            return Ok(DefendersHostedResponse::Ok(DefendersHostedContent::Csv(
+                csv(rows, "defenders-hosted.csv"),
+            )));
+        }
+        Ok(DefendersHostedResponse::Ok(DefendersHostedContent::Json(
+            Json(DefendersHostedTable { items }),
+        )))
     }
 }
 
