@@ -453,6 +453,20 @@ impl MigrationTrait for Migration {
             vec![Placements::ParticipantId.into_iden()],
         )
         .await?;
+        // covers the statistics' GROUP BY: answered from the index alone
+        index(
+            manager,
+            "ix_placements_statistics",
+            Placements::Table,
+            vec![
+                Placements::Year.into_iden(),
+                Placements::Direction.into_iden(),
+                Placements::EducationLevel.into_iden(),
+                Placements::Country.into_iden(),
+                Placements::Status.into_iden(),
+            ],
+        )
+        .await?;
         manager
             .create_table(
                 Table::create()
