@@ -187,18 +187,17 @@ pub async fn update_staff(
     changes: Vec<(staff::Column, sea_orm::Value)>,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let mut update = staff::Entity::update_many()
-        .col_expr(staff::Column::Version, Expr::value(expected_version + 1))
-        .col_expr(staff::Column::UpdatedAt, Expr::value(now));
-    for (col, value) in changes {
-        update = update.col_expr(col, Expr::value(value));
-    }
-    let result = update
-        .filter(staff::Column::Id.eq(id))
-        .filter(staff::Column::Version.eq(expected_version))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+    crate::db::update_versioned::<staff::Entity>(
+        db,
+        staff::Column::Id,
+        staff::Column::Version,
+        staff::Column::UpdatedAt,
+        id,
+        expected_version,
+        changes,
+        now,
+    )
+    .await
 }
 
 // ---- sessions ----

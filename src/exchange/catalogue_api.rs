@@ -410,7 +410,7 @@ impl CatalogueApi {
             }
         }
         if !fields.is_empty() {
-            if !store::bump_version::<institutions::Entity>(
+            if !crate::db::update_versioned::<institutions::Entity>(
                 &txn,
                 institutions::Column::Id,
                 institutions::Column::Version,
@@ -649,7 +649,7 @@ impl CatalogueApi {
             fields.push("quotas");
         }
         if !fields.is_empty() {
-            if !store::bump_version::<agreements::Entity>(
+            if !crate::db::update_versioned::<agreements::Entity>(
                 &txn,
                 agreements::Column::Id,
                 agreements::Column::Version,

@@ -11,7 +11,6 @@ use uuid::Uuid;
 
 use super::{
     model::{name_key, EducationLevel},
-    store,
     views::{
         NewParticipant, Participant, ParticipantList, ParticipantSearch, ParticipantSearchResult,
         ParticipantUpdate,
@@ -361,7 +360,7 @@ impl ParticipantsApi {
             "fewerOpportunities"
         );
         if !fields.is_empty() {
-            if !store::bump_version::<participants::Entity>(
+            if !crate::db::update_versioned::<participants::Entity>(
                 &txn,
                 participants::Column::Id,
                 participants::Column::Version,

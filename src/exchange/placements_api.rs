@@ -664,7 +664,7 @@ impl PlacementsApi {
             fields.push("greenTravel");
         }
         if !fields.is_empty() {
-            if !store::bump_version::<placements::Entity>(
+            if !crate::db::update_versioned::<placements::Entity>(
                 &txn,
                 placements::Column::Id,
                 placements::Column::Version,
@@ -860,7 +860,7 @@ impl PlacementsApi {
         {
             changes.push((placements::Column::ActualEnd, Some(today).into()));
         }
-        if !store::bump_version::<placements::Entity>(
+        if !crate::db::update_versioned::<placements::Entity>(
             &txn,
             placements::Column::Id,
             placements::Column::Version,

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Datelike, Utc};
 use sea_orm::{
-    sea_query::Expr, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    Statement,
 };
 use uuid::Uuid;
 
@@ -20,33 +20,6 @@ pub async fn erasmus_code_taken(
         q = q.filter(institutions::Column::Id.ne(id));
     }
     Ok(q.one(db).await?.is_some())
-}
-
-/// Writes changes and bumps the version if it is still `expected` (the
-/// optimistic lock), for any table with `id`, `version` and `updated_at`.
-#[allow(clippy::too_many_arguments)]
-pub async fn bump_version<E: EntityTrait>(
-    db: &impl ConnectionTrait,
-    id_col: E::Column,
-    version_col: E::Column,
-    updated_col: E::Column,
-    id: Uuid,
-    expected: i32,
-    changes: Vec<(E::Column, sea_orm::Value)>,
-    now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    let mut update = E::update_many()
-        .col_expr(version_col, Expr::value(expected + 1))
-        .col_expr(updated_col, Expr::value(now));
-    for (col, value) in changes {
-        update = update.col_expr(col, Expr::value(value));
-    }
-    let result = update
-        .filter(id_col.eq(id))
-        .filter(version_col.eq(expected))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
 }
 
 /// The next placement reference of a year: `EX-2026-0001`, ...

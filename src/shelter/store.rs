@@ -159,18 +159,17 @@ pub async fn bump_stay_version(
     changes: Vec<(stays::Column, sea_orm::Value)>,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let mut update = stays::Entity::update_many()
-        .col_expr(stays::Column::Version, Expr::value(expected + 1))
-        .col_expr(stays::Column::UpdatedAt, Expr::value(now));
-    for (col, value) in changes {
-        update = update.col_expr(col, Expr::value(value));
-    }
-    let result = update
-        .filter(stays::Column::Id.eq(id))
-        .filter(stays::Column::Version.eq(expected))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+    crate::db::update_versioned::<stays::Entity>(
+        db,
+        stays::Column::Id,
+        stays::Column::Version,
+        stays::Column::UpdatedAt,
+        id,
+        expected,
+        changes,
+        now,
+    )
+    .await
 }
 
 pub async fn bump_defender_version(
