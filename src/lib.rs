@@ -18,6 +18,7 @@ pub mod keyring;
 pub mod reporting;
 pub mod shelter;
 pub mod telemetry;
+pub mod text;
 
 use std::{net::SocketAddr, sync::Arc};
 

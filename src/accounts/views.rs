@@ -45,7 +45,7 @@ impl StaffAccount {
     }
 
     pub fn etag(&self) -> String {
-        format!("\"{}\"", self.version)
+        crate::http::etag(self.version)
     }
 }
 

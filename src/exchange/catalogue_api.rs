@@ -27,6 +27,7 @@ use crate::{
     audit::{self, Event},
     db::begin_write,
     entities::{agreement_quotas, agreements, institutions},
+    http::etag,
     http::{
         body::JsonBody,
         if_match_version,
@@ -34,7 +35,7 @@ use crate::{
         problem::{ApiError, ApiResult, InvalidParam},
         stale_version, Tag,
     },
-    shelter::model::{parse_country, parse_text},
+    text::{parse_country, parse_text},
     AppState,
 };
 
@@ -56,10 +57,6 @@ pub enum AgreementResponse {
     /// Created.
     #[oai(status = 201)]
     Created(Json<Agreement>, #[oai(header = "ETag")] String),
-}
-
-fn etag(version: i32) -> String {
-    format!("\"{version}\"")
 }
 
 fn institution_view(m: institutions::Model) -> Institution {

@@ -79,7 +79,7 @@ pub fn check_rates(rates: &Rates, problems: &mut Vec<InvalidParam>) {
     let mut seen: Vec<&str> = Vec::new();
     for (g, group) in rates.country_groups.iter().enumerate() {
         for (c, country) in group.countries.iter().enumerate() {
-            if crate::shelter::model::parse_country(country).is_err() {
+            if crate::text::parse_country(country).is_err() {
                 problems.push(InvalidParam::new(
                     format!("countryGroups[{g}].countries[{c}]"),
                     "invalid",

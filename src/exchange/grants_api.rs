@@ -228,7 +228,7 @@ impl GrantRatesApi {
             .await?
             .ok_or_else(ApiError::internal)?;
         txn.commit().await?;
-        let tag = format!("\"{}\"", created.version);
+        let tag = crate::http::etag(created.version);
         Ok(GrantRateTableResponse::Created(Json(view(created)?), tag))
     }
 
@@ -247,7 +247,7 @@ impl GrantRatesApi {
             .one(&state.db)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        let tag = format!("\"{}\"", m.version);
+        let tag = crate::http::etag(m.version);
         Ok(GrantRateTableResponse::Ok(Json(view(m)?), tag))
     }
 
@@ -327,7 +327,7 @@ impl GrantRatesApi {
             .await?
             .ok_or_else(ApiError::internal)?;
         txn.commit().await?;
-        let tag = format!("\"{}\"", updated.version);
+        let tag = crate::http::etag(updated.version);
         Ok(GrantRateTableResponse::Ok(Json(view(updated)?), tag))
     }
 }

@@ -1,24 +1,6 @@
 //! Parsed exchange types and the placement lifecycle: no HTTP, no SQL.
 
-use poem_openapi::Enum;
-
-macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum)]
-        pub enum $name { $(#[oai(rename = $text)] $variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-            pub fn parse(text: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == text)
-            }
-        }
-    };
-}
+use crate::text::text_enum;
 
 text_enum!(
     /// Kind of institution.
@@ -131,7 +113,7 @@ pub fn parse_erasmus_code(text: &str) -> Result<String, &'static str> {
 
 /// The search key of a learner's name: NFKC, case-folded, spaces collapsed.
 pub fn name_key(given: &str, family: &str) -> String {
-    crate::shelter::model::normalized_name(&format!("{given} {family}"))
+    crate::text::normalized_name(&format!("{given} {family}"))
 }
 
 #[cfg(test)]

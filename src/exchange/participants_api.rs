@@ -21,6 +21,7 @@ use crate::{
     audit::{self, Event},
     db::begin_write,
     entities::{institutions, participants},
+    http::etag,
     http::{
         body::JsonBody,
         if_match_version,
@@ -28,7 +29,7 @@ use crate::{
         problem::{ApiError, ApiResult, InvalidParam},
         stale_version, Tag,
     },
-    shelter::model::{parse_country, parse_text},
+    text::{parse_country, parse_text},
     AppState,
 };
 
@@ -47,10 +48,6 @@ pub enum ParticipantSearchResponse {
     /// Matching participants.
     #[oai(status = 200)]
     Ok(Json<ParticipantSearchResult>),
-}
-
-fn etag(version: i32) -> String {
-    format!("\"{version}\"")
 }
 
 pub fn participant_view(m: participants::Model) -> Participant {

@@ -30,6 +30,7 @@ use crate::{
         agreement_quotas, agreements, grant_rate_tables, institutions, participants,
         placement_status_changes, placements,
     },
+    http::etag,
     http::{
         body::JsonBody,
         csv::{wants_csv, Csv},
@@ -38,7 +39,7 @@ use crate::{
         problem::{ApiError, ApiResult, InvalidParam},
         stale_version, Tag,
     },
-    shelter::model::parse_text,
+    text::parse_text,
     AppState,
 };
 
@@ -57,10 +58,6 @@ pub enum PlacementStatusChanged {
     /// The change, recorded.
     #[oai(status = 201)]
     Created(Json<PlacementStatusChange>),
-}
-
-fn etag(version: i32) -> String {
-    format!("\"{version}\"")
 }
 
 /// Statuses from which the grant no longer changes.
@@ -723,7 +720,7 @@ impl PlacementsApi {
             .ok_or_else(ApiError::not_found)?;
         let q = placement_status_changes::Entity::find()
             .filter(placement_status_changes::Column::PlacementId.eq(id.0));
-        let rows = crate::shelter::store::newest_first(
+        let rows = crate::http::pagination::newest_first(
             q,
             placement_status_changes::Column::Id,
             page.after,

@@ -42,6 +42,11 @@ pub enum Tag {
     Statistics,
 }
 
+/// The `ETag` of a resource version, as `If-Match` expects it back.
+pub fn etag(version: i32) -> String {
+    format!("\"{version}\"")
+}
+
 /// The version an `If-Match` header names: 428 when it is missing, 412 when
 /// it cannot name any version.
 pub fn if_match_version(header: Option<&str>) -> Result<i32, ApiError> {

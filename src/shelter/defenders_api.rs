@@ -11,7 +11,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use uuid::Uuid;
 
 use super::{
-    model::{normalized_name, parse_country, parse_text, Codename, FieldOfWork, RiskLevel},
+    model::{Codename, FieldOfWork, RiskLevel},
     sight::{self, is_coordinator},
     store,
     vault::{self, Field},
@@ -25,6 +25,7 @@ use crate::{
     audit::{self, Event},
     db::begin_write,
     entities::{consents, defenders, risk_assessments, stay_notes, stays},
+    http::etag,
     http::{
         body::JsonBody,
         if_match_version,
@@ -32,6 +33,7 @@ use crate::{
         problem::{ApiError, ApiResult, InvalidParam},
         stale_version, Tag,
     },
+    text::{normalized_name, parse_country, parse_text},
     AppState,
 };
 
@@ -99,10 +101,6 @@ pub fn defender_view(m: &defenders::Model, identity: Option<DefenderIdentity>) -
         updated_at: m.updated_at.into(),
         version: m.version,
     }
-}
-
-fn etag(version: i32) -> String {
-    format!("\"{version}\"")
 }
 
 fn check_languages(languages: &[String], problems: &mut Vec<InvalidParam>) -> Vec<String> {
@@ -725,9 +723,14 @@ impl DefendersApi {
             .await?
             .ok_or_else(ApiError::not_found)?;
         let q = consents::Entity::find().filter(consents::Column::DefenderId.eq(id.0));
-        let rows = store::newest_first(q, consents::Column::Id, page.after, page.fetch_limit())
-            .all(&state.db)
-            .await?;
+        let rows = crate::http::pagination::newest_first(
+            q,
+            consents::Column::Id,
+            page.after,
+            page.fetch_limit(),
+        )
+        .all(&state.db)
+        .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id);
         let today = state.clock.now().date_naive();
         Ok(ConsentList::page(

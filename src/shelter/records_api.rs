@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    model::{parse_text, ActivityKind, CheckInOutcome, NoteCategory, RiskLevel},
+    model::{ActivityKind, CheckInOutcome, NoteCategory, RiskLevel},
     sight::{self, is_coordinator},
     store,
     vault::{self, Field},
@@ -38,6 +38,7 @@ use crate::{
         problem::{ApiError, ApiResult},
         Tag,
     },
+    text::parse_text,
     AppState,
 };
 
@@ -103,9 +104,14 @@ impl StayRecordsApi {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         let found = sight::stay_in_full(state, &caller, id.0).await?;
         let q = stay_notes::Entity::find().filter(stay_notes::Column::StayId.eq(id.0));
-        let rows = store::newest_first(q, stay_notes::Column::Id, page.after, page.fetch_limit())
-            .all(&state.db)
-            .await?;
+        let rows = crate::http::pagination::newest_first(
+            q,
+            stay_notes::Column::Id,
+            page.after,
+            page.fetch_limit(),
+        )
+        .all(&state.db)
+        .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id);
         let key = vault::data_key(&state.db, &state.keys, found.defender.data_key_id).await?;
         let mut items = Vec::with_capacity(rows.len());
@@ -210,7 +216,7 @@ impl StayRecordsApi {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         let found = sight::stay_in_full(state, &caller, id.0).await?;
         let q = risk_assessments::Entity::find().filter(risk_assessments::Column::StayId.eq(id.0));
-        let rows = store::newest_first(
+        let rows = crate::http::pagination::newest_first(
             q,
             risk_assessments::Column::Id,
             page.after,
@@ -435,9 +441,14 @@ impl StayRecordsApi {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         sight::stay(&state.db, &caller, id.0).await?;
         let q = activities::Entity::find().filter(activities::Column::StayId.eq(id.0));
-        let rows = store::newest_first(q, activities::Column::Id, page.after, page.fetch_limit())
-            .all(&state.db)
-            .await?;
+        let rows = crate::http::pagination::newest_first(
+            q,
+            activities::Column::Id,
+            page.after,
+            page.fetch_limit(),
+        )
+        .all(&state.db)
+        .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id);
         let items = rows
             .into_iter()
@@ -534,9 +545,14 @@ impl StayRecordsApi {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         let found = sight::stay_in_full(state, &caller, id.0).await?;
         let q = check_ins::Entity::find().filter(check_ins::Column::StayId.eq(id.0));
-        let rows = store::newest_first(q, check_ins::Column::Id, page.after, page.fetch_limit())
-            .all(&state.db)
-            .await?;
+        let rows = crate::http::pagination::newest_first(
+            q,
+            check_ins::Column::Id,
+            page.after,
+            page.fetch_limit(),
+        )
+        .all(&state.db)
+        .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id);
         let key = vault::data_key(&state.db, &state.keys, found.defender.data_key_id).await?;
         let mut items = Vec::with_capacity(rows.len());

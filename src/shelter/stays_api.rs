@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{
     lifecycle::{self, Refusal},
-    model::{parse_text, Confidentiality, StayStatus, VisaStatus},
+    model::{Confidentiality, StayStatus, VisaStatus},
     sight::{self, is_coordinator, StayInSight},
     store,
     vault::{self, Field},
@@ -30,6 +30,7 @@ use crate::{
     audit::{self, Event},
     db::begin_write,
     entities::{check_ins, stay_assignments, stay_status_changes, stays},
+    http::etag,
     http::{
         body::JsonBody,
         if_match_version,
@@ -37,6 +38,7 @@ use crate::{
         problem::{ApiError, ApiResult, InvalidParam},
         stale_version, Tag,
     },
+    text::parse_text,
     AppState,
 };
 
@@ -90,10 +92,6 @@ pub enum StaySort {
 
 #[derive(Serialize, Deserialize)]
 struct StayCursor(NaiveDate, Uuid);
-
-fn etag(version: i32) -> String {
-    format!("\"{version}\"")
-}
 
 pub fn stay_view(s: &stays::Model, codename: &str, address: Option<String>) -> Stay {
     Stay {
@@ -602,7 +600,7 @@ impl StaysApi {
         sight::stay_in_full(&state, &caller, id.0).await?;
         let q = stay_status_changes::Entity::find()
             .filter(stay_status_changes::Column::StayId.eq(id.0));
-        let rows = store::newest_first(
+        let rows = crate::http::pagination::newest_first(
             q,
             stay_status_changes::Column::Id,
             page.after,

@@ -3,8 +3,7 @@
 use chrono::{DateTime, Datelike, Utc};
 use sea_orm::{
     sea_query::{Expr, Query},
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Statement,
 };
 use uuid::Uuid;
 
@@ -192,18 +191,4 @@ pub async fn bump_defender_version(
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
-}
-
-/// Newest-first keyset query helper for sub-resources keyed by UUIDv7 ids.
-pub fn newest_first<E: EntityTrait>(
-    q: sea_orm::Select<E>,
-    id_col: E::Column,
-    after: Option<Uuid>,
-    fetch: u64,
-) -> sea_orm::Select<E> {
-    let q = match after {
-        Some(a) => q.filter(id_col.lt(a)),
-        None => q,
-    };
-    q.order_by_desc(id_col).limit(fetch)
 }
