@@ -3,9 +3,11 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod columns;
 mod m20261128_000001_accounts_and_audit;
 mod m20261128_000002_shelter;
 mod m20261128_000003_exchange;
+mod m20261128_000004_integration;
 
 pub struct Migrator;
 
@@ -16,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_accounts_and_audit::Migration),
             Box::new(m20261128_000002_shelter::Migration),
             Box::new(m20261128_000003_exchange::Migration),
+            Box::new(m20261128_000004_integration::Migration),
         ]
     }
 }

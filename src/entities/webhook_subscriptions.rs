@@ -1,0 +1,25 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "webhook_subscriptions")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub callback_url: String,
+    /// JSON array of `{"kanaal", "filters"}`.
+    pub channels: String,
+    /// The signing secret, encrypted under the master key.
+    pub secret_enc: String,
+    pub active: bool,
+    /// Events up to this sequence number have their deliveries.
+    pub fanned_out_seq: i64,
+    pub created_by: Uuid,
+    pub version: i32,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
