@@ -42,6 +42,25 @@ pub struct Config {
     pub aftercare_months: Vec<u32>,
     /// The master key, when configured (otherwise the embedded default makes one).
     pub master_key: Option<MasterKey>,
+    /// Webhook delivery; see [`Webhooks`].
+    pub webhooks: Webhooks,
+}
+
+/// How webhook notifications are delivered.
+#[derive(Debug, Clone)]
+pub struct Webhooks {
+    /// Hosts whose callback URLs may use plain http (others must be https).
+    pub allowed_hosts: Vec<String>,
+    /// How long one delivery attempt may take.
+    pub timeout: Duration,
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt; each later wait is three times longer.
+    pub retry_base: TimeDelta,
+    /// How often each replica looks for due deliveries when not woken sooner.
+    pub poll_interval: Duration,
+    /// Whether this process delivers at all (a replica may leave it to others).
+    pub worker: bool,
 }
 
 /// A configuration problem: the variable and what is wrong with it.
@@ -54,6 +73,52 @@ pub struct ConfigError {
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/casedesk.db?mode=rwc";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+
+fn webhooks(source: &dyn Source) -> Result<Webhooks, ConfigError> {
+    let allowed_hosts = match read(source, "CASEDESK_WEBHOOK_ALLOWED_HOSTS")? {
+        None => Vec::new(),
+        Some(list) => {
+            let mut hosts = Vec::new();
+            for host in list.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+                if url::Host::parse(host).is_err() || host.contains([':', '/', '@']) {
+                    return Err(err(
+                        "CASEDESK_WEBHOOK_ALLOWED_HOSTS",
+                        "expected a comma-separated list of host names or IPv4 addresses, without ports",
+                    ));
+                }
+                hosts.push(host.to_ascii_lowercase());
+            }
+            hosts
+        }
+    };
+    Ok(Webhooks {
+        allowed_hosts,
+        timeout: Duration::from_secs(parse_number(
+            source,
+            "CASEDESK_WEBHOOK_TIMEOUT_SECONDS",
+            10_u64,
+            1..=60,
+        )?),
+        max_attempts: parse_number(source, "CASEDESK_WEBHOOK_MAX_ATTEMPTS", 8_u32, 1..=20)?,
+        retry_base: TimeDelta::seconds(parse_number(
+            source,
+            "CASEDESK_WEBHOOK_RETRY_BASE_SECONDS",
+            60_i64,
+            1..=3600,
+        )?),
+        poll_interval: Duration::from_millis(parse_number(
+            source,
+            "CASEDESK_WEBHOOK_POLL_MILLISECONDS",
+            1000_u64,
+            10..=60_000,
+        )?),
+        worker: match read(source, "CASEDESK_WEBHOOK_WORKER")?.as_deref() {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(_) => return Err(err("CASEDESK_WEBHOOK_WORKER", "expected true or false")),
+        },
+    })
+}
 
 /// Where values come from: the process environment, or a map in tests.
 pub trait Source {
@@ -313,6 +378,8 @@ impl Config {
             ));
         }
 
+        let webhooks = webhooks(source)?;
+
         Ok(Self {
             database_url,
             database_max_connections,
@@ -330,6 +397,7 @@ impl Config {
             bootstrap_admin_email,
             aftercare_months,
             master_key,
+            webhooks,
         })
     }
 

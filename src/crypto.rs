@@ -42,6 +42,19 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+/// The webhook signature: HMAC-SHA256 under `secret` of `<timestamp>.<body>`,
+/// hex. Receivers compute the same over the raw body and compare in constant time.
+pub fn webhook_signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(secret) else {
+        return String::new();
+    };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// A one-time password: 20 characters from an alphabet without look-alikes
 /// (about 115 bits), long enough for the password policy.
 pub fn one_time_password() -> Zeroizing<String> {

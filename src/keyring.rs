@@ -13,7 +13,7 @@ use crate::{
     clock::Clock,
     crypto::MasterKey,
     db::begin_write,
-    entities::{data_keys, keyring, staff},
+    entities::{data_keys, keyring, staff, webhook_subscriptions},
 };
 
 const CHECK: &str = "check";
@@ -30,6 +30,10 @@ pub fn data_key_aad(id: uuid::Uuid) -> String {
 
 pub fn totp_aad(staff_id: uuid::Uuid) -> String {
     format!("staff.totp_secret:{staff_id}")
+}
+
+pub fn webhook_secret_aad(subscription_id: uuid::Uuid) -> String {
+    format!("webhook_subscriptions.secret:{subscription_id}")
 }
 
 /// The keys the service works with.
@@ -129,6 +133,7 @@ pub struct Rotated {
     pub data_keys: u64,
     pub keyring_entries: u64,
     pub totp_secrets: u64,
+    pub webhook_secrets: u64,
 }
 
 /// Re-wraps everything the old master key protects under the new one.
@@ -196,6 +201,21 @@ pub async fn rotate(
             .exec(&txn)
             .await?;
         done.totp_secrets += 1;
+    }
+    for row in webhook_subscriptions::Entity::find().all(&txn).await? {
+        let aad = webhook_secret_aad(row.id);
+        let secret = old
+            .decrypt(&row.secret_enc, &aad)
+            .map_err(|_| KeyringError::Mismatch)?;
+        webhook_subscriptions::Entity::update_many()
+            .col_expr(
+                webhook_subscriptions::Column::SecretEnc,
+                Expr::value(new.encrypt(&secret, &aad)),
+            )
+            .filter(webhook_subscriptions::Column::Id.eq(row.id))
+            .exec(&txn)
+            .await?;
+        done.webhook_secrets += 1;
     }
     txn.commit().await?;
     Ok(done)

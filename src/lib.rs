@@ -14,6 +14,7 @@ pub mod entities;
 pub mod exchange;
 pub mod health;
 pub mod http;
+pub mod integration;
 pub mod keyring;
 pub mod reporting;
 pub mod shelter;
@@ -44,8 +45,14 @@ use crate::{
         placements_api::PlacementsApi,
     },
     http::API_BASE,
+    integration::{
+        clients_api::ApiClientsApi, feed_api::EventFeedApi, subscriptions_api::SubscriptionsApi,
+    },
     reporting::api::StatisticsApi,
-    shelter::{defenders_api::DefendersApi, records_api::StayRecordsApi, stays_api::StaysApi},
+    shelter::{
+        defenders_api::DefendersApi, records_api::StayRecordsApi, stays_api::StaysApi,
+        summaries_api::StaySummariesApi,
+    },
 };
 
 /// What every handler may use.
@@ -65,12 +72,16 @@ pub type Apis = (
     AuditApi,
     DefendersApi,
     StaysApi,
+    StaySummariesApi,
     StayRecordsApi,
     CatalogueApi,
     ParticipantsApi,
     PlacementsApi,
     GrantRatesApi,
     StatisticsApi,
+    ApiClientsApi,
+    SubscriptionsApi,
+    EventFeedApi,
 );
 
 fn apis() -> Apis {
@@ -80,12 +91,16 @@ fn apis() -> Apis {
         AuditApi,
         DefendersApi,
         StaysApi,
+        StaySummariesApi,
         StayRecordsApi,
         CatalogueApi,
         ParticipantsApi,
         PlacementsApi,
         GrantRatesApi,
         StatisticsApi,
+        ApiClientsApi,
+        SubscriptionsApi,
+        EventFeedApi,
     )
 }
 
@@ -178,14 +193,19 @@ fn service() -> OpenApiService<Apis, ()> {
 pub fn spec_document() -> serde_json::Value {
     http::spec::complete(&service().spec(), |operation| {
         use accounts::access::{rule, Allow};
-        use http::spec::OperationAccess;
-        match rule(operation).map(|r| r.allow) {
-            None => OperationAccess::Nobody,
-            Some(Allow::Public) => OperationAccess::Public,
-            Some(Allow::Staff) => OperationAccess::Bearer { roles: vec![] },
-            Some(Allow::Roles(roles)) => OperationAccess::Bearer {
-                roles: roles.iter().map(|r| r.as_str()).collect(),
-            },
+        use http::spec::{OperationAccess, StaffAccess};
+        let Some(rule) = rule(operation) else {
+            return OperationAccess::Nobody;
+        };
+        let staff = match rule.allow {
+            Allow::Public => return OperationAccess::Public,
+            Allow::Staff => StaffAccess::Any,
+            Allow::Roles([]) => StaffAccess::Nobody,
+            Allow::Roles(roles) => StaffAccess::Roles(roles.iter().map(|r| r.as_str()).collect()),
+        };
+        OperationAccess::Bearer {
+            staff,
+            scopes: rule.scopes.iter().map(|s| s.as_str()).collect(),
         }
     })
 }
@@ -296,8 +316,14 @@ impl Bound {
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
         let grace = state.config.shutdown_grace;
-        Server::new_with_acceptor(self.acceptor)
+        let worker = integration::delivery::spawn(&state);
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app(state), shutdown, Some(grace))
-            .await
+            .await;
+        if let Some(w) = worker {
+            // an attempt cut short is leased, and sent again once the lease ends
+            w.abort();
+        }
+        served
     }
 }

@@ -171,8 +171,8 @@ async fn main() -> ExitCode {
             match keyring::rotate(&state.db, &state.keys.master, &new_key, clock.as_ref()).await {
                 Ok(done) => {
                     println!(
-                        "casedesk: re-wrapped {} data keys, {} keyring entries and {} TOTP secrets under the new master key",
-                        done.data_keys, done.keyring_entries, done.totp_secrets
+                        "casedesk: re-wrapped {} data keys, {} keyring entries, {} TOTP secrets and {} webhook secrets under the new master key",
+                        done.data_keys, done.keyring_entries, done.totp_secrets, done.webhook_secrets
                     );
                     println!("casedesk: now configure the new key (CASEDESK_MASTER_KEY_FILE) and restart every replica");
                     ExitCode::SUCCESS

@@ -13,10 +13,18 @@ use common::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-/// Who may call each operation: `None` public, `Some(&[])` any signed-in
-/// staff member, otherwise these roles only.
-fn expected() -> BTreeMap<&'static str, Option<&'static [Role]>> {
-    const ANY: &[Role] = &[];
+/// Which staff may call an operation.
+#[derive(Debug, Clone, Copy)]
+enum Staff {
+    Public,
+    Any,
+    Roles(&'static [Role]),
+    Nobody,
+}
+use Staff::{Any, Nobody, Public, Roles};
+
+/// Who may call each operation.
+fn expected() -> BTreeMap<&'static str, Staff> {
     const SHELTER: &[Role] = &[Role::ShelterCoordinator, Role::ShelterCaseworker];
     const COORDINATOR: &[Role] = &[Role::ShelterCoordinator];
     const EXCHANGE: &[Role] = &[Role::ExchangeCoordinator, Role::ExchangeOfficer];
@@ -27,73 +35,137 @@ fn expected() -> BTreeMap<&'static str, Option<&'static [Role]>> {
         Role::ShelterCoordinator,
     ];
     BTreeMap::from([
-        ("createSession", None),
-        ("deleteCurrentSession", Some(ANY)),
-        ("getMe", Some(ANY)),
-        ("changeMyPassword", Some(ANY)),
-        ("enrolTotp", Some(ANY)),
-        ("confirmTotp", Some(ANY)),
-        ("deactivateTotp", Some(ANY)),
-        ("listStaff", Some(&[Role::Admin][..])),
-        ("createStaff", Some(&[Role::Admin][..])),
-        ("getStaff", Some(&[Role::Admin][..])),
-        ("updateStaff", Some(&[Role::Admin][..])),
-        ("resetStaffPassword", Some(&[Role::Admin][..])),
-        ("listAuditEvents", Some(&[Role::Auditor][..])),
-        ("verifyAuditChain", Some(&[Role::Auditor][..])),
-        ("listDefenders", Some(SHELTER)),
-        ("createDefender", Some(COORDINATOR)),
-        ("getDefender", Some(SHELTER)),
-        ("updateDefender", Some(COORDINATOR)),
-        ("eraseDefender", Some(COORDINATOR)),
-        ("searchDefenders", Some(COORDINATOR)),
-        ("listConsents", Some(SHELTER)),
-        ("createConsent", Some(COORDINATOR)),
-        ("revokeConsent", Some(COORDINATOR)),
-        ("listStays", Some(SHELTER)),
-        ("createStay", Some(COORDINATOR)),
-        ("getStay", Some(SHELTER)),
-        ("updateStay", Some(SHELTER)),
-        ("listStayStatusChanges", Some(SHELTER)),
-        ("changeStayStatus", Some(SHELTER)),
-        ("listAssignments", Some(SHELTER)),
-        ("assignStaff", Some(COORDINATOR)),
-        ("unassignStaff", Some(COORDINATOR)),
-        ("listNotes", Some(SHELTER)),
-        ("createNote", Some(SHELTER)),
-        ("listRiskAssessments", Some(SHELTER)),
-        ("createRiskAssessment", Some(SHELTER)),
-        ("listOverdueRiskReviews", Some(SHELTER)),
-        ("listActivities", Some(SHELTER)),
-        ("createActivity", Some(SHELTER)),
-        ("listCheckIns", Some(SHELTER)),
-        ("recordCheckIn", Some(SHELTER)),
-        ("listInstitutions", Some(EXCHANGE)),
-        ("createInstitution", Some(EXCHANGE_COORDINATOR)),
-        ("getInstitution", Some(EXCHANGE)),
-        ("updateInstitution", Some(EXCHANGE_COORDINATOR)),
-        ("listAgreements", Some(EXCHANGE)),
-        ("createAgreement", Some(EXCHANGE_COORDINATOR)),
-        ("getAgreement", Some(EXCHANGE)),
-        ("updateAgreement", Some(EXCHANGE_COORDINATOR)),
-        ("listParticipants", Some(EXCHANGE)),
-        ("createParticipant", Some(EXCHANGE)),
-        ("getParticipant", Some(EXCHANGE)),
-        ("updateParticipant", Some(EXCHANGE)),
-        ("searchParticipants", Some(EXCHANGE)),
-        ("listPlacements", Some(EXCHANGE)),
-        ("createPlacement", Some(EXCHANGE)),
-        ("getPlacement", Some(EXCHANGE)),
-        ("updatePlacement", Some(EXCHANGE)),
-        ("listPlacementStatusChanges", Some(EXCHANGE)),
-        ("changePlacementStatus", Some(EXCHANGE)),
-        ("listGrantRates", Some(EXCHANGE)),
-        ("createGrantRates", Some(EXCHANGE_COORDINATOR)),
-        ("getGrantRates", Some(EXCHANGE)),
-        ("replaceGrantRates", Some(EXCHANGE_COORDINATOR)),
-        ("placementStatistics", Some(STATISTICS)),
-        ("placementShareStatistics", Some(STATISTICS)),
-        ("defendersHostedStatistics", Some(STATISTICS)),
+        ("createSession", Public),
+        ("deleteCurrentSession", Any),
+        ("getMe", Any),
+        ("changeMyPassword", Any),
+        ("enrolTotp", Any),
+        ("confirmTotp", Any),
+        ("deactivateTotp", Any),
+        ("listStaff", Roles(&[Role::Admin][..])),
+        ("createStaff", Roles(&[Role::Admin][..])),
+        ("getStaff", Roles(&[Role::Admin][..])),
+        ("updateStaff", Roles(&[Role::Admin][..])),
+        ("resetStaffPassword", Roles(&[Role::Admin][..])),
+        ("listAuditEvents", Roles(&[Role::Auditor][..])),
+        ("verifyAuditChain", Roles(&[Role::Auditor][..])),
+        ("listDefenders", Roles(SHELTER)),
+        ("createDefender", Roles(COORDINATOR)),
+        ("getDefender", Roles(SHELTER)),
+        ("updateDefender", Roles(COORDINATOR)),
+        ("eraseDefender", Roles(COORDINATOR)),
+        ("searchDefenders", Roles(COORDINATOR)),
+        ("listConsents", Roles(SHELTER)),
+        ("createConsent", Roles(COORDINATOR)),
+        ("revokeConsent", Roles(COORDINATOR)),
+        ("listStays", Roles(SHELTER)),
+        ("createStay", Roles(COORDINATOR)),
+        ("getStay", Roles(SHELTER)),
+        ("updateStay", Roles(SHELTER)),
+        ("listStayStatusChanges", Roles(SHELTER)),
+        ("changeStayStatus", Roles(SHELTER)),
+        ("listAssignments", Roles(SHELTER)),
+        ("assignStaff", Roles(COORDINATOR)),
+        ("unassignStaff", Roles(COORDINATOR)),
+        ("listNotes", Roles(SHELTER)),
+        ("createNote", Roles(SHELTER)),
+        ("listRiskAssessments", Roles(SHELTER)),
+        ("createRiskAssessment", Roles(SHELTER)),
+        ("listOverdueRiskReviews", Roles(SHELTER)),
+        ("listActivities", Roles(SHELTER)),
+        ("createActivity", Roles(SHELTER)),
+        ("listCheckIns", Roles(SHELTER)),
+        ("recordCheckIn", Roles(SHELTER)),
+        ("listInstitutions", Roles(EXCHANGE)),
+        ("createInstitution", Roles(EXCHANGE_COORDINATOR)),
+        ("getInstitution", Roles(EXCHANGE)),
+        ("updateInstitution", Roles(EXCHANGE_COORDINATOR)),
+        ("listAgreements", Roles(EXCHANGE)),
+        ("createAgreement", Roles(EXCHANGE_COORDINATOR)),
+        ("getAgreement", Roles(EXCHANGE)),
+        ("updateAgreement", Roles(EXCHANGE_COORDINATOR)),
+        ("listParticipants", Roles(EXCHANGE)),
+        ("createParticipant", Roles(EXCHANGE)),
+        ("getParticipant", Roles(EXCHANGE)),
+        ("updateParticipant", Roles(EXCHANGE)),
+        ("searchParticipants", Roles(EXCHANGE)),
+        ("listPlacements", Roles(EXCHANGE)),
+        ("createPlacement", Roles(EXCHANGE)),
+        ("getPlacement", Roles(EXCHANGE)),
+        ("updatePlacement", Roles(EXCHANGE)),
+        ("listPlacementStatusChanges", Roles(EXCHANGE)),
+        ("changePlacementStatus", Roles(EXCHANGE)),
+        ("listGrantRates", Roles(EXCHANGE)),
+        ("createGrantRates", Roles(EXCHANGE_COORDINATOR)),
+        ("getGrantRates", Roles(EXCHANGE)),
+        ("replaceGrantRates", Roles(EXCHANGE_COORDINATOR)),
+        ("placementStatistics", Roles(STATISTICS)),
+        ("placementShareStatistics", Roles(STATISTICS)),
+        ("defendersHostedStatistics", Roles(STATISTICS)),
+        ("listStaySummaries", Roles(SHELTER)),
+        ("getStaySummary", Roles(SHELTER)),
+        ("listApiClients", Roles(&[Role::Admin][..])),
+        ("createApiClient", Roles(&[Role::Admin][..])),
+        ("getApiClient", Roles(&[Role::Admin][..])),
+        ("updateApiClient", Roles(&[Role::Admin][..])),
+        ("revokeApiClient", Roles(&[Role::Admin][..])),
+        ("createApiClientKey", Roles(&[Role::Admin][..])),
+        ("listSubscriptions", Roles(&[Role::Admin][..])),
+        ("createSubscription", Roles(&[Role::Admin][..])),
+        ("getSubscription", Roles(&[Role::Admin][..])),
+        ("updateSubscription", Roles(&[Role::Admin][..])),
+        ("deleteSubscription", Roles(&[Role::Admin][..])),
+        ("listFailedDeliveries", Roles(&[Role::Admin][..])),
+        ("retryFailedDelivery", Roles(&[Role::Admin][..])),
+        ("listEvents", Nobody),
+    ])
+}
+
+/// The column per API client scope: the operations a client holding only
+/// that scope may call. Every other operation refuses it.
+fn scope_columns() -> BTreeMap<&'static str, &'static [&'static str]> {
+    BTreeMap::from([
+        (
+            "exchange.read",
+            &[
+                "listInstitutions",
+                "getInstitution",
+                "listAgreements",
+                "getAgreement",
+                "listParticipants",
+                "getParticipant",
+                "searchParticipants",
+                "listPlacements",
+                "getPlacement",
+                "listPlacementStatusChanges",
+                "listGrantRates",
+                "getGrantRates",
+            ][..],
+        ),
+        (
+            "exchange.write",
+            &[
+                "createInstitution",
+                "updateInstitution",
+                "createAgreement",
+                "updateAgreement",
+                "createParticipant",
+                "updateParticipant",
+                "createPlacement",
+                "updatePlacement",
+                "changePlacementStatus",
+            ][..],
+        ),
+        ("stays.read", &["listStaySummaries", "getStaySummary"][..]),
+        (
+            "statistics.read",
+            &[
+                "placementStatistics",
+                "placementShareStatistics",
+                "defendersHostedStatistics",
+            ][..],
+        ),
+        ("events.read", &["listEvents"][..]),
     ])
 }
 
@@ -115,6 +187,20 @@ fn hidden(op: &str) -> bool {
             | "resetStaffPassword"
             | "listAuditEvents"
             | "verifyAuditChain"
+            | "listApiClients"
+            | "createApiClient"
+            | "getApiClient"
+            | "updateApiClient"
+            | "revokeApiClient"
+            | "createApiClientKey"
+            | "listSubscriptions"
+            | "createSubscription"
+            | "getSubscription"
+            | "updateSubscription"
+            | "deleteSubscription"
+            | "listFailedDeliveries"
+            | "retryFailedDelivery"
+            | "listEvents"
     )
 }
 
@@ -230,12 +316,26 @@ async fn every_route_answers_each_role_as_the_table_says() {
     for role in Role::ALL {
         accounts.push((role, app.account(&[role]).await));
     }
+    let admin = accounts
+        .iter()
+        .find(|(r, _)| *r == Role::Admin)
+        .map(|(_, a)| a.token.clone())
+        .unwrap();
+    let columns = scope_columns();
+    let mut clients = Vec::new();
+    for (scope, allowed) in &columns {
+        for op in *allowed {
+            assert!(table.contains_key(op), "scope column names unknown {op}");
+        }
+        let (id, key) = app.api_client(&admin, &[scope]).await;
+        clients.push((*scope, *allowed, id, key));
+    }
     let mut failures = Vec::new();
     for op in &ops {
         let rule = table[op.id.as_str()];
         let anonymous = call(&app, op, None).await;
         match rule {
-            None => {
+            Public => {
                 if matches!(anonymous, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
                     failures.push(format!(
                         "{} without token: {anonymous}, expected public",
@@ -243,7 +343,7 @@ async fn every_route_answers_each_role_as_the_table_says() {
                     ));
                 }
             }
-            Some(_) => {
+            _ => {
                 if anonymous != StatusCode::UNAUTHORIZED {
                     failures.push(format!(
                         "{} without token: {anonymous}, expected 401",
@@ -257,8 +357,9 @@ async fn every_route_answers_each_role_as_the_table_says() {
             let status = call(&app, op, Some(&account.token)).await;
             let denied = denials(&app, &op.id, account.id).await > before;
             let allowed = match rule {
-                None => true,
-                Some(roles) => roles.is_empty() || roles.contains(role),
+                Public | Any => true,
+                Roles(roles) => roles.contains(role),
+                Nobody => false,
             };
             let expected_denial = if hidden(&op.id) {
                 StatusCode::NOT_FOUND
@@ -275,6 +376,33 @@ async fn every_route_answers_each_role_as_the_table_says() {
                     "{} as {}: {status} (refused by the guard: {denied}), expected {}",
                     op.id,
                     role.as_str(),
+                    if allowed {
+                        "allowed".to_owned()
+                    } else {
+                        expected_denial.to_string()
+                    }
+                ));
+            }
+        }
+        for (scope, scoped_ops, client_id, key) in &clients {
+            let before = denials(&app, &op.id, *client_id).await;
+            let status = call(&app, op, Some(key)).await;
+            let denied = denials(&app, &op.id, *client_id).await > before;
+            let allowed = matches!(rule, Public) || scoped_ops.contains(&op.id.as_str());
+            let expected_denial = if hidden(&op.id) {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            let ok = if allowed {
+                !denied && !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+            } else {
+                denied && status == expected_denial
+            };
+            if !ok || status.is_server_error() {
+                failures.push(format!(
+                    "{} as client with {scope}: {status} (refused by the guard: {denied}), expected {}",
+                    op.id,
                     if allowed {
                         "allowed".to_owned()
                     } else {

@@ -497,6 +497,7 @@ async fn raw_database_text(app: &TestApp) -> String {
             );
             String::from_utf8_lossy(&out.stdout).into_owned()
         }
+        common::TestDb::Shared => panic!("the raw database belongs to another instance"),
     }
 }
 

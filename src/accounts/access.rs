@@ -9,7 +9,10 @@ use chrono::TimeDelta;
 use poem::{http::Method, Endpoint, IntoResponse, Request, Response, Result};
 use uuid::Uuid;
 
-use super::{model::Role, store};
+use super::{
+    model::{ActorKind, Role, Scope},
+    store,
+};
 use crate::{
     audit::{self, Actor, Context, Event},
     http::{
@@ -46,6 +49,15 @@ pub struct Rule {
     pub open_during: &'static [Gate],
     /// Refused callers get 404, as if the resource did not exist (need to know).
     pub hidden: bool,
+    /// API clients holding any of these scopes may call it; none: no client may.
+    pub scopes: &'static [Scope],
+}
+
+impl Rule {
+    /// The same rule, opened to API clients with any of `scopes`.
+    const fn or_scopes(self, scopes: &'static [Scope]) -> Rule {
+        Rule { scopes, ..self }
+    }
 }
 
 const ADMIN: &[Role] = &[Role::Admin];
@@ -63,6 +75,11 @@ const STATISTICS: &[Role] = &[
     Role::ShelterCoordinator,
 ];
 const BOTH_GATES: &[Gate] = &[Gate::PasswordChange, Gate::MfaEnrolment];
+const EXCHANGE_READ: &[Scope] = &[Scope::ExchangeRead];
+const EXCHANGE_WRITE: &[Scope] = &[Scope::ExchangeWrite];
+const STAYS_READ: &[Scope] = &[Scope::StaysRead];
+const STATISTICS_READ: &[Scope] = &[Scope::StatisticsRead];
+const EVENTS_READ: &[Scope] = &[Scope::EventsRead];
 
 const fn public(operation: &'static str) -> Rule {
     Rule {
@@ -70,6 +87,7 @@ const fn public(operation: &'static str) -> Rule {
         allow: Allow::Public,
         open_during: &[],
         hidden: false,
+        scopes: &[],
     }
 }
 const fn staff(operation: &'static str, open_during: &'static [Gate]) -> Rule {
@@ -78,6 +96,7 @@ const fn staff(operation: &'static str, open_during: &'static [Gate]) -> Rule {
         allow: Allow::Staff,
         open_during,
         hidden: false,
+        scopes: &[],
     }
 }
 const fn roles(operation: &'static str, roles: &'static [Role]) -> Rule {
@@ -86,6 +105,17 @@ const fn roles(operation: &'static str, roles: &'static [Role]) -> Rule {
         allow: Allow::Roles(roles),
         open_during: &[],
         hidden: false,
+        scopes: &[],
+    }
+}
+/// For API clients only: no staff role may call it.
+const fn clients(operation: &'static str, scopes: &'static [Scope]) -> Rule {
+    Rule {
+        operation,
+        allow: Allow::Roles(&[]),
+        open_during: &[],
+        hidden: false,
+        scopes,
     }
 }
 const fn hidden(operation: &'static str, roles: &'static [Role]) -> Rule {
@@ -94,6 +124,7 @@ const fn hidden(operation: &'static str, roles: &'static [Role]) -> Rule {
         allow: Allow::Roles(roles),
         open_during: &[],
         hidden: true,
+        scopes: &[],
     }
 }
 
@@ -142,52 +173,88 @@ pub const RULES: &[Rule] = &[
     hidden("createActivity", SHELTER),
     hidden("listCheckIns", SHELTER),
     hidden("recordCheckIn", SHELTER),
+    hidden("listStaySummaries", SHELTER).or_scopes(STAYS_READ),
+    hidden("getStaySummary", SHELTER).or_scopes(STAYS_READ),
     // International exchange
-    hidden("listInstitutions", EXCHANGE),
-    hidden("createInstitution", EXCHANGE_COORDINATOR),
-    hidden("getInstitution", EXCHANGE),
-    hidden("updateInstitution", EXCHANGE_COORDINATOR),
-    hidden("listAgreements", EXCHANGE),
-    hidden("createAgreement", EXCHANGE_COORDINATOR),
-    hidden("getAgreement", EXCHANGE),
-    hidden("updateAgreement", EXCHANGE_COORDINATOR),
-    hidden("listParticipants", EXCHANGE),
-    hidden("createParticipant", EXCHANGE),
-    hidden("getParticipant", EXCHANGE),
-    hidden("updateParticipant", EXCHANGE),
-    hidden("searchParticipants", EXCHANGE),
-    hidden("listPlacements", EXCHANGE),
-    hidden("createPlacement", EXCHANGE),
-    hidden("getPlacement", EXCHANGE),
-    hidden("updatePlacement", EXCHANGE),
-    hidden("listPlacementStatusChanges", EXCHANGE),
-    hidden("changePlacementStatus", EXCHANGE),
-    hidden("listGrantRates", EXCHANGE),
+    hidden("listInstitutions", EXCHANGE).or_scopes(EXCHANGE_READ),
+    hidden("createInstitution", EXCHANGE_COORDINATOR).or_scopes(EXCHANGE_WRITE),
+    hidden("getInstitution", EXCHANGE).or_scopes(EXCHANGE_READ),
+    hidden("updateInstitution", EXCHANGE_COORDINATOR).or_scopes(EXCHANGE_WRITE),
+    hidden("listAgreements", EXCHANGE).or_scopes(EXCHANGE_READ),
+    hidden("createAgreement", EXCHANGE_COORDINATOR).or_scopes(EXCHANGE_WRITE),
+    hidden("getAgreement", EXCHANGE).or_scopes(EXCHANGE_READ),
+    hidden("updateAgreement", EXCHANGE_COORDINATOR).or_scopes(EXCHANGE_WRITE),
+    hidden("listParticipants", EXCHANGE).or_scopes(EXCHANGE_READ),
+    hidden("createParticipant", EXCHANGE).or_scopes(EXCHANGE_WRITE),
+    hidden("getParticipant", EXCHANGE).or_scopes(EXCHANGE_READ),
+    hidden("updateParticipant", EXCHANGE).or_scopes(EXCHANGE_WRITE),
+    hidden("searchParticipants", EXCHANGE).or_scopes(EXCHANGE_READ),
+    hidden("listPlacements", EXCHANGE).or_scopes(EXCHANGE_READ),
+    hidden("createPlacement", EXCHANGE).or_scopes(EXCHANGE_WRITE),
+    hidden("getPlacement", EXCHANGE).or_scopes(EXCHANGE_READ),
+    hidden("updatePlacement", EXCHANGE).or_scopes(EXCHANGE_WRITE),
+    hidden("listPlacementStatusChanges", EXCHANGE).or_scopes(EXCHANGE_READ),
+    hidden("changePlacementStatus", EXCHANGE).or_scopes(EXCHANGE_WRITE),
+    hidden("listGrantRates", EXCHANGE).or_scopes(EXCHANGE_READ),
     hidden("createGrantRates", EXCHANGE_COORDINATOR),
-    hidden("getGrantRates", EXCHANGE),
+    hidden("getGrantRates", EXCHANGE).or_scopes(EXCHANGE_READ),
     hidden("replaceGrantRates", EXCHANGE_COORDINATOR),
     // Statistics: aggregates only
-    hidden("placementStatistics", STATISTICS),
-    hidden("placementShareStatistics", STATISTICS),
-    hidden("defendersHostedStatistics", STATISTICS),
+    hidden("placementStatistics", STATISTICS).or_scopes(STATISTICS_READ),
+    hidden("placementShareStatistics", STATISTICS).or_scopes(STATISTICS_READ),
+    hidden("defendersHostedStatistics", STATISTICS).or_scopes(STATISTICS_READ),
+    // Integration
+    roles("listApiClients", ADMIN),
+    roles("createApiClient", ADMIN),
+    roles("getApiClient", ADMIN),
+    roles("updateApiClient", ADMIN),
+    roles("revokeApiClient", ADMIN),
+    roles("createApiClientKey", ADMIN),
+    roles("listSubscriptions", ADMIN),
+    roles("createSubscription", ADMIN),
+    roles("getSubscription", ADMIN),
+    roles("updateSubscription", ADMIN),
+    roles("deleteSubscription", ADMIN),
+    roles("listFailedDeliveries", ADMIN),
+    roles("retryFailedDelivery", ADMIN),
+    clients("listEvents", EVENTS_READ),
 ];
 
 pub fn rule(operation: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.operation == operation)
 }
 
-/// The signed-in caller of an operation, for handlers.
+/// The authenticated caller of an operation, for handlers: a staff member
+/// (with a session and roles) or an API client (with scopes).
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub staff_id: Uuid,
-    pub session_id: Uuid,
+    /// The staff member's or the API client's id.
+    pub actor_id: Uuid,
+    pub actor: Actor,
+    /// The staff member's session; `None` for API clients.
+    pub session_id: Option<Uuid>,
+    /// Empty for API clients.
     pub roles: Vec<Role>,
+    /// Empty for staff.
+    pub scopes: Vec<Scope>,
     pub audit: Context,
 }
 
 impl Caller {
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+
+    /// Staff or client, as stored beside the actor id.
+    pub fn actor_kind(&self) -> ActorKind {
+        match self.actor {
+            Actor::Staff(_) => ActorKind::Staff,
+            Actor::Client(_) => ActorKind::Client,
+        }
     }
 }
 
@@ -330,7 +397,7 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
             poem::http::StatusCode::UNAUTHORIZED,
             "unauthenticated",
             "Unauthenticated",
-            "Send a valid session token as `Authorization: Bearer <token>`; it may have expired or been revoked.",
+            "Send a valid session token or API key as `Authorization: Bearer <token>`; it may have expired or been revoked.",
         )
     };
     let Some(token) = bearer(&req) else {
@@ -339,6 +406,31 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
         ));
     };
     let now = state.clock.now();
+    if token.starts_with(store::API_KEY_PREFIX) {
+        return Ok(
+            match client_access(&state, &mut ctx, rule, token, now).await {
+                Ok(scopes) => {
+                    let Some(Actor::Client(client_id)) = ctx.actor else {
+                        return Ok(ApiError::internal().to_response());
+                    };
+                    req.extensions_mut().insert(Caller {
+                        actor_id: client_id,
+                        actor: Actor::Client(client_id),
+                        session_id: None,
+                        roles: Vec::new(),
+                        scopes,
+                        audit: ctx,
+                    });
+                    next.call(req).await?.into_response()
+                }
+                Err(Refusal::Unauthenticated) => {
+                    with_challenge(deny(&state, &ctx, operation, unauthenticated()).await)
+                }
+                Err(Refusal::Denied(p)) => deny(&state, &ctx, operation, p).await,
+                Err(Refusal::Failed(e)) => e.to_response(),
+            },
+        );
+    }
     let found = match store::session_by_token(&state.db, token, now, &state.config).await {
         Ok(f) => f,
         Err(e) => return Ok(crate::db::classify_error(&e).to_response()),
@@ -399,12 +491,51 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
         }
     }
     req.extensions_mut().insert(Caller {
-        staff_id: staff.id,
-        session_id: session.id,
+        actor_id: staff.id,
+        actor: Actor::Staff(staff.id),
+        session_id: Some(session.id),
         roles,
+        scopes: Vec::new(),
         audit: ctx,
     });
     next.call(req).await.map(IntoResponse::into_response)
+}
+
+enum Refusal {
+    Unauthenticated,
+    Denied(Problem),
+    Failed(ApiError),
+}
+
+/// Authenticates an API key and checks the operation's scopes; on success
+/// the client is the audit actor and its scopes are returned.
+async fn client_access(
+    state: &AppState,
+    ctx: &mut Context,
+    rule: &Rule,
+    key: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> std::result::Result<Vec<Scope>, Refusal> {
+    let found = store::client_by_key(&state.db, key, now)
+        .await
+        .map_err(|e| Refusal::Failed(crate::db::classify_error(&e)))?;
+    let Some((client_id, scopes)) = found else {
+        return Err(Refusal::Unauthenticated);
+    };
+    ctx.actor = Some(Actor::Client(client_id));
+    if scopes.iter().any(|s| rule.scopes.contains(s)) {
+        return Ok(scopes);
+    }
+    Err(Refusal::Denied(if rule.hidden {
+        crate::http::conventions::problem_for_status(poem::http::StatusCode::NOT_FOUND)
+    } else {
+        Problem::typed(
+            poem::http::StatusCode::FORBIDDEN,
+            "insufficient-scope",
+            "Insufficient scope",
+            "This API client's scopes do not allow this operation.",
+        )
+    }))
 }
 
 fn with_challenge(mut resp: Response) -> Response {

@@ -244,7 +244,7 @@ impl StaffApi {
             return Err(stale_version());
         }
         let new_roles = body.roles.as_deref().map(sorted_roles);
-        let is_self = account.id == caller.staff_id;
+        let is_self = account.id == caller.actor_id;
         if is_self {
             if new_roles
                 .as_ref()

@@ -48,6 +48,43 @@ impl Role {
     }
 }
 
+crate::text::text_enum!(
+    /// What an API client may do (see "Integration" in PRODUCT.md). No scope
+    /// reaches a defender's identity or any protected field.
+    Scope {
+        ExchangeRead => "exchange.read",
+        ExchangeWrite => "exchange.write",
+        StaysRead => "stays.read",
+        StatisticsRead => "statistics.read",
+        EventsRead => "events.read",
+    }
+);
+
+impl Scope {
+    /// Scopes as stored: space-separated, in declaration order, no repeats.
+    pub fn join(scopes: &[Scope]) -> String {
+        Scope::ALL
+            .iter()
+            .filter(|s| scopes.contains(s))
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The stored form back; unknown names are dropped (deny by default).
+    pub fn split(stored: &str) -> Vec<Scope> {
+        stored.split_whitespace().filter_map(Scope::parse).collect()
+    }
+}
+
+crate::text::text_enum!(
+    /// Who acted: a staff member or an API client.
+    ActorKind {
+        Staff => "staff",
+        Client => "client",
+    }
+);
+
 /// An e-mail address, kept as entered; `key()` is its case-insensitive identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);

@@ -158,7 +158,7 @@ async fn consume_totp(
 }
 
 async fn load_me(state: &AppState, caller: &Caller) -> Result<staff::Model, ApiError> {
-    store::staff_by_id(&state.db, caller.staff_id)
+    store::staff_by_id(&state.db, caller.actor_id)
         .await?
         .ok_or_else(ApiError::not_found)
 }
@@ -292,13 +292,14 @@ impl SelfServiceApi {
         caller: Data<&Caller>,
     ) -> ApiResult<NoContent> {
         let now = state.clock.now();
+        let session_id = caller.session_id.ok_or_else(ApiError::not_found)?;
         let txn = begin_write(&state.db).await?;
-        store::delete_session(&txn, caller.session_id).await?;
+        store::delete_session(&txn, session_id).await?;
         audit::record(
             &txn,
             now,
             &caller.audit,
-            Event::new("logout", 204).on("staff", caller.staff_id),
+            Event::new("logout", 204).on("staff", caller.actor_id),
         )
         .await?;
         txn.commit().await?;
@@ -395,7 +396,7 @@ impl SelfServiceApi {
                 "The account changed meanwhile; try again.",
             ));
         }
-        store::delete_sessions_of(&txn, me.id, Some(caller.session_id)).await?;
+        store::delete_sessions_of(&txn, me.id, caller.session_id).await?;
         store::clear_failures(&txn, &subject).await?;
         audit::record(
             &txn,

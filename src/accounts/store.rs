@@ -10,11 +10,11 @@ use sea_orm::{
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::model::Role;
+use super::model::{Role, Scope};
 use crate::{
     config::Config,
     crypto,
-    entities::{login_failures, sessions, staff, staff_roles},
+    entities::{api_client_keys, api_clients, login_failures, sessions, staff, staff_roles},
 };
 
 pub async fn roles_of(db: &impl ConnectionTrait, staff_id: Uuid) -> Result<Vec<Role>, DbErr> {
@@ -198,6 +198,63 @@ pub async fn update_staff(
         now,
     )
     .await
+}
+
+// ---- API clients ----
+
+/// API keys start with this, so the guard knows which table to look in.
+pub const API_KEY_PREFIX: &str = "cdk_";
+
+/// Makes a new key for a client: the key (shown once) and its stored row.
+pub async fn create_client_key(
+    db: &impl ConnectionTrait,
+    client_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(Zeroizing<String>, api_client_keys::Model), DbErr> {
+    let (key, hash) = crypto::new_token(API_KEY_PREFIX.trim_end_matches('_'));
+    let row = api_client_keys::Model {
+        id: Uuid::now_v7(),
+        client_id,
+        key_hash: hash,
+        prefix: key.chars().take(10).collect(),
+        created_at: now,
+        expires_at: None,
+    };
+    api_client_keys::Entity::insert(api_client_keys::ActiveModel::from(row.clone()))
+        .exec_without_returning(db)
+        .await?;
+    Ok((key, row))
+}
+
+/// The live client of an API key and its scopes: the key neither replaced
+/// past its overlap nor the client revoked or expired.
+pub async fn client_by_key(
+    db: &impl ConnectionTrait,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(Uuid, Vec<Scope>)>, DbErr> {
+    if key.len() > 200 {
+        return Ok(None);
+    }
+    let hash = crypto::sha256_hex(key.as_bytes());
+    let Some(row) = api_client_keys::Entity::find()
+        .filter(api_client_keys::Column::KeyHash.eq(hash))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if row.expires_at.is_some_and(|e| e <= now) {
+        return Ok(None);
+    }
+    let Some(client) = api_clients::Entity::find_by_id(row.client_id)
+        .one(db)
+        .await?
+        .filter(|c| c.revoked_at.is_none() && c.expires_at > now)
+    else {
+        return Ok(None);
+    };
+    Ok(Some((client.id, Scope::split(&client.scopes))))
 }
 
 // ---- sessions ----

@@ -12,6 +12,8 @@ pub struct Model {
     pub quota_overridden: bool,
     pub changed_at: DateTimeUtc,
     pub changed_by: Uuid,
+    /// `staff` or `client`.
+    pub changed_by_type: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -289,6 +289,12 @@ impl CatalogueApi {
             .one(&txn)
             .await?
             .ok_or_else(ApiError::internal)?;
+        crate::integration::outbox::emit(
+            &txn,
+            now,
+            super::events::institution(crate::integration::outbox::Actie::Create, &created),
+        )
+        .await?;
         txn.commit().await?;
         let tag = etag(created.version);
         Ok(InstitutionResponse::Created(
@@ -435,6 +441,14 @@ impl CatalogueApi {
             .one(&txn)
             .await?
             .ok_or_else(ApiError::internal)?;
+        if updated.version != m.version {
+            crate::integration::outbox::emit(
+                &txn,
+                now,
+                super::events::institution(crate::integration::outbox::Actie::Update, &updated),
+            )
+            .await?;
+        }
         txn.commit().await?;
         let tag = etag(updated.version);
         Ok(InstitutionResponse::Ok(
@@ -555,6 +569,12 @@ impl CatalogueApi {
             .one(&txn)
             .await?
             .ok_or_else(ApiError::internal)?;
+        crate::integration::outbox::emit(
+            &txn,
+            now,
+            super::events::agreement(crate::integration::outbox::Actie::Create, &created),
+        )
+        .await?;
         let view = agreement_view(&txn, created).await?;
         txn.commit().await?;
         let tag = etag(view.version);
@@ -677,6 +697,14 @@ impl CatalogueApi {
             .one(&txn)
             .await?
             .ok_or_else(ApiError::internal)?;
+        if updated.version != m.version {
+            crate::integration::outbox::emit(
+                &txn,
+                now,
+                super::events::agreement(crate::integration::outbox::Actie::Update, &updated),
+            )
+            .await?;
+        }
         let view = agreement_view(&txn, updated).await?;
         txn.commit().await?;
         let tag = etag(view.version);

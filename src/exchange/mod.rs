@@ -2,6 +2,7 @@
 //! placements and their lifecycle.
 
 pub mod catalogue_api;
+pub mod events;
 pub mod grants;
 pub mod grants_api;
 pub mod model;

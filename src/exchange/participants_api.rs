@@ -216,6 +216,12 @@ impl ParticipantsApi {
             .one(&txn)
             .await?
             .ok_or_else(ApiError::internal)?;
+        crate::integration::outbox::emit(
+            &txn,
+            now,
+            super::events::participant(crate::integration::outbox::Actie::Create, &created),
+        )
+        .await?;
         txn.commit().await?;
         let tag = etag(created.version);
         Ok(ParticipantResponse::Created(
@@ -385,6 +391,14 @@ impl ParticipantsApi {
             .one(&txn)
             .await?
             .ok_or_else(ApiError::internal)?;
+        if updated.version != m.version {
+            crate::integration::outbox::emit(
+                &txn,
+                now,
+                super::events::participant(crate::integration::outbox::Actie::Update, &updated),
+            )
+            .await?;
+        }
         txn.commit().await?;
         let tag = etag(updated.version);
         Ok(ParticipantResponse::Ok(

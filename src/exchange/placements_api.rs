@@ -23,7 +23,10 @@ use super::{
     },
 };
 use crate::{
-    accounts::{access::Caller, model::Role},
+    accounts::{
+        access::Caller,
+        model::{ActorKind, Role},
+    },
     audit::{self, Event},
     db::begin_write,
     entities::{
@@ -113,6 +116,7 @@ fn change_view(r: placement_status_changes::Model) -> PlacementStatusChange {
         quota_overridden: r.quota_overridden,
         changed_at: r.changed_at.into(),
         changed_by: r.changed_by,
+        changed_by_type: ActorKind::parse(&r.changed_by_type).unwrap_or(ActorKind::Staff),
     }
 }
 
@@ -541,7 +545,8 @@ impl PlacementsApi {
             reason: Set(None),
             quota_overridden: Set(false),
             changed_at: Set(now),
-            changed_by: Set(caller.staff_id),
+            changed_by: Set(caller.actor_id),
+            changed_by_type: Set(caller.actor_kind().as_str().to_owned()),
         })
         .exec_without_returning(&txn)
         .await?;
@@ -557,6 +562,12 @@ impl PlacementsApi {
             .one(&txn)
             .await?
             .ok_or_else(ApiError::internal)?;
+        crate::integration::outbox::emit(
+            &txn,
+            now,
+            super::events::placement(crate::integration::outbox::Actie::Create, &created),
+        )
+        .await?;
         txn.commit().await?;
         let tag = etag(created.version);
         Ok(PlacementResponse::Created(
@@ -690,6 +701,14 @@ impl PlacementsApi {
             .one(&txn)
             .await?
             .ok_or_else(ApiError::internal)?;
+        if updated.version != m.version {
+            crate::integration::outbox::emit(
+                &txn,
+                now,
+                super::events::placement(crate::integration::outbox::Actie::Update, &updated),
+            )
+            .await?;
+        }
         txn.commit().await?;
         let tag = etag(updated.version);
         Ok(PlacementResponse::Ok(Json(placement_view(updated)), tag))
@@ -881,7 +900,8 @@ impl PlacementsApi {
             reason,
             quota_overridden: overridden,
             changed_at: now,
-            changed_by: caller.staff_id,
+            changed_by: caller.actor_id,
+            changed_by_type: caller.actor_kind().as_str().to_owned(),
         };
         placement_status_changes::Entity::insert(placement_status_changes::ActiveModel {
             id: Set(change.id),
@@ -891,7 +911,8 @@ impl PlacementsApi {
             reason: Set(change.reason.clone()),
             quota_overridden: Set(overridden),
             changed_at: Set(now),
-            changed_by: Set(caller.staff_id),
+            changed_by: Set(caller.actor_id),
+            changed_by_type: Set(caller.actor_kind().as_str().to_owned()),
         })
         .exec_without_returning(&txn)
         .await?;
@@ -907,6 +928,12 @@ impl PlacementsApi {
             Event::new(action, 201)
                 .on("placement", m.id)
                 .fields(vec!["status"]),
+        )
+        .await?;
+        crate::integration::outbox::emit(
+            &txn,
+            now,
+            super::events::placement_status(&m, body.to.as_str()),
         )
         .await?;
         txn.commit().await?;

@@ -8,7 +8,7 @@ use super::model::{
     AgreementStatus, Direction, EducationLevel, InstitutionKind, PlacementKind, PlacementStatus,
     Programme,
 };
-use crate::http::types::Timestamp;
+use crate::{accounts::model::ActorKind, http::types::Timestamp};
 
 /// A school, college, university, employer or municipality.
 #[derive(Debug, Clone, Object)]
@@ -287,7 +287,9 @@ pub struct PlacementStatusChange {
     /// An exchange coordinator accepted it over its agreement's quota.
     pub quota_overridden: bool,
     pub changed_at: Timestamp,
+    /// The staff member or API client who made the change.
     pub changed_by: Uuid,
+    pub changed_by_type: ActorKind,
 }
 
 #[derive(Debug, Clone, Object)]

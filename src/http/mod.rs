@@ -40,6 +40,8 @@ pub enum Tag {
     Exchange,
     /// The council's statistics (aggregates only; small Shelter City counts suppressed).
     Statistics,
+    /// Integration: API clients, webhook subscriptions and the event feed.
+    Integration,
 }
 
 /// The `ETag` of a resource version, as `If-Match` expects it back.

@@ -24,6 +24,15 @@ impl<K: DeserializeOwned> PageRequest<K> {
     /// declared on the operation and checked by poem-openapi; this checks
     /// them again so a list cannot be misused from another route.
     pub fn parse(limit: Option<u32>, cursor: Option<&str>) -> Result<Self, ApiError> {
+        Self::parse_named(limit, cursor, "cursor")
+    }
+
+    /// Like [`PageRequest::parse`], for a cursor parameter of another name.
+    pub fn parse_named(
+        limit: Option<u32>,
+        cursor: Option<&str>,
+        name: &str,
+    ) -> Result<Self, ApiError> {
         let mut problems = Vec::new();
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
@@ -35,17 +44,19 @@ impl<K: DeserializeOwned> PageRequest<K> {
         }
         let after = match cursor {
             None | Some("") => None,
-            Some(c) => match decode_cursor::<K>(c) {
-                Some(k) => Some(k),
-                None => {
-                    problems.push(InvalidParam::new(
-                        "cursor",
+            Some(c) => {
+                match decode_cursor::<K>(c) {
+                    Some(k) => Some(k),
+                    None => {
+                        problems.push(InvalidParam::new(
+                        name,
                         "invalid",
-                        "cursor is not one this service issued; start again without it",
+                        format!("{name} is not a cursor this service issued; start again without it"),
                     ));
-                    None
+                        None
+                    }
                 }
-            },
+            }
         };
         if problems.is_empty() {
             Ok(Self { limit, after })

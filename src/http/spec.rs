@@ -12,9 +12,21 @@ use super::API_VERSION;
 pub enum OperationAccess {
     /// No token; the operation itself checks credentials (sign-in): it can answer 401.
     Public,
-    /// A bearer token of staff; `roles` empty means any signed-in staff member.
-    Bearer { roles: Vec<&'static str> },
+    /// A bearer token: a staff session (as `staff` says) or an API key
+    /// holding any of `scopes`.
+    Bearer {
+        staff: StaffAccess,
+        scopes: Vec<&'static str>,
+    },
     /// No rule: refused to everyone.
+    Nobody,
+}
+
+/// Which staff members may call an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaffAccess {
+    Any,
+    Roles(Vec<&'static str>),
     Nobody,
 }
 
@@ -60,7 +72,7 @@ pub fn complete(generated: &str, access: impl Fn(&str) -> OperationAccess) -> Va
         "bearerAuth": {
             "type": "http",
             "scheme": "bearer",
-            "description": "A session token from POST /sessions."
+            "description": "A staff session token from POST /sessions, or an API client's key (`cdk_...`) from POST /api-clients. Each operation lists the staff roles (`x-casedesk-roles`) and client scopes (`x-casedesk-scopes`) it admits."
         }
     });
     fix_formats(&mut doc);
@@ -76,10 +88,18 @@ fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &Operat
     let authenticated = !matches!(access, OperationAccess::Public);
     let who = match access {
         OperationAccess::Public => "Open to anyone (no token).".to_owned(),
-        OperationAccess::Bearer { roles } if roles.is_empty() => {
-            "Any signed-in staff member.".to_owned()
+        OperationAccess::Bearer { staff, scopes } => {
+            let staff = match staff {
+                StaffAccess::Any => "Any signed-in staff member.".to_owned(),
+                StaffAccess::Roles(roles) => format!("Roles: {}.", roles.join(", ")),
+                StaffAccess::Nobody => "No staff role.".to_owned(),
+            };
+            if scopes.is_empty() {
+                format!("{staff} Not open to API clients.")
+            } else {
+                format!("{staff} API clients with scope: {}.", scopes.join(" or "))
+            }
         }
-        OperationAccess::Bearer { roles } => format!("Roles: {}.", roles.join(", ")),
         OperationAccess::Nobody => "Refused to everyone (no access rule).".to_owned(),
     };
     let description = match op.get("description").and_then(Value::as_str) {
@@ -87,9 +107,14 @@ fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &Operat
         None => format!("**Access:** {who}"),
     };
     op.insert("description".to_owned(), Value::String(description));
-    if let OperationAccess::Bearer { roles } = access {
+    if let OperationAccess::Bearer { staff, scopes } = access {
+        let roles = match staff {
+            StaffAccess::Roles(roles) => roles.clone(),
+            StaffAccess::Any | StaffAccess::Nobody => Vec::new(),
+        };
         op.insert("security".to_owned(), json!([{"bearerAuth": []}]));
         op.insert("x-casedesk-roles".to_owned(), json!(roles));
+        op.insert("x-casedesk-scopes".to_owned(), json!(scopes));
     }
     let changes = matches!(method, "post" | "put" | "patch" | "delete");
     let conditional = op

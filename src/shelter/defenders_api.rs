@@ -11,7 +11,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use uuid::Uuid;
 
 use super::{
-    model::{Codename, FieldOfWork, RiskLevel},
+    model::{Codename, FieldOfWork, RiskLevel, StayStatus},
     sight::{self, is_coordinator},
     store,
     vault::{self, Field},
@@ -33,6 +33,7 @@ use crate::{
         problem::{ApiError, ApiResult, InvalidParam},
         stale_version, Tag,
     },
+    integration::outbox::{self, Actie},
     text::{normalized_name, parse_country, parse_text},
     AppState,
 };
@@ -584,13 +585,14 @@ impl DefendersApi {
         if !store::bump_defender_version(&txn, m.id, expected, changes, now).await? {
             return Err(stale_version());
         }
-        let stay_ids: Vec<Uuid> = stays::Entity::find()
+        let erased_stays: Vec<(Uuid, String)> = stays::Entity::find()
             .filter(stays::Column::DefenderId.eq(m.id))
             .all(&txn)
             .await?
             .into_iter()
-            .map(|s| s.id)
+            .map(|s| (s.id, s.status))
             .collect();
+        let stay_ids: Vec<Uuid> = erased_stays.iter().map(|(id, _)| *id).collect();
         stays::Entity::update_many()
             .col_expr(
                 stays::Column::AccommodationAddressEnc,
@@ -641,6 +643,16 @@ impl DefendersApi {
             Event::new("defender.erased", 204).on("defender", m.id),
         )
         .await?;
+        // its stays are gone for every reader: integrations learn it without a reason why
+        for (stay_id, status) in erased_stays {
+            let status = StayStatus::parse(&status).unwrap_or(StayStatus::Closed);
+            outbox::emit(
+                &txn,
+                now,
+                super::stays_api::stay_event(Actie::Destroy, stay_id, status),
+            )
+            .await?;
+        }
         txn.commit().await?;
         // the erasure is committed; old row versions on disk are cleaned up best-effort
         if let Err(e) = crate::db::purge_old_row_versions(

@@ -7,5 +7,6 @@ pub mod records_api;
 pub mod sight;
 pub mod stays_api;
 pub mod store;
+pub mod summaries_api;
 pub mod vault;
 pub mod views;

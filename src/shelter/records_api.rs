@@ -169,7 +169,7 @@ impl StayRecordsApi {
             category: Set(body.category.as_str().to_owned()),
             body_enc: Set(Some(vault::seal(&key, Field::NoteBody, note_id, &text))),
             created_at: Set(now),
-            created_by: Set(caller.staff_id),
+            created_by: Set(caller.actor_id),
         })
         .exec_without_returning(&txn)
         .await?;
@@ -189,7 +189,7 @@ impl StayRecordsApi {
             category: body.category,
             body: text,
             created_at: now.into(),
-            created_by: caller.staff_id,
+            created_by: caller.actor_id,
         })))
     }
 
@@ -292,7 +292,7 @@ impl StayRecordsApi {
             measures_enc: Set(Some(vault::seal(&key, Field::RiskMeasures, rid, &measures))),
             next_review_on: Set(body.next_review_on),
             created_at: Set(now),
-            created_by: Set(caller.staff_id),
+            created_by: Set(caller.actor_id),
         })
         .exec_without_returning(&txn)
         .await?;
@@ -314,7 +314,7 @@ impl StayRecordsApi {
             measures,
             next_review_on: body.next_review_on,
             created_at: now.into(),
-            created_by: caller.staff_id,
+            created_by: caller.actor_id,
         })))
     }
 
@@ -360,7 +360,7 @@ impl StayRecordsApi {
             .select_only()
             .column(stays::Column::Id);
         if !is_coordinator(&caller) {
-            stays_in_view = stays_in_view.filter(store::stay_assigned_to(caller.staff_id));
+            stays_in_view = stays_in_view.filter(store::stay_assigned_to(caller.actor_id));
         }
         let mut q = risk_assessments::Entity::find()
             .filter(Expr::exists(later).not())
@@ -498,7 +498,7 @@ impl StayRecordsApi {
             date: Set(body.date),
             public: Set(body.public),
             created_at: Set(now),
-            created_by: Set(caller.staff_id),
+            created_by: Set(caller.actor_id),
         })
         .exec_without_returning(&txn)
         .await?;
@@ -518,7 +518,7 @@ impl StayRecordsApi {
             date: body.date,
             public: body.public,
             created_at: now.into(),
-            created_by: caller.staff_id,
+            created_by: caller.actor_id,
         })))
     }
 
@@ -622,7 +622,7 @@ impl StayRecordsApi {
             .col_expr(check_ins::Column::RecordedAt, Expr::value(Some(now)))
             .col_expr(
                 check_ins::Column::RecordedBy,
-                Expr::value(Some(caller.staff_id)),
+                Expr::value(Some(caller.actor_id)),
             )
             .filter(check_ins::Column::Id.eq(existing.id))
             .exec(&txn)
@@ -644,7 +644,7 @@ impl StayRecordsApi {
             outcome: Some(body.outcome),
             note,
             recorded_at: Some(now.into()),
-            recorded_by: Some(caller.staff_id),
+            recorded_by: Some(caller.actor_id),
         })))
     }
 }

@@ -34,7 +34,7 @@ pub async fn stay(
     id: Uuid,
 ) -> Result<StayInSight, ApiError> {
     let (stay, defender) = store::stay(db, id).await?.ok_or_else(ApiError::not_found)?;
-    let full = is_coordinator(caller) || store::is_assigned(db, id, caller.staff_id).await?;
+    let full = is_coordinator(caller) || store::is_assigned(db, id, caller.actor_id).await?;
     Ok(StayInSight {
         stay,
         defender,
@@ -70,5 +70,5 @@ pub async fn sees_identity(
     defender_id: Uuid,
 ) -> Result<bool, ApiError> {
     Ok(is_coordinator(caller)
-        || store::is_assigned_to_defender(db, defender_id, caller.staff_id).await?)
+        || store::is_assigned_to_defender(db, defender_id, caller.actor_id).await?)
 }

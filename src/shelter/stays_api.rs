@@ -38,6 +38,7 @@ use crate::{
         problem::{ApiError, ApiResult, InvalidParam},
         stale_version, Tag,
     },
+    integration::outbox::{self, Actie, Kanaal, Notification},
     text::parse_text,
     AppState,
 };
@@ -194,6 +195,11 @@ async fn schedule_aftercare(
     Ok(())
 }
 
+/// The outbox event of a change to a stay: its status, nothing else.
+pub fn stay_event(actie: Actie, id: Uuid, status: StayStatus) -> Notification {
+    Notification::new(Kanaal::Stays, actie, id).with("status", status.as_str())
+}
+
 fn assignment_view(a: stay_assignments::Model) -> Assignment {
     Assignment {
         stay_id: a.stay_id,
@@ -245,7 +251,7 @@ impl StaysApi {
             q = q.filter(stays::Column::DefenderId.eq(d));
         }
         if assigned_to_me.0 == Some(true) {
-            q = q.filter(store::stay_assigned_to(caller.staff_id));
+            q = q.filter(store::stay_assigned_to(caller.actor_id));
         }
         if let Some(StayCursor(date, id)) = page.after {
             // a row-value comparison, so the (planned_arrival, id) index serves any page
@@ -376,7 +382,7 @@ impl StaysApi {
             to_status: Set(StayStatus::Referred.as_str().to_owned()),
             reason: Set(None),
             changed_at: Set(now),
-            changed_by: Set(caller.staff_id),
+            changed_by: Set(caller.actor_id),
         })
         .exec_without_returning(&txn)
         .await?;
@@ -385,6 +391,12 @@ impl StaysApi {
             now,
             &caller.audit,
             Event::new("stay.created", 201).on("stay", id),
+        )
+        .await?;
+        outbox::emit(
+            &txn,
+            now,
+            stay_event(Actie::Create, id, StayStatus::Referred),
         )
         .await?;
         let (stay, _) = store::stay(&txn, id)
@@ -560,6 +572,8 @@ impl StaysApi {
                     .fields(fields),
             )
             .await?;
+            let status = StayStatus::parse(&s.status).unwrap_or(StayStatus::Referred);
+            outbox::emit(&txn, now, stay_event(Actie::Update, s.id, status)).await?;
         }
         let (stay, defender) = store::stay(&txn, s.id)
             .await?
@@ -711,7 +725,7 @@ impl StaysApi {
             to_status: body.to.as_str().to_owned(),
             reason: reason.clone(),
             changed_at: now,
-            changed_by: caller.staff_id,
+            changed_by: caller.actor_id,
         };
         stay_status_changes::Entity::insert(stay_status_changes::ActiveModel {
             id: Set(change.id),
@@ -720,7 +734,7 @@ impl StaysApi {
             to_status: Set(change.to_status.clone()),
             reason: Set(change.reason.clone()),
             changed_at: Set(now),
-            changed_by: Set(caller.staff_id),
+            changed_by: Set(caller.actor_id),
         })
         .exec_without_returning(&txn)
         .await?;
@@ -733,6 +747,7 @@ impl StaysApi {
                 .fields(vec!["status"]),
         )
         .await?;
+        outbox::emit(&txn, now, stay_event(Actie::StatusChange, s.id, body.to)).await?;
         txn.commit().await?;
         Ok(StatusChanged::Created(Json(StatusChange {
             id: change.id,
@@ -740,7 +755,7 @@ impl StaysApi {
             to: body.to,
             reason,
             changed_at: now.into(),
-            changed_by: caller.staff_id,
+            changed_by: caller.actor_id,
         })))
     }
 
@@ -830,13 +845,13 @@ impl StaysApi {
             stay_id: id.0,
             staff_id: staff_id.0,
             assigned_at: now,
-            assigned_by: caller.staff_id,
+            assigned_by: caller.actor_id,
         };
         stay_assignments::Entity::insert(stay_assignments::ActiveModel {
             stay_id: Set(model.stay_id),
             staff_id: Set(model.staff_id),
             assigned_at: Set(now),
-            assigned_by: Set(caller.staff_id),
+            assigned_by: Set(caller.actor_id),
         })
         .exec_without_returning(&txn)
         .await?;

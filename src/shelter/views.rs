@@ -377,3 +377,27 @@ crate::list_types!(
     "activities, newest first"
 );
 crate::list_types!(CheckInPage, CheckInList, CheckIn, "check-ins, newest first");
+
+/// What an integration may know of a stay: its reference, status and dates.
+/// Never the defender, the codename, the address or any other field.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct StaySummary {
+    pub id: Uuid,
+    /// `SC-<year>-<nnn>`.
+    #[oai(validator(max_length = 20))]
+    pub reference: String,
+    pub status: StayStatus,
+    pub planned_arrival: NaiveDate,
+    pub planned_departure: NaiveDate,
+    pub actual_arrival: Option<NaiveDate>,
+    pub actual_departure: Option<NaiveDate>,
+    pub updated_at: Timestamp,
+}
+
+crate::list_types!(
+    StaySummaryPage,
+    StaySummaryList,
+    StaySummary,
+    "stay summaries, newest first"
+);

@@ -24,7 +24,12 @@ pub const PASSWORD: &str = "a long and unusual passphrase 7";
 
 pub enum TestDb {
     Sqlite(std::path::PathBuf),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Another instance's database: left for that instance to remove.
+    Shared,
 }
 
 impl TestDb {
@@ -107,6 +112,7 @@ pub async fn fresh_database() -> (String, TestDb) {
 impl Drop for TestDb {
     fn drop(&mut self) {
         match self {
+            TestDb::Shared => {}
             TestDb::Sqlite(dir) => {
                 std::fs::remove_dir_all(dir).ok();
             }
@@ -257,6 +263,24 @@ impl TestApp {
         assert_eq!(resp.status(), StatusCode::CREATED, "login of {email}");
         let body: Value = resp.json().await.unwrap();
         body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// An API client with these scopes, made by an administrator: its id and key.
+    pub async fn api_client(&self, admin_token: &str, scopes: &[&str]) -> (uuid::Uuid, String) {
+        let expires = (self.clock.now() + chrono::TimeDelta::days(30)).to_rfc3339();
+        let resp = self
+            .post(
+                "/api-clients",
+                Some(admin_token),
+                json!({"name": format!("client {}", scopes.join(" ")), "scopes": scopes, "expiresAt": expires}),
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let body: Value = resp.json().await.unwrap();
+        (
+            body["client"]["id"].as_str().unwrap().parse().unwrap(),
+            body["key"].as_str().unwrap().to_owned(),
+        )
     }
 
     /// Makes an account with these roles (password [`PASSWORD`], no forced

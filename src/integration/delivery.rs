@@ -1,0 +1,424 @@
+//! Webhook delivery from the outbox, shared by any number of replicas.
+//!
+//! Each round: (1) fan out new outbox events into one delivery row per
+//! matching subscription (the subscription row is locked `FOR UPDATE SKIP
+//! LOCKED`, so one replica does each); (2) claim due deliveries, again with
+//! `SKIP LOCKED`, and lease them by moving their next attempt past the
+//! timeout, so no other replica sends the same delivery meanwhile; (3) send
+//! them, signed, and record the outcome: delivered, retried later with
+//! exponential backoff and jitter, or failed after the last attempt.
+//! Delivery is at least once; a receiver tells repeats apart by the event id.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::{stream, StreamExt};
+use poem_openapi::types::ToJSON;
+use rand::Rng;
+use sea_orm::{
+    sea_query::{Expr, LockBehavior, LockType, Query},
+    ActiveValue::Set,
+    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::{
+    outbox::EventBody,
+    subscriptions::{matches, Channel},
+};
+use crate::{
+    config::Webhooks,
+    db::begin_write,
+    entities::{outbox_events, webhook_deliveries, webhook_subscriptions},
+    keyring::webhook_secret_aad,
+    AppState,
+};
+
+/// Delivery states.
+pub const PENDING: &str = "pending";
+pub const DELIVERED: &str = "delivered";
+pub const FAILED: &str = "failed";
+
+/// Deliveries claimed per round, and sent at once at most.
+const CLAIM_BATCH: u64 = 64;
+const PARALLEL_SENDS: usize = 16;
+/// Events fanned out per subscription per round.
+const FAN_OUT_BATCH: u64 = 500;
+
+static WAKE: Notify = Notify::const_new();
+
+/// Tells this process's worker that an event may be waiting.
+pub fn wake() {
+    WAKE.notify_one();
+}
+
+/// The wait before attempt `attempts + 1`: the base times 3^(attempts-1),
+/// give or take a fifth so that replicas and receivers do not move in step.
+/// With the defaults (60 s, 8 attempts) the retries span about 18 hours.
+pub fn backoff(base: TimeDelta, attempts: u32) -> TimeDelta {
+    let factor = 3_i64.saturating_pow(attempts.saturating_sub(1).min(12));
+    let millis = base.num_milliseconds().saturating_mul(factor);
+    let jitter = rand::thread_rng().gen_range(0.8..1.2);
+    TimeDelta::milliseconds((millis as f64 * jitter) as i64)
+}
+
+/// Runs delivery rounds until the task is dropped.
+pub async fn run(state: AppState) {
+    let config = state.config.webhooks.clone();
+    let client = match reqwest::Client::builder()
+        .timeout(config.timeout)
+        .connect_timeout(config.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("Casedesk-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "webhook delivery cannot start");
+            return;
+        }
+    };
+    let mut rounds: u64 = 0;
+    loop {
+        rounds += 1;
+        let busy = match round(&state, &client, &config).await {
+            Ok(n) => n > 0,
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook delivery round failed; trying again");
+                false
+            }
+        };
+        if rounds % 1000 == 0 {
+            if let Err(e) = prune(&state.db, state.clock.now()).await {
+                tracing::warn!(error = %e, "pruning delivered webhooks failed");
+            }
+        }
+        if busy {
+            continue;
+        }
+        tokio::select! {
+            _ = WAKE.notified() => {
+                // the waking transaction commits right after; give it a moment
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            _ = tokio::time::sleep(config.poll_interval) => {}
+        }
+    }
+}
+
+/// One round; returns how many deliveries were attempted or created.
+pub async fn round(
+    state: &AppState,
+    client: &reqwest::Client,
+    config: &Webhooks,
+) -> Result<usize, DbErr> {
+    let fanned = fan_out(state).await?;
+    let claimed = claim(state, config).await?;
+    let sent = claimed.len();
+    let results: Vec<Result<(), DbErr>> = stream::iter(claimed)
+        .map(|job| send(state, client, config, job))
+        .buffer_unordered(PARALLEL_SENDS)
+        .collect()
+        .await;
+    for r in results {
+        r?;
+    }
+    Ok(fanned + sent)
+}
+
+fn lock_skip<Q: QuerySelect>(q: Q, backend: DbBackend) -> Q {
+    if backend == DbBackend::Postgres {
+        q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+    } else {
+        q // SQLite: the IMMEDIATE write transaction already excludes other writers
+    }
+}
+
+/// Creates the deliveries of events that active subscriptions have not seen yet.
+async fn fan_out(state: &AppState) -> Result<usize, DbErr> {
+    let last = super::outbox::last_seq(&state.db).await?;
+    let behind: Vec<Uuid> = webhook_subscriptions::Entity::find()
+        .select_only()
+        .column(webhook_subscriptions::Column::Id)
+        .filter(webhook_subscriptions::Column::Active.eq(true))
+        .filter(webhook_subscriptions::Column::FannedOutSeq.lt(last))
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    let backend = state.db.get_database_backend();
+    let mut created = 0;
+    for id in behind {
+        let txn = begin_write(&state.db).await?;
+        let q = webhook_subscriptions::Entity::find_by_id(id);
+        let Some(sub) = lock_skip(q, backend).one(&txn).await? else {
+            continue; // another replica has it
+        };
+        if !sub.active {
+            continue;
+        }
+        let channels: Vec<Channel> = serde_json::from_str(&sub.channels).unwrap_or_default();
+        let events = outbox_events::Entity::find()
+            .filter(outbox_events::Column::Seq.gt(sub.fanned_out_seq))
+            .order_by_asc(outbox_events::Column::Seq)
+            .limit(FAN_OUT_BATCH)
+            .all(&txn)
+            .await?;
+        let Some(upto) = events.last().map(|e| e.seq) else {
+            continue;
+        };
+        let now = state.clock.now();
+        let rows: Vec<webhook_deliveries::ActiveModel> = events
+            .iter()
+            .filter(|e| matches(&channels, e))
+            .map(|e| webhook_deliveries::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                subscription_id: Set(sub.id),
+                event_seq: Set(e.seq),
+                status: Set(PENDING.to_owned()),
+                attempts: Set(0),
+                next_attempt_at: Set(now),
+                last_attempt_at: Set(None),
+                last_status_code: Set(None),
+                last_error: Set(None),
+                delivered_at: Set(None),
+                created_at: Set(now),
+            })
+            .collect();
+        created += rows.len();
+        if !rows.is_empty() {
+            webhook_deliveries::Entity::insert_many(rows)
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        webhook_subscriptions::Entity::update_many()
+            .col_expr(
+                webhook_subscriptions::Column::FannedOutSeq,
+                Expr::value(upto),
+            )
+            .filter(webhook_subscriptions::Column::Id.eq(sub.id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+    }
+    Ok(created)
+}
+
+struct Job {
+    delivery: webhook_deliveries::Model,
+    callback_url: String,
+    secret: zeroize::Zeroizing<Vec<u8>>,
+    body: String,
+    event_id: Uuid,
+}
+
+/// Claims due deliveries of active subscriptions and leases them past the
+/// timeout, so that no other replica sends them meanwhile.
+async fn claim(state: &AppState, config: &Webhooks) -> Result<Vec<Job>, DbErr> {
+    let now = state.clock.now();
+    let backend = state.db.get_database_backend();
+    let txn = begin_write(&state.db).await?;
+    let active = Query::select()
+        .column(webhook_subscriptions::Column::Id)
+        .from(webhook_subscriptions::Entity)
+        .and_where(webhook_subscriptions::Column::Active.eq(true))
+        .to_owned();
+    let q = webhook_deliveries::Entity::find()
+        .filter(webhook_deliveries::Column::Status.eq(PENDING))
+        .filter(webhook_deliveries::Column::NextAttemptAt.lte(now))
+        .filter(webhook_deliveries::Column::SubscriptionId.in_subquery(active))
+        .order_by_asc(webhook_deliveries::Column::NextAttemptAt)
+        .limit(CLAIM_BATCH);
+    let due = lock_skip(q, backend).all(&txn).await?;
+    if due.is_empty() {
+        txn.commit().await?;
+        return Ok(Vec::new());
+    }
+    let lease = TimeDelta::from_std(config.timeout).unwrap_or(TimeDelta::seconds(60))
+        + TimeDelta::seconds(30);
+    let ids: Vec<Uuid> = due.iter().map(|d| d.id).collect();
+    webhook_deliveries::Entity::update_many()
+        .col_expr(
+            webhook_deliveries::Column::NextAttemptAt,
+            Expr::value(now + lease),
+        )
+        .filter(webhook_deliveries::Column::Id.is_in(ids))
+        .exec(&txn)
+        .await?;
+    let seqs: Vec<i64> = due.iter().map(|d| d.event_seq).collect();
+    let events = outbox_events::Entity::find()
+        .filter(outbox_events::Column::Seq.is_in(seqs))
+        .all(&txn)
+        .await?;
+    let sub_ids: Vec<Uuid> = due.iter().map(|d| d.subscription_id).collect();
+    let subs = webhook_subscriptions::Entity::find()
+        .filter(webhook_subscriptions::Column::Id.is_in(sub_ids))
+        .all(&txn)
+        .await?;
+    txn.commit().await?;
+    let mut jobs = Vec::with_capacity(due.len());
+    for delivery in due {
+        let (Some(event), Some(sub)) = (
+            events.iter().find(|e| e.seq == delivery.event_seq),
+            subs.iter().find(|s| s.id == delivery.subscription_id),
+        ) else {
+            continue;
+        };
+        let Some(body) = EventBody::from_row(event, &state.config.public_url) else {
+            continue;
+        };
+        let Ok(secret) = state
+            .keys
+            .master
+            .decrypt(&sub.secret_enc, &webhook_secret_aad(sub.id))
+        else {
+            tracing::error!(subscription = %sub.id, "webhook secret does not decrypt; delivery skipped");
+            continue;
+        };
+        jobs.push(Job {
+            event_id: event.id,
+            body: body.to_json_string(),
+            callback_url: sub.callback_url.clone(),
+            secret,
+            delivery,
+        });
+    }
+    Ok(jobs)
+}
+
+/// The headers a receiver checks.
+pub const SIGNATURE_HEADER: &str = "Casedesk-Signature";
+pub const EVENT_ID_HEADER: &str = "Casedesk-Event-Id";
+pub const DELIVERY_ID_HEADER: &str = "Casedesk-Delivery-Id";
+
+async fn send(
+    state: &AppState,
+    client: &reqwest::Client,
+    config: &Webhooks,
+    job: Job,
+) -> Result<(), DbErr> {
+    let timestamp = state.clock.now().timestamp();
+    let signature = crate::crypto::webhook_signature(&job.secret, timestamp, job.body.as_bytes());
+    let attempt = job.delivery.attempts + 1;
+    let outcome = client
+        .post(&job.callback_url)
+        .header("content-type", "application/json")
+        .header(SIGNATURE_HEADER, format!("t={timestamp},v1={signature}"))
+        .header(EVENT_ID_HEADER, job.event_id.to_string())
+        .header(DELIVERY_ID_HEADER, job.delivery.id.to_string())
+        .header("Casedesk-Delivery-Attempt", attempt.to_string())
+        .body(job.body)
+        .send()
+        .await;
+    let (status_code, error) = match outcome {
+        Ok(resp) if resp.status().is_success() => (Some(resp.status().as_u16()), None),
+        Ok(resp) => (
+            Some(resp.status().as_u16()),
+            Some(format!("the receiver answered {}", resp.status().as_u16())),
+        ),
+        Err(e) if e.is_timeout() => (None, Some("the receiver did not answer in time".to_owned())),
+        Err(e) if e.is_connect() => (None, Some("could not connect to the receiver".to_owned())),
+        Err(_) => (None, Some("the request to the receiver failed".to_owned())),
+    };
+    record_outcome(
+        &state.db,
+        state.clock.now(),
+        config,
+        &job.delivery,
+        status_code,
+        error,
+    )
+    .await
+}
+
+async fn record_outcome(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    config: &Webhooks,
+    d: &webhook_deliveries::Model,
+    status_code: Option<u16>,
+    error: Option<String>,
+) -> Result<(), DbErr> {
+    let attempts = d.attempts + 1;
+    let mut update = webhook_deliveries::Entity::update_many()
+        .col_expr(webhook_deliveries::Column::Attempts, Expr::value(attempts))
+        .col_expr(
+            webhook_deliveries::Column::LastAttemptAt,
+            Expr::value(Some(now)),
+        )
+        .col_expr(
+            webhook_deliveries::Column::LastStatusCode,
+            Expr::value(status_code.map(i32::from)),
+        )
+        .col_expr(
+            webhook_deliveries::Column::LastError,
+            Expr::value(error.clone()),
+        );
+    update = match error {
+        None => update
+            .col_expr(webhook_deliveries::Column::Status, Expr::value(DELIVERED))
+            .col_expr(
+                webhook_deliveries::Column::DeliveredAt,
+                Expr::value(Some(now)),
+            ),
+        Some(_) if attempts >= config.max_attempts as i32 => {
+            tracing::warn!(delivery = %d.id, subscription = %d.subscription_id, attempts, "webhook delivery failed for good");
+            update.col_expr(webhook_deliveries::Column::Status, Expr::value(FAILED))
+        }
+        Some(_) => update.col_expr(
+            webhook_deliveries::Column::NextAttemptAt,
+            Expr::value(now + backoff(config.retry_base, attempts as u32)),
+        ),
+    };
+    // only if nobody changed it meanwhile (an administrator's retry, a deletion)
+    update
+        .filter(webhook_deliveries::Column::Id.eq(d.id))
+        .filter(webhook_deliveries::Column::Status.eq(PENDING))
+        .filter(webhook_deliveries::Column::Attempts.eq(d.attempts))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Delivered rows are kept a week for inspection, then removed.
+async fn prune(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<(), DbErr> {
+    webhook_deliveries::Entity::delete_many()
+        .filter(webhook_deliveries::Column::Status.eq(DELIVERED))
+        .filter(webhook_deliveries::Column::DeliveredAt.lt(now - TimeDelta::days(7)))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Starts the worker when this process delivers.
+pub fn spawn(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    state
+        .config
+        .webhooks
+        .worker
+        .then(|| tokio::spawn(run(state.clone())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_threefold_with_jitter_and_spans_about_a_day() {
+        let base = TimeDelta::seconds(60);
+        let mut total = TimeDelta::zero();
+        for attempt in 1..8 {
+            let wait = backoff(base, attempt);
+            let nominal = 60_000.0 * 3_f64.powi(attempt as i32 - 1);
+            let ms = wait.num_milliseconds() as f64;
+            assert!(
+                ms >= nominal * 0.8 - 1.0 && ms <= nominal * 1.2 + 1.0,
+                "{attempt}: {ms}"
+            );
+            total += wait;
+        }
+        let hours = total.num_minutes() as f64 / 60.0;
+        assert!((14.0..23.0).contains(&hours), "{hours} h");
+    }
+}

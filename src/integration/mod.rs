@@ -1,0 +1,11 @@
+//! Integration with municipal systems, the Common Ground way: data stays
+//! here, other systems are notified and fetch what their scopes allow.
+//! API clients, the transactional outbox, webhook delivery and the event feed.
+
+pub mod clients_api;
+pub mod delivery;
+pub mod feed_api;
+pub mod outbox;
+pub mod subscriptions;
+pub mod subscriptions_api;
+pub mod views;

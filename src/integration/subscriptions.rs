@@ -1,0 +1,175 @@
+//! What a webhook subscription is: a callback URL that passes the rules, and
+//! channels with filters over `kenmerken`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::outbox::Kanaal;
+use crate::{entities::outbox_events, http::problem::InvalidParam};
+
+pub const MAX_URL_LEN: usize = 2000;
+pub const MAX_CHANNELS: usize = 5;
+pub const MAX_FILTER_VALUE_LEN: usize = 100;
+
+/// A channel as stored: a kanaal and the `kenmerken` values an event must have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channel {
+    pub kanaal: String,
+    #[serde(default)]
+    pub filters: BTreeMap<String, String>,
+}
+
+/// Whether an event belongs to any of the channels: its kanaal, and every
+/// filter equal to the event's attribute of that name.
+pub fn matches(channels: &[Channel], event: &outbox_events::Model) -> bool {
+    let kenmerken: BTreeMap<String, String> =
+        serde_json::from_str(&event.kenmerken).unwrap_or_default();
+    channels.iter().any(|c| {
+        c.kanaal == event.kanaal
+            && c.filters
+                .iter()
+                .all(|(k, v)| kenmerken.get(k).is_some_and(|have| have == v))
+    })
+}
+
+/// Checks channels; problems are named after `field[i]`.
+pub fn parse_channels(
+    input: &[(Kanaal, BTreeMap<String, String>)],
+    field: &str,
+    problems: &mut Vec<InvalidParam>,
+) -> Vec<Channel> {
+    if input.is_empty() || input.len() > MAX_CHANNELS {
+        problems.push(InvalidParam::new(
+            field,
+            "invalid",
+            format!("Give 1 to {MAX_CHANNELS} channels."),
+        ));
+    }
+    let mut out: Vec<Channel> = Vec::new();
+    for (i, (kanaal, filters)) in input.iter().enumerate() {
+        if out.iter().any(|c| c.kanaal == kanaal.as_str()) {
+            problems.push(InvalidParam::new(
+                format!("{field}[{i}].kanaal"),
+                "duplicate",
+                "Each kanaal at most once; put its alternatives in separate subscriptions.",
+            ));
+            continue;
+        }
+        for (name, value) in filters {
+            if !kanaal.kenmerken().contains(&name.as_str()) {
+                problems.push(InvalidParam::new(
+                    format!("{field}[{i}].filters"),
+                    "unknown_kenmerk",
+                    format!(
+                        "The {} kanaal can be filtered on: {}.",
+                        kanaal.as_str(),
+                        kanaal.kenmerken().join(", ")
+                    ),
+                ));
+            } else if value.is_empty()
+                || value.chars().count() > MAX_FILTER_VALUE_LEN
+                || value.chars().any(char::is_control)
+            {
+                problems.push(InvalidParam::new(
+                    format!("{field}[{i}].filters.{name}"),
+                    "invalid",
+                    format!("A filter value has 1 to {MAX_FILTER_VALUE_LEN} printable characters."),
+                ));
+            }
+        }
+        out.push(Channel {
+            kanaal: kanaal.as_str().to_owned(),
+            filters: filters.clone(),
+        });
+    }
+    out
+}
+
+/// A callback URL: absolute, https (plain http only for the allowed hosts),
+/// no user name or password, no fragment.
+pub fn parse_callback_url(text: &str, allowed_hosts: &[String]) -> Result<String, String> {
+    if text.len() > MAX_URL_LEN {
+        return Err(format!("At most {MAX_URL_LEN} characters."));
+    }
+    let url = url::Url::parse(text.trim())
+        .map_err(|_| "Must be an absolute URL such as https://receiver.example.org/casedesk.")?;
+    let Some(host) = url.host_str().map(str::to_ascii_lowercase) else {
+        return Err("The URL needs a host.".to_owned());
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "No user name or password in the URL: receivers check the signature.".to_owned(),
+        );
+    }
+    if url.fragment().is_some() {
+        return Err("No fragment (#...) in the URL.".to_owned());
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if allowed_hosts.contains(&host) => {}
+        "http" => {
+            return Err(
+                "Must use https; plain http only for hosts in CASEDESK_WEBHOOK_ALLOWED_HOSTS."
+                    .to_owned(),
+            )
+        }
+        _ => return Err("Must be an https URL.".to_owned()),
+    }
+    Ok(url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_urls() {
+        let allowed = vec!["127.0.0.1".to_owned()];
+        assert!(parse_callback_url("https://r.example.org/hook", &[]).is_ok());
+        assert!(parse_callback_url("http://r.example.org/hook", &[]).is_err());
+        assert!(parse_callback_url("http://127.0.0.1:9000/hook", &allowed).is_ok());
+        assert!(parse_callback_url("https://u:p@r.example.org/", &[]).is_err());
+        assert!(parse_callback_url("ftp://r.example.org/", &[]).is_err());
+        assert!(parse_callback_url("/relative", &[]).is_err());
+        assert!(parse_callback_url("https://r.example.org/#x", &[]).is_err());
+    }
+
+    #[test]
+    fn filters_must_all_match() {
+        let event = outbox_events::Model {
+            seq: 1,
+            id: uuid::Uuid::now_v7(),
+            kanaal: "placements".into(),
+            resource: "placement".into(),
+            resource_id: uuid::Uuid::now_v7(),
+            actie: "status_change".into(),
+            kenmerken: r#"{"status":"accepted","direction":"outgoing"}"#.into(),
+            created_at: chrono::Utc::now(),
+        };
+        let ch = |k: &str, f: &[(&str, &str)]| Channel {
+            kanaal: k.into(),
+            filters: f
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        };
+        assert!(matches(&[ch("placements", &[])], &event));
+        assert!(matches(
+            &[ch("placements", &[("status", "accepted")])],
+            &event
+        ));
+        assert!(!matches(
+            &[ch("placements", &[("status", "applied")])],
+            &event
+        ));
+        assert!(!matches(&[ch("stays", &[])], &event));
+        assert!(matches(
+            &[
+                ch("stays", &[]),
+                ch("placements", &[("direction", "outgoing")])
+            ],
+            &event
+        ));
+    }
+}

@@ -1,0 +1,473 @@
+//! Webhook subscriptions (admin only) and their failed deliveries.
+
+use std::collections::BTreeMap;
+
+use poem::{web::Data, Request};
+use poem_openapi::{
+    param::{Header, Path, Query},
+    payload::Json,
+    ApiResponse, OpenApi,
+};
+use sea_orm::{sea_query::Expr, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::{
+    delivery::{FAILED, PENDING},
+    outbox::{last_seq, Actie, Kanaal},
+    subscriptions::{parse_callback_url, parse_channels, Channel},
+    views::{
+        CreatedSubscription, FailedDelivery, FailedDeliveryList, NewSubscription, QueuedDelivery,
+        Subscription, SubscriptionChannel, SubscriptionList, SubscriptionUpdate,
+    },
+};
+use crate::{
+    accounts::access::Caller,
+    audit::{self, Event},
+    crypto,
+    db::begin_write,
+    entities::{outbox_events, webhook_deliveries, webhook_subscriptions},
+    http::{
+        body::JsonBody,
+        etag, if_match_version,
+        pagination::{newest_first, paginate, PageRequest},
+        problem::{ApiError, ApiResult, InvalidParam},
+        stale_version, Tag,
+    },
+    keyring::webhook_secret_aad,
+    AppState,
+};
+
+#[derive(ApiResponse)]
+pub enum SubscriptionResponse {
+    /// The subscription.
+    #[oai(status = 200)]
+    Ok(Json<Subscription>, #[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum SubscriptionCreated {
+    /// The subscription and its signing secret, shown only here.
+    #[oai(status = 201)]
+    Created(
+        Json<CreatedSubscription>,
+        /// The subscription's address.
+        #[oai(header = "Location")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum SubscriptionDeleted {
+    /// Deleted, with its pending and failed deliveries.
+    #[oai(status = 204)]
+    Done,
+}
+
+#[derive(ApiResponse)]
+pub enum DeliveryQueued {
+    /// The delivery will be sent again shortly.
+    #[oai(status = 202)]
+    Accepted(Json<QueuedDelivery>),
+}
+
+fn subscription_view(m: webhook_subscriptions::Model) -> Subscription {
+    let stored: Vec<Channel> = serde_json::from_str(&m.channels).unwrap_or_default();
+    Subscription {
+        id: m.id,
+        callback_url: m.callback_url,
+        channels: stored
+            .into_iter()
+            .filter_map(|c| {
+                Some(SubscriptionChannel {
+                    kanaal: Kanaal::parse(&c.kanaal)?,
+                    filters: c.filters,
+                })
+            })
+            .collect(),
+        active: m.active,
+        created_at: m.created_at.into(),
+        updated_at: m.updated_at.into(),
+        version: m.version,
+    }
+}
+
+fn checked_channels(input: &[SubscriptionChannel], problems: &mut Vec<InvalidParam>) -> String {
+    let pairs: Vec<(Kanaal, BTreeMap<String, String>)> = input
+        .iter()
+        .map(|c| (c.kanaal, c.filters.clone()))
+        .collect();
+    let channels = parse_channels(&pairs, "channels", problems);
+    serde_json::to_string(&channels).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn checked_url(state: &AppState, text: &str, problems: &mut Vec<InvalidParam>) -> String {
+    parse_callback_url(text, &state.config.webhooks.allowed_hosts)
+        .map_err(|reason| problems.push(InvalidParam::new("callbackUrl", "invalid", reason)))
+        .unwrap_or_default()
+}
+
+async fn find(
+    db: &impl sea_orm::ConnectionTrait,
+    id: Uuid,
+) -> Result<webhook_subscriptions::Model, ApiError> {
+    webhook_subscriptions::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+pub struct SubscriptionsApi;
+
+#[OpenApi(tag = "Tag::Integration")]
+impl SubscriptionsApi {
+    /// List webhook subscriptions, newest first.
+    #[oai(
+        path = "/subscriptions",
+        method = "get",
+        operation_id = "listSubscriptions"
+    )]
+    async fn list_subscriptions(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        /// Page size, 1 to 200.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next` cursor of the previous page.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<SubscriptionList> {
+        let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
+        let rows = newest_first(
+            webhook_subscriptions::Entity::find(),
+            webhook_subscriptions::Column::Id,
+            page.after,
+            page.fetch_limit(),
+        )
+        .all(&state.db)
+        .await?;
+        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        Ok(SubscriptionList::page(
+            rows.into_iter().map(subscription_view).collect(),
+            next,
+            &state.config.public_url,
+            req.uri(),
+        ))
+    }
+
+    /// Subscribe a receiver to channels. It gets events committed from now
+    /// on, each POSTed with a `Casedesk-Signature` made with the secret in
+    /// the answer (shown only there).
+    #[oai(
+        path = "/subscriptions",
+        method = "post",
+        operation_id = "createSubscription"
+    )]
+    async fn create_subscription(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        body: JsonBody<NewSubscription>,
+    ) -> ApiResult<SubscriptionCreated> {
+        let state = *state;
+        let mut problems = Vec::new();
+        let url = checked_url(state, &body.callback_url, &mut problems);
+        let channels = checked_channels(&body.channels, &mut problems);
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(problems));
+        }
+        let now = state.clock.now();
+        let id = Uuid::now_v7();
+        let (secret, _) = crypto::new_token("whsec");
+        let sealed = state
+            .keys
+            .master
+            .encrypt(secret.as_bytes(), &webhook_secret_aad(id));
+        let txn = begin_write(&state.db).await?;
+        let from = last_seq(&txn).await?;
+        webhook_subscriptions::Entity::insert(webhook_subscriptions::ActiveModel {
+            id: Set(id),
+            callback_url: Set(url),
+            channels: Set(channels),
+            secret_enc: Set(sealed),
+            active: Set(true),
+            fanned_out_seq: Set(from),
+            created_by: Set(caller.actor_id),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("subscription.created", 201).on("subscription", id),
+        )
+        .await?;
+        let m = find(&txn, id).await?;
+        txn.commit().await?;
+        Ok(SubscriptionCreated::Created(
+            Json(CreatedSubscription {
+                subscription: subscription_view(m),
+                secret: secret.to_string(),
+            }),
+            format!(
+                "{}{}/subscriptions/{id}",
+                state.config.public_url.as_str().trim_end_matches('/'),
+                crate::http::API_BASE
+            ),
+        ))
+    }
+
+    /// Show a subscription (never its secret).
+    #[oai(
+        path = "/subscriptions/:id",
+        method = "get",
+        operation_id = "getSubscription"
+    )]
+    async fn get_subscription(
+        &self,
+        state: Data<&AppState>,
+        id: Path<Uuid>,
+    ) -> ApiResult<SubscriptionResponse> {
+        let m = find(&state.db, id.0).await?;
+        let tag = etag(m.version);
+        Ok(SubscriptionResponse::Ok(Json(subscription_view(m)), tag))
+    }
+
+    /// Change a subscription's URL or channels, or pause and resume it
+    /// (needs `If-Match`). A resumed subscription starts from new events.
+    #[oai(
+        path = "/subscriptions/:id",
+        method = "patch",
+        operation_id = "updateSubscription"
+    )]
+    async fn update_subscription(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        /// The ETag of the version being changed.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: JsonBody<SubscriptionUpdate>,
+    ) -> ApiResult<SubscriptionResponse> {
+        let state = *state;
+        let mut problems = Vec::new();
+        let mut changes: Vec<(webhook_subscriptions::Column, sea_orm::Value)> = Vec::new();
+        let mut fields = Vec::new();
+        if let Some(u) = &body.callback_url {
+            let url = checked_url(state, u, &mut problems);
+            changes.push((webhook_subscriptions::Column::CallbackUrl, url.into()));
+            fields.push("callbackUrl");
+        }
+        if let Some(c) = &body.channels {
+            let channels = checked_channels(c, &mut problems);
+            changes.push((webhook_subscriptions::Column::Channels, channels.into()));
+            fields.push("channels");
+        }
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(problems));
+        }
+        let now = state.clock.now();
+        let txn = begin_write(&state.db).await?;
+        let m = find(&txn, id.0).await?;
+        let expected = if_match_version(if_match.0.as_deref())?;
+        if expected != m.version {
+            return Err(stale_version());
+        }
+        if let Some(active) = body.active.filter(|a| *a != m.active) {
+            changes.push((webhook_subscriptions::Column::Active, active.into()));
+            if active {
+                let from = last_seq(&txn).await?;
+                changes.push((webhook_subscriptions::Column::FannedOutSeq, from.into()));
+            }
+            fields.push("active");
+        }
+        if !fields.is_empty() {
+            if !crate::db::update_versioned::<webhook_subscriptions::Entity>(
+                &txn,
+                webhook_subscriptions::Column::Id,
+                webhook_subscriptions::Column::Version,
+                webhook_subscriptions::Column::UpdatedAt,
+                m.id,
+                expected,
+                changes,
+                now,
+            )
+            .await?
+            {
+                return Err(stale_version());
+            }
+            audit::record(
+                &txn,
+                now,
+                &caller.audit,
+                Event::new("subscription.updated", 200)
+                    .on("subscription", m.id)
+                    .fields(fields),
+            )
+            .await?;
+        }
+        let m = find(&txn, m.id).await?;
+        txn.commit().await?;
+        let tag = etag(m.version);
+        Ok(SubscriptionResponse::Ok(Json(subscription_view(m)), tag))
+    }
+
+    /// Delete a subscription and its queued and failed deliveries (needs `If-Match`).
+    #[oai(
+        path = "/subscriptions/:id",
+        method = "delete",
+        operation_id = "deleteSubscription"
+    )]
+    async fn delete_subscription(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        /// The ETag of the version being deleted.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+    ) -> ApiResult<SubscriptionDeleted> {
+        let now = state.clock.now();
+        let txn = begin_write(&state.db).await?;
+        let m = find(&txn, id.0).await?;
+        if if_match_version(if_match.0.as_deref())? != m.version {
+            return Err(stale_version());
+        }
+        webhook_deliveries::Entity::delete_many()
+            .filter(webhook_deliveries::Column::SubscriptionId.eq(m.id))
+            .exec(&txn)
+            .await?;
+        webhook_subscriptions::Entity::delete_by_id(m.id)
+            .exec(&txn)
+            .await?;
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("subscription.deleted", 204).on("subscription", m.id),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(SubscriptionDeleted::Done)
+    }
+
+    /// Deliveries of this subscription that failed every attempt, newest first.
+    #[oai(
+        path = "/subscriptions/:id/failed-deliveries",
+        method = "get",
+        operation_id = "listFailedDeliveries"
+    )]
+    async fn list_failed_deliveries(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        id: Path<Uuid>,
+        /// Page size, 1 to 200.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next` cursor of the previous page.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<FailedDeliveryList> {
+        let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
+        find(&state.db, id.0).await?;
+        let q = webhook_deliveries::Entity::find()
+            .filter(webhook_deliveries::Column::SubscriptionId.eq(id.0))
+            .filter(webhook_deliveries::Column::Status.eq(FAILED));
+        let rows = newest_first(
+            q,
+            webhook_deliveries::Column::Id,
+            page.after,
+            page.fetch_limit(),
+        )
+        .all(&state.db)
+        .await?;
+        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let seqs: Vec<i64> = rows.iter().map(|r| r.event_seq).collect();
+        let events = outbox_events::Entity::find()
+            .filter(outbox_events::Column::Seq.is_in(seqs))
+            .all(&state.db)
+            .await?;
+        let items = rows
+            .into_iter()
+            .filter_map(|d| {
+                let e = events.iter().find(|e| e.seq == d.event_seq)?;
+                Some(FailedDelivery {
+                    id: d.id,
+                    event_id: e.id,
+                    kanaal: Kanaal::parse(&e.kanaal)?,
+                    actie: Actie::parse(&e.actie)?,
+                    attempts: d.attempts,
+                    last_attempt_at: d.last_attempt_at.map(Into::into),
+                    last_status_code: d.last_status_code,
+                    last_error: d.last_error,
+                    created_at: d.created_at.into(),
+                })
+            })
+            .collect();
+        Ok(FailedDeliveryList::page(
+            items,
+            next,
+            &state.config.public_url,
+            req.uri(),
+        ))
+    }
+
+    /// Send a failed delivery again, with a fresh set of attempts.
+    #[oai(
+        path = "/subscriptions/:id/failed-deliveries/:deliveryId/retries",
+        method = "post",
+        operation_id = "retryFailedDelivery"
+    )]
+    async fn retry_failed_delivery(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        #[oai(name = "deliveryId")] delivery_id: Path<Uuid>,
+    ) -> ApiResult<DeliveryQueued> {
+        let now = state.clock.now();
+        let txn = begin_write(&state.db).await?;
+        let d = webhook_deliveries::Entity::find_by_id(delivery_id.0)
+            .filter(webhook_deliveries::Column::SubscriptionId.eq(id.0))
+            .one(&txn)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        if d.status != FAILED {
+            return Err(ApiError::conflict(
+                "Only a failed delivery can be retried; this one is still queued or was delivered.",
+            ));
+        }
+        webhook_deliveries::Entity::update_many()
+            .col_expr(webhook_deliveries::Column::Status, Expr::value(PENDING))
+            .col_expr(webhook_deliveries::Column::Attempts, Expr::value(0))
+            .col_expr(webhook_deliveries::Column::NextAttemptAt, Expr::value(now))
+            .filter(webhook_deliveries::Column::Id.eq(d.id))
+            .exec(&txn)
+            .await?;
+        let event_id = outbox_events::Entity::find_by_id(d.event_seq)
+            .one(&txn)
+            .await?
+            .map(|e| e.id)
+            .ok_or_else(ApiError::internal)?;
+        audit::record(
+            &txn,
+            now,
+            &caller.audit,
+            Event::new("delivery.retried", 202).on("delivery", d.id),
+        )
+        .await?;
+        txn.commit().await?;
+        super::delivery::wake();
+        Ok(DeliveryQueued::Accepted(Json(QueuedDelivery {
+            id: d.id,
+            event_id,
+            status: PENDING.to_owned(),
+        })))
+    }
+}

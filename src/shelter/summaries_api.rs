@@ -1,0 +1,136 @@
+//! Stay summaries: reference, status and dates, for the Shelter City roles
+//! and for API clients with `stays.read`. Nothing here identifies a
+//! defender; a client's reads are audited all the same.
+
+use poem::{web::Data, Request};
+use poem_openapi::{
+    param::{Path, Query},
+    payload::Json,
+    ApiResponse, OpenApi,
+};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::{
+    model::StayStatus,
+    store,
+    views::{StaySummary, StaySummaryList},
+};
+use crate::{
+    accounts::access::Caller,
+    audit::{self, Actor, Event},
+    entities::stays,
+    http::{
+        pagination::{newest_first, paginate, PageRequest},
+        problem::{ApiError, ApiResult},
+        Tag,
+    },
+    AppState,
+};
+
+#[derive(ApiResponse)]
+pub enum SummaryResponse {
+    /// The stay's summary.
+    #[oai(status = 200)]
+    Ok(Json<StaySummary>),
+}
+
+fn summary_view(s: stays::Model) -> StaySummary {
+    StaySummary {
+        id: s.id,
+        reference: s.reference,
+        status: StayStatus::parse(&s.status).unwrap_or(StayStatus::Referred),
+        planned_arrival: s.planned_arrival,
+        planned_departure: s.planned_departure,
+        actual_arrival: s.actual_arrival,
+        actual_departure: s.actual_departure,
+        updated_at: s.updated_at.into(),
+    }
+}
+
+/// API clients' reads are audited (staff see summaries unaudited, as in the stay list).
+async fn audit_client_read(
+    state: &AppState,
+    caller: &Caller,
+    event: Event<'_>,
+) -> Result<(), ApiError> {
+    if matches!(caller.actor, Actor::Client(_)) {
+        audit::record_alone(&state.db, state.clock.now(), &caller.audit, event).await?;
+    }
+    Ok(())
+}
+
+pub struct StaySummariesApi;
+
+#[OpenApi(tag = "Tag::Stays")]
+impl StaySummariesApi {
+    /// List stay summaries (reference, status, dates), newest first.
+    #[oai(
+        path = "/stay-summaries",
+        method = "get",
+        operation_id = "listStaySummaries"
+    )]
+    async fn list_stay_summaries(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        req: &Request,
+        status: Query<Option<StayStatus>>,
+        /// Page size, 1 to 200.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next` cursor of the previous page.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<StaySummaryList> {
+        let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
+        let mut q = stays::Entity::find().filter(store::stay_visible());
+        if let Some(s) = status.0 {
+            q = q.filter(stays::Column::Status.eq(s.as_str()));
+        }
+        let rows = newest_first(q, stays::Column::Id, page.after, page.fetch_limit())
+            .all(&state.db)
+            .await?;
+        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        audit_client_read(
+            &state,
+            &caller,
+            Event::new("stay_summaries.listed", 200).fields(vec!["summary"]),
+        )
+        .await?;
+        Ok(StaySummaryList::page(
+            rows.into_iter().map(summary_view).collect(),
+            next,
+            &state.config.public_url,
+            req.uri(),
+        ))
+    }
+
+    /// Show a stay's summary (reference, status, dates).
+    #[oai(
+        path = "/stay-summaries/:id",
+        method = "get",
+        operation_id = "getStaySummary"
+    )]
+    async fn get_stay_summary(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+    ) -> ApiResult<SummaryResponse> {
+        let stay = stays::Entity::find_by_id(id.0)
+            .filter(store::stay_visible())
+            .one(&state.db)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        audit_client_read(
+            &state,
+            &caller,
+            Event::new("read", 200)
+                .on("stay", stay.id)
+                .fields(vec!["summary"]),
+        )
+        .await?;
+        Ok(SummaryResponse::Ok(Json(summary_view(stay))))
+    }
+}

@@ -1,0 +1,1182 @@
+//! Integration with other systems, through HTTP: API clients with scopes,
+//! the transactional outbox, signed webhooks with retries and failed
+//! deliveries, two replicas sharing the delivery work, and the event feed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use casedesk::{accounts::model::Role, clock::Clock, config::Config};
+use chrono::TimeDelta;
+use common::{problem, Account, TestApp, TestDb};
+use hmac::{Hmac, Mac};
+use poem::{
+    endpoint::make,
+    listener::{Acceptor, Listener, TcpListener},
+    Request, Response, Route, Server,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+// ---- the personal values the tests enter; no event may carry any ----
+const LEGAL_NAME: &str = "Amara Nansubuga-Okello";
+const PASSPORT: &str = "B7730912";
+const PHONE: &str = "+256 700 987654";
+const CODENAME: &str = "Heron";
+const ADDRESS: &str = "Keizersgracht 999-III, Amsterdam";
+const GIVEN: &str = "Xiomara";
+const FAMILY: &str = "Vandersloot";
+const STUDENT_EMAIL: &str = "xiomara.vandersloot@student.example.nl";
+const BIRTH: &str = "2007-03-19";
+const CONTACT: &str = "coordinator.porto@escola.example.pt";
+const PERSONAL: &[&str] = &[
+    LEGAL_NAME,
+    PASSPORT,
+    PHONE,
+    CODENAME,
+    ADDRESS,
+    GIVEN,
+    FAMILY,
+    STUDENT_EMAIL,
+    BIRTH,
+    CONTACT,
+    "Nansubuga",
+    "Keizersgracht",
+    "xiomara",
+];
+
+fn integration_config(c: &mut Config) {
+    c.webhooks.allowed_hosts = vec!["127.0.0.1".to_owned()];
+    c.webhooks.poll_interval = Duration::from_millis(20);
+    c.webhooks.max_attempts = 3;
+}
+
+async fn body(resp: reqwest::Response, status: StatusCode) -> Value {
+    let actual = resp.status();
+    let url = resp.url().clone();
+    let value: Value = resp.json().await.unwrap();
+    assert_eq!(actual, status, "{url}: {value}");
+    value
+}
+
+async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    for _ in 0..500 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+// ---- a receiver that records what it gets and answers from a script ----
+
+#[derive(Debug, Clone)]
+struct Received {
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Received>>>,
+    /// Statuses to answer, in order; 200 once it runs out.
+    script: Arc<Mutex<VecDeque<u16>>>,
+    url: String,
+}
+
+impl Receiver {
+    async fn start(script: &[u16]) -> Self {
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .unwrap();
+        let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+        let receiver = Receiver {
+            got: Arc::default(),
+            script: Arc::new(Mutex::new(script.iter().copied().collect())),
+            url: format!("http://127.0.0.1:{}/hooks/casedesk", addr.port()),
+        };
+        let r = receiver.clone();
+        let endpoint = make(move |req: Request| {
+            let r = r.clone();
+            async move {
+                let headers = req
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+                    .collect();
+                let body = req.into_body().into_string().await.unwrap_or_default();
+                r.got.lock().unwrap().push(Received { headers, body });
+                let status = r.script.lock().unwrap().pop_front().unwrap_or(200);
+                Response::builder()
+                    .status(poem::http::StatusCode::from_u16(status).unwrap())
+                    .finish()
+            }
+        });
+        tokio::spawn(
+            Server::new_with_acceptor(acceptor).run(Route::new().at("/hooks/casedesk", endpoint)),
+        );
+        receiver
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+/// Checks `Casedesk-Signature: t=<unix>,v1=<hex>` over `<t>.<body>`, computed here
+/// independently of the service's code.
+fn signature_valid(secret: &str, r: &Received) -> bool {
+    let Some(header) = r.headers.get("casedesk-signature") else {
+        return false;
+    };
+    let mut t = None;
+    let mut v1 = None;
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", value)) => t = Some(value.to_owned()),
+            Some(("v1", value)) => v1 = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v1)) = (t, v1) else {
+        return false;
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{}", r.body).as_bytes());
+    mac.verify_slice(&hex::decode(v1).unwrap_or_default())
+        .is_ok()
+}
+
+// ---- a small world: exchange and Shelter City data with personal values ----
+
+struct World {
+    app: TestApp,
+    admin: Account,
+    exchange: Account,
+    shelter: Account,
+    home: String,
+    partner: String,
+}
+
+async fn world(adjust: impl FnOnce(&mut Config)) -> World {
+    let app = TestApp::spawn_with(adjust).await;
+    let admin = app.account(&[Role::Admin]).await;
+    let exchange = app.account(&[Role::ExchangeCoordinator]).await;
+    let shelter = app.account(&[Role::ShelterCoordinator]).await;
+    let t = exchange.token.as_str();
+    let home = body(
+        app.post("/institutions", Some(t), json!({"name": "ROC Amsterdam", "kind": "mbo_college", "country": "NL", "city": "Amsterdam", "sisterCity": false})).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let partner = body(
+        app.post("/institutions", Some(t), json!({"name": "Escola Profissional", "kind": "mbo_college", "country": "PT", "city": "Porto", "sisterCity": true, "contactEmail": CONTACT})).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    World {
+        home: home["id"].as_str().unwrap().to_owned(),
+        partner: partner["id"].as_str().unwrap().to_owned(),
+        app,
+        admin,
+        exchange,
+        shelter,
+    }
+}
+
+impl World {
+    async fn participant(&self, token: &str) -> String {
+        let p = body(
+            self.app
+                .post(
+                    "/participants",
+                    Some(token),
+                    json!({"givenName": GIVEN, "familyName": FAMILY, "dateOfBirth": BIRTH, "email": STUDENT_EMAIL,
+                           "educationLevel": "mbo_4", "homeInstitutionId": self.home, "fieldOfStudy": "Hospitality", "nationality": "NL", "fewerOpportunities": true}),
+                )
+                .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        p["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn placement(&self, token: &str, participant: &str) -> Value {
+        body(
+            self.app
+                .post(
+                    "/placements",
+                    Some(token),
+                    json!({"participantId": participant, "direction": "outgoing", "sendingInstitutionId": self.home, "receivingInstitutionId": self.partner,
+                           "kind": "traineeship", "plannedStart": "2027-02-01", "plannedEnd": "2027-04-30", "fundingProgramme": "erasmus_plus"}),
+                )
+                .await,
+            StatusCode::CREATED,
+        )
+        .await
+    }
+
+    async fn status(&self, token: &str, placement: &str, to: &str) -> reqwest::Response {
+        self.app
+            .post(
+                &format!("/placements/{placement}/status-changes"),
+                Some(token),
+                json!({"to": to}),
+            )
+            .await
+    }
+
+    /// A defender with every protected field filled, and a stay with an address.
+    async fn stay(&self) -> (String, String) {
+        let t = self.shelter.token.as_str();
+        let d = body(
+            self.app
+                .post(
+                    "/defenders",
+                    Some(t),
+                    json!({"codename": CODENAME, "countryOfWork": "UG", "fieldOfWork": "journalism", "languages": ["English"], "riskLevel": "high",
+                           "identity": {"legalName": LEGAL_NAME, "passportNumber": PASSPORT, "dateOfBirth": "1985-02-02", "phone": PHONE}}),
+                )
+                .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let s = body(
+            self.app
+                .post(
+                    "/stays",
+                    Some(t),
+                    json!({"defenderId": d["id"], "intakeRound": "2027-spring", "plannedArrival": "2027-03-01", "plannedDeparture": "2027-06-01",
+                           "visaStatus": "to_apply", "insuranceArranged": true, "confidentiality": "secret", "accommodationAddress": ADDRESS}),
+                )
+                .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        (
+            d["id"].as_str().unwrap().to_owned(),
+            s["id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn subscribe(&self, url: &str, channels: Value) -> (String, String) {
+        let b = body(
+            self.app
+                .post(
+                    "/subscriptions",
+                    Some(&self.admin.token),
+                    json!({"callbackUrl": url, "channels": channels}),
+                )
+                .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        (
+            b["subscription"]["id"].as_str().unwrap().to_owned(),
+            b["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+/// Every event of the feed from the start, following `next` until caught up.
+async fn read_feed(app: &TestApp, key: &str, query: &str, limit: u32) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = body(
+            app.get(&format!("/events?limit={limit}{query}&after={after}"), key)
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        all.extend(page["items"].as_array().unwrap().iter().cloned());
+        after = page["next"].as_str().unwrap().to_owned();
+        if !page["more"].as_bool().unwrap() {
+            return all;
+        }
+    }
+}
+
+/// The raw outbox rows, as stored.
+async fn outbox_rows(app: &TestApp) -> Vec<casedesk::entities::outbox_events::Model> {
+    use sea_orm::{EntityTrait, QueryOrder};
+    casedesk::entities::outbox_events::Entity::find()
+        .order_by_asc(casedesk::entities::outbox_events::Column::Seq)
+        .all(&app.state.db)
+        .await
+        .unwrap()
+}
+
+fn assert_no_personal_data(what: &str, text: &str) {
+    let lower = text.to_lowercase();
+    for value in PERSONAL {
+        assert!(
+            !lower.contains(&value.to_lowercase()),
+            "{what} carries the personal value {value:?}: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn api_clients_work_within_their_scopes_rotate_and_revoke() {
+    let w = world(integration_config).await;
+    let app = &w.app;
+    let admin = w.admin.token.as_str();
+    let later = |days: i64| (app.clock.now() + TimeDelta::days(days)).to_rfc3339();
+
+    // input is checked, all problems at once
+    let b = problem(
+        app.post(
+            "/api-clients",
+            Some(admin),
+            json!({"name": " ", "scopes": ["exchange.read"], "expiresAt": later(-1)}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    let names: Vec<&str> = b["invalidParams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["name", "expiresAt"], "{b}");
+    problem(
+        app.post(
+            "/api-clients",
+            Some(admin),
+            json!({"name": "x", "scopes": ["defenders.read"], "expiresAt": later(30)}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    problem(
+        app.post(
+            "/api-clients",
+            Some(admin),
+            json!({"name": "x", "scopes": [], "expiresAt": later(30)}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    problem(
+        app.post(
+            "/api-clients",
+            Some(admin),
+            json!({"name": "x", "scopes": ["exchange.read"], "expiresAt": later(800)}),
+        )
+        .await,
+        400,
+    )
+    .await;
+
+    let created = body(
+        app.post(
+            "/api-clients",
+            Some(admin),
+            json!({"name": "Gemeente zaaksysteem", "scopes": ["exchange.read"], "expiresAt": later(90)}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let client_id = created["client"]["id"].as_str().unwrap().to_owned();
+    let key = created["key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("cdk_") && key.len() >= 47, "{key}");
+    assert_eq!(created["client"]["scopes"], json!(["exchange.read"]));
+
+    // the key is shown once: never again, and not stored
+    let shown = body(
+        app.get(&format!("/api-clients/{client_id}"), admin).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(!shown.to_string().contains(&key));
+    assert_eq!(shown["keys"].as_array().unwrap().len(), 1);
+    assert!(key.starts_with(shown["keys"][0]["prefix"].as_str().unwrap()));
+    let stored: Vec<String> = {
+        use sea_orm::EntityTrait;
+        casedesk::entities::api_client_keys::Entity::find()
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.key_hash)
+            .collect()
+    };
+    assert!(stored.iter().all(|h| !h.contains(&key[4..])));
+
+    // within its scope; outside it, the operation does not exist for it
+    let pid = w.participant(&w.exchange.token).await;
+    let read = body(
+        app.get(&format!("/participants/{pid}"), &key).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(read["givenName"], GIVEN);
+    assert_eq!(app.get("/placements", &key).await.status(), StatusCode::OK);
+    problem(app.get("/stay-summaries", &key).await, 404).await;
+    let create = app
+        .post("/participants", Some(&key), json!({"givenName": "No"}))
+        .await;
+    problem(create, 404).await;
+    problem(app.get("/staff/me", &key).await, 403).await;
+    problem(app.get("/audit-events", &key).await, 403).await;
+
+    // the client is the actor of what it did
+    let rows = app.audit_rows().await;
+    let read_event = rows
+        .iter()
+        .find(|e| {
+            e.action == "read"
+                && e.resource_id.as_deref() == Some(pid.as_str())
+                && e.actor_type.as_deref() == Some("client")
+        })
+        .expect("the client's read is audited");
+    assert_eq!(read_event.actor_id.unwrap().to_string(), client_id);
+    assert!(rows.iter().any(|e| e.action == "access.denied"
+        && e.actor_type.as_deref() == Some("client")
+        && e.resource_id.as_deref() == Some("createParticipant")));
+
+    // widening the scopes needs If-Match, and takes effect at once
+    let patch = |admin: &str, etag: &str, b: Value| {
+        app.request(
+            Method::PATCH,
+            &format!("/api-clients/{client_id}"),
+            Some(admin),
+        )
+        .header("if-match", etag)
+        .json(&b)
+        .send()
+    };
+    problem(
+        patch(
+            admin,
+            "\"7\"",
+            json!({"scopes": ["exchange.read", "exchange.write"]}),
+        )
+        .await
+        .unwrap(),
+        412,
+    )
+    .await;
+    let updated = body(
+        patch(
+            admin,
+            "\"1\"",
+            json!({"scopes": ["exchange.read", "exchange.write"]}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(updated["version"], 2);
+    let placement = w.placement(&key, &pid).await;
+    let change = body(
+        w.status(&key, placement["id"].as_str().unwrap(), "nominated")
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(change["changedBy"].as_str().unwrap(), client_id);
+    assert_eq!(change["changedByType"], "client");
+
+    // rotation: the old key keeps working through the overlap, then stops
+    let rotated = body(
+        app.post(
+            &format!("/api-clients/{client_id}/keys"),
+            Some(admin),
+            json!({"overlapHours": 2}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let new_key = rotated["key"].as_str().unwrap().to_owned();
+    assert_ne!(new_key, key);
+    assert_eq!(rotated["client"]["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(app.get("/placements", &key).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/placements", &new_key).await.status(),
+        StatusCode::OK
+    );
+    app.clock
+        .advance(TimeDelta::hours(2) + TimeDelta::seconds(1));
+    let admin = &app.login(&w.admin.email, common::PASSWORD).await;
+    problem(app.get("/placements", &key).await, 401).await;
+    assert_eq!(
+        app.get("/placements", &new_key).await.status(),
+        StatusCode::OK
+    );
+    let shown = body(
+        app.get(&format!("/api-clients/{client_id}"), admin).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(shown["keys"].as_array().unwrap().len(), 1);
+
+    // revocation ends every key at once; a revoked client cannot be changed
+    let revoked = body(
+        app.post(
+            &format!("/api-clients/{client_id}/revocation"),
+            Some(admin),
+            json!({}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(revoked["revokedAt"].is_string());
+    problem(app.get("/placements", &new_key).await, 401).await;
+    let etag = format!("\"{}\"", revoked["version"]);
+    problem(
+        patch(admin, &etag, json!({"name": "again"})).await.unwrap(),
+        409,
+    )
+    .await;
+    problem(
+        app.post(
+            &format!("/api-clients/{client_id}/keys"),
+            Some(admin),
+            json!({}),
+        )
+        .await,
+        409,
+    )
+    .await;
+
+    // expiry ends a client too
+    let (_, short) = app.api_client(admin, &["exchange.read"]).await;
+    assert_eq!(
+        app.get("/placements", &short).await.status(),
+        StatusCode::OK
+    );
+    app.clock.advance(TimeDelta::days(31));
+    problem(app.get("/placements", &short).await, 401).await;
+    let admin = &app.login(&w.admin.email, common::PASSWORD).await;
+
+    let listed = body(app.get("/api-clients?limit=1", admin).await, StatusCode::OK).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    assert!(listed["next"].is_string());
+}
+
+#[tokio::test]
+async fn every_committed_change_has_one_event_and_no_event_carries_personal_data() {
+    let w = world(integration_config).await;
+    let app = &w.app;
+    let receiver = Receiver::start(&[]).await;
+    let (_, secret) = w
+        .subscribe(
+            &receiver.url,
+            json!([{"kanaal": "stays"}, {"kanaal": "placements"}, {"kanaal": "participants"}, {"kanaal": "institutions"}, {"kanaal": "agreements"}]),
+        )
+        .await;
+    let t = w.exchange.token.as_str();
+    let pid = w.participant(t).await;
+    let patched = app
+        .request(Method::PATCH, &format!("/participants/{pid}"), Some(t))
+        .header("if-match", "\"1\"")
+        .json(&json!({"familyName": "Vandersloot-Berg"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::OK);
+    // refused changes write nothing
+    let stale = app
+        .request(Method::PATCH, &format!("/participants/{pid}"), Some(t))
+        .header("if-match", "\"1\"")
+        .json(&json!({"familyName": "Stale"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+    let p = w.placement(t, &pid).await;
+    let placement_id = p["id"].as_str().unwrap();
+    assert_eq!(
+        w.status(t, placement_id, "in_progress").await.status(),
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        w.status(t, placement_id, "nominated").await.status(),
+        StatusCode::CREATED
+    );
+    let agreement = body(
+        app.post(
+            "/agreements",
+            Some(t),
+            json!({"partnerInstitutionId": w.partner, "programme": "erasmus_plus", "validFrom": "2026-01-01", "validUntil": "2028-12-31", "status": "active", "quotas": []}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let (defender_id, stay_id) = w.stay().await;
+    let s = w.shelter.token.as_str();
+    let moved = app
+        .post(
+            &format!("/stays/{stay_id}/status-changes"),
+            Some(s),
+            json!({"to": "intake"}),
+        )
+        .await;
+    assert_eq!(moved.status(), StatusCode::CREATED);
+    let erased = app
+        .request(
+            Method::DELETE,
+            &format!("/defenders/{defender_id}"),
+            Some(s),
+        )
+        .header("if-match", "\"1\"")
+        .header("x-audit-reason", "erasure request of the defender")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), StatusCode::NO_CONTENT);
+
+    // exactly the committed changes, in order
+    let rows = outbox_rows(app).await;
+    let seen: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.kanaal.clone(), r.actie.clone()))
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("institutions", "create"),
+        ("institutions", "create"),
+        ("participants", "create"),
+        ("participants", "update"),
+        ("placements", "create"),
+        ("placements", "status_change"),
+        ("agreements", "create"),
+        ("stays", "create"),
+        ("stays", "status_change"),
+        ("stays", "destroy"),
+    ]
+    .iter()
+    .map(|(k, a)| (k.to_string(), a.to_string()))
+    .collect();
+    assert_eq!(seen, expected);
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=rows.len() as i64).collect::<Vec<_>>(),
+        "gap-free"
+    );
+    let nominated = &rows[5];
+    let kenmerken: Value = serde_json::from_str(&nominated.kenmerken).unwrap();
+    assert_eq!(kenmerken["status"], "nominated");
+    assert_eq!(kenmerken["programme"], "erasmus_plus");
+    assert_eq!(kenmerken["educationLevel"], "mbo_4");
+    assert_eq!(
+        rows[6].resource_id.to_string(),
+        agreement["id"].as_str().unwrap()
+    );
+
+    // the webhook receives all those committed after it subscribed, signed
+    wait_for("eight deliveries", || async {
+        receiver.received().len() >= 8
+    })
+    .await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 8);
+    for r in &got {
+        assert!(
+            signature_valid(&secret, r),
+            "bad signature: {:?}",
+            r.headers
+        );
+        assert!(!signature_valid("whsec_wrong", r));
+        assert_no_personal_data("a webhook body", &r.body);
+        let event: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(
+            r.headers["casedesk-event-id"],
+            event["id"].as_str().unwrap()
+        );
+        for field in [
+            "kanaal",
+            "hoofdObject",
+            "resource",
+            "resourceUrl",
+            "actie",
+            "aanmaakdatum",
+            "kenmerken",
+        ] {
+            assert!(!event[field].is_null(), "{field} missing: {event}");
+        }
+    }
+    let stay_event: Value = got
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.body).unwrap())
+        .find(|e| e["kanaal"] == "stays" && e["actie"] == "create")
+        .unwrap();
+    assert_eq!(
+        stay_event["resourceUrl"].as_str().unwrap(),
+        format!(
+            "{}api/v1/stay-summaries/{stay_id}",
+            app.state.config.public_url
+        )
+    );
+
+    // the feed and the raw rows: no personal data either
+    let (_, key) = app
+        .api_client(
+            &w.admin.token,
+            &["events.read", "exchange.read", "stays.read"],
+        )
+        .await;
+    let feed = read_feed(app, &key, "", 3).await;
+    assert_eq!(feed.len(), 10);
+    assert_no_personal_data("the feed", &serde_json::to_string(&feed).unwrap());
+    for r in &rows {
+        assert_no_personal_data("an outbox row", &format!("{r:?}"));
+    }
+    // a stay's summary says nothing about who
+    let (_, stays_key) = app.api_client(&w.admin.token, &["stays.read"]).await;
+    problem(
+        app.get(&format!("/stay-summaries/{stay_id}"), &stays_key)
+            .await,
+        404,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_flaky_receiver_gets_retries_then_a_failed_delivery_that_can_be_retried() {
+    let w = world(integration_config).await;
+    let app = &w.app;
+    let admin = w.admin.token.as_str();
+    // three failures: the last attempt (of 3) fails, then it succeeds
+    let receiver = Receiver::start(&[500, 503, 500]).await;
+    let (sub, secret) = w
+        .subscribe(
+            &receiver.url,
+            json!([{"kanaal": "placements", "filters": {"status": "nominated"}}, {"kanaal": "participants"}]),
+        )
+        .await;
+
+    let pid = w.participant(&w.exchange.token).await;
+    wait_for("the first attempt", || async {
+        receiver.received().len() == 1
+    })
+    .await;
+    // nothing more until the backoff has passed (60 s, give or take a fifth)
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(receiver.received().len(), 1);
+    app.clock.advance(TimeDelta::seconds(75));
+    wait_for("the second attempt", || async {
+        receiver.received().len() == 2
+    })
+    .await;
+    app.clock.advance(TimeDelta::seconds(100));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        receiver.received().len(),
+        2,
+        "the second wait is about three minutes"
+    );
+    app.clock.advance(TimeDelta::seconds(120));
+    wait_for("the third attempt", || async {
+        receiver.received().len() == 3
+    })
+    .await;
+    let got = receiver.received();
+    let ids: Vec<&str> = got
+        .iter()
+        .map(|r| r.headers["casedesk-event-id"].as_str())
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "the same event each time"
+    );
+    assert_eq!(got[2].headers["casedesk-delivery-attempt"], "3");
+    assert!(got.iter().all(|r| signature_valid(&secret, r)));
+
+    // after the last attempt the delivery is failed, and listed
+    let failed_path = format!("/subscriptions/{sub}/failed-deliveries");
+    let mut failed = Value::Null;
+    for _ in 0..100 {
+        failed = body(app.get(&failed_path, admin).await, StatusCode::OK).await;
+        if !failed["items"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let items = failed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{failed}");
+    assert_eq!(items[0]["attempts"], 3);
+    assert_eq!(items[0]["lastStatusCode"], 500);
+    assert_eq!(items[0]["kanaal"], "participants");
+    assert_eq!(items[0]["eventId"].as_str().unwrap(), ids[0]);
+    app.clock.advance(TimeDelta::days(2));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        receiver.received().len(),
+        3,
+        "a failed delivery is not retried by itself"
+    );
+    let admin = &app.login(&w.admin.email, common::PASSWORD).await;
+    let exchange = app.login(&w.exchange.email, common::PASSWORD).await;
+
+    // filters: a new placement (applied) is not sent; its nomination is
+    let p = w.placement(&exchange, &pid).await;
+    let placement_id = p["id"].as_str().unwrap();
+    assert_eq!(
+        w.status(&exchange, placement_id, "nominated")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    wait_for("the nomination", || async {
+        receiver.received().len() == 4
+    })
+    .await;
+    let nominated: Value = serde_json::from_str(&receiver.received()[3].body).unwrap();
+    assert_eq!(nominated["kanaal"], "placements");
+    assert_eq!(nominated["actie"], "status_change");
+    assert_eq!(nominated["kenmerken"]["status"], "nominated");
+
+    // the failed delivery, retried by hand, goes through
+    let delivery = items[0]["id"].as_str().unwrap();
+    let retried = body(
+        app.post(
+            &format!("{failed_path}/{delivery}/retries"),
+            Some(admin),
+            json!({}),
+        )
+        .await,
+        StatusCode::ACCEPTED,
+    )
+    .await;
+    assert_eq!(retried["status"], "pending");
+    wait_for("the retried delivery", || async {
+        receiver.received().len() == 5
+    })
+    .await;
+    assert_eq!(receiver.received()[4].headers["casedesk-event-id"], ids[0]);
+    wait_for("no failed deliveries", || async {
+        let f = body(app.get(&failed_path, admin).await, StatusCode::OK).await;
+        f["items"].as_array().unwrap().is_empty()
+    })
+    .await;
+    problem(
+        app.post(
+            &format!("{failed_path}/{delivery}/retries"),
+            Some(admin),
+            json!({}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    let audit = app.audit_rows().await;
+    assert!(audit.iter().any(|e| e.action == "delivery.retried"));
+
+    // a paused subscription gets nothing; resumed, only new events
+    let sub_now = body(
+        app.get(&format!("/subscriptions/{sub}"), admin).await,
+        StatusCode::OK,
+    )
+    .await;
+    let pause = app
+        .request(Method::PATCH, &format!("/subscriptions/{sub}"), Some(admin))
+        .header("if-match", format!("\"{}\"", sub_now["version"]))
+        .json(&json!({"active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pause.status(), StatusCode::OK);
+    w.participant(&exchange).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(receiver.received().len(), 5);
+}
+
+#[tokio::test]
+async fn subscriptions_are_validated_and_their_secrets_never_shown_again() {
+    let w = world(|_| {}).await;
+    let app = &w.app;
+    let admin = w.admin.token.as_str();
+    let b = problem(
+        app.post(
+            "/subscriptions",
+            Some(admin),
+            json!({"callbackUrl": "http://receiver.example.org/hook", "channels": [{"kanaal": "placements", "filters": {"givenName": "x"}}, {"kanaal": "placements"}]}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    let names: Vec<&str> = b["invalidParams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["callbackUrl", "channels[0].filters", "channels[1].kanaal"],
+        "{b}"
+    );
+    for url in [
+        "https://user:pw@receiver.example.org/",
+        "ftp://receiver.example.org/",
+        "not a url",
+        "http://127.0.0.1:9/hook",
+    ] {
+        problem(
+            app.post(
+                "/subscriptions",
+                Some(admin),
+                json!({"callbackUrl": url, "channels": [{"kanaal": "stays"}]}),
+            )
+            .await,
+            400,
+        )
+        .await;
+    }
+    problem(
+        app.post(
+            "/subscriptions",
+            Some(admin),
+            json!({"callbackUrl": "https://r.example.org/", "channels": [{"kanaal": "defenders"}]}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    let created = body(
+        app.post(
+            "/subscriptions",
+            Some(admin),
+            json!({"callbackUrl": "https://r.example.org/hook", "channels": [{"kanaal": "stays"}]}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let secret = created["secret"].as_str().unwrap();
+    assert!(secret.starts_with("whsec_") && secret.len() > 40);
+    let id = created["subscription"]["id"].as_str().unwrap();
+    let shown = body(
+        app.get(&format!("/subscriptions/{id}"), admin).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(!shown.to_string().contains(secret));
+    let listed = body(app.get("/subscriptions", admin).await, StatusCode::OK).await;
+    assert!(!listed.to_string().contains(secret));
+    // stored encrypted, not as given
+    use sea_orm::EntityTrait;
+    let rows = casedesk::entities::webhook_subscriptions::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    assert!(rows.iter().all(|r| !r.secret_enc.contains(&secret[6..])));
+    // deletion needs If-Match
+    let del = |etag: Option<&str>| {
+        let mut rb = app.request(Method::DELETE, &format!("/subscriptions/{id}"), Some(admin));
+        if let Some(e) = etag {
+            rb = rb.header("if-match", e);
+        }
+        rb.send()
+    };
+    problem(del(None).await.unwrap(), 428).await;
+    assert_eq!(
+        del(Some("\"1\"")).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    problem(app.get(&format!("/subscriptions/{id}"), admin).await, 404).await;
+}
+
+#[tokio::test]
+async fn the_feed_resumes_from_any_cursor_and_shows_only_what_scopes_cover() {
+    let w = world(integration_config).await;
+    let app = &w.app;
+    let t = w.exchange.token.as_str();
+    // writes from many callers at once
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let client = app.client.clone();
+        let url = app.api("/participants");
+        let token = t.to_owned();
+        let home = w.home.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"givenName": GIVEN, "familyName": FAMILY, "dateOfBirth": BIRTH, "email": STUDENT_EMAIL,
+                              "educationLevel": "hbo", "homeInstitutionId": home, "fieldOfStudy": "Law", "nationality": "NL", "fewerOpportunities": false}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::CREATED);
+    }
+    w.stay().await;
+    let total = outbox_rows(app).await.len();
+    assert_eq!(total, 2 + 12 + 1);
+
+    let (_, all) = app
+        .api_client(
+            &w.admin.token,
+            &["events.read", "exchange.read", "stays.read"],
+        )
+        .await;
+    let everything = read_feed(app, &all, "", 4).await;
+    assert_eq!(everything.len(), total);
+    let ids: Vec<&str> = everything
+        .iter()
+        .map(|e| e["event"]["id"].as_str().unwrap())
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "no duplicates");
+    // resume from every cursor: exactly the rest
+    for (i, e) in everything.iter().enumerate() {
+        let cursor = e["cursor"].as_str().unwrap();
+        let rest = body(
+            app.get(&format!("/events?limit=200&after={cursor}"), &all)
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        let rest_ids: Vec<&str> = rest["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"]["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(rest_ids, ids[i + 1..], "after event {i}");
+    }
+    // caught up: no items, and `next` stays where it was
+    let last = everything.last().unwrap()["cursor"].as_str().unwrap();
+    let end = body(
+        app.get(&format!("/events?after={last}"), &all).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(end["items"].as_array().unwrap().is_empty());
+    assert_eq!(end["next"].as_str().unwrap(), last);
+    assert_eq!(end["more"], false);
+    // new events appear after it
+    w.participant(t).await;
+    let newer = body(
+        app.get(&format!("/events?after={last}"), &all).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(newer["items"].as_array().unwrap().len(), 1);
+
+    // scopes choose the channels
+    let (_, exchange_only) = app
+        .api_client(&w.admin.token, &["events.read", "exchange.read"])
+        .await;
+    let seen = read_feed(app, &exchange_only, "", 50).await;
+    assert_eq!(seen.len(), total + 1 - 1);
+    assert!(seen.iter().all(|e| e["event"]["kanaal"] != "stays"));
+    problem(app.get("/events?kanaal=stays", &exchange_only).await, 403).await;
+    let institutions = read_feed(app, &exchange_only, "&kanaal=institutions", 50).await;
+    assert_eq!(institutions.len(), 2);
+    // without events.read the feed does not open at all; staff do not read it
+    let (_, no_events) = app.api_client(&w.admin.token, &["exchange.read"]).await;
+    problem(app.get("/events", &no_events).await, 403).await;
+    problem(app.get("/events", &w.admin.token).await, 403).await;
+    // a cursor the service did not issue is a 400 naming `after`
+    let b = problem(app.get("/events?after=garbage!", &all).await, 400).await;
+    assert_eq!(b["invalidParams"][0]["name"], "after");
+}
+
+#[tokio::test]
+async fn two_replicas_on_one_postgres_deliver_each_event_once_per_subscription() {
+    let w = world(integration_config).await;
+    if !w.app.db.is_postgres() {
+        eprintln!("skipped: needs CASEDESK_TEST_DATABASE_URL (PostgreSQL)");
+        return;
+    }
+    let a = &w.app;
+    let b = TestApp::start((*a.state.config).clone(), TestDb::Shared).await;
+    let first = Receiver::start(&[]).await;
+    let second = Receiver::start(&[503]).await;
+    w.subscribe(&first.url, json!([{"kanaal": "participants"}]))
+        .await;
+    w.subscribe(&second.url, json!([{"kanaal": "participants"}]))
+        .await;
+    let token_b = b.login(&w.exchange.email, common::PASSWORD).await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (app_base, token) = if i % 2 == 0 {
+            (a.api("/participants"), w.exchange.token.clone())
+        } else {
+            (b.api("/participants"), token_b.clone())
+        };
+        let client = a.client.clone();
+        let home = w.home.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(app_base)
+                .bearer_auth(token)
+                .json(&json!({"givenName": "Ana", "familyName": "Silva", "dateOfBirth": "2006-01-01", "email": "ana@student.example.pt",
+                              "educationLevel": "hbo", "homeInstitutionId": home, "fieldOfStudy": "Law", "nationality": "PT", "fewerOpportunities": false}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::CREATED);
+    }
+    wait_for("40 deliveries to the first receiver", || async {
+        first.received().len() >= 40
+    })
+    .await;
+    // the second receiver refused once: that one comes back after its backoff
+    wait_for("40 attempts at the second receiver", || async {
+        second.received().len() >= 40
+    })
+    .await;
+    a.clock.advance(TimeDelta::seconds(80));
+    b.clock.advance(TimeDelta::seconds(80));
+    wait_for("the retried one", || async {
+        second.received().len() >= 41
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let once = |r: &Receiver| {
+        let mut ids: Vec<String> = r
+            .received()
+            .iter()
+            .map(|x| x.headers["casedesk-event-id"].clone())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let first_ids = once(&first);
+    let mut dedup = first_ids.clone();
+    dedup.dedup();
+    assert_eq!(first_ids.len(), 40, "each event once");
+    assert_eq!(dedup.len(), 40);
+    let second_ids = once(&second);
+    let mut dedup = second_ids.clone();
+    dedup.dedup();
+    assert_eq!(dedup.len(), 40);
+    assert_eq!(
+        second_ids.len(),
+        41,
+        "one event twice: the refused attempt and its retry"
+    );
+}
