@@ -55,7 +55,7 @@ pub struct Problem {
     #[oai(skip_serializing_if_is_none, validator(max_length = 200))]
     pub instance: Option<String>,
     /// Every problem with the input, for 400 answers.
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(default, skip_serializing_if_is_empty)]
     pub invalid_params: Vec<InvalidParam>,
 }
 

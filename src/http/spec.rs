@@ -76,7 +76,45 @@ pub fn complete(generated: &str, access: impl Fn(&str) -> OperationAccess) -> Va
         }
     });
     fix_formats(&mut doc);
+    mark_nullable(&mut doc);
     doc
+}
+
+/// poem-openapi writes `Option<T>` fields as optional properties, but sends
+/// `None` as `null` (and accepts `null` for them): say so, or strict clients
+/// reject real answers. Fields with a default are not `Option`s and stay as they are.
+fn mark_nullable(doc: &mut Value) {
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for (_, schema) in schemas.iter_mut() {
+        let required: Vec<String> = schema
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (name, property) in properties.iter_mut() {
+            if required.contains(name) || property.get("default").is_some() {
+                continue;
+            }
+            if let Some(reference) = property.get("$ref").cloned() {
+                *property = json!({"allOf": [{"$ref": reference}]});
+            }
+            if let Some(p) = property.as_object_mut() {
+                p.insert("nullable".to_owned(), Value::Bool(true));
+            }
+        }
+    }
 }
 
 fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &OperationAccess) {
