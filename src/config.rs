@@ -26,6 +26,8 @@ pub struct Config {
     pub log_filter: String,
     pub cors_allowed_origins: Vec<String>,
     pub shutdown_grace: Duration,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
     /// A session ends after this long without use.
     pub session_idle: TimeDelta,
     /// A session ends this long after login, used or not.
@@ -298,6 +300,13 @@ impl Config {
             1..=600,
         )?);
 
+        let body_timeout = Duration::from_secs(parse_number(
+            source,
+            "CASEDESK_BODY_TIMEOUT_SECONDS",
+            30_u64,
+            1..=600,
+        )?);
+
         let session_idle = TimeDelta::minutes(parse_number(
             source,
             "CASEDESK_SESSION_IDLE_MINUTES",
@@ -389,6 +398,7 @@ impl Config {
             log_filter,
             cors_allowed_origins,
             shutdown_grace,
+            body_timeout,
             session_idle,
             session_absolute,
             mfa_required_roles,

@@ -241,8 +241,8 @@ pub fn app(state: AppState) -> impl poem::Endpoint<Output = Response> {
         .at("/docs", get(docs))
         .at("/health/live", get(health::live))
         .at("/health/ready", get(health::ready))
-        .data(state)
         .around(http::conventions::conventions)
+        .data(state)
         .map_to_response()
 }
 

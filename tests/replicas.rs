@@ -19,7 +19,12 @@ async fn two_replicas_share_sessions_lockouts_versions_and_one_audit_chain() {
 
     // a session made on A works on B, and ends for both when signed out on B
     let coordinator = a.account(&[Role::ExchangeCoordinator]).await;
-    let me: Value = b.get("/staff/me", &coordinator.token).await.json().await.unwrap();
+    let me: Value = b
+        .get("/staff/me", &coordinator.token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(me["email"], coordinator.email.as_str());
     let extra = a.login(&coordinator.email, PASSWORD).await;
     let out = b
@@ -70,7 +75,11 @@ async fn two_replicas_share_sessions_lockouts_versions_and_one_audit_chain() {
     let before = a.audit_rows().await.len();
     let mut tasks = Vec::new();
     for i in 0..40 {
-        let app_url = if i % 2 == 0 { a.api("/institutions") } else { b.api("/institutions") };
+        let app_url = if i % 2 == 0 {
+            a.api("/institutions")
+        } else {
+            b.api("/institutions")
+        };
         let client = a.client.clone();
         let token = t.to_owned();
         tasks.push(tokio::spawn(async move {

@@ -136,6 +136,13 @@ fn parse_and_check<T: Type>(data: &[u8]) -> std::result::Result<Value, ApiError>
             ),
         )])
     })?;
+    if has_duplicate_keys(data) {
+        return Err(ApiError::invalid(vec![InvalidParam::new(
+            "body",
+            "duplicate_key",
+            "An object in the body names the same key twice; send each key once.",
+        )]));
+    }
     let mut registry = Registry::new();
     T::register(&mut registry);
     let mut problems = Vec::new();
@@ -145,6 +152,61 @@ fn parse_and_check<T: Type>(data: &[u8]) -> std::result::Result<Value, ApiError>
     } else {
         Err(ApiError::invalid(problems))
     }
+}
+
+/// Whether any object in the (already well-formed) JSON repeats a key:
+/// `serde_json` would keep the last, so the service could store something
+/// other than what a reader of the body sees first.
+fn has_duplicate_keys(data: &[u8]) -> bool {
+    use serde::de::{DeserializeSeed, Deserializer, Error, MapAccess, SeqAccess, Visitor};
+
+    struct Walk;
+    impl<'de> DeserializeSeed<'de> for Walk {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+            d.deserialize_any(Walk)
+        }
+    }
+    impl<'de> Visitor<'de> for Walk {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> std::result::Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+            while seq.next_element_seed(Walk)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key) {
+                    return Err(A::Error::custom("duplicate key"));
+                }
+                map.next_value_seed(Walk)?;
+            }
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(data);
+    Walk.deserialize(&mut de).is_err()
 }
 
 fn resolve<'r>(registry: &'r Registry, schema: &'r MetaSchemaRef) -> Option<&'r MetaSchema> {

@@ -122,16 +122,28 @@ async fn limit_body(req: &mut Request) -> std::result::Result<(), Problem> {
     if declared == Some(0) {
         return Ok(());
     }
+    let timeout = req
+        .data::<crate::AppState>()
+        .map_or(std::time::Duration::from_secs(30), |s| {
+            s.config.body_timeout
+        });
     let body = req.take_body();
-    match body.into_bytes_limit(MAX_BODY_BYTES).await {
-        Ok(bytes) => {
+    match tokio::time::timeout(timeout, body.into_bytes_limit(MAX_BODY_BYTES)).await {
+        Ok(Ok(bytes)) => {
             req.set_body(bytes);
             Ok(())
         }
-        Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(too_large()),
-        Err(_) => Err(Problem::new(
+        Ok(Err(poem::error::ReadBodyError::PayloadTooLarge)) => Err(too_large()),
+        Ok(Err(_)) => Err(Problem::new(
             StatusCode::BAD_REQUEST,
             "The request body could not be read completely.",
+        )),
+        Err(_) => Err(Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "The request body did not arrive within {} seconds.",
+                timeout.as_secs()
+            ),
         )),
     }
 }

@@ -206,6 +206,7 @@ pub const DOCUMENTED_ERRORS: &[(u16, &str)] = &[
     (401, "Not authenticated: the bearer token is missing, unknown or expired."),
     (403, "Authenticated, but this account may not do this now (for example: it must change its password first)."),
     (404, "The resource does not exist, or the caller may not know that it exists."),
+    (408, "The request body did not arrive in time."),
     (409, "Conflict with the current state (duplicate, illegal transition)."),
     (412, "The If-Match version is stale; nothing was written."),
     (413, "The request body is larger than 1 MiB."),

@@ -172,7 +172,7 @@ fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &Operat
         "400" => has_body || has_params || changes,
         "401" => authenticated || *access == OperationAccess::Public,
         "403" => authenticated,
-        "413" | "415" => has_body,
+        "408" | "413" | "415" => has_body,
         "409" => changes,
         "412" | "428" => conditional,
         "429" => authenticated || method == "post",
