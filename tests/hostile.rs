@@ -269,7 +269,8 @@ async fn hostile_strings_in_every_field_are_refused_or_stored_exactly() {
                 let as_sent = stored.as_str() == Some(trimmed)
                     || stored.as_str() == Some(value.as_str())
                     || (*field == "/codename" && stored.as_str() == Some(normal.as_str()));
-                if !as_sent && !(case.name == "subscription" && *field == "/callbackUrl") {
+                let normalised_url = case.name == "subscription" && *field == "/callbackUrl";
+                if !(as_sent || normalised_url) {
                     failures.push(format!(
                         "{} {field}: sent {value:?}, answered {stored}",
                         case.name
