@@ -161,15 +161,37 @@ pub async fn purge_old_row_versions(db: &DatabaseConnection, tables: &[&str]) ->
 /// database cannot be reached, otherwise an internal error (500). The error
 /// itself goes to the log, never to the caller.
 pub fn classify_error(err: &DbErr) -> ApiError {
-    match err {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
-            tracing::warn!(error = %err, "database unavailable");
-            ApiError::unavailable("The database is unavailable; try again shortly.")
-        }
-        _ => {
-            tracing::error!(error = %err, "database error");
-            ApiError::internal()
-        }
+    if is_unavailable(err) {
+        tracing::warn!(error = %err, "database unavailable");
+        ApiError::unavailable("The database is unavailable; try again shortly.").with_retry_after(5)
+    } else {
+        tracing::error!(error = %err, "database error");
+        ApiError::internal()
+    }
+}
+
+/// Whether an error means the database cannot be reached right now (down,
+/// restarting, the connection cut), rather than that a statement failed.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::{sqlx, RuntimeErr};
+    let sqlx_err = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match sqlx_err.as_ref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        // PostgreSQL: connection exceptions (08) and operator intervention (57P: shutdown, restart)
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
     }
 }
 

@@ -6,6 +6,8 @@
 //! test binary; databases are named `casedesk_test_*` and dropped afterwards.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod process;
+
 use std::sync::Arc;
 
 use casedesk::{

@@ -1,0 +1,106 @@
+//! The `casedesk` binary as a child process: configured like an operator
+//! would, its address read from its JSON log.
+
+use std::{
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_casedesk");
+
+pub fn command(database_url: &str, extra: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CASEDESK_DATABASE_URL", database_url)
+        .env("CASEDESK_BIND", "127.0.0.1:0")
+        .env("CASEDESK_LOG_FORMAT", "json");
+    if !database_url.starts_with("sqlite") {
+        // one key per database, the same for every run of the binary against it
+        use base64::Engine;
+        let digest = casedesk::crypto::sha256_hex(database_url.as_bytes());
+        let bytes: Vec<u8> = (0..32)
+            .map(|i| u8::from_str_radix(&digest[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        cmd.env(
+            "CASEDESK_MASTER_KEY",
+            base64::engine::general_purpose::STANDARD.encode(bytes),
+        );
+    }
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+pub struct Running {
+    pub child: Child,
+    pub stdout: Arc<Mutex<Vec<String>>>,
+    pub stderr: Arc<Mutex<Vec<String>>>,
+    pub base: String,
+}
+
+pub fn collect<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
+    reader: R,
+) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    tokio::spawn(async move {
+        let mut r = BufReader::new(reader).lines();
+        while let Ok(Some(line)) = r.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+pub async fn start(database_url: &str, extra: &[(&str, &str)]) -> Running {
+    let mut child = command(database_url, extra).spawn().unwrap();
+    let stdout = collect(child.stdout.take().unwrap());
+    let stderr = collect(child.stderr.take().unwrap());
+    let mut base = None;
+    for _ in 0..200 {
+        let address = stderr.lock().unwrap().iter().find_map(|l| {
+            let v: Value = serde_json::from_str(l).ok()?;
+            (v["fields"]["message"] == "casedesk listening")
+                .then(|| v["fields"]["address"].as_str().unwrap().to_owned())
+        });
+        if let Some(a) = address {
+            base = Some(format!("http://{a}"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let base = base.unwrap_or_else(|| panic!("did not start: {:?}", stderr.lock().unwrap()));
+    Running {
+        child,
+        stdout,
+        stderr,
+        base,
+    }
+}
+
+pub async fn terminate(mut running: Running) -> (std::process::ExitStatus, Running) {
+    let pid = running.child.id().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), running.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    (status, running)
+}
