@@ -1,22 +1,23 @@
 //! Password hashing: argon2id with explicit parameters (at least OWASP's
 //! minimum: 19 MiB, 2 iterations, 1 lane), stored as PHC strings, computed on
-//! blocking threads with a bound on concurrent hashes so that a flood of
-//! logins cannot starve other requests.
+//! a fixed set of threads, each reusing its working memory, so that a flood
+//! of logins can neither starve other requests nor swell the process.
 
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 
 use argon2::{
-    password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString},
-    Algorithm, Argon2, Params, Version,
+    password_hash::{Output, PasswordHash, SaltString},
+    Algorithm, Argon2, Block, Params, Version,
 };
 use rand::rngs::OsRng;
-use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 /// Memory cost in KiB (19 MiB).
 pub const MEMORY_KIB: u32 = 19 * 1024;
 pub const ITERATIONS: u32 = 2;
 pub const LANES: u32 = 1;
+/// The most memory a stored hash may ask for when verified (64 MiB).
+const MAX_VERIFY_KIB: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -24,70 +25,153 @@ pub enum HashError {
     Failed,
 }
 
-fn argon2() -> Result<Argon2<'static>, HashError> {
-    let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None).map_err(|_| HashError::Failed)?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
-}
+/// The argon2 working memory of one hashing thread, reused by every hash it
+/// computes and wiped after each.
+type Memory = Vec<Block>;
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 
+/// Hashes on a fixed set of threads of its own, each with its own reused
+/// working memory. The bound keeps a flood of sign-ins from starving other
+/// requests; the reuse keeps memory flat (allocating 19 MiB per sign-in on
+/// tokio's blocking pool left the allocator holding hundreds of MiB).
 #[derive(Clone)]
 pub struct Hasher {
-    permits: Arc<Semaphore>,
-    /// A hash of a random password: verified against when the e-mail is
-    /// unknown, so that an unknown e-mail costs the same as a wrong password.
+    jobs: mpsc::Sender<Job>,
     dummy: Arc<String>,
 }
 
 impl Hasher {
+    /// Starts `concurrency` hashing threads (at least one).
     pub fn new(concurrency: usize) -> Result<Self, HashError> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..concurrency.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("casedesk-hash-{i}"))
+                .spawn(move || {
+                    let mut memory: Memory = Vec::new();
+                    loop {
+                        let job = {
+                            let Ok(queue) = queue.lock() else { return };
+                            match queue.recv() {
+                                Ok(job) => job,
+                                Err(_) => return, // every Hasher is gone
+                            }
+                        };
+                        job(&mut memory);
+                    }
+                })
+                .map_err(|_| HashError::Failed)?;
+        }
         let random = Zeroizing::new(crate::crypto::one_time_password().to_string());
-        let dummy = hash_now(&random)?;
+        let dummy = hash_with(&mut Vec::new(), random.as_bytes())?;
         Ok(Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            jobs,
             dummy: Arc::new(dummy),
         })
     }
 
-    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HashError::Failed)?;
-        let password = Zeroizing::new(password.to_owned());
-        tokio::task::spawn_blocking(move || hash_now(&password))
-            .await
-            .map_err(|_| HashError::Failed)?
+    /// Runs `work` on a hashing thread, waiting for a free one.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Memory) -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |memory: &mut Memory| {
+                let _ = tx.send(work(memory));
+            }))
+            .ok()?;
+        rx.await.ok()
     }
 
-    /// Verifies `password` against `phc`, or against the dummy hash when
-    /// there is no account, always doing the same work.
+    /// A PHC string of argon2id over `password`, with a fresh salt.
+    pub async fn hash(&self, password: &str) -> Result<String, HashError> {
+        let password = Zeroizing::new(password.to_owned());
+        self.run(move |memory| hash_with(memory, password.as_bytes()))
+            .await
+            .ok_or(HashError::Failed)?
+    }
+
+    /// Checks a password against a stored PHC string. Without one (unknown
+    /// account) it checks against a dummy hash, so both cost the same work.
     pub async fn verify(&self, password: &str, phc: Option<&str>) -> bool {
-        let Ok(_permit) = self.permits.acquire().await else {
-            return false;
-        };
         let exists = phc.is_some();
         let phc = phc.map_or_else(|| self.dummy.as_str().to_owned(), str::to_owned);
         let password = Zeroizing::new(password.to_owned());
-        let ok = tokio::task::spawn_blocking(move || {
-            let Ok(parsed) = PasswordHash::new(&phc) else {
-                return false;
-            };
-            argon2()
-                .map(|a| a.verify_password(password.as_bytes(), &parsed).is_ok())
-                .unwrap_or(false)
-        })
-        .await
-        .unwrap_or(false);
+        let ok = self
+            .run(move |memory| verify_with(memory, password.as_bytes(), &phc))
+            .await
+            .unwrap_or(false);
         ok && exists
     }
 }
 
-fn hash_now(password: &str) -> Result<String, HashError> {
+fn params() -> Result<Params, HashError> {
+    Params::new(MEMORY_KIB, ITERATIONS, LANES, Some(32)).map_err(|_| HashError::Failed)
+}
+
+/// argon2id into `out`, in `memory` (grown as needed, wiped afterwards).
+fn compute(
+    memory: &mut Memory,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), HashError> {
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let result = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks]);
+    memory[..blocks].fill(Block::default());
+    result.map_err(|_| HashError::Failed)
+}
+
+fn hash_with(memory: &mut Memory, password: &[u8]) -> Result<String, HashError> {
+    let params = params()?;
     let salt = SaltString::generate(&mut OsRng);
-    argon2()?
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|_| HashError::Failed)
+    let mut salt_buf = [0_u8; 64];
+    let salt_bytes = salt
+        .as_salt()
+        .decode_b64(&mut salt_buf)
+        .map_err(|_| HashError::Failed)?;
+    let mut out = Zeroizing::new([0_u8; 32]);
+    compute(memory, &params, password, salt_bytes, out.as_mut())?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: (&params).try_into().map_err(|_| HashError::Failed)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(out.as_ref()).map_err(|_| HashError::Failed)?),
+    };
+    Ok(phc.to_string())
+}
+
+fn verify_with(memory: &mut Memory, password: &[u8], phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    if parsed.algorithm != Algorithm::Argon2id.ident() {
+        return false;
+    }
+    let (Ok(params), Some(salt), Some(expected)) =
+        (Params::try_from(&parsed), parsed.salt, parsed.hash)
+    else {
+        return false;
+    };
+    if params.block_count() > MAX_VERIFY_KIB {
+        return false;
+    }
+    let mut salt_buf = [0_u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = Zeroizing::new(vec![0_u8; expected.len()]);
+    compute(memory, &params, password, salt_bytes, &mut out).is_ok()
+        && crate::crypto::constant_time_eq(&out, expected.as_bytes())
 }
 
 #[cfg(test)]
@@ -102,5 +186,26 @@ mod tests {
         assert!(h.verify("correct horse battery staple", Some(&phc)).await);
         assert!(!h.verify("wrong horse battery staple", Some(&phc)).await);
         assert!(!h.verify("correct horse battery staple", None).await);
+    }
+
+    #[test]
+    fn hashes_made_by_the_argon2_crate_itself_still_verify() {
+        use argon2::password_hash::PasswordHasher;
+        let salt = SaltString::generate(&mut OsRng);
+        let stored = Argon2::new(Algorithm::Argon2id, Version::V0x13, params().unwrap())
+            .hash_password(b"an older stored passphrase", &salt)
+            .unwrap()
+            .to_string();
+        let mut memory = Vec::new();
+        assert!(verify_with(
+            &mut memory,
+            b"an older stored passphrase",
+            &stored
+        ));
+        assert!(!verify_with(&mut memory, b"another passphrase", &stored));
+        assert!(
+            memory.iter().all(|b| b.as_ref().iter().all(|w| *w == 0)),
+            "wiped after use"
+        );
     }
 }
