@@ -66,8 +66,16 @@ impl Api {
             .await
             .unwrap()
     }
+    /// Reads the whole answer, as a real client does (and so the connection is reused).
     async fn get_ok(&self, path: &str) -> bool {
-        self.get(path).await.status().is_success()
+        let resp = self.get(path).await;
+        let ok = resp.status().is_success();
+        ok && resp.bytes().await.is_ok()
+    }
+    async fn post_ok(&self, path: &str, body: Value) -> bool {
+        let resp = self.post(path, body).await;
+        let ok = resp.status().is_success();
+        ok && resp.bytes().await.is_ok()
     }
     async fn post(&self, path: &str, body: Value) -> reqwest::Response {
         self.client
@@ -209,10 +217,10 @@ async fn run() {
                 let Some(s) = api.post_id("/stays", json!({"defenderId": d, "intakeRound": if i % 2 == 0 { "2026-spring" } else { "2026-autumn" },
                     "plannedArrival": format!("2026-{:02}-{:02}", 1 + i % 12, 1 + i % 28), "plannedDeparture": "2027-01-01", "visaStatus": "granted",
                     "insuranceArranged": true, "confidentiality": "restricted", "accommodationAddress": format!("Safe house {i}, Amsterdam")})).await else { return false };
-                let n = api.post(&format!("/stays/{s}/notes"), json!({"category": "safety", "body": format!("Note {i}")})).await.status();
-                let r = api.post(&format!("/stays/{s}/risk-assessments"), json!({"level": "high", "threats": "t", "measures": "m", "nextReviewOn": "2027-01-01"})).await.status();
+                let n = api.post_ok(&format!("/stays/{s}/notes"), json!({"category": "safety", "body": format!("Note {i}")})).await;
+                let r = api.post_ok(&format!("/stays/{s}/risk-assessments"), json!({"level": "high", "threats": "t", "measures": "m", "nextReviewOn": "2027-01-01"})).await;
                 stays.lock().unwrap().push(s);
-                n.is_success() && r.is_success()
+                n && r
             }
         })
         .await;

@@ -337,10 +337,14 @@ impl Config {
                 roles
             }
         };
+        // half the cores by default: sign-ins never take the whole machine
+        let half_the_cores = std::thread::available_parallelism()
+            .map_or(1, |n| n.get() / 2)
+            .max(1);
         let password_hash_concurrency = parse_number(
             source,
             "CASEDESK_PASSWORD_HASH_CONCURRENCY",
-            2_usize,
+            half_the_cores,
             1..=64,
         )?;
         let login_ip_failures =

@@ -63,6 +63,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub hasher: Hasher,
     pub keys: keyring::Keys,
+    /// Appends audit events that record no change, with group commit.
+    pub audit: audit::Appender,
 }
 
 /// Every API of the service, in spec order.
@@ -130,6 +132,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, 
     let keys = keyring::open(&conn, &master_key, clock.as_ref()).await?;
     let hasher = Hasher::new(config.password_hash_concurrency).map_err(|_| StartError::Hasher)?;
     Ok(AppState {
+        audit: audit::Appender::start(conn.clone()),
         db: conn,
         config: Arc::new(config),
         clock,

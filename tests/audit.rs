@@ -297,3 +297,58 @@ async fn no_password_token_or_totp_secret_reaches_the_audit_trail() {
         );
     }
 }
+
+#[tokio::test]
+async fn concurrent_reads_are_each_audited_before_they_are_answered_and_the_chain_holds() {
+    let app = TestApp::spawn().await;
+    let officer = app.account(&[Role::ExchangeOfficer]).await;
+    let auditor = app.account(&[Role::Auditor]).await;
+    let inst: Value = app
+        .post("/institutions", Some(&app.account(&[Role::ExchangeCoordinator]).await.token), json!({"name": "ROC", "kind": "mbo_college", "country": "NL", "city": "Delft", "sisterCity": false}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let person: Value = app
+        .post("/participants", Some(&officer.token), json!({"givenName": "A", "familyName": "B", "dateOfBirth": "2007-01-01", "email": "a@student.example.nl", "educationLevel": "hbo", "homeInstitutionId": inst["id"], "fieldOfStudy": "Law", "nationality": "NL", "fewerOpportunities": false}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/participants/{}", person["id"].as_str().unwrap());
+    let app = std::sync::Arc::new(app);
+    let mut tasks = Vec::new();
+    for _ in 0..48 {
+        let (app, path, token) = (app.clone(), path.clone(), officer.token.clone());
+        tasks.push(tokio::spawn(async move {
+            let resp = app.get(&path, &token).await;
+            assert_eq!(resp.status(), StatusCode::OK);
+            let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+            // the read's event is committed by the time the answer arrives
+            let rows = app.audit_rows().await;
+            assert!(
+                rows.iter()
+                    .any(|e| e.action == "read"
+                        && e.request_id.as_deref() == Some(request_id.as_str())),
+                "no audit event for {request_id}"
+            );
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let reads = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|e| e.action == "read")
+        .count();
+    assert_eq!(reads, 48);
+    let v: Value = app
+        .get("/audit-events/verification", &auditor.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+}

@@ -66,6 +66,7 @@ async fn ready_is_503_problem_while_migrations_are_pending() {
     let conn = casedesk::db::connect(&url, 2).await.unwrap();
     let clock = casedesk::clock::ManualClock::new(chrono::Utc::now());
     let state = casedesk::AppState {
+        audit: casedesk::audit::Appender::start(conn.clone()),
         db: conn,
         config: std::sync::Arc::new(config),
         clock: std::sync::Arc::new(clock.clone()),

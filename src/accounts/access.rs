@@ -357,7 +357,7 @@ fn bearer(req: &Request) -> Option<&str> {
 /// Refuses a request, writing the denial to the audit trail first.
 async fn deny(state: &AppState, ctx: &Context, operation: &str, problem: Problem) -> Response {
     let event = Event::new("access.denied", problem.status).on("operation", operation);
-    match audit::record_alone(&state.db, state.clock.now(), ctx, event).await {
+    match audit::record_alone(&state.audit, state.clock.now(), ctx, event).await {
         Ok(_) => problem.into_response(),
         Err(e) => crate::db::classify_error(&e).to_response(),
     }

@@ -187,13 +187,15 @@ impl SelfServiceApi {
         let account_subject = account_subject(&body.email);
         let ip_subject = ip_subject(&ctx);
         if let Some(until) = store::locked_until(&state.db, &account_subject, 5, now).await? {
-            audit::record_alone(&state.db, now, &ctx, Event::new("login.throttled", 429)).await?;
+            audit::record_alone(&state.audit, now, &ctx, Event::new("login.throttled", 429))
+                .await?;
             return Err(throttled(until, now));
         }
         if let Some(until) =
             store::locked_until(&state.db, &ip_subject, state.config.login_ip_failures, now).await?
         {
-            audit::record_alone(&state.db, now, &ctx, Event::new("login.throttled", 429)).await?;
+            audit::record_alone(&state.audit, now, &ctx, Event::new("login.throttled", 429))
+                .await?;
             return Err(throttled(until, now));
         }
 
@@ -495,7 +497,7 @@ impl SelfServiceApi {
         if !consume_totp(&txn, state, &me, &body.code).await? {
             txn.rollback().await?;
             audit::record_alone(
-                &state.db,
+                &state.audit,
                 now,
                 &caller.audit,
                 Event::new("totp.confirmation_failed", 400).on("staff", me.id),
@@ -565,7 +567,7 @@ impl SelfServiceApi {
         if !code_ok {
             txn.rollback().await?;
             audit::record_alone(
-                &state.db,
+                &state.audit,
                 now,
                 &caller.audit,
                 Event::new("totp.deactivation_failed", 400).on("staff", me.id),

@@ -292,22 +292,21 @@ pub async fn session_by_token(
         return Ok(None);
     }
     let hash = crypto::sha256_hex(token.as_bytes());
-    let Some(session) = sessions::Entity::find()
+    // the session and its account in one query: this runs on every request
+    let Some((session, Some(account))) = sessions::Entity::find()
         .filter(sessions::Column::TokenHash.eq(hash))
+        .find_also_related(staff::Entity)
         .one(db)
         .await?
     else {
         return Ok(None);
     };
-    if session.expires_at <= now || session.last_seen_at + config.session_idle <= now {
+    if session.expires_at <= now
+        || session.last_seen_at + config.session_idle <= now
+        || !account.active
+    {
         return Ok(None);
     }
-    let Some(account) = staff_by_id(db, session.staff_id)
-        .await?
-        .filter(|s| s.active)
-    else {
-        return Ok(None);
-    };
     let roles = roles_of(db, account.id).await?;
     Ok(Some((session, account, roles)))
 }

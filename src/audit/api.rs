@@ -178,7 +178,7 @@ impl AuditApi {
             .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.seq);
         record_alone(
-            &state.db,
+            &state.audit,
             state.clock.now(),
             &caller.audit,
             Event::new("audit.listed", 200),
@@ -213,7 +213,7 @@ impl AuditApi {
             },
             200,
         );
-        record_alone(&state.db, state.clock.now(), &caller.audit, outcome).await?;
+        record_alone(&state.audit, state.clock.now(), &caller.audit, outcome).await?;
         Ok(VerificationResponse::Ok(Json(ChainVerification {
             ok: result.first_broken.is_none(),
             checked: result.checked,

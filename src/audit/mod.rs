@@ -8,8 +8,8 @@ pub mod api;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, QueryOrder, QuerySelect,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -103,14 +103,10 @@ pub fn event_hash(e: &audit_events::Model) -> String {
     crate::crypto::sha256_hex(canonical.to_string().as_bytes())
 }
 
-/// Appends an event inside the caller's write transaction, so the event
-/// commits if and only if the change it records commits.
-pub async fn record(
-    txn: &DatabaseTransaction,
-    now: DateTime<Utc>,
-    ctx: &Context,
-    event: Event<'_>,
-) -> Result<Uuid, DbErr> {
+/// The chain's head: the next sequence number and the previous hash, read
+/// under the write-order lock (PostgreSQL; SQLite's write transaction is
+/// the lock).
+async fn head(txn: &DatabaseTransaction) -> Result<(i64, String), DbErr> {
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared("SELECT pg_advisory_xact_lock(7261002)")
             .await?;
@@ -120,10 +116,20 @@ pub async fn record(
         .limit(1)
         .one(txn)
         .await?;
-    let (seq, prev_hash) = match last {
+    Ok(match last {
         Some(l) => (l.seq + 1, l.hash),
         None => (1, GENESIS_HASH.to_owned()),
-    };
+    })
+}
+
+/// The stored row of an event, hashed over the previous one.
+fn chained(
+    seq: i64,
+    prev_hash: String,
+    now: DateTime<Utc>,
+    ctx: &Context,
+    event: &Event<'_>,
+) -> audit_events::Model {
     let (actor_type, actor_id) = match ctx.actor.map(Actor::parts) {
         Some((t, id)) => (Some(t.to_owned()), Some(id)),
         None => (None, None),
@@ -136,7 +142,7 @@ pub async fn record(
         actor_id,
         action: event.action.to_owned(),
         resource_type: event.resource_type.map(str::to_owned),
-        resource_id: event.resource_id,
+        resource_id: event.resource_id.clone(),
         outcome: i32::from(event.outcome),
         request_id: ctx.request_id.clone(),
         client_ip: ctx.client_ip.clone(),
@@ -146,41 +152,142 @@ pub async fn record(
         hash: String::new(),
     };
     model.hash = event_hash(&model);
-    let id = model.id;
-    let active = audit_events::ActiveModel {
-        seq: Set(model.seq),
-        id: Set(model.id),
-        occurred_at: Set(model.occurred_at),
-        actor_type: Set(model.actor_type),
-        actor_id: Set(model.actor_id),
-        action: Set(model.action),
-        resource_type: Set(model.resource_type),
-        resource_id: Set(model.resource_id),
-        outcome: Set(model.outcome),
-        request_id: Set(model.request_id),
-        client_ip: Set(model.client_ip),
-        reason: Set(model.reason),
-        changed_fields: Set(model.changed_fields),
-        prev_hash: Set(model.prev_hash),
-        hash: Set(model.hash),
-    };
-    audit_events::Entity::insert(active)
-        .exec_without_returning(txn)
-        .await?;
-    Ok(id)
+    model
 }
 
-/// Appends an event in a transaction of its own (for events that record no change).
-pub async fn record_alone(
-    db: &DatabaseConnection,
+async fn insert(txn: &DatabaseTransaction, rows: Vec<audit_events::Model>) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    audit_events::Entity::insert_many(rows.into_iter().map(audit_events::ActiveModel::from))
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// Appends an event inside the caller's write transaction, so the event
+/// commits if and only if the change it records commits.
+pub async fn record(
+    txn: &DatabaseTransaction,
     now: DateTime<Utc>,
     ctx: &Context,
     event: Event<'_>,
 ) -> Result<Uuid, DbErr> {
-    let txn = crate::db::begin_write(db).await?;
-    let id = record(&txn, now, ctx, event).await?;
-    txn.commit().await?;
+    let (seq, prev_hash) = head(txn).await?;
+    let row = chained(seq, prev_hash, now, ctx, &event);
+    let id = row.id;
+    insert(txn, vec![row]).await?;
     Ok(id)
+}
+
+/// An event waiting for the appender.
+struct Pending {
+    now: DateTime<Utc>,
+    ctx: Context,
+    action: String,
+    resource_type: Option<String>,
+    resource_id: Option<String>,
+    outcome: u16,
+    changed_fields: Vec<String>,
+    done: tokio::sync::oneshot::Sender<Result<Uuid, DbErr>>,
+}
+
+/// Appends events that record no change (reads, refusals, exports) with
+/// group commit: requests that arrive while a transaction is being written
+/// share the next one, so a hundred concurrent reads cost a few transactions
+/// instead of a hundred serialised ones. Each caller still waits until its
+/// event is committed, so a read's event is written before the data leaves.
+#[derive(Clone)]
+pub struct Appender {
+    queue: tokio::sync::mpsc::UnboundedSender<Pending>,
+}
+
+/// Events written in one transaction at most.
+const GROUP_MAX: usize = 256;
+
+impl Appender {
+    /// Starts the appender's task on the current runtime.
+    pub fn start(db: DatabaseConnection) -> Self {
+        let (queue, mut rx) = tokio::sync::mpsc::unbounded_channel::<Pending>();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut group = vec![first];
+                while group.len() < GROUP_MAX {
+                    match rx.try_recv() {
+                        Ok(p) => group.push(p),
+                        Err(_) => break,
+                    }
+                }
+                match append_group(&db, &group).await {
+                    Ok(ids) => {
+                        for (p, id) in group.into_iter().zip(ids) {
+                            let _ = p.done.send(Ok(id));
+                        }
+                    }
+                    Err(e) => {
+                        for p in group {
+                            let _ = p.done.send(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+        });
+        Self { queue }
+    }
+}
+
+async fn append_group(db: &DatabaseConnection, group: &[Pending]) -> Result<Vec<Uuid>, DbErr> {
+    let txn = crate::db::begin_write(db).await?;
+    let (mut seq, mut prev_hash) = head(&txn).await?;
+    let mut rows = Vec::with_capacity(group.len());
+    for p in group {
+        let event = Event {
+            action: &p.action,
+            resource_type: p.resource_type.as_deref(),
+            resource_id: p.resource_id.clone(),
+            outcome: p.outcome,
+            changed_fields: p.changed_fields.iter().map(String::as_str).collect(),
+        };
+        let row = chained(seq, prev_hash, p.now, &p.ctx, &event);
+        seq += 1;
+        prev_hash = row.hash.clone();
+        rows.push(row);
+    }
+    let ids = rows.iter().map(|r| r.id).collect();
+    insert(&txn, rows).await?;
+    txn.commit().await?;
+    Ok(ids)
+}
+
+/// Appends an event in a transaction of its own (for events that record no
+/// change), and returns once it is committed.
+pub async fn record_alone(
+    appender: &Appender,
+    now: DateTime<Utc>,
+    ctx: &Context,
+    event: Event<'_>,
+) -> Result<Uuid, DbErr> {
+    let (done, committed) = tokio::sync::oneshot::channel();
+    appender
+        .queue
+        .send(Pending {
+            now,
+            ctx: ctx.clone(),
+            action: event.action.to_owned(),
+            resource_type: event.resource_type.map(str::to_owned),
+            resource_id: event.resource_id,
+            outcome: event.outcome,
+            changed_fields: event
+                .changed_fields
+                .iter()
+                .map(|f| (*f).to_owned())
+                .collect(),
+            done,
+        })
+        .map_err(|_| DbErr::Custom("the audit appender has stopped".to_owned()))?;
+    committed
+        .await
+        .map_err(|_| DbErr::Custom("the audit appender has stopped".to_owned()))?
 }
 
 /// The result of recomputing the chain.

@@ -14,6 +14,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::staff::Entity",
+        from = "Column::StaffId",
+        to = "super::staff::Column::Id"
+    )]
+    Staff,
+}
+
+impl Related<super::staff::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Staff.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -87,7 +87,7 @@ async fn audited_read(state: &AppState, caller: &Caller, id: Option<Uuid>) -> Re
     if let Some(id) = id {
         event = event.on("participant", id);
     }
-    audit::record_alone(&state.db, state.clock.now(), &caller.audit, event).await?;
+    audit::record_alone(&state.audit, state.clock.now(), &caller.audit, event).await?;
     Ok(())
 }
 
@@ -429,7 +429,7 @@ impl ParticipantsApi {
             .all(&state.db)
             .await?;
         audit::record_alone(
-            &state.db,
+            &state.audit,
             state.clock.now(),
             &caller.audit,
             Event::new("participant.searched", 200),

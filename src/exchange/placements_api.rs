@@ -376,7 +376,7 @@ impl PlacementsApi {
         }
         if wants_csv(req) {
             audit::record_alone(
-                &state.db,
+                &state.audit,
                 state.clock.now(),
                 &caller.audit,
                 Event::new("placements.exported", 200).on("export", "placements"),

@@ -294,7 +294,7 @@ impl StatisticsApi {
             "statistics.read"
         };
         audit::record_alone(
-            &state.db,
+            &state.audit,
             state.clock.now(),
             &caller.audit,
             Event::new(action, 200).on("statistics", "placements"),
@@ -401,7 +401,7 @@ impl StatisticsApi {
             "statistics.read"
         };
         audit::record_alone(
-            &state.db,
+            &state.audit,
             state.clock.now(),
             &caller.audit,
             Event::new(action, 200).on("statistics", "placement-shares"),
@@ -507,7 +507,7 @@ impl StatisticsApi {
             "statistics.read"
         };
         audit::record_alone(
-            &state.db,
+            &state.audit,
             state.clock.now(),
             &caller.audit,
             Event::new(action, 200).on("statistics", "defenders-hosted"),

@@ -363,7 +363,7 @@ impl DefendersApi {
             if identity.is_some() {
                 // the read is on record before the data leaves
                 audit::record_alone(
-                    &state.db,
+                    &state.audit,
                     state.clock.now(),
                     &caller.audit,
                     Event::new("read", 200)
@@ -701,7 +701,7 @@ impl DefendersApi {
             .all(&state.db)
             .await?;
         audit::record_alone(
-            &state.db,
+            &state.audit,
             state.clock.now(),
             &caller.audit,
             Event::new("defender.searched", 200),

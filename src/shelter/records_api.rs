@@ -127,7 +127,7 @@ impl StayRecordsApi {
             });
         }
         audit::record_alone(
-            &state.db,
+            &state.audit,
             state.clock.now(),
             &caller.audit,
             Event::new("read", 200)
@@ -247,7 +247,7 @@ impl StayRecordsApi {
             });
         }
         audit::record_alone(
-            &state.db,
+            &state.audit,
             state.clock.now(),
             &caller.audit,
             Event::new("read", 200)
@@ -568,7 +568,7 @@ impl StayRecordsApi {
             });
         }
         audit::record_alone(
-            &state.db,
+            &state.audit,
             state.clock.now(),
             &caller.audit,
             Event::new("read", 200)

@@ -52,7 +52,7 @@ pub async fn stay_in_full(
     let found = stay(&state.db, caller, id).await?;
     if !found.full {
         audit::record_alone(
-            &state.db,
+            &state.audit,
             state.clock.now(),
             &caller.audit,
             Event::new("access.denied", 404).on("stay", id),

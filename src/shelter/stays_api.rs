@@ -134,7 +134,7 @@ async fn shown_address(
     let key = vault::data_key(&state.db, &state.keys, found.defender.data_key_id).await?;
     let address = vault::open(&key, Field::StayAddress, found.stay.id, sealed)?;
     audit::record_alone(
-        &state.db,
+        &state.audit,
         state.clock.now(),
         &caller.audit,
         Event::new("read", 200)

@@ -55,7 +55,7 @@ async fn audit_client_read(
     event: Event<'_>,
 ) -> Result<(), ApiError> {
     if matches!(caller.actor, Actor::Client(_)) {
-        audit::record_alone(&state.db, state.clock.now(), &caller.audit, event).await?;
+        audit::record_alone(&state.audit, state.clock.now(), &caller.audit, event).await?;
     }
     Ok(())
 }
