@@ -274,6 +274,18 @@ async fn run() {
         seeding.elapsed().as_secs_f64(),
         peak_memory_kib(pid).unwrap_or(0) as f64 / 1024.0
     );
+    // a steady state, as in service: planner statistics current after the bulk load
+    {
+        use sea_orm::ConnectionTrait;
+        let db = casedesk::db::connect(&url, 1).await.unwrap();
+        let analyze = if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            "VACUUM ANALYZE"
+        } else {
+            "ANALYZE"
+        };
+        db.execute_unprepared(analyze).await.unwrap();
+        db.close().await.ok();
+    }
     let stays = Arc::new(stays.lock().unwrap().clone());
     let to_nominate = Arc::new(placement_ids.lock().unwrap().clone());
 
