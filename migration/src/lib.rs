@@ -8,6 +8,7 @@ mod m20261128_000001_accounts_and_audit;
 mod m20261128_000002_shelter;
 mod m20261128_000003_exchange;
 mod m20261128_000004_integration;
+mod m20261128_000005_erased_defenders_index;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_shelter::Migration),
             Box::new(m20261128_000003_exchange::Migration),
             Box::new(m20261128_000004_integration::Migration),
+            Box::new(m20261128_000005_erased_defenders_index::Migration),
         ]
     }
 }
