@@ -127,17 +127,10 @@ pub async fn emit(
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared(WRITE_ORDER_LOCK).await?;
     }
-    let last: Option<i64> = outbox_events::Entity::find()
-        .select_only()
-        .column(outbox_events::Column::Seq)
-        .order_by_desc(outbox_events::Column::Seq)
-        .limit(1)
-        .into_tuple()
-        .one(txn)
-        .await?;
+    let last = last_seq(txn).await?;
     let kenmerken = serde_json::to_string(&n.kenmerken).unwrap_or_else(|_| "{}".to_owned());
     outbox_events::Entity::insert(outbox_events::ActiveModel {
-        seq: Set(last.unwrap_or(0) + 1),
+        seq: Set(last + 1),
         id: Set(Uuid::now_v7()),
         kanaal: Set(n.kanaal.as_str().to_owned()),
         resource: Set(n.kanaal.resource().to_owned()),
