@@ -4,8 +4,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
     sea_query::{Expr, Query},
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -292,13 +292,27 @@ pub async fn session_by_token(
         return Ok(None);
     }
     let hash = crypto::sha256_hex(token.as_bytes());
-    // the session and its account in one query: this runs on every request
-    let Some((session, Some(account))) = sessions::Entity::find()
+    // the session, its account and the account's roles in one query: this runs
+    // on every request, so it is one round trip to the database, not three
+    let backend = db.get_database_backend();
+    let aggregate = match backend {
+        sea_orm::DbBackend::Postgres => "string_agg",
+        _ => "group_concat",
+    };
+    let select = sessions::Entity::find()
         .filter(sessions::Column::TokenHash.eq(hash))
         .find_also_related(staff::Entity)
-        .one(db)
-        .await?
-    else {
+        .expr_as(
+            Expr::cust(format!(
+                r#"(SELECT {aggregate}(r.role, ',') FROM staff_roles AS r WHERE r.staff_id = "sessions"."staff_id")"#
+            )),
+            "roles",
+        );
+    let Some(row) = db.query_one_raw(select.build(backend)).await? else {
+        return Ok(None);
+    };
+    let session = sessions::Model::from_query_result(&row, "A_")?;
+    let Some(account) = staff::Model::from_query_result_optional(&row, "B_")? else {
         return Ok(None);
     };
     if session.expires_at <= now
@@ -307,7 +321,14 @@ pub async fn session_by_token(
     {
         return Ok(None);
     }
-    let roles = roles_of(db, account.id).await?;
+    let roles_text: Option<String> = row.try_get("", "roles")?;
+    let mut roles: Vec<Role> = roles_text
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(Role::parse)
+        .collect();
+    roles.sort();
     Ok(Some((session, account, roles)))
 }
 
