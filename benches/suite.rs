@@ -9,8 +9,11 @@
 //!     cargo bench --bench suite
 //!     CASEDESK_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench suite
 //!
-//! `CASEDESK_BENCH_DEFENDERS`, `CASEDESK_BENCH_PLACEMENTS` and
-//! `CASEDESK_BENCH_CLIENTS` (default 32) change the sizes.
+//! `CASEDESK_BENCH_DEFENDERS`, `CASEDESK_BENCH_PLACEMENTS`,
+//! `CASEDESK_BENCH_CLIENTS` (default 32) and `CASEDESK_BENCH_REQUESTS` (per
+//! read scenario, default 3,000) change the sizes. For profiling one thing,
+//! `CASEDESK_BENCH_ONLY=<part of a name>,...` runs only the scenarios whose
+//! names contain one of the parts (the targets table is then incomplete).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/common/mod.rs"]
@@ -152,11 +155,27 @@ fn peak_memory_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// Whether `CASEDESK_BENCH_ONLY` (if set) selects the scenario `name`.
+fn selected(name: &str) -> bool {
+    std::env::var("CASEDESK_BENCH_ONLY").map_or(true, |only| {
+        only.split(',')
+            .any(|part| !part.trim().is_empty() && name.contains(part.trim()))
+    })
+}
+
 async fn scenario<F, Fut>(name: &str, clients: usize, total: usize, one: F) -> Figures
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
+    if !selected(name) {
+        return Figures {
+            requests: 0,
+            errors: 0,
+            elapsed: Duration::from_secs(1),
+            sorted: Vec::new(),
+        };
+    }
     let f = drive(clients, total, one).await;
     row(name, clients, &f);
     f
@@ -328,7 +347,7 @@ async fn run() {
 
     // ---- scenarios ----
     header();
-    let n = 3000;
+    let n = env_number("CASEDESK_BENCH_REQUESTS", 3000);
     let login_figures = {
         let (client, base) = (client.clone(), base.clone());
         scenario("login (argon2id)", clients, 300, move |_| {
@@ -435,7 +454,7 @@ async fn run() {
         .await;
     }
     // other requests while 50 sign-ins run at once
-    let busy = Arc::new(AtomicBool::new(true));
+    let busy = Arc::new(AtomicBool::new(selected("during 50 sign-ins")));
     let mut signers = Vec::new();
     for _ in 0..50 {
         let (client, base, busy) = (client.clone(), base.clone(), busy.clone());
