@@ -20,6 +20,12 @@ macro_rules! text_enum {
                 Self::ALL.iter().copied().find(|v| v.as_str() == text)
             }
         }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
     };
 }
 pub(crate) use text_enum;

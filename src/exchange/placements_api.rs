@@ -183,7 +183,7 @@ async fn refresh_grant(db: &impl ConnectionTrait, id: Uuid) -> Result<(), ApiErr
 
 #[derive(ResponseContent)]
 pub enum PlacementListContent {
-    Json(Json<PlacementPage>),
+    Json(crate::http::json::SerdeJson<PlacementPage>),
     Csv(Csv),
 }
 
@@ -403,7 +403,7 @@ impl PlacementsApi {
             crate::http::pagination::next_link(&state.config.public_url, req.uri(), n)
         });
         Ok(PlacementListResponse::Ok(
-            PlacementListContent::Json(Json(PlacementPage {
+            PlacementListContent::Json(crate::http::json::SerdeJson(PlacementPage {
                 items: rows.into_iter().map(placement_view).collect(),
                 next,
             })),

@@ -204,8 +204,9 @@ pub struct ParticipantSearchResult {
 }
 
 /// One mobility of a participant.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Placement {
     pub id: Uuid,
     /// `EX-<year>-<nnnn>`.
@@ -315,7 +316,7 @@ crate::list_types!(
     Participant,
     "participants"
 );
-crate::list_types!(
+crate::serde_list_types!(
     PlacementPage,
     PlacementList,
     Placement,

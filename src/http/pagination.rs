@@ -180,6 +180,51 @@ macro_rules! list_types {
     };
 }
 
+/// As [`list_types!`], for the hot lists: the body is written straight from
+/// `serde::Serialize` ([`crate::http::json::SerdeJson`]); `$item` must
+/// serialise exactly as its `ToJSON` (a test per item type holds them equal).
+#[macro_export]
+macro_rules! serde_list_types {
+    ($page:ident, $response:ident, $item:ty, $what:literal) => {
+        #[doc = concat!("A page of ", $what, ".")]
+        #[derive(Debug, Clone, poem_openapi::Object, serde::Serialize)]
+        #[oai(rename_all = "camelCase")]
+        #[serde(rename_all = "camelCase")]
+        pub struct $page {
+            #[doc = concat!("The ", $what, " on this page.")]
+            pub items: Vec<$item>,
+            /// The cursor of the next page, or null on the last page.
+            pub next: Option<String>,
+        }
+
+        #[derive(Debug, poem_openapi::ApiResponse)]
+        pub enum $response {
+            #[doc = concat!("A page of ", $what, ".")]
+            #[oai(status = 200)]
+            Ok(
+                $crate::http::json::SerdeJson<$page>,
+                /// `<...>; rel="next"` when there is a next page.
+                #[oai(header = "Link")]
+                Option<String>,
+            ),
+        }
+
+        impl $response {
+            pub fn page(
+                items: Vec<$item>,
+                next: Option<String>,
+                public_url: &url::Url,
+                uri: &poem::http::Uri,
+            ) -> Self {
+                let link = next
+                    .as_deref()
+                    .and_then(|n| $crate::http::pagination::next_link(public_url, uri, n));
+                Self::Ok($crate::http::json::SerdeJson($page { items, next }), link)
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,8 +69,19 @@ impl ParseFromParameter for Timestamp {
 
 impl ToJSON for Timestamp {
     fn to_json(&self) -> Option<Value> {
-        Some(Value::String(
-            self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-        ))
+        Some(Value::String(self.to_text()))
+    }
+}
+
+impl Timestamp {
+    /// RFC 3339 in UTC with `Z`, as every response writes it.
+    pub fn to_text(&self) -> String {
+        self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_text())
     }
 }

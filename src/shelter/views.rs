@@ -136,8 +136,9 @@ pub struct ConsentRevocation {
 }
 
 /// A stay: the case. `accommodationAddress` is present only for callers who may see it.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase")]
 pub struct Stay {
     pub id: Uuid,
     /// `SC-<year>-<nnn>`.
@@ -161,6 +162,7 @@ pub struct Stay {
     pub status: StayStatus,
     pub confidentiality: Confidentiality,
     #[oai(skip_serializing_if_is_none, validator(max_length = 500))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub accommodation_address: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -349,7 +351,7 @@ pub struct CheckInRecord {
 
 crate::list_types!(DefenderPage, DefenderList, Defender, "defenders");
 crate::list_types!(ConsentPage, ConsentList, Consent, "consents, newest first");
-crate::list_types!(StayPage, StayList, Stay, "stays");
+crate::serde_list_types!(StayPage, StayList, Stay, "stays");
 crate::list_types!(
     StatusChangePage,
     StatusChangeList,
