@@ -1,5 +1,7 @@
 //! Queries and writes for accounts, sessions and login throttling.
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
     sea_query::{Expr, Query},
@@ -281,6 +283,30 @@ pub async fn create_session(
     Ok((token, expires_at))
 }
 
+/// The SQL of the session lookup (one bound value, the token's hash), built
+/// once per backend rather than on every request.
+fn session_lookup_sql(backend: sea_orm::DbBackend) -> &'static str {
+    static POSTGRES: OnceLock<String> = OnceLock::new();
+    static SQLITE: OnceLock<String> = OnceLock::new();
+    let (cell, aggregate) = match backend {
+        sea_orm::DbBackend::Postgres => (&POSTGRES, "string_agg"),
+        _ => (&SQLITE, "group_concat"),
+    };
+    cell.get_or_init(|| {
+        sessions::Entity::find()
+            .filter(sessions::Column::TokenHash.eq(String::new()))
+            .find_also_related(staff::Entity)
+            .expr_as(
+                Expr::cust(format!(
+                    r#"(SELECT {aggregate}(r.role, ',') FROM staff_roles AS r WHERE r.staff_id = "sessions"."staff_id")"#
+                )),
+                "roles",
+            )
+            .build(backend)
+            .sql
+    })
+}
+
 /// The live session of a token, with its active account and roles.
 pub async fn session_by_token(
     db: &impl ConnectionTrait,
@@ -295,20 +321,12 @@ pub async fn session_by_token(
     // the session, its account and the account's roles in one query: this runs
     // on every request, so it is one round trip to the database, not three
     let backend = db.get_database_backend();
-    let aggregate = match backend {
-        sea_orm::DbBackend::Postgres => "string_agg",
-        _ => "group_concat",
-    };
-    let select = sessions::Entity::find()
-        .filter(sessions::Column::TokenHash.eq(hash))
-        .find_also_related(staff::Entity)
-        .expr_as(
-            Expr::cust(format!(
-                r#"(SELECT {aggregate}(r.role, ',') FROM staff_roles AS r WHERE r.staff_id = "sessions"."staff_id")"#
-            )),
-            "roles",
-        );
-    let Some(row) = db.query_one_raw(select.build(backend)).await? else {
+    let stmt = sea_orm::Statement::from_sql_and_values(
+        backend,
+        session_lookup_sql(backend),
+        [hash.into()],
+    );
+    let Some(row) = db.query_one_raw(stmt).await? else {
         return Ok(None);
     };
     let session = sessions::Model::from_query_result(&row, "A_")?;
