@@ -10,8 +10,9 @@
 //!     CASEDESK_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test cargo bench --bench suite
 //!
 //! `CASEDESK_BENCH_DEFENDERS`, `CASEDESK_BENCH_PLACEMENTS`,
-//! `CASEDESK_BENCH_CLIENTS` (default 32) and `CASEDESK_BENCH_REQUESTS` (per
-//! read scenario, default 3,000) change the sizes. For profiling one thing,
+//! `CASEDESK_BENCH_CLIENTS` (default 32), `CASEDESK_BENCH_REQUESTS` (per
+//! read scenario, default 3,000) and `CASEDESK_BENCH_POOL` (the service's and
+//! the plain client's connection pool, default 16) change the sizes. For profiling one thing,
 //! `CASEDESK_BENCH_ONLY=<part of a name>,...` runs only the scenarios whose
 //! names contain one of the parts (the targets table is then incomplete).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -192,9 +193,10 @@ async fn run() {
     } else {
         "SQLite"
     };
+    let pool = env_number("CASEDESK_BENCH_POOL", 16).to_string();
     let settings: &[(&str, &str)] = &[
         ("CASEDESK_MFA_REQUIRED_ROLES", ""),
-        ("CASEDESK_DATABASE_MAX_CONNECTIONS", "16"),
+        ("CASEDESK_DATABASE_MAX_CONNECTIONS", &pool),
         ("CASEDESK_LOGIN_IP_FAILURES", "10000"),
         // the start line at info; no line per request
         ("CASEDESK_LOG", "warn,casedesk=info,casedesk::http=warn"),
@@ -484,7 +486,7 @@ async fn run() {
     );
 
     // ---- the same SQL through a plain client ----
-    let baseline = plain_client_baseline(&url, clients, n).await;
+    let baseline = plain_client_baseline(&url, pool.parse().unwrap(), clients, n).await;
     println!("\nplain database client, the placement list's SQL (page 1, 51 rows): {:.0}/s, p50 {}, p99 {}",
         baseline.per_second(), ms(baseline.percentile(0.5)), ms(baseline.percentile(0.99)));
     let page1 = &lists[2].1;
@@ -542,7 +544,7 @@ async fn run() {
 
 /// The placement list's first-page query, as SeaORM builds it, through a
 /// plain sqlx pool of the service's size, at the same concurrency.
-async fn plain_client_baseline(url: &str, clients: usize, total: usize) -> Figures {
+async fn plain_client_baseline(url: &str, pool: u32, clients: usize, total: usize) -> Figures {
     use casedesk::entities::placements;
     use sea_orm::{sqlx, DbBackend, EntityTrait, QueryOrder, QuerySelect, QueryTrait};
     let backend = if url.starts_with("sqlite") {
@@ -558,7 +560,7 @@ async fn plain_client_baseline(url: &str, clients: usize, total: usize) -> Figur
     println!("\nbaseline SQL: {sql}");
     if backend == DbBackend::Postgres {
         let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(pool)
             .connect(url)
             .await
             .unwrap();
@@ -576,7 +578,7 @@ async fn plain_client_baseline(url: &str, clients: usize, total: usize) -> Figur
         .await
     } else {
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(16)
+            .max_connections(pool)
             .connect(url)
             .await
             .unwrap();
