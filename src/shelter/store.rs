@@ -3,7 +3,8 @@
 use chrono::{DateTime, Datelike, Utc};
 use sea_orm::{
     sea_query::{Expr, Query},
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QuerySelect, Statement,
 };
 use uuid::Uuid;
 
@@ -143,11 +144,15 @@ pub async fn codenames(
     if ids.is_empty() {
         return Ok(Default::default());
     }
-    let rows = defenders::Entity::find()
+    // the two columns only: a defender row also carries the protected identity
+    let rows: Vec<(Uuid, String)> = defenders::Entity::find()
+        .select_only()
+        .columns([defenders::Column::Id, defenders::Column::Codename])
         .filter(defenders::Column::Id.is_in(ids.iter().copied()))
+        .into_tuple()
         .all(db)
         .await?;
-    Ok(rows.into_iter().map(|d| (d.id, d.codename)).collect())
+    Ok(rows.into_iter().collect())
 }
 
 /// Bumps a row's version if it is still `expected`: the optimistic lock.
