@@ -34,4 +34,10 @@ pub enum Relation {
     Defender,
 }
 
+impl Related<super::defenders::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Defender.def()
+    }
+}
+
 impl ActiveModelBehavior for ActiveModel {}

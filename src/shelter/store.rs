@@ -67,10 +67,13 @@ pub async fn stay(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<(stays::Model, defenders::Model)>, DbErr> {
-    let Some(stay) = stays::Entity::find_by_id(id).one(db).await? else {
-        return Ok(None);
-    };
-    Ok(defender(db, stay.defender_id).await?.map(|d| (stay, d)))
+    // one query: every stay operation starts here
+    let found = stays::Entity::find_by_id(id)
+        .find_also_related(defenders::Entity)
+        .filter(defenders::Column::ErasedAt.is_null())
+        .one(db)
+        .await?;
+    Ok(found.and_then(|(stay, defender)| defender.map(|d| (stay, d))))
 }
 
 pub async fn is_assigned(
