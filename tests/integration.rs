@@ -570,6 +570,27 @@ async fn api_clients_work_within_their_scopes_rotate_and_revoke() {
     let listed = body(app.get("/api-clients?limit=1", admin).await, StatusCode::OK).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
     assert!(listed["next"].is_string());
+    // the list (its keys read for the whole page at once) shows each client's
+    // keys exactly as the client's own page does
+    let all = body(
+        app.get("/api-clients?limit=200", admin).await,
+        StatusCode::OK,
+    )
+    .await;
+    let items = all["items"].as_array().unwrap();
+    assert!(items.len() >= 2);
+    assert!(items
+        .iter()
+        .any(|c| !c["keys"].as_array().unwrap().is_empty()));
+    for item in items {
+        let id = item["id"].as_str().unwrap();
+        let own = body(
+            app.get(&format!("/api-clients/{id}"), admin).await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(item["keys"], own["keys"], "{id}");
+    }
 }
 
 #[tokio::test]

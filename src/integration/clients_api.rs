@@ -63,8 +63,17 @@ async fn live_keys(
     client_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Vec<api_client_keys::Model>, ApiError> {
+    live_keys_of(db, &[client_id], now).await
+}
+
+/// The unexpired keys of several clients in one query, oldest first.
+async fn live_keys_of(
+    db: &impl ConnectionTrait,
+    client_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<Vec<api_client_keys::Model>, ApiError> {
     Ok(api_client_keys::Entity::find()
-        .filter(api_client_keys::Column::ClientId.eq(client_id))
+        .filter(api_client_keys::Column::ClientId.is_in(client_ids.iter().copied()))
         .filter(
             Condition::any()
                 .add(api_client_keys::Column::ExpiresAt.is_null())
@@ -170,11 +179,20 @@ impl ApiClientsApi {
         .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id);
         let now = state.clock.now();
-        let mut items = Vec::with_capacity(rows.len());
-        for m in rows {
-            let keys = live_keys(&state.db, m.id, now).await?;
-            items.push(client_view(m, keys));
+        // the page's keys in one query, not one per client
+        let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
+        let mut keys: std::collections::HashMap<Uuid, Vec<api_client_keys::Model>> =
+            std::collections::HashMap::new();
+        for k in live_keys_of(&state.db, &ids, now).await? {
+            keys.entry(k.client_id).or_default().push(k);
         }
+        let items = rows
+            .into_iter()
+            .map(|m| {
+                let own = keys.remove(&m.id).unwrap_or_default();
+                client_view(m, own)
+            })
+            .collect();
         Ok(ApiClientList::page(
             items,
             next,
