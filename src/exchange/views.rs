@@ -316,8 +316,8 @@ crate::list_types!(
     Participant,
     "participants"
 );
-crate::serde_list_types!(
-    PlacementPage,
+crate::list_types!(
+    serde PlacementPage,
     PlacementList,
     Placement,
     "placements, newest first"

@@ -139,57 +139,23 @@ pub fn newest_first<E: sea_orm::EntityTrait>(
 
 /// Declares a list body (`{"items": [...], "next": ...}`) and the 200 response
 /// that carries it with its `Link` header.
+///
+/// `list_types!(serde Page, ...)` is the form for the hot lists: the body is
+/// written straight from `serde::Serialize` ([`crate::http::json::SerdeJson`]),
+/// so the item type must serialise exactly as its `ToJSON` (a test per item
+/// type holds them equal).
 #[macro_export]
 macro_rules! list_types {
     ($page:ident, $response:ident, $item:ty, $what:literal) => {
-        #[doc = concat!("A page of ", $what, ".")]
-        #[derive(Debug, Clone, poem_openapi::Object)]
-        #[oai(rename_all = "camelCase")]
-        pub struct $page {
-            #[doc = concat!("The ", $what, " on this page.")]
-            pub items: Vec<$item>,
-            /// The cursor of the next page, or null on the last page.
-            pub next: Option<String>,
-        }
-
-        #[derive(Debug, poem_openapi::ApiResponse)]
-        pub enum $response {
-            #[doc = concat!("A page of ", $what, ".")]
-            #[oai(status = 200)]
-            Ok(
-                poem_openapi::payload::Json<$page>,
-                /// `<...>; rel="next"` when there is a next page.
-                #[oai(header = "Link")]
-                Option<String>,
-            ),
-        }
-
-        impl $response {
-            pub fn page(
-                items: Vec<$item>,
-                next: Option<String>,
-                public_url: &url::Url,
-                uri: &poem::http::Uri,
-            ) -> Self {
-                let link = next
-                    .as_deref()
-                    .and_then(|n| $crate::http::pagination::next_link(public_url, uri, n));
-                Self::Ok(poem_openapi::payload::Json($page { items, next }), link)
-            }
-        }
+        $crate::list_types!(@with [poem_openapi::payload::Json] [] $page, $response, $item, $what);
     };
-}
-
-/// As [`list_types!`], for the hot lists: the body is written straight from
-/// `serde::Serialize` ([`crate::http::json::SerdeJson`]); `$item` must
-/// serialise exactly as its `ToJSON` (a test per item type holds them equal).
-#[macro_export]
-macro_rules! serde_list_types {
-    ($page:ident, $response:ident, $item:ty, $what:literal) => {
+    (serde $page:ident, $response:ident, $item:ty, $what:literal) => {
+        $crate::list_types!(@with [$crate::http::json::SerdeJson] [, serde::Serialize] $page, $response, $item, $what);
+    };
+    (@with [$($payload:tt)+] [$($derive:tt)*] $page:ident, $response:ident, $item:ty, $what:literal) => {
         #[doc = concat!("A page of ", $what, ".")]
-        #[derive(Debug, Clone, poem_openapi::Object, serde::Serialize)]
+        #[derive(Debug, Clone, poem_openapi::Object $($derive)*)]
         #[oai(rename_all = "camelCase")]
-        #[serde(rename_all = "camelCase")]
         pub struct $page {
             #[doc = concat!("The ", $what, " on this page.")]
             pub items: Vec<$item>,
@@ -202,7 +168,7 @@ macro_rules! serde_list_types {
             #[doc = concat!("A page of ", $what, ".")]
             #[oai(status = 200)]
             Ok(
-                $crate::http::json::SerdeJson<$page>,
+                $($payload)+<$page>,
                 /// `<...>; rel="next"` when there is a next page.
                 #[oai(header = "Link")]
                 Option<String>,
@@ -219,7 +185,7 @@ macro_rules! serde_list_types {
                 let link = next
                     .as_deref()
                     .and_then(|n| $crate::http::pagination::next_link(public_url, uri, n));
-                Self::Ok($crate::http::json::SerdeJson($page { items, next }), link)
+                Self::Ok($($payload)+($page { items, next }), link)
             }
         }
     };

@@ -351,7 +351,7 @@ pub struct CheckInRecord {
 
 crate::list_types!(DefenderPage, DefenderList, Defender, "defenders");
 crate::list_types!(ConsentPage, ConsentList, Consent, "consents, newest first");
-crate::serde_list_types!(StayPage, StayList, Stay, "stays");
+crate::list_types!(serde StayPage, StayList, Stay, "stays");
 crate::list_types!(
     StatusChangePage,
     StatusChangeList,
