@@ -19,14 +19,19 @@ use crate::{
     entities::{api_client_keys, api_clients, login_failures, sessions, staff, staff_roles},
 };
 
+/// Known roles among stored role names, in order (unknown names are skipped).
+fn sorted_roles<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Role> {
+    let mut roles: Vec<Role> = names.into_iter().filter_map(Role::parse).collect();
+    roles.sort();
+    roles
+}
+
 pub async fn roles_of(db: &impl ConnectionTrait, staff_id: Uuid) -> Result<Vec<Role>, DbErr> {
     let rows = staff_roles::Entity::find()
         .filter(staff_roles::Column::StaffId.eq(staff_id))
         .all(db)
         .await?;
-    let mut roles: Vec<Role> = rows.iter().filter_map(|r| Role::parse(&r.role)).collect();
-    roles.sort();
-    Ok(roles)
+    Ok(sorted_roles(rows.iter().map(|r| r.role.as_str())))
 }
 
 pub async fn roles_of_many(
@@ -339,14 +344,8 @@ pub async fn session_by_token(
     {
         return Ok(None);
     }
-    let roles_text: Option<String> = row.try_get("", "roles")?;
-    let mut roles: Vec<Role> = roles_text
-        .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .filter_map(Role::parse)
-        .collect();
-    roles.sort();
+    let roles: Option<String> = row.try_get("", "roles")?;
+    let roles = sorted_roles(roles.as_deref().unwrap_or_default().split(','));
     Ok(Some((session, account, roles)))
 }
 
