@@ -15,6 +15,8 @@
 //! the plain client's connection pool, default 16) change the sizes. For profiling one thing,
 //! `CASEDESK_BENCH_ONLY=<part of a name>,...` runs only the scenarios whose
 //! names contain one of the parts (the targets table is then incomplete).
+//! `CASEDESK_BENCH_KEEP_DATABASE=1` keeps the seeded database afterwards and
+//! prints its URL, to profile against it with other tools.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/common/mod.rs"]
@@ -540,6 +542,10 @@ async fn run() {
         login_figures.per_second()
     );
     drop(running);
+    if std::env::var("CASEDESK_BENCH_KEEP_DATABASE").is_ok_and(|v| v == "1") {
+        println!("\nkept the seeded database: {url}");
+        std::mem::forget(db);
+    }
 }
 
 /// The placement list's first-page query, as SeaORM builds it, through a
