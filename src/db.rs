@@ -14,6 +14,8 @@ use sea_orm::{
 
 use crate::http::problem::ApiError;
 
+pub mod positional;
+
 /// How long a SQLite writer waits for the lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 

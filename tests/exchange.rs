@@ -737,6 +737,63 @@ async fn grants_follow_the_rate_table_and_freeze_once_under_way() {
     )
     .await;
     assert!(early["grant"].is_null());
+
+    // the list reads its rows by column position, the detail by column name:
+    // every item equals its detail, with each optional column set (the full
+    // placement) and with each one NULL (the early one)
+    let resp = w
+        .app
+        .request(
+            Method::PATCH,
+            &format!("/placements/{id}"),
+            Some(&w.officer.token),
+        )
+        .header("if-match", format!("\"{}\"", after["version"]))
+        .json(&json!({"actualStart": "2027-07-02", "actualEnd": "2027-08-29", "fundingProgramme": "Erasmus+ KA1 'VET' \u{1F600}"}))
+        .send()
+        .await
+        .unwrap();
+    let full = body(resp, StatusCode::OK).await;
+    for field in [
+        "agreementId",
+        "actualStart",
+        "actualEnd",
+        "fundingProgramme",
+        "travelDistanceKm",
+        "grant",
+    ] {
+        assert!(!full[field].is_null(), "{field} is set: {full}");
+    }
+    for field in [
+        "agreementId",
+        "actualStart",
+        "fundingProgramme",
+        "travelDistanceKm",
+    ] {
+        assert!(early[field].is_null(), "{field} is NULL: {early}");
+    }
+    let page = body(
+        w.app.get("/placements?limit=200", &w.officer.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let items = page["items"].as_array().unwrap();
+    for one in [&full, &early] {
+        assert!(items.iter().any(|i| i["id"] == one["id"]), "{one} listed");
+    }
+    for item in items {
+        let detail = body(
+            w.app
+                .get(
+                    &format!("/placements/{}", item["id"].as_str().unwrap()),
+                    &w.officer.token,
+                )
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(item, &detail);
+    }
 }
 
 #[tokio::test]

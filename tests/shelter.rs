@@ -1115,4 +1115,54 @@ async fn stay_lists_filter_sort_and_page_by_planned_arrival() {
         .await
         .unwrap();
     assert_eq!(mine["items"].as_array().unwrap().len(), 5);
+
+    // the list reads its rows by column position, the detail by column name:
+    // each item is its detail without the address, with every optional column
+    // set (the first stay, after this update) and NULL (the others)
+    let resp = app
+        .request(Method::PATCH, &format!("/stays/{}", w.stay), Some(t))
+        .header("if-match", "\"1\"")
+        .json(&json!({"actualArrival": "2026-09-02", "actualDeparture": "2026-11-30", "localPartner": "Amnesty NL 'Den Haag' \u{1F54A}"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mine: Value = app
+        .get(&format!("/stays?defenderId={}", w.defender), t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = mine["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    for item in items {
+        let id = item["id"].as_str().unwrap();
+        let mut detail: Value = app
+            .get(&format!("/stays/{id}"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let address = detail
+            .as_object_mut()
+            .unwrap()
+            .remove("accommodationAddress");
+        assert_eq!(item, &detail);
+        if id == w.stay {
+            assert_eq!(address, Some(json!(ADDRESS)));
+            for field in [
+                "referringOrganisation",
+                "actualArrival",
+                "actualDeparture",
+                "localPartner",
+            ] {
+                assert!(!item[field].is_null(), "{field} is set: {item}");
+            }
+        } else {
+            assert!(
+                item["referringOrganisation"].is_null() && item["actualArrival"].is_null(),
+                "{item}"
+            );
+        }
+    }
 }

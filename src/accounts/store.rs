@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
     sea_query::{Expr, Query},
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -16,6 +16,7 @@ use super::model::{Role, Scope};
 use crate::{
     config::Config,
     crypto,
+    db::positional::{self, Positional},
     entities::{api_client_keys, api_clients, login_failures, sessions, staff, staff_roles},
 };
 
@@ -334,17 +335,21 @@ pub async fn session_by_token(
     let Some(row) = db.query_one_raw(stmt).await? else {
         return Ok(None);
     };
-    let session = sessions::Model::from_query_result(&row, "A_")?;
-    let Some(account) = staff::Model::from_query_result_optional(&row, "B_")? else {
+    // read by position (see `db::positional`): the session's columns, the
+    // account's (NULL if it is gone), then the roles
+    let session = sessions::Model::read_at(&row, 0)?;
+    let at = sessions::Model::WIDTH;
+    if positional::column::<Option<Uuid>>(&row, at)?.is_none() {
         return Ok(None);
-    };
+    }
+    let account = staff::Model::read_at(&row, at)?;
     if session.expires_at <= now
         || session.last_seen_at + config.session_idle <= now
         || !account.active
     {
         return Ok(None);
     }
-    let roles: Option<String> = row.try_get("", "roles")?;
+    let roles: Option<String> = positional::column(&row, at + staff::Model::WIDTH)?;
     let roles = sorted_roles(roles.as_deref().unwrap_or_default().split(','));
     Ok(Some((session, account, roles)))
 }
