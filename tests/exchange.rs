@@ -887,3 +887,102 @@ async fn the_placement_list_exports_as_streamed_csv_with_the_same_filters() {
         .iter()
         .any(|e| e.action == "placements.exported" && e.actor_id == Some(w.officer.id)));
 }
+
+#[tokio::test]
+async fn the_cohort_list_reads_its_page_over_the_cohort_index() {
+    use casedesk::entities::placements;
+    use sea_orm::{
+        ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+        QueryTrait, Statement,
+    };
+    let w = world(5).await;
+    let learner = participant(&w, "Cohort", "mbo_4").await;
+    placement(&w, &learner, false).await;
+    let db = &w.app.state.db;
+    let backend = db.get_database_backend();
+    // 20,000 more placements in every cohort, copied from that one
+    let (series, new_id) = if backend == DbBackend::Postgres {
+        ("generate_series(1, 20000) AS s(n)", "gen_random_uuid()")
+    } else {
+        (
+            "(WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 20000) SELECT n FROM s) AS s",
+            "randomblob(16)",
+        )
+    };
+    db.execute_unprepared(&format!(
+        "INSERT INTO placements (id, reference, participant_id, direction, sending_institution_id, receiving_institution_id, kind,
+             planned_start, planned_end, status, education_level, country, year, green_travel, version, created_at, updated_at)
+         SELECT {new_id}, 'BULK-' || s.n, p.participant_id, CASE WHEN s.n % 3 = 0 THEN 'incoming' ELSE 'outgoing' END,
+             p.sending_institution_id, p.receiving_institution_id, p.kind, p.planned_start, p.planned_end, p.status,
+             CASE s.n % 7 WHEN 0 THEN 'mbo_4' WHEN 1 THEN 'mbo_3' WHEN 2 THEN 'mbo_2' WHEN 3 THEN 'mbo_1' WHEN 4 THEN 'hbo' WHEN 5 THEN 'wo' ELSE 'secondary' END,
+             p.country, p.year, p.green_travel, 1, p.created_at, p.updated_at
+         FROM placements AS p, {series}"
+    ))
+    .await
+    .unwrap();
+    db.execute_unprepared("ANALYZE").await.unwrap();
+    if backend == DbBackend::Postgres {
+        // the service's sessions plan with a random page cost for data in memory
+        let row = db
+            .query_one_raw(Statement::from_string(backend, "SHOW random_page_cost"))
+            .await
+            .unwrap()
+            .unwrap();
+        let cost: String = row.try_get_by_index(0).unwrap();
+        assert_eq!(cost, casedesk::db::PLANNER_RANDOM_PAGE_COST);
+    }
+    // the query of GET /placements?direction=outgoing&educationLevel=mbo_4&year=2027
+    let list = placements::Entity::find()
+        .filter(placements::Column::Direction.eq("outgoing"))
+        .filter(placements::Column::EducationLevel.eq("mbo_4"))
+        .filter(placements::Column::Year.eq(2027))
+        .order_by_desc(placements::Column::Id)
+        .limit(51)
+        .build(backend);
+    let explain = if backend == DbBackend::Postgres {
+        "EXPLAIN"
+    } else {
+        "EXPLAIN QUERY PLAN"
+    };
+    let plan: Vec<String> = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            format!("{explain} {}", list.sql),
+            list.values.unwrap(),
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let column = if backend == DbBackend::Postgres { 0 } else { 3 };
+            r.try_get_by_index::<String>(column).unwrap()
+        })
+        .collect();
+    assert!(
+        plan.iter().any(|l| l.contains("ix_placements_cohort_list")),
+        "{plan:#?}"
+    );
+    // and the page is the cohort's, newest first
+    let page = body(
+        w.app
+            .get(
+                "/placements?limit=50&direction=outgoing&educationLevel=mbo_4&year=2027",
+                &w.officer.token,
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 50);
+    for i in items {
+        assert_eq!(
+            (
+                &i["direction"],
+                &i["educationLevel"],
+                &i["plannedStart"].as_str().unwrap()[..4]
+            ),
+            (&json!("outgoing"), &json!("mbo_4"), "2027"),
+        );
+    }
+}

@@ -9,6 +9,7 @@ mod m20261128_000002_shelter;
 mod m20261128_000003_exchange;
 mod m20261128_000004_integration;
 mod m20261128_000005_erased_defenders_index;
+mod m20261128_000006_placement_cohort_list_index;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_exchange::Migration),
             Box::new(m20261128_000004_integration::Migration),
             Box::new(m20261128_000005_erased_defenders_index::Migration),
+            Box::new(m20261128_000006_placement_cohort_list_index::Migration),
         ]
     }
 }
