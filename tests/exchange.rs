@@ -930,6 +930,18 @@ async fn the_cohort_list_reads_its_page_over_the_cohort_index() {
             .unwrap();
         let cost: String = row.try_get_by_index(0).unwrap();
         assert_eq!(cost, casedesk::db::PLANNER_RANDOM_PAGE_COST);
+        // unless the operator's URL chooses one
+        let (url, _other) = common::fresh_database().await;
+        let chosen = casedesk::db::connect(&format!("{url}?options=-c%20random_page_cost%3D2"), 1)
+            .await
+            .unwrap();
+        let row = chosen
+            .query_one_raw(Statement::from_string(backend, "SHOW random_page_cost"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "2");
+        chosen.close().await.ok();
     }
     // the query of GET /placements?direction=outgoing&educationLevel=mbo_4&year=2027
     let list = placements::Entity::find()
