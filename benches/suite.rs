@@ -12,7 +12,7 @@
 //! `CASEDESK_BENCH_DEFENDERS`, `CASEDESK_BENCH_PLACEMENTS`,
 //! `CASEDESK_BENCH_CLIENTS` (default 32), `CASEDESK_BENCH_REQUESTS` (per
 //! read scenario, default 3,000) and `CASEDESK_BENCH_POOL` (the service's and
-//! the plain client's connection pool, default 16) change the sizes. For profiling one thing,
+//! the plain client's connection pool, default 10 as in service) change the sizes. For profiling one thing,
 //! `CASEDESK_BENCH_ONLY=<part of a name>,...` runs only the scenarios whose
 //! names contain one of the parts (the targets table is then incomplete).
 //! `CASEDESK_BENCH_KEEP_DATABASE=1` keeps the seeded database afterwards and
@@ -195,7 +195,7 @@ async fn run() {
     } else {
         "SQLite"
     };
-    let pool = env_number("CASEDESK_BENCH_POOL", 16).to_string();
+    let pool = env_number("CASEDESK_BENCH_POOL", 10).to_string();
     let settings: &[(&str, &str)] = &[
         ("CASEDESK_MFA_REQUIRED_ROLES", ""),
         ("CASEDESK_DATABASE_MAX_CONNECTIONS", &pool),
