@@ -75,6 +75,23 @@ async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, mut check: 
     panic!("timed out waiting for {what}");
 }
 
+/// Waits until the service has recorded `n` attempts of a delivery: the
+/// receiver counts a request before the service writes its outcome and the
+/// next attempt's time, and a clock moved in between would move that time too.
+async fn attempts_recorded(app: &TestApp, n: i32) {
+    use casedesk::entities::webhook_deliveries;
+    use sea_orm::EntityTrait;
+    wait_for("the attempt to be recorded", || async {
+        webhook_deliveries::Entity::find()
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .iter()
+            .any(|d| d.attempts >= n && d.last_attempt_at.is_some())
+    })
+    .await;
+}
+
 // ---- a receiver that records what it gets and answers from a script ----
 
 #[derive(Debug, Clone)]
@@ -791,6 +808,7 @@ async fn a_flaky_receiver_gets_retries_then_a_failed_delivery_that_can_be_retrie
         receiver.received().len() == 1
     })
     .await;
+    attempts_recorded(app, 1).await;
     // nothing more until the backoff has passed (60 s, give or take a fifth)
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(receiver.received().len(), 1);
@@ -799,6 +817,7 @@ async fn a_flaky_receiver_gets_retries_then_a_failed_delivery_that_can_be_retrie
         receiver.received().len() == 2
     })
     .await;
+    attempts_recorded(app, 2).await;
     app.clock.advance(TimeDelta::seconds(100));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
