@@ -17,18 +17,21 @@
 
 use sea_orm::{
     sqlx::{self, Postgres, Row, Sqlite},
-    DbErr, FromQueryResult, QueryResult, TryGetable,
+    ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryResult, Select, TryGetable,
 };
 
-/// A model read by position: `Entity::find()...into_model::<ByPosition<Model>>()`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ByPosition<M>(pub M);
-
-impl<M> ByPosition<M> {
-    pub fn into_inner(self) -> M {
-        self.0
-    }
+/// Runs `select` (a whole-entity `Entity::find()`) and reads each row by position.
+pub async fn all<E, M>(select: Select<E>, db: &impl ConnectionTrait) -> Result<Vec<M>, DbErr>
+where
+    E: EntityTrait,
+    M: Positional + Send + Sync,
+{
+    let rows = select.into_model::<ByPosition<M>>().all(db).await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
 }
+
+/// A model read from the start of its row, for `into_model`.
+struct ByPosition<M>(M);
 
 /// A model that can be read from consecutive columns of a row.
 pub trait Positional: Sized {

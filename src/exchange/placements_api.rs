@@ -28,7 +28,7 @@ use crate::{
         model::{ActorKind, Role},
     },
     audit::{self, Event},
-    db::{begin_write, positional::ByPosition},
+    db::{begin_write, positional},
     entities::{
         agreement_quotas, agreements, grant_rate_tables, institutions, participants,
         placement_status_changes, placements,
@@ -394,22 +394,19 @@ impl PlacementsApi {
             q = q.filter(placements::Column::Id.lt(after));
         }
         // the page's rows read by column position, not by name: see `db::positional`
-        let rows: Vec<ByPosition<placements::Model>> = q
-            .order_by_desc(placements::Column::Id)
-            .limit(page.fetch_limit())
-            .into_model()
-            .all(&state.db)
-            .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.0.id);
+        let rows: Vec<placements::Model> = positional::all(
+            q.order_by_desc(placements::Column::Id)
+                .limit(page.fetch_limit()),
+            &state.db,
+        )
+        .await?;
+        let (rows, next) = paginate(rows, page.limit, |r| r.id);
         let link = next.as_deref().and_then(|n| {
             crate::http::pagination::next_link(&state.config.public_url, req.uri(), n)
         });
         Ok(PlacementListResponse::Ok(
             PlacementListContent::Json(crate::http::json::SerdeJson(PlacementPage {
-                items: rows
-                    .into_iter()
-                    .map(|r| placement_view(r.into_inner()))
-                    .collect(),
+                items: rows.into_iter().map(placement_view).collect(),
                 next,
             })),
             link,

@@ -28,7 +28,7 @@ use super::{
 use crate::{
     accounts::{self, access::Caller, model::Role},
     audit::{self, Event},
-    db::{begin_write, positional::ByPosition},
+    db::{begin_write, positional},
     entities::{check_ins, stay_assignments, stay_status_changes, stays},
     http::etag,
     http::{
@@ -275,14 +275,8 @@ impl StaysApi {
                 .order_by_asc(stays::Column::Id)
         };
         // the page's rows read by column position, not by name: see `db::positional`
-        let rows: Vec<stays::Model> = q
-            .limit(page.fetch_limit())
-            .into_model::<ByPosition<stays::Model>>()
-            .all(&state.db)
-            .await?
-            .into_iter()
-            .map(ByPosition::into_inner)
-            .collect();
+        let rows: Vec<stays::Model> =
+            positional::all(q.limit(page.fetch_limit()), &state.db).await?;
         let (rows, next) = paginate(rows, page.limit, |s| StayCursor(s.planned_arrival, s.id));
         let ids: Vec<Uuid> = rows.iter().map(|s| s.defender_id).collect();
         let names = store::codenames(&state.db, &ids).await?;
