@@ -16,7 +16,7 @@ use super::model::{Role, Scope};
 use crate::{
     config::Config,
     crypto,
-    db::positional::{self, Positional},
+    db::positional::{self, Positional, Types},
     entities::{api_client_keys, api_clients, login_failures, sessions, staff, staff_roles},
 };
 
@@ -337,12 +337,12 @@ pub async fn session_by_token(
     };
     // read by position (see `db::positional`): the session's columns, the
     // account's (NULL if it is gone), then the roles
-    let session = sessions::Model::read_at(&row, 0)?;
+    let session = sessions::Model::read_at(&row, 0, Types::Check)?;
     let at = sessions::Model::WIDTH;
     if positional::column::<Option<Uuid>>(&row, at)?.is_none() {
         return Ok(None);
     }
-    let account = staff::Model::read_at(&row, at)?;
+    let account = staff::Model::read_at(&row, at, Types::Check)?;
     if session.expires_at <= now
         || session.last_seen_at + config.session_idle <= now
         || !account.active
