@@ -275,20 +275,15 @@ impl StaysApi {
                 .order_by_asc(stays::Column::Id)
         };
         // the page's rows read by column position, not by name: see `db::positional`
-        let rows: Vec<stays::Model> =
-            positional::all(q.limit(page.fetch_limit()), &state.db).await?;
-        let (rows, next) = paginate(rows, page.limit, |s| StayCursor(s.planned_arrival, s.id));
-        let ids: Vec<Uuid> = rows.iter().map(|s| s.defender_id).collect();
-        let names = store::codenames(&state.db, &ids).await?;
+        // with each defender's codename, in the same query
+        let rows: Vec<store::StayWithCodename> =
+            positional::all(store::with_codename(q.limit(page.fetch_limit())), &state.db).await?;
+        let (rows, next) = paginate(rows, page.limit, |r| {
+            StayCursor(r.stay.planned_arrival, r.stay.id)
+        });
         let items = rows
             .iter()
-            .map(|s| {
-                stay_view(
-                    s,
-                    names.get(&s.defender_id).map_or("", String::as_str),
-                    None,
-                )
-            })
+            .map(|r| stay_view(&r.stay, r.codename.as_deref().unwrap_or_default(), None))
             .collect();
         Ok(StayList::page(
             items,

@@ -2,13 +2,16 @@
 
 use chrono::{DateTime, Datelike, Utc};
 use sea_orm::{
-    sea_query::{Expr, Query},
+    sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder},
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, Statement,
+    QueryResult, QuerySelect, Select, Statement,
 };
 use uuid::Uuid;
 
-use crate::entities::{defenders, stay_assignments, stays};
+use crate::{
+    db::positional::{self, Positional, Types},
+    entities::{defenders, stay_assignments, stays},
+};
 
 /// The next stay reference of a year: `SC-2026-001`, `SC-2026-002`, ...
 pub async fn next_stay_reference(
@@ -113,7 +116,6 @@ pub async fn is_assigned_to_defender(
 /// primary-key probe per row) keeps list pages cheap: the stays index decides
 /// the order and the page ends after `limit` rows.
 pub fn stay_visible() -> Condition {
-    use sea_orm::sea_query::ExprTrait;
     let erased = Query::select()
         .expr(Expr::val(1))
         .from(defenders::Entity)
@@ -136,6 +138,41 @@ pub fn stay_assigned_to(staff_id: Uuid) -> Condition {
                 .and_where(stay_assignments::Column::StaffId.eq(staff_id))
                 .to_owned(),
         ),
+    )
+}
+
+/// A stay and its defender's codename, read by position from one row.
+#[derive(Debug)]
+pub struct StayWithCodename {
+    pub stay: stays::Model,
+    /// `None` only if the defender row is gone (the foreign key forbids it).
+    pub codename: Option<String>,
+}
+
+impl Positional for StayWithCodename {
+    const WIDTH: usize = stays::Model::WIDTH + 1;
+    fn read_at(row: &QueryResult, at: usize, types: Types) -> Result<Self, DbErr> {
+        Ok(Self {
+            stay: stays::Model::read_at(row, at, types)?,
+            codename: positional::column_of(row, at + stays::Model::WIDTH, types)?,
+        })
+    }
+}
+
+/// Adds the defender's codename after a stays query's columns, so a list
+/// page is one query rather than a second one for the names.
+pub fn with_codename(q: Select<stays::Entity>) -> Select<stays::Entity> {
+    let codename = Query::select()
+        .column((defenders::Entity, defenders::Column::Codename))
+        .from(defenders::Entity)
+        .and_where(
+            Expr::col((defenders::Entity, defenders::Column::Id))
+                .equals((stays::Entity, stays::Column::DefenderId)),
+        )
+        .to_owned();
+    q.expr_as(
+        Expr::SubQuery(None, Box::new(codename.into_sub_query_statement())),
+        "codename",
     )
 }
 
