@@ -218,9 +218,13 @@ pub struct Placement {
     pub sending_institution_id: Uuid,
     pub receiving_institution_id: Uuid,
     pub kind: PlacementKind,
+    #[serde(serialize_with = "crate::http::types::serialize_date")]
     pub planned_start: NaiveDate,
+    #[serde(serialize_with = "crate::http::types::serialize_date")]
     pub planned_end: NaiveDate,
+    #[serde(serialize_with = "crate::http::types::serialize_optional_date")]
     pub actual_start: Option<NaiveDate>,
+    #[serde(serialize_with = "crate::http::types::serialize_optional_date")]
     pub actual_end: Option<NaiveDate>,
     #[oai(validator(max_length = 60))]
     pub funding_programme: Option<String>,

@@ -151,9 +151,13 @@ pub struct Stay {
     pub intake_round: String,
     #[oai(validator(max_length = 200))]
     pub referring_organisation: Option<String>,
+    #[serde(serialize_with = "crate::http::types::serialize_date")]
     pub planned_arrival: NaiveDate,
+    #[serde(serialize_with = "crate::http::types::serialize_date")]
     pub planned_departure: NaiveDate,
+    #[serde(serialize_with = "crate::http::types::serialize_optional_date")]
     pub actual_arrival: Option<NaiveDate>,
+    #[serde(serialize_with = "crate::http::types::serialize_optional_date")]
     pub actual_departure: Option<NaiveDate>,
     pub visa_status: VisaStatus,
     pub insurance_arranged: bool,
