@@ -146,6 +146,11 @@ positional! {
         local_partner, status, confidentiality, accommodation_address_enc, version, created_at,
         updated_at,
     }
+    defenders {
+        id, codename, codename_key, country_of_work, field_of_work, languages, gender,
+        risk_level, data_key_id, identity_enc, legal_name_index, erased_at, version,
+        created_at, updated_at,
+    }
     placements {
         id, reference, participant_id, direction, agreement_id, sending_institution_id,
         receiving_institution_id, kind, planned_start, planned_end, actual_start, actual_end,
@@ -159,7 +164,7 @@ mod tests {
     use sea_orm::{EntityTrait, IdenStatic, Iterable};
 
     use super::LISTED;
-    use crate::entities::{placements, sessions, staff, stays};
+    use crate::entities::{defenders, placements, sessions, staff, stays};
 
     fn columns<E: EntityTrait>() -> Vec<String> {
         E::Column::iter().map(|c| c.as_str().to_owned()).collect()
@@ -169,6 +174,7 @@ mod tests {
     fn every_listed_model_names_its_columns_in_select_order() {
         for (entity, fields) in LISTED {
             let expected = match *entity {
+                "defenders" => columns::<defenders::Entity>(),
                 "placements" => columns::<placements::Entity>(),
                 "sessions" => columns::<sessions::Entity>(),
                 "staff" => columns::<staff::Entity>(),

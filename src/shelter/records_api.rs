@@ -113,7 +113,7 @@ impl StayRecordsApi {
         .all(&state.db)
         .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id);
-        let key = vault::data_key(&state.db, &state.keys, found.defender.data_key_id).await?;
+        let key = found.data_key(&state.keys)?;
         let mut items = Vec::with_capacity(rows.len());
         for r in rows {
             items.push(Note {
@@ -159,7 +159,7 @@ impl StayRecordsApi {
         let state = *state;
         let text = protected_text("body", &body.body, 10_000)?;
         let found = sight::stay_in_full(state, &caller, id.0).await?;
-        let key = vault::data_key(&state.db, &state.keys, found.defender.data_key_id).await?;
+        let key = found.data_key(&state.keys)?;
         let now = state.clock.now();
         let note_id = Uuid::now_v7();
         let txn = begin_write(&state.db).await?;
@@ -225,7 +225,7 @@ impl StayRecordsApi {
         .all(&state.db)
         .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id);
-        let key = vault::data_key(&state.db, &state.keys, found.defender.data_key_id).await?;
+        let key = found.data_key(&state.keys)?;
         let mut items = Vec::with_capacity(rows.len());
         for r in rows {
             items.push(RiskAssessment {
@@ -280,7 +280,7 @@ impl StayRecordsApi {
         let threats = protected_text("threats", &body.threats, 10_000)?;
         let measures = protected_text("measures", &body.measures, 10_000)?;
         let found = sight::stay_in_full(state, &caller, id.0).await?;
-        let key = vault::data_key(&state.db, &state.keys, found.defender.data_key_id).await?;
+        let key = found.data_key(&state.keys)?;
         let now = state.clock.now();
         let rid = Uuid::now_v7();
         let txn = begin_write(&state.db).await?;
@@ -554,7 +554,7 @@ impl StayRecordsApi {
         .all(&state.db)
         .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id);
-        let key = vault::data_key(&state.db, &state.keys, found.defender.data_key_id).await?;
+        let key = found.data_key(&state.keys)?;
         let mut items = Vec::with_capacity(rows.len());
         for c in rows {
             items.push(CheckIn {
@@ -604,7 +604,7 @@ impl StayRecordsApi {
             None => None,
         };
         let found = sight::stay_in_full(state, &caller, id.0).await?;
-        let key = vault::data_key(&state.db, &state.keys, found.defender.data_key_id).await?;
+        let key = found.data_key(&state.keys)?;
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
         let existing = check_ins::Entity::find_by_id(check_in_id.0)

@@ -23,8 +23,22 @@ pub fn is_coordinator(caller: &Caller) -> bool {
 pub struct StayInSight {
     pub stay: stays::Model,
     pub defender: defenders::Model,
+    /// The defender's data key as stored (wrapped by the master key), read
+    /// with the stay; `None` if it was destroyed. Unwrap it with
+    /// [`StayInSight::data_key`].
+    pub wrapped_key: Option<String>,
     /// May see protected fields and records of this stay.
     pub full: bool,
+}
+
+impl StayInSight {
+    /// The defender's data key, for the stay's protected fields.
+    pub fn data_key(
+        &self,
+        keys: &crate::keyring::Keys,
+    ) -> Result<crate::crypto::DataKey, ApiError> {
+        super::vault::unwrap_data_key(keys, self.defender.data_key_id, self.wrapped_key.as_deref())
+    }
 }
 
 /// Loads a stay for a caller: 404 when it does not exist or its defender was erased.
@@ -33,11 +47,14 @@ pub async fn stay(
     caller: &Caller,
     id: Uuid,
 ) -> Result<StayInSight, ApiError> {
-    let (stay, defender) = store::stay(db, id).await?.ok_or_else(ApiError::not_found)?;
+    let (stay, defender, wrapped_key) = store::stay_with_key(db, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let full = is_coordinator(caller) || store::is_assigned(db, id, caller.actor_id).await?;
     Ok(StayInSight {
         stay,
         defender,
+        wrapped_key,
         full,
     })
 }

@@ -131,7 +131,7 @@ async fn shown_address(
     let Some(sealed) = &found.stay.accommodation_address_enc else {
         return Ok(None);
     };
-    let key = vault::data_key(&state.db, &state.keys, found.defender.data_key_id).await?;
+    let key = found.data_key(&state.keys)?;
     let address = vault::open(&key, Field::StayAddress, found.stay.id, sealed)?;
     audit::record_alone(
         &state.audit,
@@ -548,7 +548,7 @@ impl StaysApi {
             "confidentiality"
         );
         if body.accommodation_address.is_some() {
-            let key = vault::data_key(&state.db, &state.keys, found.defender.data_key_id).await?;
+            let key = found.data_key(&state.keys)?;
             changes.push((
                 stays::Column::AccommodationAddressEnc,
                 vault::seal_opt(&key, Field::StayAddress, s.id, address.as_deref()).into(),
@@ -572,13 +572,14 @@ impl StaysApi {
             let status = StayStatus::parse(&s.status).unwrap_or(StayStatus::Referred);
             outbox::emit(&txn, now, stay_event(Actie::Update, s.id, status)).await?;
         }
-        let (stay, defender) = store::stay(&txn, s.id)
+        let (stay, defender, wrapped_key) = store::stay_with_key(&txn, s.id)
             .await?
             .ok_or_else(ApiError::not_found)?;
         txn.commit().await?;
         let updated = StayInSight {
             stay,
             defender,
+            wrapped_key,
             full: true,
         };
         let shown = shown_address(state, &caller, &updated).await?;

@@ -4,13 +4,13 @@ use chrono::{DateTime, Datelike, Utc};
 use sea_orm::{
     sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder},
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryResult, QuerySelect, Select, Statement,
+    QueryResult, QuerySelect, QueryTrait, Select, Statement,
 };
 use uuid::Uuid;
 
 use crate::{
     db::positional::{self, Positional, Types},
-    entities::{defenders, stay_assignments, stays},
+    entities::{data_keys, defenders, stay_assignments, stays},
 };
 
 /// The next stay reference of a year: `SC-2026-001`, `SC-2026-002`, ...
@@ -77,6 +77,39 @@ pub async fn stay(
         .one(db)
         .await?;
     Ok(found.and_then(|(stay, defender)| defender.map(|d| (stay, d))))
+}
+
+/// A stay, its defender (not erased) and the defender's data key as stored
+/// (wrapped; `None` if destroyed), in one query: reading a stay's protected
+/// fields then needs no second round trip for the key.
+pub async fn stay_with_key(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<(stays::Model, defenders::Model, Option<String>)>, DbErr> {
+    let wrapped = Query::select()
+        .column((data_keys::Entity, data_keys::Column::Wrapped))
+        .from(data_keys::Entity)
+        .and_where(
+            Expr::col((data_keys::Entity, data_keys::Column::Id))
+                .equals((defenders::Entity, defenders::Column::DataKeyId)),
+        )
+        .to_owned();
+    let select = stays::Entity::find_by_id(id)
+        .find_also_related(defenders::Entity)
+        .filter(defenders::Column::ErasedAt.is_null())
+        .expr_as(
+            Expr::SubQuery(None, Box::new(wrapped.into_sub_query_statement())),
+            "data_key_wrapped",
+        );
+    let Some(row) = db.query_one(&select.into_query()).await? else {
+        return Ok(None);
+    };
+    // by position: the stay's columns, the defender's, then the key
+    let stay = stays::Model::read_at(&row, 0, Types::Check)?;
+    let defender = defenders::Model::read_at(&row, stays::Model::WIDTH, Types::Check)?;
+    let at = stays::Model::WIDTH + defenders::Model::WIDTH;
+    let wrapped = positional::column_of(&row, at, Types::Check)?;
+    Ok(Some((stay, defender, wrapped)))
 }
 
 pub async fn is_assigned(

@@ -72,12 +72,22 @@ pub async fn data_key(
     let Some(id) = id else {
         return Err(ApiError::not_found());
     };
-    let row = data_keys::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let row = data_keys::Entity::find_by_id(id).one(db).await?;
+    unwrap_data_key(keys, Some(id), row.as_ref().map(|r| r.wrapped.as_str()))
+}
+
+/// A data key already read (wrapped) with its record: 404 if the record has
+/// none or it was destroyed (crypto-shredded), as [`data_key`].
+pub fn unwrap_data_key(
+    keys: &Keys,
+    id: Option<Uuid>,
+    wrapped: Option<&str>,
+) -> Result<DataKey, ApiError> {
+    let (Some(id), Some(wrapped)) = (id, wrapped) else {
+        return Err(ApiError::not_found());
+    };
     keys.master
-        .unwrap_key(&row.wrapped, &data_key_aad(id))
+        .unwrap_key(wrapped, &data_key_aad(id))
         .map_err(|_| {
             tracing::error!(data_key = %id, "data key cannot be unwrapped");
             ApiError::internal()
