@@ -339,7 +339,7 @@ pub async fn session_by_token(
     // account's (NULL if it is gone), then the roles
     let session = sessions::Model::read_at(&row, 0, Types::Check)?;
     let at = sessions::Model::WIDTH;
-    if positional::column::<Option<Uuid>>(&row, at)?.is_none() {
+    if positional::column::<Option<Uuid>>(&row, at, Types::Check)?.is_none() {
         return Ok(None);
     }
     let account = staff::Model::read_at(&row, at, Types::Check)?;
@@ -349,7 +349,7 @@ pub async fn session_by_token(
     {
         return Ok(None);
     }
-    let roles: Option<String> = positional::column(&row, at + staff::Model::WIDTH)?;
+    let roles: Option<String> = positional::column(&row, at + staff::Model::WIDTH, Types::Check)?;
     let roles = sorted_roles(roles.as_deref().unwrap_or_default().split(','));
     Ok(Some((session, account, roles)))
 }

@@ -62,20 +62,9 @@ pub trait Positional: Sized {
     fn read_at(row: &QueryResult, at: usize, types: Types) -> Result<Self, DbErr>;
 }
 
-/// One column's value, decoded by sqlx as SeaORM would decode it.
-pub fn column<T>(row: &QueryResult, index: usize) -> Result<T, DbErr>
-where
-    T: TryGetable
-        + for<'r> sqlx::Decode<'r, Postgres>
-        + sqlx::Type<Postgres>
-        + for<'r> sqlx::Decode<'r, Sqlite>
-        + sqlx::Type<Sqlite>,
-{
-    column_of(row, index, Types::Check)
-}
-
-/// One column's value; its type checked unless `types` says it has been.
-pub fn column_of<T>(row: &QueryResult, index: usize, types: Types) -> Result<T, DbErr>
+/// One column's value, decoded by sqlx as SeaORM would decode it; its type
+/// checked unless `types` says it has been.
+pub fn column<T>(row: &QueryResult, index: usize, types: Types) -> Result<T, DbErr>
 where
     T: TryGetable
         + for<'r> sqlx::Decode<'r, Postgres>
@@ -120,7 +109,7 @@ macro_rules! positional {
                         index - 1
                     };
                     Ok(Self {
-                        $($field: column_of(row, next(), types)?,)*
+                        $($field: column(row, next(), types)?,)*
                     })
                 }
             }

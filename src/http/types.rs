@@ -89,7 +89,7 @@ impl serde::Serialize for Timestamp {
         let mut buf = [0; TIMESTAMP_MAX];
         match timestamp_text(&self.0, &mut buf) {
             Some(text) => s.serialize_str(text),
-            None => s.serialize_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            None => s.serialize_str(&self.to_text()),
         }
     }
 }

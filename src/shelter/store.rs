@@ -70,13 +70,25 @@ pub async fn stay(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<(stays::Model, defenders::Model)>, DbErr> {
-    // one query: every stay operation starts here
-    let found = stays::Entity::find_by_id(id)
-        .find_also_related(defenders::Entity)
-        .filter(defenders::Column::ErasedAt.is_null())
-        .one(db)
-        .await?;
-    Ok(found.and_then(|(stay, defender)| defender.map(|d| (stay, d))))
+    Ok(stay_with_key(db, id)
+        .await?
+        .map(|(stay, defender, _)| (stay, defender)))
+}
+
+/// `(SELECT <value> FROM <entity> WHERE <key> = <outer>)`: a column of
+/// another table as one more value of each row of the outer query.
+fn looked_up<E: EntityTrait + Copy>(
+    entity: E,
+    value: E::Column,
+    key: E::Column,
+    outer: (impl EntityTrait, impl ColumnTrait),
+) -> Expr {
+    let select = Query::select()
+        .column((entity, value))
+        .from(entity)
+        .and_where(Expr::col((entity, key)).equals(outer))
+        .to_owned();
+    Expr::SubQuery(None, Box::new(select.into_sub_query_statement()))
 }
 
 /// A stay, its defender (not erased) and the defender's data key as stored
@@ -86,29 +98,29 @@ pub async fn stay_with_key(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<(stays::Model, defenders::Model, Option<String>)>, DbErr> {
-    let wrapped = Query::select()
-        .column((data_keys::Entity, data_keys::Column::Wrapped))
-        .from(data_keys::Entity)
-        .and_where(
-            Expr::col((data_keys::Entity, data_keys::Column::Id))
-                .equals((defenders::Entity, defenders::Column::DataKeyId)),
-        )
-        .to_owned();
+    // one query: every stay operation starts here
+    let wrapped = looked_up(
+        data_keys::Entity,
+        data_keys::Column::Wrapped,
+        data_keys::Column::Id,
+        (defenders::Entity, defenders::Column::DataKeyId),
+    );
     let select = stays::Entity::find_by_id(id)
         .find_also_related(defenders::Entity)
         .filter(defenders::Column::ErasedAt.is_null())
-        .expr_as(
-            Expr::SubQuery(None, Box::new(wrapped.into_sub_query_statement())),
-            "data_key_wrapped",
-        );
+        .expr_as(wrapped, "data_key_wrapped");
     let Some(row) = db.query_one(&select.into_query()).await? else {
         return Ok(None);
     };
-    // by position: the stay's columns, the defender's, then the key
+    // by position: the stay's columns, the defender's (NULL if it is gone),
+    // then the key
+    if positional::column::<Option<Uuid>>(&row, stays::Model::WIDTH, Types::Check)?.is_none() {
+        return Ok(None);
+    }
     let stay = stays::Model::read_at(&row, 0, Types::Check)?;
     let defender = defenders::Model::read_at(&row, stays::Model::WIDTH, Types::Check)?;
     let at = stays::Model::WIDTH + defenders::Model::WIDTH;
-    let wrapped = positional::column_of(&row, at, Types::Check)?;
+    let wrapped = positional::column(&row, at, Types::Check)?;
     Ok(Some((stay, defender, wrapped)))
 }
 
@@ -187,7 +199,7 @@ impl Positional for StayWithCodename {
     fn read_at(row: &QueryResult, at: usize, types: Types) -> Result<Self, DbErr> {
         Ok(Self {
             stay: stays::Model::read_at(row, at, types)?,
-            codename: positional::column_of(row, at + stays::Model::WIDTH, types)?,
+            codename: positional::column(row, at + stays::Model::WIDTH, types)?,
         })
     }
 }
@@ -195,18 +207,13 @@ impl Positional for StayWithCodename {
 /// Adds the defender's codename after a stays query's columns, so a list
 /// page is one query rather than a second one for the names.
 pub fn with_codename(q: Select<stays::Entity>) -> Select<stays::Entity> {
-    let codename = Query::select()
-        .column((defenders::Entity, defenders::Column::Codename))
-        .from(defenders::Entity)
-        .and_where(
-            Expr::col((defenders::Entity, defenders::Column::Id))
-                .equals((stays::Entity, stays::Column::DefenderId)),
-        )
-        .to_owned();
-    q.expr_as(
-        Expr::SubQuery(None, Box::new(codename.into_sub_query_statement())),
-        "codename",
-    )
+    let codename = looked_up(
+        defenders::Entity,
+        defenders::Column::Codename,
+        defenders::Column::Id,
+        (stays::Entity, stays::Column::DefenderId),
+    );
+    q.expr_as(codename, "codename")
 }
 
 /// Codenames of defenders by id.
