@@ -259,15 +259,25 @@ async fn denials(app: &TestApp, op: &str, actor: uuid::Uuid) -> usize {
         .count()
 }
 
-async fn call(app: &TestApp, op: &Operation, token: Option<&str>) -> StatusCode {
-    let mut rb = app.request(op.method.clone(), &op.path, token);
-    if matches!(op.method, Method::POST | Method::PUT | Method::PATCH) {
+async fn call_as(app: &TestApp, method: &Method, path: &str, token: Option<&str>) -> StatusCode {
+    let mut rb = app.request(method.clone(), path, token);
+    if matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
         rb = rb.json(&json!({}));
     }
-    if op.method == Method::PATCH {
+    if *method == Method::PATCH {
         rb = rb.header("if-match", "\"1\"");
     }
     rb.send().await.unwrap().status()
+}
+
+/// The methods a request for an operation can be made with: its own, and
+/// HEAD for every GET (the server answers HEAD with the GET handler).
+fn methods_of(op: &Operation) -> Vec<Method> {
+    if op.method == Method::GET {
+        vec![Method::GET, Method::HEAD]
+    } else {
+        vec![op.method.clone()]
+    }
 }
 
 #[tokio::test]
@@ -332,83 +342,85 @@ async fn every_route_answers_each_role_as_the_table_says() {
     }
     let mut failures = Vec::new();
     for op in &ops {
-        let rule = table[op.id.as_str()];
-        let anonymous = call(&app, op, None).await;
-        match rule {
-            Public => {
-                if matches!(anonymous, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        for method in methods_of(op) {
+            let rule = table[op.id.as_str()];
+            let anonymous = call_as(&app, &method, &op.path, None).await;
+            match rule {
+                Public => {
+                    if matches!(anonymous, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+                        failures.push(format!(
+                            "{method} {} without token: {anonymous}, expected public",
+                            op.id
+                        ));
+                    }
+                }
+                _ => {
+                    if anonymous != StatusCode::UNAUTHORIZED {
+                        failures.push(format!(
+                            "{method} {} without token: {anonymous}, expected 401",
+                            op.id
+                        ));
+                    }
+                }
+            }
+            for (role, account) in &accounts {
+                let before = denials(&app, &op.id, account.id).await;
+                let status = call_as(&app, &method, &op.path, Some(&account.token)).await;
+                let denied = denials(&app, &op.id, account.id).await > before;
+                let allowed = match rule {
+                    Public | Any => true,
+                    Roles(roles) => roles.contains(role),
+                    Nobody => false,
+                };
+                let expected_denial = if hidden(&op.id) {
+                    StatusCode::NOT_FOUND
+                } else {
+                    StatusCode::FORBIDDEN
+                };
+                let ok = if allowed {
+                    !denied && !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+                } else {
+                    denied && status == expected_denial
+                };
+                if !ok || status.is_server_error() {
                     failures.push(format!(
-                        "{} without token: {anonymous}, expected public",
-                        op.id
+                        "{method} {} as {}: {status} (refused by the guard: {denied}), expected {}",
+                        op.id,
+                        role.as_str(),
+                        if allowed {
+                            "allowed".to_owned()
+                        } else {
+                            expected_denial.to_string()
+                        }
                     ));
                 }
             }
-            _ => {
-                if anonymous != StatusCode::UNAUTHORIZED {
+            for (scope, scoped_ops, client_id, key) in &clients {
+                let before = denials(&app, &op.id, *client_id).await;
+                let status = call_as(&app, &method, &op.path, Some(key)).await;
+                let denied = denials(&app, &op.id, *client_id).await > before;
+                let allowed = matches!(rule, Public) || scoped_ops.contains(&op.id.as_str());
+                let expected_denial = if hidden(&op.id) {
+                    StatusCode::NOT_FOUND
+                } else {
+                    StatusCode::FORBIDDEN
+                };
+                let ok = if allowed {
+                    !denied && !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+                } else {
+                    denied && status == expected_denial
+                };
+                if !ok || status.is_server_error() {
                     failures.push(format!(
-                        "{} without token: {anonymous}, expected 401",
-                        op.id
-                    ));
-                }
-            }
-        }
-        for (role, account) in &accounts {
-            let before = denials(&app, &op.id, account.id).await;
-            let status = call(&app, op, Some(&account.token)).await;
-            let denied = denials(&app, &op.id, account.id).await > before;
-            let allowed = match rule {
-                Public | Any => true,
-                Roles(roles) => roles.contains(role),
-                Nobody => false,
-            };
-            let expected_denial = if hidden(&op.id) {
-                StatusCode::NOT_FOUND
-            } else {
-                StatusCode::FORBIDDEN
-            };
-            let ok = if allowed {
-                !denied && !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
-            } else {
-                denied && status == expected_denial
-            };
-            if !ok || status.is_server_error() {
-                failures.push(format!(
-                    "{} as {}: {status} (refused by the guard: {denied}), expected {}",
+                    "{method} {} as client with {scope}: {status} (refused by the guard: {denied}), expected {}",
                     op.id,
-                    role.as_str(),
                     if allowed {
                         "allowed".to_owned()
                     } else {
                         expected_denial.to_string()
                     }
                 ));
-            }
-        }
-        for (scope, scoped_ops, client_id, key) in &clients {
-            let before = denials(&app, &op.id, *client_id).await;
-            let status = call(&app, op, Some(key)).await;
-            let denied = denials(&app, &op.id, *client_id).await > before;
-            let allowed = matches!(rule, Public) || scoped_ops.contains(&op.id.as_str());
-            let expected_denial = if hidden(&op.id) {
-                StatusCode::NOT_FOUND
-            } else {
-                StatusCode::FORBIDDEN
-            };
-            let ok = if allowed {
-                !denied && !matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
-            } else {
-                denied && status == expected_denial
-            };
-            if !ok || status.is_server_error() {
-                failures.push(format!(
-                    "{} as client with {scope}: {status} (refused by the guard: {denied}), expected {}",
-                    op.id,
-                    if allowed {
-                        "allowed".to_owned()
-                    } else {
-                        expected_denial.to_string()
-                    }
-                ));
+                }
             }
         }
     }
@@ -426,4 +438,179 @@ async fn every_route_answers_each_role_as_the_table_says() {
         .filter(|e| e.action == "access.denied")
         .count();
     assert!(denied >= ops.len(), "{denied} denials audited");
+}
+
+/// Every method a client can send, the standard ones and an extension.
+fn every_method() -> Vec<Method> {
+    vec![
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::from_bytes(b"PROPFIND").unwrap(),
+    ]
+}
+
+/// Requests that match no operation (a method a path does not have, an
+/// unknown path under the API) are refused by the guard before any handler:
+/// 405 with `Allow`, or 404, as problems, with or without a token, and
+/// nothing of the data leaks in a header.
+#[tokio::test]
+async fn every_method_on_every_path_is_decided_by_the_guard() {
+    let app = TestApp::spawn().await;
+    let coordinator = app.account(&[Role::ShelterCoordinator]).await;
+    let admin = app.account(&[Role::Admin]).await;
+    // one id for every parameter, so that the operations of one path template
+    // land on one concrete path
+    let fixed = uuid::Uuid::now_v7().to_string();
+    let mut by_path: BTreeMap<String, Vec<Method>> = BTreeMap::new();
+    for (template, item) in casedesk::spec_document()["paths"].as_object().unwrap() {
+        let path: Vec<String> = template
+            .split('/')
+            .map(|s| {
+                if s.starts_with('{') {
+                    fixed.clone()
+                } else {
+                    s.to_owned()
+                }
+            })
+            .collect();
+        for method in item.as_object().unwrap().keys() {
+            let method: Method = method.to_uppercase().parse().unwrap();
+            let entry = by_path.entry(path.join("/")).or_default();
+            if method == Method::GET {
+                entry.push(Method::HEAD);
+            }
+            entry.push(method);
+        }
+    }
+    let mut failures = Vec::new();
+    for (path, allowed) in &by_path {
+        for method in every_method() {
+            if allowed.contains(&method) {
+                continue;
+            }
+            for token in [
+                None,
+                Some(coordinator.token.as_str()),
+                Some(admin.token.as_str()),
+            ] {
+                let resp = app
+                    .request(method.clone(), path, token)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status();
+                let allow = resp
+                    .headers()
+                    .get("allow")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                let leaks = ["link", "etag", "location"]
+                    .iter()
+                    .any(|h| resp.headers().contains_key(*h));
+                let is_problem = resp
+                    .headers()
+                    .get("content-type")
+                    .is_some_and(|v| v.to_str().unwrap().starts_with("application/problem+json"));
+                let expected_allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+                let allow_ok = allow.as_deref().is_some_and(|a| {
+                    let listed: Vec<&str> = a.split(", ").collect();
+                    expected_allow.iter().all(|m| listed.contains(m))
+                        && listed.len() == expected_allow.len()
+                });
+                if status != StatusCode::METHOD_NOT_ALLOWED || !allow_ok || leaks || !is_problem {
+                    failures.push(format!(
+                        "{method} {path} (token: {}): {status}, Allow {allow:?}, expected 405 with {expected_allow:?}; data headers: {leaks}; problem: {is_problem}",
+                        token.is_some()
+                    ));
+                }
+            }
+        }
+    }
+    // paths that are not in the spec at all, including a trailing slash
+    for path in [
+        "/nothing-here",
+        "/defenders/",
+        "/defenders/x/y/z",
+        "/staff/me/",
+    ] {
+        for method in every_method() {
+            let resp = app
+                .request(method.clone(), path, Some(&coordinator.token))
+                .send()
+                .await
+                .unwrap();
+            if resp.status() != StatusCode::NOT_FOUND {
+                failures.push(format!("{method} {path}: {}, expected 404", resp.status()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The outside review's request: `curl -I` on the defender list without
+/// credentials answered 200 with a `Link` and an `ETag`.
+#[tokio::test]
+async fn head_without_credentials_is_refused_like_get_and_audited() {
+    let app = TestApp::spawn().await;
+    let coordinator = app.account(&[Role::ShelterCoordinator]).await;
+    for i in 0..3 {
+        let resp = app
+            .post(
+                "/defenders",
+                Some(&coordinator.token),
+                json!({"codename": format!("Head{i}"), "countryOfWork": "SY", "fieldOfWork": "journalism", "languages": [], "riskLevel": "high"}),
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+    }
+    let before = app
+        .audit_rows()
+        .await
+        .iter()
+        .filter(|e| e.action == "access.denied")
+        .count();
+    for path in [
+        "/defenders?limit=1&countryOfWork=SY",
+        "/staff?limit=1",
+        "/stays",
+        "/staff/me",
+        "/audit-events",
+    ] {
+        let resp = app.request(Method::HEAD, path, None).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "HEAD {path}");
+        for header in ["link", "etag"] {
+            assert!(
+                !resp.headers().contains_key(header),
+                "HEAD {path} answers {header}"
+            );
+        }
+        assert!(resp.headers().contains_key("www-authenticate"));
+    }
+    let after = app
+        .audit_rows()
+        .await
+        .iter()
+        .filter(|e| e.action == "access.denied")
+        .count();
+    assert!(after > before, "the refusals are audited");
+    // and with a token HEAD is GET: the same answer, the same need to know
+    let analyst = app.account(&[Role::Analyst]).await;
+    let resp = app
+        .request(Method::HEAD, "/defenders?limit=1", Some(&analyst.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let resp = app
+        .request(Method::HEAD, "/defenders?limit=1", Some(&coordinator.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers().contains_key("link"));
 }

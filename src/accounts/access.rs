@@ -298,19 +298,81 @@ fn routes() -> &'static Vec<RouteEntry> {
     })
 }
 
-fn find_operation(method: &Method, path: &str) -> Option<&'static str> {
+/// The operations of the path template the router chooses for `path`: of
+/// the templates that match, the one whose first differing segment is a
+/// literal (as poem's router: `/staff/me` over `/staff/{id}`, whatever the
+/// method, so `PATCH /staff/me` is not `updateStaff` with the id `me`).
+fn operations_at(path: &str) -> Vec<&'static RouteEntry> {
     let rest = path.strip_prefix(crate::http::API_BASE).unwrap_or(path);
     let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    let matching = |r: &&RouteEntry| {
+        r.segments.len() == parts.len()
+            && r.segments
+                .iter()
+                .zip(&parts)
+                .all(|(seg, part)| seg.as_deref().is_none_or(|s| s == *part) && !part.is_empty())
+    };
+    // literal segments rank before parameters, segment by segment
+    let rank = |r: &RouteEntry| -> Vec<bool> { r.segments.iter().map(Option::is_none).collect() };
+    let chosen = routes().iter().filter(matching).map(rank).min();
     routes()
         .iter()
-        .find(|r| {
-            r.method == method
-                && r.segments.len() == parts.len()
-                && r.segments.iter().zip(&parts).all(|(seg, part)| {
-                    seg.as_deref().is_none_or(|s| s == *part) && !part.is_empty()
-                })
-        })
+        .filter(|r| chosen.as_ref().is_some_and(|c| rank(r) == *c) && matching(r))
+        .collect()
+}
+
+/// The method a request is matched as: HEAD is GET without the body (poem
+/// answers it with the GET handler, so it must pass the same rule).
+fn matched_method(method: &Method) -> &Method {
+    if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    }
+}
+
+fn find_operation(method: &Method, path: &str) -> Option<&'static str> {
+    let method = matched_method(method);
+    operations_at(path)
+        .into_iter()
+        .find(|r| r.method == method)
         .map(|r| r.operation.as_str())
+}
+
+/// The `Allow` header of a path: its operations' methods, HEAD with GET.
+fn allowed_methods(path: &str) -> Option<String> {
+    let mut methods: Vec<&str> = Vec::new();
+    for r in operations_at(path) {
+        let names: &[&str] = if r.method == Method::GET {
+            &["GET", "HEAD"]
+        } else {
+            &[r.method.as_str()]
+        };
+        for name in names {
+            if !methods.contains(name) {
+                methods.push(name);
+            }
+        }
+    }
+    (!methods.is_empty()).then(|| methods.join(", "))
+}
+
+/// A request under the API that matches no operation is refused here,
+/// before any handler runs: 405 with `Allow` when the path has other
+/// methods, otherwise 404.
+fn no_such_operation(path: &str) -> Response {
+    use crate::http::conventions::problem_for_status;
+    match allowed_methods(path) {
+        Some(allow) => {
+            let mut resp =
+                problem_for_status(poem::http::StatusCode::METHOD_NOT_ALLOWED).into_response();
+            if let Ok(v) = poem::http::HeaderValue::from_str(&allow) {
+                resp.headers_mut().insert(poem::http::header::ALLOW, v);
+            }
+            resp
+        }
+        None => problem_for_status(poem::http::StatusCode::NOT_FOUND).into_response(),
+    }
 }
 
 pub const AUDIT_REASON_HEADER: &str = "x-audit-reason";
@@ -369,8 +431,8 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
         return Ok(ApiError::internal().to_response());
     };
     let Some(operation) = find_operation(req.method(), req.uri().path()) else {
-        // no such operation: the router answers 404 or 405
-        return next.call(req).await.map(IntoResponse::into_response);
+        // deny by default: nothing reaches a handler without a rule
+        return Ok(no_such_operation(req.uri().path()));
     };
     let mut ctx = match request_context(&req) {
         Ok(c) => c,
@@ -581,5 +643,26 @@ mod tests {
             Some("getStaff")
         );
         assert_eq!(find_operation(&Method::GET, "/api/v1/staff/"), None);
+    }
+
+    #[test]
+    fn head_is_matched_as_get_and_other_methods_are_not_guessed() {
+        assert_eq!(
+            find_operation(&Method::HEAD, "/api/v1/defenders"),
+            Some("listDefenders")
+        );
+        assert_eq!(find_operation(&Method::OPTIONS, "/api/v1/defenders"), None);
+        assert_eq!(find_operation(&Method::TRACE, "/api/v1/defenders"), None);
+        assert_eq!(
+            allowed_methods("/api/v1/defenders").as_deref(),
+            Some("GET, HEAD, POST")
+        );
+        assert_eq!(allowed_methods("/api/v1/nothing-here"), None);
+        // the literal path is the router's choice for every method
+        assert_eq!(find_operation(&Method::PATCH, "/api/v1/staff/me"), None);
+        assert_eq!(
+            allowed_methods("/api/v1/staff/me").as_deref(),
+            Some("GET, HEAD")
+        );
     }
 }
