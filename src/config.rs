@@ -28,6 +28,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// How long a request body may take to arrive.
     pub body_timeout: Duration,
+    /// The HTTP server's header deadline and connection limit.
+    pub http_limits: crate::http::server::Limits,
     /// A session ends after this long without use.
     pub session_idle: TimeDelta,
     /// A session ends this long after login, used or not.
@@ -307,6 +309,21 @@ impl Config {
             1..=600,
         )?);
 
+        let http_limits = crate::http::server::Limits {
+            header_timeout: Duration::from_secs(parse_number(
+                source,
+                "CASEDESK_HTTP_HEADER_TIMEOUT_SECONDS",
+                10_u64,
+                1..=300,
+            )?),
+            max_connections: parse_number(
+                source,
+                "CASEDESK_HTTP_MAX_CONNECTIONS",
+                512_usize,
+                1..=100_000,
+            )?,
+        };
+
         let session_idle = TimeDelta::minutes(parse_number(
             source,
             "CASEDESK_SESSION_IDLE_MINUTES",
@@ -403,6 +420,7 @@ impl Config {
             cors_allowed_origins,
             shutdown_grace,
             body_timeout,
+            http_limits,
             session_idle,
             session_absolute,
             mfa_required_roles,

@@ -26,10 +26,9 @@ use std::{net::SocketAddr, sync::Arc};
 use poem::{
     endpoint::make_sync,
     get,
-    listener::{Acceptor, Listener, TcpListener},
-    middleware::Cors,
+    middleware::{CatchPanic, Cors},
     web::Html,
-    EndpointExt, IntoEndpoint, Response, Route, Server,
+    EndpointExt, IntoEndpoint, Response, Route,
 };
 use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;
@@ -244,6 +243,11 @@ pub fn app(state: AppState) -> impl poem::Endpoint<Output = Response> {
         .at("/docs", get(docs))
         .at("/health/live", get(health::live))
         .at("/health/ready", get(health::ready))
+        // a panic in a handler is a 500 problem (and a log line), not a dropped connection
+        .with(CatchPanic::new().with_handler(|_| {
+            tracing::error!("a handler panicked");
+            poem::http::StatusCode::INTERNAL_SERVER_ERROR
+        }))
         .around(http::conventions::conventions)
         .data(state)
         .map_to_response()
@@ -296,18 +300,14 @@ fn docs_page() -> String {
 /// A server bound to its address, ready to run.
 pub struct Bound {
     pub addr: SocketAddr,
-    acceptor: poem::listener::TcpAcceptor,
+    listener: tokio::net::TcpListener,
 }
 
 /// Binds the configured address (port 0 picks a free port).
 pub async fn bind(addr: SocketAddr) -> std::io::Result<Bound> {
-    let acceptor = TcpListener::bind(addr).into_acceptor().await?;
-    let addr = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().copied())
-        .unwrap_or(addr);
-    Ok(Bound { addr, acceptor })
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    Ok(Bound { addr, listener })
 }
 
 impl Bound {
@@ -319,10 +319,9 @@ impl Bound {
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
         let grace = state.config.shutdown_grace;
+        let limits = state.config.http_limits;
         let worker = integration::delivery::spawn(&state);
-        let served = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app(state), shutdown, Some(grace))
-            .await;
+        let served = http::server::serve(self.listener, app(state), limits, shutdown, grace).await;
         if let Some(w) = worker {
             // an attempt cut short is leased, and sent again once the lease ends
             w.abort();

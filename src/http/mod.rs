@@ -8,6 +8,7 @@ pub mod csv;
 pub mod json;
 pub mod pagination;
 pub mod problem;
+pub mod server;
 pub mod spec;
 pub mod types;
 
