@@ -40,6 +40,14 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// Failed logins from one address within 15 minutes before it is throttled.
     pub login_ip_failures: u64,
+    /// Failed logins of one account, from all addresses together, within 15
+    /// minutes before the account is locked (a lock that a correct password
+    /// with a one-time code, from an address not throttled, still passes).
+    pub login_account_failures: u64,
+    /// Sign-ins waiting for a hashing thread, at most; more are refused with 503.
+    pub password_hash_queue: usize,
+    /// Proxies whose `X-Forwarded-For` names the client's address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The e-mail address of the first administrator, made on an empty database.
     pub bootstrap_admin_email: String,
     /// After-care check-ins, in months after the actual departure.
@@ -366,6 +374,33 @@ impl Config {
         )?;
         let login_ip_failures =
             parse_number(source, "CASEDESK_LOGIN_IP_FAILURES", 20_u64, 5..=10_000)?;
+        let login_account_failures = parse_number(
+            source,
+            "CASEDESK_LOGIN_ACCOUNT_FAILURES",
+            50_u64,
+            10..=10_000,
+        )?;
+        let password_hash_queue =
+            parse_number(source, "CASEDESK_PASSWORD_HASH_QUEUE", 16_usize, 0..=10_000)?;
+        let trusted_proxies = match read(source, "CASEDESK_TRUSTED_PROXIES")? {
+            None => Vec::new(),
+            Some(list) => {
+                let mut nets = Vec::new();
+                for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    let net = part
+                        .parse::<ipnet::IpNet>()
+                        .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                        .map_err(|_| {
+                            err(
+                                "CASEDESK_TRUSTED_PROXIES",
+                                "expected a comma-separated list of IP addresses or networks such as 10.0.0.5,10.1.0.0/16",
+                            )
+                        })?;
+                    nets.push(net);
+                }
+                nets
+            }
+        };
         let bootstrap_admin_email = read(source, "CASEDESK_BOOTSTRAP_ADMIN_EMAIL")?
             .unwrap_or_else(|| "admin@casedesk.local".to_owned());
         if crate::accounts::model::Email::parse(&bootstrap_admin_email).is_err() {
@@ -426,6 +461,9 @@ impl Config {
             mfa_required_roles,
             password_hash_concurrency,
             login_ip_failures,
+            login_account_failures,
+            password_hash_queue,
+            trusted_proxies,
             bootstrap_admin_email,
             aftercare_months,
             master_key,

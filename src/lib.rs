@@ -129,7 +129,8 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, 
         None => embedded_master_key(&config.database_url)?,
     };
     let keys = keyring::open(&conn, &master_key, clock.as_ref()).await?;
-    let hasher = Hasher::new(config.password_hash_concurrency).map_err(|_| StartError::Hasher)?;
+    let hasher = Hasher::new(config.password_hash_concurrency, config.password_hash_queue)
+        .map_err(|_| StartError::Hasher)?;
     Ok(AppState {
         audit: audit::Appender::start(conn.clone()),
         db: conn,

@@ -630,8 +630,18 @@ async fn totp_enrolment_login_single_use_and_removal() {
     assert_eq!(me["totpEnabled"], true);
 
     // now the code is required, and each code works once
-    let body = problem(app.login_response(&user.email, PASSWORD, None).await, 401).await;
-    assert_eq!(body["type"], "urn:casedesk:problem:totp-required");
+    // a correct password without its code is told apart from a wrong one by nothing
+    let missing = problem(app.login_response(&user.email, PASSWORD, None).await, 401).await;
+    let wrong = problem(
+        app.login_response(&user.email, "not the password at all", None)
+            .await,
+        401,
+    )
+    .await;
+    for key in ["type", "title", "detail", "status"] {
+        assert_eq!(missing[key], wrong[key], "{key}");
+    }
+    assert_eq!(missing["type"], "urn:casedesk:problem:invalid-credentials");
     problem(
         app.login_response(&user.email, PASSWORD, Some(&code)).await,
         401,

@@ -70,7 +70,7 @@ async fn ready_is_503_problem_while_migrations_are_pending() {
         db: conn,
         config: std::sync::Arc::new(config),
         clock: std::sync::Arc::new(clock.clone()),
-        hasher: casedesk::accounts::password::Hasher::new(1).unwrap(),
+        hasher: casedesk::accounts::password::Hasher::new(1, 0).unwrap(),
         keys: casedesk::keyring::Keys {
             master: casedesk::crypto::MasterKey::generate(),
             index: casedesk::crypto::MasterKey::generate(),

@@ -49,6 +49,24 @@ async fn two_replicas_share_sessions_lockouts_versions_and_one_audit_chain() {
         assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     }
 
+    // parallel guesses through both replicas at once: five are checked, the rest refused
+    let target = a.account(&[Role::Auditor]).await;
+    let guesses = (0..40).map(|i| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let email = target.email.clone();
+        async move {
+            app.login_response(&email, &format!("parallel guess {i}"), None)
+                .await
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(checked, 5, "{statuses:?}");
+
     // optimistic concurrency: both replicas change version 1 at once; one wins
     let t = coordinator.token.as_str();
     let inst: Value = a

@@ -403,9 +403,9 @@ fn request_context(req: &Request) -> std::result::Result<Context, ApiError> {
         actor: None,
         request_id: req.data::<RequestId>().map(|r| r.0.clone()),
         client_ip: req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|a| a.ip().to_string()),
+            .data::<crate::http::conventions::ClientAddr>()
+            .and_then(|a| a.0)
+            .map(|ip| ip.to_string()),
         reason,
     })
 }

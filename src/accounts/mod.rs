@@ -7,5 +7,6 @@ pub mod model;
 pub mod password;
 pub mod self_service;
 pub mod store;
+pub mod throttle;
 pub mod totp;
 pub mod views;

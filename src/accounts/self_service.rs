@@ -9,7 +9,7 @@ use super::{
     access::Caller,
     model::{email_key, NewPassword},
     password::Hasher,
-    store, totp,
+    store, throttle, totp,
     views::{
         LoginRequest, PasswordChange, SessionCreated, StaffAccount, TotpCode, TotpDeactivation,
         TotpEnrolment,
@@ -17,7 +17,6 @@ use super::{
 };
 use crate::{
     audit::{self, Actor, Context, Event},
-    crypto,
     db::begin_write,
     entities::staff,
     http::{
@@ -56,12 +55,15 @@ pub enum EnrolResponse {
     Created(Json<TotpEnrolment>),
 }
 
+/// The one answer to every failed sign-in: wrong password, unknown address,
+/// inactive account, missing or wrong one-time code. A correct password
+/// without its code must not be told apart from a wrong one.
 fn wrong_credentials() -> ApiError {
     ApiError::typed(
         StatusCode::UNAUTHORIZED,
         "invalid-credentials",
         "Invalid credentials",
-        "The e-mail address, password or one-time code is wrong, or the account cannot sign in.",
+        "The e-mail address, password or one-time code is wrong, or the account cannot sign in. Accounts with a second factor send the current code as `totp`.",
     )
 }
 
@@ -76,39 +78,49 @@ fn throttled(until: DateTime<Utc>, now: DateTime<Utc>) -> ApiError {
     .with_retry_after(seconds)
 }
 
-/// The throttling subject of an account: a hash, so that mistyped or unknown
-/// addresses are not stored.
-fn account_subject(email: &str) -> String {
-    format!(
-        "account:{}",
-        crypto::sha256_hex(email_key(email).as_bytes())
+/// More sign-ins at once than the password hashing admits.
+fn busy() -> ApiError {
+    ApiError::unavailable(
+        "Too many sign-ins are being checked at once; try again after Retry-After seconds.",
     )
+    .with_retry_after(1)
 }
 
-fn ip_subject(ctx: &Context) -> String {
-    format!("ip:{}", ctx.client_ip.as_deref().unwrap_or("unknown"))
+fn client_ip(ctx: &Context) -> Option<std::net::IpAddr> {
+    ctx.client_ip.as_deref().and_then(|ip| ip.parse().ok())
 }
 
-/// Records a failed sign-in (throttling and audit) in one transaction.
+/// Records a failed sign-in (its reservation is the count) in the audit trail.
 async fn record_failed_login(
     state: &AppState,
     ctx: &Context,
-    subjects: &[&str],
+    reservation: throttle::Reservation,
     reason: &str,
     account: Option<&staff::Model>,
 ) -> Result<(), ApiError> {
-    let now = state.clock.now();
-    let txn = begin_write(&state.db).await?;
-    for subject in subjects {
-        store::record_failure(&txn, subject, now).await?;
-    }
+    throttle::failed(reservation);
     let mut event = Event::new(reason, 401);
     if let Some(a) = account {
         event = event.on("staff", a.id);
     }
-    audit::record(&txn, now, ctx, event).await?;
-    txn.commit().await?;
+    audit::record_alone(&state.audit, state.clock.now(), ctx, event).await?;
     Ok(())
+}
+
+/// Reserves a password check of a signed-in account (password change,
+/// second factor removal) under the same counters as sign-ins: 429 when
+/// throttled, 503 when the hashing is full.
+async fn reserve_check(
+    state: &AppState,
+    caller: &Caller,
+    me: &staff::Model,
+) -> Result<(throttle::Reservation, throttle::Subjects), ApiError> {
+    let now = state.clock.now();
+    let subjects = throttle::Subjects::new(&me.email, client_ip(&caller.audit));
+    match throttle::reserve(&state.db, &subjects, &state.config, false, now).await? {
+        throttle::Admission::Reserved(r) => Ok((r, subjects)),
+        throttle::Admission::Throttled(until) => Err(throttled(until, now)),
+    }
 }
 
 fn decrypt_totp(
@@ -169,11 +181,15 @@ pub struct SelfServiceApi;
 impl SelfServiceApi {
     /// Sign in.
     ///
-    /// Returns a session token. An unknown e-mail address and a wrong password
-    /// get the same answer after the same work. After 5 failures for one
-    /// account within 15 minutes, sign-ins for it are refused with 429 for 15
-    /// minutes, even with the right password; addresses are throttled too.
-    /// Accounts with a second factor also send `totp`.
+    /// Returns a session token. An unknown e-mail address, a wrong password, a
+    /// missing and a wrong one-time code all get the same 401 after the same
+    /// work. After 5 failures of one account from one address within 15
+    /// minutes, that address is refused with 429 for that account, even with
+    /// the right password; addresses and accounts (from all addresses
+    /// together) have ceilings too, and an account at its ceiling takes a
+    /// valid one-time code. When too many sign-ins are being checked at once
+    /// the answer is 503 with `Retry-After`. Accounts with a second factor
+    /// also send `totp`.
     #[oai(path = "/sessions", method = "post", operation_id = "createSession")]
     async fn create_session(
         &self,
@@ -184,41 +200,86 @@ impl SelfServiceApi {
         let state = *state;
         let ctx = ctx.0.clone();
         let now = state.clock.now();
-        let account_subject = account_subject(&body.email);
-        let ip_subject = ip_subject(&ctx);
-        if let Some(until) = store::locked_until(&state.db, &account_subject, 5, now).await? {
-            audit::record_alone(&state.audit, now, &ctx, Event::new("login.throttled", 429))
+        // a place in the hashing queue first: a burst is refused, not queued
+        let Some(admitted) = state.hasher.try_admit() else {
+            audit::record_alone(&state.audit, now, &ctx, Event::new("login.busy", 503)).await?;
+            return Err(busy());
+        };
+        let code = body
+            .totp
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        let subjects = throttle::Subjects::new(&body.email, client_ip(&ctx));
+        // counted before anything is verified, so parallel guesses cannot race the lock
+        let reservation =
+            match throttle::reserve(&state.db, &subjects, &state.config, code.is_some(), now)
+                .await?
+            {
+                throttle::Admission::Reserved(r) => r,
+                throttle::Admission::Throttled(until) => {
+                    audit::record_alone(
+                        &state.audit,
+                        now,
+                        &ctx,
+                        Event::new("login.throttled", 429),
+                    )
+                    .await?;
+                    return Err(throttled(until, now));
+                }
+            };
+        let account = store::staff_by_email_key(&state.db, &email_key(&body.email)).await?;
+
+        // an account at its ceiling gives way only to a valid one-time code,
+        // checked before the password (no hash is computed for a wrong one)
+        let mut code_used = false;
+        if reservation.account_locked {
+            let txn = begin_write(&state.db).await?;
+            let code_ok = match (&account, code) {
+                (Some(a), Some(c)) if a.totp_enabled => consume_totp(&txn, state, a, c).await?,
+                _ => false,
+            };
+            if !code_ok {
+                txn.rollback().await?;
+                record_failed_login(
+                    state,
+                    &ctx,
+                    reservation,
+                    "login.failed.locked_wrong_totp",
+                    account.as_ref(),
+                )
                 .await?;
-            return Err(throttled(until, now));
-        }
-        if let Some(until) =
-            store::locked_until(&state.db, &ip_subject, state.config.login_ip_failures, now).await?
-        {
-            audit::record_alone(&state.audit, now, &ctx, Event::new("login.throttled", 429))
-                .await?;
-            return Err(throttled(until, now));
+                return Err(wrong_credentials());
+            }
+            txn.commit().await?;
+            code_used = true;
         }
 
-        let account = store::staff_by_email_key(&state.db, &email_key(&body.email)).await?;
         let password_ok = state
             .hasher
-            .verify(
+            .verify_admitted(
+                admitted,
                 &body.password,
                 account.as_ref().map(|a| a.password_hash.as_str()),
             )
             .await;
-        let subjects = [account_subject.as_str(), ip_subject.as_str()];
         let account = match account {
             None => {
-                record_failed_login(state, &ctx, &subjects, "login.failed.unknown_account", None)
-                    .await?;
+                record_failed_login(
+                    state,
+                    &ctx,
+                    reservation,
+                    "login.failed.unknown_account",
+                    None,
+                )
+                .await?;
                 return Err(wrong_credentials());
             }
             Some(a) if !password_ok => {
                 record_failed_login(
                     state,
                     &ctx,
-                    &subjects,
+                    reservation,
                     "login.failed.wrong_password",
                     Some(&a),
                 )
@@ -226,7 +287,7 @@ impl SelfServiceApi {
                 return Err(wrong_credentials());
             }
             Some(a) if !a.active => {
-                record_failed_login(state, &ctx, &subjects, "login.failed.inactive", Some(&a))
+                record_failed_login(state, &ctx, reservation, "login.failed.inactive", Some(&a))
                     .await?;
                 return Err(wrong_credentials());
             }
@@ -234,30 +295,21 @@ impl SelfServiceApi {
         };
 
         let txn = begin_write(&state.db).await?;
-        if account.totp_enabled {
-            let Some(code) = body.totp.as_deref().filter(|c| !c.trim().is_empty()) else {
-                txn.rollback().await?;
-                return Err(ApiError::typed(
-                    StatusCode::UNAUTHORIZED,
-                    "totp-required",
-                    "One-time code required",
-                    "This account has a second factor: send the current code from the authenticator app as `totp`.",
-                ));
+        if account.totp_enabled && !code_used {
+            let failure = match code {
+                None => Some("login.failed.missing_totp"),
+                Some(c) if !consume_totp(&txn, state, &account, c).await? => {
+                    Some("login.failed.wrong_totp")
+                }
+                Some(_) => None,
             };
-            if !consume_totp(&txn, state, &account, code).await? {
+            if let Some(reason) = failure {
                 txn.rollback().await?;
-                record_failed_login(
-                    state,
-                    &ctx,
-                    &subjects,
-                    "login.failed.wrong_totp",
-                    Some(&account),
-                )
-                .await?;
+                record_failed_login(state, &ctx, reservation, reason, Some(&account)).await?;
                 return Err(wrong_credentials());
             }
         }
-        store::clear_failures(&txn, &account_subject).await?;
+        throttle::succeeded(&txn, reservation, &subjects).await?;
         let (token, expires_at) =
             store::create_session(&txn, account.id, now, &state.config).await?;
         let actor_ctx = Context {
@@ -341,26 +393,21 @@ impl SelfServiceApi {
         let state = *state;
         let now = state.clock.now();
         let me = load_me(state, &caller).await?;
-        let subject = account_subject(&me.email);
-        if let Some(until) = store::locked_until(&state.db, &subject, 5, now).await? {
-            return Err(throttled(until, now));
-        }
+        let (reservation, subjects) = reserve_check(state, &caller, &me).await?;
         let new_password = NewPassword::parse(&body.new_password);
         if !state
             .hasher
             .verify(&body.current_password, Some(&me.password_hash))
             .await
         {
-            let txn = begin_write(&state.db).await?;
-            store::record_failure(&txn, &subject, now).await?;
-            audit::record(
-                &txn,
+            throttle::failed(reservation);
+            audit::record_alone(
+                &state.audit,
                 now,
                 &caller.audit,
                 Event::new("password.change_failed", 400).on("staff", me.id),
             )
             .await?;
-            txn.commit().await?;
             return Err(ApiError::field(
                 "currentPassword",
                 "wrong",
@@ -399,7 +446,7 @@ impl SelfServiceApi {
             ));
         }
         store::delete_sessions_of(&txn, me.id, caller.session_id).await?;
-        store::clear_failures(&txn, &subject).await?;
+        throttle::succeeded(&txn, reservation, &subjects).await?;
         audit::record(
             &txn,
             now,
@@ -558,6 +605,7 @@ impl SelfServiceApi {
         if !me.totp_enabled {
             return Err(ApiError::conflict("No second factor is enabled."));
         }
+        let (reservation, subjects) = reserve_check(state, &caller, &me).await?;
         let password_ok = state
             .hasher
             .verify(&body.password, Some(&me.password_hash))
@@ -566,6 +614,7 @@ impl SelfServiceApi {
         let code_ok = password_ok && consume_totp(&txn, state, &me, &body.code).await?;
         if !code_ok {
             txn.rollback().await?;
+            throttle::failed(reservation);
             audit::record_alone(
                 &state.audit,
                 now,
@@ -579,6 +628,7 @@ impl SelfServiceApi {
                 "The password or the code is wrong.",
             ));
         }
+        throttle::succeeded(&txn, reservation, &subjects).await?;
         let fresh = store::staff_by_id(&txn, me.id)
             .await?
             .ok_or_else(ApiError::not_found)?;

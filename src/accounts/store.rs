@@ -394,19 +394,21 @@ pub async fn delete_sessions_of(
 /// The window in which failures count, and how long a lock lasts.
 pub const LOCK_WINDOW: TimeDelta = TimeDelta::minutes(15);
 
+/// Records a failure (or a reserved attempt) of `subject`; returns its id.
 pub async fn record_failure(
     db: &impl ConnectionTrait,
     subject: &str,
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
+) -> Result<Uuid, DbErr> {
+    let id = Uuid::now_v7();
     login_failures::Entity::insert(login_failures::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(id),
         subject: Set(subject.to_owned()),
         at: Set(now),
     })
     .exec_without_returning(db)
     .await?;
-    Ok(())
+    Ok(id)
 }
 
 pub async fn clear_failures(db: &impl ConnectionTrait, subject: &str) -> Result<(), DbErr> {

@@ -27,6 +27,59 @@ pub struct RequestId(pub String);
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// The client's address, for throttling and the audit trail: the peer's,
+/// or, when the peer is a trusted proxy, the right-most address in
+/// `X-Forwarded-For` that is not itself a trusted proxy (the entries left of
+/// it were written by the client and prove nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+/// An IPv4 address written as IPv6 (`::ffff:a.b.c.d`) is that IPv4 address.
+fn canonical(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(std::net::IpAddr::V6(v6), std::net::IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+pub fn client_addr(req: &Request, trusted: &[ipnet::IpNet]) -> ClientAddr {
+    let Some(peer) = req
+        .remote_addr()
+        .as_socket_addr()
+        .map(|a| canonical(a.ip()))
+    else {
+        return ClientAddr(None);
+    };
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return ClientAddr(Some(peer));
+    }
+    let mut client = peer;
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for entry in forwarded.iter().rev() {
+        match entry.parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                client = canonical(ip);
+                if !is_trusted(&client) {
+                    break;
+                }
+            }
+            // an entry that is not an address ends the trusted part
+            Err(_) => break,
+        }
+    }
+    ClientAddr(Some(client))
+}
+
 fn acceptable_request_id(value: &str) -> bool {
     (1..=128).contains(&value.len())
         && value
@@ -45,6 +98,11 @@ pub async fn conventions<E: Endpoint>(next: E, mut req: Request) -> Result<Respo
         .map(str::to_owned)
         .unwrap_or_else(|| Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
+    let addr = match req.data::<crate::AppState>() {
+        Some(state) => client_addr(&req, &state.config.trusted_proxies),
+        None => client_addr(&req, &[]),
+    };
+    req.extensions_mut().insert(addr);
 
     let method = req.method().clone();
     let span = tracing::info_span!(
