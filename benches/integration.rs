@@ -69,7 +69,7 @@ async fn write(app: &TestApp, with_event: bool) -> bool {
     let Ok(txn) = begin_write(&app.state.db).await else {
         return false;
     };
-    let ctx = Context::default();
+    let ctx = Context::new(app.state.keys.audit.clone());
     if audit::record(
         &txn,
         now,

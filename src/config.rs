@@ -20,6 +20,14 @@ pub enum LogFormat {
 pub struct Config {
     pub database_url: String,
     pub database_max_connections: u32,
+    /// Whether `serve` applies pending migrations (false when the service's
+    /// database role may not change the schema: run `casedesk migrate` as
+    /// the owner instead).
+    pub migrate_on_start: bool,
+    /// PostgreSQL: the role `casedesk migrate` grants the service's
+    /// privileges to (no UPDATE, DELETE, TRUNCATE or trigger control on the
+    /// audit tables, no schema changes).
+    pub service_role: Option<String>,
     pub bind: SocketAddr,
     pub public_url: Url,
     pub log_format: LogFormat,
@@ -30,6 +38,10 @@ pub struct Config {
     pub body_timeout: Duration,
     /// The HTTP server's header deadline and connection limit.
     pub http_limits: crate::http::server::Limits,
+    /// How often a signed checkpoint of the audit chain's head is made.
+    pub audit_checkpoint_interval: Duration,
+    /// The interval over which refusals of anonymous callers are counted.
+    pub audit_aggregate_interval: TimeDelta,
     /// A session ends after this long without use.
     pub session_idle: TimeDelta,
     /// A session ends this long after login, used or not.
@@ -206,6 +218,21 @@ where
     }
 }
 
+/// The master key alone (`CASEDESK_MASTER_KEY[_FILE]`), for commands that
+/// need nothing else, such as the offline audit check.
+pub fn master_key_from_env() -> Result<Option<MasterKey>, ConfigError> {
+    read(&Environment, "CASEDESK_MASTER_KEY")?
+        .map(|text| {
+            MasterKey::from_base64(&text).map_err(|_| {
+                err(
+                    "CASEDESK_MASTER_KEY",
+                    "expected the base64 of exactly 32 random bytes (openssl rand -base64 32)",
+                )
+            })
+        })
+        .transpose()
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_source(&Environment)
@@ -229,6 +256,29 @@ impl Config {
             10_u32,
             1..=1000,
         )?;
+
+        let migrate_on_start = match read(source, "CASEDESK_MIGRATE_ON_START")?.as_deref() {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(_) => return Err(err("CASEDESK_MIGRATE_ON_START", "expected true or false")),
+        };
+        let service_role = match read(source, "CASEDESK_SERVICE_ROLE")? {
+            None => None,
+            Some(role) => {
+                let valid = role.len() <= 63
+                    && role.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                    && role
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                if !valid {
+                    return Err(err(
+                        "CASEDESK_SERVICE_ROLE",
+                        "expected a PostgreSQL role name of lower-case letters, digits and _",
+                    ));
+                }
+                Some(role)
+            }
+        };
 
         let bind_text = read(source, "CASEDESK_BIND")?.unwrap_or_else(|| DEFAULT_BIND.to_owned());
         let bind: SocketAddr = bind_text.parse().map_err(|_| {
@@ -331,6 +381,19 @@ impl Config {
                 1..=100_000,
             )?,
         };
+
+        let audit_checkpoint_interval = Duration::from_secs(parse_number(
+            source,
+            "CASEDESK_AUDIT_CHECKPOINT_SECONDS",
+            300_u64,
+            5..=86_400,
+        )?);
+        let audit_aggregate_interval = TimeDelta::seconds(parse_number(
+            source,
+            "CASEDESK_AUDIT_AGGREGATE_SECONDS",
+            60_i64,
+            1..=3_600,
+        )?);
 
         let session_idle = TimeDelta::minutes(parse_number(
             source,
@@ -448,6 +511,8 @@ impl Config {
         Ok(Self {
             database_url,
             database_max_connections,
+            migrate_on_start,
+            service_role,
             bind,
             public_url,
             log_format,
@@ -456,6 +521,8 @@ impl Config {
             shutdown_grace,
             body_timeout,
             http_limits,
+            audit_checkpoint_interval,
+            audit_aggregate_interval,
             session_idle,
             session_absolute,
             mfa_required_roles,

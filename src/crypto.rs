@@ -147,13 +147,28 @@ impl MasterKey {
     /// A keyed blind index: HMAC-SHA256 of `value` under this key, hex.
     /// Equal values give equal indexes; the index reveals nothing without the key.
     pub fn blind_index(&self, value: &str) -> String {
+        self.hmac_hex(value.as_bytes())
+    }
+
+    /// HMAC-SHA256 of `data` under this key, hex (64 characters).
+    pub fn hmac_hex(&self, data: &[u8]) -> String {
         use hmac::{Hmac, Mac};
         let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(self.0.as_ref()) {
             Ok(m) => m,
             Err(_) => return String::new(),
         };
-        mac.update(value.as_bytes());
+        mac.update(data);
         hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// A key from its 32 bytes (as unsealed from the keyring).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// The key's 32 bytes, to seal it under another key.
+    pub fn expose_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 
     pub fn decrypt(&self, stored: &str, aad: &str) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
@@ -176,9 +191,79 @@ impl MasterKey {
     }
 }
 
+/// An Ed25519 signing key (the audit checkpoints'), zeroised when dropped.
+#[derive(Clone)]
+pub struct SigningKey(ed25519_dalek::SigningKey);
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKey([redacted])")
+    }
+}
+
+impl SigningKey {
+    pub fn generate() -> Self {
+        Self::from_seed(&random_bytes::<32>())
+    }
+
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self(ed25519_dalek::SigningKey::from_bytes(seed))
+    }
+
+    pub fn seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.0.to_bytes())
+    }
+
+    /// The public key, base64: what an auditor pins to check signatures.
+    pub fn public_key(&self) -> String {
+        STANDARD.encode(self.0.verifying_key().to_bytes())
+    }
+
+    /// An Ed25519 signature of `message`, base64.
+    pub fn sign(&self, message: &[u8]) -> String {
+        use ed25519_dalek::Signer;
+        STANDARD.encode(self.0.sign(message).to_bytes())
+    }
+}
+
+/// Whether `signature` (base64) is an Ed25519 signature of `message` by the
+/// public key `public_key` (base64). Malformed input is simply not valid.
+pub fn signature_valid(public_key: &str, message: &[u8], signature: &str) -> bool {
+    let (Ok(key), Ok(sig)) = (STANDARD.decode(public_key), STANDARD.decode(signature)) else {
+        return false;
+    };
+    let (Ok(key), Ok(sig)) = (
+        <[u8; 32]>::try_from(key.as_slice()),
+        <[u8; 64]>::try_from(sig.as_slice()),
+    ) else {
+        return false;
+    };
+    let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&key) else {
+        return false;
+    };
+    key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&sig))
+        .is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signatures_verify_only_for_their_message_and_key() {
+        let key = SigningKey::generate();
+        let sig = key.sign(b"checkpoint 7");
+        assert!(signature_valid(&key.public_key(), b"checkpoint 7", &sig));
+        assert!(!signature_valid(&key.public_key(), b"checkpoint 8", &sig));
+        assert!(!signature_valid(
+            &SigningKey::generate().public_key(),
+            b"checkpoint 7",
+            &sig
+        ));
+        assert!(!signature_valid("not base64", b"checkpoint 7", &sig));
+        let again = SigningKey::from_seed(&key.seed());
+        assert_eq!(again.public_key(), key.public_key());
+    }
 
     #[test]
     fn tokens_are_long_random_and_hashed() {

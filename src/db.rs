@@ -113,6 +113,32 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbSetupError> {
     }
 }
 
+/// PostgreSQL: gives the service's role what it needs and nothing more:
+/// reading and writing the case tables, only reading and appending the audit
+/// tables, only reading the migration bookkeeping. No TRUNCATE, no TRIGGER,
+/// no schema changes, and (not being the owner) no way to disable the audit
+/// tables' triggers; as a non-superuser it cannot set
+/// `session_replication_role` either. Run by `casedesk migrate` as the
+/// owner, after every migration, so new tables get their grants.
+pub async fn grant_service_role(db: &DatabaseConnection, role: &str) -> Result<(), DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    // `role` is checked to be a plain identifier by the configuration; quoted all the same
+    let role = format!("\"{}\"", role.replace('"', ""));
+    for statement in [
+        format!("GRANT USAGE ON SCHEMA public TO {role}"),
+        format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"),
+        format!("REVOKE UPDATE, DELETE ON audit_events, audit_checkpoints FROM {role}"),
+        format!("REVOKE INSERT, UPDATE, DELETE ON seaql_migrations FROM {role}"),
+        format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"),
+    ] {
+        db.execute_unprepared(&statement).await?;
+    }
+    Ok(())
+}
+
 /// Whether the database answers and every migration is applied.
 pub async fn readiness(db: &DatabaseConnection) -> Result<(), &'static str> {
     db.execute_unprepared("SELECT 1")

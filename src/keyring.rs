@@ -10,14 +10,21 @@ use sea_orm::{
 };
 
 use crate::{
+    audit::{chain::ChainKey, AuditKeys},
     clock::Clock,
-    crypto::MasterKey,
+    crypto::{MasterKey, SigningKey},
     db::begin_write,
     entities::{data_keys, keyring, staff, webhook_subscriptions},
 };
 
 const CHECK: &str = "check";
 const BLIND_INDEX: &str = "blind_index";
+/// The audit chain's HMAC key and the sequence number keying starts at.
+const AUDIT_CHAIN: &str = "audit_chain";
+/// The Ed25519 seed that signs the audit chain's checkpoints.
+const AUDIT_SIGNING: &str = "audit_signing";
+/// Seals `X-Audit-Reason` texts that are about no single defender.
+const AUDIT_REASON: &str = "audit_reason";
 const CHECK_PLAINTEXT: &[u8] = b"casedesk master key check v1";
 
 fn aad(name: &str) -> String {
@@ -42,6 +49,8 @@ pub struct Keys {
     pub master: MasterKey,
     /// HMAC key of the blind indexes (names searched without decrypting).
     pub index: MasterKey,
+    /// The audit trail's chain, checkpoint and reason keys.
+    pub audit: AuditKeys,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +94,7 @@ pub async fn open(
     let check = keyring::Entity::find_by_id(CHECK.to_owned())
         .one(&txn)
         .await?;
+    let fresh = check.is_none();
     let index = match check {
         None => {
             insert(
@@ -120,11 +130,124 @@ pub async fn open(
                 .map_err(|_| KeyringError::Mismatch)?
         }
     };
+    let audit = audit_keys(&txn, master, clock, fresh).await?;
     txn.commit().await?;
     Ok(Keys {
         master: master.clone(),
         index,
+        audit,
     })
+}
+
+/// A keyring entry's plaintext, or `None` if there is no such entry.
+async fn entry(
+    db: &impl ConnectionTrait,
+    master: &MasterKey,
+    name: &str,
+) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, KeyringError> {
+    let Some(row) = keyring::Entity::find_by_id(name.to_owned()).one(db).await? else {
+        return Ok(None);
+    };
+    master
+        .decrypt(&row.wrapped, &aad(name))
+        .map(Some)
+        .map_err(|_| KeyringError::Mismatch)
+}
+
+/// The audit trail's keys, made on first use. The chain is keyed from the
+/// next event on: read under the chain's lock, so that no event of this
+/// version is written unkeyed. (Upgrade every replica together: a replica
+/// of an older version would append unkeyed events after this point.)
+async fn audit_keys(
+    txn: &sea_orm::DatabaseTransaction,
+    master: &MasterKey,
+    clock: &dyn Clock,
+    fresh: bool,
+) -> Result<AuditKeys, KeyringError> {
+    let chain = match entry(txn, master, AUDIT_CHAIN).await? {
+        Some(bytes) => ChainKey::from_bytes(&bytes).ok_or(KeyringError::Mismatch)?,
+        None => {
+            crate::audit::lock_chain(txn).await?;
+            let next = match crate::audit::last_event(txn).await? {
+                Some((seq, _)) => seq + 1,
+                None => 1,
+            };
+            if !fresh && next > 1 {
+                tracing::warn!(
+                    keyed_from = next,
+                    "the audit chain is keyed from now on; earlier events keep their unkeyed hashes"
+                );
+            }
+            let chain = ChainKey {
+                key: MasterKey::generate(),
+                keyed_from: next,
+            };
+            insert(
+                txn,
+                AUDIT_CHAIN,
+                master.encrypt(&chain.to_bytes(), &aad(AUDIT_CHAIN)),
+                clock,
+            )
+            .await?;
+            chain
+        }
+    };
+    let signing = match entry(txn, master, AUDIT_SIGNING).await? {
+        Some(bytes) => {
+            let seed: [u8; 32] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| KeyringError::Mismatch)?;
+            SigningKey::from_seed(&seed)
+        }
+        None => {
+            let key = SigningKey::generate();
+            insert(
+                txn,
+                AUDIT_SIGNING,
+                master.encrypt(key.seed().as_ref(), &aad(AUDIT_SIGNING)),
+                clock,
+            )
+            .await?;
+            key
+        }
+    };
+    let reason = match entry(txn, master, AUDIT_REASON).await? {
+        Some(bytes) => {
+            let key: [u8; 32] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| KeyringError::Mismatch)?;
+            MasterKey::from_bytes(key)
+        }
+        None => {
+            let key = MasterKey::generate();
+            insert(
+                txn,
+                AUDIT_REASON,
+                master.wrap(&key, &aad(AUDIT_REASON)),
+                clock,
+            )
+            .await?;
+            key
+        }
+    };
+    Ok(AuditKeys::new(chain, signing, reason))
+}
+
+/// The audit chain key as stored (wrapped under the master key), for an
+/// export that is verified offline with the master key.
+pub async fn wrapped_audit_chain(db: &impl ConnectionTrait) -> Result<Option<String>, DbErr> {
+    Ok(keyring::Entity::find_by_id(AUDIT_CHAIN.to_owned())
+        .one(db)
+        .await?
+        .map(|r| r.wrapped))
+}
+
+/// Unwraps an exported audit chain key with the master key.
+pub fn unwrap_audit_chain(master: &MasterKey, wrapped: &str) -> Option<ChainKey> {
+    let bytes = master.decrypt(wrapped, &aad(AUDIT_CHAIN)).ok()?;
+    ChainKey::from_bytes(&bytes)
 }
 
 /// What a rotation re-wrapped.
@@ -144,7 +267,8 @@ pub async fn rotate(
     clock: &dyn Clock,
 ) -> Result<Rotated, KeyringError> {
     use sea_orm::sea_query::Expr;
-    let keys = open(db, old, clock).await?;
+    // the old key must be the one the data was written under
+    open(db, old, clock).await?;
     let txn = begin_write(db).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_unprepared("SELECT pg_advisory_xact_lock(7261004)")
@@ -165,22 +289,22 @@ pub async fn rotate(
             .await?;
         done.data_keys += 1;
     }
-    keyring::Entity::delete_many().exec(&txn).await?;
-    insert(
-        &txn,
-        CHECK,
-        new.encrypt(CHECK_PLAINTEXT, &aad(CHECK)),
-        clock,
-    )
-    .await?;
-    insert(
-        &txn,
-        BLIND_INDEX,
-        new.wrap(&keys.index, &aad(BLIND_INDEX)),
-        clock,
-    )
-    .await?;
-    done.keyring_entries = 2;
+    // every keyring entry (the check, the blind-index key, the audit keys)
+    // is the same kind of sealed value, bound to its name
+    for row in keyring::Entity::find().all(&txn).await? {
+        let plain = old
+            .decrypt(&row.wrapped, &aad(&row.name))
+            .map_err(|_| KeyringError::Mismatch)?;
+        keyring::Entity::update_many()
+            .col_expr(
+                keyring::Column::Wrapped,
+                Expr::value(new.encrypt(&plain, &aad(&row.name))),
+            )
+            .filter(keyring::Column::Name.eq(row.name.clone()))
+            .exec(&txn)
+            .await?;
+        done.keyring_entries += 1;
+    }
     for row in staff::Entity::find()
         .filter(staff::Column::TotpSecret.is_not_null())
         .all(&txn)

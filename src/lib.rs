@@ -64,6 +64,8 @@ pub struct AppState {
     pub keys: keyring::Keys,
     /// Appends audit events that record no change, with group commit.
     pub audit: audit::Appender,
+    /// Counts refusals of callers who are not signed in, per address and interval.
+    pub refusals: audit::Aggregator,
 }
 
 /// Every API of the service, in spec order.
@@ -117,13 +119,19 @@ pub enum StartError {
     Keyring(#[from] keyring::KeyringError),
     #[error("first administrator: {0}")]
     Bootstrap(#[from] accounts::bootstrap::BootstrapError),
+    #[error("CASEDESK_MIGRATE_ON_START is false: {0}")]
+    NotMigrated(&'static str),
 }
 
 /// Everything `serve`, the CLI and the tests need before serving: the
 /// database (connected and migrated), the master key and the password hasher.
 pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
     let conn = db::connect(&config.database_url, config.database_max_connections).await?;
-    db::migrate(&conn).await?;
+    if config.migrate_on_start {
+        db::migrate(&conn).await?;
+    } else if let Err(reason) = db::readiness(&conn).await {
+        return Err(StartError::NotMigrated(reason));
+    }
     let master_key = match &config.master_key {
         Some(k) => k.clone(),
         None => embedded_master_key(&config.database_url)?,
@@ -131,8 +139,10 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, 
     let keys = keyring::open(&conn, &master_key, clock.as_ref()).await?;
     let hasher = Hasher::new(config.password_hash_concurrency, config.password_hash_queue)
         .map_err(|_| StartError::Hasher)?;
+    let appender = audit::Appender::start(conn.clone());
     Ok(AppState {
-        audit: audit::Appender::start(conn.clone()),
+        refusals: audit::Aggregator::new(appender.clone(), config.audit_aggregate_interval),
+        audit: appender,
         db: conn,
         config: Arc::new(config),
         clock,
@@ -322,10 +332,29 @@ impl Bound {
         let grace = state.config.shutdown_grace;
         let limits = state.config.http_limits;
         let worker = integration::delivery::spawn(&state);
-        let served = http::server::serve(self.listener, app(state), limits, shutdown, grace).await;
+        let flusher = state.refusals.spawn_flusher(state.clock.clone());
+        let checkpointer = audit::checkpoints::spawn(
+            state.db.clone(),
+            state.keys.audit.clone(),
+            state.clock.clone(),
+            state.config.audit_checkpoint_interval,
+        );
+        let served =
+            http::server::serve(self.listener, app(state.clone()), limits, shutdown, grace).await;
         if let Some(w) = worker {
             // an attempt cut short is leased, and sent again once the lease ends
             w.abort();
+        }
+        flusher.abort();
+        checkpointer.abort();
+        // nothing counted is lost at shutdown, and the head is signed
+        if let Err(e) = state.refusals.flush(state.clock.now(), true).await {
+            tracing::warn!(error = %e, "writing counted refusals at shutdown failed");
+        }
+        if let Err(e) =
+            audit::checkpoints::make(&state.db, &state.keys.audit, state.clock.now()).await
+        {
+            tracing::warn!(error = %e, "the audit checkpoint at shutdown failed");
         }
         served
     }

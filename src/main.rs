@@ -51,6 +51,44 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Export and verify the audit chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Print the public key that signs the chain's checkpoints (pin it).
+    PublicKey,
+    /// Write a segment of the chain to a file, for verification offline.
+    Export {
+        /// The file to write (JSON).
+        #[arg(long, short)]
+        output: PathBuf,
+        /// The first sequence number (default 1).
+        #[arg(long, default_value_t = 1)]
+        from: i64,
+        /// The last sequence number (default: the head).
+        #[arg(long)]
+        to: Option<i64>,
+    },
+    /// Verify an exported segment against checkpoints kept outside the
+    /// system, without the database. With CASEDESK_MASTER_KEY[_FILE] set,
+    /// every hash is recomputed; without it, links and checkpoints are checked.
+    Verify {
+        /// A segment written by `casedesk audit export`.
+        #[arg(long)]
+        segment: PathBuf,
+        /// Checkpoints kept outside: a JSON array, or a page of
+        /// `GET /api/v1/audit-checkpoints` (`{"items": [...]}`).
+        #[arg(long)]
+        checkpoints: PathBuf,
+        /// The pinned public key (base64) every checkpoint must be signed with.
+        #[arg(long)]
+        public_key: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -105,6 +143,18 @@ async fn main() -> ExitCode {
         };
     }
 
+    if let Command::Audit {
+        command:
+            AuditCommand::Verify {
+                segment,
+                checkpoints,
+                public_key,
+            },
+    } = &command
+    {
+        return audit_verify_offline(segment, checkpoints, public_key);
+    }
+
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => return fail(format!("configuration: {e}")),
@@ -113,6 +163,12 @@ async fn main() -> ExitCode {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let bind = config.bind;
     let admin_email = config.bootstrap_admin_email.clone();
+    // `migrate` migrates whatever CASEDESK_MIGRATE_ON_START says
+    let mut config = config;
+    if matches!(command, Command::Migrate) {
+        config.migrate_on_start = true;
+    }
+    let service_role = config.service_role.clone();
     let state = match casedesk::prepare(config, clock.clone()).await {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -121,6 +177,14 @@ async fn main() -> ExitCode {
     match command {
         Command::Migrate => {
             println!("casedesk: migrations applied");
+            if let Some(role) = service_role {
+                if let Err(e) = casedesk::db::grant_service_role(&state.db, &role).await {
+                    return fail(format!(
+                        "granting the service role its privileges failed: {e}"
+                    ));
+                }
+                println!("casedesk: the service role {role} may read and write the case tables and only append to the audit trail");
+            }
             ExitCode::SUCCESS
         }
         Command::Staff {
@@ -141,6 +205,7 @@ async fn main() -> ExitCode {
             let name = name.unwrap_or_else(|| email.clone());
             match bootstrap::create_from_cli(
                 &state.db,
+                &state.keys.audit,
                 &state.hasher,
                 clock.as_ref(),
                 &email,
@@ -186,7 +251,43 @@ async fn main() -> ExitCode {
                 Err(e) => fail(format!("rotation failed, nothing changed: {e}")),
             }
         }
-        Command::Serve | Command::Openapi { .. } => {
+        Command::Audit {
+            command: AuditCommand::PublicKey,
+        } => {
+            println!("{}", state.keys.audit.public_key());
+            ExitCode::SUCCESS
+        }
+        Command::Audit {
+            command: AuditCommand::Export { output, from, to },
+        } => {
+            let wrapped = match keyring::wrapped_audit_chain(&state.db).await {
+                Ok(w) => w,
+                Err(e) => return fail(format!("reading the keyring failed: {e}")),
+            };
+            let segment =
+                match casedesk::audit::export::segment(&state.db, from, to, wrapped, clock.now())
+                    .await
+                {
+                    Ok(s) => s,
+                    Err(e) => return fail(format!("reading the audit trail failed: {e}")),
+                };
+            let count = segment.events.len();
+            let text = match serde_json::to_string_pretty(&segment) {
+                Ok(t) => t,
+                Err(e) => return fail(format!("cannot write the segment: {e}")),
+            };
+            match std::fs::write(&output, text) {
+                Ok(()) => {
+                    println!(
+                        "casedesk: wrote {count} audit events to {}",
+                        output.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(format!("cannot write {}: {e}", output.display())),
+            }
+        }
+        Command::Serve | Command::Openapi { .. } | Command::Audit { .. } => {
             serve(state, bind, &admin_email, shutdown).await
         }
     }
@@ -198,7 +299,14 @@ async fn serve(
     admin_email: &str,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> ExitCode {
-    match bootstrap::first_admin(&state.db, &state.hasher, state.clock.as_ref(), admin_email).await
+    match bootstrap::first_admin(
+        &state.db,
+        &state.keys.audit,
+        &state.hasher,
+        state.clock.as_ref(),
+        admin_email,
+    )
+    .await
     {
         Ok(Some((email, password))) => {
             // Shown once, on the terminal only: never logged.
@@ -221,6 +329,88 @@ async fn serve(
             ExitCode::SUCCESS
         }
         Err(e) => fail(format!("server error: {e}")),
+    }
+}
+
+/// `casedesk audit verify`: the offline check. Exit status 0 when the
+/// segment verifies, 1 when it is broken, 2 when it cannot be checked.
+fn audit_verify_offline(segment: &PathBuf, checkpoints: &PathBuf, public_key: &str) -> ExitCode {
+    use casedesk::audit::{chain::Checkpoint, export};
+    let read = |path: &PathBuf| -> Result<serde_json::Value, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))
+    };
+    let segment: export::Segment = match read(segment)
+        .and_then(|v| serde_json::from_value(v).map_err(|e| format!("not a segment: {e}")))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("casedesk: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if segment.format != export::FORMAT {
+        eprintln!("casedesk: unknown segment format {}", segment.format);
+        return ExitCode::from(2);
+    }
+    let checkpoints: Vec<Checkpoint> = match read(checkpoints).and_then(|v| {
+        let list = v.get("items").cloned().unwrap_or(v);
+        serde_json::from_value(list).map_err(|e| format!("not a list of checkpoints: {e}"))
+    }) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("casedesk: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let key = match casedesk::config::master_key_from_env() {
+        Ok(Some(master)) => match segment
+            .chain_key
+            .as_deref()
+            .and_then(|w| keyring::unwrap_audit_chain(&master, w))
+        {
+            Some(k) => Some(k),
+            None => {
+                eprintln!("casedesk: the master key does not open this segment's chain key");
+                return ExitCode::from(2);
+            }
+        },
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("casedesk: configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = export::verify_offline(segment, &checkpoints, public_key.trim(), key.as_ref());
+    println!(
+        "events {}..{}: {} verified; {} checkpoints compared; hashes {}",
+        result.first_seq.unwrap_or(0),
+        result.last_seq.unwrap_or(0),
+        result.checked,
+        result.checkpoints_compared,
+        if result.hashes_recomputed {
+            "recomputed with the chain key"
+        } else {
+            "not recomputed (no CASEDESK_MASTER_KEY): links and checkpoints only"
+        }
+    );
+    match result.broken {
+        None => {
+            println!("ok");
+            ExitCode::SUCCESS
+        }
+        Some(b) => {
+            println!(
+                "broken at seq {}{}: {}",
+                b.seq,
+                b.event_id
+                    .map(|id| format!(" (event {id})"))
+                    .unwrap_or_default(),
+                b.fault.as_str()
+            );
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -49,6 +49,9 @@ fn expected() -> BTreeMap<&'static str, Staff> {
         ("resetStaffPassword", Roles(&[Role::Admin][..])),
         ("listAuditEvents", Roles(&[Role::Auditor][..])),
         ("verifyAuditChain", Roles(&[Role::Auditor][..])),
+        ("listAuditCheckpoints", Roles(&[Role::Auditor][..])),
+        ("createAuditCheckpoint", Roles(&[Role::Auditor][..])),
+        ("verifyAuditCheckpoint", Roles(&[Role::Auditor][..])),
         ("listDefenders", Roles(SHELTER)),
         ("createDefender", Roles(COORDINATOR)),
         ("getDefender", Roles(SHELTER)),
@@ -187,6 +190,9 @@ fn hidden(op: &str) -> bool {
             | "resetStaffPassword"
             | "listAuditEvents"
             | "verifyAuditChain"
+            | "listAuditCheckpoints"
+            | "createAuditCheckpoint"
+            | "verifyAuditCheckpoint"
             | "listApiClients"
             | "createApiClient"
             | "getApiClient"

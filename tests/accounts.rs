@@ -16,6 +16,7 @@ async fn first_admin_must_change_its_password_before_anything_else() {
     let app = TestApp::spawn().await;
     let (email, password) = bootstrap::first_admin(
         &app.state.db,
+        &app.state.keys.audit,
         &app.state.hasher,
         &app.clock,
         "first@casedesk.test",
@@ -26,6 +27,7 @@ async fn first_admin_must_change_its_password_before_anything_else() {
     // only once
     assert!(bootstrap::first_admin(
         &app.state.db,
+        &app.state.keys.audit,
         &app.state.hasher,
         &app.clock,
         "again@casedesk.test"
@@ -695,6 +697,7 @@ async fn shelter_roles_must_enrol_a_second_factor_before_anything_else() {
     let email = "coordinator@casedesk.test";
     bootstrap::create_from_cli(
         &app.state.db,
+        &app.state.keys.audit,
         &app.state.hasher,
         &app.clock,
         email,
@@ -734,6 +737,7 @@ async fn shelter_roles_must_enrol_a_second_factor_before_anything_else() {
     let app = TestApp::spawn_with(|c| c.mfa_required_roles = vec![]).await;
     bootstrap::create_from_cli(
         &app.state.db,
+        &app.state.keys.audit,
         &app.state.hasher,
         &app.clock,
         email,

@@ -352,3 +352,76 @@ async fn concurrent_reads_are_each_audited_before_they_are_answered_and_the_chai
         .unwrap();
     assert_eq!(v["ok"], true, "{v}");
 }
+
+/// 24,478 anonymous requests once made 24,478 events. Now the refusals of
+/// one address are counted per interval: the first is written at once, the
+/// rest become one event with the count when the interval ends. Reasons
+/// sent by callers who are not signed in are never stored.
+#[tokio::test]
+async fn an_anonymous_flood_grows_the_trail_by_a_bounded_amount() {
+    use futures_util::{stream, StreamExt};
+    let app = TestApp::spawn().await;
+    let auditor = app.account(&[Role::Auditor]).await;
+    let before = app.audit_rows().await.len();
+    let flood = 10_000;
+    let statuses: Vec<StatusCode> = stream::iter(0..flood)
+        .map(|i| {
+            let client = app.client.clone();
+            let url = app.api(if i % 2 == 0 {
+                "/defenders"
+            } else {
+                "/staff/me"
+            });
+            async move {
+                let mut rb = client
+                    .get(url)
+                    .header("x-audit-reason", "FLOOD-REASON-TEXT");
+                if i % 3 == 0 {
+                    rb = rb.bearer_auth("cds_not-a-real-token");
+                }
+                rb.send().await.unwrap().status()
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED));
+    let during = app.audit_rows().await;
+    let grown = during.len() - before;
+    assert!(grown <= 2, "{grown} events for {flood} anonymous requests");
+
+    // when the interval ends, the rest are on record as one counted event
+    app.clock.advance(chrono::TimeDelta::seconds(61));
+    let mut counted = None;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let rows = app.audit_rows().await;
+        if let Some(e) = rows.iter().find(|e| e.occurrences.is_some()) {
+            counted = Some((e.clone(), rows.len() - before));
+            break;
+        }
+    }
+    let (event, grown) = counted.expect("the counted refusals are written");
+    assert_eq!(event.action, "access.denied");
+    assert_eq!(event.client_ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(event.occurrences, Some(flood - 1));
+    assert!(grown <= 3, "{grown} events in all");
+    // the auditor sees the count, and no reason of an anonymous caller was kept
+    let seen = app.audit_as(&auditor.token).await;
+    assert!(seen
+        .iter()
+        .any(|e| e["occurrences"] == flood - 1 && e["action"] == "access.denied"));
+    assert!(app
+        .audit_rows()
+        .await
+        .iter()
+        .filter(|e| e.actor_id.is_none())
+        .all(|e| e.reason.is_none()));
+    let v: Value = app
+        .get("/audit-events/verification", &auditor.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+}

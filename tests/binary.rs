@@ -334,3 +334,134 @@ async fn a_key_that_does_not_match_the_data_is_refused_and_rotation_switches_key
         .success());
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// PostgreSQL: migrations by an owner role, the service as a role of its own
+/// that may only append to the audit trail. As that role, none of the ways
+/// round the append-only triggers work: `session_replication_role`,
+/// disabling triggers, TRUNCATE, DELETE, UPDATE, DROP.
+#[tokio::test]
+async fn the_service_role_cannot_rewrite_or_unhook_the_audit_trail() {
+    use sea_orm::{ConnectionTrait, Database};
+    let Some(base) = std::env::var("CASEDESK_TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| v.starts_with("postgres"))
+    else {
+        eprintln!("skipped on SQLite: database roles are PostgreSQL's (runs with CASEDESK_TEST_DATABASE_URL)");
+        return;
+    };
+    let tag = uuid::Uuid::now_v7().simple().to_string();
+    let owner = format!("casedesk_test_owner_{tag}");
+    let service = format!("casedesk_test_app_{tag}");
+    let database = format!("casedesk_test_roles_{tag}");
+    let admin = Database::connect(&base).await.unwrap();
+    for sql in [
+        format!("CREATE ROLE {owner} LOGIN"),
+        format!("CREATE ROLE {service} LOGIN"),
+        format!("CREATE DATABASE {database} OWNER {owner}"),
+    ] {
+        admin.execute_unprepared(&sql).await.unwrap();
+    }
+    let url_as = |role: &str| {
+        let mut url = url::Url::parse(&base).unwrap();
+        url.set_username(role).unwrap();
+        url.set_path(&format!("/{database}"));
+        url.to_string()
+    };
+    let key = casedesk::crypto::MasterKey::generate()
+        .to_base64()
+        .to_string();
+    let settings = [("CASEDESK_MASTER_KEY", key.as_str())];
+
+    // the owner migrates and grants the service role its part
+    let out = command(&url_as(&owner), &settings)
+        .arg("migrate")
+        .env("CASEDESK_SERVICE_ROLE", &service)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // the service may not migrate, so it is told not to, and works
+    let out = command(&url_as(&service), &settings)
+        .arg("migrate")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the service role cannot change the schema"
+    );
+    let running = start(
+        &url_as(&service),
+        &[
+            ("CASEDESK_MASTER_KEY", key.as_str()),
+            ("CASEDESK_MIGRATE_ON_START", "false"),
+        ],
+    )
+    .await;
+    let stdout = running.stdout.lock().unwrap().join("\n");
+    let password = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("one-time password:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/sessions", running.base))
+        .json(&json!({"email": "admin@casedesk.local", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        201,
+        "the service signs in its first administrator"
+    );
+    let (status, _) = terminate(running).await;
+    assert!(status.success());
+
+    // as the service role, nothing gets round the audit trail's protection
+    let as_service = Database::connect(url_as(&service)).await.unwrap();
+    let events: i64 = {
+        let row = as_service
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT count(*) AS n FROM audit_events",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get("", "n").unwrap()
+    };
+    assert!(events >= 2, "{events} events");
+    for attempt in [
+        "SET session_replication_role = replica",
+        "ALTER TABLE audit_events DISABLE TRIGGER ALL",
+        "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_change",
+        "TRUNCATE audit_events",
+        "DELETE FROM audit_events",
+        "UPDATE audit_events SET outcome = 500",
+        "DROP TABLE audit_events",
+        "DELETE FROM audit_checkpoints",
+        "TRUNCATE audit_checkpoints",
+        "DROP TRIGGER audit_events_no_change ON audit_events",
+        "CREATE TABLE sneaky (x int)",
+        "DELETE FROM seaql_migrations",
+    ] {
+        let result = as_service.execute_unprepared(attempt).await;
+        assert!(result.is_err(), "the service role could: {attempt}");
+    }
+    as_service.close().await.ok();
+    for sql in [
+        format!("DROP DATABASE {database} WITH (FORCE)"),
+        format!("DROP ROLE {service}"),
+        format!("DROP ROLE {owner}"),
+    ] {
+        admin.execute_unprepared(&sql).await.unwrap();
+    }
+    admin.close().await.ok();
+}

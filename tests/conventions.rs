@@ -65,8 +65,21 @@ async fn ready_is_503_problem_while_migrations_are_pending() {
     let config = casedesk::config::Config::for_database(&url).unwrap();
     let conn = casedesk::db::connect(&url, 2).await.unwrap();
     let clock = casedesk::clock::ManualClock::new(chrono::Utc::now());
+    let appender = casedesk::audit::Appender::start(conn.clone());
+    let audit_keys = casedesk::audit::AuditKeys::new(
+        casedesk::audit::chain::ChainKey {
+            key: casedesk::crypto::MasterKey::generate(),
+            keyed_from: 1,
+        },
+        casedesk::crypto::SigningKey::generate(),
+        casedesk::crypto::MasterKey::generate(),
+    );
     let state = casedesk::AppState {
-        audit: casedesk::audit::Appender::start(conn.clone()),
+        refusals: casedesk::audit::Aggregator::new(
+            appender.clone(),
+            chrono::TimeDelta::seconds(60),
+        ),
+        audit: appender,
         db: conn,
         config: std::sync::Arc::new(config),
         clock: std::sync::Arc::new(clock.clone()),
@@ -74,6 +87,7 @@ async fn ready_is_503_problem_while_migrations_are_pending() {
         keys: casedesk::keyring::Keys {
             master: casedesk::crypto::MasterKey::generate(),
             index: casedesk::crypto::MasterKey::generate(),
+            audit: audit_keys,
         },
     };
     let app = TestApp::serve(state, clock, db).await;

@@ -735,10 +735,19 @@ async fn erasure_destroys_the_key_and_every_protected_value() {
         .find(|e| e.action == "defender.erased")
         .unwrap();
     assert_eq!(erased.resource_id.as_deref(), Some(w.defender.as_str()));
-    assert_eq!(
-        erased.reason.as_deref(),
-        Some("Request of the defender, ticket 7")
-    );
+    // the reason is stored sealed (not under the destroyed key: the erasure's
+    // own reason must stay readable), and the auditor reads it
+    let stored = erased.reason.as_deref().unwrap();
+    assert!(stored.starts_with("sealed:v1:k:"), "{stored}");
+    assert!(!raw_database_text(app).await.contains("ticket 7"));
+    let auditor = app.account(&[Role::Auditor]).await;
+    let seen = app.audit_as(&auditor.token).await;
+    let erased = seen
+        .iter()
+        .find(|e| e["action"] == "defender.erased")
+        .unwrap();
+    assert_eq!(erased["reasonGiven"], true);
+    assert_eq!(erased["reason"], "Request of the defender, ticket 7");
     assert!(events.iter().any(|e| e.action == "defender.created"));
 }
 
@@ -858,9 +867,17 @@ async fn every_read_of_protected_data_is_audited_and_changes_name_fields_only() 
         !reads.iter().any(|e| e.actor_id == Some(w.unassigned.id)),
         "summaries are not audited as protected reads"
     );
-    assert!(reads
+    // the reason is stored sealed, and the auditor reads it
+    assert!(reads.iter().all(|e| e
+        .reason
+        .as_deref()
+        .is_none_or(|r| r.starts_with("sealed:v1:"))));
+    let auditor = app.account(&[Role::Auditor]).await;
+    assert!(app
+        .audit_as(&auditor.token)
+        .await
         .iter()
-        .any(|e| e.reason.as_deref() == Some("preparing the visa letter")));
+        .any(|e| e["action"] == "read" && e["reason"] == "preparing the visa letter"));
     // the unassigned caseworker's refused look at the notes is on record
     app.get(&format!("{stay_path}/notes"), &w.unassigned.token)
         .await;

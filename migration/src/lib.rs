@@ -10,6 +10,7 @@ mod m20261128_000003_exchange;
 mod m20261128_000004_integration;
 mod m20261128_000005_erased_defenders_index;
 mod m20261128_000006_placement_cohort_list_index;
+mod m20261202_000007_audit_checkpoints;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_integration::Migration),
             Box::new(m20261128_000005_erased_defenders_index::Migration),
             Box::new(m20261128_000006_placement_cohort_list_index::Migration),
+            Box::new(m20261202_000007_audit_checkpoints::Migration),
         ]
     }
 }

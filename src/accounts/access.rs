@@ -145,6 +145,9 @@ pub const RULES: &[Rule] = &[
     roles("resetStaffPassword", ADMIN),
     roles("listAuditEvents", AUDITOR),
     roles("verifyAuditChain", AUDITOR),
+    roles("listAuditCheckpoints", AUDITOR),
+    roles("createAuditCheckpoint", AUDITOR),
+    roles("verifyAuditCheckpoint", AUDITOR),
     // Shelter City
     hidden("listDefenders", SHELTER),
     hidden("createDefender", COORDINATOR),
@@ -378,36 +381,37 @@ fn no_such_operation(path: &str) -> Response {
 pub const AUDIT_REASON_HEADER: &str = "x-audit-reason";
 pub const AUDIT_REASON_MAX: usize = 500;
 
-fn request_context(req: &Request) -> std::result::Result<Context, ApiError> {
-    let reason = match req.headers().get(AUDIT_REASON_HEADER) {
-        None => None,
-        Some(v) => {
-            let text = v.to_str().map_err(|_| {
-                ApiError::invalid(vec![InvalidParam::new(
-                    "X-Audit-Reason",
-                    "invalid",
-                    "must be visible ASCII text",
-                )])
-            })?;
-            if text.chars().count() > AUDIT_REASON_MAX {
-                return Err(ApiError::invalid(vec![InvalidParam::new(
-                    "X-Audit-Reason",
-                    "too_long",
-                    format!("At most {AUDIT_REASON_MAX} characters."),
-                )]));
-            }
-            Some(text.trim().to_owned()).filter(|t| !t.is_empty())
-        }
+/// The caller's `X-Audit-Reason`, read only once the caller is authenticated
+/// (an anonymous request's reason is never stored).
+fn audit_reason(req: &Request) -> std::result::Result<Option<String>, ApiError> {
+    let Some(v) = req.headers().get(AUDIT_REASON_HEADER) else {
+        return Ok(None);
     };
-    Ok(Context {
-        actor: None,
-        request_id: req.data::<RequestId>().map(|r| r.0.clone()),
-        client_ip: req
-            .data::<crate::http::conventions::ClientAddr>()
-            .and_then(|a| a.0)
-            .map(|ip| ip.to_string()),
-        reason,
-    })
+    let text = v.to_str().map_err(|_| {
+        ApiError::invalid(vec![InvalidParam::new(
+            "X-Audit-Reason",
+            "invalid",
+            "must be visible ASCII text",
+        )])
+    })?;
+    if text.chars().count() > AUDIT_REASON_MAX {
+        return Err(ApiError::invalid(vec![InvalidParam::new(
+            "X-Audit-Reason",
+            "too_long",
+            format!("At most {AUDIT_REASON_MAX} characters."),
+        )]));
+    }
+    Ok(Some(text.trim().to_owned()).filter(|t| !t.is_empty()))
+}
+
+fn request_context(state: &AppState, req: &Request) -> Context {
+    let mut ctx = Context::new(state.keys.audit.clone());
+    ctx.request_id = req.data::<RequestId>().map(|r| r.0.clone());
+    ctx.client_ip = req
+        .data::<crate::http::conventions::ClientAddr>()
+        .and_then(|a| a.0)
+        .map(|ip| ip.to_string());
+    ctx
 }
 
 fn bearer(req: &Request) -> Option<&str> {
@@ -425,6 +429,28 @@ async fn deny(state: &AppState, ctx: &Context, operation: &str, problem: Problem
     }
 }
 
+/// Refuses a caller that is not signed in: counted per address and interval
+/// in the audit trail (see [`audit::Aggregator`]), so a flood of anonymous
+/// requests cannot grow it without bound.
+async fn deny_anonymous(state: &AppState, ctx: &Context, operation: &str) -> Response {
+    let problem = Problem::typed(
+        poem::http::StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "Unauthenticated",
+        "Send a valid session token or API key as `Authorization: Bearer <token>`; it may have expired or been revoked.",
+    );
+    let event = Event::new("access.denied", problem.status).on("operation", operation);
+    match state.refusals.refused(state.clock.now(), ctx, event).await {
+        Ok(()) => with_challenge(problem.into_response()),
+        Err(e) => crate::db::classify_error(&e).to_response(),
+    }
+}
+
+/// Attaches the caller's `X-Audit-Reason` once it is authenticated.
+fn with_reason(req: &Request, ctx: Context) -> std::result::Result<Context, ApiError> {
+    audit_reason(req).map(|r| ctx.with_reason(r))
+}
+
 /// The guard in front of every operation.
 pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
     let Some(state) = req.data::<AppState>().cloned() else {
@@ -434,10 +460,7 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
         // deny by default: nothing reaches a handler without a rule
         return Ok(no_such_operation(req.uri().path()));
     };
-    let mut ctx = match request_context(&req) {
-        Ok(c) => c,
-        Err(e) => return Ok(e.to_response()),
-    };
+    let mut ctx = request_context(&state, &req);
     let Some(rule) = rule(operation) else {
         tracing::error!(
             operation,
@@ -454,18 +477,8 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
         return next.call(req).await.map(IntoResponse::into_response);
     }
 
-    let unauthenticated = || {
-        Problem::typed(
-            poem::http::StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "Unauthenticated",
-            "Send a valid session token or API key as `Authorization: Bearer <token>`; it may have expired or been revoked.",
-        )
-    };
     let Some(token) = bearer(&req) else {
-        return Ok(with_challenge(
-            deny(&state, &ctx, operation, unauthenticated()).await,
-        ));
+        return Ok(deny_anonymous(&state, &ctx, operation).await);
     };
     let now = state.clock.now();
     if token.starts_with(store::API_KEY_PREFIX) {
@@ -474,6 +487,10 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
                 Ok(scopes) => {
                     let Some(Actor::Client(client_id)) = ctx.actor else {
                         return Ok(ApiError::internal().to_response());
+                    };
+                    let ctx = match with_reason(&req, ctx) {
+                        Ok(c) => c,
+                        Err(e) => return Ok(e.to_response()),
                     };
                     req.extensions_mut().insert(Caller {
                         actor_id: client_id,
@@ -485,9 +502,7 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
                     });
                     next.call(req).await?.into_response()
                 }
-                Err(Refusal::Unauthenticated) => {
-                    with_challenge(deny(&state, &ctx, operation, unauthenticated()).await)
-                }
+                Err(Refusal::Unauthenticated) => deny_anonymous(&state, &ctx, operation).await,
                 Err(Refusal::Denied(p)) => deny(&state, &ctx, operation, p).await,
                 Err(Refusal::Failed(e)) => e.to_response(),
             },
@@ -498,9 +513,7 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
         Err(e) => return Ok(crate::db::classify_error(&e).to_response()),
     };
     let Some((session, staff, roles)) = found else {
-        return Ok(with_challenge(
-            deny(&state, &ctx, operation, unauthenticated()).await,
-        ));
+        return Ok(deny_anonymous(&state, &ctx, operation).await);
     };
     ctx.actor = Some(Actor::Staff(staff.id));
     if now - session.last_seen_at > TimeDelta::seconds(60) {
@@ -552,6 +565,10 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
             return Ok(deny(&state, &ctx, operation, p).await);
         }
     }
+    let ctx = match with_reason(&req, ctx) {
+        Ok(c) => c,
+        Err(e) => return Ok(e.to_response()),
+    };
     req.extensions_mut().insert(Caller {
         actor_id: staff.id,
         actor: Actor::Staff(staff.id),

@@ -31,6 +31,7 @@ pub enum BootstrapError {
 /// that start together make only one.
 pub async fn first_admin(
     db: &DatabaseConnection,
+    keys: &crate::audit::AuditKeys,
     hasher: &Hasher,
     clock: &dyn Clock,
     email: &str,
@@ -70,7 +71,7 @@ pub async fn first_admin(
     audit::record(
         &txn,
         now,
-        &Context::default(),
+        &Context::new(keys.clone()),
         Event::new("staff.bootstrapped", 201).on("staff", created.id),
     )
     .await?;
@@ -81,6 +82,7 @@ pub async fn first_admin(
 /// `casedesk staff create`: an account with a password chosen by the operator.
 pub async fn create_from_cli(
     db: &DatabaseConnection,
+    keys: &crate::audit::AuditKeys,
     hasher: &Hasher,
     clock: &dyn Clock,
     email: &str,
@@ -128,7 +130,7 @@ pub async fn create_from_cli(
     audit::record(
         &txn,
         now,
-        &Context::default(),
+        &Context::new(keys.clone()),
         Event::new("staff.created_from_cli", 201)
             .on("staff", created.id)
             .fields(vec!["email", "displayName", "roles"]),

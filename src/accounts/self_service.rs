@@ -202,7 +202,10 @@ impl SelfServiceApi {
         let now = state.clock.now();
         // a place in the hashing queue first: a burst is refused, not queued
         let Some(admitted) = state.hasher.try_admit() else {
-            audit::record_alone(&state.audit, now, &ctx, Event::new("login.busy", 503)).await?;
+            state
+                .refusals
+                .refused(now, &ctx, Event::new("login.busy", 503))
+                .await?;
             return Err(busy());
         };
         let code = body
@@ -312,10 +315,8 @@ impl SelfServiceApi {
         throttle::succeeded(&txn, reservation, &subjects).await?;
         let (token, expires_at) =
             store::create_session(&txn, account.id, now, &state.config).await?;
-        let actor_ctx = Context {
-            actor: Some(Actor::Staff(account.id)),
-            ..ctx
-        };
+        let mut actor_ctx = ctx;
+        actor_ctx.actor = Some(Actor::Staff(account.id));
         audit::record(
             &txn,
             now,

@@ -1,21 +1,31 @@
 //! The audit trail: append-only, hash-chained events naming only ids.
 //!
-//! Every event stores the hash of its predecessor; appending takes a lock
-//! (PostgreSQL: a transaction-scoped advisory lock; SQLite: the write
-//! transaction itself) so that replicas writing at once still build one chain.
+//! Every event stores the hash of its predecessor (keyed: see [`chain`]);
+//! appending takes a lock (PostgreSQL: a transaction-scoped advisory lock;
+//! SQLite: the write transaction itself) so that replicas writing at once
+//! still build one chain.
 
 pub mod api;
+pub mod chain;
+pub mod checkpoints;
+pub mod export;
+pub mod reason;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use std::{collections::HashMap, sync::Arc};
+
+use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
-use crate::entities::audit_events;
+pub use chain::{AuditKeys, GENESIS_HASH};
 
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+use crate::{crypto::DataKey, entities::audit_events};
+
+/// The lock that orders appends (and checkpoints) across replicas.
+pub const CHAIN_LOCK: i64 = 7_261_002;
 
 /// Who acted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,14 +43,48 @@ impl Actor {
     }
 }
 
-/// The request an event belongs to.
-#[derive(Debug, Clone, Default)]
+/// The request an event belongs to, and the keys its event is written with.
+#[derive(Debug, Clone)]
 pub struct Context {
+    pub keys: AuditKeys,
     pub actor: Option<Actor>,
     pub request_id: Option<String>,
     pub client_ip: Option<String>,
-    /// The caller's `X-Audit-Reason`.
-    pub reason: Option<String>,
+    /// The caller's `X-Audit-Reason`, sealed when an event is written.
+    reason: Option<reason::Reason>,
+}
+
+impl Context {
+    /// A context without a request (the command line, the bootstrap).
+    pub fn new(keys: AuditKeys) -> Self {
+        Self {
+            keys,
+            actor: None,
+            request_id: None,
+            client_ip: None,
+            reason: None,
+        }
+    }
+
+    /// The caller's reason (read only once the caller is authenticated).
+    pub fn with_reason(mut self, text: Option<String>) -> Self {
+        self.reason = text.map(reason::Reason::new);
+        self
+    }
+
+    pub fn has_reason(&self) -> bool {
+        self.reason.is_some()
+    }
+
+    /// The same context for events about one defender: its reason is sealed
+    /// under that defender's data key, so that erasure shreds it.
+    pub fn about_defender(&self, key_id: Option<Uuid>, key: &DataKey) -> Context {
+        let mut ctx = self.clone();
+        if let (Some(r), Some(id)) = (&self.reason, key_id) {
+            ctx.reason = Some(r.about_defender(id, key));
+        }
+        ctx
+    }
 }
 
 /// What happened. Resource ids only: never names, e-mail addresses, secrets.
@@ -52,6 +96,8 @@ pub struct Event<'a> {
     pub outcome: u16,
     /// For changes: the names of the fields that changed, never their values.
     pub changed_fields: Vec<&'a str>,
+    /// For aggregated refusals: how many requests this event stands for.
+    pub occurrences: Option<i32>,
 }
 
 impl<'a> Event<'a> {
@@ -62,6 +108,7 @@ impl<'a> Event<'a> {
             resource_id: None,
             outcome,
             changed_fields: Vec::new(),
+            occurrences: None,
         }
     }
 
@@ -77,47 +124,34 @@ impl<'a> Event<'a> {
     }
 }
 
-fn format_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-/// The hash of an event: SHA-256 over a JSON array of every field and the
-/// previous hash, so no field can change without breaking the chain.
-pub fn event_hash(e: &audit_events::Model) -> String {
-    let canonical = serde_json::json!([
-        e.seq,
-        e.id.to_string(),
-        format_time(e.occurred_at),
-        e.actor_type,
-        e.actor_id.map(|a| a.to_string()),
-        e.action,
-        e.resource_type,
-        e.resource_id,
-        e.outcome,
-        e.request_id,
-        e.client_ip,
-        e.reason,
-        e.changed_fields,
-        e.prev_hash,
-    ]);
-    crate::crypto::sha256_hex(canonical.to_string().as_bytes())
-}
-
-/// The chain's head: the next sequence number and the previous hash, read
-/// under the write-order lock (PostgreSQL; SQLite's write transaction is
-/// the lock).
-async fn head(txn: &DatabaseTransaction) -> Result<(i64, String), DbErr> {
+/// Takes the chain's lock (PostgreSQL; SQLite's write transaction is it).
+pub async fn lock_chain(txn: &DatabaseTransaction) -> Result<(), DbErr> {
     if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7261002)")
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({CHAIN_LOCK})"))
             .await?;
     }
-    let last = audit_events::Entity::find()
+    Ok(())
+}
+
+/// The chain's head, read under the lock: the last sequence number and hash.
+pub async fn last_event(txn: &impl ConnectionTrait) -> Result<Option<(i64, String)>, DbErr> {
+    let last: Option<(i64, String)> = audit_events::Entity::find()
+        .select_only()
+        .column(audit_events::Column::Seq)
+        .column(audit_events::Column::Hash)
         .order_by_desc(audit_events::Column::Seq)
         .limit(1)
+        .into_tuple()
         .one(txn)
         .await?;
-    Ok(match last {
-        Some(l) => (l.seq + 1, l.hash),
+    Ok(last)
+}
+
+/// The next sequence number and the previous hash, under the lock.
+async fn head(txn: &DatabaseTransaction) -> Result<(i64, String), DbErr> {
+    lock_chain(txn).await?;
+    Ok(match last_event(txn).await? {
+        Some((seq, hash)) => (seq + 1, hash),
         None => (1, GENESIS_HASH.to_owned()),
     })
 }
@@ -134,9 +168,10 @@ fn chained(
         Some((t, id)) => (Some(t.to_owned()), Some(id)),
         None => (None, None),
     };
+    let id = Uuid::now_v7();
     let mut model = audit_events::Model {
         seq,
-        id: Uuid::now_v7(),
+        id,
         occurred_at: now,
         actor_type,
         actor_id,
@@ -146,12 +181,13 @@ fn chained(
         outcome: i32::from(event.outcome),
         request_id: ctx.request_id.clone(),
         client_ip: ctx.client_ip.clone(),
-        reason: ctx.reason.clone(),
+        reason: ctx.reason.as_ref().map(|r| r.seal(&ctx.keys, id)),
         changed_fields: (!event.changed_fields.is_empty()).then(|| event.changed_fields.join(",")),
+        occurrences: event.occurrences,
         prev_hash,
         hash: String::new(),
     };
-    model.hash = event_hash(&model);
+    model.hash = ctx.keys.chain().hash(&model);
     model
 }
 
@@ -189,6 +225,7 @@ struct Pending {
     resource_id: Option<String>,
     outcome: u16,
     changed_fields: Vec<String>,
+    occurrences: Option<i32>,
     done: tokio::sync::oneshot::Sender<Result<Uuid, DbErr>>,
 }
 
@@ -247,6 +284,7 @@ async fn append_group(db: &DatabaseConnection, group: &[Pending]) -> Result<Vec<
             resource_id: p.resource_id.clone(),
             outcome: p.outcome,
             changed_fields: p.changed_fields.iter().map(String::as_str).collect(),
+            occurrences: p.occurrences,
         };
         let row = chained(seq, prev_hash, p.now, &p.ctx, &event);
         seq += 1;
@@ -282,6 +320,7 @@ pub async fn record_alone(
                 .iter()
                 .map(|f| (*f).to_owned())
                 .collect(),
+            occurrences: event.occurrences,
             done,
         })
         .map_err(|_| DbErr::Custom("the audit appender has stopped".to_owned()))?;
@@ -290,48 +329,200 @@ pub async fn record_alone(
         .map_err(|_| DbErr::Custom("the audit appender has stopped".to_owned()))?
 }
 
-/// The result of recomputing the chain.
+/// Refusals of callers who are not signed in (no token, an unknown one, a
+/// throttled or refused sign-in), counted instead of written one by one: a
+/// flood of 24,478 such requests in 10 s used to become 24,478 events. The
+/// first refusal of an action from an address in an interval is written at
+/// once (so a single probe is visible immediately); the rest of that
+/// interval become one event whose `occurrences` says how many requests it
+/// stands for, written when the interval ends (or at shutdown).
+#[derive(Clone)]
+pub struct Aggregator {
+    buckets: Arc<std::sync::Mutex<HashMap<(String, String), Bucket>>>,
+    appender: Appender,
+    pub interval: TimeDelta,
+}
+
+struct Bucket {
+    since: DateTime<Utc>,
+    /// Refusals after the first, not yet written.
+    more: i32,
+    /// The context and event of the last of them (its request id, operation).
+    ctx: Context,
+    action: String,
+    resource: Option<(String, String)>,
+    outcome: u16,
+}
+
+/// Addresses counted separately at most; beyond this every other address
+/// shares one bucket, so a spray of addresses cannot grow memory.
+const MAX_BUCKETS: usize = 10_000;
+const EVERY_OTHER_ADDRESS: &str = "*";
+
+impl Aggregator {
+    pub fn new(appender: Appender, interval: TimeDelta) -> Self {
+        Self {
+            buckets: Arc::default(),
+            appender,
+            interval,
+        }
+    }
+
+    /// Records an anonymous refusal: at once if it is the first of its kind
+    /// from its address in this interval, otherwise as a count.
+    pub async fn refused(
+        &self,
+        now: DateTime<Utc>,
+        ctx: &Context,
+        event: Event<'_>,
+    ) -> Result<(), DbErr> {
+        let first = {
+            let Ok(mut buckets) = self.buckets.lock() else {
+                return Err(DbErr::Custom("the refusal counter is poisoned".to_owned()));
+            };
+            let mut address = ctx.client_ip.clone().unwrap_or_default();
+            let mut key = (event.action.to_owned(), address.clone());
+            if !buckets.contains_key(&key) && buckets.len() >= MAX_BUCKETS {
+                address = EVERY_OTHER_ADDRESS.to_owned();
+                key = (event.action.to_owned(), address);
+            }
+            match buckets.get_mut(&key) {
+                Some(bucket) => {
+                    bucket.more = bucket.more.saturating_add(1);
+                    bucket.ctx = ctx.clone();
+                    bucket.resource = event
+                        .resource_type
+                        .zip(event.resource_id.clone())
+                        .map(|(t, id)| (t.to_owned(), id));
+                    false
+                }
+                None => {
+                    buckets.insert(
+                        key,
+                        Bucket {
+                            since: now,
+                            more: 0,
+                            ctx: ctx.clone(),
+                            action: event.action.to_owned(),
+                            resource: None,
+                            outcome: event.outcome,
+                        },
+                    );
+                    true
+                }
+            }
+        };
+        if first {
+            record_alone(&self.appender, now, ctx, event).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the counts of intervals that ended by `now` (all of them with
+    /// `everything`), one event per action and address.
+    pub async fn flush(&self, now: DateTime<Utc>, everything: bool) -> Result<(), DbErr> {
+        let due: Vec<Bucket> = {
+            let Ok(mut buckets) = self.buckets.lock() else {
+                return Err(DbErr::Custom("the refusal counter is poisoned".to_owned()));
+            };
+            let keys: Vec<(String, String)> = buckets
+                .iter()
+                .filter(|(_, b)| everything || now - b.since >= self.interval)
+                .map(|(k, _)| k.clone())
+                .collect();
+            keys.iter().filter_map(|k| buckets.remove(k)).collect()
+        };
+        for b in due.into_iter().filter(|b| b.more > 0) {
+            let mut event = Event::new(&b.action, b.outcome);
+            if let Some((t, id)) = &b.resource {
+                event = event.on(t, id);
+            }
+            event.occurrences = Some(b.more);
+            record_alone(&self.appender, now, &b.ctx, event).await?;
+        }
+        Ok(())
+    }
+
+    /// Flushes every second, on the service's clock, until dropped.
+    pub fn spawn_flusher(
+        &self,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = this.flush(clock.now(), false).await {
+                    tracing::warn!(error = %e, "writing counted refusals failed; trying again");
+                }
+            }
+        })
+    }
+}
+
+/// The result of verifying the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
     pub checked: u64,
-    pub first_broken: Option<(i64, Uuid)>,
+    pub broken: Option<chain::Broken>,
+    pub checkpoints: u64,
+    pub latest_checkpoint: Option<chain::Checkpoint>,
 }
 
-/// Recomputes the whole chain in batches, in sequence order.
-pub async fn verify(db: &impl ConnectionTrait) -> Result<Verification, DbErr> {
-    use sea_orm::{ColumnTrait, QueryFilter};
-    let mut checked = 0_u64;
-    let mut expected_prev = GENESIS_HASH.to_owned();
-    let mut expected_seq = 1_i64;
-    loop {
+/// Recomputes the whole chain in batches, in sequence order, against every
+/// checkpoint (each signed with this deployment's key).
+pub async fn verify(db: &impl ConnectionTrait, keys: &AuditKeys) -> Result<Verification, DbErr> {
+    verify_with(db, keys, None).await
+}
+
+/// [`verify`], also against a checkpoint kept outside the system.
+pub async fn verify_with(
+    db: &impl ConnectionTrait,
+    keys: &AuditKeys,
+    outside: Option<chain::Checkpoint>,
+) -> Result<Verification, DbErr> {
+    let mut checkpoints = checkpoints::all(db).await?;
+    let latest = checkpoints.last().cloned();
+    if let Some(c) = outside {
+        if !checkpoints.contains(&c) {
+            // a different statement about a stored checkpoint's place is a
+            // mismatch to report, not one to drop
+            checkpoints.retain(|k| k.seq != c.seq);
+            checkpoints.push(c);
+            checkpoints.sort_by_key(|k| k.seq);
+        }
+    }
+    let pinned = keys.public_key();
+    let mut walk = chain::Walk::new(
+        Some(keys.chain()),
+        &checkpoints,
+        &pinned,
+        Some((1, GENESIS_HASH.to_owned())),
+    );
+    let mut from = 1_i64;
+    'batches: loop {
         let batch = audit_events::Entity::find()
-            .filter(audit_events::Column::Seq.gte(expected_seq))
+            .filter(audit_events::Column::Seq.gte(from))
             .order_by_asc(audit_events::Column::Seq)
             .limit(1000)
             .all(db)
             .await?;
-        if batch.is_empty() {
-            return Ok(Verification {
-                checked,
-                first_broken: None,
-            });
-        }
-        for e in batch {
-            let intact = e.seq == expected_seq
-                && crate::crypto::constant_time_eq(
-                    e.prev_hash.as_bytes(),
-                    expected_prev.as_bytes(),
-                )
-                && crate::crypto::constant_time_eq(event_hash(&e).as_bytes(), e.hash.as_bytes());
-            if !intact {
-                return Ok(Verification {
-                    checked,
-                    first_broken: Some((e.seq, e.id)),
-                });
+        let Some(last) = batch.last().map(|e| e.seq) else {
+            break;
+        };
+        for e in &batch {
+            if !walk.step(e) {
+                break 'batches;
             }
-            checked += 1;
-            expected_prev = e.hash;
-            expected_seq += 1;
         }
+        from = last + 1;
     }
+    let walk = walk.finish(true);
+    Ok(Verification {
+        checked: walk.checked,
+        broken: walk.broken.clone(),
+        checkpoints: checkpoints.len() as u64,
+        latest_checkpoint: latest,
+    })
 }

@@ -18,6 +18,7 @@ pub struct Model {
     pub client_ip: Option<String>,
     pub reason: Option<String>,
     pub changed_fields: Option<String>,
+    pub occurrences: Option<i32>,
     pub prev_hash: String,
     pub hash: String,
 }

@@ -5,6 +5,7 @@ pub mod agreement_quotas;
 pub mod agreements;
 pub mod api_client_keys;
 pub mod api_clients;
+pub mod audit_checkpoints;
 pub mod audit_events;
 pub mod check_ins;
 pub mod consents;

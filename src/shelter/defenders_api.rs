@@ -546,7 +546,7 @@ impl DefendersApi {
     ) -> ApiResult<Erased> {
         use sea_orm::sea_query::Expr;
         let state = *state;
-        if caller.audit.reason.is_none() {
+        if !caller.audit.has_reason() {
             return Err(ApiError::field(
                 "X-Audit-Reason",
                 "required",

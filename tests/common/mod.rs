@@ -291,6 +291,7 @@ impl TestApp {
         let email = format!("{}@casedesk.test", uuid::Uuid::now_v7().simple());
         let id = bootstrap::create_from_cli(
             &self.state.db,
+            &self.state.keys.audit,
             &self.state.hasher,
             &self.clock,
             &email,
@@ -346,6 +347,29 @@ impl TestApp {
             .all(&self.state.db)
             .await
             .unwrap()
+    }
+}
+
+impl TestApp {
+    /// Every audit event as an auditor reads it through the API (reasons
+    /// opened), oldest first.
+    pub async fn audit_as(&self, auditor_token: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                None => "/audit-events?limit=200".to_owned(),
+                Some(c) => format!("/audit-events?limit=200&cursor={c}"),
+            };
+            let page: Value = self.get(&path, auditor_token).await.json().await.unwrap();
+            all.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        all.reverse();
+        all
     }
 }
 
