@@ -119,6 +119,8 @@ pub enum StartError {
     Keyring(#[from] keyring::KeyringError),
     #[error("first administrator: {0}")]
     Bootstrap(#[from] accounts::bootstrap::BootstrapError),
+    #[error("sealing earlier plaintext: {0}")]
+    Seal(sea_orm::DbErr),
     #[error("CASEDESK_MIGRATE_ON_START is false: {0}")]
     NotMigrated(&'static str),
 }
@@ -137,6 +139,15 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, 
         None => embedded_master_key(&config.database_url)?,
     };
     let keys = keyring::open(&conn, &master_key, clock.as_ref()).await?;
+    let sealed = shelter::vault::seal_earlier_plaintext(&conn, &keys)
+        .await
+        .map_err(StartError::Seal)?;
+    if sealed > 0 {
+        tracing::info!(
+            rows = sealed,
+            "sealed free text that an earlier version stored in plaintext"
+        );
+    }
     let hasher = Hasher::new(config.password_hash_concurrency, config.password_hash_queue)
         .map_err(|_| StartError::Hasher)?;
     let appender = audit::Appender::start(conn.clone());

@@ -11,6 +11,7 @@ mod m20261128_000004_integration;
 mod m20261128_000005_erased_defenders_index;
 mod m20261128_000006_placement_cohort_list_index;
 mod m20261202_000007_audit_checkpoints;
+mod m20261202_000008_sealed_free_text;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_erased_defenders_index::Migration),
             Box::new(m20261128_000006_placement_cohort_list_index::Migration),
             Box::new(m20261202_000007_audit_checkpoints::Migration),
+            Box::new(m20261202_000008_sealed_free_text::Migration),
         ]
     }
 }

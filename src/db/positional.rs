@@ -133,7 +133,7 @@ positional! {
         id, reference, defender_id, intake_round, referring_organisation, planned_arrival,
         planned_departure, actual_arrival, actual_departure, visa_status, insurance_arranged,
         local_partner, status, confidentiality, accommodation_address_enc, version, created_at,
-        updated_at,
+        updated_at, referring_organisation_enc, local_partner_enc,
     }
     defenders {
         id, codename, codename_key, country_of_work, field_of_work, languages, gender,

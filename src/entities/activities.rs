@@ -12,6 +12,7 @@ pub struct Model {
     pub public: bool,
     pub created_at: DateTimeUtc,
     pub created_by: Uuid,
+    pub title_enc: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,7 @@ pub struct Model {
     pub reason: Option<String>,
     pub changed_at: DateTimeUtc,
     pub changed_by: Uuid,
+    pub reason_enc: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -329,7 +329,7 @@ impl DefendersApi {
         audit::record(
             &txn,
             now,
-            &caller.audit,
+            &caller.audit.about_defender(Some(key_id), &key),
             Event::new("defender.created", 201)
                 .on("defender", id)
                 .fields(fields),
@@ -365,7 +365,7 @@ impl DefendersApi {
                 audit::record_alone(
                     &state.audit,
                     state.clock.now(),
-                    &caller.audit,
+                    &sight::defender_audit(state, &caller, &m).await?,
                     Event::new("read", 200)
                         .on("defender", m.id)
                         .fields(vec!["identity"]),
@@ -498,7 +498,7 @@ impl DefendersApi {
             audit::record(
                 &txn,
                 now,
-                &caller.audit,
+                &sight::defender_audit(state, &caller, &m).await?,
                 Event::new("defender.updated", 200)
                     .on("defender", m.id)
                     .fields(fields),
@@ -593,12 +593,34 @@ impl DefendersApi {
             .map(|s| (s.id, s.status))
             .collect();
         let stay_ids: Vec<Uuid> = erased_stays.iter().map(|(id, _)| *id).collect();
+        // every protected value and every free text about the defender,
+        // sealed or (from earlier versions) not
+        let none = || Expr::value(Option::<String>::None);
         stays::Entity::update_many()
-            .col_expr(
-                stays::Column::AccommodationAddressEnc,
-                Expr::value(Option::<String>::None),
-            )
+            .col_expr(stays::Column::AccommodationAddressEnc, none())
+            .col_expr(stays::Column::ReferringOrganisationEnc, none())
+            .col_expr(stays::Column::LocalPartnerEnc, none())
+            .col_expr(stays::Column::ReferringOrganisation, none())
+            .col_expr(stays::Column::LocalPartner, none())
             .filter(stays::Column::DefenderId.eq(m.id))
+            .exec(&txn)
+            .await?;
+        crate::entities::stay_status_changes::Entity::update_many()
+            .col_expr(
+                crate::entities::stay_status_changes::Column::ReasonEnc,
+                none(),
+            )
+            .col_expr(crate::entities::stay_status_changes::Column::Reason, none())
+            .filter(crate::entities::stay_status_changes::Column::StayId.is_in(stay_ids.clone()))
+            .exec(&txn)
+            .await?;
+        crate::entities::activities::Entity::update_many()
+            .col_expr(crate::entities::activities::Column::TitleEnc, none())
+            .col_expr(
+                crate::entities::activities::Column::Title,
+                Expr::value(String::new()),
+            )
+            .filter(crate::entities::activities::Column::StayId.is_in(stay_ids.clone()))
             .exec(&txn)
             .await?;
         stay_notes::Entity::update_many()
@@ -636,6 +658,8 @@ impl DefendersApi {
         if let Some(key_id) = m.data_key_id {
             vault::destroy_data_key(&txn, key_id).await?;
         }
+        // the erasure's own reason is sealed under the reason key, not the
+        // key being destroyed: why a defender was erased stays on record
         audit::record(
             &txn,
             now,
@@ -665,6 +689,8 @@ impl DefendersApi {
                 "check_ins",
                 "consents",
                 "data_keys",
+                "stay_status_changes",
+                "activities",
             ],
         )
         .await
@@ -776,9 +802,10 @@ impl DefendersApi {
         }
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
-        store::defender(&txn, id.0)
+        let defender = store::defender(&txn, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
+        let ctx = sight::defender_audit(state, &caller, &defender).await?;
         let model = consents::Model {
             id: Uuid::now_v7(),
             defender_id: id.0,
@@ -802,7 +829,7 @@ impl DefendersApi {
         audit::record(
             &txn,
             now,
-            &caller.audit,
+            &ctx,
             Event::new("consent.created", 201).on("consent", model.id),
         )
         .await?;
@@ -831,9 +858,10 @@ impl DefendersApi {
         let state = *state;
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
-        store::defender(&txn, id.0)
+        let defender = store::defender(&txn, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
+        let ctx = sight::defender_audit(state, &caller, &defender).await?;
         let consent = consents::Entity::find_by_id(consent_id.0)
             .filter(consents::Column::DefenderId.eq(id.0))
             .one(&txn)
@@ -863,7 +891,7 @@ impl DefendersApi {
         audit::record(
             &txn,
             now,
-            &caller.audit,
+            &ctx,
             Event::new("consent.revoked", 200)
                 .on("consent", consent.id)
                 .fields(vec!["revokedOn"]),

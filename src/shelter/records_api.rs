@@ -129,7 +129,7 @@ impl StayRecordsApi {
         audit::record_alone(
             &state.audit,
             state.clock.now(),
-            &caller.audit,
+            &found.audit(&state.keys, &caller)?,
             Event::new("read", 200)
                 .on("stay", id.0)
                 .fields(vec!["notes"]),
@@ -176,7 +176,7 @@ impl StayRecordsApi {
         audit::record(
             &txn,
             now,
-            &caller.audit,
+            &found.audit(&state.keys, &caller)?,
             Event::new("note.created", 201)
                 .on("note", note_id)
                 .fields(vec!["category", "body"]),
@@ -249,7 +249,7 @@ impl StayRecordsApi {
         audit::record_alone(
             &state.audit,
             state.clock.now(),
-            &caller.audit,
+            &found.audit(&state.keys, &caller)?,
             Event::new("read", 200)
                 .on("stay", id.0)
                 .fields(vec!["riskAssessments"]),
@@ -299,7 +299,7 @@ impl StayRecordsApi {
         audit::record(
             &txn,
             now,
-            &caller.audit,
+            &found.audit(&state.keys, &caller)?,
             Event::new("risk_assessment.created", 201)
                 .on("risk_assessment", rid)
                 .fields(vec!["level", "threats", "measures", "nextReviewOn"]),
@@ -438,8 +438,10 @@ impl StayRecordsApi {
         #[oai(validator(max_length = 512))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<ActivityList> {
+        let state = *state;
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        sight::stay(&state.db, &caller, id.0).await?;
+        // titles are protected free text: need to know, like notes
+        let found = sight::stay_in_full(state, &caller, id.0).await?;
         let q = activities::Entity::find().filter(activities::Column::StayId.eq(id.0));
         let rows = crate::http::pagination::newest_first(
             q,
@@ -450,19 +452,30 @@ impl StayRecordsApi {
         .all(&state.db)
         .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id);
-        let items = rows
-            .into_iter()
-            .map(|a| Activity {
+        let key = found.data_key(&state.keys)?;
+        let mut items = Vec::with_capacity(rows.len());
+        for a in rows {
+            items.push(Activity {
                 id: a.id,
                 stay_id: a.stay_id,
                 kind: ActivityKind::parse(&a.kind).unwrap_or(ActivityKind::Meeting),
-                title: a.title,
+                title: vault::open_opt(&key, Field::ActivityTitle, a.id, a.title_enc.as_deref())?
+                    .unwrap_or_default(),
                 date: a.date,
                 public: a.public,
                 created_at: a.created_at.into(),
                 created_by: a.created_by,
-            })
-            .collect();
+            });
+        }
+        audit::record_alone(
+            &state.audit,
+            state.clock.now(),
+            &found.audit(&state.keys, &caller)?,
+            Event::new("read", 200)
+                .on("stay", id.0)
+                .fields(vec!["activities"]),
+        )
+        .await?;
         Ok(ActivityList::page(
             items,
             next,
@@ -486,7 +499,9 @@ impl StayRecordsApi {
     ) -> ApiResult<ActivityCreated> {
         let state = *state;
         let title = protected_text("title", &body.title, 200)?;
-        sight::stay_in_full(state, &caller, id.0).await?;
+        let found = sight::stay_in_full(state, &caller, id.0).await?;
+        let key = found.data_key(&state.keys)?;
+        let ctx = found.audit(&state.keys, &caller)?;
         let now = state.clock.now();
         let aid = Uuid::now_v7();
         let txn = begin_write(&state.db).await?;
@@ -494,7 +509,9 @@ impl StayRecordsApi {
             id: Set(aid),
             stay_id: Set(id.0),
             kind: Set(body.kind.as_str().to_owned()),
-            title: Set(title.clone()),
+            // the plaintext column of earlier versions stays empty
+            title: Set(String::new()),
+            title_enc: Set(Some(vault::seal(&key, Field::ActivityTitle, aid, &title))),
             date: Set(body.date),
             public: Set(body.public),
             created_at: Set(now),
@@ -505,7 +522,7 @@ impl StayRecordsApi {
         audit::record(
             &txn,
             now,
-            &caller.audit,
+            &ctx,
             Event::new("activity.created", 201).on("activity", aid),
         )
         .await?;
@@ -570,7 +587,7 @@ impl StayRecordsApi {
         audit::record_alone(
             &state.audit,
             state.clock.now(),
-            &caller.audit,
+            &found.audit(&state.keys, &caller)?,
             Event::new("read", 200)
                 .on("stay", id.0)
                 .fields(vec!["checkIns"]),
@@ -630,7 +647,7 @@ impl StayRecordsApi {
         audit::record(
             &txn,
             now,
-            &caller.audit,
+            &found.audit(&state.keys, &caller)?,
             Event::new("check_in.recorded", 200)
                 .on("check_in", existing.id)
                 .fields(vec!["outcome", "note"]),

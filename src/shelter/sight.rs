@@ -39,6 +39,34 @@ impl StayInSight {
     ) -> Result<crate::crypto::DataKey, ApiError> {
         super::vault::unwrap_data_key(keys, self.defender.data_key_id, self.wrapped_key.as_deref())
     }
+
+    /// The context of this request's audit events about the stay: its
+    /// `X-Audit-Reason` sealed under the defender's data key.
+    pub fn audit(
+        &self,
+        keys: &crate::keyring::Keys,
+        caller: &Caller,
+    ) -> Result<audit::Context, ApiError> {
+        if !caller.audit.has_reason() {
+            return Ok(caller.audit.clone());
+        }
+        let key = self.data_key(keys)?;
+        Ok(caller.audit.about_defender(self.defender.data_key_id, &key))
+    }
+}
+
+/// The context of this request's audit events about a defender (see
+/// [`StayInSight::audit`]).
+pub async fn defender_audit(
+    state: &AppState,
+    caller: &Caller,
+    defender: &defenders::Model,
+) -> Result<audit::Context, ApiError> {
+    if !caller.audit.has_reason() || defender.data_key_id.is_none() {
+        return Ok(caller.audit.clone());
+    }
+    let key = super::vault::data_key(&state.db, &state.keys, defender.data_key_id).await?;
+    Ok(caller.audit.about_defender(defender.data_key_id, &key))
 }
 
 /// Loads a stay for a caller: 404 when it does not exist or its defender was erased.
@@ -71,7 +99,7 @@ pub async fn stay_in_full(
         audit::record_alone(
             &state.audit,
             state.clock.now(),
-            &caller.audit,
+            &found.audit(&state.keys, caller)?,
             Event::new("access.denied", 404).on("stay", id),
         )
         .await?;

@@ -94,55 +94,99 @@ pub enum StaySort {
 #[derive(Serialize, Deserialize)]
 struct StayCursor(NaiveDate, Uuid);
 
-pub fn stay_view(s: &stays::Model, codename: &str, address: Option<String>) -> Stay {
+/// What only those who need to know see of a stay, decrypted.
+#[derive(Debug, Default)]
+pub struct StayDetails {
+    pub referring_organisation: Option<String>,
+    pub local_partner: Option<String>,
+    pub accommodation_address: Option<String>,
+}
+
+/// A stay as shown: its summary (reference, codename, intake round, status,
+/// dates, confidentiality) for everyone who sees it, and with `details`
+/// (visa, insurance, the protected texts) for those who need to know.
+pub fn stay_view(s: &stays::Model, codename: &str, details: Option<StayDetails>) -> Stay {
+    let full = details.is_some();
+    let details = details.unwrap_or_default();
     Stay {
         id: s.id,
         reference: s.reference.clone(),
         defender_id: s.defender_id,
         codename: codename.to_owned(),
         intake_round: s.intake_round.clone(),
-        referring_organisation: s.referring_organisation.clone(),
+        referring_organisation: details.referring_organisation,
         planned_arrival: s.planned_arrival,
         planned_departure: s.planned_departure,
         actual_arrival: s.actual_arrival,
         actual_departure: s.actual_departure,
-        visa_status: VisaStatus::parse(&s.visa_status).unwrap_or(VisaStatus::ToApply),
-        insurance_arranged: s.insurance_arranged,
-        local_partner: s.local_partner.clone(),
+        visa_status: full.then(|| VisaStatus::parse(&s.visa_status).unwrap_or(VisaStatus::ToApply)),
+        insurance_arranged: full.then_some(s.insurance_arranged),
+        local_partner: details.local_partner,
         status: StayStatus::parse(&s.status).unwrap_or(StayStatus::Referred),
         confidentiality: Confidentiality::parse(&s.confidentiality)
             .unwrap_or(Confidentiality::Restricted),
-        accommodation_address: address,
+        accommodation_address: details.accommodation_address,
         created_at: s.created_at.into(),
         updated_at: s.updated_at.into(),
         version: s.version,
     }
 }
 
-/// The address of a stay the caller fully sees, audited before it leaves.
-async fn shown_address(
+/// The details of a stay the caller fully sees (`None` otherwise),
+/// decrypted, and their read audited before they leave.
+async fn shown_details(
     state: &AppState,
     caller: &Caller,
     found: &StayInSight,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<StayDetails>, ApiError> {
     if !found.full {
         return Ok(None);
     }
-    let Some(sealed) = &found.stay.accommodation_address_enc else {
-        return Ok(None);
-    };
+    let s = &found.stay;
+    let sealed = [
+        (
+            Field::StayAddress,
+            &s.accommodation_address_enc,
+            "accommodationAddress",
+        ),
+        (
+            Field::StayReferringOrganisation,
+            &s.referring_organisation_enc,
+            "referringOrganisation",
+        ),
+        (
+            Field::StayLocalPartner,
+            &s.local_partner_enc,
+            "localPartner",
+        ),
+    ];
+    let read: Vec<&str> = sealed
+        .iter()
+        .filter(|(_, v, _)| v.is_some())
+        .map(|(_, _, name)| *name)
+        .collect();
+    if read.is_empty() {
+        return Ok(Some(StayDetails::default()));
+    }
     let key = found.data_key(&state.keys)?;
-    let address = vault::open(&key, Field::StayAddress, found.stay.id, sealed)?;
+    let open =
+        |field: Field, value: &Option<String>| vault::open_opt(&key, field, s.id, value.as_deref());
+    let details = StayDetails {
+        accommodation_address: open(Field::StayAddress, &s.accommodation_address_enc)?,
+        referring_organisation: open(
+            Field::StayReferringOrganisation,
+            &s.referring_organisation_enc,
+        )?,
+        local_partner: open(Field::StayLocalPartner, &s.local_partner_enc)?,
+    };
     audit::record_alone(
         &state.audit,
         state.clock.now(),
-        &caller.audit,
-        Event::new("read", 200)
-            .on("stay", found.stay.id)
-            .fields(vec!["accommodationAddress"]),
+        &found.audit(&state.keys, caller)?,
+        Event::new("read", 200).on("stay", s.id).fields(read),
     )
     .await?;
-    Ok(Some(address))
+    Ok(Some(details))
 }
 
 fn text_field(
@@ -344,20 +388,33 @@ impl StaysApi {
             ));
         };
         let key = vault::data_key(&txn, &state.keys, defender.data_key_id).await?;
+        let ctx = caller.audit.about_defender(defender.data_key_id, &key);
         let reference = store::next_stay_reference(&txn, now).await?;
         stays::Entity::insert(stays::ActiveModel {
             id: Set(id),
             reference: Set(reference),
             defender_id: Set(defender.id),
             intake_round: Set(intake_round),
-            referring_organisation: Set(referring),
+            referring_organisation: Set(None),
+            referring_organisation_enc: Set(vault::seal_opt(
+                &key,
+                Field::StayReferringOrganisation,
+                id,
+                referring.as_deref(),
+            )),
+            local_partner_enc: Set(vault::seal_opt(
+                &key,
+                Field::StayLocalPartner,
+                id,
+                partner.as_deref(),
+            )),
             planned_arrival: Set(body.planned_arrival),
             planned_departure: Set(body.planned_departure),
             actual_arrival: Set(None),
             actual_departure: Set(None),
             visa_status: Set(body.visa_status.as_str().to_owned()),
             insurance_arranged: Set(body.insurance_arranged),
-            local_partner: Set(partner),
+            local_partner: Set(None),
             status: Set(StayStatus::Referred.as_str().to_owned()),
             confidentiality: Set(body.confidentiality.as_str().to_owned()),
             accommodation_address_enc: Set(vault::seal_opt(
@@ -378,6 +435,7 @@ impl StaysApi {
             from_status: Set(None),
             to_status: Set(StayStatus::Referred.as_str().to_owned()),
             reason: Set(None),
+            reason_enc: Set(None),
             changed_at: Set(now),
             changed_by: Set(caller.actor_id),
         })
@@ -386,7 +444,7 @@ impl StaysApi {
         audit::record(
             &txn,
             now,
-            &caller.audit,
+            &ctx,
             Event::new("stay.created", 201).on("stay", id),
         )
         .await?;
@@ -400,8 +458,13 @@ impl StaysApi {
             .await?
             .ok_or_else(ApiError::internal)?;
         txn.commit().await?;
+        let details = StayDetails {
+            referring_organisation: referring,
+            local_partner: partner,
+            accommodation_address: address,
+        };
         Ok(StayCreated::Created(
-            Json(stay_view(&stay, &defender.codename, address)),
+            Json(stay_view(&stay, &defender.codename, Some(details))),
             format!("{}/stays/{id}", crate::http::API_BASE),
             etag(stay.version),
         ))
@@ -416,9 +479,9 @@ impl StaysApi {
         id: Path<Uuid>,
     ) -> ApiResult<StayResponse> {
         let found = sight::stay(&state.db, &caller, id.0).await?;
-        let address = shown_address(&state, &caller, &found).await?;
+        let details = shown_details(&state, &caller, &found).await?;
         Ok(StayResponse::Ok(
-            Json(stay_view(&found.stay, &found.defender.codename, address)),
+            Json(stay_view(&found.stay, &found.defender.codename, details)),
             etag(found.stay.version),
         ))
     }
@@ -493,10 +556,16 @@ impl StaysApi {
             intake_round.clone().unwrap_or_default(),
             "intakeRound"
         );
+        let key = found.data_key(&state.keys)?;
         set!(
             body.referring_organisation.is_some(),
-            stays::Column::ReferringOrganisation,
-            referring,
+            stays::Column::ReferringOrganisationEnc,
+            vault::seal_opt(
+                &key,
+                Field::StayReferringOrganisation,
+                s.id,
+                referring.as_deref()
+            ),
             "referringOrganisation"
         );
         set!(
@@ -537,8 +606,8 @@ impl StaysApi {
         );
         set!(
             body.local_partner.is_some(),
-            stays::Column::LocalPartner,
-            partner,
+            stays::Column::LocalPartnerEnc,
+            vault::seal_opt(&key, Field::StayLocalPartner, s.id, partner.as_deref()),
             "localPartner"
         );
         set!(
@@ -548,7 +617,6 @@ impl StaysApi {
             "confidentiality"
         );
         if body.accommodation_address.is_some() {
-            let key = found.data_key(&state.keys)?;
             changes.push((
                 stays::Column::AccommodationAddressEnc,
                 vault::seal_opt(&key, Field::StayAddress, s.id, address.as_deref()).into(),
@@ -563,7 +631,7 @@ impl StaysApi {
             audit::record(
                 &txn,
                 now,
-                &caller.audit,
+                &found.audit(&state.keys, &caller)?,
                 Event::new("stay.updated", 200)
                     .on("stay", s.id)
                     .fields(fields),
@@ -582,7 +650,7 @@ impl StaysApi {
             wrapped_key,
             full: true,
         };
-        let shown = shown_address(state, &caller, &updated).await?;
+        let shown = shown_details(state, &caller, &updated).await?;
         Ok(StayResponse::Ok(
             Json(stay_view(&updated.stay, &updated.defender.codename, shown)),
             etag(updated.stay.version),
@@ -609,7 +677,7 @@ impl StaysApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<StatusChangeList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        sight::stay_in_full(&state, &caller, id.0).await?;
+        let found = sight::stay_in_full(&state, &caller, id.0).await?;
         let q = stay_status_changes::Entity::find()
             .filter(stay_status_changes::Column::StayId.eq(id.0));
         let rows = crate::http::pagination::newest_first(
@@ -621,17 +689,33 @@ impl StaysApi {
         .all(&state.db)
         .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id);
-        let items = rows
-            .into_iter()
-            .map(|r| StatusChange {
+        let key = found.data_key(&state.keys)?;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in rows {
+            items.push(StatusChange {
                 id: r.id,
                 from: r.from_status.as_deref().and_then(StayStatus::parse),
                 to: StayStatus::parse(&r.to_status).unwrap_or(StayStatus::Referred),
-                reason: r.reason,
+                reason: vault::open_opt(
+                    &key,
+                    Field::StatusChangeReason,
+                    r.id,
+                    r.reason_enc.as_deref(),
+                )?,
                 changed_at: r.changed_at.into(),
                 changed_by: r.changed_by,
-            })
-            .collect();
+            });
+        }
+        // the reasons are protected free text: their read is on record first
+        audit::record_alone(
+            &state.audit,
+            state.clock.now(),
+            &found.audit(&state.keys, &caller)?,
+            Event::new("read", 200)
+                .on("stay", id.0)
+                .fields(vec!["statusChanges"]),
+        )
+        .await?;
         Ok(StatusChangeList::page(
             items,
             next,
@@ -716,21 +800,20 @@ impl StaysApi {
         if body.to == StayStatus::Returned {
             schedule_aftercare(&txn, s.id, departure, &state.config.aftercare_months).await?;
         }
-        let change = stay_status_changes::Model {
-            id: Uuid::now_v7(),
-            stay_id: s.id,
-            from_status: Some(from.as_str().to_owned()),
-            to_status: body.to.as_str().to_owned(),
-            reason: reason.clone(),
-            changed_at: now,
-            changed_by: caller.actor_id,
-        };
+        let change_id = Uuid::now_v7();
+        let key = found.data_key(&state.keys)?;
         stay_status_changes::Entity::insert(stay_status_changes::ActiveModel {
-            id: Set(change.id),
-            stay_id: Set(change.stay_id),
-            from_status: Set(change.from_status.clone()),
-            to_status: Set(change.to_status.clone()),
-            reason: Set(change.reason.clone()),
+            id: Set(change_id),
+            stay_id: Set(s.id),
+            from_status: Set(Some(from.as_str().to_owned())),
+            to_status: Set(body.to.as_str().to_owned()),
+            reason: Set(None),
+            reason_enc: Set(vault::seal_opt(
+                &key,
+                Field::StatusChangeReason,
+                change_id,
+                reason.as_deref(),
+            )),
             changed_at: Set(now),
             changed_by: Set(caller.actor_id),
         })
@@ -739,7 +822,7 @@ impl StaysApi {
         audit::record(
             &txn,
             now,
-            &caller.audit,
+            &found.audit(&state.keys, &caller)?,
             Event::new("stay.status_changed", 201)
                 .on("stay", s.id)
                 .fields(vec!["status"]),
@@ -748,7 +831,7 @@ impl StaysApi {
         outbox::emit(&txn, now, stay_event(Actie::StatusChange, s.id, body.to)).await?;
         txn.commit().await?;
         Ok(StatusChanged::Created(Json(StatusChange {
-            id: change.id,
+            id: change_id,
             from: Some(from),
             to: body.to,
             reason,
@@ -812,6 +895,9 @@ impl StaysApi {
     ) -> ApiResult<AssignmentResponse> {
         let state = *state;
         let now = state.clock.now();
+        let ctx = sight::stay(&state.db, &caller, id.0)
+            .await?
+            .audit(&state.keys, &caller)?;
         let txn = begin_write(&state.db).await?;
         store::stay(&txn, id.0)
             .await?
@@ -856,7 +942,7 @@ impl StaysApi {
         audit::record(
             &txn,
             now,
-            &caller.audit,
+            &ctx,
             Event::new("stay.assigned", 200)
                 .on("stay", id.0)
                 .fields(vec!["assignments"]),
@@ -881,6 +967,9 @@ impl StaysApi {
     ) -> ApiResult<Unassigned> {
         let state = *state;
         let now = state.clock.now();
+        let ctx = sight::stay(&state.db, &caller, id.0)
+            .await?
+            .audit(&state.keys, &caller)?;
         let txn = begin_write(&state.db).await?;
         store::stay(&txn, id.0)
             .await?
@@ -894,7 +983,7 @@ impl StaysApi {
         audit::record(
             &txn,
             now,
-            &caller.audit,
+            &ctx,
             Event::new("stay.unassigned", 204)
                 .on("stay", id.0)
                 .fields(vec!["assignments"]),

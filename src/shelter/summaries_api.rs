@@ -52,10 +52,11 @@ fn summary_view(s: stays::Model) -> StaySummary {
 async fn audit_client_read(
     state: &AppState,
     caller: &Caller,
+    ctx: &audit::Context,
     event: Event<'_>,
 ) -> Result<(), ApiError> {
     if matches!(caller.actor, Actor::Client(_)) {
-        audit::record_alone(&state.audit, state.clock.now(), &caller.audit, event).await?;
+        audit::record_alone(&state.audit, state.clock.now(), ctx, event).await?;
     }
     Ok(())
 }
@@ -95,6 +96,7 @@ impl StaySummariesApi {
         audit_client_read(
             &state,
             &caller,
+            &caller.audit,
             Event::new("stay_summaries.listed", 200).fields(vec!["summary"]),
         )
         .await?;
@@ -123,9 +125,15 @@ impl StaySummariesApi {
             .one(&state.db)
             .await?
             .ok_or_else(ApiError::not_found)?;
+        // a client's reason is about this stay's defender: sealed under its key
+        let ctx = match store::defender(&state.db, stay.defender_id).await? {
+            Some(d) => super::sight::defender_audit(&state, &caller, &d).await?,
+            None => caller.audit.clone(),
+        };
         audit_client_read(
             &state,
             &caller,
+            &ctx,
             Event::new("read", 200)
                 .on("stay", stay.id)
                 .fields(vec!["summary"]),

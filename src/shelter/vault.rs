@@ -2,17 +2,25 @@
 //!
 //! Each defender has a random data key, wrapped by the master key in
 //! `data_keys`. It encrypts the defender's identity and every protected value
-//! of its stays (address, note bodies, risk texts, check-in notes). The
+//! of its stays (address, note bodies, risk texts, check-in notes) and every
+//! free text written about them (a stay's referring organisation and local
+//! partner, status change reasons, activity titles, `X-Audit-Reason`s of
+//! requests about them), so that erasing the key shreds them all. The
 //! associated data of each ciphertext names its table, column and row, so a
 //! ciphertext copied to another row or column does not decrypt.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use sea_orm::{
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DbErr, EntityTrait, QueryFilter,
+};
 use uuid::Uuid;
 
 use crate::{
     crypto::DataKey,
-    entities::data_keys,
+    entities::{activities, data_keys, defenders, stay_status_changes, stays},
     http::problem::ApiError,
     keyring::{data_key_aad, Keys},
 };
@@ -26,6 +34,10 @@ pub enum Field {
     RiskThreats,
     RiskMeasures,
     CheckInNote,
+    StayReferringOrganisation,
+    StayLocalPartner,
+    StatusChangeReason,
+    ActivityTitle,
 }
 
 impl Field {
@@ -37,6 +49,10 @@ impl Field {
             Field::RiskThreats => "risk_assessments.threats",
             Field::RiskMeasures => "risk_assessments.measures",
             Field::CheckInNote => "check_ins.note",
+            Field::StayReferringOrganisation => "stays.referring_organisation",
+            Field::StayLocalPartner => "stays.local_partner",
+            Field::StatusChangeReason => "stay_status_changes.reason",
+            Field::ActivityTitle => "activities.title",
         }
     }
 }
@@ -124,4 +140,139 @@ pub fn open_opt(
     sealed: Option<&str>,
 ) -> Result<Option<String>, ApiError> {
     sealed.map(|s| open(key, field, row, s)).transpose()
+}
+
+/// The data keys of the defenders of these stays, by stay (absent: erased).
+async fn keys_of_stays(
+    db: &impl ConnectionTrait,
+    keys: &Keys,
+    stay_ids: Vec<Uuid>,
+) -> Result<HashMap<Uuid, (Uuid, DataKey)>, DbErr> {
+    let mut out = HashMap::new();
+    if stay_ids.is_empty() {
+        return Ok(out);
+    }
+    let rows: Vec<(Uuid, Option<Uuid>)> = stays::Entity::find()
+        .find_also_related(defenders::Entity)
+        .filter(stays::Column::Id.is_in(stay_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|(s, d)| (s.id, d.and_then(|d| d.data_key_id)))
+        .collect();
+    let key_ids: Vec<Uuid> = rows.iter().filter_map(|(_, k)| *k).collect();
+    let wrapped: HashMap<Uuid, String> = data_keys::Entity::find()
+        .filter(data_keys::Column::Id.is_in(key_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|k| (k.id, k.wrapped))
+        .collect();
+    for (stay, key_id) in rows {
+        let Some(key_id) = key_id else { continue };
+        let Some(w) = wrapped.get(&key_id) else {
+            continue;
+        };
+        let key = keys
+            .master
+            .unwrap_key(w, &data_key_aad(key_id))
+            .map_err(|_| DbErr::Custom(format!("data key {key_id} cannot be unwrapped")))?;
+        out.insert(stay, (key_id, key));
+    }
+    Ok(out)
+}
+
+/// Free text that versions before this one stored in plaintext (a stay's
+/// referring organisation and local partner, status change reasons,
+/// activity titles) is sealed under its defender's data key and its
+/// plaintext emptied; for an erased defender it is only emptied. Runs when
+/// the service starts (only it holds the keys); returns how many rows it
+/// changed, and then purges their old versions from disk.
+pub async fn seal_earlier_plaintext(db: &DatabaseConnection, keys: &Keys) -> Result<u64, DbErr> {
+    let txn = crate::db::begin_write(db).await?;
+    let stay_rows = stays::Entity::find()
+        .filter(
+            Condition::any()
+                .add(stays::Column::ReferringOrganisation.is_not_null())
+                .add(stays::Column::LocalPartner.is_not_null()),
+        )
+        .all(&txn)
+        .await?;
+    let changes = stay_status_changes::Entity::find()
+        .filter(stay_status_changes::Column::Reason.is_not_null())
+        .all(&txn)
+        .await?;
+    let titles = activities::Entity::find()
+        .filter(activities::Column::Title.ne(""))
+        .all(&txn)
+        .await?;
+    let total = (stay_rows.len() + changes.len() + titles.len()) as u64;
+    if total == 0 {
+        txn.rollback().await?;
+        return Ok(0);
+    }
+    let mut stay_ids: Vec<Uuid> = stay_rows.iter().map(|s| s.id).collect();
+    stay_ids.extend(changes.iter().map(|c| c.stay_id));
+    stay_ids.extend(titles.iter().map(|a| a.stay_id));
+    let keys_by_stay = keys_of_stays(&txn, keys, stay_ids).await?;
+    let none = || Expr::value(Option::<String>::None);
+    for s in stay_rows {
+        let key = keys_by_stay.get(&s.id).map(|(_, k)| k);
+        let sealed = |field, plain: &Option<String>, already: &Option<String>| {
+            already
+                .clone()
+                .or_else(|| key.and_then(|k| seal_opt(k, field, s.id, plain.as_deref())))
+        };
+        stays::Entity::update_many()
+            .col_expr(
+                stays::Column::ReferringOrganisationEnc,
+                Expr::value(sealed(
+                    Field::StayReferringOrganisation,
+                    &s.referring_organisation,
+                    &s.referring_organisation_enc,
+                )),
+            )
+            .col_expr(
+                stays::Column::LocalPartnerEnc,
+                Expr::value(sealed(
+                    Field::StayLocalPartner,
+                    &s.local_partner,
+                    &s.local_partner_enc,
+                )),
+            )
+            .col_expr(stays::Column::ReferringOrganisation, none())
+            .col_expr(stays::Column::LocalPartner, none())
+            .filter(stays::Column::Id.eq(s.id))
+            .exec(&txn)
+            .await?;
+    }
+    for c in changes {
+        let sealed = c.reason_enc.clone().or_else(|| {
+            keys_by_stay.get(&c.stay_id).and_then(|(_, k)| {
+                seal_opt(k, Field::StatusChangeReason, c.id, c.reason.as_deref())
+            })
+        });
+        stay_status_changes::Entity::update_many()
+            .col_expr(stay_status_changes::Column::ReasonEnc, Expr::value(sealed))
+            .col_expr(stay_status_changes::Column::Reason, none())
+            .filter(stay_status_changes::Column::Id.eq(c.id))
+            .exec(&txn)
+            .await?;
+    }
+    for a in titles {
+        let sealed = a.title_enc.clone().or_else(|| {
+            keys_by_stay
+                .get(&a.stay_id)
+                .map(|(_, k)| seal(k, Field::ActivityTitle, a.id, &a.title))
+        });
+        activities::Entity::update_many()
+            .col_expr(activities::Column::TitleEnc, Expr::value(sealed))
+            .col_expr(activities::Column::Title, Expr::value(String::new()))
+            .filter(activities::Column::Id.eq(a.id))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    crate::db::purge_old_row_versions(db, &["stays", "stay_status_changes", "activities"]).await?;
+    Ok(total)
 }

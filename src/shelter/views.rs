@@ -135,7 +135,11 @@ pub struct ConsentRevocation {
     pub revoked_on: NaiveDate,
 }
 
-/// A stay: the case. `accommodationAddress` is present only for callers who may see it.
+/// A stay: the case. Everyone who sees it sees its summary: reference,
+/// codename, intake round, status, dates and confidentiality. Visa status,
+/// insurance, referring organisation, local partner and accommodation address
+/// are present only for callers who need to know (coordinators and the
+/// assigned staff, in a stay's own answers; lists show summaries).
 #[derive(Debug, Clone, Object, serde::Serialize)]
 #[oai(rename_all = "camelCase")]
 #[serde(rename_all = "camelCase")]
@@ -149,7 +153,9 @@ pub struct Stay {
     pub codename: String,
     #[oai(validator(max_length = 40))]
     pub intake_round: String,
-    #[oai(validator(max_length = 200))]
+    /// Protected free text (encrypted at rest).
+    #[oai(skip_serializing_if_is_none, validator(max_length = 200))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub referring_organisation: Option<String>,
     #[serde(serialize_with = "crate::http::types::serialize_date")]
     pub planned_arrival: NaiveDate,
@@ -159,9 +165,15 @@ pub struct Stay {
     pub actual_arrival: Option<NaiveDate>,
     #[serde(serialize_with = "crate::http::types::serialize_optional_date")]
     pub actual_departure: Option<NaiveDate>,
-    pub visa_status: VisaStatus,
-    pub insurance_arranged: bool,
-    #[oai(validator(max_length = 200))]
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub visa_status: Option<VisaStatus>,
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insurance_arranged: Option<bool>,
+    /// Protected free text (encrypted at rest).
+    #[oai(skip_serializing_if_is_none, validator(max_length = 200))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub local_partner: Option<String>,
     pub status: StayStatus,
     pub confidentiality: Confidentiality,
@@ -220,6 +232,7 @@ pub struct StatusChange {
     pub id: Uuid,
     pub from: Option<StayStatus>,
     pub to: StayStatus,
+    /// Protected free text (encrypted at rest; reading it is audited).
     #[oai(validator(max_length = 2000))]
     pub reason: Option<String>,
     pub changed_at: Timestamp,
@@ -312,6 +325,7 @@ pub struct Activity {
     pub id: Uuid,
     pub stay_id: Uuid,
     pub kind: ActivityKind,
+    /// Protected free text (encrypted at rest; reading it is audited).
     #[oai(validator(max_length = 200))]
     pub title: String,
     pub date: NaiveDate,

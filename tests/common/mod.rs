@@ -415,3 +415,34 @@ pub async fn problem(resp: Response, status: u16) -> Value {
     assert_eq!(body["status"], status);
     body
 }
+
+/// Everything in the database as stored: the SQLite files (with the
+/// write-ahead log) as bytes, or a `pg_dump` of the PostgreSQL database.
+pub fn raw_database_text(db: &TestDb) -> String {
+    match db {
+        TestDb::Sqlite(dir) => {
+            // the main file and the write-ahead log, as bytes
+            let mut all = Vec::new();
+            for entry in std::fs::read_dir(dir).unwrap() {
+                all.extend(std::fs::read(entry.unwrap().path()).unwrap());
+            }
+            String::from_utf8_lossy(&all).into_owned()
+        }
+        TestDb::Postgres { admin_url, name } => {
+            let mut url = url::Url::parse(admin_url).unwrap();
+            url.set_path(&format!("/{name}"));
+            let out = std::process::Command::new("pg_dump")
+                .arg("--data-only")
+                .arg(url.as_str())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+        TestDb::Shared => panic!("the raw database belongs to another instance"),
+    }
+}
