@@ -1007,13 +1007,20 @@ async fn activities_check_ins_and_consents() {
         409,
     )
     .await;
+    // the staff in the case see the consents; a caseworker who is not does not
     let list: Value = app
-        .get(&format!("{dpath}/consents"), &w.unassigned.token)
+        .get(&format!("{dpath}/consents"), &w.assigned.token)
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    problem(
+        app.get(&format!("{dpath}/consents"), &w.unassigned.token)
+            .await,
+        404,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -1170,6 +1177,162 @@ async fn stay_lists_filter_sort_and_page_by_planned_arrival() {
             }
         } else {
             assert!(item["actualArrival"].is_null(), "{item}");
+        }
+    }
+}
+
+/// The outside review's need-to-know gaps: an unassigned caseworker saw
+/// activities and consents of stays it is not assigned to, and stay
+/// summaries with referring organisation, local partner, visa and
+/// insurance; `secret` was stored but never enforced.
+#[tokio::test]
+async fn unassigned_caseworkers_see_summaries_and_secret_stays_exist_only_for_those_in_them() {
+    let w = world().await;
+    let app = &w.app;
+    let t = &w.coordinator.token;
+    // the unassigned caseworker: a summary of the stay, nothing else
+    let stay: Value = app
+        .get(&format!("/stays/{}", w.stay), &w.unassigned.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stay["codename"], "Kestrel");
+    assert_eq!(stay["status"], "referred");
+    for hidden in [
+        "referringOrganisation",
+        "localPartner",
+        "visaStatus",
+        "insuranceArranged",
+        "accommodationAddress",
+    ] {
+        assert!(stay.get(hidden).is_none(), "{hidden}: {stay}");
+    }
+    let assigned: Value = app
+        .get(&format!("/stays/{}", w.stay), &w.assigned.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(assigned["visaStatus"], "to_apply");
+    assert_eq!(assigned["referringOrganisation"], "Justice & Peace");
+    let consent = app
+        .post(
+            &format!("/defenders/{}/consents", w.defender),
+            Some(t),
+            json!({"item": "photo", "grantedOn": "2026-09-02"}),
+        )
+        .await;
+    assert_eq!(consent.status(), StatusCode::CREATED);
+    for path in [
+        format!("/stays/{}/activities", w.stay),
+        format!("/defenders/{}/consents", w.defender),
+    ] {
+        problem(app.get(&path, &w.unassigned.token).await, 404).await;
+        assert_eq!(
+            app.get(&path, &w.assigned.token).await.status(),
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+
+    // a secret stay of another defender, with the assigned caseworker in it
+    let secret_defender: Value = app
+        .post(
+            "/defenders",
+            Some(t),
+            json!({"codename": "Osprey", "countryOfWork": "SY", "fieldOfWork": "journalism", "languages": [], "riskLevel": "critical"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret_defender = secret_defender["id"].as_str().unwrap().to_owned();
+    let secret: Value = app
+        .post(
+            "/stays",
+            Some(t),
+            json!({"defenderId": secret_defender, "intakeRound": "2026-autumn", "plannedArrival": "2026-10-01", "plannedDeparture": "2026-12-20", "visaStatus": "not_needed", "insuranceArranged": true, "confidentiality": "secret"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret_stay = secret["id"].as_str().unwrap().to_owned();
+    let resp = app
+        .request(
+            Method::PUT,
+            &format!("/stays/{secret_stay}/assignments/{}", w.assigned.id),
+            Some(t),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let admin = app.account(&[Role::Admin]).await;
+    let (_, client_key) = app.api_client(&admin.token, &["stays.read"]).await;
+
+    let lists = |token: &str| {
+        let token = token.to_owned();
+        async move {
+            let mut found = Vec::new();
+            for path in [
+                "/stays?limit=200",
+                "/stay-summaries?limit=200",
+                "/defenders?limit=200",
+            ] {
+                let resp = app.get(path, &token).await;
+                if resp.status() == StatusCode::NOT_FOUND {
+                    continue; // not a list this caller has (an API client's scope)
+                }
+                let page: Value = resp.json().await.unwrap();
+                for item in page["items"].as_array().unwrap() {
+                    found.push(item["id"].as_str().unwrap().to_owned());
+                }
+            }
+            found
+        }
+    };
+    let singles = [
+        format!("/stays/{secret_stay}"),
+        format!("/stay-summaries/{secret_stay}"),
+        format!("/stays/{secret_stay}/assignments"),
+        format!("/defenders/{secret_defender}"),
+    ];
+    // those not in it: nothing, anywhere
+    for token in [w.unassigned.token.as_str(), client_key.as_str()] {
+        let seen = lists(token).await;
+        assert!(
+            !seen.contains(&secret_stay) && !seen.contains(&secret_defender),
+            "{seen:?}"
+        );
+        assert!(
+            seen.contains(&w.stay),
+            "the ordinary stay is listed: {seen:?}"
+        );
+        for path in &singles {
+            let status = app.get(path, token).await.status();
+            assert!(matches!(status, StatusCode::NOT_FOUND), "{path}: {status}");
+        }
+    }
+    // the unassigned caseworker's look is on record
+    assert!(app
+        .audit_rows()
+        .await
+        .iter()
+        .any(|e| e.action == "access.denied"
+            && e.actor_id == Some(w.unassigned.id)
+            && e.resource_id.as_deref() == Some(secret_stay.as_str())));
+    // the coordinator and the assigned caseworker: all of it
+    for token in [t.as_str(), w.assigned.token.as_str()] {
+        let seen = lists(token).await;
+        assert!(seen.contains(&secret_stay) && seen.contains(&secret_defender));
+        for path in &singles {
+            assert_eq!(
+                app.get(path, token).await.status(),
+                StatusCode::OK,
+                "{path}"
+            );
         }
     }
 }

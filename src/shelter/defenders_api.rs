@@ -197,11 +197,15 @@ pub struct DefendersApi;
 #[OpenApi(tag = "Tag::Defenders")]
 impl DefendersApi {
     /// List defenders (summaries, never identity), in creation order.
+    ///
+    /// A defender with a `secret` stay is listed only to coordinators and the
+    /// staff assigned to that stay.
     #[oai(path = "/defenders", method = "get", operation_id = "listDefenders")]
     #[allow(clippy::too_many_arguments)]
     async fn list_defenders(
         &self,
         state: Data<&AppState>,
+        caller: Data<&Caller>,
         req: &Request,
         #[oai(name = "riskLevel")] risk_level: Query<Option<RiskLevel>>,
         #[oai(name = "fieldOfWork")] field_of_work: Query<Option<FieldOfWork>>,
@@ -216,7 +220,9 @@ impl DefendersApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<DefenderList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        let mut q = defenders::Entity::find().filter(defenders::Column::ErasedAt.is_null());
+        let mut q = defenders::Entity::find()
+            .filter(defenders::Column::ErasedAt.is_null())
+            .filter(sight::visible_defenders(&caller));
         if let Some(r) = risk_level.0 {
             q = q.filter(defenders::Column::RiskLevel.eq(r.as_str()));
         }
@@ -358,6 +364,7 @@ impl DefendersApi {
         let m = store::defender(&state.db, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
+        sight::defender_in_sight(state, &caller, &m).await?;
         let identity = if sight::sees_identity(&state.db, &caller, m.id).await? {
             let identity = open_identity(state, &m).await?;
             if identity.is_some() {
@@ -738,7 +745,8 @@ impl DefendersApi {
         })))
     }
 
-    /// A defender's publicity consents, newest first.
+    /// A defender's publicity consents, newest first: for coordinators and
+    /// the staff assigned to one of the defender's stays.
     #[oai(
         path = "/defenders/:id/consents",
         method = "get",
@@ -747,6 +755,7 @@ impl DefendersApi {
     async fn list_consents(
         &self,
         state: Data<&AppState>,
+        caller: Data<&Caller>,
         req: &Request,
         id: Path<Uuid>,
         /// Page size, 1 to 200.
@@ -757,9 +766,11 @@ impl DefendersApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<ConsentList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        store::defender(&state.db, id.0)
+        let defender = store::defender(&state.db, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
+        // what may be published about someone is their case: need to know
+        sight::defender_in_full(&state, &caller, &defender).await?;
         let q = consents::Entity::find().filter(consents::Column::DefenderId.eq(id.0));
         let rows = crate::http::pagination::newest_first(
             q,

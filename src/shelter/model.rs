@@ -50,7 +50,11 @@ text_enum!(
 );
 
 text_enum!(
-    /// How widely a stay may be known among staff and partners.
+    /// How widely a stay may be known among staff and partners. A `secret`
+    /// stay, and its defender, do not exist (404, left out of every list) for
+    /// anyone but shelter coordinators and the staff assigned to it; API
+    /// clients never see it. `standard` and `restricted` stays follow the
+    /// usual need to know.
     Confidentiality { Standard => "standard", Restricted => "restricted", Secret => "secret" }
 );
 

@@ -19,6 +19,74 @@ pub fn is_coordinator(caller: &Caller) -> bool {
     caller.has(Role::ShelterCoordinator)
 }
 
+/// Condition for lists of stays: what of them the caller may know exists
+/// (secret stays only for coordinators and the assigned staff, never for
+/// API clients).
+pub fn visible_stays(caller: &Caller) -> sea_orm::Condition {
+    if is_coordinator(caller) {
+        sea_orm::Condition::all()
+    } else if caller.roles.is_empty() {
+        store::stay_not_secret_to(None)
+    } else {
+        store::stay_not_secret_to(Some(caller.actor_id))
+    }
+}
+
+/// Condition for lists of defenders (see [`visible_stays`]).
+pub fn visible_defenders(caller: &Caller) -> sea_orm::Condition {
+    if is_coordinator(caller) {
+        sea_orm::Condition::all()
+    } else {
+        store::defender_not_secret_to(caller.actor_id)
+    }
+}
+
+/// A defender the caller may know exists: 404 (audited) when it has a
+/// secret stay the caller is not assigned to.
+pub async fn defender_in_sight(
+    state: &AppState,
+    caller: &Caller,
+    defender: &defenders::Model,
+) -> Result<(), ApiError> {
+    if is_coordinator(caller)
+        || !store::defender_secret_to(&state.db, defender.id, caller.actor_id).await?
+    {
+        return Ok(());
+    }
+    deny_as_absent(state, caller, "defender", defender.id).await
+}
+
+/// Like [`defender_in_sight`], and the caller must also see the defender's
+/// identity-level records (its publicity consents): coordinators and staff
+/// assigned to one of its stays.
+pub async fn defender_in_full(
+    state: &AppState,
+    caller: &Caller,
+    defender: &defenders::Model,
+) -> Result<(), ApiError> {
+    if sees_identity(&state.db, caller, defender.id).await? {
+        return Ok(());
+    }
+    deny_as_absent(state, caller, "defender", defender.id).await
+}
+
+/// A refusal that looks like absence, on record first.
+async fn deny_as_absent(
+    state: &AppState,
+    caller: &Caller,
+    kind: &str,
+    id: Uuid,
+) -> Result<(), ApiError> {
+    audit::record_alone(
+        &state.audit,
+        state.clock.now(),
+        &caller.audit,
+        Event::new("access.denied", 404).on(kind, id),
+    )
+    .await?;
+    Err(ApiError::not_found())
+}
+
 /// A stay as a caller may see it.
 pub struct StayInSight {
     pub stay: stays::Model,
@@ -69,16 +137,18 @@ pub async fn defender_audit(
     Ok(caller.audit.about_defender(defender.data_key_id, &key))
 }
 
-/// Loads a stay for a caller: 404 when it does not exist or its defender was erased.
-pub async fn stay(
-    db: &DatabaseConnection,
-    caller: &Caller,
-    id: Uuid,
-) -> Result<StayInSight, ApiError> {
+/// Loads a stay for a caller: 404 when it does not exist, its defender was
+/// erased, or it is secret and the caller is not in it (that refusal audited).
+pub async fn stay(state: &AppState, caller: &Caller, id: Uuid) -> Result<StayInSight, ApiError> {
+    let db = &state.db;
     let (stay, defender, wrapped_key) = store::stay_with_key(db, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     let full = is_coordinator(caller) || store::is_assigned(db, id, caller.actor_id).await?;
+    // a secret stay does not exist for those who are not in it
+    if stay.confidentiality == store::SECRET && !full {
+        deny_as_absent(state, caller, "stay", id).await?;
+    }
     Ok(StayInSight {
         stay,
         defender,
@@ -94,7 +164,7 @@ pub async fn stay_in_full(
     caller: &Caller,
     id: Uuid,
 ) -> Result<StayInSight, ApiError> {
-    let found = stay(&state.db, caller, id).await?;
+    let found = stay(state, caller, id).await?;
     if !found.full {
         audit::record_alone(
             &state.audit,

@@ -284,7 +284,9 @@ impl StaysApi {
     ) -> ApiResult<StayList> {
         let page = PageRequest::<StayCursor>::parse(limit.0, cursor.0.as_deref())?;
         let descending = sort.0 == Some(StaySort::PlannedArrivalDesc);
-        let mut q = stays::Entity::find().filter(store::stay_visible());
+        let mut q = stays::Entity::find()
+            .filter(store::stay_visible())
+            .filter(sight::visible_stays(&caller));
         if let Some(s) = status.0 {
             q = q.filter(stays::Column::Status.eq(s.as_str()));
         }
@@ -478,7 +480,7 @@ impl StaysApi {
         caller: Data<&Caller>,
         id: Path<Uuid>,
     ) -> ApiResult<StayResponse> {
-        let found = sight::stay(&state.db, &caller, id.0).await?;
+        let found = sight::stay(&state, &caller, id.0).await?;
         let details = shown_details(&state, &caller, &found).await?;
         Ok(StayResponse::Ok(
             Json(stay_view(&found.stay, &found.defender.codename, details)),
@@ -860,7 +862,7 @@ impl StaysApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<AssignmentList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        sight::stay(&state.db, &caller, id.0).await?;
+        sight::stay(&state, &caller, id.0).await?;
         let mut q =
             stay_assignments::Entity::find().filter(stay_assignments::Column::StayId.eq(id.0));
         if let Some(after) = page.after {
@@ -895,7 +897,7 @@ impl StaysApi {
     ) -> ApiResult<AssignmentResponse> {
         let state = *state;
         let now = state.clock.now();
-        let ctx = sight::stay(&state.db, &caller, id.0)
+        let ctx = sight::stay(state, &caller, id.0)
             .await?
             .audit(&state.keys, &caller)?;
         let txn = begin_write(&state.db).await?;
@@ -967,7 +969,7 @@ impl StaysApi {
     ) -> ApiResult<Unassigned> {
         let state = *state;
         let now = state.clock.now();
-        let ctx = sight::stay(&state.db, &caller, id.0)
+        let ctx = sight::stay(state, &caller, id.0)
             .await?
             .audit(&state.keys, &caller)?;
         let txn = begin_write(&state.db).await?;

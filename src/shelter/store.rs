@@ -173,6 +173,53 @@ pub fn stay_visible() -> Condition {
     Condition::all().add(Expr::exists(erased).not())
 }
 
+/// The confidentiality that hides a stay (and its defender) from everyone
+/// but shelter coordinators and the staff assigned to it.
+pub const SECRET: &str = "secret";
+
+/// Condition: the stay is not secret, or is assigned to this staff member
+/// (`None`: an API client, to which no secret stay is visible).
+pub fn stay_not_secret_to(staff_id: Option<Uuid>) -> Condition {
+    let open = Condition::any().add(stays::Column::Confidentiality.ne(SECRET));
+    match staff_id {
+        Some(id) => open.add(stay_assigned_to(id)),
+        None => open,
+    }
+}
+
+/// Condition: the defender has no secret stay that this staff member is not
+/// assigned to.
+pub fn defender_not_secret_to(staff_id: Uuid) -> Condition {
+    let hidden = Query::select()
+        .column(stays::Column::DefenderId)
+        .from(stays::Entity)
+        .and_where(stays::Column::Confidentiality.eq(SECRET))
+        .and_where(
+            stays::Column::Id.not_in_subquery(
+                Query::select()
+                    .column(stay_assignments::Column::StayId)
+                    .from(stay_assignments::Entity)
+                    .and_where(stay_assignments::Column::StaffId.eq(staff_id))
+                    .to_owned(),
+            ),
+        )
+        .to_owned();
+    Condition::all().add(defenders::Column::Id.not_in_subquery(hidden))
+}
+
+/// Whether a defender has a secret stay this staff member is not assigned to.
+pub async fn defender_secret_to(
+    db: &impl ConnectionTrait,
+    defender_id: Uuid,
+    staff_id: Uuid,
+) -> Result<bool, DbErr> {
+    Ok(defenders::Entity::find_by_id(defender_id)
+        .filter(defender_not_secret_to(staff_id).not())
+        .one(db)
+        .await?
+        .is_some())
+}
+
 /// Condition: the stay is assigned to this staff member.
 pub fn stay_assigned_to(staff_id: Uuid) -> Condition {
     Condition::all().add(

@@ -85,7 +85,9 @@ impl StaySummariesApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<StaySummaryList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        let mut q = stays::Entity::find().filter(store::stay_visible());
+        let mut q = stays::Entity::find()
+            .filter(store::stay_visible())
+            .filter(super::sight::visible_stays(&caller));
         if let Some(s) = status.0 {
             q = q.filter(stays::Column::Status.eq(s.as_str()));
         }
@@ -122,6 +124,7 @@ impl StaySummariesApi {
     ) -> ApiResult<SummaryResponse> {
         let stay = stays::Entity::find_by_id(id.0)
             .filter(store::stay_visible())
+            .filter(super::sight::visible_stays(&caller))
             .one(&state.db)
             .await?
             .ok_or_else(ApiError::not_found)?;
