@@ -408,7 +408,12 @@ impl Config {
             1..=168,
         )?);
         let mfa_required_roles = match source.get("CASEDESK_MFA_REQUIRED_ROLES") {
-            None => vec![Role::ShelterCoordinator, Role::ShelterCaseworker],
+            // every role that reaches case data (the auditor reads audit
+            // reasons) or grants access; the analyst sees aggregates only
+            None => Role::ALL
+                .into_iter()
+                .filter(|r| *r != Role::Analyst)
+                .collect(),
             Some(list) => {
                 let mut roles = Vec::new();
                 for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {

@@ -34,7 +34,9 @@ use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    accounts::{api::StaffApi, password::Hasher, self_service::SelfServiceApi},
+    accounts::{
+        api::StaffApi, grants_api::RoleGrantsApi, password::Hasher, self_service::SelfServiceApi,
+    },
     audit::api::AuditApi,
     clock::Clock,
     config::Config,
@@ -72,6 +74,7 @@ pub struct AppState {
 pub type Apis = (
     SelfServiceApi,
     StaffApi,
+    RoleGrantsApi,
     AuditApi,
     DefendersApi,
     StaysApi,
@@ -91,6 +94,7 @@ fn apis() -> Apis {
     (
         SelfServiceApi,
         StaffApi,
+        RoleGrantsApi,
         AuditApi,
         DefendersApi,
         StaysApi,

@@ -47,6 +47,18 @@ fn expected() -> BTreeMap<&'static str, Staff> {
         ("getStaff", Roles(&[Role::Admin][..])),
         ("updateStaff", Roles(&[Role::Admin][..])),
         ("resetStaffPassword", Roles(&[Role::Admin][..])),
+        (
+            "listRoleGrants",
+            Roles(&[Role::Admin, Role::ShelterCoordinator][..]),
+        ),
+        (
+            "approveRoleGrant",
+            Roles(&[Role::Admin, Role::ShelterCoordinator][..]),
+        ),
+        (
+            "rejectRoleGrant",
+            Roles(&[Role::Admin, Role::ShelterCoordinator][..]),
+        ),
         ("listAuditEvents", Roles(&[Role::Auditor][..])),
         ("verifyAuditChain", Roles(&[Role::Auditor][..])),
         ("listAuditCheckpoints", Roles(&[Role::Auditor][..])),
@@ -188,6 +200,9 @@ fn hidden(op: &str) -> bool {
             | "getStaff"
             | "updateStaff"
             | "resetStaffPassword"
+            | "listRoleGrants"
+            | "approveRoleGrant"
+            | "rejectRoleGrant"
             | "listAuditEvents"
             | "verifyAuditChain"
             | "listAuditCheckpoints"

@@ -79,13 +79,45 @@ async fn first_admin_must_change_its_password_before_anything_else() {
             .status(),
         StatusCode::NO_CONTENT
     );
+    // an administrator must enrol a second factor next, before anything else
+    let body = problem(app.get("/staff", token).await, 403).await;
+    assert_eq!(body["type"], "urn:casedesk:problem:mfa-enrolment-required");
+    let enrolment: Value = app
+        .post("/staff/me/totp", Some(token), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = common::base32_decode(enrolment["secret"].as_str().unwrap());
+    let code = app.totp_code(&secret);
+    let resp = app
+        .post(
+            "/staff/me/totp/confirmation",
+            Some(token),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(app.get("/staff", token).await.status(), StatusCode::OK);
-    // the old password no longer works, the new one does
+    // the old password no longer works, the new one does, with its code
     assert_eq!(
         app.login_response(&email, &password, None).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    app.login(&email, "brand new passphrase 1").await;
+    problem(
+        app.login_response(&email, "brand new passphrase 1", None)
+            .await,
+        401,
+    )
+    .await;
+    app.clock.advance(chrono::TimeDelta::seconds(30));
+    let code = app.totp_code(&secret);
+    assert_eq!(
+        app.login_response(&email, "brand new passphrase 1", Some(&code))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
 }
 
 #[tokio::test]
@@ -173,14 +205,14 @@ async fn five_failures_lock_the_account_for_fifteen_minutes_even_with_the_right_
     );
     app.clock
         .advance(TimeDelta::minutes(1) + TimeDelta::seconds(1));
-    app.login(&account.email, PASSWORD).await;
+    app.sign_in(&account).await;
 
     // a success resets the counter: four more failures do not lock
     for _ in 0..4 {
         app.login_response(&account.email, "not the password at all", None)
             .await;
     }
-    app.login(&account.email, PASSWORD).await;
+    app.sign_in(&account).await;
 }
 
 #[tokio::test]
@@ -209,7 +241,7 @@ async fn tokens_expire_when_idle_after_twelve_hours_at_logout_and_at_deactivatio
     let user = app.account(&[Role::Analyst]).await;
 
     // idle
-    let token = app.login(&user.email, PASSWORD).await;
+    let token = app.sign_in(&user).await;
     app.clock.advance(TimeDelta::minutes(29));
     assert_eq!(app.get("/staff/me", &token).await.status(), StatusCode::OK);
     app.clock.advance(TimeDelta::minutes(29));
@@ -223,7 +255,7 @@ async fn tokens_expire_when_idle_after_twelve_hours_at_logout_and_at_deactivatio
     assert_eq!(body["type"], "urn:casedesk:problem:unauthenticated");
 
     // absolute
-    let token = app.login(&user.email, PASSWORD).await;
+    let token = app.sign_in(&user).await;
     for _ in 0..(12 * 3 - 1) {
         app.clock.advance(TimeDelta::minutes(20));
         assert_eq!(app.get("/staff/me", &token).await.status(), StatusCode::OK);
@@ -232,8 +264,8 @@ async fn tokens_expire_when_idle_after_twelve_hours_at_logout_and_at_deactivatio
     problem(app.get("/staff/me", &token).await, 401).await;
 
     // logout
-    let admin_token = app.login(&admin.email, PASSWORD).await;
-    let token = app.login(&user.email, PASSWORD).await;
+    let admin_token = app.sign_in(&admin).await;
+    let token = app.sign_in(&user).await;
     let resp = app
         .request(Method::DELETE, "/sessions/current", Some(&token))
         .send()
@@ -243,8 +275,8 @@ async fn tokens_expire_when_idle_after_twelve_hours_at_logout_and_at_deactivatio
     problem(app.get("/staff/me", &token).await, 401).await;
 
     // deactivation kills every live session at once
-    let token = app.login(&user.email, PASSWORD).await;
-    let second = app.login(&user.email, PASSWORD).await;
+    let token = app.sign_in(&user).await;
+    let second = app.sign_in(&user).await;
     let resp = app.get(&format!("/staff/{}", user.id), &admin_token).await;
     let etag = resp
         .headers()
@@ -550,7 +582,7 @@ async fn admins_keep_their_own_admin_role_and_the_last_admin_stays() {
     .await
     .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let other_token = app.login(&other.email, PASSWORD).await;
+    let other_token = app.sign_in(&other).await;
     let resp = app
         .request(
             Method::PATCH,
@@ -596,7 +628,8 @@ async fn admins_keep_their_own_admin_role_and_the_last_admin_stays() {
 #[tokio::test]
 async fn totp_enrolment_login_single_use_and_removal() {
     let app = TestApp::spawn().await;
-    let user = app.account(&[Role::ExchangeOfficer]).await;
+    // a role that does not require a second factor, so that it enrols by choice
+    let user = app.account(&[Role::Analyst]).await;
     let t = user.token.as_str();
     let resp = app.post("/staff/me/totp", Some(t), json!({})).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
@@ -608,7 +641,7 @@ async fn totp_enrolment_login_single_use_and_removal() {
     let secret = common::base32_decode(enrolment["secret"].as_str().unwrap());
 
     // not yet active: sign-in needs no code
-    app.login(&user.email, PASSWORD).await;
+    app.sign_in(&user).await;
     problem(
         app.post(
             "/staff/me/totp/confirmation",
@@ -688,7 +721,7 @@ async fn totp_enrolment_login_single_use_and_removal() {
         )
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
-    app.login(&user.email, PASSWORD).await;
+    app.sign_in(&user).await;
 }
 
 #[tokio::test]

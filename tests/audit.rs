@@ -252,7 +252,7 @@ async fn chain_holds_under_concurrent_writers() {
 async fn no_password_token_or_totp_secret_reaches_the_audit_trail() {
     let app = TestApp::spawn().await;
     let admin = app.account(&[Role::Admin]).await;
-    let officer = app.account(&[Role::ExchangeOfficer]).await;
+    let officer = app.account(&[Role::Analyst]).await;
     let enrolment: Value = app
         .post("/staff/me/totp", Some(&officer.token), json!({}))
         .await

@@ -531,7 +531,7 @@ async fn api_clients_work_within_their_scopes_rotate_and_revoke() {
     );
     app.clock
         .advance(TimeDelta::hours(2) + TimeDelta::seconds(1));
-    let admin = &app.login(&w.admin.email, common::PASSWORD).await;
+    let admin = &app.sign_in(&w.admin).await;
     problem(app.get("/placements", &key).await, 401).await;
     assert_eq!(
         app.get("/placements", &new_key).await.status(),
@@ -582,7 +582,7 @@ async fn api_clients_work_within_their_scopes_rotate_and_revoke() {
     );
     app.clock.advance(TimeDelta::days(31));
     problem(app.get("/placements", &short).await, 401).await;
-    let admin = &app.login(&w.admin.email, common::PASSWORD).await;
+    let admin = &app.sign_in(&w.admin).await;
 
     let listed = body(app.get("/api-clients?limit=1", admin).await, StatusCode::OK).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
@@ -865,8 +865,8 @@ async fn a_flaky_receiver_gets_retries_then_a_failed_delivery_that_can_be_retrie
         3,
         "a failed delivery is not retried by itself"
     );
-    let admin = &app.login(&w.admin.email, common::PASSWORD).await;
-    let exchange = app.login(&w.exchange.email, common::PASSWORD).await;
+    let admin = &app.sign_in(&w.admin).await;
+    let exchange = app.sign_in(&w.exchange).await;
 
     // filters: a new placement (applied) is not sent; its nomination is
     let p = w.placement(&exchange, &pid).await;
@@ -1155,7 +1155,8 @@ async fn two_replicas_on_one_postgres_deliver_each_event_once_per_subscription()
         .await;
     w.subscribe(&second.url, json!([{"kanaal": "participants"}]))
         .await;
-    let token_b = b.login(&w.exchange.email, common::PASSWORD).await;
+    // sessions are shared: a token made on A works on B
+    let token_b = a.sign_in(&w.exchange).await;
     let mut tasks = Vec::new();
     for i in 0..40 {
         let (app_base, token) = if i % 2 == 0 {

@@ -26,7 +26,7 @@ async fn two_replicas_share_sessions_lockouts_versions_and_one_audit_chain() {
         .await
         .unwrap();
     assert_eq!(me["email"], coordinator.email.as_str());
-    let extra = a.login(&coordinator.email, PASSWORD).await;
+    let extra = a.sign_in(&coordinator).await;
     let out = b
         .request(Method::DELETE, "/sessions/current", Some(&extra))
         .send()

@@ -61,6 +61,8 @@ impl Rule {
 }
 
 const ADMIN: &[Role] = &[Role::Admin];
+/// Who may decide grants of the Shelter City roles.
+const GRANT_DECIDERS: &[Role] = &[Role::Admin, Role::ShelterCoordinator];
 const AUDITOR: &[Role] = &[Role::Auditor];
 /// The Shelter City roles; to everyone else its routes do not exist.
 pub const SHELTER: &[Role] = &[Role::ShelterCoordinator, Role::ShelterCaseworker];
@@ -143,6 +145,9 @@ pub const RULES: &[Rule] = &[
     roles("getStaff", ADMIN),
     roles("updateStaff", ADMIN),
     roles("resetStaffPassword", ADMIN),
+    roles("listRoleGrants", GRANT_DECIDERS),
+    roles("approveRoleGrant", GRANT_DECIDERS),
+    roles("rejectRoleGrant", GRANT_DECIDERS),
     roles("listAuditEvents", AUDITOR),
     roles("verifyAuditChain", AUDITOR),
     roles("listAuditCheckpoints", AUDITOR),

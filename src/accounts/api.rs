@@ -75,6 +75,30 @@ async fn load(txn: &DatabaseTransaction, id: Uuid) -> Result<(staff::Model, Vec<
     Ok((account, roles))
 }
 
+/// Asks for each of `roles` for an account, as pending grants (audited).
+async fn request_grants(
+    state: &AppState,
+    txn: &DatabaseTransaction,
+    caller: &Caller,
+    staff_id: Uuid,
+    roles: &[Role],
+) -> Result<(), ApiError> {
+    let now = state.clock.now();
+    for role in roles {
+        store::request_grant(txn, staff_id, *role, caller.actor_id, now).await?;
+        audit::record(
+            txn,
+            now,
+            &caller.audit,
+            Event::new("staff.role_requested", 202)
+                .on("staff", staff_id)
+                .fields(vec![role.as_str()]),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 fn sorted_roles(roles: &[Role]) -> Vec<Role> {
     let mut roles = roles.to_vec();
     roles.sort();
@@ -109,11 +133,13 @@ impl StaffApi {
         let (rows, next) = paginate(rows, page.limit, |r| r.id);
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let mut roles = store::roles_of_many(&state.db, &ids).await?;
+        let mut pending = store::pending_roles_of_many(&state.db, &ids).await?;
         let items = rows
             .into_iter()
             .map(|r| {
                 let rs = roles.remove(&r.id).unwrap_or_default();
-                StaffAccount::from_model(r, rs)
+                let waiting = pending.remove(&r.id).unwrap_or_default();
+                StaffAccount::from_model(r, rs).with_pending(waiting)
             })
             .collect();
         Ok(StaffList::page(
@@ -127,6 +153,8 @@ impl StaffApi {
     /// Create a staff account.
     ///
     /// The account gets a one-time password, to be changed at its first login.
+    /// Shelter City roles are not given at once: each becomes a pending grant
+    /// (`pendingRoles`) that a second person approves.
     #[oai(path = "/staff", method = "post", operation_id = "createStaff")]
     async fn create_staff(
         &self,
@@ -157,7 +185,10 @@ impl StaffApi {
         let (Some(email), Some(name)) = (email, name) else {
             return Err(ApiError::invalid(problems));
         };
-        let roles = sorted_roles(&body.roles);
+        // shelter roles wait for a second person's approval
+        let (pending, roles): (Vec<Role>, Vec<Role>) = sorted_roles(&body.roles)
+            .into_iter()
+            .partition(|r| r.needs_second_approval());
         let password = crypto::one_time_password();
         let hash = hash_password(&state.hasher, &password).await?;
         let now = state.clock.now();
@@ -179,6 +210,7 @@ impl StaffApi {
                 password_hash: hash,
                 must_change_password: true,
                 roles: &roles,
+                issued_by: Some(caller.actor_id),
             },
             now,
         )
@@ -192,11 +224,12 @@ impl StaffApi {
                 .fields(vec!["email", "displayName", "roles"]),
         )
         .await?;
+        request_grants(state, &txn, &caller, created.id, &pending).await?;
         txn.commit().await?;
         let location = format!("{}/staff/{}", crate::http::API_BASE, created.id);
         Ok(CreatedResponse::Created(
             Json(StaffCreated {
-                staff: StaffAccount::from_model(created, roles),
+                staff: StaffAccount::from_model(created, roles).with_pending(pending),
                 one_time_password: password.to_string(),
             }),
             location,
@@ -210,7 +243,10 @@ impl StaffApi {
             .await?
             .ok_or_else(ApiError::not_found)?;
         let roles = store::roles_of(&state.db, id.0).await?;
-        Ok(staff_response(StaffAccount::from_model(account, roles)))
+        let pending = store::pending_roles_of(&state.db, id.0).await?;
+        Ok(staff_response(
+            StaffAccount::from_model(account, roles).with_pending(pending),
+        ))
     }
 
     /// Change a staff account's display name, roles or active state.
@@ -218,6 +254,9 @@ impl StaffApi {
     /// Needs `If-Match`. Deactivating ends every session of the account at
     /// once. An administrator cannot remove its own admin role or deactivate
     /// itself, and the last active administrator cannot be deactivated.
+    /// Shelter City roles the account does not hold yet become pending grants
+    /// that a second person approves; nobody asks for one for itself (403).
+    /// Roles left out are removed at once (and their pending grants withdrawn).
     #[oai(path = "/staff/:id", method = "patch", operation_id = "updateStaff")]
     async fn update_staff(
         &self,
@@ -243,8 +282,29 @@ impl StaffApi {
         if expected != account.version {
             return Err(stale_version());
         }
-        let new_roles = body.roles.as_deref().map(sorted_roles);
+        let asked = body.roles.as_deref().map(sorted_roles);
         let is_self = account.id == caller.actor_id;
+        // a shelter role it does not hold yet is asked for, not given
+        let to_request: Vec<Role> = asked
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|r| r.needs_second_approval() && !current_roles.contains(r))
+            .collect();
+        if is_self && !to_request.is_empty() {
+            return Err(ApiError::typed(
+                StatusCode::FORBIDDEN,
+                "self-grant",
+                "No role for oneself",
+                "Nobody grants a Shelter City role to their own account; another administrator asks, and a third person approves.",
+            ));
+        }
+        let new_roles: Option<Vec<Role>> = asked.as_ref().map(|r| {
+            r.iter()
+                .copied()
+                .filter(|r| !to_request.contains(r))
+                .collect()
+        });
         if is_self {
             if new_roles
                 .as_ref()
@@ -290,12 +350,29 @@ impl StaffApi {
         if roles_changed {
             fields.push("roles");
         }
-        if fields.is_empty() {
+        let pending_before = store::pending_roles_of(&txn, account.id).await?;
+        let grants_change = asked.as_ref().is_some_and(|a| {
+            !to_request.iter().all(|r| pending_before.contains(r))
+                || pending_before.iter().any(|r| !a.contains(r))
+        });
+        if fields.is_empty() && !grants_change {
             txn.rollback().await?;
-            return Ok(staff_response(StaffAccount::from_model(
-                account,
-                current_roles,
-            )));
+            return Ok(staff_response(
+                StaffAccount::from_model(account, current_roles).with_pending(pending_before),
+            ));
+        }
+        if fields.is_empty() {
+            // only the pending grants change: the account's version stays
+            if let Some(asked) = &asked {
+                store::withdraw_pending(&txn, account.id, asked, caller.actor_id, now).await?;
+            }
+            request_grants(state, &txn, &caller, account.id, &to_request).await?;
+            let (updated, roles) = load(&txn, account.id).await?;
+            let pending = store::pending_roles_of(&txn, account.id).await?;
+            txn.commit().await?;
+            return Ok(staff_response(
+                StaffAccount::from_model(updated, roles).with_pending(pending),
+            ));
         }
         if !store::update_staff(&txn, account.id, expected, changes, now).await? {
             return Err(stale_version());
@@ -315,9 +392,16 @@ impl StaffApi {
                 .fields(fields),
         )
         .await?;
+        if let Some(asked) = &asked {
+            store::withdraw_pending(&txn, account.id, asked, caller.actor_id, now).await?;
+        }
+        request_grants(state, &txn, &caller, account.id, &to_request).await?;
         let (updated, roles) = load(&txn, account.id).await?;
+        let pending = store::pending_roles_of(&txn, account.id).await?;
         txn.commit().await?;
-        Ok(staff_response(StaffAccount::from_model(updated, roles)))
+        Ok(staff_response(
+            StaffAccount::from_model(updated, roles).with_pending(pending),
+        ))
     }
 
     /// Reset a staff account's password.
@@ -359,6 +443,8 @@ impl StaffApi {
             ));
         }
         store::delete_sessions_of(&txn, account.id, None).await?;
+        // whoever reset it knew its password: they may not approve its grants
+        store::set_issued_by(&txn, account.id, caller.actor_id).await?;
         audit::record(
             &txn,
             now,

@@ -64,6 +64,7 @@ pub async fn first_admin(
             password_hash: hash,
             must_change_password: true,
             roles: &[Role::Admin],
+            issued_by: None,
         },
         now,
     )
@@ -123,6 +124,7 @@ pub async fn create_from_cli(
             password_hash: hash,
             must_change_password: false,
             roles,
+            issued_by: None,
         },
         now,
     )

@@ -46,7 +46,22 @@ impl Role {
     pub fn parse(text: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str() == text)
     }
+
+    /// Roles that reach the Shelter City data: granted only with a second
+    /// person's approval, and never by an account to itself.
+    pub fn needs_second_approval(self) -> bool {
+        matches!(self, Role::ShelterCoordinator | Role::ShelterCaseworker)
+    }
 }
+
+crate::text::text_enum!(
+    /// Where a role grant stands.
+    GrantStatus {
+        Pending => "pending",
+        Approved => "approved",
+        Rejected => "rejected",
+    }
+);
 
 crate::text::text_enum!(
     /// What an API client may do (see "Integration" in PRODUCT.md). No scope

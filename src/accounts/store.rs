@@ -17,7 +17,9 @@ use crate::{
     config::Config,
     crypto,
     db::positional::{self, Positional, Types},
-    entities::{api_client_keys, api_clients, login_failures, sessions, staff, staff_roles},
+    entities::{
+        api_client_keys, api_clients, login_failures, role_grants, sessions, staff, staff_roles,
+    },
 };
 
 /// Known roles among stored role names, in order (unknown names are skipped).
@@ -110,6 +112,8 @@ pub struct NewStaff<'a> {
     pub password_hash: String,
     pub must_change_password: bool,
     pub roles: &'a [Role],
+    /// Who made it (and so knows its first password); `None` from the command line.
+    pub issued_by: Option<Uuid>,
 }
 
 pub async fn insert_staff(
@@ -132,6 +136,7 @@ pub async fn insert_staff(
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
+        issued_by: Set(new.issued_by),
     };
     staff::Entity::insert(model)
         .exec_without_returning(db)
@@ -449,6 +454,187 @@ pub async fn locked_until(
 pub async fn prune_failures(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), DbErr> {
     login_failures::Entity::delete_many()
         .filter(login_failures::Column::At.lt(now - LOCK_WINDOW - LOCK_WINDOW))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+// ---- role grants (four eyes on the shelter roles) ----
+
+/// Records a role waiting for a second person's approval (once per account
+/// and role: a pending grant is not repeated).
+pub async fn request_grant(
+    db: &impl ConnectionTrait,
+    staff_id: Uuid,
+    role: Role,
+    requested_by: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let pending = role_grants::Entity::find()
+        .filter(role_grants::Column::StaffId.eq(staff_id))
+        .filter(role_grants::Column::Role.eq(role.as_str()))
+        .filter(role_grants::Column::Status.eq(super::model::GrantStatus::Pending.as_str()))
+        .one(db)
+        .await?;
+    if pending.is_some() {
+        return Ok(());
+    }
+    role_grants::Entity::insert(role_grants::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        staff_id: Set(staff_id),
+        role: Set(role.as_str().to_owned()),
+        requested_by: Set(requested_by),
+        requested_at: Set(now),
+        status: Set(super::model::GrantStatus::Pending.as_str().to_owned()),
+        decided_by: Set(None),
+        decided_at: Set(None),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// The roles waiting for approval, per account.
+pub async fn pending_roles_of_many(
+    db: &impl ConnectionTrait,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Vec<Role>>, DbErr> {
+    let mut map: std::collections::HashMap<Uuid, Vec<Role>> = std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(map);
+    }
+    for g in role_grants::Entity::find()
+        .filter(role_grants::Column::StaffId.is_in(ids.iter().copied()))
+        .filter(role_grants::Column::Status.eq(super::model::GrantStatus::Pending.as_str()))
+        .all(db)
+        .await?
+    {
+        if let Some(role) = Role::parse(&g.role) {
+            map.entry(g.staff_id).or_default().push(role);
+        }
+    }
+    for roles in map.values_mut() {
+        roles.sort();
+    }
+    Ok(map)
+}
+
+pub async fn pending_roles_of(db: &impl ConnectionTrait, id: Uuid) -> Result<Vec<Role>, DbErr> {
+    Ok(pending_roles_of_many(db, &[id])
+        .await?
+        .remove(&id)
+        .unwrap_or_default())
+}
+
+/// Withdraws the pending grants of roles an account no longer asks for.
+pub async fn withdraw_pending(
+    db: &impl ConnectionTrait,
+    staff_id: Uuid,
+    keep: &[Role],
+    by: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut q = role_grants::Entity::update_many()
+        .col_expr(
+            role_grants::Column::Status,
+            Expr::value(super::model::GrantStatus::Rejected.as_str()),
+        )
+        .col_expr(role_grants::Column::DecidedBy, Expr::value(Some(by)))
+        .col_expr(role_grants::Column::DecidedAt, Expr::value(Some(now)))
+        .filter(role_grants::Column::StaffId.eq(staff_id))
+        .filter(role_grants::Column::Status.eq(super::model::GrantStatus::Pending.as_str()));
+    if !keep.is_empty() {
+        q = q.filter(role_grants::Column::Role.is_not_in(keep.iter().map(|r| r.as_str())));
+    }
+    q.exec(db).await?;
+    Ok(())
+}
+
+pub async fn grant(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<role_grants::Model>, DbErr> {
+    role_grants::Entity::find_by_id(id).one(db).await
+}
+
+/// Grants by status, newest first, after `after`.
+pub async fn list_grants(
+    db: &impl ConnectionTrait,
+    status: Option<super::model::GrantStatus>,
+    after: Option<Uuid>,
+    fetch: u64,
+) -> Result<Vec<role_grants::Model>, DbErr> {
+    let mut q = role_grants::Entity::find();
+    if let Some(s) = status {
+        q = q.filter(role_grants::Column::Status.eq(s.as_str()));
+    }
+    if let Some(after) = after {
+        q = q.filter(role_grants::Column::Id.lt(after));
+    }
+    q.order_by_desc(role_grants::Column::Id)
+        .limit(fetch)
+        .all(db)
+        .await
+}
+
+/// Decides a pending grant; false if it was no longer pending.
+pub async fn decide_grant(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    status: super::model::GrantStatus,
+    by: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = role_grants::Entity::update_many()
+        .col_expr(role_grants::Column::Status, Expr::value(status.as_str()))
+        .col_expr(role_grants::Column::DecidedBy, Expr::value(Some(by)))
+        .col_expr(role_grants::Column::DecidedAt, Expr::value(Some(now)))
+        .filter(role_grants::Column::Id.eq(id))
+        .filter(role_grants::Column::Status.eq(super::model::GrantStatus::Pending.as_str()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Adds one role to an account (if it does not hold it yet).
+pub async fn add_role(db: &impl ConnectionTrait, staff_id: Uuid, role: Role) -> Result<(), DbErr> {
+    if roles_of(db, staff_id).await?.contains(&role) {
+        return Ok(());
+    }
+    staff_roles::Entity::insert(staff_roles::ActiveModel {
+        staff_id: Set(staff_id),
+        role: Set(role.as_str().to_owned()),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+/// Who issued an account's credentials, and who issued theirs, and so on:
+/// every account whose holder knew, or could have set, this account's
+/// password. (A cycle or a chain longer than 64 ends the walk.)
+pub async fn issuers_of(db: &impl ConnectionTrait, staff_id: Uuid) -> Result<Vec<Uuid>, DbErr> {
+    let mut chain = Vec::new();
+    let mut next = staff_by_id(db, staff_id).await?.and_then(|s| s.issued_by);
+    while let Some(id) = next {
+        if chain.contains(&id) || chain.len() >= 64 {
+            break;
+        }
+        chain.push(id);
+        next = staff_by_id(db, id).await?.and_then(|s| s.issued_by);
+    }
+    Ok(chain)
+}
+
+/// Records who now holds an account's credentials (a password reset).
+pub async fn set_issued_by(
+    db: &impl ConnectionTrait,
+    staff_id: Uuid,
+    by: Uuid,
+) -> Result<(), DbErr> {
+    staff::Entity::update_many()
+        .col_expr(staff::Column::IssuedBy, Expr::value(Some(by)))
+        .filter(staff::Column::Id.eq(staff_id))
         .exec(db)
         .await?;
     Ok(())

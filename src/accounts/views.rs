@@ -17,6 +17,9 @@ pub struct StaffAccount {
     #[oai(validator(max_length = 200))]
     pub display_name: String,
     pub roles: Vec<Role>,
+    /// Shelter roles granted to it that wait for a second person's approval
+    /// (`POST /api/v1/role-grants/{id}/approval`); not in effect yet.
+    pub pending_roles: Vec<Role>,
     pub active: bool,
     /// The account must change its password before it can do anything else.
     pub must_change_password: bool,
@@ -35,6 +38,7 @@ impl StaffAccount {
             email: m.email,
             display_name: m.display_name,
             roles,
+            pending_roles: Vec::new(),
             active: m.active,
             must_change_password: m.must_change_password,
             totp_enabled: m.totp_enabled,
@@ -44,10 +48,54 @@ impl StaffAccount {
         }
     }
 
+    /// The same account with its pending grants.
+    pub fn with_pending(mut self, pending: Vec<Role>) -> Self {
+        self.pending_roles = pending;
+        self
+    }
+
     pub fn etag(&self) -> String {
         crate::http::etag(self.version)
     }
 }
+
+/// A shelter role granted to an account, waiting for (or given) a second
+/// person's decision.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct RoleGrant {
+    pub id: Uuid,
+    /// The account the role is for.
+    pub staff_id: Uuid,
+    pub role: Role,
+    pub requested_by: Uuid,
+    pub requested_at: Timestamp,
+    pub status: super::model::GrantStatus,
+    pub decided_by: Option<Uuid>,
+    pub decided_at: Option<Timestamp>,
+}
+
+impl RoleGrant {
+    pub fn from_model(m: crate::entities::role_grants::Model) -> Option<Self> {
+        Some(Self {
+            id: m.id,
+            staff_id: m.staff_id,
+            role: Role::parse(&m.role)?,
+            requested_by: m.requested_by,
+            requested_at: m.requested_at.into(),
+            status: super::model::GrantStatus::parse(&m.status)?,
+            decided_by: m.decided_by,
+            decided_at: m.decided_at.map(Into::into),
+        })
+    }
+}
+
+crate::list_types!(
+    RoleGrantPage,
+    RoleGrantList,
+    RoleGrant,
+    "role grants, newest first"
+);
 
 /// Credentials for a new session.
 #[derive(Debug, Clone, Object)]

@@ -127,7 +127,7 @@ positional! {
     sessions { id, token_hash, staff_id, created_at, last_seen_at, expires_at }
     staff {
         id, email, email_key, display_name, password_hash, must_change_password, active,
-        totp_secret, totp_enabled, totp_last_step, version, created_at, updated_at,
+        totp_secret, totp_enabled, totp_last_step, version, created_at, updated_at, issued_by,
     }
     stays {
         id, reference, defender_id, intake_round, referring_organisation, planned_arrival,

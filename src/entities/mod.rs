@@ -21,6 +21,7 @@ pub mod placement_status_changes;
 pub mod placements;
 pub mod reference_counters;
 pub mod risk_assessments;
+pub mod role_grants;
 pub mod sessions;
 pub mod staff;
 pub mod staff_roles;

@@ -1,0 +1,206 @@
+//! Four eyes on the Shelter City roles: a role asked for an account waits
+//! until a second person (an administrator or a shelter coordinator) who is
+//! neither the one who asked nor the account itself approves it.
+//!
+//! "A second person" is checked as far as the service can: the approver may
+//! not be the requester or the grantee, nor hold (or have held) the
+//! credentials of either (`staff.issued_by`, followed back: an account
+//! created or reset by the requester, or by an account the requester
+//! created, cannot approve the requester's grants, and the other way round).
+//! So an administrator cannot make itself a coordinator through accounts it
+//! made. Accounts made with `casedesk staff create` have no issuer: the
+//! operator of the server is the second person there.
+
+use poem::{http::StatusCode, web::Data, Request};
+use poem_openapi::{
+    param::{Path, Query},
+    payload::Json,
+    ApiResponse, OpenApi,
+};
+use uuid::Uuid;
+
+use super::{
+    access::Caller,
+    model::{GrantStatus, Role},
+    store,
+    views::{RoleGrant, RoleGrantList},
+};
+use crate::{
+    audit::{self, Event},
+    db::begin_write,
+    http::{
+        pagination::{paginate, PageRequest},
+        problem::{ApiError, ApiResult},
+        Tag,
+    },
+    AppState,
+};
+
+#[derive(ApiResponse)]
+pub enum GrantDecided {
+    /// Decided: approved grants are in effect at once.
+    #[oai(status = 200)]
+    Ok(Json<RoleGrant>),
+}
+
+fn four_eyes(detail: &str) -> ApiError {
+    ApiError::typed(
+        StatusCode::FORBIDDEN,
+        "four-eyes",
+        "A second person must decide",
+        detail.to_owned(),
+    )
+}
+
+/// Whether `approver` is a second person for this grant (see the module).
+async fn check_second_person(
+    txn: &sea_orm::DatabaseTransaction,
+    approver: Uuid,
+    grant: &crate::entities::role_grants::Model,
+) -> Result<(), ApiError> {
+    if approver == grant.staff_id {
+        return Err(four_eyes(
+            "Nobody decides a role grant for their own account.",
+        ));
+    }
+    if approver == grant.requested_by {
+        return Err(four_eyes(
+            "The one who asked for a role cannot approve it; another administrator or a shelter coordinator decides.",
+        ));
+    }
+    let approver_issuers = store::issuers_of(txn, approver).await?;
+    let grantee_issuers = store::issuers_of(txn, grant.staff_id).await?;
+    let requester_issuers = store::issuers_of(txn, grant.requested_by).await?;
+    let shared = approver_issuers.contains(&grant.requested_by)
+        || approver_issuers.contains(&grant.staff_id)
+        || grantee_issuers.contains(&approver)
+        || requester_issuers.contains(&approver);
+    if shared {
+        return Err(four_eyes(
+            "This account's credentials were issued by (or to) the requester or the grantee, so it is not a second person for this grant.",
+        ));
+    }
+    Ok(())
+}
+
+pub struct RoleGrantsApi;
+
+#[OpenApi(tag = "Tag::Staff")]
+impl RoleGrantsApi {
+    /// List role grants (Shelter City roles asked for accounts), newest first.
+    #[oai(path = "/role-grants", method = "get", operation_id = "listRoleGrants")]
+    async fn list_role_grants(
+        &self,
+        state: Data<&AppState>,
+        req: &Request,
+        /// Only grants in this state (`pending` for those waiting).
+        status: Query<Option<GrantStatus>>,
+        /// Page size, 1 to 200.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// The `next` cursor of the previous page.
+        #[oai(validator(max_length = 512))]
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<RoleGrantList> {
+        let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
+        let rows = store::list_grants(&state.db, status.0, page.after, page.fetch_limit()).await?;
+        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        Ok(RoleGrantList::page(
+            rows.into_iter().filter_map(RoleGrant::from_model).collect(),
+            next,
+            &state.config.public_url,
+            req.uri(),
+        ))
+    }
+
+    /// Approve a pending role grant: the role is in effect at once.
+    ///
+    /// For a second person: not the account itself, not the one who asked,
+    /// and not an account whose credentials either of them issued (or that
+    /// issued theirs).
+    #[oai(
+        path = "/role-grants/:id/approval",
+        method = "post",
+        operation_id = "approveRoleGrant"
+    )]
+    async fn approve_role_grant(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+    ) -> ApiResult<GrantDecided> {
+        decide(&state, &caller, id.0, GrantStatus::Approved).await
+    }
+
+    /// Reject a pending role grant.
+    #[oai(
+        path = "/role-grants/:id/rejection",
+        method = "post",
+        operation_id = "rejectRoleGrant"
+    )]
+    async fn reject_role_grant(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+    ) -> ApiResult<GrantDecided> {
+        decide(&state, &caller, id.0, GrantStatus::Rejected).await
+    }
+}
+
+async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    decision: GrantStatus,
+) -> ApiResult<GrantDecided> {
+    let now = state.clock.now();
+    let txn = begin_write(&state.db).await?;
+    let grant = store::grant(&txn, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if grant.status != GrantStatus::Pending.as_str() {
+        return Err(ApiError::conflict("This grant has already been decided."));
+    }
+    if decision == GrantStatus::Approved {
+        check_second_person(&txn, caller.actor_id, &grant).await?;
+    } else if caller.actor_id == grant.staff_id {
+        return Err(four_eyes(
+            "Nobody decides a role grant for their own account.",
+        ));
+    }
+    let role = Role::parse(&grant.role).ok_or_else(ApiError::internal)?;
+    let grantee = store::staff_by_id(&txn, grant.staff_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if decision == GrantStatus::Approved && !grantee.active {
+        return Err(ApiError::conflict(
+            "The account is deactivated; reject the grant or reactivate the account first.",
+        ));
+    }
+    if !store::decide_grant(&txn, id, decision, caller.actor_id, now).await? {
+        return Err(ApiError::conflict("This grant has already been decided."));
+    }
+    let action = if decision == GrantStatus::Approved {
+        store::add_role(&txn, grant.staff_id, role).await?;
+        "staff.role_granted"
+    } else {
+        "staff.role_refused"
+    };
+    audit::record(
+        &txn,
+        now,
+        &caller.audit,
+        Event::new(action, 200)
+            .on("staff", grant.staff_id)
+            .fields(vec![role.as_str()]),
+    )
+    .await?;
+    let decided = store::grant(&txn, id)
+        .await?
+        .ok_or_else(ApiError::internal)?;
+    txn.commit().await?;
+    Ok(GrantDecided::Ok(Json(
+        RoleGrant::from_model(decided).ok_or_else(ApiError::internal)?,
+    )))
+}

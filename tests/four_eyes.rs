@@ -1,0 +1,256 @@
+//! Nobody grants themselves access: an administrator could make itself a
+//! shelter coordinator and read everything. Now a Shelter City role is a
+//! pending change until a second person approves it, and "a second person"
+//! is not the requester, the account itself, nor an account whose
+//! credentials either of them issued (directly or through accounts they made).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use casedesk::accounts::model::Role;
+use common::{problem, TestApp};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+/// An account made through the API by `by`, then used as its holder would:
+/// password changed, second factor enrolled. Returns its id and token.
+async fn made_by(app: &TestApp, by: &str, roles: &[&str]) -> (String, String) {
+    let email = format!("{}@casedesk.test", uuid::Uuid::now_v7().simple());
+    let resp = app
+        .post(
+            "/staff",
+            Some(by),
+            json!({"email": email, "displayName": "Made", "roles": roles}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let created: Value = resp.json().await.unwrap();
+    let id = created["staff"]["id"].as_str().unwrap().to_owned();
+    let otp = created["oneTimePassword"].as_str().unwrap().to_owned();
+    let token = app.login(&email, &otp).await;
+    let resp = app
+        .request(Method::PUT, "/staff/me/password", Some(&token))
+        .json(&json!({"currentPassword": otp, "newPassword": common::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let enrolment: Value = app
+        .post("/staff/me/totp", Some(&token), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = common::base32_decode(enrolment["secret"].as_str().unwrap());
+    let code = app.totp_code(&secret);
+    let resp = app
+        .post(
+            "/staff/me/totp/confirmation",
+            Some(&token),
+            json!({"code": code}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    (id, token)
+}
+
+async fn pending_grant(app: &TestApp, token: &str, staff: &str) -> String {
+    let page: Value = app
+        .get("/role-grants?status=pending", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["staffId"] == staff)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn roles_of(app: &TestApp, admin: &str, staff: &str) -> Value {
+    app.get(&format!("/staff/{staff}"), admin)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_administrator_cannot_give_itself_a_shelter_role() {
+    let app = TestApp::spawn().await;
+    let admin = app.account(&[Role::Admin]).await;
+    let me = roles_of(&app, &admin.token, &admin.id.to_string()).await;
+    let etag = format!("\"{}\"", me["version"]);
+    for role in ["shelter_coordinator", "shelter_caseworker"] {
+        let resp = app
+            .request(
+                Method::PATCH,
+                &format!("/staff/{}", admin.id),
+                Some(&admin.token),
+            )
+            .header("if-match", &etag)
+            .json(&json!({"roles": ["admin", role]}))
+            .send()
+            .await
+            .unwrap();
+        let body = problem(resp, 403).await;
+        assert_eq!(body["type"], "urn:casedesk:problem:self-grant");
+    }
+    let me = roles_of(&app, &admin.token, &admin.id.to_string()).await;
+    assert_eq!(me["roles"], json!(["admin"]));
+    assert_eq!(me["pendingRoles"], json!([]));
+    // and nothing of Shelter City opens to it
+    problem(app.get("/defenders", &admin.token).await, 404).await;
+}
+
+#[tokio::test]
+async fn a_shelter_role_waits_for_a_second_person_who_is_not_a_puppet() {
+    let app = TestApp::spawn().await;
+    let a = app.account(&[Role::Admin]).await;
+    // A asks for a caseworker account
+    let (worker, worker_token) = made_by(&app, &a.token, &["shelter_caseworker", "analyst"]).await;
+    let account = roles_of(&app, &a.token, &worker).await;
+    assert_eq!(account["roles"], json!(["analyst"]));
+    assert_eq!(account["pendingRoles"], json!(["shelter_caseworker"]));
+    problem(app.get("/stays", &worker_token).await, 404).await;
+    let grant = pending_grant(&app, &a.token, &worker).await;
+    let approve = |token: String| {
+        let path = format!("/role-grants/{grant}/approval");
+        let app = &app;
+        async move { app.post(&path, Some(&token), json!({})).await }
+    };
+
+    // not A itself, not the account, not A's puppets (B made by A, D made by B)
+    let (_, b) = made_by(&app, &a.token, &["admin"]).await;
+    let (_, d) = made_by(&app, &b, &["admin"]).await;
+    for token in [a.token.clone(), worker_token.clone(), b.clone(), d.clone()] {
+        let resp = approve(token).await;
+        let status = resp.status();
+        assert!(
+            matches!(status, StatusCode::FORBIDDEN),
+            "refused as not a second person: {status}"
+        );
+    }
+    // a password reset by A makes an independent admin one of A's as well
+    let c = app.account(&[Role::Admin]).await;
+    let reset: Value = app
+        .post(
+            &format!("/staff/{}/password-resets", c.id),
+            Some(&a.token),
+            json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let otp = reset["oneTimePassword"].as_str().unwrap();
+    app.clock.advance(chrono::TimeDelta::seconds(30));
+    let code = app.totp_code(c.totp_secret.as_ref().unwrap());
+    let resp = app.login_response(&c.email, otp, Some(&code)).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let c_token = resp.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = app
+        .request(Method::PUT, "/staff/me/password", Some(&c_token))
+        .json(&json!({"currentPassword": otp, "newPassword": "another long passphrase 9"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let body = problem(approve(c_token).await, 403).await;
+    assert_eq!(body["type"], "urn:casedesk:problem:four-eyes");
+    assert_eq!(
+        roles_of(&app, &a.token, &worker).await["pendingRoles"],
+        json!(["shelter_caseworker"])
+    );
+    let independent = app.account(&[Role::Admin]).await;
+
+    // a shelter coordinator of its own standing approves: in effect at once
+    let coordinator = app.account(&[Role::ShelterCoordinator]).await;
+    let resp = approve(coordinator.token.clone()).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let decided: Value = resp.json().await.unwrap();
+    assert_eq!(decided["status"], "approved");
+    assert_eq!(decided["decidedBy"], coordinator.id.to_string());
+    let account = roles_of(&app, &a.token, &worker).await;
+    assert_eq!(account["roles"], json!(["shelter_caseworker", "analyst"]));
+    assert_eq!(account["pendingRoles"], json!([]));
+    assert_eq!(
+        app.get("/stays", &worker_token).await.status(),
+        StatusCode::OK
+    );
+    // decided once
+    problem(approve(independent.token.clone()).await, 409).await;
+    let rows = app.audit_rows().await;
+    for action in ["staff.role_requested", "staff.role_granted"] {
+        assert!(rows
+            .iter()
+            .any(|e| e.action == action && e.resource_id.as_deref() == Some(worker.as_str())));
+    }
+}
+
+#[tokio::test]
+async fn a_grant_can_be_rejected_or_withdrawn_and_removals_apply_at_once() {
+    let app = TestApp::spawn().await;
+    let a = app.account(&[Role::Admin]).await;
+    let other = app.account(&[Role::Admin]).await;
+    let (worker, _) = made_by(&app, &a.token, &["shelter_coordinator"]).await;
+    let grant = pending_grant(&app, &a.token, &worker).await;
+    let resp = app
+        .post(
+            &format!("/role-grants/{grant}/rejection"),
+            Some(&other.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let account = roles_of(&app, &a.token, &worker).await;
+    assert_eq!(account["roles"], json!([]));
+    assert_eq!(account["pendingRoles"], json!([]));
+    // asked again and withdrawn by leaving it out
+    let etag = format!("\"{}\"", account["version"]);
+    let resp = app
+        .request(Method::PATCH, &format!("/staff/{worker}"), Some(&a.token))
+        .header("if-match", &etag)
+        .json(&json!({"roles": ["shelter_caseworker"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let after: Value = resp.json().await.unwrap();
+    assert_eq!(after["pendingRoles"], json!(["shelter_caseworker"]));
+    let resp = app
+        .request(Method::PATCH, &format!("/staff/{worker}"), Some(&a.token))
+        .header("if-match", format!("\"{}\"", after["version"]))
+        .json(&json!({"roles": ["analyst"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let after: Value = resp.json().await.unwrap();
+    assert_eq!(after["roles"], json!(["analyst"]));
+    assert_eq!(after["pendingRoles"], json!([]));
+    // a coordinator's role is removed at once, without a second person
+    let held = app.account(&[Role::ShelterCaseworker]).await;
+    let account = roles_of(&app, &a.token, &held.id.to_string()).await;
+    let resp = app
+        .request(
+            Method::PATCH,
+            &format!("/staff/{}", held.id),
+            Some(&a.token),
+        )
+        .header("if-match", format!("\"{}\"", account["version"]))
+        .json(&json!({"roles": ["analyst"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    problem(app.get("/stays", &held.token).await, 404).await;
+}
