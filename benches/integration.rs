@@ -99,6 +99,7 @@ async fn run() {
         TestApp::spawn_with(|c| {
             c.database_max_connections = 16;
             c.webhooks.allowed_hosts = vec!["127.0.0.1".to_owned()];
+            c.webhooks.private_networks = vec!["127.0.0.0/8".parse().unwrap()];
             c.webhooks.poll_interval = Duration::from_millis(50);
         })
         .await,

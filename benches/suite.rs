@@ -219,6 +219,9 @@ async fn run() {
     )
     .await;
     create_account(&url, settings, "admin@bench.test", &["admin"]).await;
+    // the sign-in scenarios' own account: each account keeps its newest
+    // sessions only, and the other scenarios must keep theirs
+    create_account(&url, settings, "signin@bench.test", &["analyst"]).await;
     let running = start(&url, settings).await;
     let pid = running.child.id().unwrap();
     let client = Client::builder()
@@ -364,7 +367,7 @@ async fn run() {
         let (client, base) = (client.clone(), base.clone());
         scenario("login (argon2id)", clients, 300, move |_| {
             let (client, base) = (client.clone(), base.clone());
-            async move { login(&client, &base, "bench@casedesk.test").await.is_some() }
+            async move { login(&client, &base, "signin@bench.test").await.is_some() }
         })
         .await
     };
@@ -472,7 +475,7 @@ async fn run() {
         let (client, base, busy) = (client.clone(), base.clone(), busy.clone());
         signers.push(tokio::spawn(async move {
             while busy.load(Ordering::Relaxed) {
-                login(&client, &base, "bench@casedesk.test").await;
+                login(&client, &base, "signin@bench.test").await;
             }
         }));
     }

@@ -46,6 +46,8 @@ pub struct Config {
     pub session_idle: TimeDelta,
     /// A session ends this long after login, used or not.
     pub session_absolute: TimeDelta,
+    /// Sessions one account may have at once; a new one ends the oldest.
+    pub sessions_per_account: usize,
     /// Members of these roles must enrol a second factor.
     pub mfa_required_roles: Vec<Role>,
     /// Password hashes computed at once, at most.
@@ -75,6 +77,9 @@ pub struct Config {
 pub struct Webhooks {
     /// Hosts whose callback URLs may use plain http (others must be https).
     pub allowed_hosts: Vec<String>,
+    /// Networks deliveries may reach although they are not public (loopback,
+    /// private, link-local, ...); none by default.
+    pub private_networks: Vec<ipnet::IpNet>,
     /// How long one delivery attempt may take.
     pub timeout: Duration,
     /// Attempts before a delivery is marked failed.
@@ -115,8 +120,28 @@ fn webhooks(source: &dyn Source) -> Result<Webhooks, ConfigError> {
             hosts
         }
     };
+    let private_networks = match read(source, "CASEDESK_WEBHOOK_PRIVATE_NETWORKS")? {
+        None => Vec::new(),
+        Some(list) => {
+            let mut nets = Vec::new();
+            for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let net = part
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        err(
+                            "CASEDESK_WEBHOOK_PRIVATE_NETWORKS",
+                            "expected a comma-separated list of networks such as 10.20.0.0/16",
+                        )
+                    })?;
+                nets.push(net);
+            }
+            nets
+        }
+    };
     Ok(Webhooks {
         allowed_hosts,
+        private_networks,
         timeout: Duration::from_secs(parse_number(
             source,
             "CASEDESK_WEBHOOK_TIMEOUT_SECONDS",
@@ -407,6 +432,8 @@ impl Config {
             12_i64,
             1..=168,
         )?);
+        let sessions_per_account =
+            parse_number(source, "CASEDESK_SESSIONS_PER_ACCOUNT", 10_usize, 1..=1000)?;
         let mfa_required_roles = match source.get("CASEDESK_MFA_REQUIRED_ROLES") {
             // every role that reaches case data (the auditor reads audit
             // reasons) or grants access; the analyst sees aggregates only
@@ -530,6 +557,7 @@ impl Config {
             audit_aggregate_interval,
             session_idle,
             session_absolute,
+            sessions_per_account,
             mfa_required_roles,
             password_hash_concurrency,
             login_ip_failures,

@@ -52,12 +52,37 @@ pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
     }
 }
 
+/// The SQLite database's folder and file, made private to the service's
+/// user before SQLite opens them: folders it creates 0700, the database
+/// file 0600 (SQLite gives its -wal and -shm files the database file's
+/// mode). Folders that already exist keep their mode (the file may be
+/// configured into a shared folder such as /tmp).
+fn private_files(path: &std::path::Path) -> std::io::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let mut folders = std::fs::DirBuilder::new();
+        folders.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            folders.mode(0o700);
+        }
+        folders.create(parent)?;
+    }
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        file.mode(0o600);
+    }
+    file.open(path)?;
+    Ok(())
+}
+
 /// Connects with the settings every deployment needs.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbSetupError> {
     if let Some(path) = sqlite_path(url) {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(DbSetupError::Folder)?;
-        }
+        private_files(&path).map_err(DbSetupError::Folder)?;
     }
     let mut opts = ConnectOptions::new(url.to_owned());
     let planner_cost_in_url = url.contains(RANDOM_PAGE_COST);

@@ -94,12 +94,19 @@ enum AuditCommand {
 #[derive(Subcommand)]
 enum KeysCommand {
     /// Re-wrap every data key (and the keyring and TOTP secrets) under a new
-    /// master key, without touching the encrypted fields. The current key
-    /// comes from the configuration; afterwards, configure the new one.
+    /// master key. Without --reencrypt the data keys and encrypted fields stay
+    /// as they are, so the old master key with an old dump still reads them.
+    /// The current key comes from the configuration; afterwards, configure
+    /// the new one.
     Rotate {
         /// A file holding the new key: base64 of 32 random bytes.
         #[arg(long)]
         new_key_file: PathBuf,
+        /// Also give every defender a new data key and re-encrypt its values,
+        /// so that an old master key with an old dump cannot read what is
+        /// stored from now on (re-wrapping alone keeps the data keys).
+        #[arg(long)]
+        reencrypt: bool,
     },
 }
 
@@ -223,7 +230,11 @@ async fn main() -> ExitCode {
             }
         }
         Command::Keys {
-            command: KeysCommand::Rotate { new_key_file },
+            command:
+                KeysCommand::Rotate {
+                    new_key_file,
+                    reencrypt,
+                },
         } => {
             let text = match std::fs::read_to_string(&new_key_file) {
                 Ok(t) => Zeroizing::new(t),
@@ -239,6 +250,17 @@ async fn main() -> ExitCode {
                 Ok(k) => k,
                 Err(e) => return fail(format!("--new-key-file {}: {e}", new_key_file.display())),
             };
+            if reencrypt {
+                match casedesk::shelter::vault::renew_data_keys(&state.db, &state.keys, clock.now())
+                    .await
+                {
+                    Ok(done) => println!(
+                        "casedesk: gave {} defenders new data keys and re-encrypted {} values",
+                        done.defenders, done.values
+                    ),
+                    Err(e) => return fail(format!("re-encryption failed, nothing changed: {e}")),
+                }
+            }
             match keyring::rotate(&state.db, &state.keys.master, &new_key, clock.as_ref()).await {
                 Ok(done) => {
                     println!(

@@ -817,3 +817,42 @@ async fn stored_passwords_are_argon2id_phc_strings_and_tokens_only_hashes() {
         );
     }
 }
+
+/// Sessions per account were unlimited and ended ones were never removed.
+#[tokio::test]
+async fn sessions_per_account_are_bounded_and_ended_ones_removed() {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let app = TestApp::spawn_with(|c| c.sessions_per_account = 3).await;
+    let user = app.account(&[Role::Analyst]).await;
+    let count = |id: uuid::Uuid| {
+        let db = app.state.db.clone();
+        async move {
+            casedesk::entities::sessions::Entity::find()
+                .filter(casedesk::entities::sessions::Column::StaffId.eq(id))
+                .count(&db)
+                .await
+                .unwrap()
+        }
+    };
+    let mut tokens = vec![user.token.clone()];
+    for _ in 0..4 {
+        tokens.push(app.login(&user.email, PASSWORD).await);
+    }
+    assert_eq!(count(user.id).await, 3);
+    // the newest three work, the older ones were ended
+    for (i, t) in tokens.iter().enumerate() {
+        let status = app.get("/staff/me", t).await.status();
+        let expected = if i >= 2 {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(status, expected, "session {i}");
+    }
+    // sessions that ended by time are removed at the next sign-in of anyone
+    let other = app.account(&[Role::Analyst]).await;
+    app.clock.advance(TimeDelta::hours(13));
+    app.login(&other.email, PASSWORD).await;
+    assert_eq!(count(user.id).await, 0);
+    assert_eq!(count(other.id).await, 1);
+}

@@ -273,6 +273,46 @@ async fn the_embedded_default_makes_a_private_master_key() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// The database files were created 0644 in a 0755 folder: readable by every
+/// user of the machine. Now the folder is 0700 and every file 0600, the
+/// write-ahead log and shared-memory files included, as the service runs.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_folder_and_files_are_private_to_the_service() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("casedesk-mode-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}/data/casedesk.db?mode=rwc", dir.display());
+    let running = start(&url, &[]).await;
+    // a write, so that the write-ahead log is in use
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/sessions", running.base))
+        .json(&json!({"email": "nobody@casedesk.test", "password": "not the password at all"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.join("data")), 0o700, "the folder");
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir.join("data")).unwrap() {
+        let path = entry.unwrap().path();
+        files.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+    for name in [
+        "casedesk.db",
+        "casedesk.db-wal",
+        "casedesk.db-shm",
+        "master.key",
+    ] {
+        assert!(files.iter().any(|f| f == name), "{name} in {files:?}");
+    }
+    let (status, _) = terminate(running).await;
+    assert!(status.success());
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[tokio::test]
 async fn a_key_that_does_not_match_the_data_is_refused_and_rotation_switches_keys() {
     let (url, _db) = common::fresh_database().await;

@@ -53,6 +53,7 @@ const PERSONAL: &[&str] = &[
 
 fn integration_config(c: &mut Config) {
     c.webhooks.allowed_hosts = vec!["127.0.0.1".to_owned()];
+    c.webhooks.private_networks = vec!["127.0.0.0/8".parse().unwrap()];
     c.webhooks.poll_interval = Duration::from_millis(20);
     c.webhooks.max_attempts = 3;
 }
@@ -1220,4 +1221,76 @@ async fn two_replicas_on_one_postgres_deliver_each_event_once_per_subscription()
         41,
         "one event twice: the refused attempt and its retry"
     );
+}
+
+/// Callback URLs to internal addresses were accepted, in every notation.
+/// Now they are refused, and a name is checked on the address it resolves
+/// to when a delivery is sent: one that resolves to this machine (as after
+/// DNS rebinding) gets nothing.
+#[tokio::test]
+async fn webhooks_never_reach_internal_addresses_even_through_a_name() {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let w = world(|c| {
+        c.webhooks.allowed_hosts = vec![hostname.to_ascii_lowercase()];
+        c.webhooks.private_networks = Vec::new();
+        c.webhooks.poll_interval = Duration::from_millis(20);
+        c.webhooks.max_attempts = 3;
+    })
+    .await;
+    for url in [
+        "https://127.0.0.1/hook",
+        "https://2130706433/hook",
+        "https://0177.0.0.1/hook",
+        "https://0x7f.0.0.1/hook",
+        "https://[::1]/hook",
+        "https://[::ffff:7f00:1]/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.1.2.3/hook",
+        "https://192.168.1.20/hook",
+        "https://localhost/hook",
+    ] {
+        let resp = w
+            .app
+            .post(
+                "/subscriptions",
+                Some(&w.admin.token),
+                json!({"callbackUrl": url, "channels": [{"kanaal": "participants"}]}),
+            )
+            .await;
+        let b = body(resp, StatusCode::BAD_REQUEST).await;
+        assert_eq!(b["invalidParams"][0]["name"], "callbackUrl", "{url}");
+    }
+
+    let resolves_here = tokio::net::lookup_host((hostname.as_str(), 0))
+        .await
+        .map(|mut a| a.all(|a| a.ip().is_loopback()))
+        .unwrap_or(false);
+    if hostname.is_empty() || !resolves_here {
+        eprintln!("skipped the delivery part: the hostname {hostname:?} does not resolve to loopback here");
+        return;
+    }
+    let receiver = Receiver::start(&[]).await;
+    let port = receiver.url.rsplit(':').next().unwrap();
+    let url = format!("http://{hostname}:{port}");
+    // a name: accepted when subscribed, checked when sent
+    w.subscribe(&url, json!([{"kanaal": "participants"}])).await;
+    w.participant(&w.exchange.token).await;
+    attempts_recorded(&w.app, 1).await;
+    assert!(
+        receiver.got.lock().unwrap().is_empty(),
+        "nothing reached this machine"
+    );
+    use casedesk::entities::webhook_deliveries;
+    use sea_orm::EntityTrait;
+    let rows = webhook_deliveries::Entity::find()
+        .all(&w.app.state.db)
+        .await
+        .unwrap();
+    assert!(rows.iter().all(|d| d
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.contains("not public"))));
 }

@@ -1336,3 +1336,186 @@ async fn unassigned_caseworkers_see_summaries_and_secret_stays_exist_only_for_th
         }
     }
 }
+
+/// `keys rotate` re-wrapped the data keys but kept them, so an old master key
+/// with an old dump still read today's data. `--reencrypt` gives every
+/// defender a new data key and re-encrypts its values; plain rotation still
+/// keeps them (documented).
+#[tokio::test]
+async fn rotation_with_reencrypt_leaves_an_old_key_and_dump_nothing_of_today() {
+    use casedesk::{
+        crypto::MasterKey,
+        entities::{data_keys, defenders},
+    };
+    use sea_orm::EntityTrait;
+    let mut w = world().await;
+    let stay_path = format!("/stays/{}", w.stay);
+    let resp = w
+        .app
+        .request(Method::GET, &stay_path, Some(&w.coordinator.token))
+        .header("x-audit-reason", "REASON-BEFORE-ROTATION")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    w.app
+        .post(
+            &format!("{stay_path}/notes"),
+            Some(&w.coordinator.token),
+            json!({"category": "safety", "body": NOTE}),
+        )
+        .await;
+    let db = w.app.state.db.clone();
+    let config = (*w.app.state.config).clone();
+    let old_master = config.master_key.clone().unwrap();
+    // the old dump: the data keys as they were wrapped, and today's ciphertext
+    let old_dump: Vec<data_keys::Model> = data_keys::Entity::find().all(&db).await.unwrap();
+    let defender_id: uuid::Uuid = w.defender.parse().unwrap();
+    let identity_before = defenders::Entity::find_by_id(defender_id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap()
+        .identity_enc
+        .unwrap();
+    w.app.stop().await;
+
+    let rotate = |from: &MasterKey, to: &MasterKey, reencrypt: bool| {
+        let url = config.database_url.clone();
+        let (from, to) = (from.to_base64().to_string(), to.to_base64().to_string());
+        async move {
+            let file = std::env::temp_dir().join(format!(
+                "casedesk-new-{}.key",
+                uuid::Uuid::now_v7().simple()
+            ));
+            std::fs::write(&file, to).unwrap();
+            let mut cmd = common::process::command(&url, &[]);
+            cmd.env("CASEDESK_MASTER_KEY", from).args([
+                "keys",
+                "rotate",
+                "--new-key-file",
+                file.to_str().unwrap(),
+            ]);
+            if reencrypt {
+                cmd.arg("--reencrypt");
+            }
+            let out = cmd.output().await.unwrap();
+            std::fs::remove_file(file).ok();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    let new_master = MasterKey::generate();
+    let out = rotate(&old_master, &new_master, true).await;
+    assert!(out.contains("gave 1 defenders new data keys"), "{out}");
+
+    // with the old master key and the old dump, today's value does not open
+    let identity_now = defenders::Entity::find_by_id(defender_id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap()
+        .identity_enc
+        .unwrap();
+    assert_ne!(identity_now, identity_before);
+    let aad = format!("defenders.identity:{defender_id}");
+    let opens_with_old = |sealed: &str| {
+        old_dump.iter().any(|k| {
+            old_master
+                .unwrap_key(&k.wrapped, &format!("data_keys:{}", k.id))
+                .is_ok_and(|key| key.decrypt(sealed, &aad).is_ok())
+        })
+    };
+    assert!(
+        opens_with_old(&identity_before),
+        "the old dump opens its own data"
+    );
+    assert!(
+        !opens_with_old(&identity_now),
+        "the old dump does not open today's"
+    );
+
+    // the service on the new key reads everything, old audit reasons too
+    let mut config = config.clone();
+    config.master_key = Some(new_master.clone());
+    let app = TestApp::start(config.clone(), common::TestDb::Shared).await;
+    let defender: Value = app
+        .get(&format!("/defenders/{}", w.defender), &w.coordinator.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(defender["identity"]["legalName"], LEGAL_NAME);
+    let notes: Value = app
+        .get(&format!("{stay_path}/notes"), &w.coordinator.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(notes["items"][0]["body"], NOTE);
+    let auditor = app.account(&[Role::Auditor]).await;
+    assert!(app
+        .audit_as(&auditor.token)
+        .await
+        .iter()
+        .any(|e| e["reason"] == "REASON-BEFORE-ROTATION"));
+
+    // plain rotation, for contrast, keeps the data keys and the ciphertexts
+    let mut app = app;
+    app.stop().await;
+    let newer = MasterKey::generate();
+    rotate(&new_master, &newer, false).await;
+    let identity_after_plain = defenders::Entity::find_by_id(defender_id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap()
+        .identity_enc
+        .unwrap();
+    assert_eq!(identity_after_plain, identity_now);
+
+    // erasure destroys the retired key as well as the current one
+    config.master_key = Some(newer);
+    let app = TestApp::start(config, common::TestDb::Shared).await;
+    let etag = app
+        .get(&format!("/defenders/{}", w.defender), &w.coordinator.token)
+        .await
+        .headers()
+        .get("etag")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let resp = app
+        .request(
+            Method::DELETE,
+            &format!("/defenders/{}", w.defender),
+            Some(&w.coordinator.token),
+        )
+        .header("if-match", etag)
+        .header("x-audit-reason", "erasure after rotation")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let left: Vec<uuid::Uuid> = data_keys::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert!(
+        old_dump.iter().all(|k| !left.contains(&k.id)),
+        "a retired key survived erasure"
+    );
+    assert!(casedesk::entities::retired_data_keys::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -160,15 +160,25 @@ async fn small_counts_of_defenders_are_suppressed_under_every_filter() {
         .get("/statistics/defenders-hosted", &analyst.token)
         .await)
     .await;
-    let cell = |table: &Value, field: &str, region: &str| -> Value {
+    let this_year: i64 = year.parse().unwrap();
+    let cell_of = |table: &Value, y: i64, field: &str, region: &str| -> Value {
         table["items"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|c| c["fieldOfWork"] == field && c["region"] == region)
+            .find(|c| c["year"] == y && c["fieldOfWork"] == field && c["region"] == region)
             .map(|c| c["defenders"].clone())
             .unwrap_or(Value::Null)
     };
+    let cell = |table: &Value, field: &str, region: &str| cell_of(table, this_year, field, region);
+    // every cell is there, empty ones too: ten years, 9 fields, 7 regions,
+    // so an absent cell never tells 0 from 1-4
+    assert_eq!(full["items"].as_array().unwrap().len(), 10 * 9 * 7);
+    assert_eq!(cell(&full, "womens_rights", "europe"), json!("<5"));
+    assert_eq!(
+        cell_of(&full, this_year - 3, "journalism", "africa"),
+        json!("<5")
+    );
     assert_eq!(cell(&full, "journalism", "africa"), json!(6));
     assert_eq!(
         cell(&full, "labour", "latin_america_caribbean"),
@@ -206,20 +216,36 @@ async fn small_counts_of_defenders_are_suppressed_under_every_filter() {
                         v == "<5" || v.as_i64().is_some_and(|n| n >= 5),
                         "{q:?}: {c}"
                     );
-                    assert_eq!(
-                        *v,
-                        cell(
+                    let y = c["year"].as_i64().unwrap();
+                    let expected = if y == 1999 {
+                        json!("<5")
+                    } else {
+                        cell_of(
                             &full,
+                            y,
                             c["fieldOfWork"].as_str().unwrap(),
-                            c["region"].as_str().unwrap()
-                        ),
-                        "{q:?}"
-                    );
+                            c["region"].as_str().unwrap(),
+                        )
+                    };
+                    assert_eq!(*v, expected, "{q:?}");
                 }
+                // the filters choose cells of the fixed table, never fewer
+                let want = if y.is_empty() { 10 } else { 1 }
+                    * if f.is_empty() { 9 } else { 1 }
+                    * if r.is_empty() { 7 } else { 1 };
+                assert_eq!(table["items"].as_array().unwrap().len(), want, "{q:?}");
                 assert!(table.get("total").is_none());
             }
         }
     }
+    // an unknown region is a 400 that names the regions
+    let resp = app
+        .get(
+            "/statistics/defenders-hosted?region=atlantis",
+            &analyst.token,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     // the same table as CSV, suppressed the same way
     let resp = app
         .request(

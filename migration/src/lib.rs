@@ -13,6 +13,7 @@ mod m20261128_000006_placement_cohort_list_index;
 mod m20261202_000007_audit_checkpoints;
 mod m20261202_000008_sealed_free_text;
 mod m20261202_000009_role_grants;
+mod m20261202_000010_retired_data_keys;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_audit_checkpoints::Migration),
             Box::new(m20261202_000008_sealed_free_text::Migration),
             Box::new(m20261202_000009_role_grants::Migration),
+            Box::new(m20261202_000010_retired_data_keys::Migration),
         ]
     }
 }

@@ -273,6 +273,8 @@ pub async fn client_by_key(
 // ---- sessions ----
 
 /// Creates a session and returns its token (shown once) and absolute expiry.
+/// The account's oldest sessions end when it would have more than
+/// `CASEDESK_SESSIONS_PER_ACCOUNT`; sessions that ended are removed.
 pub async fn create_session(
     db: &impl ConnectionTrait,
     staff_id: Uuid,
@@ -281,6 +283,34 @@ pub async fn create_session(
 ) -> Result<(Zeroizing<String>, DateTime<Utc>), DbErr> {
     let (token, hash) = crypto::new_token("cds");
     let expires_at = now + config.session_absolute;
+    // sessions that ended are removed (of every account), and the account
+    // keeps at most its newest `sessions_per_account - 1` before this one
+    sessions::Entity::delete_many()
+        .filter(
+            Condition::any()
+                .add(sessions::Column::ExpiresAt.lte(now))
+                .add(sessions::Column::LastSeenAt.lte(now - config.session_idle)),
+        )
+        .exec(db)
+        .await?;
+    let keep = config.sessions_per_account.saturating_sub(1);
+    // an account's live sessions are few (at most the limit): read and skip
+    let live: Vec<Uuid> = sessions::Entity::find()
+        .select_only()
+        .column(sessions::Column::Id)
+        .filter(sessions::Column::StaffId.eq(staff_id))
+        .order_by_desc(sessions::Column::CreatedAt)
+        .order_by_desc(sessions::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let older: Vec<Uuid> = live.into_iter().skip(keep).collect();
+    if !older.is_empty() {
+        sessions::Entity::delete_many()
+            .filter(sessions::Column::Id.is_in(older))
+            .exec(db)
+            .await?;
+    }
     sessions::Entity::insert(sessions::ActiveModel {
         id: Set(Uuid::now_v7()),
         token_hash: Set(hash),

@@ -20,6 +20,7 @@ pub mod participants;
 pub mod placement_status_changes;
 pub mod placements;
 pub mod reference_counters;
+pub mod retired_data_keys;
 pub mod risk_assessments;
 pub mod role_grants;
 pub mod sessions;

@@ -9,7 +9,7 @@
 //! exponential backoff and jitter, or failed after the last attempt.
 //! Delivery is at least once; a receiver tells repeats apart by the event id.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::{stream, StreamExt};
@@ -71,6 +71,12 @@ pub async fn run(state: AppState) {
         .timeout(config.timeout)
         .connect_timeout(config.timeout)
         .redirect(reqwest::redirect::Policy::none())
+        // every name is checked on the addresses it resolves to now (DNS
+        // rebinding), and no proxy stands between that check and the receiver
+        .no_proxy()
+        .dns_resolver(Arc::new(super::destination::GuardedResolver {
+            private_networks: Arc::new(config.private_networks.clone()),
+        }))
         .user_agent(concat!("Casedesk-Webhooks/", env!("CARGO_PKG_VERSION")))
         .build()
     {
@@ -301,6 +307,27 @@ async fn send(
     let timestamp = state.clock.now().timestamp();
     let signature = crate::crypto::webhook_signature(&job.secret, timestamp, job.body.as_bytes());
     let attempt = job.delivery.attempts + 1;
+    // an address written into the URL is checked here too: the allowed
+    // networks may have changed since the subscription was made
+    let literal_refused = url::Url::parse(&job.callback_url)
+        .ok()
+        .and_then(|u| match u.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        })
+        .is_some_and(|ip| !super::destination::allowed(ip, &config.private_networks));
+    if literal_refused {
+        return record_outcome(
+            &state.db,
+            state.clock.now(),
+            config,
+            &job.delivery,
+            None,
+            Some(NOT_ALLOWED.to_owned()),
+        )
+        .await;
+    }
     let outcome = client
         .post(&job.callback_url)
         .header("content-type", "application/json")
@@ -317,6 +344,7 @@ async fn send(
             Some(resp.status().as_u16()),
             Some(format!("the receiver answered {}", resp.status().as_u16())),
         ),
+        Err(e) if refused_destination(&e) => (None, Some(NOT_ALLOWED.to_owned())),
         Err(e) if e.is_timeout() => (None, Some("the receiver did not answer in time".to_owned())),
         Err(e) if e.is_connect() => (None, Some("could not connect to the receiver".to_owned())),
         Err(_) => (None, Some("the request to the receiver failed".to_owned())),
@@ -330,6 +358,22 @@ async fn send(
         error,
     )
     .await
+}
+
+/// Why a delivery to an internal address was not sent.
+const NOT_ALLOWED: &str =
+    "the receiver's address is not public (see CASEDESK_WEBHOOK_PRIVATE_NETWORKS); nothing was sent";
+
+/// Whether a request failed because the guarded resolver refused every address.
+fn refused_destination(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<super::destination::NotAllowed>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 async fn record_outcome(

@@ -4,6 +4,7 @@
 
 pub mod clients_api;
 pub mod delivery;
+pub mod destination;
 pub mod feed_api;
 pub mod outbox;
 pub mod subscriptions;

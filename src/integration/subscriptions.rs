@@ -87,8 +87,13 @@ pub fn parse_channels(
 }
 
 /// A callback URL: absolute, https (plain http only for the allowed hosts),
-/// no user name or password, no fragment.
-pub fn parse_callback_url(text: &str, allowed_hosts: &[String]) -> Result<String, String> {
+/// no user name or password, no fragment, and not an internal address (see
+/// [`super::destination`]) unless its network is listed.
+pub fn parse_callback_url(
+    text: &str,
+    allowed_hosts: &[String],
+    private_networks: &[ipnet::IpNet],
+) -> Result<String, String> {
     if text.len() > MAX_URL_LEN {
         return Err(format!("At most {MAX_URL_LEN} characters."));
     }
@@ -104,6 +109,18 @@ pub fn parse_callback_url(text: &str, allowed_hosts: &[String]) -> Result<String
     }
     if url.fragment().is_some() {
         return Err("No fragment (#...) in the URL.".to_owned());
+    }
+    let internal = match url.host() {
+        Some(url::Host::Ipv4(ip)) => !super::destination::allowed(ip.into(), private_networks),
+        Some(url::Host::Ipv6(ip)) => !super::destination::allowed(ip.into(), private_networks),
+        Some(url::Host::Domain(name)) => super::destination::is_local_name(name),
+        None => true,
+    };
+    if internal {
+        return Err(
+            "The receiver's address is not public (loopback, private, link-local or reserved); an operator can allow a network with CASEDESK_WEBHOOK_PRIVATE_NETWORKS."
+                .to_owned(),
+        );
     }
     match url.scheme() {
         "https" => {}
@@ -126,13 +143,45 @@ mod tests {
     #[test]
     fn callback_urls() {
         let allowed = vec!["127.0.0.1".to_owned()];
-        assert!(parse_callback_url("https://r.example.org/hook", &[]).is_ok());
-        assert!(parse_callback_url("http://r.example.org/hook", &[]).is_err());
-        assert!(parse_callback_url("http://127.0.0.1:9000/hook", &allowed).is_ok());
-        assert!(parse_callback_url("https://u:p@r.example.org/", &[]).is_err());
-        assert!(parse_callback_url("ftp://r.example.org/", &[]).is_err());
-        assert!(parse_callback_url("/relative", &[]).is_err());
-        assert!(parse_callback_url("https://r.example.org/#x", &[]).is_err());
+        let loopback: Vec<ipnet::IpNet> = vec!["127.0.0.0/8".parse().unwrap()];
+        assert!(parse_callback_url("https://r.example.org/hook", &[], &[]).is_ok());
+        assert!(parse_callback_url("http://r.example.org/hook", &[], &[]).is_err());
+        assert!(parse_callback_url("http://127.0.0.1:9000/hook", &allowed, &loopback).is_ok());
+        assert!(parse_callback_url("http://127.0.0.1:9000/hook", &allowed, &[]).is_err());
+        assert!(parse_callback_url("https://u:p@r.example.org/", &[], &[]).is_err());
+        assert!(parse_callback_url("ftp://r.example.org/", &[], &[]).is_err());
+        assert!(parse_callback_url("/relative", &[], &[]).is_err());
+        assert!(parse_callback_url("https://r.example.org/#x", &[], &[]).is_err());
+    }
+
+    #[test]
+    fn internal_destinations_in_any_notation_are_refused() {
+        for url in [
+            "https://127.0.0.1/",
+            "https://2130706433/",
+            "https://0177.0.0.1/",
+            "https://0x7f.0.0.1/",
+            "https://0x7f000001/",
+            "https://127.1/",
+            "https://[::1]/",
+            "https://[::ffff:7f00:1]/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://10.0.0.5/",
+            "https://172.20.1.1/",
+            "https://192.168.0.10/",
+            "https://100.64.1.1/",
+            "https://[fd00::1]/",
+            "https://[fe80::1]/",
+            "https://0.0.0.0/",
+            "https://localhost/",
+            "https://LocalHost./",
+            "https://hooks.localhost/",
+        ] {
+            assert!(parse_callback_url(url, &[], &[]).is_err(), "{url} refused");
+        }
+        let nets: Vec<ipnet::IpNet> = vec!["10.0.0.0/24".parse().unwrap()];
+        assert!(parse_callback_url("https://10.0.0.5/", &[], &nets).is_ok());
     }
 
     #[test]

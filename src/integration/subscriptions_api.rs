@@ -101,9 +101,13 @@ fn checked_channels(input: &[SubscriptionChannel], problems: &mut Vec<InvalidPar
 }
 
 fn checked_url(state: &AppState, text: &str, problems: &mut Vec<InvalidParam>) -> String {
-    parse_callback_url(text, &state.config.webhooks.allowed_hosts)
-        .map_err(|reason| problems.push(InvalidParam::new("callbackUrl", "invalid", reason)))
-        .unwrap_or_default()
+    parse_callback_url(
+        text,
+        &state.config.webhooks.allowed_hosts,
+        &state.config.webhooks.private_networks,
+    )
+    .map_err(|reason| problems.push(InvalidParam::new("callbackUrl", "invalid", reason)))
+    .unwrap_or_default()
 }
 
 async fn find(

@@ -18,7 +18,7 @@ use poem_openapi::{
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait};
 use serde_json::Value;
 
-use super::regions::region_of;
+use super::regions::{region_of, REGIONS};
 use crate::{
     accounts::access::Caller,
     audit::{self, Event},
@@ -439,7 +439,9 @@ impl StatisticsApi {
     }
 
     /// Defenders hosted (arrived) per year, by field of work and region.
-    /// Counts below 5 are `"<5"`; filters only choose which cells to show.
+    /// Counts below 5 are `"<5"`. Every cell of the table is given, empty
+    /// ones too (as `"<5"`): the last ten years (or `year`), every field of
+    /// work, every region. Filters only choose which cells to show.
     #[oai(
         path = "/statistics/defenders-hosted",
         method = "get",
@@ -456,6 +458,16 @@ impl StatisticsApi {
         #[oai(name = "fieldOfWork")] field_of_work: Query<Option<FieldOfWork>>,
         #[oai(validator(max_length = 30))] region: Query<Option<String>>,
     ) -> ApiResult<DefendersHostedResponse> {
+        if let Some(r) = region.0.as_deref() {
+            if !REGIONS.iter().any(|(name, _)| *name == r) {
+                let names: Vec<&str> = REGIONS.iter().map(|(n, _)| *n).collect();
+                return Err(crate::http::problem::ApiError::field(
+                    "region",
+                    "unknown",
+                    format!("The region is one of: {}.", names.join(", ")),
+                ));
+            }
+        }
         // every arrival with its defender's field and country: erased defenders count too
         let rows: Vec<(uuid::Uuid, Option<chrono::NaiveDate>, String, String)> =
             stays::Entity::find()
@@ -484,22 +496,36 @@ impl StatisticsApi {
                 .or_default()
                 .insert(defender);
         }
-        let items: Vec<DefendersHosted> = cells
-            .into_iter()
-            .filter(|((y, f, r), _)| {
-                year.0.is_none_or(|want| want == *y)
-                    && field_of_work.0.is_none_or(|want| want.as_str() == f)
-                    && region.0.as_deref().is_none_or(|want| want == *r)
-            })
-            .filter_map(|((y, f, r), ids)| {
-                Some(DefendersHosted {
-                    year: y,
-                    field_of_work: FieldOfWork::parse(&f)?,
-                    region: r.to_owned(),
-                    defenders: SuppressedCount(ids.len() as i64),
-                })
-            })
-            .collect();
+        // every cell of a fixed table, whatever the data: an absent cell would
+        // tell 0 from 1-4. The years are the last ten (or the one asked for),
+        // not the years with data, which would tell that someone came then.
+        let this_year = state.clock.now().year();
+        let years: Vec<i32> = match year.0 {
+            Some(y) => vec![y],
+            None => (this_year - 9..=this_year).collect(),
+        };
+        let mut items = Vec::new();
+        for y in years {
+            for f in FieldOfWork::ALL
+                .iter()
+                .filter(|f| field_of_work.0.is_none_or(|want| want == **f))
+            {
+                for (r, _) in REGIONS
+                    .iter()
+                    .filter(|(r, _)| region.0.as_deref().is_none_or(|want| want == *r))
+                {
+                    let n = cells
+                        .get(&(y, f.as_str().to_owned(), *r))
+                        .map_or(0, |ids| ids.len() as i64);
+                    items.push(DefendersHosted {
+                        year: y,
+                        field_of_work: *f,
+                        region: (*r).to_owned(),
+                        defenders: SuppressedCount(n),
+                    });
+                }
+            }
+        }
         let exported = wants_csv(req);
         let action = if exported {
             "statistics.exported"

@@ -665,6 +665,7 @@ impl DefendersApi {
         if let Some(key_id) = m.data_key_id {
             vault::destroy_data_key(&txn, key_id).await?;
         }
+        vault::destroy_retired_keys(&txn, m.id).await?;
         // the erasure's own reason is sealed under the reason key, not the
         // key being destroyed: why a defender was erased stays on record
         audit::record(
@@ -698,6 +699,7 @@ impl DefendersApi {
                 "data_keys",
                 "stay_status_changes",
                 "activities",
+                "retired_data_keys",
             ],
         )
         .await

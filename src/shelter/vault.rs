@@ -20,7 +20,10 @@ use uuid::Uuid;
 
 use crate::{
     crypto::DataKey,
-    entities::{activities, data_keys, defenders, stay_status_changes, stays},
+    entities::{
+        activities, check_ins, data_keys, defenders, retired_data_keys, risk_assessments,
+        stay_notes, stay_status_changes, stays,
+    },
     http::problem::ApiError,
     keyring::{data_key_aad, Keys},
 };
@@ -275,4 +278,209 @@ pub async fn seal_earlier_plaintext(db: &DatabaseConnection, keys: &Keys) -> Res
     txn.commit().await?;
     crate::db::purge_old_row_versions(db, &["stays", "stay_status_changes", "activities"]).await?;
     Ok(total)
+}
+
+/// What [`renew_data_keys`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Renewed {
+    pub defenders: u64,
+    pub values: u64,
+}
+
+/// Gives every defender a new data key and re-encrypts each of its values
+/// under it (same associated data), in one transaction: after this, an old
+/// master key with an old dump no longer reads what is stored now. The old
+/// key is kept, retired, only for the audit reasons sealed under it (the
+/// trail cannot be rewritten) and is destroyed with the defender. The new
+/// keys are wrapped by the master key in use; `keys rotate` then re-wraps
+/// every key under the new master key.
+pub async fn renew_data_keys(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    now: DateTime<Utc>,
+) -> Result<Renewed, DbErr> {
+    let fail =
+        |what: &str| DbErr::Custom(format!("re-encryption stopped, nothing changed: {what}"));
+    let txn = crate::db::begin_write(db).await?;
+    let mut done = Renewed::default();
+    let owners = defenders::Entity::find()
+        .filter(defenders::Column::DataKeyId.is_not_null())
+        .filter(defenders::Column::ErasedAt.is_null())
+        .all(&txn)
+        .await?;
+    for d in owners {
+        let Some(old_id) = d.data_key_id else {
+            continue;
+        };
+        let wrapped = data_keys::Entity::find_by_id(old_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| fail("a defender's data key is missing"))?;
+        let old = keys
+            .master
+            .unwrap_key(&wrapped.wrapped, &data_key_aad(old_id))
+            .map_err(|_| fail("a data key does not unwrap"))?;
+        let (new_id, new) = new_data_key(&txn, keys, now).await?;
+        let mut values = 0_u64;
+        let mut again =
+            |field: Field, row: Uuid, sealed: Option<&str>| -> Result<Option<String>, DbErr> {
+                let Some(sealed) = sealed else {
+                    return Ok(None);
+                };
+                let plain = old
+                    .decrypt(sealed, &aad(field, row))
+                    .map_err(|_| fail("a protected value does not decrypt"))?;
+                values += 1;
+                Ok(Some(new.encrypt(&plain, &aad(field, row))))
+            };
+        let identity = again(Field::DefenderIdentity, d.id, d.identity_enc.as_deref())?;
+        defenders::Entity::update_many()
+            .col_expr(defenders::Column::IdentityEnc, Expr::value(identity))
+            .col_expr(defenders::Column::DataKeyId, Expr::value(Some(new_id)))
+            .filter(defenders::Column::Id.eq(d.id))
+            .exec(&txn)
+            .await?;
+        let stay_rows = stays::Entity::find()
+            .filter(stays::Column::DefenderId.eq(d.id))
+            .all(&txn)
+            .await?;
+        let stay_ids: Vec<Uuid> = stay_rows.iter().map(|s| s.id).collect();
+        for st in stay_rows {
+            let address = again(
+                Field::StayAddress,
+                st.id,
+                st.accommodation_address_enc.as_deref(),
+            )?;
+            let referring = again(
+                Field::StayReferringOrganisation,
+                st.id,
+                st.referring_organisation_enc.as_deref(),
+            )?;
+            let partner = again(
+                Field::StayLocalPartner,
+                st.id,
+                st.local_partner_enc.as_deref(),
+            )?;
+            stays::Entity::update_many()
+                .col_expr(stays::Column::AccommodationAddressEnc, Expr::value(address))
+                .col_expr(
+                    stays::Column::ReferringOrganisationEnc,
+                    Expr::value(referring),
+                )
+                .col_expr(stays::Column::LocalPartnerEnc, Expr::value(partner))
+                .filter(stays::Column::Id.eq(st.id))
+                .exec(&txn)
+                .await?;
+        }
+        for n in stay_notes::Entity::find()
+            .filter(stay_notes::Column::StayId.is_in(stay_ids.clone()))
+            .all(&txn)
+            .await?
+        {
+            let body = again(Field::NoteBody, n.id, n.body_enc.as_deref())?;
+            stay_notes::Entity::update_many()
+                .col_expr(stay_notes::Column::BodyEnc, Expr::value(body))
+                .filter(stay_notes::Column::Id.eq(n.id))
+                .exec(&txn)
+                .await?;
+        }
+        for r in risk_assessments::Entity::find()
+            .filter(risk_assessments::Column::StayId.is_in(stay_ids.clone()))
+            .all(&txn)
+            .await?
+        {
+            let threats = again(Field::RiskThreats, r.id, r.threats_enc.as_deref())?;
+            let measures = again(Field::RiskMeasures, r.id, r.measures_enc.as_deref())?;
+            risk_assessments::Entity::update_many()
+                .col_expr(risk_assessments::Column::ThreatsEnc, Expr::value(threats))
+                .col_expr(risk_assessments::Column::MeasuresEnc, Expr::value(measures))
+                .filter(risk_assessments::Column::Id.eq(r.id))
+                .exec(&txn)
+                .await?;
+        }
+        for c in check_ins::Entity::find()
+            .filter(check_ins::Column::StayId.is_in(stay_ids.clone()))
+            .all(&txn)
+            .await?
+        {
+            let note = again(Field::CheckInNote, c.id, c.note_enc.as_deref())?;
+            check_ins::Entity::update_many()
+                .col_expr(check_ins::Column::NoteEnc, Expr::value(note))
+                .filter(check_ins::Column::Id.eq(c.id))
+                .exec(&txn)
+                .await?;
+        }
+        for c in stay_status_changes::Entity::find()
+            .filter(stay_status_changes::Column::StayId.is_in(stay_ids.clone()))
+            .all(&txn)
+            .await?
+        {
+            let reason = again(Field::StatusChangeReason, c.id, c.reason_enc.as_deref())?;
+            stay_status_changes::Entity::update_many()
+                .col_expr(stay_status_changes::Column::ReasonEnc, Expr::value(reason))
+                .filter(stay_status_changes::Column::Id.eq(c.id))
+                .exec(&txn)
+                .await?;
+        }
+        for a in activities::Entity::find()
+            .filter(activities::Column::StayId.is_in(stay_ids))
+            .all(&txn)
+            .await?
+        {
+            let title = again(Field::ActivityTitle, a.id, a.title_enc.as_deref())?;
+            activities::Entity::update_many()
+                .col_expr(activities::Column::TitleEnc, Expr::value(title))
+                .filter(activities::Column::Id.eq(a.id))
+                .exec(&txn)
+                .await?;
+        }
+        retired_data_keys::Entity::insert(retired_data_keys::ActiveModel {
+            data_key_id: Set(old_id),
+            defender_id: Set(d.id),
+            retired_at: Set(now),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        done.defenders += 1;
+        done.values += values;
+    }
+    txn.commit().await?;
+    // old row versions held the values under the retired keys
+    crate::db::purge_old_row_versions(
+        db,
+        &[
+            "defenders",
+            "stays",
+            "stay_notes",
+            "risk_assessments",
+            "check_ins",
+            "stay_status_changes",
+            "activities",
+        ],
+    )
+    .await?;
+    Ok(done)
+}
+
+/// Destroys a defender's retired data keys (erasure).
+pub async fn destroy_retired_keys(db: &impl ConnectionTrait, defender: Uuid) -> Result<(), DbErr> {
+    let ids: Vec<Uuid> = retired_data_keys::Entity::find()
+        .filter(retired_data_keys::Column::DefenderId.eq(defender))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.data_key_id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    data_keys::Entity::delete_many()
+        .filter(data_keys::Column::Id.is_in(ids))
+        .exec(db)
+        .await?;
+    retired_data_keys::Entity::delete_many()
+        .filter(retired_data_keys::Column::DefenderId.eq(defender))
+        .exec(db)
+        .await?;
+    Ok(())
 }
