@@ -120,25 +120,11 @@ fn webhooks(source: &dyn Source) -> Result<Webhooks, ConfigError> {
             hosts
         }
     };
-    let private_networks = match read(source, "CASEDESK_WEBHOOK_PRIVATE_NETWORKS")? {
-        None => Vec::new(),
-        Some(list) => {
-            let mut nets = Vec::new();
-            for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let net = part
-                    .parse::<ipnet::IpNet>()
-                    .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                    .map_err(|_| {
-                        err(
-                            "CASEDESK_WEBHOOK_PRIVATE_NETWORKS",
-                            "expected a comma-separated list of networks such as 10.20.0.0/16",
-                        )
-                    })?;
-                nets.push(net);
-            }
-            nets
-        }
-    };
+    let private_networks = parse_networks(
+        source,
+        "CASEDESK_WEBHOOK_PRIVATE_NETWORKS",
+        "expected a comma-separated list of networks such as 10.20.0.0/16",
+    )?;
     Ok(Webhooks {
         allowed_hosts,
         private_networks,
@@ -216,6 +202,26 @@ fn read(source: &dyn Source, name: &str) -> Result<Option<String>, ConfigError> 
             }),
         (None, None) => Ok(None),
     }
+}
+
+/// A comma-separated list of networks (`10.1.0.0/16`) or single addresses.
+fn parse_networks(
+    source: &dyn Source,
+    name: &str,
+    expected: &str,
+) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let Some(list) = read(source, name)? else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            part.parse::<ipnet::IpNet>()
+                .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| err(name, expected))
+        })
+        .collect()
 }
 
 fn parse_number<T>(
@@ -477,25 +483,11 @@ impl Config {
         )?;
         let password_hash_queue =
             parse_number(source, "CASEDESK_PASSWORD_HASH_QUEUE", 16_usize, 0..=10_000)?;
-        let trusted_proxies = match read(source, "CASEDESK_TRUSTED_PROXIES")? {
-            None => Vec::new(),
-            Some(list) => {
-                let mut nets = Vec::new();
-                for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                    let net = part
-                        .parse::<ipnet::IpNet>()
-                        .or_else(|_| part.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                        .map_err(|_| {
-                            err(
-                                "CASEDESK_TRUSTED_PROXIES",
-                                "expected a comma-separated list of IP addresses or networks such as 10.0.0.5,10.1.0.0/16",
-                            )
-                        })?;
-                    nets.push(net);
-                }
-                nets
-            }
-        };
+        let trusted_proxies = parse_networks(
+            source,
+            "CASEDESK_TRUSTED_PROXIES",
+            "expected a comma-separated list of IP addresses or networks such as 10.0.0.5,10.1.0.0/16",
+        )?;
         let bootstrap_admin_email = read(source, "CASEDESK_BOOTSTRAP_ADMIN_EMAIL")?
             .unwrap_or_else(|| "admin@casedesk.local".to_owned());
         if crate::accounts::model::Email::parse(&bootstrap_admin_email).is_err() {

@@ -114,50 +114,43 @@ fn format_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// The fields every hash covers, in order, and the previous hash. The keyed
+/// form adds a version tag and `occurrences`, which events before keying
+/// never had.
+fn canonical(e: &audit_events::Model, keyed: bool) -> String {
+    let mut fields = vec![
+        serde_json::json!(e.seq),
+        serde_json::json!(e.id.to_string()),
+        serde_json::json!(format_time(e.occurred_at)),
+        serde_json::json!(e.actor_type),
+        serde_json::json!(e.actor_id.map(|a| a.to_string())),
+        serde_json::json!(e.action),
+        serde_json::json!(e.resource_type),
+        serde_json::json!(e.resource_id),
+        serde_json::json!(e.outcome),
+        serde_json::json!(e.request_id),
+        serde_json::json!(e.client_ip),
+        serde_json::json!(e.reason),
+        serde_json::json!(e.changed_fields),
+    ];
+    if keyed {
+        fields.insert(0, serde_json::json!("casedesk-audit-v2"));
+        fields.push(serde_json::json!(e.occurrences));
+    }
+    fields.push(serde_json::json!(e.prev_hash));
+    serde_json::Value::Array(fields).to_string()
+}
+
 /// The unkeyed hash of events written before the chain was keyed: SHA-256
 /// over a JSON array of every field and the previous hash.
 pub fn legacy_hash(e: &audit_events::Model) -> String {
-    let canonical = serde_json::json!([
-        e.seq,
-        e.id.to_string(),
-        format_time(e.occurred_at),
-        e.actor_type,
-        e.actor_id.map(|a| a.to_string()),
-        e.action,
-        e.resource_type,
-        e.resource_id,
-        e.outcome,
-        e.request_id,
-        e.client_ip,
-        e.reason,
-        e.changed_fields,
-        e.prev_hash,
-    ]);
-    sha256_hex(canonical.to_string().as_bytes())
+    sha256_hex(canonical(e, false).as_bytes())
 }
 
 /// The keyed hash: HMAC-SHA256 under the chain key over a JSON array of a
 /// version tag, every field and the previous hash.
 pub fn keyed_hash(key: &MasterKey, e: &audit_events::Model) -> String {
-    let canonical = serde_json::json!([
-        "casedesk-audit-v2",
-        e.seq,
-        e.id.to_string(),
-        format_time(e.occurred_at),
-        e.actor_type,
-        e.actor_id.map(|a| a.to_string()),
-        e.action,
-        e.resource_type,
-        e.resource_id,
-        e.outcome,
-        e.request_id,
-        e.client_ip,
-        e.reason,
-        e.changed_fields,
-        e.occurrences,
-        e.prev_hash,
-    ]);
-    key.hmac_hex(canonical.to_string().as_bytes())
+    key.hmac_hex(canonical(e, true).as_bytes())
 }
 
 /// A signed statement of the chain's head.
@@ -363,5 +356,74 @@ impl<'a> Walk<'a> {
             }
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(occurrences: Option<i32>) -> audit_events::Model {
+        audit_events::Model {
+            seq: 42,
+            id: Uuid::now_v7(),
+            occurred_at: Utc::now(),
+            actor_type: Some("staff".into()),
+            actor_id: Some(Uuid::now_v7()),
+            action: "staff.updated".into(),
+            resource_type: Some("staff".into()),
+            resource_id: Some("x".into()),
+            outcome: 200,
+            request_id: Some("r".into()),
+            client_ip: Some("192.0.2.1".into()),
+            reason: Some("sealed:v1:k:abc".into()),
+            changed_fields: Some("displayName".into()),
+            occurrences,
+            prev_hash: GENESIS_HASH.into(),
+            hash: String::new(),
+        }
+    }
+
+    /// Events of deployments before the chain was keyed were hashed by this
+    /// formula (the code as it was); they must verify unchanged.
+    #[test]
+    fn the_legacy_hash_is_the_earlier_versions_hash() {
+        let e = event(None);
+        let earlier = crate::crypto::sha256_hex(
+            serde_json::json!([
+                e.seq,
+                e.id.to_string(),
+                format_time(e.occurred_at),
+                e.actor_type,
+                e.actor_id.map(|a| a.to_string()),
+                e.action,
+                e.resource_type,
+                e.resource_id,
+                e.outcome,
+                e.request_id,
+                e.client_ip,
+                e.reason,
+                e.changed_fields,
+                e.prev_hash,
+            ])
+            .to_string()
+            .as_bytes(),
+        );
+        assert_eq!(legacy_hash(&e), earlier);
+    }
+
+    #[test]
+    fn the_keyed_hash_covers_every_field_and_needs_the_key() {
+        let key = MasterKey::generate();
+        let e = event(Some(3));
+        let h = keyed_hash(&key, &e);
+        assert_ne!(h, keyed_hash(&MasterKey::generate(), &e));
+        assert_ne!(h, legacy_hash(&e));
+        let mut other = e.clone();
+        other.occurrences = Some(4);
+        assert_ne!(h, keyed_hash(&key, &other));
+        let mut other = e.clone();
+        other.actor_id = Some(Uuid::now_v7());
+        assert_ne!(h, keyed_hash(&key, &other));
     }
 }
