@@ -313,7 +313,7 @@ fn routes() -> &'static Vec<RouteEntry> {
 fn operations_at(path: &str) -> Vec<&'static RouteEntry> {
     let rest = path.strip_prefix(crate::http::API_BASE).unwrap_or(path);
     let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
-    let matching = |r: &&RouteEntry| {
+    let matching = |r: &RouteEntry| {
         r.segments.len() == parts.len()
             && r.segments
                 .iter()
@@ -321,12 +321,16 @@ fn operations_at(path: &str) -> Vec<&'static RouteEntry> {
                 .all(|(seg, part)| seg.as_deref().is_none_or(|s| s == *part) && !part.is_empty())
     };
     // literal segments rank before parameters, segment by segment
-    let rank = |r: &RouteEntry| -> Vec<bool> { r.segments.iter().map(Option::is_none).collect() };
-    let chosen = routes().iter().filter(matching).map(rank).min();
-    routes()
-        .iter()
-        .filter(|r| chosen.as_ref().is_some_and(|c| rank(r) == *c) && matching(r))
-        .collect()
+    let rank = |r: &'static RouteEntry| r.segments.iter().map(Option::is_none);
+    let mut chosen: Vec<&'static RouteEntry> = Vec::new();
+    for r in routes().iter().filter(|r| matching(r)) {
+        match chosen.first().map(|c| rank(r).cmp(rank(c))) {
+            None | Some(std::cmp::Ordering::Equal) => chosen.push(r),
+            Some(std::cmp::Ordering::Less) => chosen = vec![r],
+            Some(std::cmp::Ordering::Greater) => {}
+        }
+    }
+    chosen
 }
 
 /// The method a request is matched as: HEAD is GET without the body (poem

@@ -128,10 +128,14 @@ impl StaySummariesApi {
             .one(&state.db)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        // a client's reason is about this stay's defender: sealed under its key
-        let ctx = match store::defender(&state.db, stay.defender_id).await? {
-            Some(d) => super::sight::defender_audit(&state, &caller, &d).await?,
-            None => caller.audit.clone(),
+        // a client's reason is about this stay's defender: sealed under its
+        // key (looked up only then: staff reads are not audited here)
+        let ctx = match matches!(caller.actor, Actor::Client(_)) && caller.audit.has_reason() {
+            true => match store::defender(&state.db, stay.defender_id).await? {
+                Some(d) => super::sight::defender_audit(&state, &caller, &d).await?,
+                None => caller.audit.clone(),
+            },
+            false => caller.audit.clone(),
         };
         audit_client_read(
             &state,
