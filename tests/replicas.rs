@@ -8,14 +8,14 @@
 mod common;
 
 use casedesk::accounts::model::Role;
-use common::{problem, TestApp, TestDb, PASSWORD};
+use common::{problem, TestApp, PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 #[tokio::test]
 async fn two_replicas_share_sessions_lockouts_versions_and_one_audit_chain() {
     let a = TestApp::spawn().await;
-    let b = TestApp::start((*a.state.config).clone(), TestDb::Shared).await;
+    let b = a.replica().await;
 
     // a session made on A works on B, and ends for both when signed out on B
     let coordinator = a.account(&[Role::ExchangeCoordinator]).await;

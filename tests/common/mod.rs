@@ -177,6 +177,20 @@ impl TestApp {
         Self::serve(state, clock, db).await
     }
 
+    /// A second instance on the same database, configuration and clock, as
+    /// replicas share wall time (within what NTP keeps them): with clocks of
+    /// their own, one replica's sign-ins (each moves its clock a TOTP step)
+    /// would put it past the other's delivery leases.
+    pub async fn replica(&self) -> Self {
+        let state = casedesk::prepare(
+            (*self.state.config).clone(),
+            Arc::new(self.clock.clone()) as Arc<dyn Clock>,
+        )
+        .await
+        .expect("prepare replica");
+        Self::serve(state, self.clock.clone(), TestDb::Shared).await
+    }
+
     pub async fn serve(state: AppState, clock: ManualClock, db: TestDb) -> Self {
         let bound = casedesk::bind("127.0.0.1:0".parse().unwrap())
             .await
