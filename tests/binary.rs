@@ -505,3 +505,27 @@ async fn the_service_role_cannot_rewrite_or_unhook_the_audit_trail() {
     }
     admin.close().await.ok();
 }
+
+/// Text logs written to a pipe or a file carried ANSI colour codes
+/// (`\x1b[2m...`), which log collectors store as garbage. Colour is for a
+/// terminal only.
+#[tokio::test]
+async fn text_logs_to_a_file_carry_no_colour_codes() {
+    let (url, _db) = common::fresh_database().await;
+    let running = start(&url, &[("CASEDESK_LOG_FORMAT", "text")]).await;
+    reqwest::get(format!("{}/health/live", running.base))
+        .await
+        .unwrap();
+    reqwest::get(format!("{}/api/v1/staff/me", running.base))
+        .await
+        .unwrap();
+    let (_, running) = terminate(running).await;
+    let logs = running.stderr.lock().unwrap().clone();
+    assert!(
+        logs.iter().any(|l| l.contains("request served")),
+        "{logs:?}"
+    );
+    for line in &logs {
+        assert!(!line.contains('\u{1b}'), "a colour code in {line:?}");
+    }
+}

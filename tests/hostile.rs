@@ -51,6 +51,19 @@ fn hostile_strings() -> Vec<String> {
     v
 }
 
+/// `base` with `é`, `€` and `😀` inserted at each character boundary.
+fn multibyte_at_every_position(base: &str) -> Vec<String> {
+    let mut positions: Vec<usize> = base.char_indices().map(|(i, _)| i).collect();
+    positions.push(base.len());
+    let mut out = Vec::new();
+    for at in positions {
+        for c in ["é", "€", "😀"] {
+            out.push(format!("{}{c}{}", &base[..at], &base[at..]));
+        }
+    }
+    out
+}
+
 struct Case {
     name: &'static str,
     path: String,
@@ -212,11 +225,27 @@ async fn hostile_strings_in_every_field_are_refused_or_stored_exactly() {
     let mut refused = 0;
     for case in &cases {
         for field in &case.fields {
-            for (i, value) in hostile_strings().iter().enumerate() {
+            // and the field's own valid value with a multi-byte character
+            // (2, 3 and 4 bytes in UTF-8) at every position: code that cuts
+            // text at a byte index panics on these
+            let base = case
+                .body
+                .pointer(field)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let hostile = hostile_strings().len();
+            let values: Vec<String> = hostile_strings()
+                .into_iter()
+                .chain(multibyte_at_every_position(&base))
+                .collect();
+            for (i, value) in values.iter().enumerate() {
                 let mut body = case.body.clone();
                 // unique values where uniqueness is enforced
                 let value = match (case.name, *field) {
-                    ("staff", "/email") | ("institution", "/erasmusCode") => format!("{value}{i}"),
+                    ("staff", "/email") => format!("{value}{i}"),
+                    // a suffix would move a multi-byte character away from the end
+                    ("institution", "/erasmusCode") if i < hostile => format!("{value}{i}"),
                     _ => value.clone(),
                 };
                 set(&mut body, field, json!(value));

@@ -92,7 +92,8 @@ pub fn allowed_targets(from: PlacementStatus) -> &'static [PlacementStatus] {
 pub fn parse_erasmus_code(text: &str) -> Result<String, &'static str> {
     let code = text.trim().to_ascii_uppercase();
     let bad = "must be an Erasmus code such as NL AMSTERD01";
-    if code.len() < 6 || code.len() > 16 {
+    // every byte index below is a character index only for ASCII text
+    if !code.is_ascii() || code.len() < 6 || code.len() > 16 {
         return Err(bad);
     }
     let (prefix, rest) = code.split_once(' ').ok_or(bad)?;

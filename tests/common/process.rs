@@ -72,9 +72,19 @@ pub async fn start(database_url: &str, extra: &[(&str, &str)]) -> Running {
     let mut base = None;
     for _ in 0..200 {
         let address = stderr.lock().unwrap().iter().find_map(|l| {
-            let v: Value = serde_json::from_str(l).ok()?;
-            (v["fields"]["message"] == "casedesk listening")
-                .then(|| v["fields"]["address"].as_str().unwrap().to_owned())
+            if let Ok(v) = serde_json::from_str::<Value>(l) {
+                return (v["fields"]["message"] == "casedesk listening")
+                    .then(|| v["fields"]["address"].as_str().unwrap().to_owned());
+            }
+            // a text log line: `... casedesk listening address=127.0.0.1:1234 ...`
+            let plain: String = strip_colour(l);
+            plain.contains("casedesk listening").then(|| {
+                plain
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("address="))
+                    .unwrap()
+                    .to_owned()
+            })
         });
         if let Some(a) = address {
             base = Some(format!("http://{a}"));
@@ -103,4 +113,22 @@ pub async fn terminate(mut running: Running) -> (std::process::ExitStatus, Runni
         .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     (status, running)
+}
+
+/// A log line without ANSI escape sequences (`ESC [ ... letter`).
+pub fn strip_colour(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for e in chars.by_ref() {
+                if e.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
