@@ -263,7 +263,8 @@ pub fn app(state: AppState) -> impl poem::Endpoint<Output = Response> {
             service()
                 .into_endpoint()
                 .around(accounts::access::guard)
-                .with(cors),
+                .with(cors)
+                .around(same_origin),
         )
         .at(format!("{API_BASE}/openapi.json"), get(spec_endpoint))
         .at("/docs", get(docs))
@@ -277,6 +278,52 @@ pub fn app(state: AppState) -> impl poem::Endpoint<Output = Response> {
         .around(http::conventions::conventions)
         .data(state)
         .map_to_response()
+}
+
+/// Browsers send `Origin` on every write, also from the service's own pages
+/// (the docs): a request from the service's own origin (its public URL, or
+/// the `Host` it was sent to) is a same-origin request and needs no CORS.
+/// Another origin passes only when CASEDESK_CORS_ALLOWED_ORIGINS lists it;
+/// otherwise the answer says that it is the origin, not the account, that
+/// is refused. (Tokens travel in `Authorization`, never in cookies, so a
+/// same-origin pass opens nothing to other sites.)
+async fn same_origin<E: poem::Endpoint>(next: E, mut req: poem::Request) -> poem::Result<Response> {
+    use poem::IntoResponse;
+    let Some(origin) = req
+        .headers()
+        .get(poem::http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    else {
+        return next.call(req).await.map(IntoResponse::into_response);
+    };
+    let (public, allowed) = match req.data::<AppState>() {
+        Some(s) => (
+            s.config.public_url.origin().ascii_serialization(),
+            s.config.cors_allowed_origins.contains(&origin),
+        ),
+        None => (String::new(), false),
+    };
+    let host = req
+        .headers()
+        .get(poem::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let own = origin == public
+        || (!host.is_empty()
+            && (origin == format!("http://{host}") || origin == format!("https://{host}")));
+    if own && !allowed {
+        req.headers_mut().remove(poem::http::header::ORIGIN);
+        return next.call(req).await.map(IntoResponse::into_response);
+    }
+    if allowed {
+        return next.call(req).await.map(IntoResponse::into_response);
+    }
+    Ok(http::problem::ApiError::typed(
+        http::problem::ProblemType::CrossOrigin,
+        "This request comes from a web page of another origin, which this service does not answer; its operator can allow the origin in CASEDESK_CORS_ALLOWED_ORIGINS.",
+    )
+    .to_response())
 }
 
 fn cors(origins: &[String]) -> Cors {
@@ -311,7 +358,7 @@ fn docs_page() -> String {
     let html = service().swagger_ui_html();
     let start_marker = "let spec = ";
     let end_marker = ";\n    let oauth2RedirectUrl";
-    match (html.find(start_marker), html.find(end_marker)) {
+    let html = match (html.find(start_marker), html.find(end_marker)) {
         (Some(start), Some(end)) if start < end => format!(
             "{}{}{}{}",
             &html[..start],
@@ -320,7 +367,29 @@ fn docs_page() -> String {
             &html[end..]
         ),
         _ => html,
-    }
+    };
+    // Signing in on the page authorises the page: the token of a successful
+    // `POST /sessions` ("Try it out" on createSession) is taken as the bearer
+    // token of every later call, and signing out forgets it. It lives in
+    // the page's memory only.
+    html.replace(
+        "SwaggerUIBundle({",
+        r#"window.ui = SwaggerUIBundle({
+        responseInterceptor: function (res) {
+            try {
+                var path = new URL(res.url, window.location.href).pathname;
+                if (path === "/api/v1/sessions" && res.status === 201 && res.body && res.body.token) {
+                    window.ui.preauthorizeApiKey("bearerAuth", res.body.token);
+                }
+                if (path === "/api/v1/sessions/current" && res.status === 204) {
+                    window.ui.authActions.logout(["bearerAuth"]);
+                }
+            } catch (e) {}
+            return res;
+        },
+        tryItOutEnabled: true,
+        displayOperationId: true,"#,
+    )
 }
 
 /// A server bound to its address, ready to run.

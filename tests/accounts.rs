@@ -338,7 +338,7 @@ async fn staff_accounts_are_managed_by_admins() {
         .to_owned();
     let created: Value = resp.json().await.unwrap();
     let id = created["staff"]["id"].as_str().unwrap().to_owned();
-    assert_eq!(location, format!("/api/v1/staff/{id}"));
+    assert_eq!(location, app.api(&format!("/staff/{id}")));
     assert_eq!(
         created["staff"]["roles"],
         json!(["exchange_officer", "analyst"])

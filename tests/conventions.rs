@@ -277,7 +277,7 @@ async fn failed_validation_lists_every_problem_at_once() {
         .post(
             "/sessions",
             None,
-            json!({"email": "x".repeat(300), "password": 12, "totp": "1234567890123", "extra": true}),
+            json!({"email": "x".repeat(300), "password": 12, "totp": "12345678901234567", "extra": true}),
         )
         .await;
     let body = problem(resp, 400).await;

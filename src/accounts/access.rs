@@ -442,10 +442,7 @@ async fn deny(state: &AppState, ctx: &Context, operation: &str, problem: Problem
 /// in the audit trail (see [`audit::Aggregator`]), so a flood of anonymous
 /// requests cannot grow it without bound.
 async fn deny_anonymous(state: &AppState, ctx: &Context, operation: &str) -> Response {
-    let problem = Problem::typed(
-        poem::http::StatusCode::UNAUTHORIZED,
-        "unauthenticated",
-        "Unauthenticated",
+    let problem = Problem::typed(crate::http::problem::ProblemType::Unauthenticated,
         "Send a valid session token or API key as `Authorization: Bearer <token>`; it may have expired or been revoked.",
     );
     let event = Event::new("access.denied", problem.status).on("operation", operation);
@@ -455,9 +452,127 @@ async fn deny_anonymous(state: &AppState, ctx: &Context, operation: &str) -> Res
     }
 }
 
-/// Attaches the caller's `X-Audit-Reason` once it is authenticated.
-fn with_reason(req: &Request, ctx: Context) -> std::result::Result<Context, ApiError> {
-    audit_reason(req).map(|r| ctx.with_reason(r))
+/// Operations that refuse a request without an `X-Audit-Reason` (the spec
+/// declares the header required on them).
+pub const REASON_REQUIRED: &[&str] = &["eraseDefender"];
+
+/// Checks what the handler does not see once the caller is authenticated:
+/// query keys the operation does not declare (a misspelt filter would
+/// otherwise return everything), and the caller's `X-Audit-Reason`, which
+/// is attached to the audit context.
+fn admit(req: &Request, ctx: Context, operation: &str) -> std::result::Result<Context, ApiError> {
+    let mut problems = unknown_query_keys(req, operation);
+    let ctx = match audit_reason(req) {
+        Ok(r) => ctx.with_reason(r),
+        Err(e) => {
+            problems.extend(e.problem.invalid_params.iter().cloned());
+            ctx
+        }
+    };
+    if REASON_REQUIRED.contains(&operation) && !ctx.has_reason() && problems.is_empty() {
+        problems.push(InvalidParam::new(
+            "X-Audit-Reason",
+            "required",
+            "This operation needs a reason in the X-Audit-Reason header.",
+        ));
+    }
+    if problems.is_empty() {
+        Ok(ctx)
+    } else {
+        Err(ApiError::invalid(problems))
+    }
+}
+
+/// What the spec declares of an operation's parameters, read once.
+struct Declared {
+    query: Vec<String>,
+    /// The path's parameters in order (poem-openapi calls them `param0`, ...).
+    path: Vec<String>,
+}
+
+fn declared(operation: &str) -> Option<&'static Declared> {
+    static KEYS: OnceLock<std::collections::HashMap<String, Declared>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let doc = crate::spec_document();
+        let mut map = std::collections::HashMap::new();
+        for (template, item) in doc["paths"].as_object().into_iter().flatten() {
+            let path: Vec<String> = template
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .map(str::to_owned)
+                .collect();
+            for op in item.as_object().into_iter().flat_map(|o| o.values()) {
+                let Some(id) = op["operationId"].as_str() else {
+                    continue;
+                };
+                let query = op["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["in"] == "query")
+                    .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                    .collect();
+                map.insert(
+                    id.to_owned(),
+                    Declared {
+                        query,
+                        path: path.clone(),
+                    },
+                );
+            }
+        }
+        map
+    })
+    .get(operation)
+}
+
+/// Calls the operation; a path parameter it cannot parse is named as the
+/// spec names it (`id`), not as poem-openapi does internally (`param0`).
+async fn call<E: Endpoint>(next: E, req: Request, operation: &str) -> Result<Response> {
+    match next.call(req).await {
+        Ok(r) => Ok(r.into_response()),
+        Err(err) => {
+            let Some(e) = err.downcast_ref::<poem_openapi::error::ParsePathError>() else {
+                return Err(err);
+            };
+            let name = e
+                .name
+                .strip_prefix("param")
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|i| declared(operation)?.path.get(i).cloned())
+                .unwrap_or_else(|| e.name.to_owned());
+            let (code, reason) = crate::http::conventions::plain_reason(&e.reason);
+            Ok(ApiError::field(&name, code, reason).to_response())
+        }
+    }
+}
+
+fn unknown_query_keys(req: &Request, operation: &str) -> Vec<InvalidParam> {
+    let Some(query) = req.uri().query() else {
+        return Vec::new();
+    };
+    let declared = declared(operation).map(|d| &d.query);
+    let mut seen: Vec<String> = Vec::new();
+    for (key, _) in url::form_urlencoded::parse(query.as_bytes()) {
+        let known = declared.is_some_and(|d| d.iter().any(|k| *k == key));
+        if !known && !seen.iter().any(|s| *s == key) {
+            seen.push(key.into_owned());
+        }
+    }
+    seen.into_iter()
+        .map(|key| {
+            let takes = match declared {
+                Some(d) if !d.is_empty() => format!("it takes: {}", d.join(", ")),
+                _ => "it takes none".to_owned(),
+            };
+            let name: String = key.chars().take(64).collect();
+            InvalidParam::new(
+                name,
+                "unknown_parameter",
+                format!("This operation has no such query parameter; {takes}."),
+            )
+        })
+        .collect()
 }
 
 /// The guard in front of every operation.
@@ -482,8 +597,12 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
         return Ok(deny(&state, &ctx, operation, problem).await);
     };
     if rule.allow == Allow::Public {
+        let unknown = unknown_query_keys(&req, operation);
+        if !unknown.is_empty() {
+            return Ok(ApiError::invalid(unknown).to_response());
+        }
         req.extensions_mut().insert(ctx);
-        return next.call(req).await.map(IntoResponse::into_response);
+        return call(next, req, operation).await;
     }
 
     let Some(token) = bearer(&req) else {
@@ -497,7 +616,7 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
                     let Some(Actor::Client(client_id)) = ctx.actor else {
                         return Ok(ApiError::internal().to_response());
                     };
-                    let ctx = match with_reason(&req, ctx) {
+                    let ctx = match admit(&req, ctx, operation) {
                         Ok(c) => c,
                         Err(e) => return Ok(e.to_response()),
                     };
@@ -509,7 +628,7 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
                         scopes,
                         audit: ctx,
                     });
-                    next.call(req).await?.into_response()
+                    call(next, req, operation).await?
                 }
                 Err(Refusal::Unauthenticated) => deny_anonymous(&state, &ctx, operation).await,
                 Err(Refusal::Denied(p)) => deny(&state, &ctx, operation, p).await,
@@ -531,18 +650,10 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
         }
     }
 
-    let forbidden = |kind: &str, title: &str, detail: &str| {
-        Problem::typed(
-            poem::http::StatusCode::FORBIDDEN,
-            kind,
-            title,
-            detail.to_owned(),
-        )
-    };
+    use crate::http::problem::ProblemType;
     if staff.must_change_password && !rule.open_during.contains(&Gate::PasswordChange) {
-        let p = forbidden(
-            "password-change-required",
-            "Password change required",
+        let p = Problem::typed(
+            ProblemType::PasswordChangeRequired,
             "This account must change its password first: PUT /api/v1/staff/me/password.",
         );
         return Ok(deny(&state, &ctx, operation, p).await);
@@ -553,9 +664,8 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
             .any(|r| state.config.mfa_required_roles.contains(r));
     if mfa_pending && !staff.must_change_password && !rule.open_during.contains(&Gate::MfaEnrolment)
     {
-        let p = forbidden(
-            "mfa-enrolment-required",
-            "Second factor required",
+        let p = Problem::typed(
+            ProblemType::MfaEnrolmentRequired,
             "This account's roles require a second factor: enrol with POST /api/v1/staff/me/totp, then confirm it.",
         );
         return Ok(deny(&state, &ctx, operation, p).await);
@@ -565,16 +675,15 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
             let p = if rule.hidden {
                 crate::http::conventions::problem_for_status(poem::http::StatusCode::NOT_FOUND)
             } else {
-                forbidden(
-                    "forbidden",
-                    "Forbidden",
+                Problem::typed(
+                    ProblemType::Forbidden,
                     "This account's roles do not allow this operation.",
                 )
             };
             return Ok(deny(&state, &ctx, operation, p).await);
         }
     }
-    let ctx = match with_reason(&req, ctx) {
+    let ctx = match admit(&req, ctx, operation) {
         Ok(c) => c,
         Err(e) => return Ok(e.to_response()),
     };
@@ -586,7 +695,7 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
         scopes: Vec::new(),
         audit: ctx,
     });
-    next.call(req).await.map(IntoResponse::into_response)
+    call(next, req, operation).await
 }
 
 enum Refusal {
@@ -618,9 +727,7 @@ async fn client_access(
         crate::http::conventions::problem_for_status(poem::http::StatusCode::NOT_FOUND)
     } else {
         Problem::typed(
-            poem::http::StatusCode::FORBIDDEN,
-            "insufficient-scope",
-            "Insufficient scope",
+            crate::http::problem::ProblemType::InsufficientScope,
             "This API client's scopes do not allow this operation.",
         )
     }))

@@ -40,6 +40,9 @@ pub enum CreatedResponse {
         /// The new account's address.
         #[oai(header = "Location")]
         String,
+        /// The version, for `If-Match`.
+        #[oai(header = "ETag")]
+        String,
     ),
 }
 
@@ -226,13 +229,17 @@ impl StaffApi {
         .await?;
         request_grants(state, &txn, &caller, created.id, &pending).await?;
         txn.commit().await?;
-        let location = format!("{}/staff/{}", crate::http::API_BASE, created.id);
+        let location =
+            crate::http::resource_url(&state.config.public_url, &format!("/staff/{}", created.id));
+        let staff = StaffAccount::from_model(created, roles).with_pending(pending);
+        let tag = staff.etag();
         Ok(CreatedResponse::Created(
             Json(StaffCreated {
-                staff: StaffAccount::from_model(created, roles).with_pending(pending),
+                staff,
                 one_time_password: password.to_string(),
             }),
             location,
+            tag,
         ))
     }
 
@@ -278,10 +285,7 @@ impl StaffApi {
         };
         let txn = begin_write(&state.db).await?;
         let (account, current_roles) = load(&txn, id.0).await?;
-        let expected = if_match_version(if_match.0.as_deref())?;
-        if expected != account.version {
-            return Err(stale_version());
-        }
+        let expected = if_match_version(if_match.0.as_deref(), account.version)?;
         let asked = body.roles.as_deref().map(sorted_roles);
         let is_self = account.id == caller.actor_id;
         // a shelter role it does not hold yet is asked for, not given
@@ -292,10 +296,7 @@ impl StaffApi {
             .filter(|r| r.needs_second_approval() && !current_roles.contains(r))
             .collect();
         if is_self && !to_request.is_empty() {
-            return Err(ApiError::typed(
-                StatusCode::FORBIDDEN,
-                "self-grant",
-                "No role for oneself",
+            return Err(ApiError::typed(crate::http::problem::ProblemType::SelfGrant,
                 "Nobody grants a Shelter City role to their own account; another administrator asks, and a third person approves.",
             ));
         }

@@ -11,7 +11,7 @@
 //! made. Accounts made with `casedesk staff create` have no issuer: the
 //! operator of the server is the second person there.
 
-use poem::{http::StatusCode, web::Data, Request};
+use poem::{web::Data, Request};
 use poem_openapi::{
     param::{Path, Query},
     payload::Json,
@@ -45,9 +45,7 @@ pub enum GrantDecided {
 
 fn four_eyes(detail: &str) -> ApiError {
     ApiError::typed(
-        StatusCode::FORBIDDEN,
-        "four-eyes",
-        "A second person must decide",
+        crate::http::problem::ProblemType::FourEyes,
         detail.to_owned(),
     )
 }

@@ -64,8 +64,12 @@ crate::text::text_enum!(
 );
 
 crate::text::text_enum!(
-    /// What an API client may do (see "Integration" in PRODUCT.md). No scope
-    /// reaches a defender's identity or any protected field.
+    /// What an API client may do: `exchange.read` (institutions, agreements,
+    /// participants, placements), `exchange.write` (create and change them),
+    /// `stays.read` (stay summaries: no defender's identity, no protected
+    /// field), `statistics.read` (the council's aggregates) and `events.read`
+    /// (the event feed). No scope reaches a defender's identity or any
+    /// protected field; each operation lists the scopes it admits.
     Scope {
         ExchangeRead => "exchange.read",
         ExchangeWrite => "exchange.write",

@@ -1,7 +1,7 @@
 //! Signing in and out, one's own account, password and second factor.
 
 use chrono::{DateTime, Utc};
-use poem::{http::StatusCode, web::Data};
+use poem::web::Data;
 use poem_openapi::{payload::Json, ApiResponse, OpenApi};
 use sea_orm::ConnectionTrait;
 
@@ -45,7 +45,19 @@ pub enum NoContent {
 pub enum MeResponse {
     /// The signed-in account.
     #[oai(status = 200)]
-    Ok(Json<StaffAccount>),
+    Ok(
+        Json<StaffAccount>,
+        /// The account's version (as `GET /staff/{id}` gives it).
+        #[oai(header = "ETag")]
+        String,
+    ),
+}
+
+impl MeResponse {
+    fn of(account: StaffAccount) -> Self {
+        let tag = account.etag();
+        Self::Ok(Json(account), tag)
+    }
 }
 
 #[derive(ApiResponse)]
@@ -59,10 +71,7 @@ pub enum EnrolResponse {
 /// inactive account, missing or wrong one-time code. A correct password
 /// without its code must not be told apart from a wrong one.
 fn wrong_credentials() -> ApiError {
-    ApiError::typed(
-        StatusCode::UNAUTHORIZED,
-        "invalid-credentials",
-        "Invalid credentials",
+    ApiError::typed(crate::http::problem::ProblemType::InvalidCredentials,
         "The e-mail address, password or one-time code is wrong, or the account cannot sign in. Accounts with a second factor send the current code as `totp`.",
     )
 }
@@ -70,9 +79,7 @@ fn wrong_credentials() -> ApiError {
 fn throttled(until: DateTime<Utc>, now: DateTime<Utc>) -> ApiError {
     let seconds = (until - now).num_seconds().max(1) as u64;
     ApiError::typed(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too-many-attempts",
-        "Too many attempts",
+        crate::http::problem::ProblemType::TooManyAttempts,
         "Too many failed sign-ins; wait for Retry-After seconds.",
     )
     .with_retry_after(seconds)
@@ -150,6 +157,9 @@ async fn consume_totp(
     account: &staff::Model,
     code: &str,
 ) -> Result<bool, ApiError> {
+    // " 123 456" as copied from an authenticator app is 123456
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    let code = code.as_str();
     let secret = decrypt_totp(state, account)?;
     let unix = state.clock.now().timestamp().max(0) as u64;
     let Some(step) = totp::matching_step(&secret, code, unix, account.totp_last_step) else {
@@ -370,10 +380,10 @@ impl SelfServiceApi {
     )]
     async fn get_me(&self, state: Data<&AppState>, caller: Data<&Caller>) -> ApiResult<MeResponse> {
         let me = load_me(&state, &caller).await?;
-        Ok(MeResponse::Ok(Json(StaffAccount::from_model(
+        Ok(MeResponse::of(StaffAccount::from_model(
             me,
             caller.roles.clone(),
-        ))))
+        )))
     }
 
     /// Change one's own password.
@@ -581,10 +591,10 @@ impl SelfServiceApi {
             .await?
             .ok_or_else(ApiError::not_found)?;
         txn.commit().await?;
-        Ok(MeResponse::Ok(Json(StaffAccount::from_model(
+        Ok(MeResponse::of(StaffAccount::from_model(
             updated,
             caller.roles.clone(),
-        ))))
+        )))
     }
 
     /// Remove the second factor; needs the password and a current code.
@@ -658,10 +668,10 @@ impl SelfServiceApi {
             .await?
             .ok_or_else(ApiError::not_found)?;
         txn.commit().await?;
-        Ok(MeResponse::Ok(Json(StaffAccount::from_model(
+        Ok(MeResponse::of(StaffAccount::from_model(
             updated,
             caller.roles.clone(),
-        ))))
+        )))
     }
 }
 

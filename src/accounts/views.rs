@@ -106,8 +106,9 @@ pub struct LoginRequest {
     pub email: String,
     #[oai(validator(max_length = 1024))]
     pub password: String,
-    /// The current TOTP code, for accounts with a second factor.
-    #[oai(validator(max_length = 10))]
+    /// The current TOTP code, for accounts with a second factor (six
+    /// digits; spaces, as authenticator apps show them, are ignored).
+    #[oai(validator(max_length = 16))]
     pub totp: Option<String>,
 }
 
@@ -199,7 +200,8 @@ pub struct TotpEnrolment {
 #[oai(rename_all = "camelCase")]
 #[oai(deny_unknown_fields)]
 pub struct TotpCode {
-    #[oai(validator(min_length = 6, max_length = 6))]
+    /// The six-digit code; spaces are ignored.
+    #[oai(validator(min_length = 6, max_length = 16))]
     pub code: String,
 }
 
@@ -210,7 +212,8 @@ pub struct TotpCode {
 pub struct TotpDeactivation {
     #[oai(validator(max_length = 1024))]
     pub password: String,
-    #[oai(validator(min_length = 6, max_length = 6))]
+    /// The six-digit code; spaces are ignored.
+    #[oai(validator(min_length = 6, max_length = 16))]
     pub code: String,
 }
 

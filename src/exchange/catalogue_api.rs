@@ -39,24 +39,22 @@ use crate::{
     AppState,
 };
 
+crate::created_response!(InstitutionCreated, Institution, "institution");
+
 #[derive(ApiResponse)]
 pub enum InstitutionResponse {
     /// The institution.
     #[oai(status = 200)]
     Ok(Json<Institution>, #[oai(header = "ETag")] String),
-    /// Created.
-    #[oai(status = 201)]
-    Created(Json<Institution>, #[oai(header = "ETag")] String),
 }
+
+crate::created_response!(AgreementCreated, Agreement, "agreement");
 
 #[derive(ApiResponse)]
 pub enum AgreementResponse {
     /// The agreement.
     #[oai(status = 200)]
     Ok(Json<Agreement>, #[oai(header = "ETag")] String),
-    /// Created.
-    #[oai(status = 201)]
-    Created(Json<Agreement>, #[oai(header = "ETag")] String),
 }
 
 fn institution_view(m: institutions::Model) -> Institution {
@@ -223,7 +221,7 @@ impl CatalogueApi {
         state: Data<&AppState>,
         caller: Data<&Caller>,
         body: JsonBody<NewInstitution>,
-    ) -> ApiResult<InstitutionResponse> {
+    ) -> ApiResult<InstitutionCreated> {
         let state = *state;
         let mut problems = Vec::new();
         let name = checked_text("name", &body.name, 200, &mut problems);
@@ -297,8 +295,13 @@ impl CatalogueApi {
         .await?;
         txn.commit().await?;
         let tag = etag(created.version);
-        Ok(InstitutionResponse::Created(
+        let location = crate::http::resource_url(
+            &state.config.public_url,
+            &format!("/institutions/{}", created.id),
+        );
+        Ok(InstitutionCreated::Created(
             Json(institution_view(created)),
+            location,
             tag,
         ))
     }
@@ -401,10 +404,7 @@ impl CatalogueApi {
             .one(&txn)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        let expected = if_match_version(if_match.0.as_deref())?;
-        if expected != m.version {
-            return Err(stale_version());
-        }
+        let expected = if_match_version(if_match.0.as_deref(), m.version)?;
         if let Some(code) = &new_code {
             if store::erasmus_code_taken(&txn, code, Some(m.id)).await? {
                 return Err(ApiError::conflict(
@@ -516,7 +516,7 @@ impl CatalogueApi {
         state: Data<&AppState>,
         caller: Data<&Caller>,
         body: JsonBody<NewAgreement>,
-    ) -> ApiResult<AgreementResponse> {
+    ) -> ApiResult<AgreementCreated> {
         let state = *state;
         let mut problems = Vec::new();
         if body.valid_until < body.valid_from {
@@ -578,7 +578,11 @@ impl CatalogueApi {
         let view = agreement_view(&txn, created).await?;
         txn.commit().await?;
         let tag = etag(view.version);
-        Ok(AgreementResponse::Created(Json(view), tag))
+        let location = crate::http::resource_url(
+            &state.config.public_url,
+            &format!("/agreements/{}", view.id),
+        );
+        Ok(AgreementCreated::Created(Json(view), location, tag))
     }
 
     /// Show an agreement with its quotas.
@@ -631,10 +635,7 @@ impl CatalogueApi {
             .one(&txn)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        let expected = if_match_version(if_match.0.as_deref())?;
-        if expected != m.version {
-            return Err(stale_version());
-        }
+        let expected = if_match_version(if_match.0.as_deref(), m.version)?;
         let from = body.valid_from.unwrap_or(m.valid_from);
         let until = body.valid_until.unwrap_or(m.valid_until);
         if until < from {

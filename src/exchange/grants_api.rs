@@ -24,7 +24,6 @@ use crate::{
         if_match_version,
         pagination::{paginate, PageRequest},
         problem::{ApiError, ApiResult},
-        stale_version,
         types::Timestamp,
         Tag,
     },
@@ -62,14 +61,13 @@ pub struct NewGrantRateTable {
     pub inclusion_top_up_monthly_cents: i64,
 }
 
+crate::created_response!(GrantRateTableCreated, GrantRateTable, "grant rate table");
+
 #[derive(ApiResponse)]
 pub enum GrantRateTableResponse {
     /// The table.
     #[oai(status = 200)]
     Ok(Json<GrantRateTable>, #[oai(header = "ETag")] String),
-    /// Created.
-    #[oai(status = 201)]
-    Created(Json<GrantRateTable>, #[oai(header = "ETag")] String),
 }
 
 crate::list_types!(
@@ -188,7 +186,7 @@ impl GrantRatesApi {
         state: Data<&AppState>,
         caller: Data<&Caller>,
         body: JsonBody<NewGrantRateTable>,
-    ) -> ApiResult<GrantRateTableResponse> {
+    ) -> ApiResult<GrantRateTableCreated> {
         let state = *state;
         let rates = rates_of(&body)?;
         let now = state.clock.now();
@@ -229,7 +227,15 @@ impl GrantRatesApi {
             .ok_or_else(ApiError::internal)?;
         txn.commit().await?;
         let tag = crate::http::etag(created.version);
-        Ok(GrantRateTableResponse::Created(Json(view(created)?), tag))
+        let location = crate::http::resource_url(
+            &state.config.public_url,
+            &format!("/grant-rates/{}", created.id),
+        );
+        Ok(GrantRateTableCreated::Created(
+            Json(view(created)?),
+            location,
+            tag,
+        ))
     }
 
     /// Show a grant rate table.
@@ -276,10 +282,7 @@ impl GrantRatesApi {
             .one(&txn)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        let expected = if_match_version(if_match.0.as_deref())?;
-        if expected != m.version {
-            return Err(stale_version());
-        }
+        let expected = if_match_version(if_match.0.as_deref(), m.version)?;
         if m.used {
             return Err(ApiError::conflict(
                 "This rate table was used for a grant and can no longer change; add a new version.",

@@ -33,14 +33,13 @@ use crate::{
     AppState,
 };
 
+crate::created_response!(ParticipantCreated, Participant, "participant");
+
 #[derive(ApiResponse)]
 pub enum ParticipantResponse {
     /// The participant.
     #[oai(status = 200)]
     Ok(Json<Participant>, #[oai(header = "ETag")] String),
-    /// Created.
-    #[oai(status = 201)]
-    Created(Json<Participant>, #[oai(header = "ETag")] String),
 }
 
 #[derive(ApiResponse)]
@@ -157,7 +156,7 @@ impl ParticipantsApi {
         state: Data<&AppState>,
         caller: Data<&Caller>,
         body: JsonBody<NewParticipant>,
-    ) -> ApiResult<ParticipantResponse> {
+    ) -> ApiResult<ParticipantCreated> {
         let state = *state;
         let mut problems = Vec::new();
         let given = name("givenName", &body.given_name, &mut problems);
@@ -224,8 +223,13 @@ impl ParticipantsApi {
         .await?;
         txn.commit().await?;
         let tag = etag(created.version);
-        Ok(ParticipantResponse::Created(
+        let location = crate::http::resource_url(
+            &state.config.public_url,
+            &format!("/participants/{}", created.id),
+        );
+        Ok(ParticipantCreated::Created(
             Json(participant_view(created)),
+            location,
             tag,
         ))
     }
@@ -301,10 +305,7 @@ impl ParticipantsApi {
             .one(&txn)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        let expected = if_match_version(if_match.0.as_deref())?;
-        if expected != m.version {
-            return Err(stale_version());
-        }
+        let expected = if_match_version(if_match.0.as_deref(), m.version)?;
         if let Some(h) = body.home_institution_id {
             if institutions::Entity::find_by_id(h)
                 .one(&txn)

@@ -1,7 +1,7 @@
 //! Placements: the mobilities, their lifecycle and the agreements' quotas.
 
 use chrono::Datelike;
-use poem::{http::StatusCode, web::Data, Request};
+use poem::{web::Data, Request};
 use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
@@ -46,21 +46,29 @@ use crate::{
     AppState,
 };
 
+crate::created_response!(
+    PlacementCreated,
+    Placement,
+    "placement, with status `applied`,"
+);
+
 #[derive(ApiResponse)]
 pub enum PlacementResponse {
     /// The placement.
     #[oai(status = 200)]
     Ok(Json<Placement>, #[oai(header = "ETag")] String),
-    /// Created, with status `applied`.
-    #[oai(status = 201)]
-    Created(Json<Placement>, #[oai(header = "ETag")] String),
 }
 
 #[derive(ApiResponse)]
 pub enum PlacementStatusChanged {
     /// The change, recorded.
     #[oai(status = 201)]
-    Created(Json<PlacementStatusChange>),
+    Created(
+        Json<PlacementStatusChange>,
+        /// The placement's new version, for `If-Match`.
+        #[oai(header = "ETag")]
+        String,
+    ),
 }
 
 /// Statuses from which the grant no longer changes.
@@ -424,7 +432,7 @@ impl PlacementsApi {
         state: Data<&AppState>,
         caller: Data<&Caller>,
         body: JsonBody<NewPlacement>,
-    ) -> ApiResult<PlacementResponse> {
+    ) -> ApiResult<PlacementCreated> {
         let state = *state;
         let mut problems = Vec::new();
         if body.planned_end < body.planned_start {
@@ -572,8 +580,13 @@ impl PlacementsApi {
         .await?;
         txn.commit().await?;
         let tag = etag(created.version);
-        Ok(PlacementResponse::Created(
+        let location = crate::http::resource_url(
+            &state.config.public_url,
+            &format!("/placements/{}", created.id),
+        );
+        Ok(PlacementCreated::Created(
             Json(placement_view(created)),
+            location,
             tag,
         ))
     }
@@ -620,10 +633,7 @@ impl PlacementsApi {
             .one(&txn)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        let expected = if_match_version(if_match.0.as_deref())?;
-        if expected != m.version {
-            return Err(stale_version());
-        }
+        let expected = if_match_version(if_match.0.as_deref(), m.version)?;
         let start = body.planned_start.unwrap_or(m.planned_start);
         let end = body.planned_end.unwrap_or(m.planned_end);
         if end < start {
@@ -788,9 +798,7 @@ impl PlacementsApi {
         let override_quota = body.override_quota == Some(true);
         if override_quota && !caller.has(Role::ExchangeCoordinator) {
             return Err(ApiError::typed(
-                StatusCode::FORBIDDEN,
-                "coordinator-only",
-                "Coordinators only",
+                crate::http::problem::ProblemType::CoordinatorOnly,
                 "Only an exchange coordinator may accept over quota.",
             ));
         }
@@ -825,9 +833,7 @@ impl PlacementsApi {
                 names.join(", ")
             };
             return Err(ApiError::typed(
-                StatusCode::CONFLICT,
-                "illegal-transition",
-                "Illegal transition",
+                crate::http::problem::ProblemType::IllegalTransition,
                 format!(
                     "A placement cannot go from {} to {}; allowed: {allowed}.",
                     from.as_str(),
@@ -850,10 +856,7 @@ impl PlacementsApi {
             let taken = store::places_taken(&txn, agreement_id, direction, level).await? as i64;
             if taken >= quota {
                 if !override_quota {
-                    return Err(ApiError::typed(
-                        StatusCode::CONFLICT,
-                        "over-quota",
-                        "Over quota",
+                    return Err(ApiError::typed(crate::http::problem::ProblemType::OverQuota,
                         format!(
                             "The agreement's quota for {} {} placements is {quota} and {taken} are taken; an exchange coordinator may override it with a reason.",
                             direction.as_str(),
@@ -939,6 +942,9 @@ impl PlacementsApi {
         )
         .await?;
         txn.commit().await?;
-        Ok(PlacementStatusChanged::Created(Json(change_view(change))))
+        Ok(PlacementStatusChanged::Created(
+            Json(change_view(change)),
+            etag(m.version + 1),
+        ))
     }
 }

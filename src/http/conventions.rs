@@ -9,7 +9,7 @@ use poem::{
     Endpoint, IntoResponse, PathPattern, Request, Response, Result,
 };
 use poem_openapi::{
-    error::{ContentTypeError, ParseParamError, ParseRequestPayloadError},
+    error::{ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError},
     OperationId,
 };
 use tracing::Instrument;
@@ -216,11 +216,11 @@ fn problem_from_error(err: poem::Error) -> Response {
     }
     let status = err.status();
     let problem = if let Some(e) = err.downcast_ref::<ParseParamError>() {
-        Problem::invalid(vec![InvalidParam::new(
-            e.name,
-            "invalid",
-            format!("The parameter is not valid: {}", e.reason),
-        )])
+        let (code, reason) = plain_reason(&e.reason);
+        Problem::invalid(vec![InvalidParam::new(e.name, code, reason)])
+    } else if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        let (code, reason) = plain_reason(&e.reason);
+        Problem::invalid(vec![InvalidParam::new(e.name, code, reason)])
     } else if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
         Problem::invalid(vec![InvalidParam::new(
             "body",
@@ -243,6 +243,54 @@ fn problem_from_error(err: poem::Error) -> Response {
         tracing::error!(error = %err, "unhandled error");
     }
     problem.into_response()
+}
+
+/// poem-openapi's reason for a parameter it could not parse or that failed
+/// a declared bound (`verification failed. maximum(200, exclusive: false)`,
+/// `failed to parse "optional_integer(uint32)": invalid digit found in
+/// string`) in plain words, with a stable code.
+pub fn plain_reason(reason: &str) -> (&'static str, String) {
+    let bound = |name: &str| {
+        let start = reason.find(&format!("{name}("))? + name.len() + 1;
+        let rest = &reason[start..];
+        let end = rest.find([',', ')'])?;
+        Some(rest[..end].trim().trim_end_matches(".0").to_owned())
+    };
+    if let Some(n) = bound("maximum") {
+        return ("too_large", format!("Must be at most {n}."));
+    }
+    if let Some(n) = bound("minimum") {
+        return ("too_small", format!("Must be at least {n}."));
+    }
+    if let Some(n) = bound("max_length") {
+        return ("too_long", format!("At most {n} characters."));
+    }
+    if let Some(n) = bound("min_length") {
+        return ("too_short", format!("At least {n} characters."));
+    }
+    if reason.contains("pattern(") {
+        return (
+            "invalid",
+            "Does not have the form the spec gives.".to_owned(),
+        );
+    }
+    let what = reason.split('"').nth(1).unwrap_or("").to_ascii_lowercase();
+    let expected = if what.contains("uuid") {
+        "Must be a UUID, such as 01937c4e-8a5f-7b2e-9c1d-3f6a2b8e4d10."
+    } else if what.contains("date-time") || what.contains("date_time") {
+        "Must be a date and time with an offset (RFC 3339), such as 2026-11-28T09:30:00Z."
+    } else if what.contains("date") {
+        "Must be a calendar date, YYYY-MM-DD."
+    } else if what.contains("integer") {
+        "Must be a whole number."
+    } else if what.contains("bool") {
+        "Must be true or false."
+    } else if reason.contains("required") || reason.contains("missing") {
+        return ("required", "This parameter is required.".to_owned());
+    } else {
+        "Not one of the values the spec allows for this parameter."
+    };
+    ("invalid", expected.to_owned())
 }
 
 /// The generic problem of a status, for errors that carry no detail of their own.

@@ -18,7 +18,6 @@ pub const API_VERSION: &str = "1.0.0";
 /// Where the versioned API is mounted.
 pub const API_BASE: &str = "/api/v1";
 
-use poem::http::StatusCode;
 use poem_openapi::Tags;
 
 use problem::ApiError;
@@ -46,35 +45,49 @@ pub enum Tag {
     Integration,
 }
 
+/// The absolute address of a resource of this API (`path` as in the spec,
+/// `/placements/{id}`), under `CASEDESK_PUBLIC_URL` with any path prefix it
+/// has: what `Location` and `Link` give.
+pub fn resource_url(public_url: &url::Url, path: &str) -> String {
+    format!(
+        "{}{API_BASE}{path}",
+        public_url.as_str().trim_end_matches('/')
+    )
+}
+
 /// The `ETag` of a resource version, as `If-Match` expects it back.
 pub fn etag(version: i32) -> String {
     format!("\"{version}\"")
 }
 
-/// The version an `If-Match` header names: 428 when it is missing, 412 when
-/// it cannot name any version.
-pub fn if_match_version(header: Option<&str>) -> Result<i32, ApiError> {
+/// Checks `If-Match` against the resource's `current` version and gives
+/// the version the write expects: 428 when the header is missing, 412 when
+/// no entity tag in it is the current one. `*` matches any current version
+/// (RFC 9110, 13.1.1), and a list matches when one of its tags does.
+pub fn if_match_version(header: Option<&str>, current: i32) -> Result<i32, ApiError> {
     let Some(value) = header else {
         return Err(ApiError::typed(
-            StatusCode::PRECONDITION_REQUIRED,
-            "if-match-required",
-            "If-Match required",
+            crate::http::problem::ProblemType::IfMatchRequired,
             "Send the resource's current ETag in If-Match to change it.",
         ));
     };
-    let value = value.trim();
-    let value = value.strip_prefix("W/").unwrap_or(value);
-    value
-        .trim_matches('"')
-        .parse::<i32>()
-        .map_err(|_| stale_version())
+    let matches = value.split(',').map(str::trim).any(|tag| {
+        if tag == "*" {
+            return true;
+        }
+        let tag = tag.strip_prefix("W/").unwrap_or(tag);
+        tag.trim_matches('"').parse::<i32>() == Ok(current)
+    });
+    if matches {
+        Ok(current)
+    } else {
+        Err(stale_version())
+    }
 }
 
 pub fn stale_version() -> ApiError {
     ApiError::typed(
-        StatusCode::PRECONDITION_FAILED,
-        "stale-version",
-        "Stale version",
+        crate::http::problem::ProblemType::StaleVersion,
         "The resource changed since the version in If-Match; fetch it again. Nothing was written.",
     )
 }

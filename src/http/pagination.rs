@@ -103,8 +103,14 @@ pub fn paginate<R, K: Serialize>(
 
 /// The `Link` header value for the next page: the same address and query, with
 /// the cursor replaced.
+///
+/// `uri` is the request's, as a handler sees it: poem's `nest` has taken
+/// `/api/v1` off its path (the original URI still has it; both work), and the
+/// link is made under `CASEDESK_PUBLIC_URL` with any path prefix it has.
 pub fn next_link(public_url: &url::Url, uri: &poem::http::Uri, next: &str) -> Option<String> {
-    let mut link = public_url.join(uri.path()).ok()?;
+    let path = uri.path();
+    let path = path.strip_prefix(super::API_BASE).unwrap_or(path);
+    let mut link = url::Url::parse(&super::resource_url(public_url, path)).ok()?;
     let kept: Vec<(String, String)> =
         url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
             .filter(|(k, _)| k != "cursor")
@@ -191,6 +197,28 @@ macro_rules! list_types {
     };
 }
 
+/// Declares the 201 answer of a create: the new resource, its absolute
+/// address in `Location` ([`crate::http::resource_url`]) and its `ETag`.
+#[macro_export]
+macro_rules! created_response {
+    ($response:ident, $item:ty, $what:literal) => {
+        #[derive(Debug, poem_openapi::ApiResponse)]
+        pub enum $response {
+            #[doc = concat!("The ", $what, ", created.")]
+            #[oai(status = 201)]
+            Created(
+                poem_openapi::payload::Json<$item>,
+                #[doc = concat!("The ", $what, "'s address.")]
+                #[oai(header = "Location")]
+                String,
+                /// The version, for `If-Match`.
+                #[oai(header = "ETag")]
+                String,
+            ),
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +243,20 @@ mod tests {
         assert_eq!(next, Some(encode_cursor(&2)));
         let (rows, next) = paginate(vec![1, 2], 2, |r| *r);
         assert_eq!((rows.len(), next), (2, None));
+    }
+
+    #[test]
+    fn link_keeps_the_api_base_and_the_public_urls_prefix() {
+        let base = url::Url::parse("https://city.example/casedesk/").ok();
+        // as a handler under `nest("/api/v1", ...)` sees it
+        let uri: poem::http::Uri = "/placements?limit=1".parse().unwrap_or_default();
+        let link = base.and_then(|b| next_link(&b, &uri, "C"));
+        assert_eq!(
+            link.as_deref(),
+            Some(
+                "<https://city.example/casedesk/api/v1/placements?limit=1&cursor=C>; rel=\"next\""
+            )
+        );
     }
 
     #[test]

@@ -35,12 +35,155 @@ impl InvalidParam {
     }
 }
 
+/// Every problem type the service answers with: a client branches on
+/// `type`, never on `title` or `detail`. The spec's `Problem` schema and the
+/// README list them with their meaning (a test holds the README to this).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemType {
+    InvalidInput,
+    UnreadableRequest,
+    Unauthenticated,
+    InvalidCredentials,
+    Forbidden,
+    PasswordChangeRequired,
+    MfaEnrolmentRequired,
+    InsufficientScope,
+    CoordinatorOnly,
+    SelfGrant,
+    FourEyes,
+    CrossOrigin,
+    NotFound,
+    MethodNotAllowed,
+    NotAcceptable,
+    RequestTimeout,
+    Conflict,
+    IllegalTransition,
+    OverQuota,
+    StaleVersion,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    IfMatchRequired,
+    TooManyAttempts,
+    TooManyRequests,
+    InternalError,
+    Unavailable,
+}
+
+impl ProblemType {
+    pub const ALL: [ProblemType; 27] = [
+        Self::InvalidInput,
+        Self::UnreadableRequest,
+        Self::Unauthenticated,
+        Self::InvalidCredentials,
+        Self::Forbidden,
+        Self::PasswordChangeRequired,
+        Self::MfaEnrolmentRequired,
+        Self::InsufficientScope,
+        Self::CoordinatorOnly,
+        Self::SelfGrant,
+        Self::FourEyes,
+        Self::CrossOrigin,
+        Self::NotFound,
+        Self::MethodNotAllowed,
+        Self::NotAcceptable,
+        Self::RequestTimeout,
+        Self::Conflict,
+        Self::IllegalTransition,
+        Self::OverQuota,
+        Self::StaleVersion,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::IfMatchRequired,
+        Self::TooManyAttempts,
+        Self::TooManyRequests,
+        Self::InternalError,
+        Self::Unavailable,
+    ];
+
+    /// (slug, status, title, meaning)
+    pub const fn describe(self) -> (&'static str, u16, &'static str, &'static str) {
+        use ProblemType::*;
+        match self {
+            InvalidInput => ("invalid-input", 400, "Invalid input", "The request failed validation; `invalidParams` lists every problem (parameter, header or body field) at once."),
+            UnreadableRequest => ("unreadable-request", 400, "Unreadable request", "The request body could not be read completely."),
+            Unauthenticated => ("unauthenticated", 401, "Unauthenticated", "No valid bearer token: missing, unknown, expired or revoked."),
+            InvalidCredentials => ("invalid-credentials", 401, "Invalid credentials", "Sign-in refused: wrong e-mail address, password or one-time code (one answer for all, by design)."),
+            Forbidden => ("forbidden", 403, "Forbidden", "The caller's roles do not allow this operation."),
+            PasswordChangeRequired => ("password-change-required", 403, "Password change required", "The account must change its one-time password first (PUT /staff/me/password)."),
+            MfaEnrolmentRequired => ("mfa-enrolment-required", 403, "Second factor required", "The account's roles require a second factor: enrol (POST /staff/me/totp) and confirm it. An account that must change its password does that first."),
+            InsufficientScope => ("insufficient-scope", 403, "Insufficient scope", "The API client's scopes do not cover this operation or channel."),
+            CoordinatorOnly => ("coordinator-only", 403, "Coordinators only", "Only a coordinator of the programme may make this change."),
+            SelfGrant => ("self-grant", 403, "Self-grant", "Nobody asks a Shelter City role for their own account."),
+            FourEyes => ("four-eyes", 403, "Second person required", "A role grant is approved by someone other than its requester, its account, or the accounts that issued their credentials."),
+            CrossOrigin => ("cross-origin", 403, "Origin not allowed", "A browser sent this request from an origin that is not this service's and not in CASEDESK_CORS_ALLOWED_ORIGINS."),
+            NotFound => ("not-found", 404, "Not Found", "No resource at this address, or the caller may not know that it exists."),
+            MethodNotAllowed => ("method-not-allowed", 405, "Method Not Allowed", "The path exists, but not with this method; `Allow` lists its methods."),
+            NotAcceptable => ("not-acceptable", 406, "Not Acceptable", "The service cannot answer in the media type asked for."),
+            RequestTimeout => ("request-timeout", 408, "Request Timeout", "The request body did not arrive in time."),
+            Conflict => ("conflict", 409, "Conflict", "The request conflicts with the current state (a duplicate, say)."),
+            IllegalTransition => ("illegal-transition", 409, "Illegal transition", "The status change is not allowed from the current status; `detail` lists the allowed ones."),
+            OverQuota => ("over-quota", 409, "Over quota", "Accepting the placement would exceed the agreement's quota; a coordinator may override."),
+            StaleVersion => ("stale-version", 412, "Stale version", "`If-Match` does not name the current version; nothing was written."),
+            PayloadTooLarge => ("payload-too-large", 413, "Payload Too Large", "The request body is larger than 1 MiB."),
+            UnsupportedMediaType => ("unsupported-media-type", 415, "Unsupported Media Type", "The request body is not application/json."),
+            IfMatchRequired => ("if-match-required", 428, "If-Match required", "This change needs the resource's ETag in `If-Match`."),
+            TooManyAttempts => ("too-many-attempts", 429, "Too many attempts", "Too many failed sign-ins; wait `Retry-After` seconds."),
+            TooManyRequests => ("too-many-requests", 429, "Too Many Requests", "Too many requests; wait `Retry-After` seconds."),
+            InternalError => ("internal-error", 500, "Internal Server Error", "The service failed; the request id (`instance`) names the failure in its log."),
+            Unavailable => ("unavailable", 503, "Service Unavailable", "The service cannot serve this now (database unreachable, sign-ins queued); see `Retry-After`."),
+        }
+    }
+
+    pub fn slug(self) -> &'static str {
+        self.describe().0
+    }
+
+    /// The `type` URI: `urn:casedesk:problem:<slug>`.
+    pub fn uri(self) -> String {
+        format!("urn:casedesk:problem:{}", self.slug())
+    }
+
+    /// The generic type of a status, for answers that have no more specific one.
+    pub fn for_status(status: StatusCode) -> Self {
+        match status.as_u16() {
+            400 => Self::UnreadableRequest,
+            401 => Self::Unauthenticated,
+            403 => Self::Forbidden,
+            404 => Self::NotFound,
+            405 => Self::MethodNotAllowed,
+            406 => Self::NotAcceptable,
+            408 => Self::RequestTimeout,
+            409 => Self::Conflict,
+            412 => Self::StaleVersion,
+            413 => Self::PayloadTooLarge,
+            415 => Self::UnsupportedMediaType,
+            428 => Self::IfMatchRequired,
+            429 => Self::TooManyRequests,
+            503 => Self::Unavailable,
+            _ => Self::InternalError,
+        }
+    }
+
+    /// The list as Markdown, for the spec's `Problem` description and the README.
+    pub fn table() -> String {
+        let mut out = String::from("| `type` | status | meaning |\n|---|---|---|\n");
+        for t in Self::ALL {
+            let (slug, status, _, meaning) = t.describe();
+            out.push_str(&format!(
+                "| `urn:casedesk:problem:{slug}` | {status} | {meaning} |\n"
+            ));
+        }
+        out
+    }
+}
+
 /// Problem details (RFC 9457).
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 #[oai(rename = "Problem")]
 pub struct Problem {
-    /// A URI reference that identifies the problem type.
+    /// The problem type, a URI (`urn:casedesk:problem:<slug>`) a client can
+    /// branch on; the spec's description of `Problem` lists every one.
     #[oai(rename = "type", validator(max_length = 200))]
     pub kind: String,
     /// A short summary of the problem type.
@@ -51,32 +194,32 @@ pub struct Problem {
     /// An explanation specific to this occurrence; never contains personal data.
     #[oai(validator(max_length = 2000))]
     pub detail: String,
-    /// Identifies this occurrence: the request id.
+    /// This occurrence: `urn:casedesk:request:<X-Request-Id>`, which names
+    /// the request in the service's log.
     #[oai(skip_serializing_if_is_none, validator(max_length = 200))]
     pub instance: Option<String>,
-    /// Every problem with the input, for 400 answers.
-    #[oai(default, skip_serializing_if_is_empty)]
+    /// Every problem with the input: all of them on a 400, empty otherwise.
     pub invalid_params: Vec<InvalidParam>,
 }
 
 impl Problem {
+    /// A problem of the generic type of its status.
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        let mut p = Self::typed(ProblemType::for_status(status), detail);
+        p.status = status.as_u16();
+        p
+    }
+
+    /// A problem of a registered type, with its status and title.
+    pub fn typed(kind: ProblemType, detail: impl Into<String>) -> Self {
+        let (_, status, title, _) = kind.describe();
         Self {
-            kind: "about:blank".to_owned(),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
+            kind: kind.uri(),
+            title: title.to_owned(),
+            status,
             detail: detail.into(),
             instance: None,
             invalid_params: Vec::new(),
-        }
-    }
-
-    /// A problem with its own type (a stable URN) and title.
-    pub fn typed(status: StatusCode, kind: &str, title: &str, detail: impl Into<String>) -> Self {
-        Self {
-            kind: format!("urn:casedesk:problem:{kind}"),
-            title: title.to_owned(),
-            ..Self::new(status, detail)
         }
     }
 
@@ -91,12 +234,7 @@ impl Problem {
         };
         Self {
             invalid_params: params,
-            ..Self::typed(
-                StatusCode::BAD_REQUEST,
-                "invalid-input",
-                "Invalid input",
-                detail,
-            )
+            ..Self::typed(ProblemType::InvalidInput, detail)
         }
     }
 
@@ -130,14 +268,14 @@ impl ApiError {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Problem::new(status, detail).into()
     }
-    pub fn typed(status: StatusCode, kind: &str, title: &str, detail: impl Into<String>) -> Self {
-        Problem::typed(status, kind, title, detail).into()
+    pub fn typed(kind: ProblemType, detail: impl Into<String>) -> Self {
+        Problem::typed(kind, detail).into()
     }
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "The resource does not exist.")
     }
     pub fn conflict(detail: impl Into<String>) -> Self {
-        Self::typed(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+        Self::typed(ProblemType::Conflict, detail)
     }
     pub fn internal() -> Self {
         Self::new(

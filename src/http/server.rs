@@ -39,7 +39,7 @@ pub struct Limits {
 /// socket (the application is never reached), with the headers every answer
 /// carries.
 fn refusal() -> Vec<u8> {
-    let body = r#"{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"The service has as many connections open as it allows; try again after Retry-After seconds."}"#;
+    let body = r#"{"type":"urn:casedesk:problem:unavailable","title":"Service Unavailable","status":503,"detail":"The service has as many connections open as it allows; try again after Retry-After seconds.","invalidParams":[]}"#;
     format!(
         "HTTP/1.1 503 Service Unavailable\r\n\
          content-type: {}\r\n\

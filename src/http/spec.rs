@@ -75,9 +75,117 @@ pub fn complete(generated: &str, access: impl Fn(&str) -> OperationAccess) -> Va
             "description": "A staff session token from POST /sessions, or an API client's key (`cdk_...`) from POST /api-clients. Each operation lists the staff roles (`x-casedesk-roles`) and client scopes (`x-casedesk-scopes`) it admits."
         }
     });
+    if let Some(problem) = doc.pointer_mut("/components/schemas/Problem") {
+        problem["description"] = Value::String(format!(
+            "Problem details (RFC 9457), the body of every 4xx and 5xx answer. Branch on `type`; `title` and `detail` are for people. The types:\n\n{}",
+            super::problem::ProblemType::table()
+        ));
+    }
     fix_formats(&mut doc);
     mark_nullable(&mut doc);
+    to_openapi_31(&mut doc);
     doc
+}
+
+/// The document is OpenAPI 3.1 (JSON Schema 2020-12), in which a null value
+/// and a reference with its own description can be written so that every
+/// reader agrees: 3.0's `nullable` beside `allOf` is read as "not null" by
+/// strict validators, and `allOf: [{$ref}, {description}]` made the Python
+/// generator drop the models that used it.
+fn to_openapi_31(doc: &mut Value) {
+    doc["openapi"] = Value::String("3.1.0".to_owned());
+    to_31_schemas(doc);
+}
+
+fn to_31_schemas(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (_, v) in map.iter_mut() {
+                to_31_schemas(v);
+            }
+            plain_reference(map);
+            if let Some(nullable) = map.remove("nullable") {
+                if nullable == Value::Bool(true) {
+                    allow_null(map);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(to_31_schemas),
+        _ => {}
+    }
+}
+
+/// `allOf: [{$ref}, {description}]` (poem-openapi's way to describe a
+/// referencing property) becomes `{$ref, description}`.
+fn plain_reference(map: &mut Map<String, Value>) {
+    let Some(Value::Array(parts)) = map.get("allOf") else {
+        return;
+    };
+    let mut reference = None;
+    let mut annotations = Map::new();
+    for part in parts {
+        let Some(part) = part.as_object() else {
+            return;
+        };
+        if let Some(r) = part.get("$ref") {
+            if reference.is_some() || part.len() != 1 {
+                return;
+            }
+            reference = Some(r.clone());
+        } else if part
+            .keys()
+            .all(|k| matches!(k.as_str(), "description" | "title" | "default" | "example"))
+        {
+            annotations.extend(part.clone());
+        } else {
+            return; // a real composition: left as it is
+        }
+    }
+    let Some(reference) = reference else {
+        return;
+    };
+    map.remove("allOf");
+    for (k, v) in annotations {
+        map.entry(k).or_insert(v);
+    }
+    map.insert("$ref".to_owned(), reference);
+}
+
+/// Adds `null` to what a schema accepts, in JSON Schema 2020-12's words.
+fn allow_null(map: &mut Map<String, Value>) {
+    if let Some(reference) = map.remove("$ref") {
+        map.insert(
+            "anyOf".to_owned(),
+            json!([{"$ref": reference}, {"type": "null"}]),
+        );
+        return;
+    }
+    match map.get_mut("type") {
+        Some(Value::String(t)) => {
+            let t = t.clone();
+            map.insert("type".to_owned(), json!([t, "null"]));
+            if let Some(Value::Array(options)) = map.get_mut("enum") {
+                options.push(Value::Null);
+            }
+        }
+        Some(Value::Array(types)) => {
+            if !types.contains(&json!("null")) {
+                types.push(json!("null"));
+            }
+        }
+        _ => {
+            let inner: Map<String, Value> = std::mem::take(map);
+            let (annotations, rest): (Map<String, Value>, Map<String, Value>) =
+                inner.into_iter().partition(|(k, _)| {
+                    matches!(k.as_str(), "description" | "title" | "default" | "example")
+                });
+            map.extend(annotations);
+            map.insert(
+                "anyOf".to_owned(),
+                json!([Value::Object(rest), {"type": "null"}]),
+            );
+        }
+    }
 }
 
 /// poem-openapi writes `Option<T>` fields as optional properties, but sends
@@ -107,9 +215,6 @@ fn mark_nullable(doc: &mut Value) {
             if required.contains(name) || property.get("default").is_some() {
                 continue;
             }
-            if let Some(reference) = property.get("$ref").cloned() {
-                *property = json!({"allOf": [{"$ref": reference}]});
-            }
             if let Some(p) = property.as_object_mut() {
                 p.insert("nullable".to_owned(), Value::Bool(true));
             }
@@ -118,6 +223,7 @@ fn mark_nullable(doc: &mut Value) {
 }
 
 fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &OperationAccess) {
+    declare_headers(op, !matches!(access, OperationAccess::Public));
     let has_body = op.contains_key("requestBody");
     let has_params = op
         .get("parameters")
@@ -178,6 +284,21 @@ fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &Operat
         "429" => authenticated || method == "post",
         _ => true,
     });
+    // the guard answers a method the path does not have with 405 and Allow
+    responses.insert(
+        "405".to_owned(),
+        json!({
+            "description": "The path exists, but not with this method; Allow lists the methods it has.",
+            "headers": {
+                "Allow": {
+                    "description": "The methods this path answers.",
+                    "required": true,
+                    "schema": {"type": "string", "example": "GET, PATCH"}
+                }
+            },
+            "content": {super::problem::PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        }),
+    );
     for (status, response) in responses.iter_mut() {
         let Some(response) = response.as_object_mut() else {
             continue;
@@ -223,6 +344,56 @@ fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &Operat
                 }),
             );
         }
+    }
+}
+
+/// `If-Match` is required wherever it is read (its absence is a 428), and
+/// `X-Audit-Reason`, which the guard reads for every signed-in caller, is
+/// declared on every authenticated operation: required where the guard
+/// refuses a request without it.
+fn declare_headers(op: &mut Map<String, Value>, authenticated: bool) {
+    let id = op
+        .get("operationId")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let params = op
+        .entry("parameters")
+        .or_insert_with(|| json!([]))
+        .as_array_mut();
+    let Some(params) = params else {
+        return;
+    };
+    for p in params.iter_mut() {
+        let is_if_match = p["in"] == "header"
+            && p["name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case("if-match"));
+        if is_if_match {
+            p["required"] = Value::Bool(true);
+            p["description"] = json!("The ETag of the version the change is based on (`\"3\"`), or `*` for whatever version is current. Missing: 428; not the current version: 412, and nothing is written.");
+        }
+    }
+    if authenticated {
+        let required = crate::accounts::access::REASON_REQUIRED.contains(&id.as_str());
+        params.push(json!({
+            "name": "X-Audit-Reason",
+            "in": "header",
+            "required": required,
+            "description": if required {
+                "Why the caller does this; stored (sealed) with the audit event of this request. This operation refuses a request without it (400)."
+            } else {
+                "Why the caller looks at or changes the data; stored (sealed) with the audit event of this request."
+            },
+            "schema": {
+                "type": "string",
+                "maxLength": crate::accounts::access::AUDIT_REASON_MAX,
+                "pattern": "^[\\x20-\\x7E\\t]*$"
+            }
+        }));
+    }
+    if params.is_empty() {
+        op.remove("parameters");
     }
 }
 

@@ -144,11 +144,7 @@ fn check_expiry(at: DateTime<Utc>, now: DateTime<Utc>, problems: &mut Vec<Invali
 }
 
 fn location(state: &AppState, id: Uuid) -> String {
-    format!(
-        "{}{}/api-clients/{id}",
-        state.config.public_url.as_str().trim_end_matches('/'),
-        crate::http::API_BASE
-    )
+    crate::http::resource_url(&state.config.public_url, &format!("/api-clients/{id}"))
 }
 
 pub struct ApiClientsApi;
@@ -320,10 +316,7 @@ impl ApiClientsApi {
             .one(&txn)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        let expected = if_match_version(if_match.0.as_deref())?;
-        if expected != m.version {
-            return Err(stale_version());
-        }
+        let expected = if_match_version(if_match.0.as_deref(), m.version)?;
         if m.revoked_at.is_some() {
             return Err(ApiError::conflict(
                 "This API client is revoked; register a new one.",

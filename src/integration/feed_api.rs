@@ -70,9 +70,7 @@ impl EventFeedApi {
         if let Some(k) = kanaal.0 {
             if visible.is_empty() {
                 return Err(ApiError::typed(
-                    poem::http::StatusCode::FORBIDDEN,
-                    "insufficient-scope",
-                    "Insufficient scope",
+                    crate::http::problem::ProblemType::InsufficientScope,
                     format!(
                         "The {} channel needs the {} scope.",
                         k.as_str(),

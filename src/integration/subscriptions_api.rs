@@ -217,11 +217,7 @@ impl SubscriptionsApi {
                 subscription: subscription_view(m),
                 secret: secret.to_string(),
             }),
-            format!(
-                "{}{}/subscriptions/{id}",
-                state.config.public_url.as_str().trim_end_matches('/'),
-                crate::http::API_BASE
-            ),
+            crate::http::resource_url(&state.config.public_url, &format!("/subscriptions/{id}")),
         ))
     }
 
@@ -278,10 +274,7 @@ impl SubscriptionsApi {
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
         let m = find(&txn, id.0).await?;
-        let expected = if_match_version(if_match.0.as_deref())?;
-        if expected != m.version {
-            return Err(stale_version());
-        }
+        let expected = if_match_version(if_match.0.as_deref(), m.version)?;
         if let Some(active) = body.active.filter(|a| *a != m.active) {
             changes.push((webhook_subscriptions::Column::Active, active.into()));
             if active {
@@ -339,9 +332,7 @@ impl SubscriptionsApi {
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
         let m = find(&txn, id.0).await?;
-        if if_match_version(if_match.0.as_deref())? != m.version {
-            return Err(stale_version());
-        }
+        if_match_version(if_match.0.as_deref(), m.version)?;
         webhook_deliveries::Entity::delete_many()
             .filter(webhook_deliveries::Column::SubscriptionId.eq(m.id))
             .exec(&txn)

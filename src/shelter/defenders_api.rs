@@ -347,7 +347,7 @@ impl DefendersApi {
         txn.commit().await?;
         Ok(DefenderCreated::Created(
             Json(defender_view(&created, identity)),
-            format!("{}/defenders/{id}", crate::http::API_BASE),
+            crate::http::resource_url(&state.config.public_url, &format!("/defenders/{id}")),
             etag(created.version),
         ))
     }
@@ -438,10 +438,7 @@ impl DefendersApi {
         let m = store::defender(&txn, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        let expected = if_match_version(if_match.0.as_deref())?;
-        if expected != m.version {
-            return Err(stale_version());
-        }
+        let expected = if_match_version(if_match.0.as_deref(), m.version)?;
         let mut changes = Vec::new();
         let mut fields = Vec::new();
         if let Some(c) = &codename {
@@ -553,6 +550,8 @@ impl DefendersApi {
     ) -> ApiResult<Erased> {
         use sea_orm::sea_query::Expr;
         let state = *state;
+        // the guard refuses an erasure without an X-Audit-Reason
+        // (access::REASON_REQUIRED); this is the last line of that defence
         if !caller.audit.has_reason() {
             return Err(ApiError::field(
                 "X-Audit-Reason",
@@ -565,10 +564,7 @@ impl DefendersApi {
         let m = store::defender(&txn, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        let expected = if_match_version(if_match.0.as_deref())?;
-        if expected != m.version {
-            return Err(stale_version());
-        }
+        let expected = if_match_version(if_match.0.as_deref(), m.version)?;
         let token = format!(
             "erased-{}",
             &hex::encode(crate::crypto::random_bytes::<6>())

@@ -1,7 +1,7 @@
 //! Stays: the cases, their lifecycle and who is assigned to them.
 
 use chrono::{Months, NaiveDate};
-use poem::{http::StatusCode, web::Data, Request};
+use poem::{web::Data, Request};
 use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
@@ -65,7 +65,12 @@ pub enum StayCreated {
 pub enum StatusChanged {
     /// The change, recorded.
     #[oai(status = 201)]
-    Created(Json<StatusChange>),
+    Created(
+        Json<StatusChange>,
+        /// The stay's new version, for `If-Match`.
+        #[oai(header = "ETag")]
+        String,
+    ),
 }
 
 #[derive(ApiResponse)]
@@ -467,7 +472,7 @@ impl StaysApi {
         };
         Ok(StayCreated::Created(
             Json(stay_view(&stay, &defender.codename, Some(details))),
-            format!("{}/stays/{id}", crate::http::API_BASE),
+            crate::http::resource_url(&state.config.public_url, &format!("/stays/{id}")),
             etag(stay.version),
         ))
     }
@@ -530,11 +535,8 @@ impl StaysApi {
             return Err(ApiError::invalid(problems));
         }
         let found = sight::stay_in_full(state, &caller, id.0).await?;
-        let expected = if_match_version(if_match.0.as_deref())?;
         let s = &found.stay;
-        if expected != s.version {
-            return Err(stale_version());
-        }
+        let expected = if_match_version(if_match.0.as_deref(), s.version)?;
         let arrival = body.planned_arrival.unwrap_or(s.planned_arrival);
         let departure = body.planned_departure.unwrap_or(s.planned_departure);
         check_dates(arrival, departure, &mut problems);
@@ -763,9 +765,7 @@ impl StaysApi {
                 Refusal::NotAllowed(targets) => {
                     let names: Vec<&str> = targets.iter().map(|t| t.as_str()).collect();
                     ApiError::typed(
-                        StatusCode::CONFLICT,
-                        "illegal-transition",
-                        "Illegal transition",
+                        crate::http::problem::ProblemType::IllegalTransition,
                         format!(
                             "A stay cannot go from {} to {}; allowed: {}.",
                             from.as_str(),
@@ -780,9 +780,7 @@ impl StaysApi {
                     format!("A reason is required: {why}."),
                 ),
                 Refusal::CoordinatorOnly => ApiError::typed(
-                    StatusCode::FORBIDDEN,
-                    "coordinator-only",
-                    "Coordinators only",
+                    crate::http::problem::ProblemType::CoordinatorOnly,
                     "Only a shelter coordinator may reopen a closed stay.",
                 ),
             });
@@ -832,14 +830,17 @@ impl StaysApi {
         .await?;
         outbox::emit(&txn, now, stay_event(Actie::StatusChange, s.id, body.to)).await?;
         txn.commit().await?;
-        Ok(StatusChanged::Created(Json(StatusChange {
-            id: change_id,
-            from: Some(from),
-            to: body.to,
-            reason,
-            changed_at: now.into(),
-            changed_by: caller.actor_id,
-        })))
+        Ok(StatusChanged::Created(
+            Json(StatusChange {
+                id: change_id,
+                from: Some(from),
+                to: body.to,
+                reason,
+                changed_at: now.into(),
+                changed_by: caller.actor_id,
+            }),
+            etag(s.version + 1),
+        ))
     }
 
     /// Who is assigned to the stay.

@@ -169,12 +169,20 @@ impl TestApp {
         Self::start(config, db).await
     }
 
-    pub async fn start(config: Config, db: TestDb) -> Self {
+    pub async fn start(mut config: Config, db: TestDb) -> Self {
+        let bound = casedesk::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        // the public URL the service derives from its bind address, with
+        // the port it really got: links and locations must be followable
+        if config.public_url.port() == Some(0) {
+            config.public_url = format!("http://{}/", bound.addr).parse().unwrap();
+        }
         let clock = ManualClock::new(Utc::now());
         let state = casedesk::prepare(config, Arc::new(clock.clone()) as Arc<dyn Clock>)
             .await
             .expect("prepare app");
-        Self::serve(state, clock, db).await
+        Self::serve_bound(bound, state, clock, db).await
     }
 
     /// A second instance on the same database, configuration and clock, as
@@ -195,6 +203,15 @@ impl TestApp {
         let bound = casedesk::bind("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
+        Self::serve_bound(bound, state, clock, db).await
+    }
+
+    pub async fn serve_bound(
+        bound: casedesk::Bound,
+        state: AppState,
+        clock: ManualClock,
+        db: TestDb,
+    ) -> Self {
         let addr = bound.addr;
         let (tx, rx) = oneshot::channel::<()>();
         let run_state = state.clone();

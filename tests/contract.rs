@@ -1,0 +1,397 @@
+//! What a new integrator meets: the promises of the spec kept by the
+//! service (links, locations, versions, required headers, problem types),
+//! walked over the spec itself so that a new operation is covered when it is
+//! added.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use casedesk::accounts::model::Role;
+use common::{problem, TestApp};
+use reqwest::{header, Method, StatusCode};
+use serde_json::{json, Value};
+
+/// Creates two of everything that is listed, and gives the ids that fill
+/// the lists' paths.
+async fn world(app: &TestApp) -> (BTreeMap<&'static str, String>, Vec<String>) {
+    let admin = app.account(&[Role::Admin]).await;
+    let shelter = app.account(&[Role::ShelterCoordinator]).await;
+    let exchange = app.account(&[Role::ExchangeCoordinator]).await;
+    let auditor = app.account(&[Role::Auditor]).await;
+    let analyst = app.account(&[Role::Analyst]).await;
+    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
+    let created = |resp: reqwest::Response| async move {
+        let status = resp.status();
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        v
+    };
+    let e = Some(exchange.token.as_str());
+    let s = Some(shelter.token.as_str());
+    let mut institutions = Vec::new();
+    for (name, country) in [("Home", "NL"), ("Partner", "DE")] {
+        let v = created(
+            app.post(
+                "/institutions",
+                e,
+                json!({"name": name, "kind": "mbo_college", "country": country, "city": "C", "sisterCity": false}),
+            )
+            .await,
+        )
+        .await;
+        institutions.push(id(&v));
+    }
+    for year in ["2026", "2027"] {
+        created(app.post("/agreements", e, json!({"partnerInstitutionId": institutions[1], "programme": "erasmus_plus", "validFrom": format!("{year}-01-01"), "validUntil": format!("{year}-12-31"), "status": "active",
+            "quotas": [{"direction": "outgoing", "educationLevel": "mbo_4", "places": 4, "totalMonths": 12}]})).await).await;
+    }
+    let mut participants = Vec::new();
+    for n in 0..2 {
+        let v = created(app.post("/participants", e, json!({"givenName": "G", "familyName": format!("F{n}"), "dateOfBirth": "2007-01-01", "email": format!("p{n}@student.example.nl"), "educationLevel": "mbo_4", "homeInstitutionId": institutions[0], "fieldOfStudy": "Care", "nationality": "NL", "fewerOpportunities": false})).await).await;
+        participants.push(id(&v));
+    }
+    let mut placement = String::new();
+    for p in &participants {
+        let v = created(app.post("/placements", e, json!({"participantId": p, "direction": "outgoing", "sendingInstitutionId": institutions[0], "receivingInstitutionId": institutions[1], "kind": "traineeship", "plannedStart": "2027-02-01", "plannedEnd": "2027-05-01"})).await).await;
+        placement = id(&v);
+    }
+    for to in ["nominated", "accepted"] {
+        created(
+            app.post(
+                &format!("/placements/{placement}/status-changes"),
+                e,
+                json!({"to": to}),
+            )
+            .await,
+        )
+        .await;
+    }
+    let mut defender = String::new();
+    for n in 0..2 {
+        let v = created(app.post("/defenders", s, json!({"codename": format!("Walk{n}"), "countryOfWork": "UG", "fieldOfWork": "labour", "languages": [], "riskLevel": "high"})).await).await;
+        defender = id(&v);
+    }
+    for n in 0..2 {
+        created(
+            app.post(
+                &format!("/defenders/{defender}/consents"),
+                s,
+                json!({"item": if n == 0 { "photo" } else { "story" }, "grantedOn": "2026-01-01", "expiresOn": "2030-01-01"}),
+            )
+            .await,
+        )
+        .await;
+    }
+    let mut stay = String::new();
+    for round in ["2026-autumn", "2027-spring"] {
+        let v = created(app.post("/stays", s, json!({"defenderId": defender, "intakeRound": round, "plannedArrival": "2026-09-01", "plannedDeparture": "2026-12-01", "visaStatus": "to_apply", "insuranceArranged": false, "confidentiality": "restricted"})).await).await;
+        stay = id(&v);
+    }
+    for n in 0..2 {
+        created(
+            app.post(
+                &format!("/stays/{stay}/notes"),
+                s,
+                json!({"category": "safety", "body": format!("note {n}")}),
+            )
+            .await,
+        )
+        .await;
+        created(app.post(&format!("/stays/{stay}/risk-assessments"), s, json!({"level": "high", "threats": "T", "measures": "M", "nextReviewOn": "2026-01-01"})).await).await;
+        created(app.post(&format!("/stays/{stay}/activities"), s, json!({"kind": "public_event", "title": format!("Panel {n}"), "date": "2026-10-10", "public": false})).await).await;
+    }
+    for to in ["intake", "pre_arrival"] {
+        created(
+            app.post(
+                &format!("/stays/{stay}/status-changes"),
+                s,
+                json!({"to": to}),
+            )
+            .await,
+        )
+        .await;
+    }
+    let caseworkers = [
+        app.account(&[Role::ShelterCaseworker]).await,
+        app.account(&[Role::ShelterCaseworker]).await,
+    ];
+    for c in &caseworkers {
+        let resp = app
+            .request(
+                Method::PUT,
+                &format!("/stays/{stay}/assignments/{}", c.id),
+                Some(&shelter.token),
+            )
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    }
+    let mut subscription = String::new();
+    for n in 0..2 {
+        let v = created(app.post("/subscriptions", Some(&admin.token), json!({"callbackUrl": format!("https://r{n}.example.org/hook"), "channels": [{"kanaal": "participants"}]})).await).await;
+        subscription = v["subscription"]["id"].as_str().unwrap().to_owned();
+    }
+    for _ in 0..2 {
+        app.post("/audit-checkpoints", Some(&auditor.token), json!({}))
+            .await;
+    }
+    let (_, events) = app.api_client(&admin.token, &["events.read"]).await;
+    app.api_client(&admin.token, &["exchange.read"]).await;
+    // two shelter roles asked for: two pending grants
+    for n in 0..2 {
+        created(app.post("/staff", Some(&admin.token), json!({"email": format!("grant{n}@casedesk.test"), "displayName": "G", "roles": ["shelter_caseworker"]})).await).await;
+    }
+    let ids = BTreeMap::from([
+        ("placements", placement),
+        ("defenders", defender),
+        ("stays", stay),
+        ("subscriptions", subscription),
+    ]);
+    let tokens = vec![
+        shelter.token.clone(),
+        exchange.token.clone(),
+        admin.token.clone(),
+        auditor.token.clone(),
+        analyst.token.clone(),
+        events,
+    ];
+    (ids, tokens)
+}
+
+/// The lists of the spec: GET operations whose 200 answer has a `Link`.
+fn lists(ids: &BTreeMap<&str, String>) -> Vec<(String, String)> {
+    let doc = casedesk::spec_document();
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(op) = item.get("get") else { continue };
+        if op["responses"]["200"]["headers"].get("Link").is_none() {
+            continue;
+        }
+        let parts: Vec<&str> = path.split('/').collect();
+        let concrete: Vec<String> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                if s.starts_with('{') {
+                    ids.get(parts[i - 1]).cloned().unwrap_or_default()
+                } else {
+                    (*s).to_owned()
+                }
+            })
+            .collect();
+        out.push((
+            op["operationId"].as_str().unwrap().to_owned(),
+            concrete.join("/"),
+        ));
+    }
+    out
+}
+
+/// `rel="next"` joined the public URL with the path poem's `nest` had
+/// already stripped of `/api/v1`: every next link was a 404. Every list is
+/// walked one item a page, by its links and by its cursors, and the two
+/// walks must agree.
+#[tokio::test]
+async fn every_lists_next_link_leads_through_the_same_pages_as_its_cursor() {
+    let app = TestApp::spawn().await;
+    let (ids, tokens) = world(&app).await;
+    let lists = lists(&ids);
+    assert!(lists.len() >= 20, "{lists:?}");
+    let mut walked_by_link = 0;
+    for (operation, path) in &lists {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let first = format!("{}{path}{sep}limit=1", app.api(""));
+        let mut token = None;
+        for t in &tokens {
+            let resp = app.client.get(&first).bearer_auth(t).send().await.unwrap();
+            if resp.status() == StatusCode::OK {
+                token = Some(t.clone());
+                break;
+            }
+        }
+        let token = token.unwrap_or_else(|| panic!("{operation}: nobody may list {path}"));
+        let page = |url: String| {
+            let client = app.client.clone();
+            let token = token.clone();
+            async move {
+                let resp = client.get(&url).bearer_auth(&token).send().await.unwrap();
+                assert_eq!(resp.status(), StatusCode::OK, "{operation}: {url}");
+                let link = resp
+                    .headers()
+                    .get(header::LINK)
+                    .map(|v| v.to_str().unwrap().to_owned());
+                let body: Value = resp.json().await.unwrap();
+                (body, link)
+            }
+        };
+        let key = |item: &Value| {
+            item.get("id")
+                .or_else(|| item.get("seq"))
+                .map(Value::to_string)
+                .unwrap_or_else(|| item.to_string())
+        };
+        // by cursor
+        let mut by_cursor = Vec::new();
+        let (mut body, _) = page(first.clone()).await;
+        loop {
+            by_cursor.extend(body["items"].as_array().unwrap().iter().map(key));
+            let Some(next) = body["next"].as_str() else {
+                break;
+            };
+            body = page(format!("{first}&cursor={next}")).await.0;
+        }
+        // by link
+        let mut by_link = Vec::new();
+        let mut url = first.clone();
+        let mut pages = 0;
+        loop {
+            let (body, link) = page(url.clone()).await;
+            pages += 1;
+            by_link.extend(body["items"].as_array().unwrap().iter().map(key));
+            assert_eq!(
+                link.is_some(),
+                !body["next"].is_null(),
+                "{operation}: a Link exactly when there is a next page"
+            );
+            let Some(link) = link else { break };
+            let target = link
+                .strip_prefix('<')
+                .and_then(|l| l.split_once(">; rel=\"next\""))
+                .map(|(u, _)| u.to_owned())
+                .unwrap_or_else(|| panic!("{operation}: {link}"));
+            assert!(
+                target.starts_with(&app.api("/")),
+                "{operation}: {target} is not under the API"
+            );
+            url = target;
+        }
+        if operation == "listAuditEvents" {
+            // every read is audited: the trail grew between the two walks
+            assert!(by_link.ends_with(&by_cursor), "{operation}");
+        } else {
+            assert_eq!(by_link, by_cursor, "{operation}");
+        }
+        if pages > 1 {
+            walked_by_link += 1;
+        }
+    }
+    assert!(
+        walked_by_link >= lists.len() - 4,
+        "only {walked_by_link} of {} lists had a second page",
+        lists.len()
+    );
+}
+
+/// Problems a caller causes are complete and readable: a bad id in a path
+/// and a bad `limit` name the parameter without parser internals, a
+/// misspelt query key is refused instead of ignored, and every problem has
+/// a registered type, `invalidParams` and an `instance`.
+#[tokio::test]
+async fn caller_errors_name_the_parameter_in_plain_words() {
+    let app = TestApp::spawn().await;
+    let exchange = app.account(&[Role::ExchangeCoordinator]).await;
+    let t = exchange.token.as_str();
+    let b = problem(app.get("/placements/not-a-uuid", t).await, 400).await;
+    assert_eq!(b["type"], "urn:casedesk:problem:invalid-input");
+    assert_eq!(b["invalidParams"][0]["name"], "id", "{b}");
+    for (query, name) in [
+        ("limit=0", "limit"),
+        ("limit=900", "limit"),
+        ("limit=x", "limit"),
+    ] {
+        let b = problem(app.get(&format!("/placements?{query}"), t).await, 400).await;
+        let p = &b["invalidParams"][0];
+        assert_eq!(p["name"], name, "{b}");
+        let reason = p["reason"].as_str().unwrap();
+        for internal in [
+            "maximum(",
+            "minimum(",
+            "exclusive",
+            "optional_integer",
+            "uint32",
+            "failed to parse",
+        ] {
+            assert!(!reason.contains(internal), "{query}: {reason}");
+        }
+    }
+    // a misspelt filter returned every placement; now it is refused, with the keys the list takes
+    let b = problem(app.get("/placements?statsu=applied&limit=5", t).await, 400).await;
+    assert_eq!(b["invalidParams"].as_array().unwrap().len(), 1, "{b}");
+    assert_eq!(b["invalidParams"][0]["name"], "statsu");
+    assert_eq!(b["invalidParams"][0]["code"], "unknown_parameter");
+    assert!(b["invalidParams"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("status"));
+    // every problem type is one the spec lists, invalidParams is always there, instance names the request
+    let spec = casedesk::spec_document().to_string();
+    let resp = app
+        .request(
+            Method::GET,
+            "/placements/01a00000-0000-7000-8000-000000000000",
+            Some(t),
+        )
+        .header("x-request-id", "trace-me-1")
+        .send()
+        .await
+        .unwrap();
+    let b = problem(resp, 404).await;
+    assert_eq!(b["type"], "urn:casedesk:problem:not-found");
+    assert_eq!(b["invalidParams"], json!([]));
+    assert_eq!(b["instance"], "urn:casedesk:request:trace-me-1");
+    let inst: Value = app
+        .post("/institutions", Some(t), json!({"name": "I", "kind": "employer", "country": "PT", "city": "C", "sisterCity": false}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let inst_path = format!("/institutions/{}", inst["id"].as_str().unwrap());
+    for (method, path, status) in [
+        (Method::DELETE, "/placements", 405),
+        (Method::GET, "/nothing-here", 404),
+        (Method::PATCH, inst_path.as_str(), 428),
+    ] {
+        let resp = app
+            .request(method.clone(), path, Some(t))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let allow = resp.headers().get(header::ALLOW).cloned();
+        let b = problem(resp, status).await;
+        let kind = b["type"].as_str().unwrap();
+        assert!(
+            kind.starts_with("urn:casedesk:problem:"),
+            "{method} {path}: {kind}"
+        );
+        assert!(spec.contains(kind), "{kind} is not listed in the spec");
+        assert!(b["invalidParams"].is_array(), "{b}");
+        if status == 405 {
+            assert_eq!(allow.unwrap(), "GET, HEAD, POST");
+        }
+    }
+}
+
+/// A code typed as an authenticator app shows it (`123 456`, a stray
+/// space) is the code.
+#[tokio::test]
+async fn a_totp_code_with_spaces_is_the_code() {
+    let app = TestApp::spawn().await;
+    let account = app.account(&[Role::ShelterCoordinator]).await;
+    app.clock.advance(chrono::TimeDelta::seconds(30));
+    let code = app.totp_code(account.totp_secret.as_ref().unwrap());
+    let spaced = format!(" {} {}", &code[..3], &code[3..]);
+    let resp = app
+        .login_response(&account.email, common::PASSWORD, Some(&spaced))
+        .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::CREATED,
+        "{}",
+        resp.text().await.unwrap()
+    );
+}
