@@ -395,3 +395,109 @@ async fn a_totp_code_with_spaces_is_the_code() {
         resp.text().await.unwrap()
     );
 }
+
+/// Browsers send `Origin` on every write, the service's own docs page too:
+/// with no CORS origins configured, a same-origin write was refused with
+/// "This account may not do this.". Same-origin passes; another origin is
+/// refused with a problem that says it is the origin.
+#[tokio::test]
+async fn same_origin_writes_pass_and_a_foreign_origin_is_named_as_the_reason() {
+    let app = TestApp::spawn().await;
+    let exchange = app.account(&[Role::ExchangeCoordinator]).await;
+    let body =
+        json!({"name": "I", "kind": "employer", "country": "PT", "city": "C", "sisterCity": false});
+    let own = format!("http://{}", app.addr);
+    let resp = app
+        .request(Method::POST, "/institutions", Some(&exchange.token))
+        .header(header::ORIGIN, &own)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::CREATED,
+        "{}",
+        resp.text().await.unwrap()
+    );
+    let resp = app
+        .request(Method::POST, "/institutions", Some(&exchange.token))
+        .header(header::ORIGIN, "https://evil.example")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+    let b = problem(resp, 403).await;
+    assert_eq!(b["type"], "urn:casedesk:problem:cross-origin");
+    assert!(!b["detail"].as_str().unwrap().contains("account may not"));
+}
+
+/// `If-Match: *` ("whatever is current", RFC 9110) was a 412.
+#[tokio::test]
+async fn if_match_star_changes_the_current_version() {
+    let app = TestApp::spawn().await;
+    let exchange = app.account(&[Role::ExchangeCoordinator]).await;
+    let inst: Value = app
+        .post("/institutions", Some(&exchange.token), json!({"name": "I", "kind": "employer", "country": "PT", "city": "C", "sisterCity": false}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/institutions/{}", inst["id"].as_str().unwrap());
+    let resp = app
+        .request(Method::PATCH, &path, Some(&exchange.token))
+        .header(header::IF_MATCH, "*")
+        .json(&json!({"city": "Braga"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[header::ETAG], "\"2\"");
+    let resp = app
+        .request(Method::PATCH, &path, Some(&exchange.token))
+        .header(header::IF_MATCH, "\"1\"")
+        .json(&json!({"city": "Faro"}))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, 412).await;
+}
+
+/// Every create answers 201 only, with an absolute `Location` that leads
+/// to the resource and an `ETag`; reads and updates answer 200 (ten of them
+/// documented 201).
+#[tokio::test]
+async fn the_spec_documents_one_success_status_and_creates_carry_location() {
+    let doc = casedesk::spec_document();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            let ok: Vec<&String> = op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|c| c.starts_with('2'))
+                .collect();
+            if method == "get" || method == "patch" {
+                assert_eq!(ok, ["200"], "{id}");
+            }
+            let has_address = doc["paths"]
+                .get(format!("{path}/{{id}}"))
+                .is_some_and(|i| i.get("get").is_some());
+            if method == "post" && has_address {
+                let created = &op["responses"]["201"]["headers"];
+                assert!(created.get("Location").is_some(), "{id} has no Location");
+                assert!(created.get("ETag").is_some(), "{id} has no ETag");
+            }
+            let if_match = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["name"] == "If-Match");
+            if let Some(p) = if_match {
+                assert_eq!(p["required"], true, "{id}: If-Match is required");
+            }
+        }
+    }
+}

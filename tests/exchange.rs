@@ -825,8 +825,7 @@ async fn the_placement_list_exports_as_streamed_csv_with_the_same_filters() {
     assert_eq!(resp.status(), StatusCode::OK);
     let resp = w
         .app
-        .request(Method::GET, "/placements?limit=1", Some(&w.officer.token))
-        .header("accept", "text/csv")
+        .request(Method::GET, "/placement-exports", Some(&w.officer.token))
         .send()
         .await
         .unwrap();
@@ -855,10 +854,9 @@ async fn the_placement_list_exports_as_streamed_csv_with_the_same_filters() {
         .app
         .request(
             Method::GET,
-            &format!("/placements?agreementId={}", w.agreement),
+            &format!("/placement-exports?agreementId={}", w.agreement),
             Some(&w.officer.token),
         )
-        .header("accept", "text/csv")
         .send()
         .await
         .unwrap();
@@ -872,10 +870,9 @@ async fn the_placement_list_exports_as_streamed_csv_with_the_same_filters() {
         .app
         .request(
             Method::GET,
-            "/placements",
+            "/placement-exports",
             Some(&w.app.account(&[Role::Analyst]).await.token),
         )
-        .header("accept", "text/csv")
         .send()
         .await
         .unwrap();

@@ -198,6 +198,7 @@ pub const RULES: &[Rule] = &[
     hidden("updateParticipant", EXCHANGE).or_scopes(EXCHANGE_WRITE),
     hidden("searchParticipants", EXCHANGE).or_scopes(EXCHANGE_READ),
     hidden("listPlacements", EXCHANGE).or_scopes(EXCHANGE_READ),
+    hidden("exportPlacements", EXCHANGE).or_scopes(EXCHANGE_READ),
     hidden("createPlacement", EXCHANGE).or_scopes(EXCHANGE_WRITE),
     hidden("getPlacement", EXCHANGE).or_scopes(EXCHANGE_READ),
     hidden("updatePlacement", EXCHANGE).or_scopes(EXCHANGE_WRITE),

@@ -5,7 +5,7 @@ use poem::{web::Data, Request};
 use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
-    ApiResponse, OpenApi, ResponseContent,
+    ApiResponse, OpenApi,
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -36,7 +36,7 @@ use crate::{
     http::etag,
     http::{
         body::JsonBody,
-        csv::{wants_csv, Csv},
+        csv::Csv,
         if_match_version,
         pagination::{paginate, PageRequest},
         problem::{ApiError, ApiResult, InvalidParam},
@@ -189,22 +189,64 @@ async fn refresh_grant(db: &impl ConnectionTrait, id: Uuid) -> Result<(), ApiErr
     Ok(())
 }
 
-#[derive(ResponseContent)]
-pub enum PlacementListContent {
-    Json(crate::http::json::SerdeJson<PlacementPage>),
-    Csv(Csv),
-}
-
 #[derive(ApiResponse)]
 pub enum PlacementListResponse {
-    /// A page of placements (JSON), or every matching placement (CSV).
+    /// A page of placements.
     #[oai(status = 200)]
     Ok(
-        PlacementListContent,
-        /// `<...>; rel="next"` when there is a next page (JSON only).
+        crate::http::json::SerdeJson<PlacementPage>,
+        /// `<...>; rel="next"` when there is a next page.
         #[oai(header = "Link")]
         Option<String>,
     ),
+}
+
+#[derive(ApiResponse)]
+pub enum PlacementExport {
+    /// Every matching placement as CSV, streamed, newest first.
+    #[oai(status = 200)]
+    Ok(Csv),
+}
+
+/// The filters of the placement list and its export.
+#[allow(clippy::too_many_arguments)]
+fn filtered(
+    status: Option<PlacementStatus>,
+    direction: Option<Direction>,
+    education_level: Option<EducationLevel>,
+    country: Option<&str>,
+    year: Option<i32>,
+    institution_id: Option<Uuid>,
+    agreement_id: Option<Uuid>,
+) -> sea_orm::Select<placements::Entity> {
+    use sea_orm::Condition;
+    let mut q = placements::Entity::find();
+    if let Some(s) = status {
+        q = q.filter(placements::Column::Status.eq(s.as_str()));
+    }
+    if let Some(d) = direction {
+        q = q.filter(placements::Column::Direction.eq(d.as_str()));
+    }
+    if let Some(l) = education_level {
+        q = q.filter(placements::Column::EducationLevel.eq(l.as_str()));
+    }
+    if let Some(c) = country {
+        q = q.filter(placements::Column::Country.eq(c.to_ascii_uppercase()));
+    }
+    if let Some(y) = year {
+        q = q.filter(placements::Column::Year.eq(y));
+    }
+    if let Some(i) = institution_id {
+        q = q.filter(
+            Condition::any()
+                .add(placements::Column::SendingInstitutionId.eq(i))
+                .add(placements::Column::ReceivingInstitutionId.eq(i)),
+        );
+    }
+    if let Some(a) = agreement_id {
+        q = q.filter(placements::Column::AgreementId.eq(a));
+    }
+    q
 }
 
 const CSV_HEADER: [&str; 18] = [
@@ -325,14 +367,12 @@ pub struct PlacementsApi;
 impl PlacementsApi {
     /// List placements, newest first, with filters.
     ///
-    /// With `Accept: text/csv`: every matching placement (no paging), streamed
-    /// as CSV; the export is audited.
+    /// For all matching placements as CSV, see `exportPlacements`.
     #[oai(path = "/placements", method = "get", operation_id = "listPlacements")]
     #[allow(clippy::too_many_arguments)]
     async fn list_placements(
         &self,
         state: Data<&AppState>,
-        caller: Data<&Caller>,
         req: &Request,
         status: Query<Option<PlacementStatus>>,
         direction: Query<Option<Direction>>,
@@ -354,50 +394,16 @@ impl PlacementsApi {
         #[oai(validator(max_length = 512))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<PlacementListResponse> {
-        use sea_orm::Condition;
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        let mut q = placements::Entity::find();
-        if let Some(s) = status.0 {
-            q = q.filter(placements::Column::Status.eq(s.as_str()));
-        }
-        if let Some(d) = direction.0 {
-            q = q.filter(placements::Column::Direction.eq(d.as_str()));
-        }
-        if let Some(l) = education_level.0 {
-            q = q.filter(placements::Column::EducationLevel.eq(l.as_str()));
-        }
-        if let Some(c) = &country.0 {
-            q = q.filter(placements::Column::Country.eq(c.to_ascii_uppercase()));
-        }
-        if let Some(y) = year.0 {
-            q = q.filter(placements::Column::Year.eq(y));
-        }
-        if let Some(i) = institution_id.0 {
-            q = q.filter(
-                Condition::any()
-                    .add(placements::Column::SendingInstitutionId.eq(i))
-                    .add(placements::Column::ReceivingInstitutionId.eq(i)),
-            );
-        }
-        if let Some(a) = agreement_id.0 {
-            q = q.filter(placements::Column::AgreementId.eq(a));
-        }
-        if wants_csv(req) {
-            audit::record_alone(
-                &state.audit,
-                state.clock.now(),
-                &caller.audit,
-                Event::new("placements.exported", 200).on("export", "placements"),
-            )
-            .await?;
-            return Ok(PlacementListResponse::Ok(
-                PlacementListContent::Csv(Csv {
-                    body: stream_csv(state.db.clone(), q),
-                    filename: "placements.csv",
-                }),
-                None,
-            ));
-        }
+        let mut q = filtered(
+            status.0,
+            direction.0,
+            education_level.0,
+            country.0.as_deref(),
+            year.0,
+            institution_id.0,
+            agreement_id.0,
+        );
         if let Some(after) = page.after {
             q = q.filter(placements::Column::Id.lt(after));
         }
@@ -413,12 +419,62 @@ impl PlacementsApi {
             crate::http::pagination::next_link(&state.config.public_url, req.uri(), n)
         });
         Ok(PlacementListResponse::Ok(
-            PlacementListContent::Json(crate::http::json::SerdeJson(PlacementPage {
+            crate::http::json::SerdeJson(PlacementPage {
                 items: rows.into_iter().map(placement_view).collect(),
                 next,
-            })),
+            }),
             link,
         ))
+    }
+
+    /// Export placements as CSV: every placement that matches the filters
+    /// (those of `listPlacements`), newest first, streamed (no paging). The
+    /// export is audited. Cells a spreadsheet would run as a formula are
+    /// prefixed with `'`.
+    #[oai(
+        path = "/placement-exports",
+        method = "get",
+        operation_id = "exportPlacements"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn export_placements(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        status: Query<Option<PlacementStatus>>,
+        direction: Query<Option<Direction>>,
+        #[oai(name = "educationLevel")] education_level: Query<Option<EducationLevel>>,
+        /// The partner country (ISO 3166-1 alpha-2).
+        #[oai(validator(max_length = 2))]
+        country: Query<Option<String>>,
+        /// The year of the planned start.
+        #[oai(validator(minimum(value = "1900"), maximum(value = "2200")))]
+        year: Query<Option<i32>>,
+        /// Sending or receiving institution.
+        #[oai(name = "institutionId")]
+        institution_id: Query<Option<Uuid>>,
+        #[oai(name = "agreementId")] agreement_id: Query<Option<Uuid>>,
+    ) -> ApiResult<PlacementExport> {
+        let q = filtered(
+            status.0,
+            direction.0,
+            education_level.0,
+            country.0.as_deref(),
+            year.0,
+            institution_id.0,
+            agreement_id.0,
+        );
+        audit::record_alone(
+            &state.audit,
+            state.clock.now(),
+            &caller.audit,
+            Event::new("placements.exported", 200).on("export", "placements"),
+        )
+        .await?;
+        Ok(PlacementExport::Ok(Csv {
+            body: stream_csv(state.db.clone(), q),
+            filename: "placements.csv",
+        }))
     }
 
     /// Register a placement; it starts as `applied` with a new reference.

@@ -55,6 +55,9 @@ pub enum KeyIssued {
         /// The client's address.
         #[oai(header = "Location")]
         String,
+        /// The client's version, for `If-Match`.
+        #[oai(header = "ETag")]
+        String,
     ),
 }
 
@@ -244,6 +247,7 @@ impl ApiClientsApi {
         .await?;
         let client = load(&txn, id, now).await?;
         txn.commit().await?;
+        let tag = etag(client.version);
         Ok(KeyIssued::Created(
             Json(IssuedApiKey {
                 client,
@@ -251,6 +255,7 @@ impl ApiClientsApi {
                 key_id: row.id,
             }),
             location(state, id),
+            tag,
         ))
     }
 
@@ -450,6 +455,7 @@ impl ApiClientsApi {
         .await?;
         let client = load(&txn, m.id, now).await?;
         txn.commit().await?;
+        let tag = etag(client.version);
         Ok(KeyIssued::Created(
             Json(IssuedApiKey {
                 client,
@@ -457,6 +463,7 @@ impl ApiClientsApi {
                 key_id: row.id,
             }),
             location(state, m.id),
+            tag,
         ))
     }
 }

@@ -53,6 +53,9 @@ pub enum SubscriptionCreated {
         /// The subscription's address.
         #[oai(header = "Location")]
         String,
+        /// The version, for `If-Match`.
+        #[oai(header = "ETag")]
+        String,
     ),
 }
 
@@ -212,12 +215,14 @@ impl SubscriptionsApi {
         .await?;
         let m = find(&txn, id).await?;
         txn.commit().await?;
+        let tag = etag(m.version);
         Ok(SubscriptionCreated::Created(
             Json(CreatedSubscription {
                 subscription: subscription_view(m),
                 secret: secret.to_string(),
             }),
             crate::http::resource_url(&state.config.public_url, &format!("/subscriptions/{id}")),
+            tag,
         ))
     }
 
