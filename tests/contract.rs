@@ -501,3 +501,81 @@ async fn the_spec_documents_one_success_status_and_creates_carry_location() {
         }
     }
 }
+
+/// The README lists every problem type the service can answer with, as the
+/// spec does.
+#[test]
+fn the_readme_and_the_spec_list_every_problem_type() {
+    let readme = include_str!("../README.md");
+    let spec = casedesk::spec_document().to_string();
+    for t in casedesk::http::problem::ProblemType::ALL {
+        let uri = t.uri();
+        assert!(readme.contains(&format!("`{uri}`")), "README lacks {uri}");
+        assert!(spec.contains(&uri), "the spec lacks {uri}");
+    }
+}
+
+/// Domain slips an integrator found: a placement under an agreement with a
+/// Köln institution was accepted with a Sevilla one receiving; `in_progress`
+/// months before the planned start set `actualStart` to today.
+#[tokio::test]
+async fn placements_keep_to_their_agreement_and_do_not_start_early() {
+    let app = TestApp::spawn().await;
+    let exchange = app.account(&[Role::ExchangeCoordinator]).await;
+    let e = Some(exchange.token.as_str());
+    let mut ids = Vec::new();
+    for (name, country) in [("Delft", "NL"), ("Köln", "DE"), ("Sevilla", "ES")] {
+        let v: Value = app
+            .post("/institutions", e, json!({"name": name, "kind": "mbo_college", "country": country, "city": name, "sisterCity": false}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(v["id"].as_str().unwrap().to_owned());
+    }
+    let agreement: Value = app
+        .post("/agreements", e, json!({"partnerInstitutionId": ids[1], "programme": "erasmus_plus", "validFrom": "2026-01-01", "validUntil": "2030-12-31", "status": "active",
+            "quotas": [{"direction": "outgoing", "educationLevel": "mbo_4", "places": 4, "totalMonths": 12}]}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let learner: Value = app
+        .post("/participants", e, json!({"givenName": "G", "familyName": "F", "dateOfBirth": "2007-01-01", "email": "g@student.example.nl", "educationLevel": "mbo_4", "homeInstitutionId": ids[0], "fieldOfStudy": "Care", "nationality": "NL", "fewerOpportunities": false}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let start = (chrono::Utc::now() + chrono::TimeDelta::days(120)).date_naive();
+    let end = start + chrono::TimeDelta::days(60);
+    let placement = |receiving: &str| {
+        json!({"participantId": learner["id"], "direction": "outgoing", "sendingInstitutionId": ids[0], "receivingInstitutionId": receiving,
+               "agreementId": agreement["id"], "kind": "traineeship", "plannedStart": start.to_string(), "plannedEnd": end.to_string()})
+    };
+    let b = problem(app.post("/placements", e, placement(&ids[2])).await, 400).await;
+    assert_eq!(
+        b["invalidParams"][0]["name"], "receivingInstitutionId",
+        "{b}"
+    );
+    let resp = app.post("/placements", e, placement(&ids[1])).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let p: Value = resp.json().await.unwrap();
+    let changes = format!("/placements/{}/status-changes", p["id"].as_str().unwrap());
+    for to in ["nominated", "accepted", "agreement_signed"] {
+        let resp = app.post(&changes, e, json!({"to": to})).await;
+        assert_eq!(resp.status(), StatusCode::CREATED, "{to}");
+    }
+    let b = problem(
+        app.post(&changes, e, json!({"to": "in_progress"})).await,
+        409,
+    )
+    .await;
+    assert_eq!(b["type"], "urn:casedesk:problem:illegal-transition");
+    // at the planned start it may begin
+    app.clock.advance(chrono::TimeDelta::days(121));
+    let token = app.sign_in(&exchange).await;
+    let resp = app
+        .post(&changes, Some(&token), json!({"to": "in_progress"}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+}

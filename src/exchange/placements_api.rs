@@ -570,6 +570,24 @@ impl PlacementsApi {
         if !unknown.is_empty() {
             return Err(ApiError::invalid(unknown));
         }
+        // a placement under an agreement goes to (or comes from) that agreement's partner
+        if let Some(Some(a)) = &agreement {
+            let partner_side = match body.direction {
+                Direction::Outgoing => &receiving,
+                Direction::Incoming => &sending,
+            };
+            if partner_side.id != a.partner_institution_id {
+                let field = match body.direction {
+                    Direction::Outgoing => "receivingInstitutionId",
+                    Direction::Incoming => "sendingInstitutionId",
+                };
+                return Err(ApiError::field(
+                    field,
+                    "not_agreement_partner",
+                    "Under an agreement, the partner institution (receiving for outgoing placements, sending for incoming ones) is the agreement's partner.",
+                ));
+            }
+        }
         let country = match body.direction {
             Direction::Outgoing => receiving.country,
             Direction::Incoming => sending.country,
@@ -927,6 +945,16 @@ impl PlacementsApi {
             vec![(placements::Column::Status, body.to.as_str().into())];
         let today = now.date_naive();
         if body.to == PlacementStatus::InProgress && m.actual_start.is_none() {
+            if today < m.planned_start {
+                // it would record today as the actual start, months early
+                return Err(ApiError::typed(
+                    crate::http::problem::ProblemType::IllegalTransition,
+                    format!(
+                        "A placement is in progress from its planned start ({}); if it started earlier, change plannedStart first.",
+                        m.planned_start
+                    ),
+                ));
+            }
             changes.push((placements::Column::ActualStart, Some(today).into()));
         }
         if matches!(
