@@ -440,7 +440,19 @@ impl Config {
         )?);
         let sessions_per_account =
             parse_number(source, "CASEDESK_SESSIONS_PER_ACCOUNT", 10_usize, 1..=1000)?;
-        let mfa_required_roles = match source.get("CASEDESK_MFA_REQUIRED_ROLES") {
+        // empty means "no role": read directly, as `read` takes empty for unset;
+        // the _FILE form is read like every other setting's
+        let mfa_setting = match source.get("CASEDESK_MFA_REQUIRED_ROLES") {
+            Some(_) if source.get("CASEDESK_MFA_REQUIRED_ROLES_FILE").is_some() => {
+                return Err(err(
+                    "CASEDESK_MFA_REQUIRED_ROLES",
+                    "set either CASEDESK_MFA_REQUIRED_ROLES or CASEDESK_MFA_REQUIRED_ROLES_FILE, not both",
+                ))
+            }
+            Some(v) => Some(v),
+            None => read(source, "CASEDESK_MFA_REQUIRED_ROLES")?,
+        };
+        let mfa_required_roles = match mfa_setting {
             // every role that reaches case data (the auditor reads audit
             // reasons) or grants access; the analyst sees aggregates only
             None => Role::ALL
@@ -629,6 +641,15 @@ mod tests {
         let e = Config::from_source(&vars(&[("CASEDESK_DATABASE_URL_FILE", "/nonexistent/x")]))
             .unwrap_err();
         assert_eq!(e.variable, "CASEDESK_DATABASE_URL_FILE");
+        // the second-factor roles read their _FILE form too (it was ignored)
+        let roles = dir.join("roles");
+        std::fs::write(&roles, "admin, auditor\n").unwrap();
+        let c = Config::from_source(&vars(&[(
+            "CASEDESK_MFA_REQUIRED_ROLES_FILE",
+            roles.to_str().unwrap(),
+        )]))
+        .unwrap();
+        assert_eq!(c.mfa_required_roles, vec![Role::Admin, Role::Auditor]);
         std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -579,3 +579,47 @@ async fn placements_keep_to_their_agreement_and_do_not_start_early() {
         .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
 }
+
+/// An invalid `reason` on a stay's status change was dropped and the change
+/// made without it (placements refused it).
+#[tokio::test]
+async fn an_invalid_stay_status_reason_is_refused_not_dropped() {
+    let app = TestApp::spawn().await;
+    let shelter = app.account(&[Role::ShelterCoordinator]).await;
+    let s = Some(shelter.token.as_str());
+    let d: Value = app
+        .post("/defenders", s, json!({"codename": "Reason", "countryOfWork": "UG", "fieldOfWork": "labour", "languages": [], "riskLevel": "high"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let stay: Value = app
+        .post("/stays", s, json!({"defenderId": d["id"], "intakeRound": "2027-spring", "plannedArrival": "2027-03-01", "plannedDeparture": "2027-06-01", "visaStatus": "to_apply", "insuranceArranged": true, "confidentiality": "restricted"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let changes = format!("/stays/{}/status-changes", stay["id"].as_str().unwrap());
+    let b = problem(
+        app.post(
+            &changes,
+            s,
+            json!({"to": "intake", "reason": "early\u{0007}return"}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_eq!(b["invalidParams"][0]["name"], "reason", "{b}");
+    let list: Value = app
+        .get(&changes, &shelter.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1,
+        "nothing changed: {list}"
+    );
+}

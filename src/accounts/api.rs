@@ -133,7 +133,7 @@ impl StaffApi {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         let rows =
             store::list_staff(&state.db, role.0, active.0, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let mut roles = store::roles_of_many(&state.db, &ids).await?;
         let mut pending = store::pending_roles_of_many(&state.db, &ids).await?;

@@ -102,7 +102,7 @@ impl RoleGrantsApi {
     ) -> ApiResult<RoleGrantList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         let rows = store::list_grants(&state.db, status.0, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         Ok(RoleGrantList::page(
             rows.into_iter().filter_map(RoleGrant::from_model).collect(),
             next,

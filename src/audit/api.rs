@@ -365,7 +365,7 @@ impl AuditApi {
             .limit(page.fetch_limit())
             .all(&state.db)
             .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.seq);
+        let (rows, next) = paginate(rows, page.limit, |r| r.seq)?;
         let reasons = opened_reasons(&state, &rows).await?;
         record_alone(
             &state.audit,
@@ -430,7 +430,7 @@ impl AuditApi {
             .limit(page.fetch_limit())
             .all(&state.db)
             .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.seq);
+        let (rows, next) = paginate(rows, page.limit, |r| r.seq)?;
         Ok(AuditCheckpointList::page(
             rows.into_iter()
                 .map(|m| Checkpoint::from(m).into())

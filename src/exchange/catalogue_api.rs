@@ -201,7 +201,7 @@ impl CatalogueApi {
             .limit(page.fetch_limit())
             .all(&state.db)
             .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         Ok(InstitutionList::page(
             rows.into_iter().map(institution_view).collect(),
             next,
@@ -492,7 +492,7 @@ impl CatalogueApi {
             .limit(page.fetch_limit())
             .all(&state.db)
             .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let mut items = Vec::with_capacity(rows.len());
         for r in rows {
             items.push(agreement_view(&state.db, r).await?);

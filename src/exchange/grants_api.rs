@@ -165,7 +165,7 @@ impl GrantRatesApi {
             .limit(page.fetch_limit())
             .all(&state.db)
             .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.valid_from);
+        let (rows, next) = paginate(rows, page.limit, |r| r.valid_from)?;
         let items = rows.into_iter().map(view).collect::<Result<Vec<_>, _>>()?;
         Ok(GrantRateTableList::page(
             items,

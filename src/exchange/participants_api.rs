@@ -135,7 +135,7 @@ impl ParticipantsApi {
             .limit(page.fetch_limit())
             .all(&state.db)
             .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         audited_read(state, &caller, None).await?;
         Ok(ParticipantList::page(
             rows.into_iter().map(participant_view).collect(),

@@ -79,17 +79,24 @@ const GRANT_FROZEN: &[PlacementStatus] = &[
     PlacementStatus::Reported,
 ];
 
-pub fn placement_view(m: placements::Model) -> Placement {
+/// The placement as the API shows it. A stored grant that does not read
+/// back is an internal error, never a placement without a grant.
+pub fn placement_view(m: placements::Model) -> Result<Placement, ApiError> {
     let status = PlacementStatus::parse(&m.status).unwrap_or(PlacementStatus::Applied);
-    let grant = m
-        .grant_json
-        .as_deref()
-        .and_then(|g| serde_json::from_str::<Grant>(g).ok())
-        .map(|g| Grant {
-            frozen: GRANT_FROZEN.contains(&status),
-            ..g
-        });
-    Placement {
+    let grant = match m.grant_json.as_deref() {
+        None => None,
+        Some(g) => {
+            let g = serde_json::from_str::<Grant>(g).map_err(|_| {
+                tracing::error!(placement = %m.id, "the stored grant does not parse");
+                ApiError::internal()
+            })?;
+            Some(Grant {
+                frozen: GRANT_FROZEN.contains(&status),
+                ..g
+            })
+        }
+    };
+    Ok(Placement {
         id: m.id,
         reference: m.reference,
         participant_id: m.participant_id,
@@ -112,7 +119,7 @@ pub fn placement_view(m: placements::Model) -> Placement {
         created_at: m.created_at.into(),
         updated_at: m.updated_at.into(),
         version: m.version,
-    }
+    })
 }
 
 fn change_view(r: placement_status_changes::Model) -> PlacementStatusChange {
@@ -414,13 +421,16 @@ impl PlacementsApi {
             &state.db,
         )
         .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let link = next.as_deref().and_then(|n| {
             crate::http::pagination::next_link(&state.config.public_url, req.uri(), n)
         });
         Ok(PlacementListResponse::Ok(
             crate::http::json::SerdeJson(PlacementPage {
-                items: rows.into_iter().map(placement_view).collect(),
+                items: rows
+                    .into_iter()
+                    .map(placement_view)
+                    .collect::<Result<_, _>>()?,
                 next,
             }),
             link,
@@ -659,7 +669,7 @@ impl PlacementsApi {
             &format!("/placements/{}", created.id),
         );
         Ok(PlacementCreated::Created(
-            Json(placement_view(created)),
+            Json(placement_view(created)?),
             location,
             tag,
         ))
@@ -681,7 +691,7 @@ impl PlacementsApi {
             .await?
             .ok_or_else(ApiError::not_found)?;
         let tag = etag(m.version);
-        Ok(PlacementResponse::Ok(Json(placement_view(m)), tag))
+        Ok(PlacementResponse::Ok(Json(placement_view(m)?), tag))
     }
 
     /// Change a placement's dates, kind or funding (needs `If-Match`).
@@ -797,7 +807,7 @@ impl PlacementsApi {
         }
         txn.commit().await?;
         let tag = etag(updated.version);
-        Ok(PlacementResponse::Ok(Json(placement_view(updated)), tag))
+        Ok(PlacementResponse::Ok(Json(placement_view(updated)?), tag))
     }
 
     /// The placement's status history, newest first.
@@ -833,7 +843,7 @@ impl PlacementsApi {
         )
         .all(&state.db)
         .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         Ok(PlacementStatusChangeList::page(
             rows.into_iter().map(change_view).collect(),
             next,

@@ -72,9 +72,14 @@ impl<K: DeserializeOwned> PageRequest<K> {
 }
 
 /// Encodes a keyset position as an opaque cursor.
-pub fn encode_cursor<K: Serialize>(key: &K) -> String {
-    let json = serde_json::to_vec(key).unwrap_or_default();
-    URL_SAFE_NO_PAD.encode(json)
+/// A key that cannot be written is an internal error, never an empty cursor
+/// (which would read as "no more pages", or start the list again).
+pub fn encode_cursor<K: Serialize>(key: &K) -> Result<String, ApiError> {
+    let json = serde_json::to_vec(key).map_err(|e| {
+        tracing::error!(error = %e, "a page cursor could not be written");
+        ApiError::internal()
+    })?;
+    Ok(URL_SAFE_NO_PAD.encode(json))
 }
 
 fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Option<K> {
@@ -90,14 +95,17 @@ pub fn paginate<R, K: Serialize>(
     mut rows: Vec<R>,
     limit: u32,
     key_of: impl Fn(&R) -> K,
-) -> (Vec<R>, Option<String>) {
+) -> Result<(Vec<R>, Option<String>), ApiError> {
     let limit = limit as usize;
     if rows.len() > limit {
         rows.truncate(limit);
-        let next = rows.last().map(|last| encode_cursor(&key_of(last)));
-        (rows, next)
+        let next = rows
+            .last()
+            .map(|last| encode_cursor(&key_of(last)))
+            .transpose()?;
+        Ok((rows, next))
     } else {
-        (rows, None)
+        Ok((rows, None))
     }
 }
 
@@ -225,7 +233,7 @@ mod tests {
 
     #[test]
     fn cursor_round_trip_and_rejects_garbage() {
-        let c = encode_cursor(&("2026-01-01".to_owned(), 42_u64));
+        let c = encode_cursor(&("2026-01-01".to_owned(), 42_u64)).unwrap_or_default();
         let page = PageRequest::<(String, u64)>::parse(Some(10), Some(&c)).ok();
         assert_eq!(
             page.and_then(|p| p.after),
@@ -238,10 +246,10 @@ mod tests {
 
     #[test]
     fn paginate_sets_next_only_when_more() {
-        let (rows, next) = paginate(vec![1, 2, 3], 2, |r| *r);
+        let (rows, next) = paginate(vec![1, 2, 3], 2, |r| *r).unwrap_or_default();
         assert_eq!(rows, vec![1, 2]);
-        assert_eq!(next, Some(encode_cursor(&2)));
-        let (rows, next) = paginate(vec![1, 2], 2, |r| *r);
+        assert_eq!(next, encode_cursor(&2).ok());
+        let (rows, next) = paginate(vec![1, 2], 2, |r| *r).unwrap_or_default();
         assert_eq!((rows.len(), next), (2, None));
     }
 

@@ -176,7 +176,7 @@ impl ApiClientsApi {
         )
         .all(&state.db)
         .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let now = state.clock.now();
         // the page's keys in one query, not one per client
         let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();

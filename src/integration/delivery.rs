@@ -164,7 +164,12 @@ async fn fan_out(state: &AppState) -> Result<usize, DbErr> {
         if !sub.active {
             continue;
         }
-        let channels: Vec<Channel> = serde_json::from_str(&sub.channels).unwrap_or_default();
+        // channels that do not read back must not skip events: the
+        // subscription stays where it is, and says so in the log
+        let Ok(channels) = serde_json::from_str::<Vec<Channel>>(&sub.channels) else {
+            tracing::error!(subscription = %sub.id, "stored channels do not parse; its events wait");
+            continue;
+        };
         let events = outbox_events::Entity::find()
             .filter(outbox_events::Column::Seq.gt(sub.fanned_out_seq))
             .order_by_asc(outbox_events::Column::Seq)

@@ -88,20 +88,22 @@ impl EventFeedApi {
             .all(&state.db)
             .await?;
         let more = rows.len() > page.limit as usize;
-        let items: Vec<FeedEvent> = rows
-            .iter()
-            .take(page.limit as usize)
-            .filter_map(|r| {
-                Some(FeedEvent {
-                    cursor: encode_cursor(&r.seq),
-                    event: EventBody::from_row(r, &state.config.public_url)?,
-                })
-            })
-            .collect();
-        let next = items
-            .last()
-            .map(|i| i.cursor.clone())
-            .unwrap_or_else(|| encode_cursor(&start));
+        let mut items: Vec<FeedEvent> = Vec::new();
+        for r in rows.iter().take(page.limit as usize) {
+            // an event that does not read back is a failure, not a gap in the feed
+            let Some(event) = EventBody::from_row(r, &state.config.public_url) else {
+                tracing::error!(seq = r.seq, "a stored outbox event does not parse");
+                return Err(crate::http::problem::ApiError::internal());
+            };
+            items.push(FeedEvent {
+                cursor: encode_cursor(&r.seq)?,
+                event,
+            });
+        }
+        let next = match items.last() {
+            Some(i) => i.cursor.clone(),
+            None => encode_cursor(&start)?,
+        };
         Ok(FeedResponse::Ok(Json(EventFeedPage { items, next, more })))
     }
 }

@@ -153,7 +153,7 @@ impl SubscriptionsApi {
         )
         .all(&state.db)
         .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         Ok(SubscriptionList::page(
             rows.into_iter().map(subscription_view).collect(),
             next,
@@ -387,7 +387,7 @@ impl SubscriptionsApi {
         )
         .all(&state.db)
         .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let seqs: Vec<i64> = rows.iter().map(|r| r.event_seq).collect();
         let events = outbox_events::Entity::find()
             .filter(outbox_events::Column::Seq.is_in(seqs))

@@ -240,7 +240,7 @@ impl DefendersApi {
             .limit(page.fetch_limit())
             .all(&state.db)
             .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let items = rows.iter().map(|m| defender_view(m, None)).collect();
         Ok(DefenderList::page(
             items,
@@ -778,7 +778,7 @@ impl DefendersApi {
         )
         .all(&state.db)
         .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let today = state.clock.now().date_naive();
         Ok(ConsentList::page(
             rows.into_iter().map(|c| consent_view(c, today)).collect(),

@@ -112,7 +112,7 @@ impl StayRecordsApi {
         )
         .all(&state.db)
         .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
         let mut items = Vec::with_capacity(rows.len());
         for r in rows {
@@ -224,7 +224,7 @@ impl StayRecordsApi {
         )
         .all(&state.db)
         .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
         let mut items = Vec::with_capacity(rows.len());
         for r in rows {
@@ -387,7 +387,7 @@ impl StayRecordsApi {
             .limit(page.fetch_limit())
             .all(&state.db)
             .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| ReviewCursor(r.next_review_on, r.id));
+        let (rows, next) = paginate(rows, page.limit, |r| ReviewCursor(r.next_review_on, r.id))?;
         let stay_ids: Vec<Uuid> = rows.iter().map(|r| r.stay_id).collect();
         let stay_rows = stays::Entity::find()
             .filter(stays::Column::Id.is_in(stay_ids))
@@ -451,7 +451,7 @@ impl StayRecordsApi {
         )
         .all(&state.db)
         .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
         let mut items = Vec::with_capacity(rows.len());
         for a in rows {
@@ -570,7 +570,7 @@ impl StayRecordsApi {
         )
         .all(&state.db)
         .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
         let mut items = Vec::with_capacity(rows.len());
         for c in rows {

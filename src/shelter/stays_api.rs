@@ -331,7 +331,7 @@ impl StaysApi {
             positional::all(store::with_codename(q.limit(page.fetch_limit())), &state.db).await?;
         let (rows, next) = paginate(rows, page.limit, |r| {
             StayCursor(r.stay.planned_arrival, r.stay.id)
-        });
+        })?;
         let items = rows
             .iter()
             .map(|r| stay_view(&r.stay, r.codename.as_deref().unwrap_or_default(), None))
@@ -692,7 +692,7 @@ impl StaysApi {
         )
         .all(&state.db)
         .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
         let mut items = Vec::with_capacity(rows.len());
         for r in rows {
@@ -748,7 +748,12 @@ impl StaysApi {
         body: JsonBody<NewStatusChange>,
     ) -> ApiResult<StatusChanged> {
         let state = *state;
-        let reason = text_field("reason", body.reason.as_deref(), 2000, &mut Vec::new());
+        // an invalid reason is refused, as placements refuse it, not dropped
+        let mut problems = Vec::new();
+        let reason = text_field("reason", body.reason.as_deref(), 2000, &mut problems);
+        if !problems.is_empty() {
+            return Err(ApiError::invalid(problems));
+        }
         let found = sight::stay_in_full(state, &caller, id.0).await?;
         let now = state.clock.now();
         let today = now.date_naive();
@@ -874,7 +879,7 @@ impl StaysApi {
             .limit(page.fetch_limit())
             .all(&state.db)
             .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.staff_id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.staff_id)?;
         Ok(AssignmentList::page(
             rows.into_iter().map(assignment_view).collect(),
             next,

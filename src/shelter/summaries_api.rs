@@ -94,7 +94,7 @@ impl StaySummariesApi {
         let rows = newest_first(q, stays::Column::Id, page.after, page.fetch_limit())
             .all(&state.db)
             .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id);
+        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         audit_client_read(
             &state,
             &caller,
