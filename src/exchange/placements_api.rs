@@ -955,16 +955,6 @@ impl PlacementsApi {
             vec![(placements::Column::Status, body.to.as_str().into())];
         let today = now.date_naive();
         if body.to == PlacementStatus::InProgress && m.actual_start.is_none() {
-            if today < m.planned_start {
-                // it would record today as the actual start, months early
-                return Err(ApiError::typed(
-                    crate::http::problem::ProblemType::IllegalTransition,
-                    format!(
-                        "A placement is in progress from its planned start ({}); if it started earlier, change plannedStart first.",
-                        m.planned_start
-                    ),
-                ));
-            }
             changes.push((placements::Column::ActualStart, Some(today).into()));
         }
         if matches!(
