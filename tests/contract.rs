@@ -564,6 +564,82 @@ async fn placements_keep_to_their_agreement() {
         let resp = app.post(&changes, e, json!({"to": to})).await;
         assert_eq!(resp.status(), StatusCode::CREATED, "{to}");
     }
+
+    // months before its planned start, a start is said, never set to today
+    let today = chrono::Utc::now().date_naive();
+    let b = problem(
+        app.post(&changes, e, json!({"to": "in_progress"})).await,
+        400,
+    )
+    .await;
+    assert_eq!(b["invalidParams"][0]["name"], "actualStart", "{b}");
+    assert!(
+        b["invalidParams"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&start.to_string()),
+        "{b}"
+    );
+    let tomorrow = (today + chrono::TimeDelta::days(1)).to_string();
+    let b = problem(
+        app.post(
+            &changes,
+            e,
+            json!({"to": "in_progress", "actualStart": tomorrow}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert!(
+        b["invalidParams"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("after today"),
+        "{b}"
+    );
+    let b = problem(
+        app.post(
+            &changes,
+            e,
+            json!({"to": "in_progress", "actualEnd": today.to_string()}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_eq!(b["invalidParams"][0]["name"], "actualEnd", "{b}");
+    let early = (today - chrono::TimeDelta::days(3)).to_string();
+    let resp = app
+        .post(
+            &changes,
+            e,
+            json!({"to": "in_progress", "actualStart": early}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let b = problem(app.post(&changes, e, json!({"to": "interrupted", "actualEnd": (today - chrono::TimeDelta::days(5)).to_string()})).await, 400).await;
+    assert_eq!(
+        b["invalidParams"][0]["reason"], "Must not be before the placement's actual start.",
+        "{b}"
+    );
+    let resp = app.post(&changes, e, json!({"to": "interrupted", "actualEnd": (today - chrono::TimeDelta::days(1)).to_string()})).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let got: Value = app
+        .get(
+            &format!("/placements/{}", p["id"].as_str().unwrap()),
+            &exchange.token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["actualStart"], early, "{got}");
+    assert_eq!(
+        got["actualEnd"],
+        (today - chrono::TimeDelta::days(1)).to_string(),
+        "{got}"
+    );
 }
 
 /// An invalid `reason` on a stay's status change was dropped and the change
@@ -608,4 +684,65 @@ async fn an_invalid_stay_status_reason_is_refused_not_dropped() {
         1,
         "nothing changed: {list}"
     );
+}
+
+/// An unreadable e-mail address was reported only once the rest of the body
+/// passed the schema: one request now lists all its problems, the address
+/// among them, and the spec says the field is `format: email`.
+#[tokio::test]
+async fn one_request_lists_all_its_problems_an_email_among_them() {
+    let app = TestApp::spawn().await;
+    let admin = app.account(&[Role::Admin]).await;
+    let exchange = app.account(&[Role::ExchangeCoordinator]).await;
+    let names = |b: &Value| -> Vec<String> {
+        b["invalidParams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let b = problem(
+        app.post("/participants", Some(&exchange.token), json!({"givenName": "G", "familyName": "F", "dateOfBirth": "2007-01-01", "email": "not an address", "educationLevel": "mbo_4", "homeInstitutionId": "0190a0a0-0000-7000-8000-000000000000", "nationality": "NL", "fewerOpportunities": false}))
+            .await,
+        400,
+    )
+    .await;
+    assert_eq!(names(&b), ["fieldOfStudy", "email"], "{b}");
+    let b = problem(
+        app.post(
+            "/staff",
+            Some(&admin.token),
+            json!({"email": "a@b", "displayName": "", "roles": ["analyst"]}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    let mut found = names(&b);
+    found.sort();
+    assert_eq!(found, ["displayName", "email"], "{b}");
+    let b = problem(
+        app.post("/institutions", Some(&exchange.token), json!({"name": "N", "kind": "hbo", "country": "NL", "sisterCity": false, "contactEmail": "x@"}))
+            .await,
+        400,
+    )
+    .await;
+    let mut found = names(&b);
+    found.sort();
+    assert_eq!(found, ["city", "contactEmail"], "{b}");
+    let spec = casedesk::spec_document();
+    for (schema, field) in [
+        ("NewParticipant", "email"),
+        ("ParticipantUpdate", "email"),
+        ("NewStaffRequest", "email"),
+        ("NewInstitution", "contactEmail"),
+        ("InstitutionUpdate", "contactEmail"),
+    ] {
+        let prop = &spec["components"]["schemas"][schema]["properties"][field];
+        let format = prop["format"]
+            .as_str()
+            .or_else(|| prop["anyOf"][0]["format"].as_str());
+        assert_eq!(format, Some("email"), "{schema}.{field}: {prop}");
+    }
 }

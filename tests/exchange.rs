@@ -318,8 +318,14 @@ async fn a_placement_goes_through_its_lifecycle() {
         "completed",
         "reported",
     ] {
+        // the placement starts months before its planned start: said, not guessed
+        let extra = if s == "in_progress" {
+            json!({"actualStart": "2026-11-02"})
+        } else {
+            json!({})
+        };
         assert_eq!(
-            to(&w, t, id, s, json!({})).await.status(),
+            to(&w, t, id, s, extra).await.status(),
             StatusCode::CREATED,
             "{s}"
         );
@@ -332,7 +338,8 @@ async fn a_placement_goes_through_its_lifecycle() {
     )
     .await;
     assert_eq!(p["status"], "reported");
-    assert!(p["actualStart"].is_string() && p["actualEnd"].is_string());
+    assert_eq!(p["actualStart"], "2026-11-02");
+    assert!(p["actualEnd"].is_string());
     let history = body(
         w.app
             .get(&format!("/placements/{id}/status-changes"), t)
@@ -698,8 +705,13 @@ async fn grants_follow_the_rate_table_and_freeze_once_under_way() {
 
     // under way: frozen, even when dates change
     for s in ["nominated", "accepted", "agreement_signed", "in_progress"] {
+        let extra = if s == "in_progress" {
+            json!({"actualStart": "2026-11-02"})
+        } else {
+            json!({})
+        };
         assert_eq!(
-            to(&w, &w.officer.token, id, s, json!({})).await.status(),
+            to(&w, &w.officer.token, id, s, extra).await.status(),
             StatusCode::CREATED,
             "{s}"
         );

@@ -923,13 +923,58 @@ async fn activities_check_ins_and_consents() {
         .as_str()
         .unwrap()
         .to_owned();
-    let resp = app
-        .request(Method::PUT, &format!("{stay_path}/check-ins/{first}"), Some(&w.assigned.token))
-        .json(&json!({"outcome": "escalated", "note": "Raid on the office; referred to emergency fund"}))
-        .send()
-        .await
-        .unwrap();
+    let check_in = format!("{stay_path}/check-ins/{first}");
+    let record = |token: &str, if_match: Option<&str>, body: Value| {
+        let mut req = app.request(Method::PUT, &check_in, Some(token)).json(&body);
+        if let Some(tag) = if_match {
+            req = req.header("if-match", tag);
+        }
+        req.send()
+    };
+    // a check-in is recorded at the version the caller saw
+    let b = problem(
+        record(&w.assigned.token, None, json!({"outcome": "done"}))
+            .await
+            .unwrap(),
+        428,
+    )
+    .await;
+    assert!(
+        b["type"].as_str().unwrap().ends_with("if-match-required"),
+        "{b}"
+    );
+    let resp = record(
+        &w.assigned.token,
+        Some("\"1\""),
+        json!({"outcome": "done", "note": "Raid on the office; referred to emergency fund"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["etag"], "\"2\"");
+    // a second caseworker who saw version 1 cannot overwrite it
+    problem(
+        record(t, Some("\"1\""), json!({"outcome": "missed"}))
+            .await
+            .unwrap(),
+        412,
+    )
+    .await;
+    // escalating it later keeps the note that is not sent again
+    let resp = record(
+        &w.assigned.token,
+        Some("\"2\""),
+        json!({"outcome": "escalated"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let answered: Value = resp.json().await.unwrap();
+    assert_eq!(
+        answered["note"],
+        "Raid on the office; referred to emergency fund"
+    );
+    assert_eq!(answered["version"], 3);
     let list: Value = app
         .get(&format!("{stay_path}/check-ins"), t)
         .await
@@ -948,14 +993,8 @@ async fn activities_check_ins_and_consents() {
         recorded["note"],
         "Raid on the office; referred to emergency fund"
     );
-    let resp = app
-        .request(
-            Method::PUT,
-            &format!("{stay_path}/check-ins/{first}"),
-            Some(t),
-        )
-        .json(&json!({"outcome": "maybe"}))
-        .send()
+    assert_eq!(recorded["version"], 3);
+    let resp = record(t, Some("\"3\""), json!({"outcome": "maybe"}))
         .await
         .unwrap();
     problem(resp, 400).await;

@@ -14,6 +14,7 @@ mod m20261202_000007_audit_checkpoints;
 mod m20261202_000008_sealed_free_text;
 mod m20261202_000009_role_grants;
 mod m20261202_000010_retired_data_keys;
+mod m20261202_000011_check_in_versions;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_sealed_free_text::Migration),
             Box::new(m20261202_000009_role_grants::Migration),
             Box::new(m20261202_000010_retired_data_keys::Migration),
+            Box::new(m20261202_000011_check_in_versions::Migration),
         ]
     }
 }

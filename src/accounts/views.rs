@@ -4,7 +4,10 @@ use poem_openapi::Object;
 use uuid::Uuid;
 
 use super::model::Role;
-use crate::{entities::staff, http::types::Timestamp};
+use crate::{
+    entities::staff,
+    http::{formats::EmailText, types::Timestamp},
+};
 
 /// A staff account.
 #[derive(Debug, Clone, Object)]
@@ -131,8 +134,7 @@ pub struct SessionCreated {
 #[oai(rename_all = "camelCase")]
 #[oai(deny_unknown_fields)]
 pub struct NewStaffRequest {
-    #[oai(validator(max_length = 254))]
-    pub email: String,
+    pub email: EmailText,
     #[oai(validator(min_length = 1, max_length = 200))]
     pub display_name: String,
     #[oai(validator(min_items = 1, max_items = 7, unique_items))]

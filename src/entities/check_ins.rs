@@ -11,6 +11,7 @@ pub struct Model {
     pub note_enc: Option<String>,
     pub recorded_at: Option<DateTimeUtc>,
     pub recorded_by: Option<Uuid>,
+    pub version: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,6 @@
 //! Placements: the mobilities, their lifecycle and the agreements' quotas.
 
-use chrono::Datelike;
+use chrono::{Datelike, NaiveDate};
 use poem::{web::Data, Request};
 use poem_openapi::{
     param::{Header, Path, Query},
@@ -953,17 +953,12 @@ impl PlacementsApi {
         }
         let mut changes: Vec<(placements::Column, sea_orm::Value)> =
             vec![(placements::Column::Status, body.to.as_str().into())];
-        let today = now.date_naive();
-        if body.to == PlacementStatus::InProgress && m.actual_start.is_none() {
-            changes.push((placements::Column::ActualStart, Some(today).into()));
+        let (start, end) = actual_dates(&m, &body, now.date_naive())?;
+        if let Some(start) = start {
+            changes.push((placements::Column::ActualStart, Some(start).into()));
         }
-        if matches!(
-            body.to,
-            PlacementStatus::Completed | PlacementStatus::Interrupted | PlacementStatus::Cancelled
-        ) && m.actual_start.is_some()
-            && m.actual_end.is_none()
-        {
-            changes.push((placements::Column::ActualEnd, Some(today).into()));
+        if let Some(end) = end {
+            changes.push((placements::Column::ActualEnd, Some(end).into()));
         }
         if !crate::db::update_versioned::<placements::Entity>(
             &txn,
@@ -1031,4 +1026,80 @@ impl PlacementsApi {
             etag(m.version + 1),
         ))
     }
+}
+
+/// The actual start or end a status change records: the day the request
+/// names, or today. A start before the planned start must be named (months
+/// early is a fact to record, not a default), no day lies in the future, an
+/// end is not before the start, and a day is refused where the change records
+/// none.
+fn actual_dates(
+    m: &placements::Model,
+    body: &NewPlacementStatusChange,
+    today: NaiveDate,
+) -> Result<(Option<NaiveDate>, Option<NaiveDate>), ApiError> {
+    for (name, day) in [
+        ("actualStart", body.actual_start),
+        ("actualEnd", body.actual_end),
+    ] {
+        if day.is_some_and(|d| d > today) {
+            return Err(ApiError::field(
+                name,
+                "future",
+                format!("Must not be after today ({today})."),
+            ));
+        }
+    }
+    let starts = body.to == PlacementStatus::InProgress && m.actual_start.is_none();
+    let ends = matches!(
+        body.to,
+        PlacementStatus::Completed | PlacementStatus::Interrupted | PlacementStatus::Cancelled
+    ) && m.actual_start.is_some()
+        && m.actual_end.is_none();
+    if body.actual_start.is_some() && !starts {
+        return Err(ApiError::field(
+            "actualStart",
+            "not_applicable",
+            "Only a move to in_progress of a placement not yet started records a start.",
+        ));
+    }
+    if body.actual_end.is_some() && !ends {
+        return Err(ApiError::field(
+            "actualEnd",
+            "not_applicable",
+            "Only ending a started placement (completed, interrupted, cancelled) records an end.",
+        ));
+    }
+    let start = if starts {
+        match body.actual_start {
+            Some(day) => Some(day),
+            None if today < m.planned_start => {
+                return Err(ApiError::field(
+                    "actualStart",
+                    "required",
+                    format!(
+                        "The planned start is {}; to start before it, say the day in actualStart.",
+                        m.planned_start
+                    ),
+                ));
+            }
+            None => Some(today),
+        }
+    } else {
+        None
+    };
+    let end = if ends {
+        let day = body.actual_end.unwrap_or(today);
+        if m.actual_start.is_some_and(|s| day < s) {
+            return Err(ApiError::field(
+                "actualEnd",
+                "before_start",
+                "Must not be before the placement's actual start.",
+            ));
+        }
+        Some(day)
+    } else {
+        None
+    };
+    Ok((start, end))
 }

@@ -8,7 +8,13 @@ use super::model::{
     AgreementStatus, Direction, EducationLevel, InstitutionKind, PlacementKind, PlacementStatus,
     Programme,
 };
-use crate::{accounts::model::ActorKind, http::types::Timestamp};
+use crate::{
+    accounts::model::ActorKind,
+    http::{
+        formats::{CountryCode, EmailText, ErasmusCode},
+        types::Timestamp,
+    },
+};
 
 /// A school, college, university, employer or municipality.
 #[derive(Debug, Clone, Object)]
@@ -39,16 +45,14 @@ pub struct NewInstitution {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
     pub kind: InstitutionKind,
-    #[oai(validator(max_length = 2))]
-    pub country: String,
+    pub country: CountryCode,
     #[oai(validator(min_length = 1, max_length = 100))]
     pub city: String,
     /// Such as `NL AMSTERD01`; unique where present.
-    #[oai(validator(max_length = 16))]
-    pub erasmus_code: Option<String>,
+    pub erasmus_code: Option<ErasmusCode>,
     pub sister_city: bool,
-    #[oai(validator(max_length = 254))]
-    pub contact_email: Option<String>,
+    /// Empty or left out: none.
+    pub contact_email: Option<EmailText>,
 }
 
 /// Changes to an institution; absent fields stay.
@@ -58,15 +62,13 @@ pub struct InstitutionUpdate {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: Option<String>,
     pub kind: Option<InstitutionKind>,
-    #[oai(validator(max_length = 2))]
-    pub country: Option<String>,
+    pub country: Option<CountryCode>,
     #[oai(validator(min_length = 1, max_length = 100))]
     pub city: Option<String>,
-    #[oai(validator(max_length = 16))]
-    pub erasmus_code: Option<String>,
+    pub erasmus_code: Option<ErasmusCode>,
     pub sister_city: Option<bool>,
-    #[oai(validator(max_length = 254))]
-    pub contact_email: Option<String>,
+    /// Empty: remove the contact address.
+    pub contact_email: Option<EmailText>,
 }
 
 /// Places (and months) an agreement offers for one direction and education level.
@@ -155,14 +157,12 @@ pub struct NewParticipant {
     #[oai(validator(min_length = 1, max_length = 100))]
     pub family_name: String,
     pub date_of_birth: NaiveDate,
-    #[oai(validator(max_length = 254))]
-    pub email: String,
+    pub email: EmailText,
     pub education_level: EducationLevel,
     pub home_institution_id: Uuid,
     #[oai(validator(min_length = 1, max_length = 100))]
     pub field_of_study: String,
-    #[oai(validator(max_length = 2))]
-    pub nationality: String,
+    pub nationality: CountryCode,
     pub fewer_opportunities: bool,
 }
 
@@ -175,14 +175,12 @@ pub struct ParticipantUpdate {
     #[oai(validator(min_length = 1, max_length = 100))]
     pub family_name: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
-    #[oai(validator(max_length = 254))]
-    pub email: Option<String>,
+    pub email: Option<EmailText>,
     pub education_level: Option<EducationLevel>,
     pub home_institution_id: Option<Uuid>,
     #[oai(validator(min_length = 1, max_length = 100))]
     pub field_of_study: Option<String>,
-    #[oai(validator(max_length = 2))]
-    pub nationality: Option<String>,
+    pub nationality: Option<CountryCode>,
     pub fewer_opportunities: Option<bool>,
 }
 
@@ -305,6 +303,13 @@ pub struct NewPlacementStatusChange {
     pub reason: Option<String>,
     /// Accept over the agreement's quota (exchange coordinators; needs a reason).
     pub override_quota: Option<bool>,
+    /// The day the placement actually started, when moving to `in_progress`
+    /// (today if left out). Required when today is before the planned start:
+    /// an early start is recorded as said, never guessed.
+    pub actual_start: Option<NaiveDate>,
+    /// The day the placement actually ended, when moving a started placement
+    /// to `completed`, `interrupted` or `cancelled` (today if left out).
+    pub actual_end: Option<NaiveDate>,
 }
 
 crate::list_types!(

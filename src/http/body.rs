@@ -369,6 +369,7 @@ fn truncated(key: &str) -> String {
 }
 
 fn check_string(schema: &MetaSchema, s: &str, path: &str, out: &mut Vec<InvalidParam>) {
+    let before = out.len();
     let len = s.chars().count();
     if let Some(max) = schema.max_length {
         if len > max {
@@ -380,7 +381,8 @@ fn check_string(schema: &MetaSchema, s: &str, path: &str, out: &mut Vec<InvalidP
         }
     }
     if let Some(min) = schema.min_length {
-        if len < min {
+        // white space alone is no name, city or title: handlers trim it away
+        if s.trim().chars().count() < min {
             out.push(InvalidParam::new(
                 shown(path),
                 "too_short",
@@ -396,25 +398,22 @@ fn check_string(schema: &MetaSchema, s: &str, path: &str, out: &mut Vec<InvalidP
             format!("One of: {}.", allowed.join(", ")),
         ));
     }
-    let format_ok = match schema.format {
-        Some("date") | Some("naive-date") => {
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
-        }
-        Some("date-time") => chrono::DateTime::parse_from_rfc3339(s).is_ok(),
-        Some("uuid") => uuid::Uuid::parse_str(s).is_ok(),
-        _ => true,
+    let problem = match schema.format {
+        Some("date") | Some("naive-date") => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .is_err()
+            .then(|| "Expected a calendar date such as 2026-11-28.".to_owned()),
+        Some("date-time") => chrono::DateTime::parse_from_rfc3339(s)
+            .is_err()
+            .then(|| "Expected a timestamp such as 2026-11-28T09:30:00Z.".to_owned()),
+        Some("uuid") => uuid::Uuid::parse_str(s)
+            .is_err()
+            .then(|| "Expected a UUID.".to_owned()),
+        Some(other) => super::formats::check(other, s).and_then(Result::err),
+        None => None,
     };
-    if !format_ok {
-        let expected = match schema.format {
-            Some("date") | Some("naive-date") => "a calendar date such as 2026-11-28",
-            Some("date-time") => "a timestamp such as 2026-11-28T09:30:00Z",
-            _ => "a UUID",
-        };
-        out.push(InvalidParam::new(
-            shown(path),
-            "invalid_format",
-            format!("Expected {expected}."),
-        ));
+    // one problem per field: a text too long is not also given a format
+    if let Some(reason) = problem.filter(|_| out.len() == before) {
+        out.push(InvalidParam::new(shown(path), "invalid_format", reason));
     }
 }
 

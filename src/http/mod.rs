@@ -5,6 +5,7 @@
 pub mod body;
 pub mod conventions;
 pub mod csv;
+pub mod formats;
 pub mod json;
 pub mod pagination;
 pub mod problem;

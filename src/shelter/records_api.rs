@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use poem::{web::Data, Request};
 use poem_openapi::{
-    param::{Path, Query},
+    param::{Header, Path, Query},
     payload::Json,
     ApiResponse, OpenApi,
 };
@@ -34,9 +34,10 @@ use crate::{
     entities::{activities, check_ins, risk_assessments, stay_notes, stays},
     http::{
         body::JsonBody,
+        etag, if_match_version,
         pagination::{paginate, PageRequest},
         problem::{ApiError, ApiResult},
-        Tag,
+        stale_version, Tag,
     },
     text::parse_text,
     AppState,
@@ -67,7 +68,7 @@ pub enum ActivityCreated {
 pub enum CheckInRecorded {
     /// Recorded.
     #[oai(status = 200)]
-    Ok(Json<CheckIn>),
+    Ok(Json<CheckIn>, #[oai(header = "ETag")] String),
 }
 
 fn protected_text(name: &str, value: &str, max: usize) -> Result<String, ApiError> {
@@ -582,6 +583,7 @@ impl StayRecordsApi {
                 note: vault::open_opt(&key, Field::CheckInNote, c.id, c.note_enc.as_deref())?,
                 recorded_at: c.recorded_at.map(Into::into),
                 recorded_by: c.recorded_by,
+                version: c.version,
             });
         }
         audit::record_alone(
@@ -602,6 +604,10 @@ impl StayRecordsApi {
     }
 
     /// Record how a check-in went: done, missed or escalated, with a protected note.
+    ///
+    /// Needs the check-in's version in `If-Match` (its `version` in the list),
+    /// so that recording it again never overwrites a record the caller has not
+    /// seen. A note left out keeps the note recorded before.
     #[oai(
         path = "/stays/:id/check-ins/:checkInId",
         method = "put",
@@ -613,6 +619,9 @@ impl StayRecordsApi {
         caller: Data<&Caller>,
         id: Path<Uuid>,
         #[oai(name = "checkInId")] check_in_id: Path<Uuid>,
+        /// The ETag of the version being recorded.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
         body: JsonBody<CheckInRecord>,
     ) -> ApiResult<CheckInRecorded> {
         let state = *state;
@@ -629,39 +638,76 @@ impl StayRecordsApi {
             .one(&txn)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        let sealed = vault::seal_opt(&key, Field::CheckInNote, existing.id, note.as_deref());
-        check_ins::Entity::update_many()
+        let expected = if_match_version(if_match.0.as_deref(), existing.version)?;
+        let mut update = check_ins::Entity::update_many()
             .col_expr(
                 check_ins::Column::Outcome,
                 Expr::value(Some(body.outcome.as_str())),
             )
-            .col_expr(check_ins::Column::NoteEnc, Expr::value(sealed))
             .col_expr(check_ins::Column::RecordedAt, Expr::value(Some(now)))
             .col_expr(
                 check_ins::Column::RecordedBy,
                 Expr::value(Some(caller.actor_id)),
             )
+            .col_expr(check_ins::Column::Version, Expr::value(expected + 1));
+        let mut fields = vec!["outcome"];
+        if note.is_some() {
+            let sealed = vault::seal_opt(&key, Field::CheckInNote, existing.id, note.as_deref());
+            update = update.col_expr(check_ins::Column::NoteEnc, Expr::value(sealed));
+            fields.push("note");
+        }
+        let written = update
             .filter(check_ins::Column::Id.eq(existing.id))
+            .filter(check_ins::Column::Version.eq(expected))
             .exec(&txn)
             .await?;
+        if written.rows_affected != 1 {
+            return Err(stale_version());
+        }
         audit::record(
             &txn,
             now,
             &found.audit(&state.keys, &caller)?,
             Event::new("check_in.recorded", 200)
                 .on("check_in", existing.id)
-                .fields(vec!["outcome", "note"]),
+                .fields(fields),
         )
         .await?;
+        // the answer shows the note kept: a read of it, audited as one
+        let note = match note {
+            Some(n) => Some(n),
+            None if existing.note_enc.is_some() => {
+                audit::record(
+                    &txn,
+                    now,
+                    &found.audit(&state.keys, &caller)?,
+                    Event::new("read", 200)
+                        .on("check_in", existing.id)
+                        .fields(vec!["note"]),
+                )
+                .await?;
+                vault::open_opt(
+                    &key,
+                    Field::CheckInNote,
+                    existing.id,
+                    existing.note_enc.as_deref(),
+                )?
+            }
+            None => None,
+        };
         txn.commit().await?;
-        Ok(CheckInRecorded::Ok(Json(CheckIn {
-            id: existing.id,
-            stay_id: id.0,
-            due_on: existing.due_on,
-            outcome: Some(body.outcome),
-            note,
-            recorded_at: Some(now.into()),
-            recorded_by: Some(caller.actor_id),
-        })))
+        Ok(CheckInRecorded::Ok(
+            Json(CheckIn {
+                id: existing.id,
+                stay_id: id.0,
+                due_on: existing.due_on,
+                outcome: Some(body.outcome),
+                note,
+                recorded_at: Some(now.into()),
+                recorded_by: Some(caller.actor_id),
+                version: expected + 1,
+            }),
+            etag(expected + 1),
+        ))
     }
 }

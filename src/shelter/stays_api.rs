@@ -237,6 +237,7 @@ async fn schedule_aftercare(
             note_enc: Set(None),
             recorded_at: Set(None),
             recorded_by: Set(None),
+            version: Set(1),
         })
         .exec_without_returning(db)
         .await?;

@@ -8,7 +8,10 @@ use super::model::{
     ActivityKind, CheckInOutcome, Confidentiality, ConsentItem, FieldOfWork, NoteCategory,
     RiskLevel, StayStatus, VisaStatus,
 };
-use crate::http::types::Timestamp;
+use crate::http::{
+    formats::{CodenameText, CountryCode},
+    types::Timestamp,
+};
 
 /// The protected identity of a defender: encrypted at rest, shown only to
 /// those who need to know, every read audited.
@@ -59,10 +62,8 @@ pub struct Defender {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewDefender {
-    #[oai(validator(max_length = 40))]
-    pub codename: String,
-    #[oai(validator(max_length = 2))]
-    pub country_of_work: String,
+    pub codename: CodenameText,
+    pub country_of_work: CountryCode,
     pub field_of_work: FieldOfWork,
     #[oai(validator(max_items = 20))]
     pub languages: Vec<LanguageName>,
@@ -79,10 +80,8 @@ pub type LanguageName = String;
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DefenderUpdate {
-    #[oai(validator(max_length = 40))]
-    pub codename: Option<String>,
-    #[oai(validator(max_length = 2))]
-    pub country_of_work: Option<String>,
+    pub codename: Option<CodenameText>,
+    pub country_of_work: Option<CountryCode>,
     pub field_of_work: Option<FieldOfWork>,
     #[oai(validator(max_items = 20))]
     pub languages: Option<Vec<LanguageName>>,
@@ -357,12 +356,15 @@ pub struct CheckIn {
     pub note: Option<String>,
     pub recorded_at: Option<Timestamp>,
     pub recorded_by: Option<Uuid>,
+    /// Send it as `If-Match` to record the check-in.
+    pub version: i32,
 }
 
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CheckInRecord {
     pub outcome: CheckInOutcome,
+    /// The protected note; left out, the note recorded before is kept.
     #[oai(validator(max_length = 10000))]
     pub note: Option<String>,
 }
