@@ -456,7 +456,8 @@ impl Config {
             // every role that reaches case data (the auditor reads audit
             // reasons) or grants access; the analyst sees aggregates only
             None => Role::ALL
-                .into_iter()
+                .iter()
+                .copied()
                 .filter(|r| *r != Role::Analyst)
                 .collect(),
             Some(list) => {
@@ -467,7 +468,10 @@ impl Config {
                         None => {
                             return Err(err(
                                 "CASEDESK_MFA_REQUIRED_ROLES",
-                                "expected a comma-separated list of roles (admin, shelter_coordinator, shelter_caseworker, exchange_coordinator, exchange_officer, analyst, auditor), or empty for none",
+                                format!(
+                                "expected a comma-separated list of roles ({}), or empty for none",
+                                Role::names()
+                            ),
                             ))
                         }
                     }

@@ -116,14 +116,18 @@ enum StaffCommand {
     Create {
         #[arg(long)]
         email: String,
-        /// A role; repeat for several (admin, shelter_coordinator, shelter_caseworker,
-        /// exchange_coordinator, exchange_officer, analyst, auditor).
-        #[arg(long = "role", required = true)]
+        /// A role; repeat for several.
+        #[arg(long = "role", required = true, value_parser = role_names())]
         roles: Vec<String>,
         /// The display name (defaults to the e-mail address).
         #[arg(long)]
         name: Option<String>,
     },
+}
+
+/// The roles `--role` accepts (clap lists them in the help), from `Role::ALL`.
+fn role_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(Role::ALL.iter().map(|r| r.as_str()))
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {

@@ -8,16 +8,34 @@ use unicode_normalization::UnicodeNormalization;
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, poem_openapi::Enum)]
         pub enum $name { $(#[oai(rename = $text)] $variant),+ }
 
         impl $name {
+            /// Every value, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The values as the API writes them, comma-separated.
+            pub fn names() -> String {
+                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+            }
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }
             pub fn parse(text: &str) -> Option<Self> {
                 Self::ALL.iter().copied().find(|v| v.as_str() == text)
+            }
+            /// A value read back from the database. One the service never
+            /// writes is corrupt data: an error naming the column, never a
+            /// default that would feed a lifecycle or a count.
+            pub fn stored(text: &str, column: &'static str) -> Result<Self, $crate::text::Corrupt> {
+                Self::parse(text).ok_or($crate::text::Corrupt { column })
+            }
+            /// `stored` for a nullable column.
+            pub fn stored_opt(
+                text: Option<&str>,
+                column: &'static str,
+            ) -> Result<Option<Self>, $crate::text::Corrupt> {
+                text.map(|t| Self::stored(t, column)).transpose()
             }
         }
 
@@ -29,6 +47,39 @@ macro_rules! text_enum {
     };
 }
 pub(crate) use text_enum;
+
+/// A stored value that does not decode: the column is named in the log,
+/// the caller gets a 500, and the value itself is never shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Corrupt {
+    pub column: &'static str,
+}
+
+impl std::fmt::Display for Corrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the stored {} is not a value the service writes",
+            self.column
+        )
+    }
+}
+
+impl std::error::Error for Corrupt {}
+
+impl From<Corrupt> for crate::http::problem::ApiError {
+    fn from(c: Corrupt) -> Self {
+        tracing::error!(column = c.column, "a stored value does not decode");
+        Self::internal()
+    }
+}
+
+impl From<Corrupt> for sea_orm::DbErr {
+    fn from(c: Corrupt) -> Self {
+        tracing::error!(column = c.column, "a stored value does not decode");
+        sea_orm::DbErr::Type(c.to_string())
+    }
+}
 
 /// ISO 3166-1 alpha-2 codes (officially assigned).
 const ISO_3166_ALPHA2: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";

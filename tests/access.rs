@@ -346,7 +346,7 @@ async fn every_route_answers_each_role_as_the_table_says() {
     );
 
     let mut accounts = Vec::new();
-    for role in Role::ALL {
+    for &role in Role::ALL {
         accounts.push((role, app.account(&[role]).await));
     }
     let admin = accounts

@@ -1045,3 +1045,54 @@ async fn a_column_read_by_position_is_type_checked_even_where_its_first_value_is
         assert!(refused.to_string().contains("column 0"), "{refused}");
     }
 }
+
+/// A stored value the service never writes (a status, a kind, a role) was
+/// read as a default: a corrupt status became `applied` and could be moved
+/// on from there. It is now an internal error, on every read and write that
+/// meets it, and nothing is changed.
+#[tokio::test]
+async fn a_corrupt_stored_value_is_an_error_not_a_default() {
+    use casedesk::entities::{placements, staff_roles};
+    use sea_orm::{sea_query::Expr, ColumnTrait, EntityTrait, QueryFilter};
+    let w = world(2).await;
+    let pid = participant(&w, "Corrupt", "mbo_4").await;
+    let p = placement(&w, &pid, false).await;
+    let id = p["id"].as_str().unwrap();
+    let t = &w.coordinator.token;
+    let written = placements::Entity::update_many()
+        .col_expr(placements::Column::Status, Expr::value("bogus"))
+        .filter(placements::Column::Id.eq(uuid::Uuid::parse_str(id).unwrap()))
+        .exec(&w.app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(written.rows_affected, 1);
+    problem(w.app.get(&format!("/placements/{id}"), t).await, 500).await;
+    let resp = w.app.get("/placements", t).await;
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{text}");
+    problem(to(&w, t, id, "nominated", json!({})).await, 500).await;
+    let history = body(
+        w.app
+            .get(&format!("/placements/{id}/status-changes"), t)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        history["items"].as_array().unwrap().len(),
+        1,
+        "nothing moved"
+    );
+
+    // a corrupt role is not dropped (nor a default): the session cannot be used
+    let written = staff_roles::Entity::update_many()
+        .col_expr(staff_roles::Column::Role, Expr::value("overlord"))
+        .filter(staff_roles::Column::StaffId.eq(w.officer.id))
+        .exec(&w.app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(written.rows_affected, 1);
+    let resp = w.app.get("/institutions", &w.officer.token).await;
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}

@@ -104,7 +104,9 @@ impl RoleGrantsApi {
         let rows = store::list_grants(&state.db, status.0, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         Ok(RoleGrantList::page(
-            rows.into_iter().filter_map(RoleGrant::from_model).collect(),
+            rows.into_iter()
+                .map(RoleGrant::from_model)
+                .collect::<Result<_, _>>()?,
             next,
             &state.config.public_url,
             req.uri(),
@@ -167,7 +169,7 @@ async fn decide(
             "Nobody decides a role grant for their own account.",
         ));
     }
-    let role = Role::parse(&grant.role).ok_or_else(ApiError::internal)?;
+    let role = Role::stored(&grant.role, "role_grants.role")?;
     let grantee = store::staff_by_id(&txn, grant.staff_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
@@ -198,7 +200,5 @@ async fn decide(
         .await?
         .ok_or_else(ApiError::internal)?;
     txn.commit().await?;
-    Ok(GrantDecided::Ok(Json(
-        RoleGrant::from_model(decided).ok_or_else(ApiError::internal)?,
-    )))
+    Ok(GrantDecided::Ok(Json(RoleGrant::from_model(decided)?)))
 }

@@ -4,49 +4,22 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use poem_openapi::Enum;
 use zeroize::Zeroizing;
 
-/// A staff role (see PRODUCT.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum Role {
-    Admin,
-    ShelterCoordinator,
-    ShelterCaseworker,
-    ExchangeCoordinator,
-    ExchangeOfficer,
-    Analyst,
-    Auditor,
-}
+crate::text::text_enum!(
+    /// A staff role (see PRODUCT.md).
+    Role {
+        Admin => "admin",
+        ShelterCoordinator => "shelter_coordinator",
+        ShelterCaseworker => "shelter_caseworker",
+        ExchangeCoordinator => "exchange_coordinator",
+        ExchangeOfficer => "exchange_officer",
+        Analyst => "analyst",
+        Auditor => "auditor",
+    }
+);
 
 impl Role {
-    pub const ALL: [Role; 7] = [
-        Role::Admin,
-        Role::ShelterCoordinator,
-        Role::ShelterCaseworker,
-        Role::ExchangeCoordinator,
-        Role::ExchangeOfficer,
-        Role::Analyst,
-        Role::Auditor,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::ShelterCoordinator => "shelter_coordinator",
-            Role::ShelterCaseworker => "shelter_caseworker",
-            Role::ExchangeCoordinator => "exchange_coordinator",
-            Role::ExchangeOfficer => "exchange_officer",
-            Role::Analyst => "analyst",
-            Role::Auditor => "auditor",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == text)
-    }
-
     /// Roles that reach the Shelter City data: granted only with a second
     /// person's approval, and never by an account to itself.
     pub fn needs_second_approval(self) -> bool {
@@ -250,7 +223,7 @@ mod tests {
 
     #[test]
     fn roles_round_trip() {
-        for r in Role::ALL {
+        for &r in Role::ALL {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }
     }

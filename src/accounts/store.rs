@@ -22,11 +22,18 @@ use crate::{
     },
 };
 
-/// Known roles among stored role names, in order (unknown names are skipped).
-fn sorted_roles<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<Role> {
-    let mut roles: Vec<Role> = names.into_iter().filter_map(Role::parse).collect();
+/// Stored role names as roles, in order. A name the service never writes
+/// is corrupt data: an error, never a role quietly dropped.
+fn sorted_roles<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<Role>, crate::text::Corrupt> {
+    let mut roles = names
+        .into_iter()
+        .filter(|n| !n.is_empty())
+        .map(|n| Role::stored(n, "staff_roles.role"))
+        .collect::<Result<Vec<_>, _>>()?;
     roles.sort();
-    roles
+    Ok(roles)
 }
 
 pub async fn roles_of(db: &impl ConnectionTrait, staff_id: Uuid) -> Result<Vec<Role>, DbErr> {
@@ -34,7 +41,7 @@ pub async fn roles_of(db: &impl ConnectionTrait, staff_id: Uuid) -> Result<Vec<R
         .filter(staff_roles::Column::StaffId.eq(staff_id))
         .all(db)
         .await?;
-    Ok(sorted_roles(rows.iter().map(|r| r.role.as_str())))
+    Ok(sorted_roles(rows.iter().map(|r| r.role.as_str()))?)
 }
 
 pub async fn roles_of_many(
@@ -50,9 +57,8 @@ pub async fn roles_of_many(
         .all(db)
         .await?;
     for r in rows {
-        if let Some(role) = Role::parse(&r.role) {
-            map.entry(r.staff_id).or_default().push(role);
-        }
+        let role = Role::stored(&r.role, "staff_roles.role")?;
+        map.entry(r.staff_id).or_default().push(role);
     }
     for roles in map.values_mut() {
         roles.sort();
@@ -385,7 +391,7 @@ pub async fn session_by_token(
         return Ok(None);
     }
     let roles: Option<String> = positional::column(&row, at + staff::Model::WIDTH, Types::Check)?;
-    let roles = sorted_roles(roles.as_deref().unwrap_or_default().split(','));
+    let roles = sorted_roles(roles.as_deref().unwrap_or_default().split(','))?;
     Ok(Some((session, account, roles)))
 }
 
@@ -539,9 +545,8 @@ pub async fn pending_roles_of_many(
         .all(db)
         .await?
     {
-        if let Some(role) = Role::parse(&g.role) {
-            map.entry(g.staff_id).or_default().push(role);
-        }
+        let role = Role::stored(&g.role, "role_grants.role")?;
+        map.entry(g.staff_id).or_default().push(role);
     }
     for roles in map.values_mut() {
         roles.sort();

@@ -79,14 +79,16 @@ pub struct RoleGrant {
 }
 
 impl RoleGrant {
-    pub fn from_model(m: crate::entities::role_grants::Model) -> Option<Self> {
-        Some(Self {
+    pub fn from_model(
+        m: crate::entities::role_grants::Model,
+    ) -> Result<Self, crate::text::Corrupt> {
+        Ok(Self {
             id: m.id,
             staff_id: m.staff_id,
-            role: Role::parse(&m.role)?,
+            role: Role::stored(&m.role, "role_grants.role")?,
             requested_by: m.requested_by,
             requested_at: m.requested_at.into(),
-            status: super::model::GrantStatus::parse(&m.status)?,
+            status: super::model::GrantStatus::stored(&m.status, "role_grants.status")?,
             decided_by: m.decided_by,
             decided_at: m.decided_at.map(Into::into),
         })

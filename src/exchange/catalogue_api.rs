@@ -57,11 +57,11 @@ pub enum AgreementResponse {
     Ok(Json<Agreement>, #[oai(header = "ETag")] String),
 }
 
-fn institution_view(m: institutions::Model) -> Institution {
-    Institution {
+fn institution_view(m: institutions::Model) -> Result<Institution, ApiError> {
+    Ok(Institution {
         id: m.id,
         name: m.name,
-        kind: InstitutionKind::parse(&m.kind).unwrap_or(InstitutionKind::Employer),
+        kind: InstitutionKind::stored(&m.kind, "institutions.kind")?,
         country: m.country,
         city: m.city,
         erasmus_code: m.erasmus_code,
@@ -70,16 +70,19 @@ fn institution_view(m: institutions::Model) -> Institution {
         created_at: m.created_at.into(),
         updated_at: m.updated_at.into(),
         version: m.version,
-    }
+    })
 }
 
-fn quota_view(q: agreement_quotas::Model) -> Quota {
-    Quota {
-        direction: Direction::parse(&q.direction).unwrap_or(Direction::Outgoing),
-        education_level: EducationLevel::parse(&q.education_level).unwrap_or(EducationLevel::Mbo4),
+fn quota_view(q: agreement_quotas::Model) -> Result<Quota, ApiError> {
+    Ok(Quota {
+        direction: Direction::stored(&q.direction, "agreement_quotas.direction")?,
+        education_level: EducationLevel::stored(
+            &q.education_level,
+            "agreement_quotas.education_level",
+        )?,
         places: q.places,
         total_months: q.total_months,
-    }
+    })
 }
 
 async fn agreement_view(
@@ -95,11 +98,14 @@ async fn agreement_view(
     Ok(Agreement {
         id: m.id,
         partner_institution_id: m.partner_institution_id,
-        programme: Programme::parse(&m.programme).unwrap_or(Programme::Bilateral),
+        programme: Programme::stored(&m.programme, "agreements.programme")?,
         valid_from: m.valid_from,
         valid_until: m.valid_until,
-        status: AgreementStatus::parse(&m.status).unwrap_or(AgreementStatus::Draft),
-        quotas: quotas.into_iter().map(quota_view).collect(),
+        status: AgreementStatus::stored(&m.status, "agreements.status")?,
+        quotas: quotas
+            .into_iter()
+            .map(quota_view)
+            .collect::<Result<_, _>>()?,
         created_at: m.created_at.into(),
         updated_at: m.updated_at.into(),
         version: m.version,
@@ -203,7 +209,9 @@ impl CatalogueApi {
             .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         Ok(InstitutionList::page(
-            rows.into_iter().map(institution_view).collect(),
+            rows.into_iter()
+                .map(institution_view)
+                .collect::<Result<_, _>>()?,
             next,
             &state.config.public_url,
             req.uri(),
@@ -300,7 +308,7 @@ impl CatalogueApi {
             &format!("/institutions/{}", created.id),
         );
         Ok(InstitutionCreated::Created(
-            Json(institution_view(created)),
+            Json(institution_view(created)?),
             location,
             tag,
         ))
@@ -322,7 +330,7 @@ impl CatalogueApi {
             .await?
             .ok_or_else(ApiError::not_found)?;
         let tag = etag(m.version);
-        Ok(InstitutionResponse::Ok(Json(institution_view(m)), tag))
+        Ok(InstitutionResponse::Ok(Json(institution_view(m)?), tag))
     }
 
     /// Change an institution (needs `If-Match`).
@@ -452,7 +460,7 @@ impl CatalogueApi {
         txn.commit().await?;
         let tag = etag(updated.version);
         Ok(InstitutionResponse::Ok(
-            Json(institution_view(updated)),
+            Json(institution_view(updated)?),
             tag,
         ))
     }

@@ -49,14 +49,17 @@ pub enum ParticipantSearchResponse {
     Ok(Json<ParticipantSearchResult>),
 }
 
-pub fn participant_view(m: participants::Model) -> Participant {
-    Participant {
+pub fn participant_view(m: participants::Model) -> Result<Participant, ApiError> {
+    Ok(Participant {
         id: m.id,
         given_name: m.given_name,
         family_name: m.family_name,
         date_of_birth: m.date_of_birth,
         email: m.email,
-        education_level: EducationLevel::parse(&m.education_level).unwrap_or(EducationLevel::Mbo4),
+        education_level: EducationLevel::stored(
+            &m.education_level,
+            "participants.education_level",
+        )?,
         home_institution_id: m.home_institution_id,
         field_of_study: m.field_of_study,
         nationality: m.nationality,
@@ -64,7 +67,7 @@ pub fn participant_view(m: participants::Model) -> Participant {
         created_at: m.created_at.into(),
         updated_at: m.updated_at.into(),
         version: m.version,
-    }
+    })
 }
 
 fn name(field: &str, value: &str, problems: &mut Vec<InvalidParam>) -> String {
@@ -138,7 +141,9 @@ impl ParticipantsApi {
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         audited_read(state, &caller, None).await?;
         Ok(ParticipantList::page(
-            rows.into_iter().map(participant_view).collect(),
+            rows.into_iter()
+                .map(participant_view)
+                .collect::<Result<_, _>>()?,
             next,
             &state.config.public_url,
             req.uri(),
@@ -228,7 +233,7 @@ impl ParticipantsApi {
             &format!("/participants/{}", created.id),
         );
         Ok(ParticipantCreated::Created(
-            Json(participant_view(created)),
+            Json(participant_view(created)?),
             location,
             tag,
         ))
@@ -252,7 +257,7 @@ impl ParticipantsApi {
             .ok_or_else(ApiError::not_found)?;
         audited_read(&state, &caller, Some(m.id)).await?;
         let tag = etag(m.version);
-        Ok(ParticipantResponse::Ok(Json(participant_view(m)), tag))
+        Ok(ParticipantResponse::Ok(Json(participant_view(m)?), tag))
     }
 
     /// Change a participant (needs `If-Match`).
@@ -403,7 +408,7 @@ impl ParticipantsApi {
         txn.commit().await?;
         let tag = etag(updated.version);
         Ok(ParticipantResponse::Ok(
-            Json(participant_view(updated)),
+            Json(participant_view(updated)?),
             tag,
         ))
     }
@@ -438,7 +443,10 @@ impl ParticipantsApi {
         .await?;
         Ok(ParticipantSearchResponse::Ok(Json(
             ParticipantSearchResult {
-                items: rows.into_iter().map(participant_view).collect(),
+                items: rows
+                    .into_iter()
+                    .map(participant_view)
+                    .collect::<Result<_, _>>()?,
             },
         )))
     }

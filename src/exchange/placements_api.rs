@@ -43,6 +43,7 @@ use crate::{
         stale_version, Tag,
     },
     text::parse_text,
+    text::Corrupt,
     AppState,
 };
 
@@ -82,7 +83,7 @@ const GRANT_FROZEN: &[PlacementStatus] = &[
 /// The placement as the API shows it. A stored grant that does not read
 /// back is an internal error, never a placement without a grant.
 pub fn placement_view(m: placements::Model) -> Result<Placement, ApiError> {
-    let status = PlacementStatus::parse(&m.status).unwrap_or(PlacementStatus::Applied);
+    let status = PlacementStatus::stored(&m.status, "placements.status")?;
     let grant = match m.grant_json.as_deref() {
         None => None,
         Some(g) => {
@@ -100,18 +101,18 @@ pub fn placement_view(m: placements::Model) -> Result<Placement, ApiError> {
         id: m.id,
         reference: m.reference,
         participant_id: m.participant_id,
-        direction: Direction::parse(&m.direction).unwrap_or(Direction::Outgoing),
+        direction: Direction::stored(&m.direction, "placements.direction")?,
         agreement_id: m.agreement_id,
         sending_institution_id: m.sending_institution_id,
         receiving_institution_id: m.receiving_institution_id,
-        kind: PlacementKind::parse(&m.kind).unwrap_or(PlacementKind::Study),
+        kind: PlacementKind::stored(&m.kind, "placements.kind")?,
         planned_start: m.planned_start,
         planned_end: m.planned_end,
         actual_start: m.actual_start,
         actual_end: m.actual_end,
         funding_programme: m.funding_programme,
         status,
-        education_level: EducationLevel::parse(&m.education_level).unwrap_or(EducationLevel::Mbo4),
+        education_level: EducationLevel::stored(&m.education_level, "placements.education_level")?,
         country: m.country,
         travel_distance_km: m.travel_distance_km,
         green_travel: m.green_travel,
@@ -122,17 +123,23 @@ pub fn placement_view(m: placements::Model) -> Result<Placement, ApiError> {
     })
 }
 
-fn change_view(r: placement_status_changes::Model) -> PlacementStatusChange {
-    PlacementStatusChange {
+fn change_view(r: placement_status_changes::Model) -> Result<PlacementStatusChange, ApiError> {
+    Ok(PlacementStatusChange {
         id: r.id,
-        from: r.from_status.as_deref().and_then(PlacementStatus::parse),
-        to: PlacementStatus::parse(&r.to_status).unwrap_or(PlacementStatus::Applied),
+        from: PlacementStatus::stored_opt(
+            r.from_status.as_deref(),
+            "placement_status_changes.from_status",
+        )?,
+        to: PlacementStatus::stored(&r.to_status, "placement_status_changes.to_status")?,
         reason: r.reason,
         quota_overridden: r.quota_overridden,
         changed_at: r.changed_at.into(),
         changed_by: r.changed_by,
-        changed_by_type: ActorKind::parse(&r.changed_by_type).unwrap_or(ActorKind::Staff),
-    }
+        changed_by_type: ActorKind::stored(
+            &r.changed_by_type,
+            "placement_status_changes.changed_by_type",
+        )?,
+    })
 }
 
 /// Recomputes a placement's grant from the rate table valid on its start
@@ -277,15 +284,20 @@ const CSV_HEADER: [&str; 18] = [
     "grantAmountCents",
 ];
 
-fn csv_row(m: &placements::Model) -> Vec<String> {
+/// A placement's CSV row; a stored grant that does not read back is an
+/// error (the export stops), not an empty amount.
+fn csv_row(m: &placements::Model) -> Result<Vec<String>, Corrupt> {
     let opt = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
-    let grant = m
-        .grant_json
-        .as_deref()
-        .and_then(|g| serde_json::from_str::<Grant>(g).ok())
-        .map(|g| g.amount_cents.to_string())
-        .unwrap_or_default();
-    vec![
+    let grant = match m.grant_json.as_deref() {
+        None => String::new(),
+        Some(g) => serde_json::from_str::<Grant>(g)
+            .map_err(|_| Corrupt {
+                column: "placements.grant_json",
+            })?
+            .amount_cents
+            .to_string(),
+    };
+    Ok(vec![
         m.reference.clone(),
         m.id.to_string(),
         m.participant_id.to_string(),
@@ -304,7 +316,7 @@ fn csv_row(m: &placements::Model) -> Vec<String> {
         m.country.clone(),
         m.year.to_string(),
         grant,
-    ]
+    ])
 }
 
 /// Streams every row of `query` as CSV, newest first, in keyset batches, so an
@@ -354,7 +366,17 @@ fn stream_csv(
                             } else {
                                 Step::After(rows.last().map(|r| r.id))
                             };
-                            let table: Vec<Vec<String>> = rows.iter().map(csv_row).collect();
+                            let table =
+                                match rows.iter().map(csv_row).collect::<Result<Vec<_>, _>>() {
+                                    Ok(table) => table,
+                                    Err(corrupt) => {
+                                        tracing::error!(%corrupt, "placement export stopped");
+                                        return Some((
+                                            Err(std::io::Error::other("export failed")),
+                                            Step::Done,
+                                        ));
+                                    }
+                                };
                             Some((
                                 Ok(bytes::Bytes::from(crate::http::csv::to_csv_bytes(&table))),
                                 next,
@@ -845,7 +867,9 @@ impl PlacementsApi {
         .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         Ok(PlacementStatusChangeList::page(
-            rows.into_iter().map(change_view).collect(),
+            rows.into_iter()
+                .map(change_view)
+                .collect::<Result<_, _>>()?,
             next,
             &state.config.public_url,
             req.uri(),
@@ -907,7 +931,7 @@ impl PlacementsApi {
             .one(&txn)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        let from = PlacementStatus::parse(&m.status).unwrap_or(PlacementStatus::Applied);
+        let from = PlacementStatus::stored(&m.status, "placements.status")?;
         let targets = allowed_targets(from);
         if !targets.contains(&body.to) {
             let names: Vec<&str> = targets.iter().map(|t| t.as_str()).collect();
@@ -927,8 +951,8 @@ impl PlacementsApi {
         }
         let mut overridden = false;
         if let (Some(agreement_id), PlacementStatus::Accepted) = (m.agreement_id, body.to) {
-            let direction = Direction::parse(&m.direction).unwrap_or(Direction::Outgoing);
-            let level = EducationLevel::parse(&m.education_level).unwrap_or(EducationLevel::Mbo4);
+            let direction = Direction::stored(&m.direction, "placements.direction")?;
+            let level = EducationLevel::stored(&m.education_level, "placements.education_level")?;
             let quota = agreement_quotas::Entity::find_by_id((
                 agreement_id,
                 direction.as_str().to_owned(),
@@ -1022,7 +1046,7 @@ impl PlacementsApi {
         .await?;
         txn.commit().await?;
         Ok(PlacementStatusChanged::Created(
-            Json(change_view(change)),
+            Json(change_view(change)?),
             etag(m.version + 1),
         ))
     }

@@ -176,14 +176,26 @@ async fn fan_out(state: &AppState) -> Result<usize, DbErr> {
             .limit(FAN_OUT_BATCH)
             .all(&txn)
             .await?;
-        let Some(upto) = events.last().map(|e| e.seq) else {
+        // an event whose attributes do not read back holds the subscription
+        // just before it (logged), rather than being skipped as unmatched
+        let mut readable = Vec::with_capacity(events.len());
+        for e in &events {
+            match matches(&channels, e) {
+                Ok(wanted) => readable.push((e, wanted)),
+                Err(corrupt) => {
+                    tracing::error!(subscription = %sub.id, event = e.seq, %corrupt, "an event does not read back; the subscription's events wait");
+                    break;
+                }
+            }
+        }
+        let Some(upto) = readable.last().map(|(e, _)| e.seq) else {
             continue;
         };
         let now = state.clock.now();
-        let rows: Vec<webhook_deliveries::ActiveModel> = events
-            .iter()
-            .filter(|e| matches(&channels, e))
-            .map(|e| webhook_deliveries::ActiveModel {
+        let rows: Vec<webhook_deliveries::ActiveModel> = readable
+            .into_iter()
+            .filter(|(_, wanted)| *wanted)
+            .map(|(e, _)| webhook_deliveries::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 subscription_id: Set(sub.id),
                 event_seq: Set(e.seq),

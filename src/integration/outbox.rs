@@ -197,7 +197,7 @@ impl EventBody {
             resource_url: url,
             actie: Actie::parse(&row.actie)?,
             aanmaakdatum: row.created_at.into(),
-            kenmerken: serde_json::from_str(&row.kenmerken).unwrap_or_default(),
+            kenmerken: serde_json::from_str(&row.kenmerken).ok()?,
         })
     }
 }

@@ -22,15 +22,22 @@ pub struct Channel {
 
 /// Whether an event belongs to any of the channels: its kanaal, and every
 /// filter equal to the event's attribute of that name.
-pub fn matches(channels: &[Channel], event: &outbox_events::Model) -> bool {
+/// Attributes that do not read back are an error, not an event that matches
+/// no filter.
+pub fn matches(
+    channels: &[Channel],
+    event: &outbox_events::Model,
+) -> Result<bool, crate::text::Corrupt> {
     let kenmerken: BTreeMap<String, String> =
-        serde_json::from_str(&event.kenmerken).unwrap_or_default();
-    channels.iter().any(|c| {
+        serde_json::from_str(&event.kenmerken).map_err(|_| crate::text::Corrupt {
+            column: "outbox_events.kenmerken",
+        })?;
+    Ok(channels.iter().any(|c| {
         c.kanaal == event.kanaal
             && c.filters
                 .iter()
                 .all(|(k, v)| kenmerken.get(k).is_some_and(|have| have == v))
-    })
+    }))
 }
 
 /// Checks channels; problems are named after `field[i]`.
@@ -203,22 +210,22 @@ mod tests {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
         };
-        assert!(matches(&[ch("placements", &[])], &event));
-        assert!(matches(
-            &[ch("placements", &[("status", "accepted")])],
-            &event
-        ));
-        assert!(!matches(
-            &[ch("placements", &[("status", "applied")])],
-            &event
-        ));
-        assert!(!matches(&[ch("stays", &[])], &event));
+        assert!(matches(&[ch("placements", &[])], &event).unwrap());
+        assert!(matches(&[ch("placements", &[("status", "accepted")])], &event).unwrap());
+        assert!(!matches(&[ch("placements", &[("status", "applied")])], &event).unwrap());
+        assert!(!matches(&[ch("stays", &[])], &event).unwrap());
+        let corrupt = outbox_events::Model {
+            kenmerken: "not json".into(),
+            ..event.clone()
+        };
+        assert!(matches(&[ch("placements", &[])], &corrupt).is_err());
         assert!(matches(
             &[
                 ch("stays", &[]),
                 ch("placements", &[("direction", "outgoing")])
             ],
             &event
-        ));
+        )
+        .unwrap());
     }
 }

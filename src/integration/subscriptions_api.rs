@@ -34,6 +34,7 @@ use crate::{
         stale_version, Tag,
     },
     keyring::webhook_secret_aad,
+    text::Corrupt,
     AppState,
 };
 
@@ -73,34 +74,44 @@ pub enum DeliveryQueued {
     Accepted(Json<QueuedDelivery>),
 }
 
-fn subscription_view(m: webhook_subscriptions::Model) -> Subscription {
-    let stored: Vec<Channel> = serde_json::from_str(&m.channels).unwrap_or_default();
-    Subscription {
+/// The subscription as shown. Channels that do not read back are an
+/// internal error (logged), not a subscription that seems to want nothing.
+fn subscription_view(m: webhook_subscriptions::Model) -> Result<Subscription, ApiError> {
+    let corrupt = Corrupt {
+        column: "webhook_subscriptions.channels",
+    };
+    let stored: Vec<Channel> = serde_json::from_str(&m.channels).map_err(|_| corrupt)?;
+    let channels = stored
+        .into_iter()
+        .map(|c| {
+            Ok(SubscriptionChannel {
+                kanaal: Kanaal::parse(&c.kanaal).ok_or(corrupt)?,
+                filters: c.filters,
+            })
+        })
+        .collect::<Result<_, Corrupt>>()?;
+    Ok(Subscription {
         id: m.id,
         callback_url: m.callback_url,
-        channels: stored
-            .into_iter()
-            .filter_map(|c| {
-                Some(SubscriptionChannel {
-                    kanaal: Kanaal::parse(&c.kanaal)?,
-                    filters: c.filters,
-                })
-            })
-            .collect(),
+        channels,
         active: m.active,
         created_at: m.created_at.into(),
         updated_at: m.updated_at.into(),
         version: m.version,
-    }
+    })
 }
 
-fn checked_channels(input: &[SubscriptionChannel], problems: &mut Vec<InvalidParam>) -> String {
+fn checked_channels(
+    input: &[SubscriptionChannel],
+    problems: &mut Vec<InvalidParam>,
+) -> Result<String, ApiError> {
     let pairs: Vec<(Kanaal, BTreeMap<String, String>)> = input
         .iter()
         .map(|c| (c.kanaal, c.filters.clone()))
         .collect();
     let channels = parse_channels(&pairs, "channels", problems);
-    serde_json::to_string(&channels).unwrap_or_else(|_| "[]".to_owned())
+    // a list of plain strings always serialises; an error is still an error
+    serde_json::to_string(&channels).map_err(|_| ApiError::internal())
 }
 
 fn checked_url(state: &AppState, text: &str, problems: &mut Vec<InvalidParam>) -> String {
@@ -155,7 +166,9 @@ impl SubscriptionsApi {
         .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         Ok(SubscriptionList::page(
-            rows.into_iter().map(subscription_view).collect(),
+            rows.into_iter()
+                .map(subscription_view)
+                .collect::<Result<_, _>>()?,
             next,
             &state.config.public_url,
             req.uri(),
@@ -179,7 +192,7 @@ impl SubscriptionsApi {
         let state = *state;
         let mut problems = Vec::new();
         let url = checked_url(state, &body.callback_url, &mut problems);
-        let channels = checked_channels(&body.channels, &mut problems);
+        let channels = checked_channels(&body.channels, &mut problems)?;
         if !problems.is_empty() {
             return Err(ApiError::invalid(problems));
         }
@@ -218,7 +231,7 @@ impl SubscriptionsApi {
         let tag = etag(m.version);
         Ok(SubscriptionCreated::Created(
             Json(CreatedSubscription {
-                subscription: subscription_view(m),
+                subscription: subscription_view(m)?,
                 secret: secret.to_string(),
             }),
             crate::http::resource_url(&state.config.public_url, &format!("/subscriptions/{id}")),
@@ -239,7 +252,7 @@ impl SubscriptionsApi {
     ) -> ApiResult<SubscriptionResponse> {
         let m = find(&state.db, id.0).await?;
         let tag = etag(m.version);
-        Ok(SubscriptionResponse::Ok(Json(subscription_view(m)), tag))
+        Ok(SubscriptionResponse::Ok(Json(subscription_view(m)?), tag))
     }
 
     /// Change a subscription's URL or channels, or pause and resume it
@@ -269,7 +282,7 @@ impl SubscriptionsApi {
             fields.push("callbackUrl");
         }
         if let Some(c) = &body.channels {
-            let channels = checked_channels(c, &mut problems);
+            let channels = checked_channels(c, &mut problems)?;
             changes.push((webhook_subscriptions::Column::Channels, channels.into()));
             fields.push("channels");
         }
@@ -316,7 +329,7 @@ impl SubscriptionsApi {
         let m = find(&txn, m.id).await?;
         txn.commit().await?;
         let tag = etag(m.version);
-        Ok(SubscriptionResponse::Ok(Json(subscription_view(m)), tag))
+        Ok(SubscriptionResponse::Ok(Json(subscription_view(m)?), tag))
     }
 
     /// Delete a subscription and its queued and failed deliveries (needs `If-Match`).

@@ -34,6 +34,7 @@ use crate::{
         stale_version, Tag,
     },
     integration::outbox::{self, Actie},
+    text::Corrupt,
     text::{normalized_name, parse_country, parse_text},
     AppState,
 };
@@ -84,24 +85,29 @@ pub enum ConsentResponse {
     Ok(Json<Consent>),
 }
 
-fn languages_of(m: &defenders::Model) -> Vec<String> {
-    serde_json::from_str(&m.languages).unwrap_or_default()
+fn languages_of(m: &defenders::Model) -> Result<Vec<String>, Corrupt> {
+    serde_json::from_str(&m.languages).map_err(|_| Corrupt {
+        column: "defenders.languages",
+    })
 }
 
-pub fn defender_view(m: &defenders::Model, identity: Option<DefenderIdentity>) -> Defender {
-    Defender {
+pub fn defender_view(
+    m: &defenders::Model,
+    identity: Option<DefenderIdentity>,
+) -> Result<Defender, ApiError> {
+    Ok(Defender {
         id: m.id,
         codename: m.codename.clone(),
         country_of_work: m.country_of_work.clone(),
-        field_of_work: FieldOfWork::parse(&m.field_of_work).unwrap_or(FieldOfWork::Other),
-        languages: languages_of(m),
+        field_of_work: FieldOfWork::stored(&m.field_of_work, "defenders.field_of_work")?,
+        languages: languages_of(m)?,
         gender: m.gender.clone(),
-        risk_level: RiskLevel::parse(&m.risk_level).unwrap_or(RiskLevel::High),
+        risk_level: RiskLevel::stored(&m.risk_level, "defenders.risk_level")?,
         identity,
         created_at: m.created_at.into(),
         updated_at: m.updated_at.into(),
         version: m.version,
-    }
+    })
 }
 
 fn check_languages(languages: &[String], problems: &mut Vec<InvalidParam>) -> Vec<String> {
@@ -177,19 +183,19 @@ async fn open_identity(
         .map_err(|_| ApiError::internal())
 }
 
-fn consent_view(c: consents::Model, today: NaiveDate) -> Consent {
+fn consent_view(c: consents::Model, today: NaiveDate) -> Result<Consent, ApiError> {
     let live = c.granted_on <= today
         && c.expires_on.is_none_or(|e| e >= today)
         && c.revoked_on.is_none_or(|r| r > today);
-    Consent {
+    Ok(Consent {
         id: c.id,
         defender_id: c.defender_id,
-        item: super::model::ConsentItem::parse(&c.item).unwrap_or(super::model::ConsentItem::Name),
+        item: super::model::ConsentItem::stored(&c.item, "consents.item")?,
         granted_on: c.granted_on,
         expires_on: c.expires_on,
         revoked_on: c.revoked_on,
         live,
-    }
+    })
 }
 
 pub struct DefendersApi;
@@ -241,7 +247,10 @@ impl DefendersApi {
             .all(&state.db)
             .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
-        let items = rows.iter().map(|m| defender_view(m, None)).collect();
+        let items = rows
+            .iter()
+            .map(|m| defender_view(m, None))
+            .collect::<Result<_, _>>()?;
         Ok(DefenderList::page(
             items,
             next,
@@ -346,7 +355,7 @@ impl DefendersApi {
             .ok_or_else(ApiError::internal)?;
         txn.commit().await?;
         Ok(DefenderCreated::Created(
-            Json(defender_view(&created, identity)),
+            Json(defender_view(&created, identity)?),
             crate::http::resource_url(&state.config.public_url, &format!("/defenders/{id}")),
             etag(created.version),
         ))
@@ -384,7 +393,7 @@ impl DefendersApi {
             None
         };
         Ok(DefenderResponse::Ok(
-            Json(defender_view(&m, identity)),
+            Json(defender_view(&m, identity)?),
             etag(m.version),
         ))
     }
@@ -522,7 +531,7 @@ impl DefendersApi {
             None
         };
         Ok(DefenderResponse::Ok(
-            Json(defender_view(&updated, shown)),
+            Json(defender_view(&updated, shown)?),
             etag(updated.version),
         ))
     }
@@ -673,7 +682,7 @@ impl DefendersApi {
         .await?;
         // its stays are gone for every reader: integrations learn it without a reason why
         for (stay_id, status) in erased_stays {
-            let status = StayStatus::parse(&status).unwrap_or(StayStatus::Closed);
+            let status = StayStatus::stored(&status, "stays.status")?;
             outbox::emit(
                 &txn,
                 now,
@@ -739,7 +748,10 @@ impl DefendersApi {
         )
         .await?;
         Ok(SearchResponse::Ok(Json(DefenderSearchResult {
-            items: rows.iter().map(|m| defender_view(m, None)).collect(),
+            items: rows
+                .iter()
+                .map(|m| defender_view(m, None))
+                .collect::<Result<_, _>>()?,
         })))
     }
 
@@ -781,7 +793,9 @@ impl DefendersApi {
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let today = state.clock.now().date_naive();
         Ok(ConsentList::page(
-            rows.into_iter().map(|c| consent_view(c, today)).collect(),
+            rows.into_iter()
+                .map(|c| consent_view(c, today))
+                .collect::<Result<_, _>>()?,
             next,
             &state.config.public_url,
             req.uri(),
@@ -846,7 +860,7 @@ impl DefendersApi {
         Ok(ConsentCreated::Created(Json(consent_view(
             model,
             now.date_naive(),
-        ))))
+        )?)))
     }
 
     /// Revoke a publicity consent.
@@ -914,6 +928,6 @@ impl DefendersApi {
         Ok(ConsentResponse::Ok(Json(consent_view(
             updated,
             now.date_naive(),
-        ))))
+        )?)))
     }
 }

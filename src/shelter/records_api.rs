@@ -120,7 +120,7 @@ impl StayRecordsApi {
             items.push(Note {
                 id: r.id,
                 stay_id: r.stay_id,
-                category: NoteCategory::parse(&r.category).unwrap_or(NoteCategory::Other),
+                category: NoteCategory::stored(&r.category, "stay_notes.category")?,
                 body: vault::open_opt(&key, Field::NoteBody, r.id, r.body_enc.as_deref())?
                     .unwrap_or_default(),
                 created_at: r.created_at.into(),
@@ -232,7 +232,7 @@ impl StayRecordsApi {
             items.push(RiskAssessment {
                 id: r.id,
                 stay_id: r.stay_id,
-                level: RiskLevel::parse(&r.level).unwrap_or(RiskLevel::High),
+                level: RiskLevel::stored(&r.level, "risk_assessments.level")?,
                 threats: vault::open_opt(&key, Field::RiskThreats, r.id, r.threats_enc.as_deref())?
                     .unwrap_or_default(),
                 measures: vault::open_opt(
@@ -408,7 +408,7 @@ impl StayRecordsApi {
                 stay_id: s.id,
                 reference: s.reference.clone(),
                 codename: names.get(&s.defender_id).cloned().unwrap_or_default(),
-                level: RiskLevel::parse(&r.level).unwrap_or(RiskLevel::High),
+                level: RiskLevel::stored(&r.level, "risk_assessments.level")?,
                 next_review_on: r.next_review_on,
             });
         }
@@ -459,7 +459,7 @@ impl StayRecordsApi {
             items.push(Activity {
                 id: a.id,
                 stay_id: a.stay_id,
-                kind: ActivityKind::parse(&a.kind).unwrap_or(ActivityKind::Meeting),
+                kind: ActivityKind::stored(&a.kind, "activities.kind")?,
                 title: vault::open_opt(&key, Field::ActivityTitle, a.id, a.title_enc.as_deref())?
                     .unwrap_or_default(),
                 date: a.date,
@@ -579,7 +579,7 @@ impl StayRecordsApi {
                 id: c.id,
                 stay_id: c.stay_id,
                 due_on: c.due_on,
-                outcome: c.outcome.as_deref().and_then(CheckInOutcome::parse),
+                outcome: CheckInOutcome::stored_opt(c.outcome.as_deref(), "check_ins.outcome")?,
                 note: vault::open_opt(&key, Field::CheckInNote, c.id, c.note_enc.as_deref())?,
                 recorded_at: c.recorded_at.map(Into::into),
                 recorded_by: c.recorded_by,

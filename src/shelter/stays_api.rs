@@ -110,10 +110,14 @@ pub struct StayDetails {
 /// A stay as shown: its summary (reference, codename, intake round, status,
 /// dates, confidentiality) for everyone who sees it, and with `details`
 /// (visa, insurance, the protected texts) for those who need to know.
-pub fn stay_view(s: &stays::Model, codename: &str, details: Option<StayDetails>) -> Stay {
+pub fn stay_view(
+    s: &stays::Model,
+    codename: &str,
+    details: Option<StayDetails>,
+) -> Result<Stay, ApiError> {
     let full = details.is_some();
     let details = details.unwrap_or_default();
-    Stay {
+    Ok(Stay {
         id: s.id,
         reference: s.reference.clone(),
         defender_id: s.defender_id,
@@ -124,17 +128,18 @@ pub fn stay_view(s: &stays::Model, codename: &str, details: Option<StayDetails>)
         planned_departure: s.planned_departure,
         actual_arrival: s.actual_arrival,
         actual_departure: s.actual_departure,
-        visa_status: full.then(|| VisaStatus::parse(&s.visa_status).unwrap_or(VisaStatus::ToApply)),
+        visa_status: full
+            .then(|| VisaStatus::stored(&s.visa_status, "stays.visa_status"))
+            .transpose()?,
         insurance_arranged: full.then_some(s.insurance_arranged),
         local_partner: details.local_partner,
-        status: StayStatus::parse(&s.status).unwrap_or(StayStatus::Referred),
-        confidentiality: Confidentiality::parse(&s.confidentiality)
-            .unwrap_or(Confidentiality::Restricted),
+        status: StayStatus::stored(&s.status, "stays.status")?,
+        confidentiality: Confidentiality::stored(&s.confidentiality, "stays.confidentiality")?,
         accommodation_address: details.accommodation_address,
         created_at: s.created_at.into(),
         updated_at: s.updated_at.into(),
         version: s.version,
-    }
+    })
 }
 
 /// The details of a stay the caller fully sees (`None` otherwise),
@@ -336,7 +341,7 @@ impl StaysApi {
         let items = rows
             .iter()
             .map(|r| stay_view(&r.stay, r.codename.as_deref().unwrap_or_default(), None))
-            .collect();
+            .collect::<Result<_, _>>()?;
         Ok(StayList::page(
             items,
             next,
@@ -472,7 +477,7 @@ impl StaysApi {
             accommodation_address: address,
         };
         Ok(StayCreated::Created(
-            Json(stay_view(&stay, &defender.codename, Some(details))),
+            Json(stay_view(&stay, &defender.codename, Some(details))?),
             crate::http::resource_url(&state.config.public_url, &format!("/stays/{id}")),
             etag(stay.version),
         ))
@@ -489,7 +494,7 @@ impl StaysApi {
         let found = sight::stay(&state, &caller, id.0).await?;
         let details = shown_details(&state, &caller, &found).await?;
         Ok(StayResponse::Ok(
-            Json(stay_view(&found.stay, &found.defender.codename, details)),
+            Json(stay_view(&found.stay, &found.defender.codename, details)?),
             etag(found.stay.version),
         ))
     }
@@ -642,7 +647,7 @@ impl StaysApi {
                     .fields(fields),
             )
             .await?;
-            let status = StayStatus::parse(&s.status).unwrap_or(StayStatus::Referred);
+            let status = StayStatus::stored(&s.status, "stays.status")?;
             outbox::emit(&txn, now, stay_event(Actie::Update, s.id, status)).await?;
         }
         let (stay, defender, wrapped_key) = store::stay_with_key(&txn, s.id)
@@ -657,7 +662,7 @@ impl StaysApi {
         };
         let shown = shown_details(state, &caller, &updated).await?;
         Ok(StayResponse::Ok(
-            Json(stay_view(&updated.stay, &updated.defender.codename, shown)),
+            Json(stay_view(&updated.stay, &updated.defender.codename, shown)?),
             etag(updated.stay.version),
         ))
     }
@@ -699,8 +704,11 @@ impl StaysApi {
         for r in rows {
             items.push(StatusChange {
                 id: r.id,
-                from: r.from_status.as_deref().and_then(StayStatus::parse),
-                to: StayStatus::parse(&r.to_status).unwrap_or(StayStatus::Referred),
+                from: StayStatus::stored_opt(
+                    r.from_status.as_deref(),
+                    "stay_status_changes.from_status",
+                )?,
+                to: StayStatus::stored(&r.to_status, "stay_status_changes.to_status")?,
                 reason: vault::open_opt(
                     &key,
                     Field::StatusChangeReason,
@@ -763,7 +771,7 @@ impl StaysApi {
         let (s, _) = store::stay(&txn, found.stay.id)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        let from = StayStatus::parse(&s.status).unwrap_or(StayStatus::Referred);
+        let from = StayStatus::stored(&s.status, "stays.status")?;
         if let Err(refusal) =
             lifecycle::check(from, body.to, reason.as_deref(), is_coordinator(&caller))
         {

@@ -35,17 +35,17 @@ pub enum SummaryResponse {
     Ok(Json<StaySummary>),
 }
 
-fn summary_view(s: stays::Model) -> StaySummary {
-    StaySummary {
+fn summary_view(s: stays::Model) -> Result<StaySummary, ApiError> {
+    Ok(StaySummary {
         id: s.id,
         reference: s.reference,
-        status: StayStatus::parse(&s.status).unwrap_or(StayStatus::Referred),
+        status: StayStatus::stored(&s.status, "stays.status")?,
         planned_arrival: s.planned_arrival,
         planned_departure: s.planned_departure,
         actual_arrival: s.actual_arrival,
         actual_departure: s.actual_departure,
         updated_at: s.updated_at.into(),
-    }
+    })
 }
 
 /// API clients' reads are audited (staff see summaries unaudited, as in the stay list).
@@ -103,7 +103,9 @@ impl StaySummariesApi {
         )
         .await?;
         Ok(StaySummaryList::page(
-            rows.into_iter().map(summary_view).collect(),
+            rows.into_iter()
+                .map(summary_view)
+                .collect::<Result<_, _>>()?,
             next,
             &state.config.public_url,
             req.uri(),
@@ -146,6 +148,6 @@ impl StaySummariesApi {
                 .fields(vec!["summary"]),
         )
         .await?;
-        Ok(SummaryResponse::Ok(Json(summary_view(stay))))
+        Ok(SummaryResponse::Ok(Json(summary_view(stay)?)))
     }
 }
