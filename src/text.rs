@@ -67,6 +67,14 @@ impl std::fmt::Display for Corrupt {
 
 impl std::error::Error for Corrupt {}
 
+/// A stored JSON value read back; one that does not is `Corrupt`.
+pub fn stored_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    column: &'static str,
+) -> Result<T, Corrupt> {
+    serde_json::from_str(text).map_err(|_| Corrupt { column })
+}
+
 impl From<Corrupt> for crate::http::problem::ApiError {
     fn from(c: Corrupt) -> Self {
         tracing::error!(column = c.column, "a stored value does not decode");

@@ -42,8 +42,7 @@ use crate::{
         problem::{ApiError, ApiResult, InvalidParam},
         stale_version, Tag,
     },
-    text::parse_text,
-    text::Corrupt,
+    text::{parse_text, stored_json, Corrupt},
     AppState,
 };
 
@@ -87,10 +86,7 @@ pub fn placement_view(m: placements::Model) -> Result<Placement, ApiError> {
     let grant = match m.grant_json.as_deref() {
         None => None,
         Some(g) => {
-            let g = serde_json::from_str::<Grant>(g).map_err(|_| {
-                tracing::error!(placement = %m.id, "the stored grant does not parse");
-                ApiError::internal()
-            })?;
+            let g = stored_json::<Grant>(g, "placements.grant_json")?;
             Some(Grant {
                 frozen: GRANT_FROZEN.contains(&status),
                 ..g
@@ -290,10 +286,7 @@ fn csv_row(m: &placements::Model) -> Result<Vec<String>, Corrupt> {
     let opt = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
     let grant = match m.grant_json.as_deref() {
         None => String::new(),
-        Some(g) => serde_json::from_str::<Grant>(g)
-            .map_err(|_| Corrupt {
-                column: "placements.grant_json",
-            })?
+        Some(g) => stored_json::<Grant>(g, "placements.grant_json")?
             .amount_cents
             .to_string(),
     };

@@ -398,6 +398,10 @@ fn check_string(schema: &MetaSchema, s: &str, path: &str, out: &mut Vec<InvalidP
             format!("One of: {}.", allowed.join(", ")),
         ));
     }
+    // one problem per field: a text too long is not also given a format
+    if out.len() > before {
+        return;
+    }
     let problem = match schema.format {
         Some("date") | Some("naive-date") => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
             .is_err()
@@ -411,8 +415,7 @@ fn check_string(schema: &MetaSchema, s: &str, path: &str, out: &mut Vec<InvalidP
         Some(other) => super::formats::check(other, s).and_then(Result::err),
         None => None,
     };
-    // one problem per field: a text too long is not also given a format
-    if let Some(reason) = problem.filter(|_| out.len() == before) {
+    if let Some(reason) = problem {
         out.push(InvalidParam::new(shown(path), "invalid_format", reason));
     }
 }

@@ -29,9 +29,7 @@ pub fn matches(
     event: &outbox_events::Model,
 ) -> Result<bool, crate::text::Corrupt> {
     let kenmerken: BTreeMap<String, String> =
-        serde_json::from_str(&event.kenmerken).map_err(|_| crate::text::Corrupt {
-            column: "outbox_events.kenmerken",
-        })?;
+        crate::text::stored_json(&event.kenmerken, "outbox_events.kenmerken")?;
     Ok(channels.iter().any(|c| {
         c.kanaal == event.kanaal
             && c.filters

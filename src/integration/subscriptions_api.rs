@@ -34,7 +34,7 @@ use crate::{
         stale_version, Tag,
     },
     keyring::webhook_secret_aad,
-    text::Corrupt,
+    text::{stored_json, Corrupt},
     AppState,
 };
 
@@ -80,7 +80,7 @@ fn subscription_view(m: webhook_subscriptions::Model) -> Result<Subscription, Ap
     let corrupt = Corrupt {
         column: "webhook_subscriptions.channels",
     };
-    let stored: Vec<Channel> = serde_json::from_str(&m.channels).map_err(|_| corrupt)?;
+    let stored: Vec<Channel> = stored_json(&m.channels, corrupt.column)?;
     let channels = stored
         .into_iter()
         .map(|c| {

@@ -34,8 +34,8 @@ use crate::{
         stale_version, Tag,
     },
     integration::outbox::{self, Actie},
-    text::Corrupt,
     text::{normalized_name, parse_country, parse_text},
+    text::{stored_json, Corrupt},
     AppState,
 };
 
@@ -86,9 +86,7 @@ pub enum ConsentResponse {
 }
 
 fn languages_of(m: &defenders::Model) -> Result<Vec<String>, Corrupt> {
-    serde_json::from_str(&m.languages).map_err(|_| Corrupt {
-        column: "defenders.languages",
-    })
+    stored_json(&m.languages, "defenders.languages")
 }
 
 pub fn defender_view(

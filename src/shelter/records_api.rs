@@ -639,35 +639,39 @@ impl StayRecordsApi {
             .await?
             .ok_or_else(ApiError::not_found)?;
         let expected = if_match_version(if_match.0.as_deref(), existing.version)?;
-        let mut update = check_ins::Entity::update_many()
-            .col_expr(
+        let mut changes: Vec<(check_ins::Column, sea_orm::Value)> = vec![
+            (
                 check_ins::Column::Outcome,
-                Expr::value(Some(body.outcome.as_str())),
-            )
-            .col_expr(check_ins::Column::RecordedAt, Expr::value(Some(now)))
-            .col_expr(
-                check_ins::Column::RecordedBy,
-                Expr::value(Some(caller.actor_id)),
-            )
-            .col_expr(check_ins::Column::Version, Expr::value(expected + 1));
+                Some(body.outcome.as_str()).into(),
+            ),
+            (check_ins::Column::RecordedBy, Some(caller.actor_id).into()),
+        ];
         let mut fields = vec!["outcome"];
         if note.is_some() {
             let sealed = vault::seal_opt(&key, Field::CheckInNote, existing.id, note.as_deref());
-            update = update.col_expr(check_ins::Column::NoteEnc, Expr::value(sealed));
+            changes.push((check_ins::Column::NoteEnc, sealed.into()));
             fields.push("note");
         }
-        let written = update
-            .filter(check_ins::Column::Id.eq(existing.id))
-            .filter(check_ins::Column::Version.eq(expected))
-            .exec(&txn)
-            .await?;
-        if written.rows_affected != 1 {
+        // a check-in's "updated at" is when it was recorded
+        if !crate::db::update_versioned::<check_ins::Entity>(
+            &txn,
+            check_ins::Column::Id,
+            check_ins::Column::Version,
+            check_ins::Column::RecordedAt,
+            existing.id,
+            expected,
+            changes,
+            now,
+        )
+        .await?
+        {
             return Err(stale_version());
         }
+        let ctx = found.audit(&state.keys, &caller)?;
         audit::record(
             &txn,
             now,
-            &found.audit(&state.keys, &caller)?,
+            &ctx,
             Event::new("check_in.recorded", 200)
                 .on("check_in", existing.id)
                 .fields(fields),
@@ -680,7 +684,7 @@ impl StayRecordsApi {
                 audit::record(
                     &txn,
                     now,
-                    &found.audit(&state.keys, &caller)?,
+                    &ctx,
                     Event::new("read", 200)
                         .on("check_in", existing.id)
                         .fields(vec!["note"]),
