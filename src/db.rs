@@ -15,6 +15,7 @@ use sea_orm::{
 use crate::http::problem::ApiError;
 
 pub mod positional;
+pub mod versioned;
 
 /// PostgreSQL's planner setting for the cost of reading a page out of order.
 const RANDOM_PAGE_COST: &str = "random_page_cost";
@@ -238,12 +239,37 @@ pub async fn purge_old_row_versions(db: &DatabaseConnection, tables: &[&str]) ->
 /// database cannot be reached, otherwise an internal error (500). The error
 /// itself goes to the log, never to the caller.
 pub fn classify_error(err: &DbErr) -> ApiError {
-    if is_unavailable(err) {
+    if is_unique_violation(err) {
+        // the database's message names the value: it stays out of the log
+        tracing::info!("unique constraint refused a write");
+        ApiError::conflict("Another record already has this value; nothing was written.")
+    } else if is_unavailable(err) {
         tracing::warn!(error = %err, "database unavailable");
         ApiError::unavailable("The database is unavailable; try again shortly.").with_retry_after(5)
     } else {
         tracing::error!(error = %err, "database error");
         ApiError::internal()
+    }
+}
+
+/// Whether a write was refused by a unique constraint (on either backend).
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
+/// A unique violation as a 409 that says what is taken; any other error as
+/// [`classify_error`] answers it. The constraint, not a check before the
+/// insert, decides: two concurrent creates cannot both pass.
+pub fn taken(message: &'static str) -> impl FnOnce(DbErr) -> ApiError {
+    move |err| {
+        if is_unique_violation(&err) {
+            ApiError::conflict(message)
+        } else {
+            classify_error(&err)
+        }
     }
 }
 

@@ -1096,3 +1096,33 @@ async fn a_corrupt_stored_value_is_an_error_not_a_default() {
     let resp = w.app.get("/institutions", &w.officer.token).await;
     assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+/// Two creates with one Erasmus code at the same moment: the unique
+/// constraint decides, one is created and the other is a 409 (never a 500).
+/// On SQLite the write lock orders them; on PostgreSQL they really race.
+#[tokio::test]
+async fn two_creates_with_one_code_one_wins_one_is_a_409() {
+    let w = world(2).await;
+    let t = &w.coordinator.token;
+    for round in 0..8 {
+        let code = format!("NL RACE{round:02}");
+        let create = |name: &'static str| {
+            w.app.post(
+                "/institutions",
+                Some(t),
+                json!({"name": name, "kind": "hbo", "country": "NL", "city": "Delft", "erasmusCode": code, "sisterCity": false}),
+            )
+        };
+        let (a, b) = tokio::join!(create("One"), create("Other"));
+        let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [201, 409], "round {round}");
+        let refused = if a.status() == StatusCode::CONFLICT {
+            a
+        } else {
+            b
+        };
+        let p = problem(refused, 409).await;
+        assert_eq!(p["detail"], "Another institution has this Erasmus code.");
+    }
+}

@@ -6,10 +6,7 @@ use poem_openapi::{
     payload::Json,
     ApiResponse, OpenApi,
 };
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ConnectionTrait};
 use uuid::Uuid;
 
 use super::{
@@ -24,8 +21,11 @@ use super::{
 };
 use crate::{
     accounts::{access::Caller, model::Email},
-    audit::{self, Event},
-    db::begin_write,
+    audit::Event,
+    db::{
+        begin_write, taken,
+        versioned::{self, Changes},
+    },
     entities::{agreement_quotas, agreements, institutions},
     http::etag,
     http::{
@@ -33,7 +33,7 @@ use crate::{
         if_match_version,
         pagination::{paginate, PageRequest},
         problem::{ApiError, ApiResult, InvalidParam},
-        stale_version, Tag,
+        Tag,
     },
     text::{parse_country, parse_text},
     AppState,
@@ -89,12 +89,7 @@ async fn agreement_view(
     db: &impl ConnectionTrait,
     m: agreements::Model,
 ) -> Result<Agreement, ApiError> {
-    let quotas = agreement_quotas::Entity::find()
-        .filter(agreement_quotas::Column::AgreementId.eq(m.id))
-        .order_by_asc(agreement_quotas::Column::Direction)
-        .order_by_asc(agreement_quotas::Column::EducationLevel)
-        .all(db)
-        .await?;
+    let quotas = store::quotas(db, m.id).await?;
     Ok(Agreement {
         id: m.id,
         partner_institution_id: m.partner_institution_id,
@@ -141,28 +136,19 @@ fn checked_quotas(quotas: &[Quota], problems: &mut Vec<InvalidParam>) {
     }
 }
 
-async fn write_quotas(
-    db: &impl ConnectionTrait,
-    agreement_id: Uuid,
-    quotas: &[Quota],
-) -> Result<(), ApiError> {
-    agreement_quotas::Entity::delete_many()
-        .filter(agreement_quotas::Column::AgreementId.eq(agreement_id))
-        .exec(db)
-        .await?;
-    for q in quotas {
-        agreement_quotas::Entity::insert(agreement_quotas::ActiveModel {
-            agreement_id: Set(agreement_id),
-            direction: Set(q.direction.as_str().to_owned()),
-            education_level: Set(q.education_level.as_str().to_owned()),
-            places: Set(q.places),
-            total_months: Set(q.total_months),
+fn new_quotas(quotas: &[Quota]) -> Vec<store::NewQuota> {
+    quotas
+        .iter()
+        .map(|q| store::NewQuota {
+            direction: q.direction,
+            education_level: q.education_level,
+            places: q.places,
+            total_months: q.total_months,
         })
-        .exec_without_returning(db)
-        .await?;
-    }
-    Ok(())
+        .collect()
 }
+
+const CODE_TAKEN: &str = "Another institution has this Erasmus code.";
 
 pub struct CatalogueApi;
 
@@ -189,24 +175,13 @@ impl CatalogueApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<InstitutionList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        let mut q = institutions::Entity::find();
-        if let Some(k) = kind.0 {
-            q = q.filter(institutions::Column::Kind.eq(k.as_str()));
-        }
-        if let Some(c) = &country.0 {
-            q = q.filter(institutions::Column::Country.eq(c.to_ascii_uppercase()));
-        }
-        if let Some(s) = sister_city.0 {
-            q = q.filter(institutions::Column::SisterCity.eq(s));
-        }
-        if let Some(after) = page.after {
-            q = q.filter(institutions::Column::Id.gt(after));
-        }
-        let rows = q
-            .order_by_asc(institutions::Column::Id)
-            .limit(page.fetch_limit())
-            .all(&state.db)
-            .await?;
+        let filter = store::InstitutionFilter {
+            kind: kind.0,
+            country: country.0.map(|c| c.to_ascii_uppercase()),
+            sister_city: sister_city.0,
+        };
+        let rows =
+            store::list_institutions(&state.db, &filter, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         Ok(InstitutionList::page(
             rows.into_iter()
@@ -260,17 +235,9 @@ impl CatalogueApi {
             return Err(ApiError::invalid(problems));
         }
         let now = state.clock.now();
-        let id = Uuid::now_v7();
         let txn = begin_write(&state.db).await?;
-        if let Some(code) = &code {
-            if store::erasmus_code_taken(&txn, code, None).await? {
-                return Err(ApiError::conflict(
-                    "Another institution has this Erasmus code.",
-                ));
-            }
-        }
-        institutions::Entity::insert(institutions::ActiveModel {
-            id: Set(id),
+        let row = institutions::ActiveModel {
+            id: Set(Uuid::now_v7()),
             name: Set(name),
             kind: Set(body.kind.as_str().to_owned()),
             country: Set(country),
@@ -281,20 +248,10 @@ impl CatalogueApi {
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("institution.created", 201).on("institution", id),
-        )
-        .await?;
-        let created = institutions::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
-            .ok_or_else(ApiError::internal)?;
+        };
+        let created = store::insert_institution(&txn, &caller.audit, now, row)
+            .await
+            .map_err(taken(CODE_TAKEN))?;
         crate::integration::outbox::emit(
             &txn,
             now,
@@ -325,8 +282,7 @@ impl CatalogueApi {
         state: Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<InstitutionResponse> {
-        let m = institutions::Entity::find_by_id(id.0)
-            .one(&state.db)
+        let m = store::find_institution(&state.db, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         let tag = etag(m.version);
@@ -351,47 +307,34 @@ impl CatalogueApi {
     ) -> ApiResult<InstitutionResponse> {
         let state = *state;
         let mut problems = Vec::new();
-        let mut changes: Vec<(institutions::Column, sea_orm::Value)> = Vec::new();
-        let mut fields = Vec::new();
+        let mut changes = Changes::<institutions::Entity>::new();
         if let Some(n) = &body.name {
-            changes.push((
-                institutions::Column::Name,
-                checked_text("name", n, 200, &mut problems).into(),
-            ));
-            fields.push("name");
+            let n = checked_text("name", n, 200, &mut problems);
+            changes.set("name", institutions::Column::Name, n);
         }
         if let Some(k) = body.kind {
-            changes.push((institutions::Column::Kind, k.as_str().into()));
-            fields.push("kind");
+            changes.set("kind", institutions::Column::Kind, k.as_str());
         }
         if let Some(c) = &body.country {
             let c = parse_country(c)
                 .map_err(|r| problems.push(InvalidParam::new("country", "invalid", r)))
                 .unwrap_or_default();
-            changes.push((institutions::Column::Country, c.into()));
-            fields.push("country");
+            changes.set("country", institutions::Column::Country, c);
         }
         if let Some(c) = &body.city {
-            changes.push((
-                institutions::Column::City,
-                checked_text("city", c, 100, &mut problems).into(),
-            ));
-            fields.push("city");
+            let c = checked_text("city", c, 100, &mut problems);
+            changes.set("city", institutions::Column::City, c);
         }
-        let mut new_code = None;
         if let Some(c) = &body.erasmus_code {
             let code = Some(c.trim()).filter(|c| !c.is_empty()).and_then(|c| {
                 parse_erasmus_code(c)
                     .map_err(|r| problems.push(InvalidParam::new("erasmusCode", "invalid", r)))
                     .ok()
             });
-            new_code = code.clone();
-            changes.push((institutions::Column::ErasmusCode, code.into()));
-            fields.push("erasmusCode");
+            changes.set("erasmusCode", institutions::Column::ErasmusCode, code);
         }
         if let Some(s) = body.sister_city {
-            changes.push((institutions::Column::SisterCity, s.into()));
-            fields.push("sisterCity");
+            changes.set("sisterCity", institutions::Column::SisterCity, s);
         }
         if let Some(e) = &body.contact_email {
             let email = Some(e.trim()).filter(|e| !e.is_empty()).and_then(|e| {
@@ -400,63 +343,33 @@ impl CatalogueApi {
                     .map_err(|r| problems.push(InvalidParam::new("contactEmail", "invalid", r)))
                     .ok()
             });
-            changes.push((institutions::Column::ContactEmail, email.into()));
-            fields.push("contactEmail");
+            changes.set("contactEmail", institutions::Column::ContactEmail, email);
         }
         if !problems.is_empty() {
             return Err(ApiError::invalid(problems));
         }
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
-        let m = institutions::Entity::find_by_id(id.0)
-            .one(&txn)
+        let m = store::find_institution(&txn, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         let expected = if_match_version(if_match.0.as_deref(), m.version)?;
-        if let Some(code) = &new_code {
-            if store::erasmus_code_taken(&txn, code, Some(m.id)).await? {
-                return Err(ApiError::conflict(
-                    "Another institution has this Erasmus code.",
-                ));
+        let event = Event::new("institution.updated", 200).on("institution", m.id);
+        let updated = versioned::update(&txn, &caller.audit, now, m.id, expected, changes, event)
+            .await
+            .map_err(|e| e.or_taken(CODE_TAKEN))?;
+        let updated = match updated {
+            Some(updated) => {
+                crate::integration::outbox::emit(
+                    &txn,
+                    now,
+                    super::events::institution(crate::integration::outbox::Actie::Update, &updated),
+                )
+                .await?;
+                updated
             }
-        }
-        if !fields.is_empty() {
-            if !crate::db::update_versioned::<institutions::Entity>(
-                &txn,
-                institutions::Column::Id,
-                institutions::Column::Version,
-                institutions::Column::UpdatedAt,
-                m.id,
-                expected,
-                changes,
-                now,
-            )
-            .await?
-            {
-                return Err(stale_version());
-            }
-            audit::record(
-                &txn,
-                now,
-                &caller.audit,
-                Event::new("institution.updated", 200)
-                    .on("institution", m.id)
-                    .fields(fields),
-            )
-            .await?;
-        }
-        let updated = institutions::Entity::find_by_id(m.id)
-            .one(&txn)
-            .await?
-            .ok_or_else(ApiError::internal)?;
-        if updated.version != m.version {
-            crate::integration::outbox::emit(
-                &txn,
-                now,
-                super::events::institution(crate::integration::outbox::Actie::Update, &updated),
-            )
-            .await?;
-        }
+            None => m,
+        };
         txn.commit().await?;
         let tag = etag(updated.version);
         Ok(InstitutionResponse::Ok(
@@ -482,24 +395,13 @@ impl CatalogueApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<AgreementList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        let mut q = agreements::Entity::find();
-        if let Some(s) = status.0 {
-            q = q.filter(agreements::Column::Status.eq(s.as_str()));
-        }
-        if let Some(p) = programme.0 {
-            q = q.filter(agreements::Column::Programme.eq(p.as_str()));
-        }
-        if let Some(p) = partner.0 {
-            q = q.filter(agreements::Column::PartnerInstitutionId.eq(p));
-        }
-        if let Some(after) = page.after {
-            q = q.filter(agreements::Column::Id.gt(after));
-        }
-        let rows = q
-            .order_by_asc(agreements::Column::Id)
-            .limit(page.fetch_limit())
-            .all(&state.db)
-            .await?;
+        let filter = store::AgreementFilter {
+            status: status.0,
+            programme: programme.0,
+            partner: partner.0,
+        };
+        let rows =
+            store::list_agreements(&state.db, &filter, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let mut items = Vec::with_capacity(rows.len());
         for r in rows {
@@ -539,10 +441,8 @@ impl CatalogueApi {
             return Err(ApiError::invalid(problems));
         }
         let now = state.clock.now();
-        let id = Uuid::now_v7();
         let txn = begin_write(&state.db).await?;
-        if institutions::Entity::find_by_id(body.partner_institution_id)
-            .one(&txn)
+        if store::find_institution(&txn, body.partner_institution_id)
             .await?
             .is_none()
         {
@@ -552,8 +452,8 @@ impl CatalogueApi {
                 "There is no such institution.",
             ));
         }
-        agreements::Entity::insert(agreements::ActiveModel {
-            id: Set(id),
+        let row = agreements::ActiveModel {
+            id: Set(Uuid::now_v7()),
             partner_institution_id: Set(body.partner_institution_id),
             programme: Set(body.programme.as_str().to_owned()),
             valid_from: Set(body.valid_from),
@@ -562,21 +462,10 @@ impl CatalogueApi {
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        write_quotas(&txn, id, &body.quotas).await?;
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("agreement.created", 201).on("agreement", id),
-        )
-        .await?;
-        let created = agreements::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
-            .ok_or_else(ApiError::internal)?;
+        };
+        let created =
+            store::insert_agreement(&txn, &caller.audit, now, row, &new_quotas(&body.quotas))
+                .await?;
         crate::integration::outbox::emit(
             &txn,
             now,
@@ -604,8 +493,7 @@ impl CatalogueApi {
         state: Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<AgreementResponse> {
-        let m = agreements::Entity::find_by_id(id.0)
-            .one(&state.db)
+        let m = store::find_agreement(&state.db, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         let view = agreement_view(&state.db, m).await?;
@@ -639,8 +527,7 @@ impl CatalogueApi {
         }
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
-        let m = agreements::Entity::find_by_id(id.0)
-            .one(&txn)
+        let m = store::find_agreement(&txn, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         let expected = if_match_version(if_match.0.as_deref(), m.version)?;
@@ -653,67 +540,40 @@ impl CatalogueApi {
                 "An agreement cannot end before it starts.",
             ));
         }
-        let mut changes: Vec<(agreements::Column, sea_orm::Value)> = Vec::new();
-        let mut fields = Vec::new();
+        let mut changes = Changes::<agreements::Entity>::new();
         if let Some(p) = body.programme {
-            changes.push((agreements::Column::Programme, p.as_str().into()));
-            fields.push("programme");
+            changes.set("programme", agreements::Column::Programme, p.as_str());
         }
         if body.valid_from.is_some() {
-            changes.push((agreements::Column::ValidFrom, from.into()));
-            fields.push("validFrom");
+            changes.set("validFrom", agreements::Column::ValidFrom, from);
         }
         if body.valid_until.is_some() {
-            changes.push((agreements::Column::ValidUntil, until.into()));
-            fields.push("validUntil");
+            changes.set("validUntil", agreements::Column::ValidUntil, until);
         }
         if let Some(s) = body.status {
-            changes.push((agreements::Column::Status, s.as_str().into()));
-            fields.push("status");
+            changes.set("status", agreements::Column::Status, s.as_str());
         }
         if body.quotas.is_some() {
-            fields.push("quotas");
+            changes.touch("quotas");
         }
-        if !fields.is_empty() {
-            if !crate::db::update_versioned::<agreements::Entity>(
-                &txn,
-                agreements::Column::Id,
-                agreements::Column::Version,
-                agreements::Column::UpdatedAt,
-                m.id,
-                expected,
-                changes,
-                now,
-            )
-            .await?
-            {
-                return Err(stale_version());
+        let event = Event::new("agreement.updated", 200).on("agreement", m.id);
+        let updated =
+            versioned::update(&txn, &caller.audit, now, m.id, expected, changes, event).await?;
+        let updated = match updated {
+            Some(updated) => {
+                if let Some(q) = &body.quotas {
+                    store::replace_quotas(&txn, m.id, &new_quotas(q)).await?;
+                }
+                crate::integration::outbox::emit(
+                    &txn,
+                    now,
+                    super::events::agreement(crate::integration::outbox::Actie::Update, &updated),
+                )
+                .await?;
+                updated
             }
-            if let Some(q) = &body.quotas {
-                write_quotas(&txn, m.id, q).await?;
-            }
-            audit::record(
-                &txn,
-                now,
-                &caller.audit,
-                Event::new("agreement.updated", 200)
-                    .on("agreement", m.id)
-                    .fields(fields),
-            )
-            .await?;
-        }
-        let updated = agreements::Entity::find_by_id(m.id)
-            .one(&txn)
-            .await?
-            .ok_or_else(ApiError::internal)?;
-        if updated.version != m.version {
-            crate::integration::outbox::emit(
-                &txn,
-                now,
-                super::events::agreement(crate::integration::outbox::Actie::Update, &updated),
-            )
-            .await?;
-        }
+            None => m,
+        };
         let view = agreement_view(&txn, updated).await?;
         txn.commit().await?;
         let tag = etag(view.version);

@@ -8,19 +8,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::model::{Direction, EducationLevel, PlacementStatus};
-use crate::entities::{institutions, placements};
+use crate::entities::placements;
 
-pub async fn erasmus_code_taken(
-    db: &impl ConnectionTrait,
-    code: &str,
-    except: Option<Uuid>,
-) -> Result<bool, DbErr> {
-    let mut q = institutions::Entity::find().filter(institutions::Column::ErasmusCode.eq(code));
-    if let Some(id) = except {
-        q = q.filter(institutions::Column::Id.ne(id));
-    }
-    Ok(q.one(db).await?.is_some())
-}
+mod catalogue;
+pub use catalogue::*;
 
 /// The next placement reference of a year: `EX-2026-0001`, ...
 pub async fn next_placement_reference(

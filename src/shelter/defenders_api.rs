@@ -23,21 +23,26 @@ use super::{
 use crate::{
     accounts::access::Caller,
     audit::{self, Event},
-    db::begin_write,
-    entities::{consents, defenders, risk_assessments, stay_notes, stays},
+    db::{
+        begin_write, taken,
+        versioned::{self, Changes},
+    },
+    entities::{consents, defenders},
     http::etag,
     http::{
         body::JsonBody,
         if_match_version,
         pagination::{paginate, PageRequest},
         problem::{ApiError, ApiResult, InvalidParam},
-        stale_version, Tag,
+        Tag,
     },
     integration::outbox::{self, Actie},
     text::{normalized_name, parse_country, parse_text},
     text::{stored_json, Corrupt},
     AppState,
 };
+
+const CODENAME_TAKEN: &str = "Another defender has this codename.";
 
 #[derive(ApiResponse)]
 pub enum DefenderResponse {
@@ -294,9 +299,6 @@ impl DefendersApi {
         let now = state.clock.now();
         let id = Uuid::now_v7();
         let txn = begin_write(&state.db).await?;
-        if store::codename_taken(&txn, &codename.key(), None).await? {
-            return Err(ApiError::conflict("Another defender has this codename."));
-        }
         let (key_id, key) = vault::new_data_key(&txn, &state.keys, now).await?;
         let identity_enc = identity
             .as_ref()
@@ -325,9 +327,6 @@ impl DefendersApi {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        defenders::Entity::insert(model)
-            .exec_without_returning(&txn)
-            .await?;
         let mut fields = vec![
             "codename",
             "countryOfWork",
@@ -339,18 +338,14 @@ impl DefendersApi {
         if identity.is_some() {
             fields.push("identity");
         }
-        audit::record(
-            &txn,
-            now,
-            &caller.audit.about_defender(Some(key_id), &key),
+        let audit = caller.audit.about_defender(Some(key_id), &key);
+        let created = versioned::insert(&txn, &audit, now, model, |m| {
             Event::new("defender.created", 201)
-                .on("defender", id)
-                .fields(fields),
-        )
-        .await?;
-        let created = store::defender(&txn, id)
-            .await?
-            .ok_or_else(ApiError::internal)?;
+                .on("defender", m.id)
+                .fields(fields)
+        })
+        .await
+        .map_err(taken(CODENAME_TAKEN))?;
         txn.commit().await?;
         Ok(DefenderCreated::Created(
             Json(defender_view(&created, identity)?),
@@ -446,79 +441,46 @@ impl DefendersApi {
             .await?
             .ok_or_else(ApiError::not_found)?;
         let expected = if_match_version(if_match.0.as_deref(), m.version)?;
-        let mut changes = Vec::new();
-        let mut fields = Vec::new();
+        let mut changes = Changes::<defenders::Entity>::new();
         if let Some(c) = &codename {
             if c.as_str() != m.codename {
-                if store::codename_taken(&txn, &c.key(), Some(m.id)).await? {
-                    return Err(ApiError::conflict("Another defender has this codename."));
-                }
-                changes.push((defenders::Column::Codename, c.as_str().into()));
-                changes.push((defenders::Column::CodenameKey, c.key().into()));
-                fields.push("codename");
+                changes.set("codename", defenders::Column::Codename, c.as_str());
+                changes.set("codename", defenders::Column::CodenameKey, c.key());
             }
         }
         if let Some(c) = country {
-            changes.push((defenders::Column::CountryOfWork, c.into()));
-            fields.push("countryOfWork");
+            changes.set("countryOfWork", defenders::Column::CountryOfWork, c);
         }
         if let Some(f) = body.field_of_work {
-            changes.push((defenders::Column::FieldOfWork, f.as_str().into()));
-            fields.push("fieldOfWork");
+            changes.set("fieldOfWork", defenders::Column::FieldOfWork, f.as_str());
         }
         if let Some(l) = languages {
-            changes.push((
-                defenders::Column::Languages,
-                serde_json::to_string(&l).unwrap_or_default().into(),
-            ));
-            fields.push("languages");
+            let l = serde_json::to_string(&l).map_err(|_| ApiError::internal())?;
+            changes.set("languages", defenders::Column::Languages, l);
         }
         if body.gender.is_some() {
-            changes.push((
-                defenders::Column::Gender,
-                gender.filter(|g| !g.is_empty()).into(),
-            ));
-            fields.push("gender");
+            let g = gender.filter(|g| !g.is_empty());
+            changes.set("gender", defenders::Column::Gender, g);
         }
         if let Some(r) = body.risk_level {
-            changes.push((defenders::Column::RiskLevel, r.as_str().into()));
-            fields.push("riskLevel");
+            changes.set("riskLevel", defenders::Column::RiskLevel, r.as_str());
         }
         if let Some(i) = &identity {
             let key = vault::data_key(&txn, &state.keys, m.data_key_id).await?;
-            changes.push((
-                defenders::Column::IdentityEnc,
-                Some(seal_identity(&key, m.id, i)?).into(),
-            ));
-            changes.push((
-                defenders::Column::LegalNameIndex,
-                Some(
-                    state
-                        .keys
-                        .index
-                        .blind_index(&normalized_name(&i.legal_name)),
-                )
-                .into(),
-            ));
-            fields.push("identity");
+            let sealed = seal_identity(&key, m.id, i)?;
+            let index = state
+                .keys
+                .index
+                .blind_index(&normalized_name(&i.legal_name));
+            changes.set("identity", defenders::Column::IdentityEnc, Some(sealed));
+            changes.set("identity", defenders::Column::LegalNameIndex, Some(index));
         }
-        if !fields.is_empty() {
-            if !store::bump_defender_version(&txn, m.id, expected, changes, now).await? {
-                return Err(stale_version());
-            }
-            audit::record(
-                &txn,
-                now,
-                &sight::defender_audit(state, &caller, &m).await?,
-                Event::new("defender.updated", 200)
-                    .on("defender", m.id)
-                    .fields(fields),
-            )
-            .await?;
-        }
-        let updated = store::defender(&txn, m.id)
-            .await?
-            .ok_or_else(ApiError::internal)?;
+        let audit = sight::defender_audit(state, &caller, &m).await?;
+        let event = Event::new("defender.updated", 200).on("defender", m.id);
+        let updated = versioned::update(&txn, &audit, now, m.id, expected, changes, event)
+            .await
+            .map_err(|e| e.or_taken(CODENAME_TAKEN))?
+            .unwrap_or(m);
         txn.commit().await?;
         let shown = if is_coordinator(&caller) {
             match identity {
@@ -555,7 +517,6 @@ impl DefendersApi {
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
     ) -> ApiResult<Erased> {
-        use sea_orm::sea_query::Expr;
         let state = *state;
         // the guard refuses an erasure without an X-Audit-Reason
         // (access::REASON_REQUIRED); this is the last line of that defence
@@ -572,112 +533,9 @@ impl DefendersApi {
             .await?
             .ok_or_else(ApiError::not_found)?;
         let expected = if_match_version(if_match.0.as_deref(), m.version)?;
-        let token = format!(
-            "erased-{}",
-            &hex::encode(crate::crypto::random_bytes::<6>())
-        );
-        let changes = vec![
-            (defenders::Column::Codename, token.clone().into()),
-            (defenders::Column::CodenameKey, token.into()),
-            (
-                defenders::Column::IdentityEnc,
-                Option::<String>::None.into(),
-            ),
-            (
-                defenders::Column::LegalNameIndex,
-                Option::<String>::None.into(),
-            ),
-            (defenders::Column::Gender, Option::<String>::None.into()),
-            (defenders::Column::Languages, "[]".into()),
-            (defenders::Column::DataKeyId, Option::<Uuid>::None.into()),
-            (defenders::Column::ErasedAt, Some(now).into()),
-        ];
-        if !store::bump_defender_version(&txn, m.id, expected, changes, now).await? {
-            return Err(stale_version());
-        }
-        let erased_stays: Vec<(Uuid, String)> = stays::Entity::find()
-            .filter(stays::Column::DefenderId.eq(m.id))
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|s| (s.id, s.status))
-            .collect();
-        let stay_ids: Vec<Uuid> = erased_stays.iter().map(|(id, _)| *id).collect();
-        // every protected value and every free text about the defender,
-        // sealed or (from earlier versions) not
-        let none = || Expr::value(Option::<String>::None);
-        stays::Entity::update_many()
-            .col_expr(stays::Column::AccommodationAddressEnc, none())
-            .col_expr(stays::Column::ReferringOrganisationEnc, none())
-            .col_expr(stays::Column::LocalPartnerEnc, none())
-            .col_expr(stays::Column::ReferringOrganisation, none())
-            .col_expr(stays::Column::LocalPartner, none())
-            .filter(stays::Column::DefenderId.eq(m.id))
-            .exec(&txn)
-            .await?;
-        crate::entities::stay_status_changes::Entity::update_many()
-            .col_expr(
-                crate::entities::stay_status_changes::Column::ReasonEnc,
-                none(),
-            )
-            .col_expr(crate::entities::stay_status_changes::Column::Reason, none())
-            .filter(crate::entities::stay_status_changes::Column::StayId.is_in(stay_ids.clone()))
-            .exec(&txn)
-            .await?;
-        crate::entities::activities::Entity::update_many()
-            .col_expr(crate::entities::activities::Column::TitleEnc, none())
-            .col_expr(
-                crate::entities::activities::Column::Title,
-                Expr::value(String::new()),
-            )
-            .filter(crate::entities::activities::Column::StayId.is_in(stay_ids.clone()))
-            .exec(&txn)
-            .await?;
-        stay_notes::Entity::update_many()
-            .col_expr(
-                stay_notes::Column::BodyEnc,
-                Expr::value(Option::<String>::None),
-            )
-            .filter(stay_notes::Column::StayId.is_in(stay_ids.clone()))
-            .exec(&txn)
-            .await?;
-        risk_assessments::Entity::update_many()
-            .col_expr(
-                risk_assessments::Column::ThreatsEnc,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                risk_assessments::Column::MeasuresEnc,
-                Expr::value(Option::<String>::None),
-            )
-            .filter(risk_assessments::Column::StayId.is_in(stay_ids.clone()))
-            .exec(&txn)
-            .await?;
-        crate::entities::check_ins::Entity::update_many()
-            .col_expr(
-                crate::entities::check_ins::Column::NoteEnc,
-                Expr::value(Option::<String>::None),
-            )
-            .filter(crate::entities::check_ins::Column::StayId.is_in(stay_ids))
-            .exec(&txn)
-            .await?;
-        consents::Entity::delete_many()
-            .filter(consents::Column::DefenderId.eq(m.id))
-            .exec(&txn)
-            .await?;
-        if let Some(key_id) = m.data_key_id {
-            vault::destroy_data_key(&txn, key_id).await?;
-        }
-        vault::destroy_retired_keys(&txn, m.id).await?;
         // the erasure's own reason is sealed under the reason key, not the
         // key being destroyed: why a defender was erased stays on record
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("defender.erased", 204).on("defender", m.id),
-        )
-        .await?;
+        let erased_stays = store::erase_defender(&txn, &caller.audit, now, &m, expected).await?;
         // its stays are gone for every reader: integrations learn it without a reason why
         for (stay_id, status) in erased_stays {
             let status = StayStatus::stored(&status, "stays.status")?;

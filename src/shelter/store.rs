@@ -13,6 +13,9 @@ use crate::{
     entities::{data_keys, defenders, stay_assignments, stays},
 };
 
+mod erasure;
+pub use erasure::*;
+
 /// The next stay reference of a year: `SC-2026-001`, `SC-2026-002`, ...
 pub async fn next_stay_reference(
     db: &impl ConnectionTrait,
@@ -51,18 +54,6 @@ pub async fn defender(
         .filter(defenders::Column::ErasedAt.is_null())
         .one(db)
         .await
-}
-
-pub async fn codename_taken(
-    db: &impl ConnectionTrait,
-    key: &str,
-    except: Option<Uuid>,
-) -> Result<bool, DbErr> {
-    let mut q = defenders::Entity::find().filter(defenders::Column::CodenameKey.eq(key));
-    if let Some(id) = except {
-        q = q.filter(defenders::Column::Id.ne(id));
-    }
-    Ok(q.one(db).await?.is_some())
 }
 
 /// A stay whose defender has not been erased, with that defender.
@@ -301,26 +292,4 @@ pub async fn bump_stay_version(
         now,
     )
     .await
-}
-
-pub async fn bump_defender_version(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    expected: i32,
-    changes: Vec<(defenders::Column, sea_orm::Value)>,
-    now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    let mut update = defenders::Entity::update_many()
-        .col_expr(defenders::Column::Version, Expr::value(expected + 1))
-        .col_expr(defenders::Column::UpdatedAt, Expr::value(now));
-    for (col, value) in changes {
-        update = update.col_expr(col, Expr::value(value));
-    }
-    let result = update
-        .filter(defenders::Column::Id.eq(id))
-        .filter(defenders::Column::Version.eq(expected))
-        .filter(defenders::Column::ErasedAt.is_null())
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
 }
