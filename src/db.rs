@@ -17,6 +17,31 @@ use crate::http::problem::ApiError;
 pub mod positional;
 pub mod versioned;
 
+/// The PostgreSQL advisory locks of the service, one id each, so that no
+/// two purposes share an id by accident (the audit chain and the outbox
+/// share one on purpose: it orders both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i64)]
+pub enum AdvisoryLock {
+    /// Replicas that start together migrate one after the other.
+    Migrations = 7_261_001,
+    /// Orders audit appends, checkpoints and outbox events.
+    WriteOrder = 7_261_002,
+    /// The first administrator is made once.
+    Bootstrap = 7_261_003,
+    /// The keyring is created or rotated once.
+    Keyring = 7_261_004,
+    /// Sign-in reservations of the throttle.
+    SignInReservation = 7_261_005,
+}
+
+impl AdvisoryLock {
+    /// The statement that takes the lock until the transaction ends.
+    pub fn xact_sql(self) -> String {
+        format!("SELECT pg_advisory_xact_lock({})", self as i64)
+    }
+}
+
 /// PostgreSQL's planner setting for the cost of reading a page out of order.
 const RANDOM_PAGE_COST: &str = "random_page_cost";
 /// The value every service session plans with (sent in the startup packet, no
@@ -127,7 +152,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbSetupError> {
     match db.get_database_backend() {
         DbBackend::Postgres => {
             let txn = db.begin().await.map_err(DbSetupError::Migrate)?;
-            txn.execute_unprepared("SELECT pg_advisory_xact_lock(7261001)")
+            txn.execute_unprepared(&AdvisoryLock::Migrations.xact_sql())
                 .await
                 .map_err(DbSetupError::Migrate)?;
             Migrator::up(&txn, None)

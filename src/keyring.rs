@@ -88,7 +88,7 @@ pub async fn open(
 ) -> Result<Keys, KeyringError> {
     let txn = begin_write(db).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7261004)")
+        txn.execute_unprepared(&crate::db::AdvisoryLock::Keyring.xact_sql())
             .await?;
     }
     let check = keyring::Entity::find_by_id(CHECK.to_owned())
@@ -271,7 +271,7 @@ pub async fn rotate(
     open(db, old, clock).await?;
     let txn = begin_write(db).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7261004)")
+        txn.execute_unprepared(&crate::db::AdvisoryLock::Keyring.xact_sql())
             .await?;
     }
     let mut done = Rotated::default();

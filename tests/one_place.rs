@@ -7,11 +7,9 @@ use casedesk::accounts::model::Role;
 use serde_json::Value;
 
 fn committed_spec() -> Value {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/openapi/openapi.json"
-    ))
-    .unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap();
     serde_json::from_str(&text).unwrap()
 }
 

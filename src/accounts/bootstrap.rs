@@ -48,7 +48,7 @@ pub async fn first_admin(
         .map_err(|_| BootstrapError::Hash)?;
     let txn = begin_write(db).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared("SELECT pg_advisory_xact_lock(7261003)")
+        txn.execute_unprepared(&crate::db::AdvisoryLock::Bootstrap.xact_sql())
             .await?;
     }
     if store::any_staff(&txn).await? {

@@ -48,7 +48,7 @@ pub const PAIR_FAILURES: u64 = 5;
 
 /// The lock that orders reservations across replicas (PostgreSQL; SQLite's
 /// write transaction is the lock).
-const RESERVATION_LOCK: i64 = 7_261_005;
+const RESERVATION_LOCK: crate::db::AdvisoryLock = crate::db::AdvisoryLock::SignInReservation;
 
 /// What an address is counted as: IPv4 as itself, IPv6 by its /64.
 pub fn address_key(addr: Option<IpAddr>) -> String {
@@ -114,8 +114,7 @@ pub async fn reserve(
 ) -> Result<Admission, DbErr> {
     let txn = begin_write(db).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({RESERVATION_LOCK})"))
-            .await?;
+        txn.execute_unprepared(&RESERVATION_LOCK.xact_sql()).await?;
     }
     for (subject, threshold) in [
         (&subjects.address, config.login_ip_failures),

@@ -25,7 +25,7 @@ pub use chain::{AuditKeys, GENESIS_HASH};
 use crate::{crypto::DataKey, entities::audit_events};
 
 /// The lock that orders appends (and checkpoints) across replicas.
-pub const CHAIN_LOCK: i64 = 7_261_002;
+pub const CHAIN_LOCK: crate::db::AdvisoryLock = crate::db::AdvisoryLock::WriteOrder;
 
 /// Who acted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,8 +127,7 @@ impl<'a> Event<'a> {
 /// Takes the chain's lock (PostgreSQL; SQLite's write transaction is it).
 pub async fn lock_chain(txn: &DatabaseTransaction) -> Result<(), DbErr> {
     if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({CHAIN_LOCK})"))
-            .await?;
+        txn.execute_unprepared(&CHAIN_LOCK.xact_sql()).await?;
     }
     Ok(())
 }

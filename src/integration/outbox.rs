@@ -116,7 +116,7 @@ impl Notification {
 
 /// The lock that orders audit events and outbox events alike (PostgreSQL;
 /// SQLite's write transactions are serial anyway).
-const WRITE_ORDER_LOCK: &str = "SELECT pg_advisory_xact_lock(7261002)";
+const WRITE_ORDER_LOCK: crate::db::AdvisoryLock = crate::db::AdvisoryLock::WriteOrder;
 
 /// Writes the event inside the change's transaction.
 pub async fn emit(
@@ -125,7 +125,7 @@ pub async fn emit(
     n: Notification,
 ) -> Result<(), DbErr> {
     if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared(WRITE_ORDER_LOCK).await?;
+        txn.execute_unprepared(&WRITE_ORDER_LOCK.xact_sql()).await?;
     }
     let last = last_seq(txn).await?;
     let kenmerken = serde_json::to_string(&n.kenmerken).unwrap_or_else(|_| "{}".to_owned());
