@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{
     model::{name_key, EducationLevel},
+    store,
     views::{
         NewParticipant, Participant, ParticipantList, ParticipantSearch, ParticipantSearchResult,
         ParticipantUpdate,
@@ -19,15 +20,18 @@ use super::{
 use crate::{
     accounts::{access::Caller, model::Email},
     audit::{self, Event},
-    db::begin_write,
-    entities::{institutions, participants},
+    db::{
+        begin_write,
+        versioned::{self, Changes},
+    },
+    entities::participants,
     http::etag,
     http::{
         body::JsonBody,
         if_match_version,
         pagination::{paginate, PageRequest},
         problem::{ApiError, ApiResult, InvalidParam},
-        stale_version, Tag,
+        Tag,
     },
     text::{parse_country, parse_text},
     AppState,
@@ -178,10 +182,8 @@ impl ParticipantsApi {
             return Err(ApiError::invalid(problems));
         }
         let now = state.clock.now();
-        let id = Uuid::now_v7();
         let txn = begin_write(&state.db).await?;
-        if institutions::Entity::find_by_id(body.home_institution_id)
-            .one(&txn)
+        if store::find_institution(&txn, body.home_institution_id)
             .await?
             .is_none()
         {
@@ -191,8 +193,8 @@ impl ParticipantsApi {
                 "There is no such institution.",
             ));
         }
-        participants::Entity::insert(participants::ActiveModel {
-            id: Set(id),
+        let row = participants::ActiveModel {
+            id: Set(Uuid::now_v7()),
             name_key: Set(name_key(&given, &family)),
             given_name: Set(given),
             family_name: Set(family),
@@ -206,20 +208,11 @@ impl ParticipantsApi {
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
+        };
+        let created = versioned::insert(&txn, &caller.audit, now, row, |m| {
+            Event::new("participant.created", 201).on("participant", m.id)
         })
-        .exec_without_returning(&txn)
         .await?;
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("participant.created", 201).on("participant", id),
-        )
-        .await?;
-        let created = participants::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
-            .ok_or_else(ApiError::internal)?;
         crate::integration::outbox::emit(
             &txn,
             now,
@@ -251,8 +244,7 @@ impl ParticipantsApi {
         caller: Data<&Caller>,
         id: Path<Uuid>,
     ) -> ApiResult<ParticipantResponse> {
-        let m = participants::Entity::find_by_id(id.0)
-            .one(&state.db)
+        let m = store::find_participant(&state.db, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         audited_read(&state, &caller, Some(m.id)).await?;
@@ -306,17 +298,12 @@ impl ParticipantsApi {
         }
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
-        let m = participants::Entity::find_by_id(id.0)
-            .one(&txn)
+        let m = store::find_participant(&txn, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         let expected = if_match_version(if_match.0.as_deref(), m.version)?;
         if let Some(h) = body.home_institution_id {
-            if institutions::Entity::find_by_id(h)
-                .one(&txn)
-                .await?
-                .is_none()
-            {
+            if store::find_institution(&txn, h).await?.is_none() {
                 return Err(ApiError::field(
                     "homeInstitutionId",
                     "unknown",
@@ -324,18 +311,16 @@ impl ParticipantsApi {
                 ));
             }
         }
-        let mut changes: Vec<(participants::Column, sea_orm::Value)> = Vec::new();
-        let mut fields = Vec::new();
+        let mut changes = Changes::<participants::Entity>::new();
         if given.is_some() || family.is_some() {
             let g = given.clone().unwrap_or_else(|| m.given_name.clone());
             let f = family.clone().unwrap_or_else(|| m.family_name.clone());
-            changes.push((participants::Column::NameKey, name_key(&g, &f).into()));
+            changes.also(participants::Column::NameKey, name_key(&g, &f));
         }
         macro_rules! set {
             ($value:expr, $col:expr, $name:literal) => {
                 if let Some(v) = $value {
-                    changes.push(($col, v.into()));
-                    fields.push($name);
+                    changes.set($name, $col, v);
                 }
             };
         }
@@ -368,43 +353,21 @@ impl ParticipantsApi {
             participants::Column::FewerOpportunities,
             "fewerOpportunities"
         );
-        if !fields.is_empty() {
-            if !crate::db::update_versioned::<participants::Entity>(
-                &txn,
-                participants::Column::Id,
-                participants::Column::Version,
-                participants::Column::UpdatedAt,
-                m.id,
-                expected,
-                changes,
-                now,
-            )
-            .await?
-            {
-                return Err(stale_version());
+        let event = Event::new("participant.updated", 200).on("participant", m.id);
+        let updated =
+            versioned::update(&txn, &caller.audit, now, m.id, expected, changes, event).await?;
+        let updated = match updated {
+            Some(updated) => {
+                crate::integration::outbox::emit(
+                    &txn,
+                    now,
+                    super::events::participant(crate::integration::outbox::Actie::Update, &updated),
+                )
+                .await?;
+                updated
             }
-            audit::record(
-                &txn,
-                now,
-                &caller.audit,
-                Event::new("participant.updated", 200)
-                    .on("participant", m.id)
-                    .fields(fields),
-            )
-            .await?;
-        }
-        let updated = participants::Entity::find_by_id(m.id)
-            .one(&txn)
-            .await?
-            .ok_or_else(ApiError::internal)?;
-        if updated.version != m.version {
-            crate::integration::outbox::emit(
-                &txn,
-                now,
-                super::events::participant(crate::integration::outbox::Actie::Update, &updated),
-            )
-            .await?;
-        }
+            None => m,
+        };
         txn.commit().await?;
         let tag = etag(updated.version);
         Ok(ParticipantResponse::Ok(

@@ -29,10 +29,7 @@ use crate::{
     },
     audit::{self, Event},
     db::{begin_write, positional},
-    entities::{
-        agreement_quotas, agreements, grant_rate_tables, institutions, participants,
-        placement_status_changes, placements,
-    },
+    entities::{agreement_quotas, grant_rate_tables, placement_status_changes, placements},
     http::etag,
     http::{
         body::JsonBody,
@@ -154,12 +151,10 @@ async fn refresh_grant(db: &impl ConnectionTrait, id: Uuid) -> Result<(), ApiErr
         .order_by_desc(grant_rate_tables::Column::ValidFrom)
         .one(db)
         .await?;
-    let receiving = institutions::Entity::find_by_id(m.receiving_institution_id)
-        .one(db)
+    let receiving = store::find_institution(db, m.receiving_institution_id)
         .await?
         .ok_or_else(ApiError::internal)?;
-    let fewer = participants::Entity::find_by_id(m.participant_id)
-        .one(db)
+    let fewer = store::find_participant(db, m.participant_id)
         .await?
         .is_some_and(|p| p.fewer_opportunities);
     let grant = match &table {
@@ -546,17 +541,11 @@ impl PlacementsApi {
         let now = state.clock.now();
         let id = Uuid::now_v7();
         let txn = begin_write(&state.db).await?;
-        let participant = participants::Entity::find_by_id(body.participant_id)
-            .one(&txn)
-            .await?;
-        let sending = institutions::Entity::find_by_id(body.sending_institution_id)
-            .one(&txn)
-            .await?;
-        let receiving = institutions::Entity::find_by_id(body.receiving_institution_id)
-            .one(&txn)
-            .await?;
+        let participant = store::find_participant(&txn, body.participant_id).await?;
+        let sending = store::find_institution(&txn, body.sending_institution_id).await?;
+        let receiving = store::find_institution(&txn, body.receiving_institution_id).await?;
         let agreement = match body.agreement_id {
-            Some(a) => Some(agreements::Entity::find_by_id(a).one(&txn).await?),
+            Some(a) => Some(store::find_agreement(&txn, a).await?),
             None => None,
         };
         let mut unknown = Vec::new();

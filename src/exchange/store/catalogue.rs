@@ -73,6 +73,16 @@ pub async fn insert_institution(
     .await
 }
 
+#[tracing::instrument(skip_all)]
+pub async fn find_participant(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<crate::entities::participants::Model>, DbErr> {
+    crate::entities::participants::Entity::find_by_id(id)
+        .one(db)
+        .await
+}
+
 /// What an agreement list is filtered by.
 #[derive(Debug, Default)]
 pub struct AgreementFilter {
