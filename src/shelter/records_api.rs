@@ -30,14 +30,17 @@ use super::{
 use crate::{
     accounts::access::Caller,
     audit::{self, Event},
-    db::begin_write,
+    db::{
+        begin_write,
+        versioned::{self, Changes},
+    },
     entities::{activities, check_ins, risk_assessments, stay_notes, stays},
     http::{
         body::JsonBody,
         etag, if_match_version,
         pagination::{paginate, PageRequest},
         problem::{ApiError, ApiResult},
-        stale_version, Tag,
+        Tag,
     },
     text::parse_text,
     AppState,
@@ -639,44 +642,23 @@ impl StayRecordsApi {
             .await?
             .ok_or_else(ApiError::not_found)?;
         let expected = if_match_version(if_match.0.as_deref(), existing.version)?;
-        let mut changes: Vec<(check_ins::Column, sea_orm::Value)> = vec![
-            (
-                check_ins::Column::Outcome,
-                Some(body.outcome.as_str()).into(),
-            ),
-            (check_ins::Column::RecordedBy, Some(caller.actor_id).into()),
-        ];
-        let mut fields = vec!["outcome"];
+        let mut changes = Changes::<check_ins::Entity>::new();
+        changes.set(
+            "outcome",
+            check_ins::Column::Outcome,
+            Some(body.outcome.as_str()),
+        );
+        changes.also(check_ins::Column::RecordedBy, Some(caller.actor_id));
         if note.is_some() {
             let sealed = vault::seal_opt(&key, Field::CheckInNote, existing.id, note.as_deref());
-            changes.push((check_ins::Column::NoteEnc, sealed.into()));
-            fields.push("note");
-        }
-        // a check-in's "updated at" is when it was recorded
-        if !crate::db::update_versioned::<check_ins::Entity>(
-            &txn,
-            check_ins::Column::Id,
-            check_ins::Column::Version,
-            check_ins::Column::RecordedAt,
-            existing.id,
-            expected,
-            changes,
-            now,
-        )
-        .await?
-        {
-            return Err(stale_version());
+            changes.set("note", check_ins::Column::NoteEnc, sealed);
         }
         let ctx = found.audit(&state.keys, &caller)?;
-        audit::record(
-            &txn,
-            now,
-            &ctx,
-            Event::new("check_in.recorded", 200)
-                .on("check_in", existing.id)
-                .fields(fields),
-        )
-        .await?;
+        let event = Event::new("check_in.recorded", 200).on("check_in", existing.id);
+        // the outcome is always written: the check-in's version always moves
+        let version = versioned::update(&txn, &ctx, now, existing.id, expected, changes, event)
+            .await?
+            .map_or(expected, |row| row.version);
         // the answer shows the note kept: a read of it, audited as one
         let note = match note {
             Some(n) => Some(n),
@@ -709,9 +691,9 @@ impl StayRecordsApi {
                 note,
                 recorded_at: Some(now.into()),
                 recorded_by: Some(caller.actor_id),
-                version: expected + 1,
+                version,
             }),
-            etag(expected + 1),
+            etag(version),
         ))
     }
 }
