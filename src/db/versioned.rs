@@ -66,6 +66,17 @@ impl Versioned for crate::entities::defenders::Entity {
     }
 }
 
+impl Versioned for crate::entities::grant_rate_tables::Entity {
+    const ID: Self::Column = crate::entities::grant_rate_tables::Column::Id;
+    const VERSION: Self::Column = crate::entities::grant_rate_tables::Column::Version;
+    const UPDATED_AT: Self::Column = crate::entities::grant_rate_tables::Column::UpdatedAt;
+
+    /// A table a grant was computed from no longer changes.
+    fn writable() -> Condition {
+        Condition::all().add(crate::entities::grant_rate_tables::Column::Used.eq(false))
+    }
+}
+
 /// The changes of one write: columns with their new values, and the names
 /// (as the API spells them) of the fields they change, for the audit event.
 pub struct Changes<E: EntityTrait> {

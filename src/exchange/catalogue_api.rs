@@ -21,11 +21,7 @@ use super::{
 };
 use crate::{
     accounts::{access::Caller, model::Email},
-    audit::Event,
-    db::{
-        begin_write, taken,
-        versioned::{self, Changes},
-    },
+    db::{begin_write, taken, versioned::Changes},
     entities::{agreement_quotas, agreements, institutions},
     http::etag,
     http::{
@@ -252,12 +248,6 @@ impl CatalogueApi {
         let created = store::insert_institution(&txn, &caller.audit, now, row)
             .await
             .map_err(taken(CODE_TAKEN))?;
-        crate::integration::outbox::emit(
-            &txn,
-            now,
-            super::events::institution(crate::integration::outbox::Actie::Create, &created),
-        )
-        .await?;
         txn.commit().await?;
         let tag = etag(created.version);
         let location = crate::http::resource_url(
@@ -354,22 +344,10 @@ impl CatalogueApi {
             .await?
             .ok_or_else(ApiError::not_found)?;
         let expected = if_match_version(if_match.0.as_deref(), m.version)?;
-        let event = Event::new("institution.updated", 200).on("institution", m.id);
-        let updated = versioned::update(&txn, &caller.audit, now, m.id, expected, changes, event)
+        let updated = store::update_institution(&txn, &caller.audit, now, m.id, expected, changes)
             .await
-            .map_err(|e| e.or_taken(CODE_TAKEN))?;
-        let updated = match updated {
-            Some(updated) => {
-                crate::integration::outbox::emit(
-                    &txn,
-                    now,
-                    super::events::institution(crate::integration::outbox::Actie::Update, &updated),
-                )
-                .await?;
-                updated
-            }
-            None => m,
-        };
+            .map_err(|e| e.or_taken(CODE_TAKEN))?
+            .unwrap_or(m);
         txn.commit().await?;
         let tag = etag(updated.version);
         Ok(InstitutionResponse::Ok(
@@ -466,12 +444,6 @@ impl CatalogueApi {
         let created =
             store::insert_agreement(&txn, &caller.audit, now, row, &new_quotas(&body.quotas))
                 .await?;
-        crate::integration::outbox::emit(
-            &txn,
-            now,
-            super::events::agreement(crate::integration::outbox::Actie::Create, &created),
-        )
-        .await?;
         let view = agreement_view(&txn, created).await?;
         txn.commit().await?;
         let tag = etag(view.version);
@@ -553,27 +525,18 @@ impl CatalogueApi {
         if let Some(s) = body.status {
             changes.set("status", agreements::Column::Status, s.as_str());
         }
-        if body.quotas.is_some() {
-            changes.touch("quotas");
-        }
-        let event = Event::new("agreement.updated", 200).on("agreement", m.id);
-        let updated =
-            versioned::update(&txn, &caller.audit, now, m.id, expected, changes, event).await?;
-        let updated = match updated {
-            Some(updated) => {
-                if let Some(q) = &body.quotas {
-                    store::replace_quotas(&txn, m.id, &new_quotas(q)).await?;
-                }
-                crate::integration::outbox::emit(
-                    &txn,
-                    now,
-                    super::events::agreement(crate::integration::outbox::Actie::Update, &updated),
-                )
-                .await?;
-                updated
-            }
-            None => m,
-        };
+        let quotas = body.quotas.as_deref().map(new_quotas);
+        let updated = store::update_agreement(
+            &txn,
+            &caller.audit,
+            now,
+            m.id,
+            expected,
+            changes,
+            quotas.as_deref(),
+        )
+        .await?
+        .unwrap_or(m);
         let view = agreement_view(&txn, updated).await?;
         txn.commit().await?;
         let tag = etag(view.version);

@@ -7,17 +7,15 @@ use poem_openapi::{
     payload::Json,
     ApiResponse, Object, OpenApi,
 };
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
 use uuid::Uuid;
 
-use super::grants::{check_rates, CountryGroup, Rates, TravelBand};
+use super::{
+    grants::{check_rates, CountryGroup, Rates, TravelBand},
+    store,
+};
 use crate::{
     accounts::access::Caller,
-    audit::{self, Event},
-    db::begin_write,
+    db::{begin_write, versioned::WriteError},
     entities::grant_rate_tables,
     http::{
         body::JsonBody,
@@ -77,15 +75,8 @@ crate::list_types!(
     "grant rate tables, by valid-from date"
 );
 
-pub fn parse_rates(m: &grant_rate_tables::Model) -> Result<Rates, ApiError> {
-    serde_json::from_str(&m.rates).map_err(|_| {
-        tracing::error!(table = %m.id, "stored grant rates do not parse");
-        ApiError::internal()
-    })
-}
-
 fn view(m: grant_rate_tables::Model) -> Result<GrantRateTable, ApiError> {
-    let rates = parse_rates(&m)?;
+    let rates = store::parse_rates(&m)?;
     Ok(GrantRateTable {
         id: m.id,
         table_version: m.table_version,
@@ -125,17 +116,10 @@ fn rates_of(body: &NewGrantRateTable) -> Result<String, ApiError> {
     serde_json::to_string(&rates).map_err(|_| ApiError::internal())
 }
 
-async fn valid_from_taken(
-    db: &impl ConnectionTrait,
-    date: NaiveDate,
-    except: Option<Uuid>,
-) -> Result<bool, ApiError> {
-    let mut q =
-        grant_rate_tables::Entity::find().filter(grant_rate_tables::Column::ValidFrom.eq(date));
-    if let Some(id) = except {
-        q = q.filter(grant_rate_tables::Column::Id.ne(id));
-    }
-    Ok(q.one(db).await?.is_some())
+const VALID_FROM_TAKEN: &str = "Another rate table is valid from this date.";
+
+fn valid_from_taken() -> ApiError {
+    ApiError::conflict(VALID_FROM_TAKEN)
 }
 
 pub struct GrantRatesApi;
@@ -156,15 +140,7 @@ impl GrantRatesApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<GrantRateTableList> {
         let page = PageRequest::<NaiveDate>::parse(limit.0, cursor.0.as_deref())?;
-        let mut q = grant_rate_tables::Entity::find();
-        if let Some(after) = page.after {
-            q = q.filter(grant_rate_tables::Column::ValidFrom.gt(after));
-        }
-        let rows = q
-            .order_by_asc(grant_rate_tables::Column::ValidFrom)
-            .limit(page.fetch_limit())
-            .all(&state.db)
-            .await?;
+        let rows = store::list_rate_tables(&state.db, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.valid_from)?;
         let items = rows.into_iter().map(view).collect::<Result<Vec<_>, _>>()?;
         Ok(GrantRateTableList::page(
@@ -190,41 +166,13 @@ impl GrantRatesApi {
         let state = *state;
         let rates = rates_of(&body)?;
         let now = state.clock.now();
-        let id = Uuid::now_v7();
         let txn = begin_write(&state.db).await?;
-        if valid_from_taken(&txn, body.valid_from, None).await? {
-            return Err(ApiError::conflict(
-                "Another rate table is valid from this date.",
-            ));
+        if store::valid_from_taken(&txn, body.valid_from, None).await? {
+            return Err(valid_from_taken());
         }
-        let last = grant_rate_tables::Entity::find()
-            .order_by_desc(grant_rate_tables::Column::TableVersion)
-            .one(&txn)
-            .await?
-            .map_or(0, |t| t.table_version);
-        grant_rate_tables::Entity::insert(grant_rate_tables::ActiveModel {
-            id: Set(id),
-            table_version: Set(last + 1),
-            valid_from: Set(body.valid_from),
-            rates: Set(rates),
-            used: Set(false),
-            version: Set(1),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("grant_rates.created", 201).on("grant_rates", id),
-        )
-        .await?;
-        let created = grant_rate_tables::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
-            .ok_or_else(ApiError::internal)?;
+        let created = store::insert_rate_table(&txn, &caller.audit, now, body.valid_from, rates)
+            .await
+            .map_err(crate::db::taken(VALID_FROM_TAKEN))?;
         txn.commit().await?;
         let tag = crate::http::etag(created.version);
         let location = crate::http::resource_url(
@@ -249,8 +197,7 @@ impl GrantRatesApi {
         state: Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<GrantRateTableResponse> {
-        let m = grant_rate_tables::Entity::find_by_id(id.0)
-            .one(&state.db)
+        let m = store::find_rate_table(&state.db, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         let tag = crate::http::etag(m.version);
@@ -278,8 +225,7 @@ impl GrantRatesApi {
         let rates = rates_of(&body)?;
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
-        let m = grant_rate_tables::Entity::find_by_id(id.0)
-            .one(&txn)
+        let m = store::find_rate_table(&txn, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         let expected = if_match_version(if_match.0.as_deref(), m.version)?;
@@ -288,47 +234,26 @@ impl GrantRatesApi {
                 "This rate table was used for a grant and can no longer change; add a new version.",
             ));
         }
-        if valid_from_taken(&txn, body.valid_from, Some(m.id)).await? {
-            return Err(ApiError::conflict(
-                "Another rate table is valid from this date.",
-            ));
+        if store::valid_from_taken(&txn, body.valid_from, Some(m.id)).await? {
+            return Err(valid_from_taken());
         }
         // only while still unused and unchanged: a grant computed meanwhile wins
-        use sea_orm::sea_query::Expr;
-        let written = grant_rate_tables::Entity::update_many()
-            .col_expr(
-                grant_rate_tables::Column::ValidFrom,
-                Expr::value(body.valid_from),
-            )
-            .col_expr(grant_rate_tables::Column::Rates, Expr::value(rates))
-            .col_expr(
-                grant_rate_tables::Column::Version,
-                Expr::value(expected + 1),
-            )
-            .col_expr(grant_rate_tables::Column::UpdatedAt, Expr::value(now))
-            .filter(grant_rate_tables::Column::Id.eq(m.id))
-            .filter(grant_rate_tables::Column::Version.eq(expected))
-            .filter(grant_rate_tables::Column::Used.eq(false))
-            .exec(&txn)
-            .await?;
-        if written.rows_affected != 1 {
-            return Err(ApiError::conflict(
-                "The rate table changed or was used meanwhile; fetch it again.",
-            ));
-        }
-        audit::record(
+        let updated = store::replace_rate_table(
             &txn,
-            now,
             &caller.audit,
-            Event::new("grant_rates.replaced", 200)
-                .on("grant_rates", m.id)
-                .fields(vec!["validFrom", "rates"]),
+            now,
+            m.id,
+            expected,
+            body.valid_from,
+            rates,
         )
-        .await?;
-        let updated = grant_rate_tables::Entity::find_by_id(m.id)
-            .one(&txn)
-            .await?
-            .ok_or_else(ApiError::internal)?;
+        .await
+        .map_err(|e| match e {
+            WriteError::Stale => {
+                ApiError::conflict("The rate table changed or was used meanwhile; fetch it again.")
+            }
+            e => e.or_taken(VALID_FROM_TAKEN),
+        })?;
         txn.commit().await?;
         let tag = crate::http::etag(updated.version);
         Ok(GrantRateTableResponse::Ok(Json(view(updated)?), tag))

@@ -117,6 +117,14 @@ pub fn name_key(given: &str, family: &str) -> String {
     crate::text::normalized_name(&format!("{given} {family}"))
 }
 
+/// Statuses from which the grant no longer changes.
+pub const GRANT_FROZEN: &[PlacementStatus] = &[
+    PlacementStatus::InProgress,
+    PlacementStatus::Interrupted,
+    PlacementStatus::Completed,
+    PlacementStatus::Reported,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

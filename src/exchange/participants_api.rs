@@ -6,7 +6,7 @@ use poem_openapi::{
     payload::Json,
     ApiResponse, OpenApi,
 };
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::ActiveValue::Set;
 use uuid::Uuid;
 
 use super::{
@@ -20,10 +20,7 @@ use super::{
 use crate::{
     accounts::{access::Caller, model::Email},
     audit::{self, Event},
-    db::{
-        begin_write,
-        versioned::{self, Changes},
-    },
+    db::{begin_write, versioned::Changes},
     entities::participants,
     http::etag,
     http::{
@@ -124,24 +121,13 @@ impl ParticipantsApi {
     ) -> ApiResult<ParticipantList> {
         let state = *state;
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        let mut q = participants::Entity::find();
-        if let Some(l) = education_level.0 {
-            q = q.filter(participants::Column::EducationLevel.eq(l.as_str()));
-        }
-        if let Some(h) = home_institution_id.0 {
-            q = q.filter(participants::Column::HomeInstitutionId.eq(h));
-        }
-        if let Some(f) = fewer_opportunities.0 {
-            q = q.filter(participants::Column::FewerOpportunities.eq(f));
-        }
-        if let Some(after) = page.after {
-            q = q.filter(participants::Column::Id.gt(after));
-        }
-        let rows = q
-            .order_by_asc(participants::Column::Id)
-            .limit(page.fetch_limit())
-            .all(&state.db)
-            .await?;
+        let filter = store::ParticipantFilter {
+            education_level: education_level.0,
+            home_institution: home_institution_id.0,
+            fewer_opportunities: fewer_opportunities.0,
+        };
+        let rows =
+            store::list_participants(&state.db, &filter, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         audited_read(state, &caller, None).await?;
         Ok(ParticipantList::page(
@@ -209,16 +195,7 @@ impl ParticipantsApi {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        let created = versioned::insert(&txn, &caller.audit, now, row, |m| {
-            Event::new("participant.created", 201).on("participant", m.id)
-        })
-        .await?;
-        crate::integration::outbox::emit(
-            &txn,
-            now,
-            super::events::participant(crate::integration::outbox::Actie::Create, &created),
-        )
-        .await?;
+        let created = store::insert_participant(&txn, &caller.audit, now, row).await?;
         txn.commit().await?;
         let tag = etag(created.version);
         let location = crate::http::resource_url(
@@ -353,21 +330,9 @@ impl ParticipantsApi {
             participants::Column::FewerOpportunities,
             "fewerOpportunities"
         );
-        let event = Event::new("participant.updated", 200).on("participant", m.id);
-        let updated =
-            versioned::update(&txn, &caller.audit, now, m.id, expected, changes, event).await?;
-        let updated = match updated {
-            Some(updated) => {
-                crate::integration::outbox::emit(
-                    &txn,
-                    now,
-                    super::events::participant(crate::integration::outbox::Actie::Update, &updated),
-                )
-                .await?;
-                updated
-            }
-            None => m,
-        };
+        let updated = store::update_participant(&txn, &caller.audit, now, m.id, expected, changes)
+            .await?
+            .unwrap_or(m);
         txn.commit().await?;
         let tag = etag(updated.version);
         Ok(ParticipantResponse::Ok(
@@ -391,12 +356,7 @@ impl ParticipantsApi {
     ) -> ApiResult<ParticipantSearchResponse> {
         let state = *state;
         let key = name_key(&body.given_name, &body.family_name);
-        let rows = participants::Entity::find()
-            .filter(participants::Column::NameKey.eq(key))
-            .order_by_asc(participants::Column::Id)
-            .limit(50)
-            .all(&state.db)
-            .await?;
+        let rows = store::participants_named(&state.db, key, 50).await?;
         audit::record_alone(
             &state.audit,
             state.clock.now(),

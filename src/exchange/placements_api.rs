@@ -7,15 +7,14 @@ use poem_openapi::{
     payload::Json,
     ApiResponse, OpenApi,
 };
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::ActiveValue::Set;
 use uuid::Uuid;
 
 use super::{
-    grants::{compute, Grant, GrantInput},
-    model::{allowed_targets, Direction, EducationLevel, PlacementKind, PlacementStatus},
+    grants::Grant,
+    model::{
+        allowed_targets, Direction, EducationLevel, PlacementKind, PlacementStatus, GRANT_FROZEN,
+    },
     store,
     views::{
         NewPlacement, NewPlacementStatusChange, Placement, PlacementPage, PlacementStatusChange,
@@ -28,8 +27,11 @@ use crate::{
         model::{ActorKind, Role},
     },
     audit::{self, Event},
-    db::{begin_write, positional},
-    entities::{agreement_quotas, grant_rate_tables, placement_status_changes, placements},
+    db::{
+        begin_write,
+        versioned::{Changes, WriteError},
+    },
+    entities::{placement_status_changes, placements},
     http::etag,
     http::{
         body::JsonBody,
@@ -37,7 +39,7 @@ use crate::{
         if_match_version,
         pagination::{paginate, PageRequest},
         problem::{ApiError, ApiResult, InvalidParam},
-        stale_version, Tag,
+        Tag,
     },
     text::{parse_text, stored_json, Corrupt},
     AppState,
@@ -67,14 +69,6 @@ pub enum PlacementStatusChanged {
         String,
     ),
 }
-
-/// Statuses from which the grant no longer changes.
-const GRANT_FROZEN: &[PlacementStatus] = &[
-    PlacementStatus::InProgress,
-    PlacementStatus::Interrupted,
-    PlacementStatus::Completed,
-    PlacementStatus::Reported,
-];
 
 /// The placement as the API shows it. A stored grant that does not read
 /// back is an internal error, never a placement without a grant.
@@ -135,65 +129,6 @@ fn change_view(r: placement_status_changes::Model) -> Result<PlacementStatusChan
     })
 }
 
-/// Recomputes a placement's grant from the rate table valid on its start
-/// date, unless the placement is under way (then its grant is frozen).
-async fn refresh_grant(db: &impl ConnectionTrait, id: Uuid) -> Result<(), ApiError> {
-    use sea_orm::sea_query::Expr;
-    let m = placements::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    if PlacementStatus::parse(&m.status).is_some_and(|s| GRANT_FROZEN.contains(&s)) {
-        return Ok(());
-    }
-    let table = grant_rate_tables::Entity::find()
-        .filter(grant_rate_tables::Column::ValidFrom.lte(m.planned_start))
-        .order_by_desc(grant_rate_tables::Column::ValidFrom)
-        .one(db)
-        .await?;
-    let receiving = store::find_institution(db, m.receiving_institution_id)
-        .await?
-        .ok_or_else(ApiError::internal)?;
-    let fewer = store::find_participant(db, m.participant_id)
-        .await?
-        .is_some_and(|p| p.fewer_opportunities);
-    let grant = match &table {
-        None => None,
-        Some(t) => {
-            let rates = super::grants_api::parse_rates(t)?;
-            compute(&GrantInput {
-                rate_table_id: t.id,
-                rate_table_version: t.table_version,
-                rates: &rates,
-                destination_country: &receiving.country,
-                start: m.planned_start,
-                end: m.planned_end,
-                distance_km: m.travel_distance_km,
-                green: m.green_travel,
-                fewer_opportunities: fewer,
-            })
-        }
-    };
-    let json = grant.as_ref().and_then(|g| serde_json::to_string(g).ok());
-    placements::Entity::update_many()
-        .col_expr(placements::Column::GrantJson, Expr::value(json))
-        .col_expr(
-            placements::Column::GrantRateTableId,
-            Expr::value(grant.as_ref().map(|g| g.rate_table_id)),
-        )
-        .filter(placements::Column::Id.eq(id))
-        .exec(db)
-        .await?;
-    if let Some(g) = grant {
-        grant_rate_tables::Entity::update_many()
-            .col_expr(grant_rate_tables::Column::Used, Expr::value(true))
-            .filter(grant_rate_tables::Column::Id.eq(g.rate_table_id))
-            .exec(db)
-            .await?;
-    }
-    Ok(())
-}
-
 #[derive(ApiResponse)]
 pub enum PlacementListResponse {
     /// A page of placements.
@@ -215,43 +150,24 @@ pub enum PlacementExport {
 
 /// The filters of the placement list and its export.
 #[allow(clippy::too_many_arguments)]
-fn filtered(
+fn filter(
     status: Option<PlacementStatus>,
     direction: Option<Direction>,
     education_level: Option<EducationLevel>,
     country: Option<&str>,
     year: Option<i32>,
-    institution_id: Option<Uuid>,
-    agreement_id: Option<Uuid>,
-) -> sea_orm::Select<placements::Entity> {
-    use sea_orm::Condition;
-    let mut q = placements::Entity::find();
-    if let Some(s) = status {
-        q = q.filter(placements::Column::Status.eq(s.as_str()));
+    institution: Option<Uuid>,
+    agreement: Option<Uuid>,
+) -> store::PlacementFilter {
+    store::PlacementFilter {
+        status,
+        direction,
+        education_level,
+        country: country.map(|c| c.to_ascii_uppercase()),
+        year,
+        institution,
+        agreement,
     }
-    if let Some(d) = direction {
-        q = q.filter(placements::Column::Direction.eq(d.as_str()));
-    }
-    if let Some(l) = education_level {
-        q = q.filter(placements::Column::EducationLevel.eq(l.as_str()));
-    }
-    if let Some(c) = country {
-        q = q.filter(placements::Column::Country.eq(c.to_ascii_uppercase()));
-    }
-    if let Some(y) = year {
-        q = q.filter(placements::Column::Year.eq(y));
-    }
-    if let Some(i) = institution_id {
-        q = q.filter(
-            Condition::any()
-                .add(placements::Column::SendingInstitutionId.eq(i))
-                .add(placements::Column::ReceivingInstitutionId.eq(i)),
-        );
-    }
-    if let Some(a) = agreement_id {
-        q = q.filter(placements::Column::AgreementId.eq(a));
-    }
-    q
 }
 
 const CSV_HEADER: [&str; 18] = [
@@ -309,10 +225,7 @@ fn csv_row(m: &placements::Model) -> Result<Vec<String>, Corrupt> {
 
 /// Streams every row of `query` as CSV, newest first, in keyset batches, so an
 /// export of any size holds one batch in memory at a time.
-fn stream_csv(
-    db: sea_orm::DatabaseConnection,
-    query: sea_orm::Select<placements::Entity>,
-) -> poem::Body {
+fn stream_csv(db: sea_orm::DatabaseConnection, filter: store::PlacementFilter) -> poem::Body {
     const BATCH: u64 = 500;
     enum Step {
         Header,
@@ -321,7 +234,7 @@ fn stream_csv(
     }
     let stream = futures_util::stream::unfold(Step::Header, move |step| {
         let db = db.clone();
-        let query = query.clone();
+        let filter = filter.clone();
         async move {
             match step {
                 Step::Done => None,
@@ -333,16 +246,7 @@ fn stream_csv(
                     ))
                 }
                 Step::After(after) => {
-                    let mut q = query;
-                    if let Some(a) = after {
-                        q = q.filter(placements::Column::Id.lt(a));
-                    }
-                    match q
-                        .order_by_desc(placements::Column::Id)
-                        .limit(BATCH)
-                        .all(&db)
-                        .await
-                    {
+                    match store::list_placements(&db, &filter, after, BATCH).await {
                         Err(e) => {
                             tracing::error!(error = %e, "placement export failed mid-stream");
                             Some((Err(std::io::Error::other("export failed")), Step::Done))
@@ -412,7 +316,7 @@ impl PlacementsApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<PlacementListResponse> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        let mut q = filtered(
+        let filter = filter(
             status.0,
             direction.0,
             education_level.0,
@@ -421,16 +325,8 @@ impl PlacementsApi {
             institution_id.0,
             agreement_id.0,
         );
-        if let Some(after) = page.after {
-            q = q.filter(placements::Column::Id.lt(after));
-        }
-        // the page's rows read by column position, not by name: see `db::positional`
-        let rows: Vec<placements::Model> = positional::all(
-            q.order_by_desc(placements::Column::Id)
-                .limit(page.fetch_limit()),
-            &state.db,
-        )
-        .await?;
+        let rows =
+            store::list_placements(&state.db, &filter, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let link = next.as_deref().and_then(|n| {
             crate::http::pagination::next_link(&state.config.public_url, req.uri(), n)
@@ -475,7 +371,7 @@ impl PlacementsApi {
         institution_id: Query<Option<Uuid>>,
         #[oai(name = "agreementId")] agreement_id: Query<Option<Uuid>>,
     ) -> ApiResult<PlacementExport> {
-        let q = filtered(
+        let filter = filter(
             status.0,
             direction.0,
             education_level.0,
@@ -492,7 +388,7 @@ impl PlacementsApi {
         )
         .await?;
         Ok(PlacementExport::Ok(Csv {
-            body: stream_csv(state.db.clone(), q),
+            body: stream_csv(state.db.clone(), filter),
             filename: "placements.csv",
         }))
     }
@@ -607,7 +503,7 @@ impl PlacementsApi {
             Direction::Incoming => sending.country,
         };
         let reference = store::next_placement_reference(&txn, now).await?;
-        placements::Entity::insert(placements::ActiveModel {
+        let row = placements::ActiveModel {
             id: Set(id),
             reference: Set(reference),
             participant_id: Set(participant.id),
@@ -632,40 +528,16 @@ impl PlacementsApi {
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        placement_status_changes::Entity::insert(placement_status_changes::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            placement_id: Set(id),
-            from_status: Set(None),
-            to_status: Set(PlacementStatus::Applied.as_str().to_owned()),
-            reason: Set(None),
-            quota_overridden: Set(false),
-            changed_at: Set(now),
-            changed_by: Set(caller.actor_id),
-            changed_by_type: Set(caller.actor_kind().as_str().to_owned()),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("placement.created", 201).on("placement", id),
-        )
-        .await?;
-        refresh_grant(&txn, id).await?;
-        let created = placements::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
-            .ok_or_else(ApiError::internal)?;
-        crate::integration::outbox::emit(
-            &txn,
-            now,
-            super::events::placement(crate::integration::outbox::Actie::Create, &created),
-        )
-        .await?;
+        };
+        let first = store::NewStatusChange {
+            from: None,
+            to: PlacementStatus::Applied,
+            reason: None,
+            quota_overridden: false,
+            by: caller.actor_id,
+            by_type: caller.actor_kind().as_str(),
+        };
+        let created = store::insert_placement(&txn, &caller.audit, now, row, first).await?;
         txn.commit().await?;
         let tag = etag(created.version);
         let location = crate::http::resource_url(
@@ -690,8 +562,7 @@ impl PlacementsApi {
         state: Data<&AppState>,
         id: Path<Uuid>,
     ) -> ApiResult<PlacementResponse> {
-        let m = placements::Entity::find_by_id(id.0)
-            .one(&state.db)
+        let m = store::find_placement(&state.db, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         let tag = etag(m.version);
@@ -717,8 +588,7 @@ impl PlacementsApi {
         let state = *state;
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
-        let m = placements::Entity::find_by_id(id.0)
-            .one(&txn)
+        let m = store::find_placement(&txn, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         let expected = if_match_version(if_match.0.as_deref(), m.version)?;
@@ -731,84 +601,45 @@ impl PlacementsApi {
                 "The planned end is before the planned start.",
             ));
         }
-        let mut changes: Vec<(placements::Column, sea_orm::Value)> = Vec::new();
-        let mut fields = Vec::new();
+        let mut changes = Changes::<placements::Entity>::new();
         if let Some(k) = body.kind {
-            changes.push((placements::Column::Kind, k.as_str().into()));
-            fields.push("kind");
+            changes.set("kind", placements::Column::Kind, k.as_str());
         }
         if body.planned_start.is_some() {
-            changes.push((placements::Column::PlannedStart, start.into()));
-            changes.push((placements::Column::Year, start.year().into()));
-            fields.push("plannedStart");
+            changes.set("plannedStart", placements::Column::PlannedStart, start);
+            changes.also(placements::Column::Year, start.year());
         }
         if body.planned_end.is_some() {
-            changes.push((placements::Column::PlannedEnd, end.into()));
-            fields.push("plannedEnd");
+            changes.set("plannedEnd", placements::Column::PlannedEnd, end);
         }
         if let Some(a) = body.actual_start {
-            changes.push((placements::Column::ActualStart, Some(a).into()));
-            fields.push("actualStart");
+            changes.set("actualStart", placements::Column::ActualStart, Some(a));
         }
         if let Some(a) = body.actual_end {
-            changes.push((placements::Column::ActualEnd, Some(a).into()));
-            fields.push("actualEnd");
+            changes.set("actualEnd", placements::Column::ActualEnd, Some(a));
         }
         if let Some(f) = &body.funding_programme {
             let f =
                 parse_text(f, 60).map_err(|r| ApiError::field("fundingProgramme", "invalid", r))?;
-            changes.push((
+            changes.set(
+                "fundingProgramme",
                 placements::Column::FundingProgramme,
-                Some(f).filter(|f| !f.is_empty()).into(),
-            ));
-            fields.push("fundingProgramme");
+                Some(f).filter(|f| !f.is_empty()),
+            );
         }
         if let Some(d) = body.travel_distance_km {
-            changes.push((placements::Column::TravelDistanceKm, Some(d).into()));
-            fields.push("travelDistanceKm");
+            changes.set(
+                "travelDistanceKm",
+                placements::Column::TravelDistanceKm,
+                Some(d),
+            );
         }
         if let Some(g) = body.green_travel {
-            changes.push((placements::Column::GreenTravel, g.into()));
-            fields.push("greenTravel");
+            changes.set("greenTravel", placements::Column::GreenTravel, g);
         }
-        if !fields.is_empty() {
-            if !crate::db::update_versioned::<placements::Entity>(
-                &txn,
-                placements::Column::Id,
-                placements::Column::Version,
-                placements::Column::UpdatedAt,
-                m.id,
-                expected,
-                changes,
-                now,
-            )
+        let updated = store::update_placement(&txn, &caller.audit, now, m.id, expected, changes)
             .await?
-            {
-                return Err(stale_version());
-            }
-            refresh_grant(&txn, m.id).await?;
-            audit::record(
-                &txn,
-                now,
-                &caller.audit,
-                Event::new("placement.updated", 200)
-                    .on("placement", m.id)
-                    .fields(fields),
-            )
-            .await?;
-        }
-        let updated = placements::Entity::find_by_id(m.id)
-            .one(&txn)
-            .await?
-            .ok_or_else(ApiError::internal)?;
-        if updated.version != m.version {
-            crate::integration::outbox::emit(
-                &txn,
-                now,
-                super::events::placement(crate::integration::outbox::Actie::Update, &updated),
-            )
-            .await?;
-        }
+            .unwrap_or(m);
         txn.commit().await?;
         let tag = etag(updated.version);
         Ok(PlacementResponse::Ok(Json(placement_view(updated)?), tag))
@@ -833,20 +664,11 @@ impl PlacementsApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<PlacementStatusChangeList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        placements::Entity::find_by_id(id.0)
-            .one(&state.db)
+        store::find_placement(&state.db, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        let q = placement_status_changes::Entity::find()
-            .filter(placement_status_changes::Column::PlacementId.eq(id.0));
-        let rows = crate::http::pagination::newest_first(
-            q,
-            placement_status_changes::Column::Id,
-            page.after,
-            page.fetch_limit(),
-        )
-        .all(&state.db)
-        .await?;
+        let rows =
+            store::list_status_changes(&state.db, id.0, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         Ok(PlacementStatusChangeList::page(
             rows.into_iter()
@@ -901,16 +723,14 @@ impl PlacementsApi {
         }
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
-        let m = placements::Entity::find_by_id(id.0)
-            .one(&txn)
+        let m = store::find_placement(&txn, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         // quota counting under an agreement happens one acceptance at a time
         if let (Some(agreement_id), PlacementStatus::Accepted) = (m.agreement_id, body.to) {
             store::lock_agreement(&txn, agreement_id).await?;
         }
-        let m = placements::Entity::find_by_id(id.0)
-            .one(&txn)
+        let m = store::find_placement(&txn, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         let from = PlacementStatus::stored(&m.status, "placements.status")?;
@@ -935,14 +755,7 @@ impl PlacementsApi {
         if let (Some(agreement_id), PlacementStatus::Accepted) = (m.agreement_id, body.to) {
             let direction = Direction::stored(&m.direction, "placements.direction")?;
             let level = EducationLevel::stored(&m.education_level, "placements.education_level")?;
-            let quota = agreement_quotas::Entity::find_by_id((
-                agreement_id,
-                direction.as_str().to_owned(),
-                level.as_str().to_owned(),
-            ))
-            .one(&txn)
-            .await?
-            .map_or(0, |q| i64::from(q.places));
+            let quota = store::quota_places(&txn, agreement_id, direction, level).await?;
             let taken = store::places_taken(&txn, agreement_id, direction, level).await? as i64;
             if taken >= quota {
                 if !override_quota {
@@ -957,79 +770,40 @@ impl PlacementsApi {
                 overridden = true;
             }
         }
-        let mut changes: Vec<(placements::Column, sea_orm::Value)> =
-            vec![(placements::Column::Status, body.to.as_str().into())];
+        let mut changes = Changes::<placements::Entity>::new();
         let (start, end) = actual_dates(&m, &body, now.date_naive())?;
         if let Some(start) = start {
-            changes.push((placements::Column::ActualStart, Some(start).into()));
+            changes.set("actualStart", placements::Column::ActualStart, Some(start));
         }
         if let Some(end) = end {
-            changes.push((placements::Column::ActualEnd, Some(end).into()));
+            changes.set("actualEnd", placements::Column::ActualEnd, Some(end));
         }
-        if !crate::db::update_versioned::<placements::Entity>(
-            &txn,
-            placements::Column::Id,
-            placements::Column::Version,
-            placements::Column::UpdatedAt,
-            m.id,
-            m.version,
-            changes,
-            now,
-        )
-        .await?
-        {
-            return Err(ApiError::conflict(
-                "The placement changed meanwhile; try again.",
-            ));
-        }
-        let change = placement_status_changes::Model {
-            id: Uuid::now_v7(),
-            placement_id: m.id,
-            from_status: Some(from.as_str().to_owned()),
-            to_status: body.to.as_str().to_owned(),
-            reason,
-            quota_overridden: overridden,
-            changed_at: now,
-            changed_by: caller.actor_id,
-            changed_by_type: caller.actor_kind().as_str().to_owned(),
-        };
-        placement_status_changes::Entity::insert(placement_status_changes::ActiveModel {
-            id: Set(change.id),
-            placement_id: Set(change.placement_id),
-            from_status: Set(change.from_status.clone()),
-            to_status: Set(change.to_status.clone()),
-            reason: Set(change.reason.clone()),
-            quota_overridden: Set(overridden),
-            changed_at: Set(now),
-            changed_by: Set(caller.actor_id),
-            changed_by_type: Set(caller.actor_kind().as_str().to_owned()),
-        })
-        .exec_without_returning(&txn)
-        .await?;
         let action = if overridden {
             "placement.status_changed.quota_overridden"
         } else {
             "placement.status_changed"
         };
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new(action, 201)
-                .on("placement", m.id)
-                .fields(vec!["status"]),
-        )
-        .await?;
-        crate::integration::outbox::emit(
-            &txn,
-            now,
-            super::events::placement_status(&m, body.to.as_str()),
-        )
-        .await?;
+        let change = store::NewStatusChange {
+            from: Some(from),
+            to: body.to,
+            reason,
+            quota_overridden: overridden,
+            by: caller.actor_id,
+            by_type: caller.actor_kind().as_str(),
+        };
+        let (updated, change) =
+            store::change_status(&txn, &caller.audit, now, &m, changes, change, action)
+                .await
+                .map_err(|e| match e {
+                    WriteError::Stale => {
+                        ApiError::conflict("The placement changed meanwhile; try again.")
+                    }
+                    e => e.into(),
+                })?;
         txn.commit().await?;
         Ok(PlacementStatusChanged::Created(
             Json(change_view(change)?),
-            etag(m.version + 1),
+            etag(updated.version),
         ))
     }
 }

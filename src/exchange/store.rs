@@ -8,10 +8,16 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::model::{Direction, EducationLevel, PlacementStatus};
-use crate::entities::placements;
+use crate::entities::placements as placement_rows;
 
 mod catalogue;
+mod grant_rates;
+mod participants;
+mod placements;
 pub use catalogue::*;
+pub use grant_rates::*;
+pub use participants::*;
+pub use placements::*;
 
 /// The next placement reference of a year: `EX-2026-0001`, ...
 pub async fn next_placement_reference(
@@ -48,12 +54,13 @@ pub async fn places_taken(
     direction: Direction,
     level: EducationLevel,
 ) -> Result<u64, DbErr> {
-    placements::Entity::find()
-        .filter(placements::Column::AgreementId.eq(agreement_id))
-        .filter(placements::Column::Direction.eq(direction.as_str()))
-        .filter(placements::Column::EducationLevel.eq(level.as_str()))
+    placement_rows::Entity::find()
+        .filter(placement_rows::Column::AgreementId.eq(agreement_id))
+        .filter(placement_rows::Column::Direction.eq(direction.as_str()))
+        .filter(placement_rows::Column::EducationLevel.eq(level.as_str()))
         .filter(
-            placements::Column::Status.is_in(PlacementStatus::COUNTED.iter().map(|s| s.as_str())),
+            placement_rows::Column::Status
+                .is_in(PlacementStatus::COUNTED.iter().map(|s| s.as_str())),
         )
         .count(db)
         .await

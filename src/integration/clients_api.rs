@@ -9,27 +9,24 @@ use poem_openapi::{
     payload::Json,
     ApiResponse, OpenApi,
 };
-use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
-    QueryFilter, QueryOrder,
-};
+use sea_orm::{ActiveValue::Set, ConnectionTrait};
 use uuid::Uuid;
 
+use super::store;
 use super::views::{
     ApiClient, ApiClientKey, ApiClientList, ApiClientUpdate, IssuedApiKey, NewApiClient,
     NewApiClientKey,
 };
 use crate::{
-    accounts::{access::Caller, model::Scope, store},
-    audit::{self, Event},
-    db::begin_write,
+    accounts::{access::Caller, model::Scope},
+    db::{begin_write, versioned::Changes},
     entities::{api_client_keys, api_clients},
     http::{
         body::JsonBody,
         etag, if_match_version,
-        pagination::{newest_first, paginate, PageRequest},
+        pagination::{paginate, PageRequest},
         problem::{ApiError, ApiResult, InvalidParam},
-        stale_version, Tag,
+        Tag,
     },
     text::parse_text,
     AppState,
@@ -61,32 +58,6 @@ pub enum KeyIssued {
     ),
 }
 
-async fn live_keys(
-    db: &impl ConnectionTrait,
-    client_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<Vec<api_client_keys::Model>, ApiError> {
-    live_keys_of(db, &[client_id], now).await
-}
-
-/// The unexpired keys of several clients in one query, oldest first.
-async fn live_keys_of(
-    db: &impl ConnectionTrait,
-    client_ids: &[Uuid],
-    now: DateTime<Utc>,
-) -> Result<Vec<api_client_keys::Model>, ApiError> {
-    Ok(api_client_keys::Entity::find()
-        .filter(api_client_keys::Column::ClientId.is_in(client_ids.iter().copied()))
-        .filter(
-            Condition::any()
-                .add(api_client_keys::Column::ExpiresAt.is_null())
-                .add(api_client_keys::Column::ExpiresAt.gt(now)),
-        )
-        .order_by_asc(api_client_keys::Column::Id)
-        .all(db)
-        .await?)
-}
-
 fn client_view(m: api_clients::Model, keys: Vec<api_client_keys::Model>) -> ApiClient {
     ApiClient {
         id: m.id,
@@ -114,11 +85,10 @@ async fn load(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<ApiClient, ApiError> {
-    let m = api_clients::Entity::find_by_id(id)
-        .one(db)
+    let m = store::find_client(db, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let keys = live_keys(db, id, now).await?;
+    let keys = store::live_keys_of(db, &[id], now).await?;
     Ok(client_view(m, keys))
 }
 
@@ -168,21 +138,14 @@ impl ApiClientsApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<ApiClientList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        let rows = newest_first(
-            api_clients::Entity::find(),
-            api_clients::Column::Id,
-            page.after,
-            page.fetch_limit(),
-        )
-        .all(&state.db)
-        .await?;
+        let rows = store::list_clients(&state.db, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let now = state.clock.now();
         // the page's keys in one query, not one per client
         let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
         let mut keys: std::collections::HashMap<Uuid, Vec<api_client_keys::Model>> =
             std::collections::HashMap::new();
-        for k in live_keys_of(&state.db, &ids, now).await? {
+        for k in store::live_keys_of(&state.db, &ids, now).await? {
             keys.entry(k.client_id).or_default().push(k);
         }
         let items = rows
@@ -222,7 +185,7 @@ impl ApiClientsApi {
         }
         let id = Uuid::now_v7();
         let txn = begin_write(&state.db).await?;
-        api_clients::Entity::insert(api_clients::ActiveModel {
+        let row = api_clients::ActiveModel {
             id: Set(id),
             name: Set(name),
             scopes: Set(Scope::join(&body.scopes)),
@@ -232,19 +195,8 @@ impl ApiClientsApi {
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        let (key, row) = store::create_client_key(&txn, id, now).await?;
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("api_client.created", 201)
-                .on("api_client", id)
-                .fields(vec!["scopes"]),
-        )
-        .await?;
+        };
+        let (key, row) = store::insert_client(&txn, &caller.audit, now, row).await?;
         let client = load(&txn, id, now).await?;
         txn.commit().await?;
         let tag = etag(client.version);
@@ -295,30 +247,23 @@ impl ApiClientsApi {
         let state = *state;
         let now = state.clock.now();
         let mut problems = Vec::new();
-        let mut changes: Vec<(api_clients::Column, sea_orm::Value)> = Vec::new();
-        let mut fields = Vec::new();
+        let mut changes = Changes::<api_clients::Entity>::new();
         if let Some(n) = &body.name {
-            changes.push((
-                api_clients::Column::Name,
-                check_name(n, &mut problems).into(),
-            ));
-            fields.push("name");
+            let name = check_name(n, &mut problems);
+            changes.set("name", api_clients::Column::Name, name);
         }
         if let Some(s) = &body.scopes {
-            changes.push((api_clients::Column::Scopes, Scope::join(s).into()));
-            fields.push("scopes");
+            changes.set("scopes", api_clients::Column::Scopes, Scope::join(s));
         }
         if let Some(e) = body.expires_at {
             check_expiry(e.0, now, &mut problems);
-            changes.push((api_clients::Column::ExpiresAt, e.0.into()));
-            fields.push("expiresAt");
+            changes.set("expiresAt", api_clients::Column::ExpiresAt, e.0);
         }
         if !problems.is_empty() {
             return Err(ApiError::invalid(problems));
         }
         let txn = begin_write(&state.db).await?;
-        let m = api_clients::Entity::find_by_id(id.0)
-            .one(&txn)
+        let m = store::find_client(&txn, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         let expected = if_match_version(if_match.0.as_deref(), m.version)?;
@@ -327,31 +272,7 @@ impl ApiClientsApi {
                 "This API client is revoked; register a new one.",
             ));
         }
-        if !fields.is_empty() {
-            if !crate::db::update_versioned::<api_clients::Entity>(
-                &txn,
-                api_clients::Column::Id,
-                api_clients::Column::Version,
-                api_clients::Column::UpdatedAt,
-                m.id,
-                expected,
-                changes,
-                now,
-            )
-            .await?
-            {
-                return Err(stale_version());
-            }
-            audit::record(
-                &txn,
-                now,
-                &caller.audit,
-                Event::new("api_client.updated", 200)
-                    .on("api_client", m.id)
-                    .fields(fields),
-            )
-            .await?;
-        }
+        store::update_client(&txn, &caller.audit, now, m.id, expected, changes).await?;
         let client = load(&txn, m.id, now).await?;
         txn.commit().await?;
         let tag = etag(client.version);
@@ -373,25 +294,11 @@ impl ApiClientsApi {
     ) -> ApiResult<ClientResponse> {
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
-        let m = api_clients::Entity::find_by_id(id.0)
-            .one(&txn)
+        let m = store::find_client(&txn, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         if m.revoked_at.is_none() {
-            api_clients::Entity::update_many()
-                .col_expr(api_clients::Column::RevokedAt, Expr::value(Some(now)))
-                .col_expr(api_clients::Column::Version, Expr::value(m.version + 1))
-                .col_expr(api_clients::Column::UpdatedAt, Expr::value(now))
-                .filter(api_clients::Column::Id.eq(m.id))
-                .exec(&txn)
-                .await?;
-            audit::record(
-                &txn,
-                now,
-                &caller.audit,
-                Event::new("api_client.revoked", 200).on("api_client", m.id),
-            )
-            .await?;
+            store::revoke_client(&txn, &caller.audit, now, &m).await?;
         }
         let client = load(&txn, m.id, now).await?;
         txn.commit().await?;
@@ -419,8 +326,7 @@ impl ApiClientsApi {
             body.overlap_hours.unwrap_or(DEFAULT_OVERLAP_HOURS).min(720),
         ));
         let txn = begin_write(&state.db).await?;
-        let m = api_clients::Entity::find_by_id(id.0)
-            .one(&txn)
+        let m = store::find_client(&txn, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         if m.revoked_at.is_some() {
@@ -428,31 +334,7 @@ impl ApiClientsApi {
                 "This API client is revoked; register a new one.",
             ));
         }
-        let end = now + overlap;
-        api_client_keys::Entity::update_many()
-            .col_expr(api_client_keys::Column::ExpiresAt, Expr::value(Some(end)))
-            .filter(api_client_keys::Column::ClientId.eq(m.id))
-            .filter(
-                Condition::any()
-                    .add(api_client_keys::Column::ExpiresAt.is_null())
-                    .add(api_client_keys::Column::ExpiresAt.gt(end)),
-            )
-            .exec(&txn)
-            .await?;
-        let (key, row) = store::create_client_key(&txn, m.id, now).await?;
-        api_clients::Entity::update_many()
-            .col_expr(api_clients::Column::Version, Expr::value(m.version + 1))
-            .col_expr(api_clients::Column::UpdatedAt, Expr::value(now))
-            .filter(api_clients::Column::Id.eq(m.id))
-            .exec(&txn)
-            .await?;
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("api_client.key_issued", 201).on("api_client", m.id),
-        )
-        .await?;
+        let (key, row) = store::rotate_key(&txn, &caller.audit, now, &m, now + overlap).await?;
         let client = load(&txn, m.id, now).await?;
         txn.commit().await?;
         let tag = etag(client.version);

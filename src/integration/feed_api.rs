@@ -4,7 +4,6 @@
 
 use poem::web::Data;
 use poem_openapi::{param::Query, payload::Json, ApiResponse, OpenApi};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{
     outbox::{EventBody, Kanaal},
@@ -12,7 +11,6 @@ use super::{
 };
 use crate::{
     accounts::{access::Caller, model::Scope},
-    entities::outbox_events,
     http::{
         pagination::{encode_cursor, PageRequest},
         problem::{ApiError, ApiResult},
@@ -80,13 +78,7 @@ impl EventFeedApi {
             }
         }
         let start = page.after.unwrap_or(0).max(0);
-        let rows = outbox_events::Entity::find()
-            .filter(outbox_events::Column::Seq.gt(start))
-            .filter(outbox_events::Column::Kanaal.is_in(visible))
-            .order_by_asc(outbox_events::Column::Seq)
-            .limit(page.fetch_limit())
-            .all(&state.db)
-            .await?;
+        let rows = super::store::feed(&state.db, start, visible, page.fetch_limit()).await?;
         let more = rows.len() > page.limit as usize;
         let mut items: Vec<FeedEvent> = Vec::new();
         for r in rows.iter().take(page.limit as usize) {

@@ -7,6 +7,7 @@ pub mod delivery;
 pub mod destination;
 pub mod feed_api;
 pub mod outbox;
+pub mod store;
 pub mod subscriptions;
 pub mod subscriptions_api;
 pub mod views;

@@ -8,12 +8,13 @@ use poem_openapi::{
     payload::Json,
     ApiResponse, OpenApi,
 };
-use sea_orm::{sea_query::Expr, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::ActiveValue::Set;
 use uuid::Uuid;
 
 use super::{
     delivery::{FAILED, PENDING},
     outbox::{last_seq, Actie, Kanaal},
+    store,
     subscriptions::{parse_callback_url, parse_channels, Channel},
     views::{
         CreatedSubscription, FailedDelivery, FailedDeliveryList, NewSubscription, QueuedDelivery,
@@ -22,16 +23,15 @@ use super::{
 };
 use crate::{
     accounts::access::Caller,
-    audit::{self, Event},
     crypto,
-    db::begin_write,
-    entities::{outbox_events, webhook_deliveries, webhook_subscriptions},
+    db::{begin_write, versioned::Changes},
+    entities::webhook_subscriptions,
     http::{
         body::JsonBody,
         etag, if_match_version,
-        pagination::{newest_first, paginate, PageRequest},
+        pagination::{paginate, PageRequest},
         problem::{ApiError, ApiResult, InvalidParam},
-        stale_version, Tag,
+        Tag,
     },
     keyring::webhook_secret_aad,
     text::{stored_json, Corrupt},
@@ -128,8 +128,7 @@ async fn find(
     db: &impl sea_orm::ConnectionTrait,
     id: Uuid,
 ) -> Result<webhook_subscriptions::Model, ApiError> {
-    webhook_subscriptions::Entity::find_by_id(id)
-        .one(db)
+    store::find_subscription(db, id)
         .await?
         .ok_or_else(ApiError::not_found)
 }
@@ -156,14 +155,7 @@ impl SubscriptionsApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<SubscriptionList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        let rows = newest_first(
-            webhook_subscriptions::Entity::find(),
-            webhook_subscriptions::Column::Id,
-            page.after,
-            page.fetch_limit(),
-        )
-        .all(&state.db)
-        .await?;
+        let rows = store::list_subscriptions(&state.db, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         Ok(SubscriptionList::page(
             rows.into_iter()
@@ -205,7 +197,7 @@ impl SubscriptionsApi {
             .encrypt(secret.as_bytes(), &webhook_secret_aad(id));
         let txn = begin_write(&state.db).await?;
         let from = last_seq(&txn).await?;
-        webhook_subscriptions::Entity::insert(webhook_subscriptions::ActiveModel {
+        let row = webhook_subscriptions::ActiveModel {
             id: Set(id),
             callback_url: Set(url),
             channels: Set(channels),
@@ -216,17 +208,8 @@ impl SubscriptionsApi {
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("subscription.created", 201).on("subscription", id),
-        )
-        .await?;
-        let m = find(&txn, id).await?;
+        };
+        let m = store::insert_subscription(&txn, &caller.audit, now, row).await?;
         txn.commit().await?;
         let tag = etag(m.version);
         Ok(SubscriptionCreated::Created(
@@ -274,17 +257,22 @@ impl SubscriptionsApi {
     ) -> ApiResult<SubscriptionResponse> {
         let state = *state;
         let mut problems = Vec::new();
-        let mut changes: Vec<(webhook_subscriptions::Column, sea_orm::Value)> = Vec::new();
-        let mut fields = Vec::new();
+        let mut changes = Changes::<webhook_subscriptions::Entity>::new();
         if let Some(u) = &body.callback_url {
             let url = checked_url(state, u, &mut problems);
-            changes.push((webhook_subscriptions::Column::CallbackUrl, url.into()));
-            fields.push("callbackUrl");
+            changes.set(
+                "callbackUrl",
+                webhook_subscriptions::Column::CallbackUrl,
+                url,
+            );
         }
         if let Some(c) = &body.channels {
             let channels = checked_channels(c, &mut problems)?;
-            changes.push((webhook_subscriptions::Column::Channels, channels.into()));
-            fields.push("channels");
+            changes.set(
+                "channels",
+                webhook_subscriptions::Column::Channels,
+                channels,
+            );
         }
         if !problems.is_empty() {
             return Err(ApiError::invalid(problems));
@@ -294,39 +282,16 @@ impl SubscriptionsApi {
         let m = find(&txn, id.0).await?;
         let expected = if_match_version(if_match.0.as_deref(), m.version)?;
         if let Some(active) = body.active.filter(|a| *a != m.active) {
-            changes.push((webhook_subscriptions::Column::Active, active.into()));
+            changes.set("active", webhook_subscriptions::Column::Active, active);
             if active {
+                // events from now on, not the backlog of the pause
                 let from = last_seq(&txn).await?;
-                changes.push((webhook_subscriptions::Column::FannedOutSeq, from.into()));
+                changes.also(webhook_subscriptions::Column::FannedOutSeq, from);
             }
-            fields.push("active");
         }
-        if !fields.is_empty() {
-            if !crate::db::update_versioned::<webhook_subscriptions::Entity>(
-                &txn,
-                webhook_subscriptions::Column::Id,
-                webhook_subscriptions::Column::Version,
-                webhook_subscriptions::Column::UpdatedAt,
-                m.id,
-                expected,
-                changes,
-                now,
-            )
+        let m = store::update_subscription(&txn, &caller.audit, now, m.id, expected, changes)
             .await?
-            {
-                return Err(stale_version());
-            }
-            audit::record(
-                &txn,
-                now,
-                &caller.audit,
-                Event::new("subscription.updated", 200)
-                    .on("subscription", m.id)
-                    .fields(fields),
-            )
-            .await?;
-        }
-        let m = find(&txn, m.id).await?;
+            .unwrap_or(m);
         txn.commit().await?;
         let tag = etag(m.version);
         Ok(SubscriptionResponse::Ok(Json(subscription_view(m)?), tag))
@@ -351,20 +316,7 @@ impl SubscriptionsApi {
         let txn = begin_write(&state.db).await?;
         let m = find(&txn, id.0).await?;
         if_match_version(if_match.0.as_deref(), m.version)?;
-        webhook_deliveries::Entity::delete_many()
-            .filter(webhook_deliveries::Column::SubscriptionId.eq(m.id))
-            .exec(&txn)
-            .await?;
-        webhook_subscriptions::Entity::delete_by_id(m.id)
-            .exec(&txn)
-            .await?;
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("subscription.deleted", 204).on("subscription", m.id),
-        )
-        .await?;
+        store::delete_subscription(&txn, &caller.audit, now, m.id).await?;
         txn.commit().await?;
         Ok(SubscriptionDeleted::Done)
     }
@@ -389,23 +341,9 @@ impl SubscriptionsApi {
     ) -> ApiResult<FailedDeliveryList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         find(&state.db, id.0).await?;
-        let q = webhook_deliveries::Entity::find()
-            .filter(webhook_deliveries::Column::SubscriptionId.eq(id.0))
-            .filter(webhook_deliveries::Column::Status.eq(FAILED));
-        let rows = newest_first(
-            q,
-            webhook_deliveries::Column::Id,
-            page.after,
-            page.fetch_limit(),
-        )
-        .all(&state.db)
-        .await?;
+        let (rows, events) =
+            store::failed_deliveries(&state.db, id.0, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
-        let seqs: Vec<i64> = rows.iter().map(|r| r.event_seq).collect();
-        let events = outbox_events::Entity::find()
-            .filter(outbox_events::Column::Seq.is_in(seqs))
-            .all(&state.db)
-            .await?;
         let items = rows
             .into_iter()
             .filter_map(|d| {
@@ -446,9 +384,7 @@ impl SubscriptionsApi {
     ) -> ApiResult<DeliveryQueued> {
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
-        let d = webhook_deliveries::Entity::find_by_id(delivery_id.0)
-            .filter(webhook_deliveries::Column::SubscriptionId.eq(id.0))
-            .one(&txn)
+        let d = store::find_delivery(&txn, id.0, delivery_id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         if d.status != FAILED {
@@ -456,25 +392,7 @@ impl SubscriptionsApi {
                 "Only a failed delivery can be retried; this one is still queued or was delivered.",
             ));
         }
-        webhook_deliveries::Entity::update_many()
-            .col_expr(webhook_deliveries::Column::Status, Expr::value(PENDING))
-            .col_expr(webhook_deliveries::Column::Attempts, Expr::value(0))
-            .col_expr(webhook_deliveries::Column::NextAttemptAt, Expr::value(now))
-            .filter(webhook_deliveries::Column::Id.eq(d.id))
-            .exec(&txn)
-            .await?;
-        let event_id = outbox_events::Entity::find_by_id(d.event_seq)
-            .one(&txn)
-            .await?
-            .map(|e| e.id)
-            .ok_or_else(ApiError::internal)?;
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("delivery.retried", 202).on("delivery", d.id),
-        )
-        .await?;
+        let event_id = store::retry_delivery(&txn, &caller.audit, now, &d).await?;
         txn.commit().await?;
         super::delivery::wake();
         Ok(DeliveryQueued::Accepted(Json(QueuedDelivery {

@@ -7,7 +7,7 @@ use poem_openapi::{
     payload::Json,
     ApiResponse, OpenApi,
 };
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::ActiveValue::Set;
 use uuid::Uuid;
 
 use super::{
@@ -23,10 +23,7 @@ use super::{
 use crate::{
     accounts::access::Caller,
     audit::{self, Event},
-    db::{
-        begin_write, taken,
-        versioned::{self, Changes},
-    },
+    db::{begin_write, taken, versioned::Changes},
     entities::{consents, defenders},
     http::etag,
     http::{
@@ -229,26 +226,13 @@ impl DefendersApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<DefenderList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        let mut q = defenders::Entity::find()
-            .filter(defenders::Column::ErasedAt.is_null())
-            .filter(sight::visible_defenders(&caller));
-        if let Some(r) = risk_level.0 {
-            q = q.filter(defenders::Column::RiskLevel.eq(r.as_str()));
-        }
-        if let Some(f) = field_of_work.0 {
-            q = q.filter(defenders::Column::FieldOfWork.eq(f.as_str()));
-        }
-        if let Some(c) = &country_of_work.0 {
-            q = q.filter(defenders::Column::CountryOfWork.eq(c.to_ascii_uppercase()));
-        }
-        if let Some(after) = page.after {
-            q = q.filter(defenders::Column::Id.gt(after));
-        }
-        let rows = q
-            .order_by_asc(defenders::Column::Id)
-            .limit(page.fetch_limit())
-            .all(&state.db)
-            .await?;
+        let filter = store::DefenderFilter {
+            visible: sight::visible_defenders(&caller),
+            risk_level: risk_level.0,
+            field_of_work: field_of_work.0,
+            country_of_work: country_of_work.0.map(|c| c.to_ascii_uppercase()),
+        };
+        let rows = store::list_defenders(&state.db, filter, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let items = rows
             .iter()
@@ -339,13 +323,9 @@ impl DefendersApi {
             fields.push("identity");
         }
         let audit = caller.audit.about_defender(Some(key_id), &key);
-        let created = versioned::insert(&txn, &audit, now, model, |m| {
-            Event::new("defender.created", 201)
-                .on("defender", m.id)
-                .fields(fields)
-        })
-        .await
-        .map_err(taken(CODENAME_TAKEN))?;
+        let created = store::insert_defender(&txn, &audit, now, model, fields)
+            .await
+            .map_err(taken(CODENAME_TAKEN))?;
         txn.commit().await?;
         Ok(DefenderCreated::Created(
             Json(defender_view(&created, identity)?),
@@ -476,8 +456,7 @@ impl DefendersApi {
             changes.set("identity", defenders::Column::LegalNameIndex, Some(index));
         }
         let audit = sight::defender_audit(state, &caller, &m).await?;
-        let event = Event::new("defender.updated", 200).on("defender", m.id);
-        let updated = versioned::update(&txn, &audit, now, m.id, expected, changes, event)
+        let updated = store::update_defender(&txn, &audit, now, m.id, expected, changes)
             .await
             .map_err(|e| e.or_taken(CODENAME_TAKEN))?
             .unwrap_or(m);
@@ -542,7 +521,7 @@ impl DefendersApi {
             outbox::emit(
                 &txn,
                 now,
-                super::stays_api::stay_event(Actie::Destroy, stay_id, status),
+                store::stay_event(Actie::Destroy, stay_id, status),
             )
             .await?;
         }
@@ -589,13 +568,7 @@ impl DefendersApi {
             .keys
             .index
             .blind_index(&normalized_name(&body.legal_name));
-        let rows = defenders::Entity::find()
-            .filter(defenders::Column::LegalNameIndex.eq(index))
-            .filter(defenders::Column::ErasedAt.is_null())
-            .order_by_asc(defenders::Column::Id)
-            .limit(50)
-            .all(&state.db)
-            .await?;
+        let rows = store::defenders_by_name_index(&state.db, index, 50).await?;
         audit::record_alone(
             &state.audit,
             state.clock.now(),
@@ -637,15 +610,7 @@ impl DefendersApi {
             .ok_or_else(ApiError::not_found)?;
         // what may be published about someone is their case: need to know
         sight::defender_in_full(&state, &caller, &defender).await?;
-        let q = consents::Entity::find().filter(consents::Column::DefenderId.eq(id.0));
-        let rows = crate::http::pagination::newest_first(
-            q,
-            consents::Column::Id,
-            page.after,
-            page.fetch_limit(),
-        )
-        .all(&state.db)
-        .await?;
+        let rows = store::consents(&state.db, id.0, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let today = state.clock.now().date_naive();
         Ok(ConsentList::page(
@@ -685,33 +650,16 @@ impl DefendersApi {
             .await?
             .ok_or_else(ApiError::not_found)?;
         let ctx = sight::defender_audit(state, &caller, &defender).await?;
-        let model = consents::Model {
-            id: Uuid::now_v7(),
-            defender_id: id.0,
-            item: body.item.as_str().to_owned(),
-            granted_on: body.granted_on,
-            expires_on: body.expires_on,
-            revoked_on: None,
-            created_at: now,
-        };
-        consents::Entity::insert(consents::ActiveModel {
-            id: Set(model.id),
-            defender_id: Set(model.defender_id),
-            item: Set(model.item.clone()),
-            granted_on: Set(model.granted_on),
-            expires_on: Set(model.expires_on),
+        let row = consents::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            defender_id: Set(id.0),
+            item: Set(body.item.as_str().to_owned()),
+            granted_on: Set(body.granted_on),
+            expires_on: Set(body.expires_on),
             revoked_on: Set(None),
             created_at: Set(now),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        audit::record(
-            &txn,
-            now,
-            &ctx,
-            Event::new("consent.created", 201).on("consent", model.id),
-        )
-        .await?;
+        };
+        let model = store::insert_consent(&txn, &ctx, now, row).await?;
         txn.commit().await?;
         Ok(ConsentCreated::Created(Json(consent_view(
             model,
@@ -733,7 +681,6 @@ impl DefendersApi {
         #[oai(name = "consentId")] consent_id: Path<Uuid>,
         body: JsonBody<ConsentRevocation>,
     ) -> ApiResult<ConsentResponse> {
-        use sea_orm::sea_query::Expr;
         let state = *state;
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
@@ -741,9 +688,7 @@ impl DefendersApi {
             .await?
             .ok_or_else(ApiError::not_found)?;
         let ctx = sight::defender_audit(state, &caller, &defender).await?;
-        let consent = consents::Entity::find_by_id(consent_id.0)
-            .filter(consents::Column::DefenderId.eq(id.0))
-            .one(&txn)
+        let consent = store::find_consent(&txn, id.0, consent_id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         if consent.revoked_on.is_some() {
@@ -759,28 +704,12 @@ impl DefendersApi {
                 "A consent cannot be revoked before it was granted.",
             ));
         }
-        consents::Entity::update_many()
-            .col_expr(
-                consents::Column::RevokedOn,
-                Expr::value(Some(body.revoked_on)),
-            )
-            .filter(consents::Column::Id.eq(consent.id))
-            .exec(&txn)
-            .await?;
-        audit::record(
-            &txn,
-            now,
-            &ctx,
-            Event::new("consent.revoked", 200)
-                .on("consent", consent.id)
-                .fields(vec!["revokedOn"]),
-        )
-        .await?;
+        let updated = store::revoke_consent(&txn, &ctx, now, consent.id, body.revoked_on)
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::CONFLICT, "This consent is already revoked.")
+            })?;
         txn.commit().await?;
-        let updated = consents::Model {
-            revoked_on: Some(body.revoked_on),
-            ..consent
-        };
         Ok(ConsentResponse::Ok(Json(consent_view(
             updated,
             now.date_naive(),

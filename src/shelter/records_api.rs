@@ -9,10 +9,7 @@ use poem_openapi::{
     payload::Json,
     ApiResponse, OpenApi,
 };
-use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::ActiveValue::Set;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -30,11 +27,8 @@ use super::{
 use crate::{
     accounts::access::Caller,
     audit::{self, Event},
-    db::{
-        begin_write,
-        versioned::{self, Changes},
-    },
-    entities::{activities, check_ins, risk_assessments, stay_notes, stays},
+    db::{begin_write, versioned::Changes},
+    entities::{activities, check_ins, risk_assessments, stay_notes},
     http::{
         body::JsonBody,
         etag, if_match_version,
@@ -107,15 +101,7 @@ impl StayRecordsApi {
         let state = *state;
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         let found = sight::stay_in_full(state, &caller, id.0).await?;
-        let q = stay_notes::Entity::find().filter(stay_notes::Column::StayId.eq(id.0));
-        let rows = crate::http::pagination::newest_first(
-            q,
-            stay_notes::Column::Id,
-            page.after,
-            page.fetch_limit(),
-        )
-        .all(&state.db)
-        .await?;
+        let rows = store::notes(&state.db, id.0, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
         let mut items = Vec::with_capacity(rows.len());
@@ -167,20 +153,19 @@ impl StayRecordsApi {
         let now = state.clock.now();
         let note_id = Uuid::now_v7();
         let txn = begin_write(&state.db).await?;
-        stay_notes::Entity::insert(stay_notes::ActiveModel {
+        let row = stay_notes::ActiveModel {
             id: Set(note_id),
             stay_id: Set(id.0),
             category: Set(body.category.as_str().to_owned()),
             body_enc: Set(Some(vault::seal(&key, Field::NoteBody, note_id, &text))),
             created_at: Set(now),
             created_by: Set(caller.actor_id),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        audit::record(
+        };
+        store::insert_record(
             &txn,
-            now,
             &found.audit(&state.keys, &caller)?,
+            now,
+            row,
             Event::new("note.created", 201)
                 .on("note", note_id)
                 .fields(vec!["category", "body"]),
@@ -219,15 +204,7 @@ impl StayRecordsApi {
         let state = *state;
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         let found = sight::stay_in_full(state, &caller, id.0).await?;
-        let q = risk_assessments::Entity::find().filter(risk_assessments::Column::StayId.eq(id.0));
-        let rows = crate::http::pagination::newest_first(
-            q,
-            risk_assessments::Column::Id,
-            page.after,
-            page.fetch_limit(),
-        )
-        .all(&state.db)
-        .await?;
+        let rows = store::risk_assessments(&state.db, id.0, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
         let mut items = Vec::with_capacity(rows.len());
@@ -288,7 +265,7 @@ impl StayRecordsApi {
         let now = state.clock.now();
         let rid = Uuid::now_v7();
         let txn = begin_write(&state.db).await?;
-        risk_assessments::Entity::insert(risk_assessments::ActiveModel {
+        let row = risk_assessments::ActiveModel {
             id: Set(rid),
             stay_id: Set(id.0),
             level: Set(body.level.as_str().to_owned()),
@@ -297,13 +274,12 @@ impl StayRecordsApi {
             next_review_on: Set(body.next_review_on),
             created_at: Set(now),
             created_by: Set(caller.actor_id),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        audit::record(
+        };
+        store::insert_record(
             &txn,
-            now,
             &found.audit(&state.keys, &caller)?,
+            now,
+            row,
             Event::new("risk_assessment.created", 201)
                 .on("risk_assessment", rid)
                 .fields(vec!["level", "threats", "measures", "nextReviewOn"]),
@@ -341,62 +317,18 @@ impl StayRecordsApi {
         #[oai(validator(max_length = 512))]
         cursor: Query<Option<String>>,
     ) -> ApiResult<OverdueReviewList> {
-        use sea_orm::sea_query::{Alias, ExprTrait, Query as SqlQuery};
         let page = PageRequest::<ReviewCursor>::parse(limit.0, cursor.0.as_deref())?;
         let today = state.clock.now().date_naive();
-        // the latest assessment of each stay: no later one exists for the same stay
-        let later = SqlQuery::select()
-            .expr(Expr::val(1))
-            .from_as(risk_assessments::Entity, Alias::new("later"))
-            .and_where(
-                Expr::col((Alias::new("later"), risk_assessments::Column::StayId))
-                    .equals((risk_assessments::Entity, risk_assessments::Column::StayId)),
-            )
-            .and_where(
-                Expr::col((Alias::new("later"), risk_assessments::Column::Id)).gt(Expr::col((
-                    risk_assessments::Entity,
-                    risk_assessments::Column::Id,
-                ))),
-            )
-            .to_owned();
-        let mut stays_in_view = stays::Entity::find()
-            .filter(store::stay_visible())
-            .select_only()
-            .column(stays::Column::Id);
-        if !is_coordinator(&caller) {
-            stays_in_view = stays_in_view.filter(store::stay_assigned_to(caller.actor_id));
-        }
-        let mut q = risk_assessments::Entity::find()
-            .filter(Expr::exists(later).not())
-            .filter(risk_assessments::Column::NextReviewOn.lte(today))
-            .filter(
-                risk_assessments::Column::StayId
-                    .in_subquery(sea_orm::QueryTrait::into_query(stays_in_view)),
-            );
-        if let Some(ReviewCursor(date, rid)) = page.after {
-            q = q.filter(
-                Expr::tuple([
-                    Expr::col((
-                        risk_assessments::Entity,
-                        risk_assessments::Column::NextReviewOn,
-                    )),
-                    Expr::col((risk_assessments::Entity, risk_assessments::Column::Id)),
-                ])
-                .gt(Expr::tuple([Expr::val(date), Expr::val(rid)])),
-            );
-        }
-        let rows = q
-            .order_by_asc(risk_assessments::Column::NextReviewOn)
-            .order_by_asc(risk_assessments::Column::Id)
-            .limit(page.fetch_limit())
-            .all(&state.db)
+        let assigned_to = (!is_coordinator(&caller)).then_some(caller.actor_id);
+        let after = page
+            .after
+            .as_ref()
+            .map(|ReviewCursor(date, id)| (*date, *id));
+        let rows = store::overdue_reviews(&state.db, today, assigned_to, after, page.fetch_limit())
             .await?;
         let (rows, next) = paginate(rows, page.limit, |r| ReviewCursor(r.next_review_on, r.id))?;
         let stay_ids: Vec<Uuid> = rows.iter().map(|r| r.stay_id).collect();
-        let stay_rows = stays::Entity::find()
-            .filter(stays::Column::Id.is_in(stay_ids))
-            .all(&state.db)
-            .await?;
+        let stay_rows = store::stays_by_id(&state.db, stay_ids).await?;
         let names = store::codenames(
             &state.db,
             &stay_rows.iter().map(|s| s.defender_id).collect::<Vec<_>>(),
@@ -446,15 +378,7 @@ impl StayRecordsApi {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         // titles are protected free text: need to know, like notes
         let found = sight::stay_in_full(state, &caller, id.0).await?;
-        let q = activities::Entity::find().filter(activities::Column::StayId.eq(id.0));
-        let rows = crate::http::pagination::newest_first(
-            q,
-            activities::Column::Id,
-            page.after,
-            page.fetch_limit(),
-        )
-        .all(&state.db)
-        .await?;
+        let rows = store::activities(&state.db, id.0, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
         let mut items = Vec::with_capacity(rows.len());
@@ -509,7 +433,7 @@ impl StayRecordsApi {
         let now = state.clock.now();
         let aid = Uuid::now_v7();
         let txn = begin_write(&state.db).await?;
-        activities::Entity::insert(activities::ActiveModel {
+        let row = activities::ActiveModel {
             id: Set(aid),
             stay_id: Set(id.0),
             kind: Set(body.kind.as_str().to_owned()),
@@ -520,13 +444,12 @@ impl StayRecordsApi {
             public: Set(body.public),
             created_at: Set(now),
             created_by: Set(caller.actor_id),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        audit::record(
+        };
+        store::insert_record(
             &txn,
-            now,
             &ctx,
+            now,
+            row,
             Event::new("activity.created", 201).on("activity", aid),
         )
         .await?;
@@ -565,15 +488,7 @@ impl StayRecordsApi {
         let state = *state;
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         let found = sight::stay_in_full(state, &caller, id.0).await?;
-        let q = check_ins::Entity::find().filter(check_ins::Column::StayId.eq(id.0));
-        let rows = crate::http::pagination::newest_first(
-            q,
-            check_ins::Column::Id,
-            page.after,
-            page.fetch_limit(),
-        )
-        .all(&state.db)
-        .await?;
+        let rows = store::check_ins(&state.db, id.0, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
         let mut items = Vec::with_capacity(rows.len());
@@ -636,9 +551,7 @@ impl StayRecordsApi {
         let key = found.data_key(&state.keys)?;
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
-        let existing = check_ins::Entity::find_by_id(check_in_id.0)
-            .filter(check_ins::Column::StayId.eq(id.0))
-            .one(&txn)
+        let existing = store::find_check_in(&txn, id.0, check_in_id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         let expected = if_match_version(if_match.0.as_deref(), existing.version)?;
@@ -654,9 +567,8 @@ impl StayRecordsApi {
             changes.set("note", check_ins::Column::NoteEnc, sealed);
         }
         let ctx = found.audit(&state.keys, &caller)?;
-        let event = Event::new("check_in.recorded", 200).on("check_in", existing.id);
         // the outcome is always written: the check-in's version always moves
-        let version = versioned::update(&txn, &ctx, now, existing.id, expected, changes, event)
+        let version = store::record_check_in(&txn, &ctx, now, existing.id, expected, changes)
             .await?
             .map_or(expected, |row| row.version);
         // the answer shows the note kept: a read of it, audited as one

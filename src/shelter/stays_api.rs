@@ -1,16 +1,13 @@
 //! Stays: the cases, their lifecycle and who is assigned to them.
 
-use chrono::{Months, NaiveDate};
+use chrono::NaiveDate;
 use poem::{web::Data, Request};
 use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
     ApiResponse, OpenApi,
 };
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::ActiveValue::Set;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -28,17 +25,19 @@ use super::{
 use crate::{
     accounts::{self, access::Caller, model::Role},
     audit::{self, Event},
-    db::{begin_write, positional},
-    entities::{check_ins, stay_assignments, stay_status_changes, stays},
+    db::{
+        begin_write,
+        versioned::{Changes, WriteError},
+    },
+    entities::{stay_assignments, stays},
     http::etag,
     http::{
         body::JsonBody,
         if_match_version,
         pagination::{paginate, PageRequest},
         problem::{ApiError, ApiResult, InvalidParam},
-        stale_version, Tag,
+        Tag,
     },
-    integration::outbox::{self, Actie, Kanaal, Notification},
     text::parse_text,
     AppState,
 };
@@ -224,37 +223,6 @@ fn check_dates(arrival: NaiveDate, departure: NaiveDate, problems: &mut Vec<Inva
     }
 }
 
-async fn schedule_aftercare(
-    db: &impl ConnectionTrait,
-    stay_id: Uuid,
-    departure: NaiveDate,
-    months: &[u32],
-) -> Result<(), ApiError> {
-    for m in months {
-        let Some(due) = departure.checked_add_months(Months::new(*m)) else {
-            continue;
-        };
-        check_ins::Entity::insert(check_ins::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            stay_id: Set(stay_id),
-            due_on: Set(due),
-            outcome: Set(None),
-            note_enc: Set(None),
-            recorded_at: Set(None),
-            recorded_by: Set(None),
-            version: Set(1),
-        })
-        .exec_without_returning(db)
-        .await?;
-    }
-    Ok(())
-}
-
-/// The outbox event of a change to a stay: its status, nothing else.
-pub fn stay_event(actie: Actie, id: Uuid, status: StayStatus) -> Notification {
-    Notification::new(Kanaal::Stays, actie, id).with("status", status.as_str())
-}
-
 fn assignment_view(a: stay_assignments::Model) -> Assignment {
     Assignment {
         stay_id: a.stay_id,
@@ -295,46 +263,16 @@ impl StaysApi {
     ) -> ApiResult<StayList> {
         let page = PageRequest::<StayCursor>::parse(limit.0, cursor.0.as_deref())?;
         let descending = sort.0 == Some(StaySort::PlannedArrivalDesc);
-        let mut q = stays::Entity::find()
-            .filter(store::stay_visible())
-            .filter(sight::visible_stays(&caller));
-        if let Some(s) = status.0 {
-            q = q.filter(stays::Column::Status.eq(s.as_str()));
-        }
-        if let Some(r) = &intake_round.0 {
-            q = q.filter(stays::Column::IntakeRound.eq(r.as_str()));
-        }
-        if let Some(d) = defender_id.0 {
-            q = q.filter(stays::Column::DefenderId.eq(d));
-        }
-        if assigned_to_me.0 == Some(true) {
-            q = q.filter(store::stay_assigned_to(caller.actor_id));
-        }
-        if let Some(StayCursor(date, id)) = page.after {
-            // a row-value comparison, so the (planned_arrival, id) index serves any page
-            use sea_orm::sea_query::{Expr, ExprTrait};
-            let key = Expr::tuple([
-                Expr::col((stays::Entity, stays::Column::PlannedArrival)),
-                Expr::col((stays::Entity, stays::Column::Id)),
-            ]);
-            let after = Expr::tuple([Expr::val(date), Expr::val(id)]);
-            q = q.filter(if descending {
-                key.lt(after)
-            } else {
-                key.gt(after)
-            });
-        }
-        q = if descending {
-            q.order_by_desc(stays::Column::PlannedArrival)
-                .order_by_desc(stays::Column::Id)
-        } else {
-            q.order_by_asc(stays::Column::PlannedArrival)
-                .order_by_asc(stays::Column::Id)
+        let filter = store::StayFilter {
+            visible: sight::visible_stays(&caller),
+            status: status.0,
+            intake_round: intake_round.0,
+            defender: defender_id.0,
+            assigned_to: (assigned_to_me.0 == Some(true)).then_some(caller.actor_id),
         };
-        // the page's rows read by column position, not by name: see `db::positional`
-        // with each defender's codename, in the same query
-        let rows: Vec<store::StayWithCodename> =
-            positional::all(store::with_codename(q.limit(page.fetch_limit())), &state.db).await?;
+        let after = page.after.as_ref().map(|StayCursor(date, id)| (*date, *id));
+        let rows =
+            store::list_stays(&state.db, filter, after, descending, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| {
             StayCursor(r.stay.planned_arrival, r.stay.id)
         })?;
@@ -403,7 +341,7 @@ impl StaysApi {
         let key = vault::data_key(&txn, &state.keys, defender.data_key_id).await?;
         let ctx = caller.audit.about_defender(defender.data_key_id, &key);
         let reference = store::next_stay_reference(&txn, now).await?;
-        stays::Entity::insert(stays::ActiveModel {
+        let row = stays::ActiveModel {
             id: Set(id),
             reference: Set(reference),
             defender_id: Set(defender.id),
@@ -439,37 +377,8 @@ impl StaysApi {
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        stay_status_changes::Entity::insert(stay_status_changes::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            stay_id: Set(id),
-            from_status: Set(None),
-            to_status: Set(StayStatus::Referred.as_str().to_owned()),
-            reason: Set(None),
-            reason_enc: Set(None),
-            changed_at: Set(now),
-            changed_by: Set(caller.actor_id),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        audit::record(
-            &txn,
-            now,
-            &ctx,
-            Event::new("stay.created", 201).on("stay", id),
-        )
-        .await?;
-        outbox::emit(
-            &txn,
-            now,
-            stay_event(Actie::Create, id, StayStatus::Referred),
-        )
-        .await?;
-        let (stay, _) = store::stay(&txn, id)
-            .await?
-            .ok_or_else(ApiError::internal)?;
+        };
+        let stay = store::insert_stay(&txn, &ctx, now, row, caller.actor_id).await?;
         txn.commit().await?;
         let details = StayDetails {
             referring_organisation: referring,
@@ -550,13 +459,11 @@ impl StaysApi {
             return Err(ApiError::invalid(problems));
         }
         let now = state.clock.now();
-        let mut changes: Vec<(stays::Column, sea_orm::Value)> = Vec::new();
-        let mut fields = Vec::new();
+        let mut changes = Changes::<stays::Entity>::new();
         macro_rules! set {
             ($present:expr, $col:expr, $value:expr, $name:literal) => {
                 if $present {
-                    changes.push(($col, $value.into()));
-                    fields.push($name);
+                    changes.set($name, $col, $value);
                 }
             };
         }
@@ -626,39 +533,19 @@ impl StaysApi {
             body.confidentiality.map(|c| c.as_str()).unwrap_or_default(),
             "confidentiality"
         );
-        if body.accommodation_address.is_some() {
-            changes.push((
-                stays::Column::AccommodationAddressEnc,
-                vault::seal_opt(&key, Field::StayAddress, s.id, address.as_deref()).into(),
-            ));
-            fields.push("accommodationAddress");
-        }
+        set!(
+            body.accommodation_address.is_some(),
+            stays::Column::AccommodationAddressEnc,
+            vault::seal_opt(&key, Field::StayAddress, s.id, address.as_deref()),
+            "accommodationAddress"
+        );
         let txn = begin_write(&state.db).await?;
-        if !fields.is_empty() {
-            if !store::bump_stay_version(&txn, s.id, expected, changes, now).await? {
-                return Err(stale_version());
-            }
-            audit::record(
-                &txn,
-                now,
-                &found.audit(&state.keys, &caller)?,
-                Event::new("stay.updated", 200)
-                    .on("stay", s.id)
-                    .fields(fields),
-            )
-            .await?;
-            let status = StayStatus::stored(&s.status, "stays.status")?;
-            outbox::emit(&txn, now, stay_event(Actie::Update, s.id, status)).await?;
-        }
-        let (stay, defender, wrapped_key) = store::stay_with_key(&txn, s.id)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
+        let ctx = found.audit(&state.keys, &caller)?;
+        let stay = store::update_stay(&txn, &ctx, now, s.id, expected, changes).await?;
         txn.commit().await?;
         let updated = StayInSight {
-            stay,
-            defender,
-            wrapped_key,
-            full: true,
+            stay: stay.unwrap_or_else(|| found.stay.clone()),
+            ..found
         };
         let shown = shown_details(state, &caller, &updated).await?;
         Ok(StayResponse::Ok(
@@ -688,16 +575,8 @@ impl StaysApi {
     ) -> ApiResult<StatusChangeList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         let found = sight::stay_in_full(&state, &caller, id.0).await?;
-        let q = stay_status_changes::Entity::find()
-            .filter(stay_status_changes::Column::StayId.eq(id.0));
-        let rows = crate::http::pagination::newest_first(
-            q,
-            stay_status_changes::Column::Id,
-            page.after,
-            page.fetch_limit(),
-        )
-        .all(&state.db)
-        .await?;
+        let rows =
+            store::stay_status_changes(&state.db, id.0, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
         let mut items = Vec::with_capacity(rows.len());
@@ -799,50 +678,39 @@ impl StaysApi {
                 ),
             });
         }
-        let mut changes: Vec<(stays::Column, sea_orm::Value)> =
-            vec![(stays::Column::Status, body.to.as_str().into())];
+        let mut changes = Changes::<stays::Entity>::new();
         if body.to == StayStatus::InResidence && s.actual_arrival.is_none() {
-            changes.push((stays::Column::ActualArrival, Some(today).into()));
+            changes.set("actualArrival", stays::Column::ActualArrival, Some(today));
         }
-        let departure = s.actual_departure.unwrap_or(today);
         if body.to == StayStatus::Returned && s.actual_departure.is_none() {
-            changes.push((stays::Column::ActualDeparture, Some(today).into()));
-        }
-        if !store::bump_stay_version(&txn, s.id, s.version, changes, now).await? {
-            return Err(ApiError::conflict("The stay changed meanwhile; try again."));
-        }
-        if body.to == StayStatus::Returned {
-            schedule_aftercare(&txn, s.id, departure, &state.config.aftercare_months).await?;
+            changes.set(
+                "actualDeparture",
+                stays::Column::ActualDeparture,
+                Some(today),
+            );
         }
         let change_id = Uuid::now_v7();
         let key = found.data_key(&state.keys)?;
-        stay_status_changes::Entity::insert(stay_status_changes::ActiveModel {
-            id: Set(change_id),
-            stay_id: Set(s.id),
-            from_status: Set(Some(from.as_str().to_owned())),
-            to_status: Set(body.to.as_str().to_owned()),
-            reason: Set(None),
-            reason_enc: Set(vault::seal_opt(
+        let change = store::NewStayStatusChange {
+            id: change_id,
+            from: Some(from),
+            to: body.to,
+            reason_enc: vault::seal_opt(
                 &key,
                 Field::StatusChangeReason,
                 change_id,
                 reason.as_deref(),
-            )),
-            changed_at: Set(now),
-            changed_by: Set(caller.actor_id),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        audit::record(
-            &txn,
-            now,
-            &found.audit(&state.keys, &caller)?,
-            Event::new("stay.status_changed", 201)
-                .on("stay", s.id)
-                .fields(vec!["status"]),
-        )
-        .await?;
-        outbox::emit(&txn, now, stay_event(Actie::StatusChange, s.id, body.to)).await?;
+            ),
+            by: caller.actor_id,
+        };
+        let ctx = found.audit(&state.keys, &caller)?;
+        let months = &state.config.aftercare_months;
+        let updated = store::change_stay_status(&txn, &ctx, now, &s, changes, change, months)
+            .await
+            .map_err(|e| match e {
+                WriteError::Stale => ApiError::conflict("The stay changed meanwhile; try again."),
+                e => e.into(),
+            })?;
         txn.commit().await?;
         Ok(StatusChanged::Created(
             Json(StatusChange {
@@ -853,7 +721,7 @@ impl StaysApi {
                 changed_at: now.into(),
                 changed_by: caller.actor_id,
             }),
-            etag(s.version + 1),
+            etag(updated.version),
         ))
     }
 
@@ -878,16 +746,7 @@ impl StaysApi {
     ) -> ApiResult<AssignmentList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         sight::stay(&state, &caller, id.0).await?;
-        let mut q =
-            stay_assignments::Entity::find().filter(stay_assignments::Column::StayId.eq(id.0));
-        if let Some(after) = page.after {
-            q = q.filter(stay_assignments::Column::StaffId.gt(after));
-        }
-        let rows = q
-            .order_by_asc(stay_assignments::Column::StaffId)
-            .limit(page.fetch_limit())
-            .all(&state.db)
-            .await?;
+        let rows = store::assignments(&state.db, id.0, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.staff_id)?;
         Ok(AssignmentList::page(
             rows.into_iter().map(assignment_view).collect(),
@@ -936,37 +795,9 @@ impl StaysApi {
                 "Only active shelter caseworkers and coordinators can be assigned.",
             ));
         }
-        if let Some(existing) = stay_assignments::Entity::find_by_id((id.0, staff_id.0))
-            .one(&txn)
-            .await?
-        {
-            return Ok(AssignmentResponse::Ok(Json(assignment_view(existing))));
-        }
-        let model = stay_assignments::Model {
-            stay_id: id.0,
-            staff_id: staff_id.0,
-            assigned_at: now,
-            assigned_by: caller.actor_id,
-        };
-        stay_assignments::Entity::insert(stay_assignments::ActiveModel {
-            stay_id: Set(model.stay_id),
-            staff_id: Set(model.staff_id),
-            assigned_at: Set(now),
-            assigned_by: Set(caller.actor_id),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        audit::record(
-            &txn,
-            now,
-            &ctx,
-            Event::new("stay.assigned", 200)
-                .on("stay", id.0)
-                .fields(vec!["assignments"]),
-        )
-        .await?;
+        let assignment = store::assign(&txn, &ctx, now, id.0, staff_id.0, caller.actor_id).await?;
         txn.commit().await?;
-        Ok(AssignmentResponse::Ok(Json(assignment_view(model))))
+        Ok(AssignmentResponse::Ok(Json(assignment_view(assignment))))
     }
 
     /// End an assignment.
@@ -991,21 +822,9 @@ impl StaysApi {
         store::stay(&txn, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        let result = stay_assignments::Entity::delete_by_id((id.0, staff_id.0))
-            .exec(&txn)
-            .await?;
-        if result.rows_affected == 0 {
+        if !store::unassign(&txn, &ctx, now, id.0, staff_id.0).await? {
             return Err(ApiError::not_found());
         }
-        audit::record(
-            &txn,
-            now,
-            &ctx,
-            Event::new("stay.unassigned", 204)
-                .on("stay", id.0)
-                .fields(vec!["assignments"]),
-        )
-        .await?;
         txn.commit().await?;
         Ok(Unassigned::Done)
     }

@@ -13,8 +13,14 @@ use crate::{
     entities::{data_keys, defenders, stay_assignments, stays},
 };
 
+mod defender_data;
 mod erasure;
+mod records;
+mod stay_writes;
+pub use defender_data::*;
 pub use erasure::*;
+pub use records::*;
+pub use stay_writes::*;
 
 /// The next stay reference of a year: `SC-2026-001`, `SC-2026-002`, ...
 pub async fn next_stay_reference(
@@ -271,25 +277,4 @@ pub async fn codenames(
         .all(db)
         .await?;
     Ok(rows.into_iter().collect())
-}
-
-/// Bumps a row's version if it is still `expected`: the optimistic lock.
-pub async fn bump_stay_version(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    expected: i32,
-    changes: Vec<(stays::Column, sea_orm::Value)>,
-    now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    crate::db::update_versioned::<stays::Entity>(
-        db,
-        stays::Column::Id,
-        stays::Column::Version,
-        stays::Column::UpdatedAt,
-        id,
-        expected,
-        changes,
-        now,
-    )
-    .await
 }

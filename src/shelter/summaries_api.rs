@@ -8,7 +8,6 @@ use poem_openapi::{
     payload::Json,
     ApiResponse, OpenApi,
 };
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{
@@ -21,7 +20,7 @@ use crate::{
     audit::{self, Actor, Event},
     entities::stays,
     http::{
-        pagination::{newest_first, paginate, PageRequest},
+        pagination::{paginate, PageRequest},
         problem::{ApiError, ApiResult},
         Tag,
     },
@@ -85,15 +84,10 @@ impl StaySummariesApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<StaySummaryList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        let mut q = stays::Entity::find()
-            .filter(store::stay_visible())
-            .filter(super::sight::visible_stays(&caller));
-        if let Some(s) = status.0 {
-            q = q.filter(stays::Column::Status.eq(s.as_str()));
-        }
-        let rows = newest_first(q, stays::Column::Id, page.after, page.fetch_limit())
-            .all(&state.db)
-            .await?;
+        let visible = super::sight::visible_stays(&caller);
+        let rows =
+            store::stay_summaries(&state.db, visible, status.0, page.after, page.fetch_limit())
+                .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         audit_client_read(
             &state,
@@ -124,10 +118,8 @@ impl StaySummariesApi {
         caller: Data<&Caller>,
         id: Path<Uuid>,
     ) -> ApiResult<SummaryResponse> {
-        let stay = stays::Entity::find_by_id(id.0)
-            .filter(store::stay_visible())
-            .filter(super::sight::visible_stays(&caller))
-            .one(&state.db)
+        let visible = super::sight::visible_stays(&caller);
+        let stay = store::stay_summary(&state.db, visible, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         // a client's reason is about this stay's defender: sealed under its

@@ -9,9 +9,13 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Event},
-    db::versioned,
+    db::versioned::{self, Changes, WriteError},
     entities::{agreement_quotas, agreements, institutions},
-    exchange::model::{AgreementStatus, Direction, EducationLevel, InstitutionKind, Programme},
+    exchange::{
+        events,
+        model::{AgreementStatus, Direction, EducationLevel, InstitutionKind, Programme},
+    },
+    integration::outbox::{self, Actie},
 };
 
 /// What an institution list is filtered by.
@@ -58,7 +62,7 @@ pub async fn find_institution(
     institutions::Entity::find_by_id(id).one(db).await
 }
 
-/// Inserts an institution and records its creation. A taken Erasmus code
+/// Inserts an institution, records its creation and tells subscribers. A taken Erasmus code
 /// is the unique constraint's refusal.
 #[tracing::instrument(skip_all)]
 pub async fn insert_institution(
@@ -67,20 +71,31 @@ pub async fn insert_institution(
     now: DateTime<Utc>,
     row: institutions::ActiveModel,
 ) -> Result<institutions::Model, DbErr> {
-    versioned::insert(txn, audit, now, row, |m| {
+    let created = versioned::insert(txn, audit, now, row, |m| {
         Event::new("institution.created", 201).on("institution", m.id)
     })
-    .await
+    .await?;
+    outbox::emit(txn, now, events::institution(Actie::Create, &created)).await?;
+    Ok(created)
 }
 
+/// Changes an institution at version `expected`, records it and tells
+/// subscribers; `None` when nothing changes.
 #[tracing::instrument(skip_all)]
-pub async fn find_participant(
-    db: &impl ConnectionTrait,
+pub async fn update_institution(
+    txn: &DatabaseTransaction,
+    audit: &audit::Context,
+    now: DateTime<Utc>,
     id: Uuid,
-) -> Result<Option<crate::entities::participants::Model>, DbErr> {
-    crate::entities::participants::Entity::find_by_id(id)
-        .one(db)
-        .await
+    expected: i32,
+    changes: Changes<institutions::Entity>,
+) -> Result<Option<institutions::Model>, WriteError> {
+    let event = Event::new("institution.updated", 200).on("institution", id);
+    let updated = versioned::update(txn, audit, now, id, expected, changes, event).await?;
+    if let Some(u) = &updated {
+        outbox::emit(txn, now, events::institution(Actie::Update, u)).await?;
+    }
+    Ok(updated)
 }
 
 /// What an agreement list is filtered by.
@@ -172,7 +187,8 @@ pub async fn replace_quotas(
     Ok(())
 }
 
-/// Inserts an agreement with its quotas and records its creation.
+/// Inserts an agreement with its quotas, records its creation and tells
+/// subscribers.
 #[tracing::instrument(skip_all)]
 pub async fn insert_agreement(
     txn: &DatabaseTransaction,
@@ -186,5 +202,33 @@ pub async fn insert_agreement(
     })
     .await?;
     replace_quotas(txn, created.id, quotas).await?;
+    outbox::emit(txn, now, events::agreement(Actie::Create, &created)).await?;
     Ok(created)
+}
+
+/// Changes an agreement at version `expected`, with all its quotas when
+/// `quotas` is given (the change then says `quotas`), records it and tells
+/// subscribers; `None` when nothing changes.
+#[tracing::instrument(skip_all)]
+pub async fn update_agreement(
+    txn: &DatabaseTransaction,
+    audit: &audit::Context,
+    now: DateTime<Utc>,
+    id: Uuid,
+    expected: i32,
+    mut changes: Changes<agreements::Entity>,
+    quotas: Option<&[NewQuota]>,
+) -> Result<Option<agreements::Model>, WriteError> {
+    if quotas.is_some() {
+        changes.touch("quotas");
+    }
+    let event = Event::new("agreement.updated", 200).on("agreement", id);
+    let updated = versioned::update(txn, audit, now, id, expected, changes, event).await?;
+    if let Some(u) = &updated {
+        if let Some(q) = quotas {
+            replace_quotas(txn, id, q).await?;
+        }
+        outbox::emit(txn, now, events::agreement(Actie::Update, u)).await?;
+    }
+    Ok(updated)
 }
