@@ -3,13 +3,11 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    sea_query::Expr,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
-    ColumnTrait, ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
-    DbBackend, DbErr, QueryFilter, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::http::problem::ApiError;
@@ -213,33 +211,6 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         ..Default::default()
     })
     .await
-}
-
-/// Writes changes and bumps the version if it is still `expected` (the
-/// optimistic lock), for any table with `id`, `version` and `updated_at`.
-#[allow(clippy::too_many_arguments)]
-pub async fn update_versioned<E: sea_orm::EntityTrait>(
-    db: &impl ConnectionTrait,
-    id_col: E::Column,
-    version_col: E::Column,
-    updated_col: E::Column,
-    id: uuid::Uuid,
-    expected: i32,
-    changes: Vec<(E::Column, sea_orm::Value)>,
-    now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    let mut update = E::update_many()
-        .col_expr(version_col, Expr::value(expected + 1))
-        .col_expr(updated_col, Expr::value(now));
-    for (col, value) in changes {
-        update = update.col_expr(col, Expr::value(value));
-    }
-    let result = update
-        .filter(id_col.eq(id))
-        .filter(version_col.eq(expected))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
 }
 
 /// After an erasure: makes sure no old version of the erased rows stays

@@ -16,6 +16,7 @@ use super::{
     store,
     views::{NewStaffRequest, PasswordReset, StaffAccount, StaffCreated, StaffList, StaffUpdate},
 };
+use crate::db::versioned::{Changes, WriteError};
 use crate::{
     audit::{self, Event},
     crypto,
@@ -26,7 +27,7 @@ use crate::{
         if_match_version,
         pagination::{paginate, PageRequest},
         problem::{ApiError, ApiResult, InvalidParam},
-        stale_version, Tag,
+        Tag,
     },
     AppState,
 };
@@ -333,36 +334,34 @@ impl StaffApi {
             ));
         }
 
-        let mut changes = Vec::new();
-        let mut fields = Vec::new();
+        let mut changes = Changes::<staff::Entity>::new();
         if let Some(name) = &name {
             if name.as_str() != account.display_name {
-                changes.push((staff::Column::DisplayName, name.as_str().into()));
-                fields.push("displayName");
+                changes.set("displayName", staff::Column::DisplayName, name.as_str());
             }
         }
         if let Some(active) = body.active {
             if active != account.active {
-                changes.push((staff::Column::Active, active.into()));
-                fields.push("active");
+                changes.set("active", staff::Column::Active, active);
             }
         }
         let roles_changed = new_roles.as_ref().is_some_and(|r| *r != current_roles);
         if roles_changed {
-            fields.push("roles");
+            // the roles live in their own table; the account's version still moves
+            changes.touch("roles");
         }
         let pending_before = store::pending_roles_of(&txn, account.id).await?;
         let grants_change = asked.as_ref().is_some_and(|a| {
             !to_request.iter().all(|r| pending_before.contains(r))
                 || pending_before.iter().any(|r| !a.contains(r))
         });
-        if fields.is_empty() && !grants_change {
+        if changes.is_empty() && !grants_change {
             txn.rollback().await?;
             return Ok(staff_response(
                 StaffAccount::from_model(account, current_roles).with_pending(pending_before),
             ));
         }
-        if fields.is_empty() {
+        if changes.is_empty() {
             // only the pending grants change: the account's version stays
             if let Some(asked) = &asked {
                 store::withdraw_pending(&txn, account.id, asked, caller.actor_id, now).await?;
@@ -375,24 +374,23 @@ impl StaffApi {
                 StaffAccount::from_model(updated, roles).with_pending(pending),
             ));
         }
-        if !store::update_staff(&txn, account.id, expected, changes, now).await? {
-            return Err(stale_version());
-        }
+        let event = Event::new("staff.updated", 200);
+        store::update_staff(
+            &txn,
+            &caller.audit,
+            now,
+            account.id,
+            expected,
+            changes,
+            event,
+        )
+        .await?;
         if let (true, Some(roles)) = (roles_changed, &new_roles) {
             store::set_roles(&txn, account.id, roles).await?;
         }
         if body.active == Some(false) {
             store::delete_sessions_of(&txn, account.id, None).await?;
         }
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("staff.updated", 200)
-                .on("staff", account.id)
-                .fields(fields),
-        )
-        .await?;
         if let Some(asked) = &asked {
             store::withdraw_pending(&txn, account.id, asked, caller.actor_id, now).await?;
         }
@@ -426,35 +424,30 @@ impl StaffApi {
         let hash = hash_password(&state.hasher, &password).await?;
         let txn = begin_write(&state.db).await?;
         let (account, _) = load(&txn, id.0).await?;
-        let written = store::update_staff(
+        let mut changes = Changes::<staff::Entity>::new();
+        changes.set("password", staff::Column::PasswordHash, hash);
+        changes.also(staff::Column::MustChangePassword, true);
+        let event = Event::new("staff.password_reset", 201);
+        store::update_staff(
             &txn,
+            &caller.audit,
+            now,
             account.id,
             account.version,
-            vec![
-                (staff::Column::PasswordHash, hash.into()),
-                (staff::Column::MustChangePassword, true.into()),
-            ],
-            now,
+            changes,
+            event,
         )
-        .await?;
-        if !written {
-            return Err(ApiError::new(
+        .await
+        .map_err(|e| match e {
+            WriteError::Stale => ApiError::new(
                 StatusCode::CONFLICT,
                 "The account changed meanwhile; try again.",
-            ));
-        }
+            ),
+            e => e.into(),
+        })?;
         store::delete_sessions_of(&txn, account.id, None).await?;
         // whoever reset it knew its password: they may not approve its grants
         store::set_issued_by(&txn, account.id, caller.actor_id).await?;
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("staff.password_reset", 201)
-                .on("staff", account.id)
-                .fields(vec!["password"]),
-        )
-        .await?;
         txn.commit().await?;
         Ok(ResetResponse::Created(Json(PasswordReset {
             one_time_password: password.to_string(),

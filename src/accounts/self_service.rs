@@ -15,6 +15,7 @@ use super::{
         TotpEnrolment,
     },
 };
+use crate::db::versioned::{Changes, WriteError};
 use crate::{
     audit::{self, Actor, Context, Event},
     db::begin_write,
@@ -177,6 +178,15 @@ async fn consume_totp(
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// A self-service write that met a newer version of the account (another
+/// session changed it): 409, nothing written.
+fn changed_meanwhile(e: WriteError) -> ApiError {
+    match e {
+        WriteError::Stale => ApiError::conflict("The account changed meanwhile; try again."),
+        e => e.into(),
+    }
 }
 
 async fn load_me(state: &AppState, caller: &Caller) -> Result<staff::Model, ApiError> {
@@ -440,33 +450,15 @@ impl SelfServiceApi {
         }
         let hash = hash_password(&state.hasher, new_password.expose()).await?;
         let txn = begin_write(&state.db).await?;
-        let changed = store::update_staff(
-            &txn,
-            me.id,
-            me.version,
-            vec![
-                (staff::Column::PasswordHash, hash.into()),
-                (staff::Column::MustChangePassword, false.into()),
-            ],
-            now,
-        )
-        .await?;
-        if !changed {
-            return Err(ApiError::conflict(
-                "The account changed meanwhile; try again.",
-            ));
-        }
+        let mut changes = Changes::<staff::Entity>::new();
+        changes.set("password", staff::Column::PasswordHash, hash);
+        changes.also(staff::Column::MustChangePassword, false);
+        let event = Event::new("staff.password_changed", 204);
+        store::update_staff(&txn, &caller.audit, now, me.id, me.version, changes, event)
+            .await
+            .map_err(changed_meanwhile)?;
         store::delete_sessions_of(&txn, me.id, caller.session_id).await?;
         throttle::succeeded(&txn, reservation, &subjects).await?;
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("staff.password_changed", 204)
-                .on("staff", me.id)
-                .fields(vec!["password"]),
-        )
-        .await?;
         txn.commit().await?;
         Ok(NoContent::Done)
     }
@@ -500,31 +492,13 @@ impl SelfServiceApi {
             .encrypt(&secret, &crate::keyring::totp_aad(me.id));
         let uri = totp::uri(&secret, &me.email).ok_or_else(ApiError::internal)?;
         let txn = begin_write(&state.db).await?;
-        let changed = store::update_staff(
-            &txn,
-            me.id,
-            me.version,
-            vec![
-                (staff::Column::TotpSecret, Some(sealed).into()),
-                (staff::Column::TotpLastStep, Option::<i64>::None.into()),
-            ],
-            now,
-        )
-        .await?;
-        if !changed {
-            return Err(ApiError::conflict(
-                "The account changed meanwhile; try again.",
-            ));
-        }
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("totp.enrolment_started", 201)
-                .on("staff", me.id)
-                .fields(vec!["totp"]),
-        )
-        .await?;
+        let mut changes = Changes::<staff::Entity>::new();
+        changes.set("totp", staff::Column::TotpSecret, Some(sealed));
+        changes.also(staff::Column::TotpLastStep, Option::<i64>::None);
+        let event = Event::new("totp.enrolment_started", 201);
+        store::update_staff(&txn, &caller.audit, now, me.id, me.version, changes, event)
+            .await
+            .map_err(changed_meanwhile)?;
         txn.commit().await?;
         Ok(EnrolResponse::Created(Json(TotpEnrolment {
             secret: totp::base32(&secret).to_string(),
@@ -570,26 +544,22 @@ impl SelfServiceApi {
         let fresh = store::staff_by_id(&txn, me.id)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        store::update_staff(
+        let mut changes = Changes::<staff::Entity>::new();
+        changes.set("totp", staff::Column::TotpEnabled, true);
+        let event = Event::new("totp.enabled", 200);
+        let updated = store::update_staff(
             &txn,
+            &caller.audit,
+            now,
             me.id,
             fresh.version,
-            vec![(staff::Column::TotpEnabled, true.into())],
-            now,
+            changes,
+            event,
         )
-        .await?;
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("totp.enabled", 200)
-                .on("staff", me.id)
-                .fields(vec!["totp"]),
-        )
-        .await?;
-        let updated = store::staff_by_id(&txn, me.id)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
+        .await
+        .map_err(changed_meanwhile)?
+        .unwrap_or(fresh);
+
         txn.commit().await?;
         Ok(MeResponse::of(StaffAccount::from_model(
             updated,
@@ -643,30 +613,24 @@ impl SelfServiceApi {
         let fresh = store::staff_by_id(&txn, me.id)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        store::update_staff(
+        let mut changes = Changes::<staff::Entity>::new();
+        changes.set("totp", staff::Column::TotpEnabled, false);
+        changes.also(staff::Column::TotpSecret, Option::<String>::None);
+        changes.also(staff::Column::TotpLastStep, Option::<i64>::None);
+        let event = Event::new("totp.disabled", 200);
+        let updated = store::update_staff(
             &txn,
+            &caller.audit,
+            now,
             me.id,
             fresh.version,
-            vec![
-                (staff::Column::TotpEnabled, false.into()),
-                (staff::Column::TotpSecret, Option::<String>::None.into()),
-                (staff::Column::TotpLastStep, Option::<i64>::None.into()),
-            ],
-            now,
+            changes,
+            event,
         )
-        .await?;
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("totp.disabled", 200)
-                .on("staff", me.id)
-                .fields(vec!["totp"]),
-        )
-        .await?;
-        let updated = store::staff_by_id(&txn, me.id)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
+        .await
+        .map_err(changed_meanwhile)?
+        .unwrap_or(fresh);
+
         txn.commit().await?;
         Ok(MeResponse::of(StaffAccount::from_model(
             updated,

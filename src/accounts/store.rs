@@ -6,17 +6,19 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
     sea_query::{Expr, Query},
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::model::{Role, Scope};
 use crate::{
+    audit::{self, Event},
     config::Config,
     crypto,
     db::positional::{self, Positional, Types},
+    db::versioned::{self, Changes, WriteError},
     entities::{
         api_client_keys, api_clients, login_failures, role_grants, sessions, staff, staff_roles,
     },
@@ -197,24 +199,27 @@ pub async fn active_admins(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
         .await
 }
 
-/// Writes changed account fields and bumps the version, only if the version
-/// is still `expected` (optimistic concurrency). Returns whether it wrote.
+/// Changes an account at version `expected` and records `event` with the
+/// changed fields (the one versioned, audited write); `None` when nothing
+/// changes.
+#[tracing::instrument(skip_all)]
 pub async fn update_staff(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    expected_version: i32,
-    changes: Vec<(staff::Column, sea_orm::Value)>,
+    txn: &DatabaseTransaction,
+    audit: &audit::Context,
     now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    crate::db::update_versioned::<staff::Entity>(
-        db,
-        staff::Column::Id,
-        staff::Column::Version,
-        staff::Column::UpdatedAt,
-        id,
-        expected_version,
-        changes,
+    id: Uuid,
+    expected: i32,
+    changes: Changes<staff::Entity>,
+    event: Event<'_>,
+) -> Result<Option<staff::Model>, WriteError> {
+    versioned::update(
+        txn,
+        audit,
         now,
+        id,
+        expected,
+        changes,
+        event.on("staff", id),
     )
     .await
 }
