@@ -75,7 +75,7 @@ pub async fn check_ins(
 
 /// Inserts a record of a stay (a note, risk assessment or activity) and
 /// records its creation in the same transaction.
-#[tracing::instrument(skip_all, fields(action))]
+#[tracing::instrument(skip_all)]
 pub async fn insert_record<A>(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
