@@ -1063,6 +1063,64 @@ async fn activities_check_ins_and_consents() {
 }
 
 #[tokio::test]
+async fn two_racing_revocations_of_one_consent_one_wins() {
+    // A revocation is one conditional write (`revoked_on IS NULL`): two at
+    // once give one 200 and one 409, and the consent keeps the winner's
+    // date. Before, both read "live" and both wrote (on PostgreSQL).
+    let w = world().await;
+    let app = &w.app;
+    let t = &w.coordinator.token;
+    let dpath = format!("/defenders/{}", w.defender);
+    for round in 0..5 {
+        let resp = app
+            .post(
+                &format!("{dpath}/consents"),
+                Some(t),
+                json!({"item": "photo", "grantedOn": "2026-01-01", "expiresOn": "2030-01-01"}),
+            )
+            .await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let consent: Value = resp.json().await.unwrap();
+        let path = format!(
+            "{dpath}/consents/{}/revocation",
+            consent["id"].as_str().unwrap()
+        );
+        let send = |day: &'static str| {
+            app.request(Method::POST, &path, Some(t))
+                .json(&json!({ "revokedOn": day }))
+                .send()
+        };
+        let (a, b) = tokio::join!(send("2026-02-01"), send("2026-03-01"));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "round {round}");
+        let (winner, loser) = if a.status() == StatusCode::OK {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        problem(loser, 409).await;
+        let won: Value = winner.json().await.unwrap();
+        let list: Value = app
+            .get(&format!("{dpath}/consents"), t)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let stored = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == consent["id"])
+            .unwrap()
+            .clone();
+        assert_eq!(stored["revokedOn"], won["revokedOn"], "round {round}");
+        assert_eq!(stored["live"], false);
+    }
+}
+
+#[tokio::test]
 async fn defender_and_stay_validation_lists_every_problem() {
     let w = world().await;
     let app = &w.app;

@@ -166,18 +166,7 @@ async fn consume_totp(
     let Some(step) = totp::matching_step(&secret, code, unix, account.totp_last_step) else {
         return Ok(false);
     };
-    use sea_orm::{sea_query::Expr, ColumnTrait, Condition, EntityTrait, QueryFilter};
-    let result = staff::Entity::update_many()
-        .col_expr(staff::Column::TotpLastStep, Expr::value(step))
-        .filter(staff::Column::Id.eq(account.id))
-        .filter(
-            Condition::any()
-                .add(staff::Column::TotpLastStep.is_null())
-                .add(staff::Column::TotpLastStep.lt(step)),
-        )
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected == 1)
+    Ok(store::claim_totp_step(db, account.id, step).await?)
 }
 
 /// A self-service write that met a newer version of the account (another

@@ -679,3 +679,25 @@ pub async fn set_issued_by(
         .await?;
     Ok(())
 }
+
+/// Marks a TOTP time step as used, only if it is later than the last one
+/// used: a code is accepted once, even by two racing logins. `false` when
+/// the step was used already.
+#[tracing::instrument(skip_all)]
+pub async fn claim_totp_step(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    step: i64,
+) -> Result<bool, DbErr> {
+    let result = staff::Entity::update_many()
+        .col_expr(staff::Column::TotpLastStep, Expr::value(step))
+        .filter(staff::Column::Id.eq(id))
+        .filter(
+            Condition::any()
+                .add(staff::Column::TotpLastStep.is_null())
+                .add(staff::Column::TotpLastStep.lt(step)),
+        )
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}

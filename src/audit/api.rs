@@ -2,7 +2,6 @@
 
 use poem::{web::Data, Request};
 use poem_openapi::{param::Query, payload::Json, ApiResponse, Enum, Object, OpenApi};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use super::{
@@ -11,7 +10,7 @@ use super::{
 };
 use crate::{
     accounts::access::Caller,
-    entities::{audit_checkpoints, audit_events, data_keys},
+    entities::audit_events,
     http::types::Timestamp,
     http::{
         body::JsonBody,
@@ -100,7 +99,6 @@ async fn opened_reasons(
     state: &AppState,
     rows: &[audit_events::Model],
 ) -> Result<Vec<Option<String>>, ApiError> {
-    use sea_orm::ColumnTrait;
     let key_ids: Vec<Uuid> = rows
         .iter()
         .filter_map(|r| match r.reason.as_deref().map(reason::parse) {
@@ -109,19 +107,13 @@ async fn opened_reasons(
         })
         .collect();
     let mut data_keys = std::collections::HashMap::new();
-    if !key_ids.is_empty() {
-        for row in data_keys::Entity::find()
-            .filter(data_keys::Column::Id.is_in(key_ids))
-            .all(&state.db)
-            .await?
+    for row in super::store::data_keys(&state.db, key_ids).await? {
+        if let Ok(key) = state
+            .keys
+            .master
+            .unwrap_key(&row.wrapped, &crate::keyring::data_key_aad(row.id))
         {
-            if let Ok(key) = state
-                .keys
-                .master
-                .unwrap_key(&row.wrapped, &crate::keyring::data_key_aad(row.id))
-            {
-                data_keys.insert(row.id, key);
-            }
+            data_keys.insert(row.id, key);
         }
     }
     Ok(rows
@@ -338,33 +330,16 @@ impl AuditApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<AuditEventList> {
         let page = PageRequest::<i64>::parse(limit.0, cursor.0.as_deref())?;
-        let mut q = audit_events::Entity::find();
-        if let Some(a) = actor_id.0 {
-            q = q.filter(audit_events::Column::ActorId.eq(a));
-        }
-        if let Some(a) = &action.0 {
-            q = q.filter(audit_events::Column::Action.eq(a.as_str()));
-        }
-        if let Some(t) = &resource_type.0 {
-            q = q.filter(audit_events::Column::ResourceType.eq(t.as_str()));
-        }
-        if let Some(r) = &resource_id.0 {
-            q = q.filter(audit_events::Column::ResourceId.eq(r.as_str()));
-        }
-        if let Some(from) = occurred_from.0 {
-            q = q.filter(audit_events::Column::OccurredAt.gte(from.0));
-        }
-        if let Some(to) = occurred_to.0 {
-            q = q.filter(audit_events::Column::OccurredAt.lt(to.0));
-        }
-        if let Some(after) = page.after {
-            q = q.filter(audit_events::Column::Seq.lt(after));
-        }
-        let rows = q
-            .order_by_desc(audit_events::Column::Seq)
-            .limit(page.fetch_limit())
-            .all(&state.db)
-            .await?;
+        let filter = super::store::EventFilter {
+            actor_id: actor_id.0,
+            action: action.0,
+            resource_type: resource_type.0,
+            resource_id: resource_id.0,
+            occurred_from: occurred_from.0.map(|t| t.0),
+            occurred_to: occurred_to.0.map(|t| t.0),
+        };
+        let rows =
+            super::store::list_events(&state.db, &filter, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.seq)?;
         let reasons = opened_reasons(&state, &rows).await?;
         record_alone(
@@ -421,15 +396,8 @@ impl AuditApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<AuditCheckpointList> {
         let page = PageRequest::<i64>::parse(limit.0, cursor.0.as_deref())?;
-        let mut q = audit_checkpoints::Entity::find();
-        if let Some(after) = page.after {
-            q = q.filter(audit_checkpoints::Column::Seq.lt(after));
-        }
-        let rows = q
-            .order_by_desc(audit_checkpoints::Column::Seq)
-            .limit(page.fetch_limit())
-            .all(&state.db)
-            .await?;
+        let rows =
+            super::store::list_checkpoints(&state.db, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.seq)?;
         Ok(AuditCheckpointList::page(
             rows.into_iter()

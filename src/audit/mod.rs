@@ -10,6 +10,7 @@ pub mod chain;
 pub mod checkpoints;
 pub mod export;
 pub mod reason;
+pub mod store;
 
 use std::{collections::HashMap, sync::Arc};
 

@@ -15,14 +15,15 @@ use poem_openapi::{
     types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
     ApiResponse, Object, OpenApi, ResponseContent,
 };
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait};
 use serde_json::Value;
 
-use super::regions::{region_of, REGIONS};
+use super::{
+    regions::{region_of, REGIONS},
+    store,
+};
 use crate::{
     accounts::access::Caller,
     audit::{self, Event},
-    entities::{defenders, participants, placements, stays},
     exchange::model::{Direction, EducationLevel, PlacementStatus},
     http::{
         csv::{to_csv_bytes, wants_csv, Csv},
@@ -237,54 +238,23 @@ impl StatisticsApi {
         #[oai(validator(max_length = 2))] country: Query<Option<String>>,
         status: Query<Option<PlacementStatus>>,
     ) -> ApiResult<PlacementCountsResponse> {
-        let mut q = placements::Entity::find()
-            .select_only()
-            .column(placements::Column::Year)
-            .column(placements::Column::Direction)
-            .column(placements::Column::EducationLevel)
-            .column(placements::Column::Country)
-            .column(placements::Column::Status)
-            .column_as(placements::Column::Id.count(), "n")
-            .group_by(placements::Column::Year)
-            .group_by(placements::Column::Direction)
-            .group_by(placements::Column::EducationLevel)
-            .group_by(placements::Column::Country)
-            .group_by(placements::Column::Status);
-        if let Some(y) = year.0 {
-            q = q.filter(placements::Column::Year.eq(y));
-        }
-        if let Some(d) = direction.0 {
-            q = q.filter(placements::Column::Direction.eq(d.as_str()));
-        }
-        if let Some(l) = education_level.0 {
-            q = q.filter(placements::Column::EducationLevel.eq(l.as_str()));
-        }
-        if let Some(c) = &country.0 {
-            q = q.filter(placements::Column::Country.eq(c.to_ascii_uppercase()));
-        }
-        if let Some(s) = status.0 {
-            q = q.filter(placements::Column::Status.eq(s.as_str()));
-        }
-        let rows: Vec<(i32, String, String, String, String, i64)> = q
-            .order_by_asc(placements::Column::Year)
-            .order_by_asc(placements::Column::Direction)
-            .order_by_asc(placements::Column::EducationLevel)
-            .order_by_asc(placements::Column::Country)
-            .order_by_asc(placements::Column::Status)
-            .into_tuple()
-            .all(&state.db)
-            .await?;
-        let items: Vec<PlacementCount> = rows
+        let filter = store::PlacementCountFilter {
+            year: year.0,
+            direction: direction.0,
+            education_level: education_level.0,
+            country: country.0.as_deref().map(str::to_ascii_uppercase),
+            status: status.0,
+        };
+        let items: Vec<PlacementCount> = store::placement_counts(&state.db, &filter)
+            .await?
             .into_iter()
-            .filter_map(|(year, d, l, country, s, n)| {
-                Some(PlacementCount {
-                    year,
-                    direction: Direction::parse(&d)?,
-                    education_level: EducationLevel::parse(&l)?,
-                    country,
-                    status: PlacementStatus::parse(&s)?,
-                    placements: n,
-                })
+            .map(|c| PlacementCount {
+                year: c.year,
+                direction: c.direction,
+                education_level: c.education_level,
+                country: c.country,
+                status: c.status,
+                placements: c.placements,
             })
             .collect();
         let exported = wants_csv(req);
@@ -348,35 +318,12 @@ impl StatisticsApi {
         >,
         direction: Query<Option<Direction>>,
     ) -> ApiResult<PlacementSharesResponse> {
-        let mut q = placements::Entity::find()
-            .select_only()
-            .column(placements::Column::Year)
-            .column(placements::Column::EducationLevel)
-            .column(participants::Column::FewerOpportunities)
-            .column_as(placements::Column::Id.count(), "n")
-            .join(
-                sea_orm::JoinType::InnerJoin,
-                placements::Relation::Participant.def(),
-            )
-            .filter(
-                placements::Column::Status
-                    .is_in(PlacementStatus::COUNTED.iter().map(|s| s.as_str())),
-            )
-            .group_by(placements::Column::Year)
-            .group_by(placements::Column::EducationLevel)
-            .group_by(participants::Column::FewerOpportunities);
-        if let Some(y) = year.0 {
-            q = q.filter(placements::Column::Year.eq(y));
-        }
-        if let Some(d) = direction.0 {
-            q = q.filter(placements::Column::Direction.eq(d.as_str()));
-        }
-        let rows: Vec<(i32, String, bool, i64)> = q.into_tuple().all(&state.db).await?;
+        let rows = store::counted_placements(&state.db, year.0, direction.0).await?;
         let mut by_year: BTreeMap<i32, (i64, i64, i64)> = BTreeMap::new();
         for (y, level, fewer, n) in rows {
             let e = by_year.entry(y).or_default();
             e.0 += n;
-            if EducationLevel::parse(&level).is_some_and(EducationLevel::is_mbo) {
+            if level.is_mbo() {
                 e.1 += n;
             }
             if fewer {
@@ -469,32 +416,21 @@ impl StatisticsApi {
             }
         }
         // every arrival with its defender's field and country: erased defenders count too
-        let rows: Vec<(uuid::Uuid, Option<chrono::NaiveDate>, String, String)> =
-            stays::Entity::find()
-                .select_only()
-                .column(stays::Column::DefenderId)
-                .column(stays::Column::ActualArrival)
-                .column(defenders::Column::FieldOfWork)
-                .column(defenders::Column::CountryOfWork)
-                .join(
-                    sea_orm::JoinType::InnerJoin,
-                    stays::Relation::Defender.def(),
-                )
-                .filter(stays::Column::ActualArrival.is_not_null())
-                .into_tuple()
-                .all(&state.db)
-                .await?;
+        let arrivals = store::arrivals(&state.db).await?;
         // the full table first (distinct defenders per cell), then the filter picks cells
         let mut cells: BTreeMap<
-            (i32, String, &'static str),
+            (i32, &'static str, &'static str),
             std::collections::BTreeSet<uuid::Uuid>,
         > = BTreeMap::new();
-        for (defender, arrival, field, country) in rows {
-            let Some(arrival) = arrival else { continue };
+        for a in arrivals {
             cells
-                .entry((arrival.year(), field, region_of(&country)))
+                .entry((
+                    a.arrived.year(),
+                    a.field_of_work.as_str(),
+                    region_of(&a.country_of_work),
+                ))
                 .or_default()
-                .insert(defender);
+                .insert(a.defender);
         }
         // every cell of a fixed table, whatever the data: an absent cell would
         // tell 0 from 1-4. The years are the last ten (or the one asked for),
@@ -515,7 +451,7 @@ impl StatisticsApi {
                     .filter(|(r, _)| region.0.as_deref().is_none_or(|want| want == *r))
                 {
                     let n = cells
-                        .get(&(y, f.as_str().to_owned(), *r))
+                        .get(&(y, f.as_str(), *r))
                         .map_or(0, |ids| ids.len() as i64);
                     items.push(DefendersHosted {
                         year: y,
