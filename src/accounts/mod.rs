@@ -11,3 +11,9 @@ pub mod store;
 pub mod throttle;
 pub mod totp;
 pub mod views;
+
+use api::StaffApi;
+use grants_api::RoleGrantsApi;
+use self_service::SelfServiceApi;
+
+crate::http::area_apis!(SelfServiceApi, StaffApi, RoleGrantsApi);

@@ -526,3 +526,7 @@ pub async fn verify_with(
         latest_checkpoint: latest,
     })
 }
+
+use api::AuditApi;
+
+crate::http::area_apis!(AuditApi);

@@ -10,3 +10,10 @@ pub mod participants_api;
 pub mod placements_api;
 pub mod store;
 pub mod views;
+
+use catalogue_api::CatalogueApi;
+use grants_api::GrantRatesApi;
+use participants_api::ParticipantsApi;
+use placements_api::PlacementsApi;
+
+crate::http::area_apis!(CatalogueApi, ParticipantsApi, PlacementsApi, GrantRatesApi);

@@ -21,6 +21,25 @@ pub const API_BASE: &str = "/api/v1";
 
 use poem_openapi::Tags;
 
+/// An area's APIs, in spec order, named once: the type `Apis` and the value
+/// `APIS` that `lib.rs` mounts. (poem-openapi implements `OpenApi` for
+/// tuples of two or more; an area with one API is that API.)
+macro_rules! area_apis {
+    ($api:ident) => {
+        /// This area's API.
+        pub type Apis = $api;
+        /// This area's API.
+        pub const APIS: Apis = $api;
+    };
+    ($($api:ident),+ $(,)?) => {
+        /// This area's APIs, in spec order.
+        pub type Apis = ($($api,)+);
+        /// This area's APIs, in spec order.
+        pub const APIS: Apis = ($($api,)+);
+    };
+}
+pub(crate) use area_apis;
+
 use problem::ApiError;
 
 /// The groups of operations in the spec.

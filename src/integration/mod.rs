@@ -11,3 +11,9 @@ pub mod store;
 pub mod subscriptions;
 pub mod subscriptions_api;
 pub mod views;
+
+use clients_api::ApiClientsApi;
+use feed_api::EventFeedApi;
+use subscriptions_api::SubscriptionsApi;
+
+crate::http::area_apis!(ApiClientsApi, SubscriptionsApi, EventFeedApi);

@@ -3,3 +3,7 @@
 pub mod api;
 pub mod regions;
 pub mod store;
+
+use api::StatisticsApi;
+
+crate::http::area_apis!(StatisticsApi);

@@ -10,3 +10,10 @@ pub mod store;
 pub mod summaries_api;
 pub mod vault;
 pub mod views;
+
+use defenders_api::DefendersApi;
+use records_api::StayRecordsApi;
+use stays_api::StaysApi;
+use summaries_api::StaySummariesApi;
+
+crate::http::area_apis!(DefendersApi, StaysApi, StaySummariesApi, StayRecordsApi);
