@@ -1129,3 +1129,166 @@ async fn two_creates_with_one_code_one_wins_one_is_a_409() {
         assert_eq!(p["detail"], "Another institution has this Erasmus code.");
     }
 }
+
+fn committed_spec() -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn properties<'a>(spec: &'a Value, schema: &str) -> Vec<&'a str> {
+    spec["components"]["schemas"][schema]["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{schema} has properties"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+/// A placement's fields are declared in one view and checked here against
+/// the others, so that a field added to one and forgotten in another fails:
+/// every field of the PATCH body (as the spec lists it) is applied, named in
+/// the audit event and shown in the view; every field of the view is a CSV
+/// column with the same value; every `kenmerk` of its events is a field of
+/// the view. (The CSV lacked `travelDistanceKm` and `greenTravel`.)
+#[tokio::test]
+async fn a_placement_field_is_in_its_view_patch_csv_and_events_alike() {
+    use casedesk::integration::outbox::Kanaal;
+    let spec = committed_spec();
+    let view = properties(&spec, "Placement");
+    for body in ["NewPlacement", "PlacementUpdate"] {
+        for f in properties(&spec, body) {
+            assert!(view.contains(&f), "{body}.{f} is not a field of Placement");
+        }
+    }
+    // a kenmerk is a view field, under its own name or one of these; `year`
+    // is derived from the planned start (and is a CSV column too)
+    for k in Kanaal::Placements.kenmerken() {
+        let field = match *k {
+            "programme" => "fundingProgramme",
+            "year" => "plannedStart",
+            k => k,
+        };
+        assert!(
+            view.contains(&field),
+            "kenmerk {k} is not a Placement field"
+        );
+    }
+
+    let w = world(2).await;
+    let pid = participant(&w, "Fields", "mbo_4").await;
+    let p = placement(&w, &pid, true).await;
+    let id = p["id"].as_str().unwrap();
+    // a value for each PATCH field, all different from the placement's
+    let samples = json!({
+        "kind": "study",
+        "plannedStart": "2027-03-01",
+        "plannedEnd": "2027-05-31",
+        "actualStart": "2027-03-02",
+        "actualEnd": "2027-05-30",
+        "fundingProgramme": "Erasmus+ KA122",
+        "travelDistanceKm": 1850,
+        "greenTravel": true,
+    });
+    let mut patch = serde_json::Map::new();
+    for f in properties(&spec, "PlacementUpdate") {
+        let v = samples.get(f).unwrap_or_else(|| {
+            panic!("PlacementUpdate.{f} is new: give it a sample here, and apply it in the PATCH")
+        });
+        assert_ne!(&p[f], v, "{f}: the sample must change the placement");
+        patch.insert(f.to_owned(), v.clone());
+    }
+    let resp = w
+        .app
+        .request(
+            Method::PATCH,
+            &format!("/placements/{id}"),
+            Some(&w.coordinator.token),
+        )
+        .header("if-match", format!("\"{}\"", p["version"]))
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    let updated = body(resp, StatusCode::OK).await;
+    for (f, v) in &patch {
+        assert_eq!(&updated[f], v, "PATCH {f} is applied");
+    }
+    let event = w
+        .app
+        .audit_rows()
+        .await
+        .into_iter()
+        .rfind(|e| e.action == "placement.updated")
+        .unwrap();
+    let mut named: Vec<String> = event
+        .changed_fields
+        .unwrap()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    named.sort();
+    let mut sent: Vec<String> = patch.keys().cloned().collect();
+    sent.sort();
+    assert_eq!(named, sent, "the audit event names every changed field");
+
+    let text = w
+        .app
+        .request(Method::GET, "/placement-exports", Some(&w.officer.token))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let row: Vec<String> = reader
+        .records()
+        .next()
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    // bookkeeping of the record itself is not exported; the grant is its amount
+    let not_exported = ["createdAt", "updatedAt", "version", "grant"];
+    for f in &view {
+        if not_exported.contains(f) {
+            continue;
+        }
+        let i = header
+            .iter()
+            .position(|h| h == f)
+            .unwrap_or_else(|| panic!("Placement.{f} is not a column of the CSV export"));
+        let expected = match &updated[*f] {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        assert_eq!(row[i], expected, "CSV {f}");
+    }
+    // and the two derived columns
+    let cell = |name: &str| &row[header.iter().position(|h| h == name).unwrap()];
+    let amount = match &updated["grant"] {
+        Value::Null => String::new(),
+        g => g["amountCents"].to_string(),
+    };
+    assert_eq!(cell("grantAmountCents"), &amount);
+    assert_eq!(
+        cell("year"),
+        &updated["plannedStart"].as_str().unwrap()[..4]
+    );
+    for h in &header {
+        assert!(
+            view.contains(&h.as_str()) || ["grantAmountCents", "year"].contains(&h.as_str()),
+            "CSV column {h} is no Placement field"
+        );
+    }
+}

@@ -170,7 +170,10 @@ fn filter(
     }
 }
 
-const CSV_HEADER: [&str; 18] = [
+/// The export's columns: the fields of `Placement` (checked by a test), but
+/// the record's bookkeeping; the grant as its amount, and the year. Columns
+/// added later come last, so that a spreadsheet's formulas keep their places.
+const CSV_HEADER: [&str; 20] = [
     "reference",
     "id",
     "participantId",
@@ -189,6 +192,8 @@ const CSV_HEADER: [&str; 18] = [
     "country",
     "year",
     "grantAmountCents",
+    "travelDistanceKm",
+    "greenTravel",
 ];
 
 /// A placement's CSV row; a stored grant that does not read back is an
@@ -220,6 +225,10 @@ fn csv_row(m: &placements::Model) -> Result<Vec<String>, Corrupt> {
         m.country.clone(),
         m.year.to_string(),
         grant,
+        m.travel_distance_km
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        m.green_travel.to_string(),
     ])
 }
 
