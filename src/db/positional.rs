@@ -19,8 +19,11 @@
 //! `Entity::find()` selects the columns in the order of `Column::iter()`, the
 //! model's field order, and a joined select (`find_also_related`) puts the
 //! second entity's columns right after the first's. Each model read this way
-//! lists its fields in that order; a unit test holds each list equal to the
-//! entity's columns, so a field added to an entity but not here fails it.
+//! lists its fields in that order; unit tests hold each list equal to the
+//! select list of the SQL SeaORM builds (plain, joined, with an expression
+//! after), on both backends, so a field added to an entity but not here, or
+//! a SeaORM that builds its selects otherwise, fails them. SeaORM is pinned
+//! to its minor version (`~2.0`) in `Cargo.toml`.
 
 use sea_orm::{
     sqlx::{self, Postgres, Row, Sqlite},
@@ -150,27 +153,126 @@ positional! {
 
 #[cfg(test)]
 mod tests {
-    use sea_orm::{EntityTrait, IdenStatic, Iterable};
+    use sea_orm::{DbBackend, EntityTrait, QueryTrait};
 
     use super::LISTED;
     use crate::entities::{defenders, placements, sessions, staff, stays};
 
-    fn columns<E: EntityTrait>() -> Vec<String> {
-        E::Column::iter().map(|c| c.as_str().to_owned()).collect()
+    const BACKENDS: [DbBackend; 2] = [DbBackend::Postgres, DbBackend::Sqlite];
+
+    /// The select list of the SQL SeaORM really builds for `select`: each
+    /// item's column (or, for an expression, its alias), in order.
+    fn selected(select: impl QueryTrait, backend: DbBackend) -> Vec<String> {
+        let sql = select.build(backend).sql;
+        let list = sql
+            .strip_prefix("SELECT ")
+            .and_then(|rest| rest.split_once(" FROM ").map(|(list, _)| list))
+            .unwrap_or_else(|| panic!("not a plain select: {sql}"));
+        let mut items = Vec::new();
+        let (mut depth, mut start) = (0i32, 0);
+        for (i, c) in list.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                ',' if depth == 0 => {
+                    items.push(&list[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        items.push(&list[start..]);
+        items
+            .into_iter()
+            .map(|item| {
+                let item = item.trim();
+                // `expr AS "alias"` is named by its alias when it is an
+                // expression, by its column when it is `"t"."c" AS "B_c"`
+                let (expr, alias) = item.split_once(" AS ").unwrap_or((item, item));
+                let named = if expr.starts_with('(') { alias } else { expr };
+                named
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or(named)
+                    .trim_matches(|c| c == '"' || c == '`')
+                    .to_owned()
+            })
+            .collect()
     }
 
+    fn listed(entity: &str) -> Vec<String> {
+        LISTED
+            .iter()
+            .find(|(e, _)| *e == entity)
+            .unwrap_or_else(|| panic!("{entity} is not read by position"))
+            .1
+            .iter()
+            .map(|f| (*f).to_owned())
+            .collect()
+    }
+
+    fn find(entity: &str, backend: DbBackend) -> Vec<String> {
+        match entity {
+            "defenders" => selected(defenders::Entity::find(), backend),
+            "placements" => selected(placements::Entity::find(), backend),
+            "sessions" => selected(sessions::Entity::find(), backend),
+            "staff" => selected(staff::Entity::find(), backend),
+            "stays" => selected(stays::Entity::find(), backend),
+            other => panic!("{other} is read by position but not checked here"),
+        }
+    }
+
+    /// Each listed model reads the columns of the SQL SeaORM builds for
+    /// `Entity::find()`, in that order, on both backends: a field added to
+    /// an entity, or a SeaORM that orders its select list otherwise, fails.
     #[test]
-    fn every_listed_model_names_its_columns_in_select_order() {
-        for (entity, fields) in LISTED {
-            let expected = match *entity {
-                "defenders" => columns::<defenders::Entity>(),
-                "placements" => columns::<placements::Entity>(),
-                "sessions" => columns::<sessions::Entity>(),
-                "staff" => columns::<staff::Entity>(),
-                "stays" => columns::<stays::Entity>(),
-                other => panic!("{other} is read by position but not checked here"),
-            };
-            assert_eq!(fields.to_vec(), expected, "{entity}");
+    fn every_listed_model_names_the_columns_of_its_select_in_order() {
+        for backend in BACKENDS {
+            for (entity, _) in LISTED {
+                assert_eq!(
+                    listed(entity),
+                    find(entity, backend),
+                    "{entity} {backend:?}"
+                );
+            }
+        }
+    }
+
+    /// The joined and extended selects read by position put the second
+    /// entity's columns right after the first's, and an expression last.
+    #[test]
+    fn joined_selects_put_the_related_columns_after_and_expressions_last() {
+        for backend in BACKENDS {
+            let mut expected = listed("stays");
+            expected.extend(listed("defenders"));
+            assert_eq!(
+                selected(
+                    stays::Entity::find().find_also_related(defenders::Entity),
+                    backend
+                ),
+                expected,
+                "{backend:?}"
+            );
+            let mut expected = listed("sessions");
+            expected.extend(listed("staff"));
+            assert_eq!(
+                selected(
+                    sessions::Entity::find().find_also_related(staff::Entity),
+                    backend
+                ),
+                expected,
+                "{backend:?}"
+            );
+            let mut expected = listed("stays");
+            expected.push("codename".to_owned());
+            assert_eq!(
+                selected(
+                    crate::shelter::store::with_codename(stays::Entity::find()),
+                    backend
+                ),
+                expected,
+                "{backend:?}"
+            );
         }
     }
 }
