@@ -18,6 +18,7 @@ pub mod integration;
 pub mod keyring;
 pub mod reporting;
 pub mod shelter;
+pub mod supervise;
 pub mod telemetry;
 pub mod text;
 

@@ -46,7 +46,68 @@ async fn health_live_and_ready() {
         assert_conventional_headers(&resp);
         let body: Value = resp.json().await.unwrap();
         assert!(body["status"].is_string());
+        if path == "/health/ready" {
+            // the audit appender's bounded queue, and that it runs
+            assert_eq!(
+                body["auditAppender"],
+                json!({"running": true, "queued": 0, "capacity": casedesk::audit::QUEUE_CAPACITY, "restarts": 0}),
+                "{body}"
+            );
+        }
     }
+}
+
+/// Without the audit appender no read of personal data can be recorded, so
+/// the service is not ready: an appender whose task is gone (started on a
+/// runtime that was then shut down) turns `/health/ready` into a 503, and an
+/// audited read fails instead of being served unrecorded.
+#[tokio::test]
+async fn ready_is_503_when_the_audit_appender_is_gone() {
+    use casedesk::{accounts::model::Role, audit::Appender};
+    let (url, db) = common::fresh_database().await;
+    let config = casedesk::config::Config::for_database(&url).unwrap();
+    let clock = casedesk::clock::ManualClock::new(chrono::Utc::now());
+    let mut state = casedesk::prepare(
+        config,
+        std::sync::Arc::new(clock.clone()) as std::sync::Arc<dyn casedesk::clock::Clock>,
+    )
+    .await
+    .unwrap();
+    let conn = state.db.clone();
+    let dead = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let appender = rt.block_on(async {
+            let a = Appender::start(conn);
+            tokio::task::yield_now().await;
+            a
+        });
+        rt.shutdown_background();
+        appender
+    })
+    .join()
+    .unwrap();
+    assert!(!dead.status().running);
+    let mut first = TestApp::serve(state.clone(), clock.clone(), db).await;
+    let analyst = first.account(&[Role::Analyst]).await;
+    first.stop().await;
+    // the same service with the dead appender
+    state.audit = dead;
+    let app = TestApp::serve(state, clock, common::TestDb::Shared).await;
+    let resp = app
+        .client
+        .get(app.url("/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    let body = problem(resp, 503).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("audit appender"),
+        "{body}"
+    );
+    problem(app.get("/statistics/placements", &analyst.token).await, 500).await;
 }
 
 #[tokio::test]

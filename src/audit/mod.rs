@@ -234,42 +234,88 @@ struct Pending {
 /// share the next one, so a hundred concurrent reads cost a few transactions
 /// instead of a hundred serialised ones. Each caller still waits until its
 /// event is committed, so a read's event is written before the data leaves.
+///
+/// The queue is bounded ([`QUEUE_CAPACITY`]): when the database falls behind,
+/// callers wait to enqueue (back-pressure) instead of memory growing without
+/// limit. The task is supervised: a panic fails the events of the group it
+/// was writing (their callers get an error, never a silent success), and the
+/// task is restarted; `/health/ready` reports it ([`Appender::status`]).
 #[derive(Clone)]
 pub struct Appender {
-    queue: tokio::sync::mpsc::UnboundedSender<Pending>,
+    queue: tokio::sync::mpsc::Sender<Pending>,
+    liveness: std::sync::Arc<crate::supervise::Liveness>,
 }
 
 /// Events written in one transaction at most.
 const GROUP_MAX: usize = 256;
 
+/// Events waiting at most; a caller beyond it waits for room.
+pub const QUEUE_CAPACITY: usize = 4 * GROUP_MAX;
+
+/// The appender as `/health/ready` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppenderStatus {
+    /// Whether its task runs (false while it restarts after a crash).
+    pub running: bool,
+    /// Events waiting to be written.
+    pub queued: usize,
+    pub capacity: usize,
+    /// Crashes since the service started.
+    pub restarts: u64,
+}
+
 impl Appender {
-    /// Starts the appender's task on the current runtime.
+    /// Starts the appender's task, supervised, on the current runtime.
     pub fn start(db: DatabaseConnection) -> Self {
-        let (queue, mut rx) = tokio::sync::mpsc::unbounded_channel::<Pending>();
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut group = vec![first];
-                while group.len() < GROUP_MAX {
-                    match rx.try_recv() {
-                        Ok(p) => group.push(p),
-                        Err(_) => break,
-                    }
-                }
-                match append_group(&db, &group).await {
-                    Ok(ids) => {
-                        for (p, id) in group.into_iter().zip(ids) {
-                            let _ = p.done.send(Ok(id));
-                        }
-                    }
-                    Err(e) => {
-                        for p in group {
-                            let _ = p.done.send(Err(e.clone()));
-                        }
-                    }
+        let (queue, rx) = tokio::sync::mpsc::channel::<Pending>(QUEUE_CAPACITY);
+        // the receiver outlives a crashed run: the restarted one takes it up
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        let (liveness, _) = crate::supervise::supervise(
+            "audit appender",
+            std::time::Duration::from_secs(1),
+            move || run_appender(db.clone(), rx.clone()),
+        );
+        Self { queue, liveness }
+    }
+
+    pub fn status(&self) -> AppenderStatus {
+        AppenderStatus {
+            running: self.liveness.running() && !self.queue.is_closed(),
+            queued: self.queue.max_capacity() - self.queue.capacity(),
+            capacity: self.queue.max_capacity(),
+            restarts: self.liveness.restarts(),
+        }
+    }
+}
+
+/// One run of the appender: groups of waiting events, each in one
+/// transaction, until every sender is gone.
+async fn run_appender(
+    db: DatabaseConnection,
+    rx: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Pending>>>,
+) {
+    let mut rx = rx.lock().await;
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(p) => group.push(p),
+                Err(_) => break,
+            }
+        }
+        match append_group(&db, &group).await {
+            Ok(ids) => {
+                for (p, id) in group.into_iter().zip(ids) {
+                    let _ = p.done.send(Ok(id));
                 }
             }
-        });
-        Self { queue }
+            Err(e) => {
+                for p in group {
+                    let _ = p.done.send(Err(e.clone()));
+                }
+            }
+        }
     }
 }
 
@@ -323,6 +369,7 @@ pub async fn record_alone(
             occurrences: event.occurrences,
             done,
         })
+        .await
         .map_err(|_| DbErr::Custom("the audit appender has stopped".to_owned()))?;
     committed
         .await

@@ -1,0 +1,109 @@
+//! Background tasks that must not die quietly. `supervise` runs a task, and
+//! when it panics logs it, counts the restart and runs it again after a
+//! pause; while it is down its `Liveness` says so, and `/health/ready`
+//! reports it (503), so a load balancer stops sending requests that need it.
+
+use std::{
+    future::Future,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+/// Whether a supervised task runs, and how often it was restarted.
+#[derive(Debug, Default)]
+pub struct Liveness {
+    running: AtomicBool,
+    restarts: AtomicU64,
+}
+
+impl Liveness {
+    pub fn running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Acquire)
+    }
+}
+
+/// Starts `task` under supervision on the current runtime: a panic restarts
+/// it after `pause`; a task that returns is done (its input has closed).
+/// `running` is true from the moment this returns, so a readiness probe
+/// right after start does not see a task that has not been polled yet.
+pub fn supervise<F, Fut>(
+    name: &'static str,
+    pause: Duration,
+    mut task: F,
+) -> (Arc<Liveness>, tokio::task::JoinHandle<()>)
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let liveness = Arc::new(Liveness::default());
+    liveness.running.store(true, Ordering::Release);
+    let live = liveness.clone();
+    let handle = tokio::spawn(async move {
+        loop {
+            live.running.store(true, Ordering::Release);
+            let outcome = tokio::spawn(task()).await;
+            live.running.store(false, Ordering::Release);
+            match outcome {
+                Ok(()) => return,
+                Err(e) if e.is_panic() => {
+                    live.restarts.fetch_add(1, Ordering::AcqRel);
+                    tracing::error!(task = name, "a background task panicked; restarting it");
+                    tokio::time::sleep(pause).await;
+                }
+                // cancelled: the runtime is shutting down
+                Err(_) => return,
+            }
+        }
+    });
+    (liveness, handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU32;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_task_is_restarted_and_is_down_while_it_pauses() {
+        let runs = Arc::new(AtomicU32::new(0));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let rx = Arc::new(tokio::sync::Mutex::new(Some(rx)));
+        let counted = runs.clone();
+        let (live, handle) = supervise("test", Duration::from_millis(200), move || {
+            let runs = counted.clone();
+            let rx = rx.clone();
+            async move {
+                if runs.fetch_add(1, Ordering::AcqRel) == 0 {
+                    #[allow(clippy::panic)]
+                    {
+                        panic!("first run fails");
+                    }
+                }
+                // the second run ends when told to
+                if let Some(rx) = rx.lock().await.take() {
+                    rx.await.ok();
+                }
+            }
+        });
+        assert!(live.running());
+        // the first run panics; during the pause the task is down
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(live.restarts(), 1);
+        assert!(!live.running(), "down while it pauses");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(runs.load(Ordering::Acquire), 2, "restarted");
+        assert!(live.running());
+        tx.send(()).ok();
+        handle.await.unwrap();
+        assert!(!live.running(), "a task that returns is done");
+        assert_eq!(live.restarts(), 1);
+    }
+}
