@@ -15,8 +15,14 @@ use tokio::{
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_casedesk");
 
+/// The binary to run: this build's, or `CASEDESK_TEST_BINARY` (another
+/// build, to compare a benchmark side by side with it in one run).
+pub fn binary() -> String {
+    std::env::var("CASEDESK_TEST_BINARY").unwrap_or_else(|_| BIN.to_owned())
+}
+
 pub fn command(database_url: &str, extra: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(binary());
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("CASEDESK_DATABASE_URL", database_url)
