@@ -196,7 +196,8 @@ pub fn serialize_optional_date<S: serde::Serializer>(
     }
 }
 
-#[cfg(all(test, not(feature = "chrono-text")))]
+#[cfg(test)]
+#[cfg(not(feature = "chrono-text"))]
 mod tests {
     use chrono::{NaiveDate, SecondsFormat, TimeDelta, TimeZone, Utc};
 

@@ -198,11 +198,43 @@ pub enum DefendersHostedResponse {
     Ok(DefendersHostedContent),
 }
 
-fn csv(rows: Vec<Vec<String>>, filename: &'static str) -> Csv {
+/// A table as CSV: its header, then a row per item.
+fn csv<T>(
+    header: &[&str],
+    items: &[T],
+    row: impl Fn(&T) -> Vec<String>,
+    filename: &'static str,
+) -> Csv {
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
+    rows.extend(items.iter().map(row));
     Csv {
         body: poem::Body::from(to_csv_bytes(&rows)),
         filename,
     }
+}
+
+/// Records the read (or, for CSV, the export) of a table, and says whether
+/// CSV was asked for.
+async fn audited(
+    state: &AppState,
+    caller: &Caller,
+    req: &poem::Request,
+    table: &str,
+) -> Result<bool, crate::http::problem::ApiError> {
+    let exported = wants_csv(req);
+    let action = if exported {
+        "statistics.exported"
+    } else {
+        "statistics.read"
+    };
+    audit::record_alone(
+        &state.audit,
+        state.clock.now(),
+        &caller.audit,
+        Event::new(action, 200).on("statistics", table),
+    )
+    .await?;
+    Ok(exported)
 }
 
 fn percent(part: i64, whole: i64) -> String {
@@ -257,43 +289,32 @@ impl StatisticsApi {
                 placements: c.placements,
             })
             .collect();
-        let exported = wants_csv(req);
-        let action = if exported {
-            "statistics.exported"
-        } else {
-            "statistics.read"
-        };
-        audit::record_alone(
-            &state.audit,
-            state.clock.now(),
-            &caller.audit,
-            Event::new(action, 200).on("statistics", "placements"),
-        )
-        .await?;
+        let exported = audited(&state, &caller, req, "placements").await?;
         if exported {
-            let mut rows: Vec<Vec<String>> = vec![[
-                "year",
-                "direction",
-                "educationLevel",
-                "country",
-                "status",
-                "placements",
-            ]
-            .iter()
-            .map(|h| (*h).to_owned())
-            .collect()];
-            rows.extend(items.iter().map(|i| {
-                vec![
-                    i.year.to_string(),
-                    i.direction.as_str().into(),
-                    i.education_level.as_str().into(),
-                    i.country.clone(),
-                    i.status.as_str().into(),
-                    i.placements.to_string(),
-                ]
-            }));
+            let table = csv(
+                &[
+                    "year",
+                    "direction",
+                    "educationLevel",
+                    "country",
+                    "status",
+                    "placements",
+                ],
+                &items,
+                |i| {
+                    vec![
+                        i.year.to_string(),
+                        i.direction.as_str().into(),
+                        i.education_level.as_str().into(),
+                        i.country.clone(),
+                        i.status.as_str().into(),
+                        i.placements.to_string(),
+                    ]
+                },
+                "placements-statistics.csv",
+            );
             return Ok(PlacementCountsResponse::Ok(PlacementCountsContent::Csv(
-                csv(rows, "placements-statistics.csv"),
+                table,
             )));
         }
         Ok(PlacementCountsResponse::Ok(PlacementCountsContent::Json(
@@ -341,43 +362,32 @@ impl StatisticsApi {
                 fewer_opportunities_share_percent: percent(fewer, total),
             })
             .collect();
-        let exported = wants_csv(req);
-        let action = if exported {
-            "statistics.exported"
-        } else {
-            "statistics.read"
-        };
-        audit::record_alone(
-            &state.audit,
-            state.clock.now(),
-            &caller.audit,
-            Event::new(action, 200).on("statistics", "placement-shares"),
-        )
-        .await?;
+        let exported = audited(&state, &caller, req, "placement-shares").await?;
         if exported {
-            let mut rows: Vec<Vec<String>> = vec![[
-                "year",
-                "placements",
-                "mbo",
-                "mboSharePercent",
-                "fewerOpportunities",
-                "fewerOpportunitiesSharePercent",
-            ]
-            .iter()
-            .map(|h| (*h).to_owned())
-            .collect()];
-            rows.extend(items.iter().map(|i| {
-                vec![
-                    i.year.to_string(),
-                    i.placements.to_string(),
-                    i.mbo.to_string(),
-                    i.mbo_share_percent.clone(),
-                    i.fewer_opportunities.to_string(),
-                    i.fewer_opportunities_share_percent.clone(),
-                ]
-            }));
+            let table = csv(
+                &[
+                    "year",
+                    "placements",
+                    "mbo",
+                    "mboSharePercent",
+                    "fewerOpportunities",
+                    "fewerOpportunitiesSharePercent",
+                ],
+                &items,
+                |i| {
+                    vec![
+                        i.year.to_string(),
+                        i.placements.to_string(),
+                        i.mbo.to_string(),
+                        i.mbo_share_percent.clone(),
+                        i.fewer_opportunities.to_string(),
+                        i.fewer_opportunities_share_percent.clone(),
+                    ]
+                },
+                "placement-shares.csv",
+            );
             return Ok(PlacementSharesResponse::Ok(PlacementSharesContent::Csv(
-                csv(rows, "placement-shares.csv"),
+                table,
             )));
         }
         Ok(PlacementSharesResponse::Ok(PlacementSharesContent::Json(
@@ -462,38 +472,27 @@ impl StatisticsApi {
                 }
             }
         }
-        let exported = wants_csv(req);
-        let action = if exported {
-            "statistics.exported"
-        } else {
-            "statistics.read"
-        };
-        audit::record_alone(
-            &state.audit,
-            state.clock.now(),
-            &caller.audit,
-            Event::new(action, 200).on("statistics", "defenders-hosted"),
-        )
-        .await?;
+        let exported = audited(&state, &caller, req, "defenders-hosted").await?;
         if exported {
-            let mut rows: Vec<Vec<String>> = vec![["year", "fieldOfWork", "region", "defenders"]
-                .iter()
-                .map(|h| (*h).to_owned())
-                .collect()];
-            rows.extend(items.iter().map(|i| {
-                vec![
-                    i.year.to_string(),
-                    i.field_of_work.as_str().into(),
-                    i.region.clone(),
-                    if i.defenders.0 < SMALLEST_SHOWN {
-                        "<5".to_owned()
-                    } else {
-                        i.defenders.0.to_string()
-                    },
-                ]
-            }));
+            let table = csv(
+                &["year", "fieldOfWork", "region", "defenders"],
+                &items,
+                |i| {
+                    vec![
+                        i.year.to_string(),
+                        i.field_of_work.as_str().into(),
+                        i.region.clone(),
+                        if i.defenders.0 < SMALLEST_SHOWN {
+                            "<5".to_owned()
+                        } else {
+                            i.defenders.0.to_string()
+                        },
+                    ]
+                },
+                "defenders-hosted.csv",
+            );
             return Ok(DefendersHostedResponse::Ok(DefendersHostedContent::Csv(
-                csv(rows, "defenders-hosted.csv"),
+                table,
             )));
         }
         Ok(DefendersHostedResponse::Ok(DefendersHostedContent::Json(
