@@ -446,98 +446,13 @@ impl PlacementsApi {
         let now = state.clock.now();
         let id = Uuid::now_v7();
         let txn = begin_write(&state.db).await?;
-        let participant = store::find_participant(&txn, body.participant_id).await?;
-        let sending = store::find_institution(&txn, body.sending_institution_id).await?;
-        let receiving = store::find_institution(&txn, body.receiving_institution_id).await?;
-        let agreement = match body.agreement_id {
-            Some(a) => Some(store::find_agreement(&txn, a).await?),
-            None => None,
-        };
-        let mut unknown = Vec::new();
-        if participant.is_none() {
-            unknown.push(InvalidParam::new(
-                "participantId",
-                "unknown",
-                "There is no such participant.",
-            ));
-        }
-        if sending.is_none() {
-            unknown.push(InvalidParam::new(
-                "sendingInstitutionId",
-                "unknown",
-                "There is no such institution.",
-            ));
-        }
-        if receiving.is_none() {
-            unknown.push(InvalidParam::new(
-                "receivingInstitutionId",
-                "unknown",
-                "There is no such institution.",
-            ));
-        }
-        if matches!(agreement, Some(None)) {
-            unknown.push(InvalidParam::new(
-                "agreementId",
-                "unknown",
-                "There is no such agreement.",
-            ));
-        }
-        let (Some(participant), Some(sending), Some(receiving)) = (participant, sending, receiving)
-        else {
-            return Err(ApiError::invalid(unknown));
-        };
-        if !unknown.is_empty() {
-            return Err(ApiError::invalid(unknown));
-        }
-        // a placement under an agreement goes to (or comes from) that agreement's partner
-        if let Some(Some(a)) = &agreement {
-            let partner_side = match body.direction {
-                Direction::Outgoing => &receiving,
-                Direction::Incoming => &sending,
-            };
-            if partner_side.id != a.partner_institution_id {
-                let field = match body.direction {
-                    Direction::Outgoing => "receivingInstitutionId",
-                    Direction::Incoming => "sendingInstitutionId",
-                };
-                return Err(ApiError::field(
-                    field,
-                    "not_agreement_partner",
-                    "Under an agreement, the partner institution (receiving for outgoing placements, sending for incoming ones) is the agreement's partner.",
-                ));
-            }
-        }
+        let (participant, sending, receiving) = references(&txn, &body).await?;
         let country = match body.direction {
             Direction::Outgoing => receiving.country,
             Direction::Incoming => sending.country,
         };
         let reference = store::next_placement_reference(&txn, now).await?;
-        let row = placements::ActiveModel {
-            id: Set(id),
-            reference: Set(reference),
-            participant_id: Set(participant.id),
-            direction: Set(body.direction.as_str().to_owned()),
-            agreement_id: Set(body.agreement_id),
-            sending_institution_id: Set(body.sending_institution_id),
-            receiving_institution_id: Set(body.receiving_institution_id),
-            kind: Set(body.kind.as_str().to_owned()),
-            planned_start: Set(body.planned_start),
-            planned_end: Set(body.planned_end),
-            actual_start: Set(None),
-            actual_end: Set(None),
-            funding_programme: Set(funding),
-            status: Set(PlacementStatus::Applied.as_str().to_owned()),
-            education_level: Set(participant.education_level),
-            country: Set(country),
-            year: Set(body.planned_start.year()),
-            travel_distance_km: Set(body.travel_distance_km),
-            green_travel: Set(body.green_travel.unwrap_or(false)),
-            grant_json: Set(None),
-            grant_rate_table_id: Set(None),
-            version: Set(1),
-            created_at: Set(now),
-            updated_at: Set(now),
-        };
+        let row = new_row(id, &body, reference, funding, participant, country, now);
         let first = store::NewStatusChange {
             from: None,
             to: PlacementStatus::Applied,
@@ -891,4 +806,119 @@ fn actual_dates(
         None
     };
     Ok((start, end))
+}
+
+/// The records a new placement names, each checked to exist (one problem
+/// per unknown id), and an agreement's partner on the partner side.
+async fn references(
+    txn: &sea_orm::DatabaseTransaction,
+    body: &NewPlacement,
+) -> Result<
+    (
+        crate::entities::participants::Model,
+        crate::entities::institutions::Model,
+        crate::entities::institutions::Model,
+    ),
+    ApiError,
+> {
+    let participant = store::find_participant(txn, body.participant_id).await?;
+    let sending = store::find_institution(txn, body.sending_institution_id).await?;
+    let receiving = store::find_institution(txn, body.receiving_institution_id).await?;
+    let agreement = match body.agreement_id {
+        Some(a) => Some(store::find_agreement(txn, a).await?),
+        None => None,
+    };
+    let mut unknown = Vec::new();
+    if participant.is_none() {
+        unknown.push(InvalidParam::new(
+            "participantId",
+            "unknown",
+            "There is no such participant.",
+        ));
+    }
+    if sending.is_none() {
+        unknown.push(InvalidParam::new(
+            "sendingInstitutionId",
+            "unknown",
+            "There is no such institution.",
+        ));
+    }
+    if receiving.is_none() {
+        unknown.push(InvalidParam::new(
+            "receivingInstitutionId",
+            "unknown",
+            "There is no such institution.",
+        ));
+    }
+    if matches!(agreement, Some(None)) {
+        unknown.push(InvalidParam::new(
+            "agreementId",
+            "unknown",
+            "There is no such agreement.",
+        ));
+    }
+    let (Some(participant), Some(sending), Some(receiving)) = (participant, sending, receiving)
+    else {
+        return Err(ApiError::invalid(unknown));
+    };
+    if !unknown.is_empty() {
+        return Err(ApiError::invalid(unknown));
+    }
+    // a placement under an agreement goes to (or comes from) that agreement's partner
+    if let Some(Some(a)) = &agreement {
+        let partner_side = match body.direction {
+            Direction::Outgoing => &receiving,
+            Direction::Incoming => &sending,
+        };
+        if partner_side.id != a.partner_institution_id {
+            let field = match body.direction {
+                Direction::Outgoing => "receivingInstitutionId",
+                Direction::Incoming => "sendingInstitutionId",
+            };
+            return Err(ApiError::field(
+                field,
+                "not_agreement_partner",
+                "Under an agreement, the partner institution (receiving for outgoing placements, sending for incoming ones) is the agreement's partner.",
+            ));
+        }
+    }
+    Ok((participant, sending, receiving))
+}
+
+/// The row of a new placement, `applied`.
+fn new_row(
+    id: Uuid,
+    body: &NewPlacement,
+    reference: String,
+    funding: Option<String>,
+    participant: crate::entities::participants::Model,
+    country: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> placements::ActiveModel {
+    placements::ActiveModel {
+        id: Set(id),
+        reference: Set(reference),
+        participant_id: Set(participant.id),
+        direction: Set(body.direction.as_str().to_owned()),
+        agreement_id: Set(body.agreement_id),
+        sending_institution_id: Set(body.sending_institution_id),
+        receiving_institution_id: Set(body.receiving_institution_id),
+        kind: Set(body.kind.as_str().to_owned()),
+        planned_start: Set(body.planned_start),
+        planned_end: Set(body.planned_end),
+        actual_start: Set(None),
+        actual_end: Set(None),
+        funding_programme: Set(funding),
+        status: Set(PlacementStatus::Applied.as_str().to_owned()),
+        education_level: Set(participant.education_level),
+        country: Set(country),
+        year: Set(body.planned_start.year()),
+        travel_distance_km: Set(body.travel_distance_km),
+        green_travel: Set(body.green_travel.unwrap_or(false)),
+        grant_json: Set(None),
+        grant_rate_table_id: Set(None),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
 }

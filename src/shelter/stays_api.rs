@@ -459,86 +459,14 @@ impl StaysApi {
             return Err(ApiError::invalid(problems));
         }
         let now = state.clock.now();
-        let mut changes = Changes::<stays::Entity>::new();
-        macro_rules! set {
-            ($present:expr, $col:expr, $value:expr, $name:literal) => {
-                if $present {
-                    changes.set($name, $col, $value);
-                }
-            };
-        }
-        set!(
-            intake_round.is_some(),
-            stays::Column::IntakeRound,
-            intake_round.clone().unwrap_or_default(),
-            "intakeRound"
-        );
         let key = found.data_key(&state.keys)?;
-        set!(
-            body.referring_organisation.is_some(),
-            stays::Column::ReferringOrganisationEnc,
-            vault::seal_opt(
-                &key,
-                Field::StayReferringOrganisation,
-                s.id,
-                referring.as_deref()
-            ),
-            "referringOrganisation"
-        );
-        set!(
-            body.planned_arrival.is_some(),
-            stays::Column::PlannedArrival,
-            arrival,
-            "plannedArrival"
-        );
-        set!(
-            body.planned_departure.is_some(),
-            stays::Column::PlannedDeparture,
-            departure,
-            "plannedDeparture"
-        );
-        set!(
-            body.actual_arrival.is_some(),
-            stays::Column::ActualArrival,
-            body.actual_arrival,
-            "actualArrival"
-        );
-        set!(
-            body.actual_departure.is_some(),
-            stays::Column::ActualDeparture,
-            body.actual_departure,
-            "actualDeparture"
-        );
-        set!(
-            body.visa_status.is_some(),
-            stays::Column::VisaStatus,
-            body.visa_status.map(|v| v.as_str()).unwrap_or_default(),
-            "visaStatus"
-        );
-        set!(
-            body.insurance_arranged.is_some(),
-            stays::Column::InsuranceArranged,
-            body.insurance_arranged.unwrap_or_default(),
-            "insuranceArranged"
-        );
-        set!(
-            body.local_partner.is_some(),
-            stays::Column::LocalPartnerEnc,
-            vault::seal_opt(&key, Field::StayLocalPartner, s.id, partner.as_deref()),
-            "localPartner"
-        );
-        set!(
-            body.confidentiality.is_some(),
-            stays::Column::Confidentiality,
-            body.confidentiality.map(|c| c.as_str()).unwrap_or_default(),
-            "confidentiality"
-        );
-        set!(
-            body.accommodation_address.is_some(),
-            stays::Column::AccommodationAddressEnc,
-            vault::seal_opt(&key, Field::StayAddress, s.id, address.as_deref()),
-            "accommodationAddress"
-        );
+        let texts = StayTexts {
+            intake_round,
+            referring,
+            partner,
+            address,
+        };
+        let changes = stay_changes(&body, texts, &key, s.id, arrival, departure);
         let txn = begin_write(&state.db).await?;
         let ctx = found.audit(&state.keys, &caller)?;
         let stay = store::update_stay(&txn, &ctx, now, s.id, expected, changes).await?;
@@ -828,4 +756,110 @@ impl StaysApi {
         txn.commit().await?;
         Ok(Unassigned::Done)
     }
+}
+
+/// The checked texts of a stay's PATCH.
+struct StayTexts {
+    intake_round: Option<String>,
+    referring: Option<String>,
+    partner: Option<String>,
+    address: Option<String>,
+}
+
+/// A stay's PATCH as field changes, each under its wire name; the free text
+/// sealed under the defender's key.
+fn stay_changes(
+    body: &StayUpdate,
+    texts: StayTexts,
+    key: &crate::crypto::MasterKey,
+    id: Uuid,
+    arrival: chrono::NaiveDate,
+    departure: chrono::NaiveDate,
+) -> Changes<stays::Entity> {
+    let StayTexts {
+        intake_round,
+        referring,
+        partner,
+        address,
+    } = texts;
+    let mut changes = Changes::<stays::Entity>::new();
+    macro_rules! set {
+        ($present:expr, $col:expr, $value:expr, $name:literal) => {
+            if $present {
+                changes.set($name, $col, $value);
+            }
+        };
+    }
+    set!(
+        intake_round.is_some(),
+        stays::Column::IntakeRound,
+        intake_round.clone().unwrap_or_default(),
+        "intakeRound"
+    );
+    set!(
+        body.referring_organisation.is_some(),
+        stays::Column::ReferringOrganisationEnc,
+        vault::seal_opt(
+            key,
+            Field::StayReferringOrganisation,
+            id,
+            referring.as_deref()
+        ),
+        "referringOrganisation"
+    );
+    set!(
+        body.planned_arrival.is_some(),
+        stays::Column::PlannedArrival,
+        arrival,
+        "plannedArrival"
+    );
+    set!(
+        body.planned_departure.is_some(),
+        stays::Column::PlannedDeparture,
+        departure,
+        "plannedDeparture"
+    );
+    set!(
+        body.actual_arrival.is_some(),
+        stays::Column::ActualArrival,
+        body.actual_arrival,
+        "actualArrival"
+    );
+    set!(
+        body.actual_departure.is_some(),
+        stays::Column::ActualDeparture,
+        body.actual_departure,
+        "actualDeparture"
+    );
+    set!(
+        body.visa_status.is_some(),
+        stays::Column::VisaStatus,
+        body.visa_status.map(|v| v.as_str()).unwrap_or_default(),
+        "visaStatus"
+    );
+    set!(
+        body.insurance_arranged.is_some(),
+        stays::Column::InsuranceArranged,
+        body.insurance_arranged.unwrap_or_default(),
+        "insuranceArranged"
+    );
+    set!(
+        body.local_partner.is_some(),
+        stays::Column::LocalPartnerEnc,
+        vault::seal_opt(key, Field::StayLocalPartner, id, partner.as_deref()),
+        "localPartner"
+    );
+    set!(
+        body.confidentiality.is_some(),
+        stays::Column::Confidentiality,
+        body.confidentiality.map(|c| c.as_str()).unwrap_or_default(),
+        "confidentiality"
+    );
+    set!(
+        body.accommodation_address.is_some(),
+        stays::Column::AccommodationAddressEnc,
+        vault::seal_opt(key, Field::StayAddress, id, address.as_deref()),
+        "accommodationAddress"
+    );
+    changes
 }
