@@ -1,7 +1,9 @@
 //! Background tasks that must not die quietly. `supervise` runs a task, and
 //! when it panics logs it, counts the restart and runs it again after a
-//! pause; while it is down its `Liveness` says so, and `/health/ready`
-//! reports it (503), so a load balancer stops sending requests that need it.
+//! pause; while it is down its `Liveness` says so. The audit appender, the
+//! refusal counter's flush, the checkpoint timer and the webhook worker run
+//! under it; `/health/ready` reports the appender (503 while it is down), as
+//! no read of personal data may be served that cannot be recorded.
 
 use std::{
     future::Future,
@@ -48,7 +50,11 @@ where
     let handle = tokio::spawn(async move {
         loop {
             live.running.store(true, Ordering::Release);
-            let outcome = tokio::spawn(task()).await;
+            let run = tokio::spawn(task());
+            // aborting the supervisor aborts the run too (a dropped
+            // JoinHandle would leave it running)
+            let _abort = AbortOnDrop(run.abort_handle());
+            let outcome = run.await;
             live.running.store(false, Ordering::Release);
             match outcome {
                 Ok(()) => return,
@@ -63,6 +69,14 @@ where
         }
     });
     (liveness, handle)
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[cfg(test)]
@@ -105,5 +119,27 @@ mod tests {
         handle.await.unwrap();
         assert!(!live.running(), "a task that returns is done");
         assert_eq!(live.restarts(), 1);
+    }
+
+    #[tokio::test]
+    async fn aborting_the_supervisor_aborts_the_task() {
+        let ticks = Arc::new(AtomicU32::new(0));
+        let counted = ticks.clone();
+        let (_, handle) = supervise("test", Duration::from_millis(10), move || {
+            let ticks = counted.clone();
+            async move {
+                loop {
+                    ticks.fetch_add(1, Ordering::AcqRel);
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        handle.abort();
+        let _ = handle.await;
+        let at_abort = ticks.load(Ordering::Acquire);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(at_abort > 0);
+        assert_eq!(ticks.load(Ordering::Acquire), at_abort, "the task stopped");
     }
 }

@@ -76,21 +76,30 @@ fn publish(c: &Checkpoint) {
     );
 }
 
-/// Makes a checkpoint every `every` (when the head moved), until dropped.
+/// Makes a checkpoint every `every` (when the head moved), until aborted
+/// (supervised: a panic restarts it).
 pub fn spawn(
     db: DatabaseConnection,
     keys: AuditKeys,
     clock: std::sync::Arc<dyn crate::clock::Clock>,
     every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.tick().await; // the first tick is immediate
-        loop {
-            tick.tick().await;
-            if let Err(e) = make(&db, &keys, clock.now()).await {
-                tracing::warn!(error = %e, "making an audit checkpoint failed; trying again later");
+    let (_, handle) = crate::supervise::supervise(
+        "audit checkpoints",
+        std::time::Duration::from_secs(1),
+        move || {
+            let (db, keys, clock) = (db.clone(), keys.clone(), clock.clone());
+            async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await; // the first tick is immediate
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = make(&db, &keys, clock.now()).await {
+                        tracing::warn!(error = %e, "making an audit checkpoint failed; trying again later");
+                    }
+                }
             }
-        }
-    })
+        },
+    );
+    handle
 }

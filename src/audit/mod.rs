@@ -490,21 +490,30 @@ impl Aggregator {
         Ok(())
     }
 
-    /// Flushes every second, on the service's clock, until dropped.
+    /// Flushes every second, on the service's clock, until aborted
+    /// (supervised: a panic restarts it).
     pub fn spawn_flusher(
         &self,
         clock: Arc<dyn crate::clock::Clock>,
     ) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                if let Err(e) = this.flush(clock.now(), false).await {
-                    tracing::warn!(error = %e, "writing counted refusals failed; trying again");
+        let (_, handle) = crate::supervise::supervise(
+            "refusal counter flush",
+            std::time::Duration::from_secs(1),
+            move || {
+                let (this, clock) = (this.clone(), clock.clone());
+                async move {
+                    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                    loop {
+                        tick.tick().await;
+                        if let Err(e) = this.flush(clock.now(), false).await {
+                            tracing::warn!(error = %e, "writing counted refusals failed; trying again");
+                        }
+                    }
                 }
-            }
-        })
+            },
+        );
+        handle
     }
 }
 

@@ -452,13 +452,18 @@ async fn prune(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<(), DbErr>
     Ok(())
 }
 
-/// Starts the worker when this process delivers.
+/// Starts the worker when this process delivers (supervised: a panic
+/// restarts it; an attempt cut short is leased and sent again).
 pub fn spawn(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
-    state
-        .config
-        .webhooks
-        .worker
-        .then(|| tokio::spawn(run(state.clone())))
+    state.config.webhooks.worker.then(|| {
+        let state = state.clone();
+        let (_, handle) = crate::supervise::supervise(
+            "webhook delivery",
+            std::time::Duration::from_secs(1),
+            move || run(state.clone()),
+        );
+        handle
+    })
 }
 
 #[cfg(test)]
