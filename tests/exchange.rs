@@ -1130,22 +1130,6 @@ async fn two_creates_with_one_code_one_wins_one_is_a_409() {
     }
 }
 
-fn committed_spec() -> Value {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
-            .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn properties<'a>(spec: &'a Value, schema: &str) -> Vec<&'a str> {
-    spec["components"]["schemas"][schema]["properties"]
-        .as_object()
-        .unwrap_or_else(|| panic!("{schema} has properties"))
-        .keys()
-        .map(String::as_str)
-        .collect()
-}
-
 /// A placement's fields are declared in one view and checked here against
 /// the others, so that a field added to one and forgotten in another fails:
 /// every field of the PATCH body (as the spec lists it) is applied, named in
@@ -1155,11 +1139,14 @@ fn properties<'a>(spec: &'a Value, schema: &str) -> Vec<&'a str> {
 #[tokio::test]
 async fn a_placement_field_is_in_its_view_patch_csv_and_events_alike() {
     use casedesk::integration::outbox::Kanaal;
-    let spec = committed_spec();
-    let view = properties(&spec, "Placement");
+    let view = common::spec_properties("Placement");
+    let view: Vec<&str> = view.iter().map(String::as_str).collect();
     for body in ["NewPlacement", "PlacementUpdate"] {
-        for f in properties(&spec, body) {
-            assert!(view.contains(&f), "{body}.{f} is not a field of Placement");
+        for f in common::spec_properties(body) {
+            assert!(
+                view.contains(&f.as_str()),
+                "{body}.{f} is not a field of Placement"
+            );
         }
     }
     // a kenmerk is a view field, under its own name or one of these; `year`
@@ -1180,7 +1167,6 @@ async fn a_placement_field_is_in_its_view_patch_csv_and_events_alike() {
     let pid = participant(&w, "Fields", "mbo_4").await;
     let p = placement(&w, &pid, true).await;
     let id = p["id"].as_str().unwrap();
-    // a value for each PATCH field, all different from the placement's
     let samples = json!({
         "kind": "study",
         "plannedStart": "2027-03-01",
@@ -1191,47 +1177,15 @@ async fn a_placement_field_is_in_its_view_patch_csv_and_events_alike() {
         "travelDistanceKm": 1850,
         "greenTravel": true,
     });
-    let mut patch = serde_json::Map::new();
-    for f in properties(&spec, "PlacementUpdate") {
-        let v = samples.get(f).unwrap_or_else(|| {
-            panic!("PlacementUpdate.{f} is new: give it a sample here, and apply it in the PATCH")
-        });
-        assert_ne!(&p[f], v, "{f}: the sample must change the placement");
-        patch.insert(f.to_owned(), v.clone());
-    }
-    let resp = w
-        .app
-        .request(
-            Method::PATCH,
-            &format!("/placements/{id}"),
-            Some(&w.coordinator.token),
-        )
-        .header("if-match", format!("\"{}\"", p["version"]))
-        .json(&patch)
-        .send()
-        .await
-        .unwrap();
-    let updated = body(resp, StatusCode::OK).await;
-    for (f, v) in &patch {
-        assert_eq!(&updated[f], v, "PATCH {f} is applied");
-    }
-    let event = w
-        .app
-        .audit_rows()
-        .await
-        .into_iter()
-        .rfind(|e| e.action == "placement.updated")
-        .unwrap();
-    let mut named: Vec<String> = event
-        .changed_fields
-        .unwrap()
-        .split(',')
-        .map(str::to_owned)
-        .collect();
-    named.sort();
-    let mut sent: Vec<String> = patch.keys().cloned().collect();
-    sent.sort();
-    assert_eq!(named, sent, "the audit event names every changed field");
+    let updated = common::patch_every_field(
+        &w.app,
+        &w.coordinator.token,
+        &format!("/placements/{id}"),
+        "PlacementUpdate",
+        &samples,
+        "placement.updated",
+    )
+    .await;
 
     let text = w
         .app
@@ -1291,4 +1245,33 @@ async fn a_placement_field_is_in_its_view_patch_csv_and_events_alike() {
             "CSV column {h} is no Placement field"
         );
     }
+}
+
+/// A participant's PATCH: every field the spec lists is applied, shown and
+/// named in the audit event (a field added to the body but not to the
+/// handler's ladder fails).
+#[tokio::test]
+async fn every_participant_patch_field_is_applied_and_audited() {
+    let w = world(2).await;
+    let pid = participant(&w, "Ladder", "mbo_4").await;
+    let samples = json!({
+        "givenName": "Lotte",
+        "familyName": "Jansen",
+        "dateOfBirth": "2006-03-04",
+        "email": "lotte.jansen@student.example.nl",
+        "educationLevel": "mbo_3",
+        "homeInstitutionId": w.partner,
+        "fieldOfStudy": "Care",
+        "nationality": "BE",
+        "fewerOpportunities": true,
+    });
+    common::patch_every_field(
+        &w.app,
+        &w.officer.token,
+        &format!("/participants/{pid}"),
+        "ParticipantUpdate",
+        &samples,
+        "participant.updated",
+    )
+    .await;
 }

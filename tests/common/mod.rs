@@ -498,3 +498,75 @@ pub fn raw_database_text(db: &TestDb) -> String {
         TestDb::Shared => panic!("the raw database belongs to another instance"),
     }
 }
+
+/// The committed spec.
+pub fn committed_spec() -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The property names of a schema of the committed spec.
+pub fn spec_properties(schema: &str) -> Vec<String> {
+    committed_spec()["components"]["schemas"][schema]["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{schema} has properties"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// One place per fact, for a PATCH: sends every field the spec lists for
+/// `update_schema`, each with its value from `samples` (a field without
+/// one fails: a new field needs a sample here and a line in the handler's
+/// ladder), and checks that each is applied (the answer shows it) and named
+/// in the last audit event `action`. Returns the answer.
+#[allow(dead_code)]
+pub async fn patch_every_field(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    update_schema: &str,
+    samples: &Value,
+    action: &str,
+) -> Value {
+    let current: Value = app.get(path, token).await.json().await.unwrap();
+    let mut patch = serde_json::Map::new();
+    for f in spec_properties(update_schema) {
+        let v = samples.get(&f).unwrap_or_else(|| {
+            panic!("{update_schema}.{f} is new: give it a sample here, and apply it in the PATCH")
+        });
+        assert_ne!(&current[&f], v, "{f}: the sample must change the record");
+        patch.insert(f, v.clone());
+    }
+    let resp = app
+        .request(Method::PATCH, path, Some(token))
+        .header("if-match", format!("\"{}\"", current["version"]))
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "PATCH {path}");
+    let updated: Value = resp.json().await.unwrap();
+    for (f, v) in &patch {
+        assert_eq!(&updated[f], v, "PATCH {f} is applied");
+    }
+    let event = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .rfind(|e| e.action == action)
+        .unwrap_or_else(|| panic!("no {action} event"));
+    let mut named: Vec<String> = event
+        .changed_fields
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    named.sort();
+    let mut sent: Vec<String> = patch.keys().cloned().collect();
+    sent.sort();
+    assert_eq!(named, sent, "the {action} event names every changed field");
+    updated
+}
