@@ -1275,3 +1275,45 @@ async fn every_participant_patch_field_is_applied_and_audited() {
     )
     .await;
 }
+
+/// An institution's and an agreement's PATCH: every field the spec lists is
+/// applied, shown and named in the audit event.
+#[tokio::test]
+async fn every_institution_and_agreement_patch_field_is_applied_and_audited() {
+    let w = world(2).await;
+    let t = &w.coordinator.token;
+    let samples = json!({
+        "name": "Escola Profissional do Porto",
+        "kind": "employer",
+        "country": "ES",
+        "city": "Vigo",
+        "erasmusCode": "E  VIGO01",
+        "sisterCity": false,
+        "contactEmail": "mobility@escola.example.es",
+    });
+    common::patch_every_field(
+        &w.app,
+        t,
+        &format!("/institutions/{}", w.partner),
+        "InstitutionUpdate",
+        &samples,
+        "institution.updated",
+    )
+    .await;
+    let samples = json!({
+        "programme": "sister_city",
+        "validFrom": "2026-02-01",
+        "validUntil": "2029-12-31",
+        "status": "terminated",
+        "quotas": [{"direction": "incoming", "educationLevel": "mbo_2", "places": 3, "totalMonths": 9}],
+    });
+    common::patch_every_field(
+        &w.app,
+        t,
+        &format!("/agreements/{}", w.agreement),
+        "AgreementUpdate",
+        &samples,
+        "agreement.updated",
+    )
+    .await;
+}
