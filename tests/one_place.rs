@@ -3,15 +3,10 @@
 //! the enum and forgotten in the `maxItems` of the staff bodies.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use casedesk::accounts::model::Role;
-use serde_json::Value;
+mod common;
 
-fn committed_spec() -> Value {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
-            .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
+use casedesk::accounts::model::Role;
+use common::committed_spec;
 
 #[test]
 fn every_role_list_of_the_spec_fits_every_role_once() {

@@ -522,7 +522,6 @@ pub fn spec_properties(schema: &str) -> Vec<String> {
 /// one fails: a new field needs a sample here and a line in the handler's
 /// ladder), and checks that each is applied (the answer shows it) and named
 /// in the last audit event `action`. Returns the answer.
-#[allow(dead_code)]
 pub async fn patch_every_field(
     app: &TestApp,
     token: &str,
