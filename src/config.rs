@@ -42,6 +42,10 @@ pub struct Config {
     pub audit_checkpoint_interval: Duration,
     /// The interval over which refusals of anonymous callers are counted.
     pub audit_aggregate_interval: TimeDelta,
+    /// How long an approved destruction list waits before it is executed.
+    pub destruction_waiting_period: TimeDelta,
+    /// How often a replica looks for destruction lists due for execution.
+    pub destruction_poll_interval: Duration,
     /// A session ends after this long without use.
     pub session_idle: TimeDelta,
     /// A session ends this long after login, used or not.
@@ -90,6 +94,11 @@ pub struct Webhooks {
     pub poll_interval: Duration,
     /// Whether this process delivers at all (a replica may leave it to others).
     pub worker: bool,
+    /// How long delivered webhook deliveries are kept, for inspection.
+    pub delivered_keep: TimeDelta,
+    /// How long outbox events stay readable in the feed (and longer while a
+    /// delivery still needs them); a cursor older than this gets a 410.
+    pub feed_window: TimeDelta,
 }
 
 /// A configuration problem: the variable and what is wrong with it.
@@ -152,6 +161,18 @@ fn webhooks(source: &dyn Source) -> Result<Webhooks, ConfigError> {
             Some("false") => false,
             Some(_) => return Err(err("CASEDESK_WEBHOOK_WORKER", "expected true or false")),
         },
+        delivered_keep: TimeDelta::days(parse_number(
+            source,
+            "CASEDESK_WEBHOOK_DELIVERED_KEEP_DAYS",
+            7_i64,
+            0..=3650,
+        )?),
+        feed_window: TimeDelta::days(parse_number(
+            source,
+            "CASEDESK_FEED_WINDOW_DAYS",
+            30_i64,
+            1..=3650,
+        )?),
     })
 }
 
@@ -413,6 +434,18 @@ impl Config {
             )?,
         };
 
+        let destruction_waiting_period = TimeDelta::days(parse_number(
+            source,
+            "CASEDESK_DESTRUCTION_WAITING_DAYS",
+            7_i64,
+            0..=365,
+        )?);
+        let destruction_poll_interval = Duration::from_secs(parse_number(
+            source,
+            "CASEDESK_DESTRUCTION_POLL_SECONDS",
+            60_u64,
+            1..=86_400,
+        )?);
         let audit_checkpoint_interval = Duration::from_secs(parse_number(
             source,
             "CASEDESK_AUDIT_CHECKPOINT_SECONDS",
@@ -563,6 +596,8 @@ impl Config {
             http_limits,
             audit_checkpoint_interval,
             audit_aggregate_interval,
+            destruction_waiting_period,
+            destruction_poll_interval,
             session_idle,
             session_absolute,
             sessions_per_account,

@@ -31,6 +31,8 @@ pub enum AdvisoryLock {
     Keyring = 7_261_004,
     /// Sign-in reservations of the throttle.
     SignInReservation = 7_261_005,
+    /// The retention index is derived by one writer at a time.
+    Records = 7_261_006,
 }
 
 impl AdvisoryLock {
@@ -211,6 +213,24 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         ..Default::default()
     })
     .await
+}
+
+/// After an erasure, outside its transaction: SQLite checkpoints and
+/// truncates its write-ahead log at once (bounded by the log's size, a few
+/// milliseconds); PostgreSQL's VACUUM of the erased tables, which grows with
+/// the tables, runs on a task of its own so that the request does not wait
+/// for it. A failure is logged; the next erasure's purge covers it.
+pub async fn purge_after_erasure(db: &DatabaseConnection, tables: &'static [&'static str]) {
+    if db.get_database_backend() == DbBackend::Postgres {
+        let db = db.clone();
+        tokio::spawn(async move {
+            if let Err(e) = purge_old_row_versions(&db, tables).await {
+                tracing::warn!(error = %e, "could not vacuum the erased tables");
+            }
+        });
+    } else if let Err(e) = purge_old_row_versions(db, tables).await {
+        tracing::warn!(error = %e, "could not purge old row versions after an erasure");
+    }
 }
 
 /// After an erasure: makes sure no old version of the erased rows stays

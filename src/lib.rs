@@ -16,6 +16,7 @@ pub mod health;
 pub mod http;
 pub mod integration;
 pub mod keyring;
+pub mod records;
 pub mod reporting;
 pub mod shelter;
 pub mod supervise;
@@ -60,6 +61,7 @@ pub type Apis = (
     exchange::Apis,
     reporting::Apis,
     integration::Apis,
+    records::Apis,
 );
 
 const APIS: Apis = (
@@ -69,6 +71,7 @@ const APIS: Apis = (
     exchange::APIS,
     reporting::APIS,
     integration::APIS,
+    records::APIS,
 );
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +115,9 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, 
             "sealed free text that an earlier version stored in plaintext"
         );
     }
+    records::store::seed_defaults(&conn, clock.now())
+        .await
+        .map_err(db::DbSetupError::Migrate)?;
     let hasher = Hasher::new(config.password_hash_concurrency, config.password_hash_queue)
         .map_err(|_| StartError::Hasher)?;
     let appender = audit::Appender::start(conn.clone());
@@ -376,6 +382,7 @@ impl Bound {
         let grace = state.config.shutdown_grace;
         let limits = state.config.http_limits;
         let worker = integration::delivery::spawn(&state);
+        let destroyer = records::execution::spawn(&state);
         let flusher = state.refusals.spawn_flusher(state.clock.clone());
         let checkpointer = audit::checkpoints::spawn(
             state.db.clone(),
@@ -391,6 +398,9 @@ impl Bound {
         }
         flusher.abort();
         checkpointer.abort();
+        // a record being destroyed is in one transaction: cut short, it is
+        // destroyed again from the start, once the lease ends
+        destroyer.abort();
         // nothing counted is lost at shutdown, and the head is signed
         if let Err(e) = state.refusals.flush(state.clock.now(), true).await {
             tracing::warn!(error = %e, "writing counted refusals at shutdown failed");

@@ -29,6 +29,12 @@ fn expected() -> BTreeMap<&'static str, Staff> {
     const COORDINATOR: &[Role] = &[Role::ShelterCoordinator];
     const EXCHANGE: &[Role] = &[Role::ExchangeCoordinator, Role::ExchangeOfficer];
     const EXCHANGE_COORDINATOR: &[Role] = &[Role::ExchangeCoordinator];
+    const RECORDS: &[Role] = &[Role::RecordsOfficer];
+    const DESTRUCTION: &[Role] = &[
+        Role::RecordsOfficer,
+        Role::ShelterCoordinator,
+        Role::ExchangeCoordinator,
+    ];
     const STATISTICS: &[Role] = &[
         Role::Analyst,
         Role::ExchangeCoordinator,
@@ -134,6 +140,23 @@ fn expected() -> BTreeMap<&'static str, Staff> {
         ("listFailedDeliveries", Roles(&[Role::Admin][..])),
         ("retryFailedDelivery", Roles(&[Role::Admin][..])),
         ("listEvents", Nobody),
+        ("listRetentionRules", Roles(RECORDS)),
+        ("getRetentionRule", Roles(RECORDS)),
+        ("updateRetentionRule", Roles(RECORDS)),
+        ("listArchiveRecords", Roles(RECORDS)),
+        ("getArchiveRecord", Roles(RECORDS)),
+        ("updateArchiveRecord", Roles(RECORDS)),
+        ("destructionTotals", Roles(RECORDS)),
+        ("listDestructionLists", Roles(DESTRUCTION)),
+        ("createDestructionList", Roles(RECORDS)),
+        ("getDestructionList", Roles(DESTRUCTION)),
+        ("listDestructionListItems", Roles(DESTRUCTION)),
+        ("changeDestructionListStatus", Roles(RECORDS)),
+        (
+            "reviewDestructionList",
+            Roles(&[Role::ShelterCoordinator, Role::ExchangeCoordinator][..]),
+        ),
+        ("getDestructionReport", Roles(RECORDS)),
     ])
 }
 
@@ -224,6 +247,16 @@ fn hidden(op: &str) -> bool {
             | "listFailedDeliveries"
             | "retryFailedDelivery"
             | "listEvents"
+            | "listRetentionRules"
+            | "getRetentionRule"
+            | "updateRetentionRule"
+            | "listArchiveRecords"
+            | "getArchiveRecord"
+            | "updateArchiveRecord"
+            | "destructionTotals"
+            | "createDestructionList"
+            | "changeDestructionListStatus"
+            | "getDestructionReport"
     )
 }
 

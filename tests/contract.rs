@@ -53,10 +53,22 @@ async fn world(app: &TestApp) -> (BTreeMap<&'static str, String>, Vec<String>) {
         participants.push(id(&v));
     }
     let mut placement = String::new();
+    let mut placements = Vec::new();
     for p in &participants {
         let v = created(app.post("/placements", e, json!({"participantId": p, "direction": "outgoing", "sendingInstitutionId": institutions[0], "receivingInstitutionId": institutions[1], "kind": "traineeship", "plannedStart": "2027-02-01", "plannedEnd": "2027-05-01"})).await).await;
         placement = id(&v);
+        placements.push(placement.clone());
     }
+    // the first placement is withdrawn: it and its participant are closed records
+    created(
+        app.post(
+            &format!("/placements/{}/status-changes", placements[0]),
+            e,
+            json!({"to": "withdrawn"}),
+        )
+        .await,
+    )
+    .await;
     for to in ["nominated", "accepted"] {
         created(
             app.post(
@@ -145,13 +157,81 @@ async fn world(app: &TestApp) -> (BTreeMap<&'static str, String>, Vec<String>) {
     for n in 0..2 {
         created(app.post("/staff", Some(&admin.token), json!({"email": format!("grant{n}@casedesk.test"), "displayName": "G", "roles": ["shelter_caseworker"]})).await).await;
     }
+    // withdrawn placements are due at once: two destruction lists, the
+    // second of three records
+    created(
+        app.post(
+            &format!("/placements/{placement}/status-changes"),
+            e,
+            json!({"to": "withdrawn"}),
+        )
+        .await,
+    )
+    .await;
+    let records = app.account(&[Role::RecordsOfficer]).await;
+    let r = Some(records.token.as_str());
+    let rules: Value = app
+        .get("/retention-rules?limit=200", &records.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    for outcome in ["withdrawn", "all"] {
+        let rule = rules["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| {
+                x["outcome"] == outcome
+                    && (x["recordType"] == "placement" || x["recordType"] == "participant")
+            })
+            .unwrap()
+            .clone();
+        let resp = app
+            .request(Method::PATCH, &format!("/retention-rules/{}", id(&rule)), r)
+            .header("If-Match", format!("\"{}\"", rule["version"]))
+            .json(&json!({"term": "P0D"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    let index: Value = app
+        .get("/archive-records", &records.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let entries: Vec<Value> = index["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].clone())
+        .collect();
+    assert_eq!(entries.len(), 4, "{index}");
+    let mut destruction_list = String::new();
+    for records in [&entries[..1], &entries[1..]] {
+        let v = created(
+            app.post(
+                "/destruction-lists",
+                r,
+                json!({"name": "walk", "records": records}),
+            )
+            .await,
+        )
+        .await;
+        destruction_list = id(&v);
+    }
     let ids = BTreeMap::from([
         ("placements", placement),
+        ("destruction-lists", destruction_list),
         ("defenders", defender),
         ("stays", stay),
         ("subscriptions", subscription),
     ]);
+    // the records officer first: a coordinator sees only the lists of their programme
     let tokens = vec![
+        records.token.clone(),
         shelter.token.clone(),
         exchange.token.clone(),
         admin.token.clone(),

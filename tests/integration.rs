@@ -1306,3 +1306,97 @@ async fn webhooks_never_reach_internal_addresses_even_through_a_name() {
         .as_deref()
         .is_some_and(|e| e.contains("not public"))));
 }
+
+/// Old events do not pile up: past the feed window, events every active
+/// subscription has and no delivery needs are removed (the newest stays), and
+/// a cursor from before them gets a 410 that says so.
+#[tokio::test]
+async fn events_past_the_feed_window_are_pruned_and_an_old_cursor_is_told() {
+    let w = world(integration_config).await;
+    let app = &w.app;
+    let (_, key) = app
+        .api_client(&w.admin.token, &["events.read", "exchange.read"])
+        .await;
+    // a subscription whose receiver is down: its delivery stays pending
+    let resp = app
+        .post(
+            "/subscriptions",
+            Some(&w.admin.token),
+            json!({"callbackUrl": "http://127.0.0.1:9/hook", "channels": [{"kanaal": "participants"}]}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let first = read_feed(app, &key, "", 200).await;
+    assert_eq!(first.len(), 2, "the two institutions");
+    let old_cursor = first[0]["cursor"].as_str().unwrap().to_owned();
+    let t = Some(w.exchange.token.as_str());
+    let resp = app
+        .post("/participants", t, json!({"givenName": GIVEN, "familyName": FAMILY, "dateOfBirth": BIRTH, "email": STUDENT_EMAIL,
+              "educationLevel": "hbo", "homeInstitutionId": w.home, "fieldOfStudy": "Law", "nationality": "NL", "fewerOpportunities": false}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    // the delivery row exists before time moves on
+    for _ in 0..200 {
+        let pending =
+            <casedesk::entities::webhook_deliveries::Entity as sea_orm::EntityTrait>::find()
+                .all(&app.state.db)
+                .await
+                .unwrap();
+        if !pending.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.clock.advance(TimeDelta::days(31));
+    let exchange = app.sign_in(&w.exchange).await;
+    // the first key has expired meanwhile (keys live 30 days here)
+    let admin = app.sign_in(&w.admin).await;
+    let (_, key) = app
+        .api_client(&admin, &["events.read", "exchange.read"])
+        .await;
+    let resp = app
+        .post("/institutions", Some(&exchange), json!({"name": "Later", "kind": "mbo_college", "country": "BE", "city": "Gent", "sisterCity": false}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    // within the window nothing goes; past it, the two institutions go
+    let config = app.state.config.webhooks.clone();
+    let early = casedesk::integration::delivery::prune(
+        &app.state.db,
+        app.clock.now() - TimeDelta::days(2),
+        &config,
+    )
+    .await
+    .unwrap();
+    assert_eq!(early.1, 0);
+    let (_, events) =
+        casedesk::integration::delivery::prune(&app.state.db, app.clock.now(), &config)
+            .await
+            .unwrap();
+    assert_eq!(
+        events, 2,
+        "the participant's event waits for its delivery; the newest stays"
+    );
+    let kept: Vec<i64> = outbox_rows(app).await.iter().map(|r| r.seq).collect();
+    assert_eq!(kept, vec![3, 4]);
+    // a cursor from before the pruned events: 410, saying what to do
+    let p = problem(
+        app.get(&format!("/events?after={old_cursor}"), &key).await,
+        410,
+    )
+    .await;
+    assert!(
+        p["type"].as_str().unwrap().ends_with("feed-cursor-expired"),
+        "{p}"
+    );
+    assert!(p["detail"].as_str().unwrap().contains("30 days"), "{p}");
+    // from the start, the feed reads what is kept, and new events follow on
+    let now = read_feed(app, &key, "", 200).await;
+    assert_eq!(now.len(), 2);
+    let last = now[1]["cursor"].as_str().unwrap().to_owned();
+    let page = body(
+        app.get(&format!("/events?after={last}"), &key).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 0);
+}

@@ -15,6 +15,7 @@ mod m20261202_000008_sealed_free_text;
 mod m20261202_000009_role_grants;
 mod m20261202_000010_retired_data_keys;
 mod m20261202_000011_check_in_versions;
+mod m20261203_000012_records_lifecycle;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_role_grants::Migration),
             Box::new(m20261202_000010_retired_data_keys::Migration),
             Box::new(m20261202_000011_check_in_versions::Migration),
+            Box::new(m20261203_000012_records_lifecycle::Migration),
         ]
     }
 }

@@ -64,6 +64,16 @@ const ADMIN: &[Role] = &[Role::Admin];
 /// Who may decide grants of the Shelter City roles.
 const GRANT_DECIDERS: &[Role] = &[Role::Admin, Role::ShelterCoordinator];
 const AUDITOR: &[Role] = &[Role::Auditor];
+/// Records officers: retention rules, the archiving index, destruction lists.
+const RECORDS: &[Role] = &[Role::RecordsOfficer];
+/// Who sees destruction lists: their records officers, and the coordinators
+/// who review the items of their programme.
+const DESTRUCTION: &[Role] = &[
+    Role::RecordsOfficer,
+    Role::ShelterCoordinator,
+    Role::ExchangeCoordinator,
+];
+const DESTRUCTION_REVIEWERS: &[Role] = &[Role::ShelterCoordinator, Role::ExchangeCoordinator];
 /// The Shelter City roles; to everyone else its routes do not exist.
 pub const SHELTER: &[Role] = &[Role::ShelterCoordinator, Role::ShelterCaseworker];
 const COORDINATOR: &[Role] = &[Role::ShelterCoordinator];
@@ -227,6 +237,21 @@ pub const RULES: &[Rule] = &[
     roles("listFailedDeliveries", ADMIN),
     roles("retryFailedDelivery", ADMIN),
     clients("listEvents", EVENTS_READ),
+    // Records lifecycle: metadata only
+    roles("listRetentionRules", RECORDS),
+    roles("getRetentionRule", RECORDS),
+    roles("updateRetentionRule", RECORDS),
+    roles("listArchiveRecords", RECORDS),
+    roles("getArchiveRecord", RECORDS),
+    roles("updateArchiveRecord", RECORDS),
+    roles("destructionTotals", RECORDS),
+    hidden("listDestructionLists", DESTRUCTION),
+    roles("createDestructionList", RECORDS),
+    hidden("getDestructionList", DESTRUCTION),
+    hidden("listDestructionListItems", DESTRUCTION),
+    roles("changeDestructionListStatus", RECORDS),
+    hidden("reviewDestructionList", DESTRUCTION_REVIEWERS),
+    roles("getDestructionReport", RECORDS),
 ];
 
 pub fn rule(operation: &str) -> Option<&'static Rule> {

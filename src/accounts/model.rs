@@ -16,6 +16,7 @@ crate::text::text_enum!(
         ExchangeOfficer => "exchange_officer",
         Analyst => "analyst",
         Auditor => "auditor",
+        RecordsOfficer => "records_officer",
     }
 );
 

@@ -139,7 +139,7 @@ pub struct NewStaffRequest {
     pub email: EmailText,
     #[oai(validator(min_length = 1, max_length = 200))]
     pub display_name: String,
-    #[oai(validator(min_items = 1, max_items = 7, unique_items))]
+    #[oai(validator(min_items = 1, max_items = 8, unique_items))]
     pub roles: Vec<Role>,
 }
 
@@ -160,7 +160,7 @@ pub struct StaffCreated {
 pub struct StaffUpdate {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub display_name: Option<String>,
-    #[oai(validator(min_items = 1, max_items = 7, unique_items))]
+    #[oai(validator(min_items = 1, max_items = 8, unique_items))]
     pub roles: Option<Vec<Role>>,
     /// `false` deactivates the account and ends all its sessions at once.
     pub active: Option<bool>,

@@ -52,6 +52,9 @@ versioned! {
     webhook_subscriptions => UpdatedAt,
     stays => UpdatedAt,
     staff => UpdatedAt,
+    retention_rules => UpdatedAt,
+    retention_records => UpdatedAt,
+    destruction_lists => UpdatedAt,
     // a check-in's time of change is when it was recorded
     check_ins => RecordedAt,
 }

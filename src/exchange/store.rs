@@ -11,10 +11,12 @@ use super::model::{Direction, EducationLevel, PlacementStatus};
 use crate::entities::placements as placement_rows;
 
 mod catalogue;
+mod destruction;
 mod grant_rates;
 mod participants;
 mod placements;
 pub use catalogue::*;
+pub use destruction::*;
 pub use grant_rates::*;
 pub use participants::*;
 pub use placements::*;

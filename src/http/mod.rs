@@ -63,6 +63,9 @@ pub enum Tag {
     Statistics,
     /// Integration: API clients, webhook subscriptions and the event feed.
     Integration,
+    /// Records lifecycle: retention rules, the archiving index, legal holds,
+    /// destruction lists and their reports (metadata only, never a name).
+    Records,
 }
 
 /// The absolute address of a resource of this API (`path` as in the spec,

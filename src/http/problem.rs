@@ -59,6 +59,8 @@ pub enum ProblemType {
     Conflict,
     IllegalTransition,
     OverQuota,
+    WaitingPeriod,
+    FeedCursorExpired,
     StaleVersion,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -70,7 +72,7 @@ pub enum ProblemType {
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 27] = [
+    pub const ALL: [ProblemType; 29] = [
         Self::InvalidInput,
         Self::UnreadableRequest,
         Self::Unauthenticated,
@@ -90,6 +92,8 @@ impl ProblemType {
         Self::Conflict,
         Self::IllegalTransition,
         Self::OverQuota,
+        Self::WaitingPeriod,
+        Self::FeedCursorExpired,
         Self::StaleVersion,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
@@ -123,6 +127,8 @@ impl ProblemType {
             Conflict => ("conflict", 409, "Conflict", "The request conflicts with the current state (a duplicate, say)."),
             IllegalTransition => ("illegal-transition", 409, "Illegal transition", "The status change is not allowed from the current status; `detail` lists the allowed ones."),
             OverQuota => ("over-quota", 409, "Over quota", "Accepting the placement would exceed the agreement's quota; a coordinator may override."),
+            WaitingPeriod => ("waiting-period", 409, "Waiting period", "A destruction list is executed only once its waiting period has passed; `detail` says when."),
+            FeedCursorExpired => ("feed-cursor-expired", 410, "Feed cursor expired", "The events after this cursor are older than the feed window and were removed; read from the start of the feed (no cursor) and reconcile by fetching the resources."),
             StaleVersion => ("stale-version", 412, "Stale version", "`If-Match` does not name the current version; nothing was written."),
             PayloadTooLarge => ("payload-too-large", 413, "Payload Too Large", "The request body is larger than 1 MiB."),
             UnsupportedMediaType => ("unsupported-media-type", 415, "Unsupported Media Type", "The request body is not application/json."),
@@ -154,6 +160,7 @@ impl ProblemType {
             406 => Self::NotAcceptable,
             408 => Self::RequestTimeout,
             409 => Self::Conflict,
+            410 => Self::FeedCursorExpired,
             412 => Self::StaleVersion,
             413 => Self::PayloadTooLarge,
             415 => Self::UnsupportedMediaType,
@@ -346,6 +353,7 @@ pub const DOCUMENTED_ERRORS: &[(u16, &str)] = &[
     (404, "The resource does not exist, or the caller may not know that it exists."),
     (408, "The request body did not arrive in time."),
     (409, "Conflict with the current state (duplicate, illegal transition)."),
+    (410, "The feed cursor is older than the feed window: the events after it were removed."),
     (412, "The If-Match version is stale; nothing was written."),
     (413, "The request body is larger than 1 MiB."),
     (415, "The request body is not application/json."),

@@ -271,10 +271,13 @@ fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &Operat
                     .is_some_and(|n| n.eq_ignore_ascii_case("if-match"))
             })
         });
+    // only the event feed's cursor can expire
+    let feed = op.get("operationId").and_then(Value::as_str) == Some("listEvents");
     let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
         return;
     };
     responses.retain(|status, _| match status.as_str() {
+        "410" => feed,
         "400" => has_body || has_params || changes,
         "401" => authenticated || *access == OperationAccess::Public,
         "403" => authenticated,

@@ -97,8 +97,8 @@ pub async fn run(state: AppState) {
             }
         };
         if rounds % 1000 == 0 {
-            if let Err(e) = prune(&state.db, state.clock.now()).await {
-                tracing::warn!(error = %e, "pruning delivered webhooks failed");
+            if let Err(e) = prune(&state.db, state.clock.now(), &config).await {
+                tracing::warn!(error = %e, "pruning delivered webhooks and old events failed");
             }
         }
         if busy {
@@ -442,14 +442,22 @@ async fn record_outcome(
     Ok(())
 }
 
-/// Delivered rows are kept a week for inspection, then removed.
-async fn prune(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<(), DbErr> {
-    webhook_deliveries::Entity::delete_many()
+/// Delivered rows are kept `CASEDESK_WEBHOOK_DELIVERED_KEEP_DAYS` for
+/// inspection, then removed; outbox events older than the feed window
+/// that no delivery needs any more go too (see [`super::store::prune_outbox`]).
+pub async fn prune(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+    config: &crate::config::Webhooks,
+) -> Result<(u64, u64), DbErr> {
+    let deliveries = webhook_deliveries::Entity::delete_many()
         .filter(webhook_deliveries::Column::Status.eq(DELIVERED))
-        .filter(webhook_deliveries::Column::DeliveredAt.lt(now - TimeDelta::days(7)))
+        .filter(webhook_deliveries::Column::DeliveredAt.lt(now - config.delivered_keep))
         .exec(db)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected;
+    let events = super::store::prune_outbox(db, now - config.feed_window).await?;
+    Ok((deliveries, events))
 }
 
 /// Starts the worker when this process delivers (supervised: a panic

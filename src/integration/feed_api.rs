@@ -78,6 +78,20 @@ impl EventFeedApi {
             }
         }
         let start = page.after.unwrap_or(0).max(0);
+        // the outbox has no gaps: an event missing after the cursor was pruned
+        if start > 0 {
+            if let Some(oldest) = super::store::oldest_event(&state.db).await? {
+                if oldest > start + 1 {
+                    return Err(ApiError::typed(
+                        crate::http::problem::ProblemType::FeedCursorExpired,
+                        format!(
+                            "Events after this cursor are older than the feed window ({} days) and were removed; read the feed from its start and fetch the resources to reconcile.",
+                            state.config.webhooks.feed_window.num_days()
+                        ),
+                    ));
+                }
+            }
+        }
         let rows = super::store::feed(&state.db, start, visible, page.fetch_limit()).await?;
         let more = rows.len() > page.limit as usize;
         let mut items: Vec<FeedEvent> = Vec::new();

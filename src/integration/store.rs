@@ -295,6 +295,56 @@ pub async fn retry_delivery(
 
 /// Up to `fetch` events after `after` on the channels `kanalen`, in order.
 #[tracing::instrument(skip_all)]
+/// Removes outbox events made before `before` that every active
+/// subscription has fanned out and no delivery row refers to (a pending or
+/// failed delivery keeps its event), except the newest event, which marks
+/// how far the feed has come (sequence numbers continue from it). A
+/// subscription deactivated holds nothing back: reactivated, it resumes
+/// from the events still kept.
+pub async fn prune_outbox(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64, DbErr> {
+    use sea_orm::sea_query::Query;
+    let Some(newest) = outbox_events::Entity::find()
+        .order_by_desc(outbox_events::Column::Seq)
+        .one(db)
+        .await?
+    else {
+        return Ok(0);
+    };
+    let behind: Option<i64> = webhook_subscriptions::Entity::find()
+        .select_only()
+        .column(webhook_subscriptions::Column::FannedOutSeq)
+        .filter(webhook_subscriptions::Column::Active.eq(true))
+        .order_by_asc(webhook_subscriptions::Column::FannedOutSeq)
+        .limit(1)
+        .into_tuple()
+        .one(db)
+        .await?;
+    let done = outbox_events::Entity::delete_many()
+        .filter(outbox_events::Column::CreatedAt.lt(before))
+        .filter(outbox_events::Column::Seq.lt(newest.seq))
+        .filter(outbox_events::Column::Seq.lte(behind.unwrap_or(i64::MAX)))
+        .filter(
+            outbox_events::Column::Seq.not_in_subquery(
+                Query::select()
+                    .column(webhook_deliveries::Column::EventSeq)
+                    .from(webhook_deliveries::Entity)
+                    .to_owned(),
+            ),
+        )
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected)
+}
+
+/// The oldest outbox event kept, if any.
+pub async fn oldest_event(db: &impl ConnectionTrait) -> Result<Option<i64>, DbErr> {
+    Ok(outbox_events::Entity::find()
+        .order_by_asc(outbox_events::Column::Seq)
+        .one(db)
+        .await?
+        .map(|e| e.seq))
+}
+
 pub async fn feed(
     db: &impl ConnectionTrait,
     after: i64,

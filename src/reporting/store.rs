@@ -8,7 +8,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
-    entities::{defenders, participants, placements, stays},
+    entities::{
+        defenders, destroyed_placement_tallies as tallies, participants, placements, stays,
+    },
     exchange::model::{Direction, EducationLevel, PlacementStatus},
     shelter::model::FieldOfWork,
 };
@@ -80,6 +82,7 @@ pub async fn placement_counts(
         .into_tuple()
         .all(db)
         .await?;
+    let rows = merge(rows, destroyed(db, f).await?);
     rows.into_iter()
         .map(|(year, d, l, country, s, n)| {
             Ok(PlacementCell {
@@ -91,6 +94,65 @@ pub async fn placement_counts(
                 placements: n,
             })
         })
+        .collect()
+}
+
+type Cell = (i32, String, String, String, String, i64);
+
+/// Destroyed placements (by a destruction list) of the filter's cells: the
+/// statistics keep counting them.
+async fn destroyed(
+    db: &impl ConnectionTrait,
+    f: &PlacementCountFilter,
+) -> Result<Vec<(Cell, bool)>, DbErr> {
+    use tallies::Column as T;
+    let mut q = tallies::Entity::find();
+    if let Some(y) = f.year {
+        q = q.filter(T::Year.eq(y));
+    }
+    if let Some(d) = f.direction {
+        q = q.filter(T::Direction.eq(d.as_str()));
+    }
+    if let Some(l) = f.education_level {
+        q = q.filter(T::EducationLevel.eq(l.as_str()));
+    }
+    if let Some(c) = &f.country {
+        q = q.filter(T::Country.eq(c.as_str()));
+    }
+    if let Some(s) = f.status {
+        q = q.filter(T::Status.eq(s.as_str()));
+    }
+    Ok(q.all(db)
+        .await?
+        .into_iter()
+        .map(|t| {
+            (
+                (
+                    t.year,
+                    t.direction,
+                    t.education_level,
+                    t.country,
+                    t.status,
+                    t.placements,
+                ),
+                t.fewer_opportunities,
+            )
+        })
+        .collect())
+}
+
+/// Live cells plus destroyed ones, in the cells' order.
+fn merge(live: Vec<Cell>, gone: Vec<(Cell, bool)>) -> Vec<Cell> {
+    let mut cells: std::collections::BTreeMap<(i32, String, String, String, String), i64> = live
+        .into_iter()
+        .map(|(y, d, l, c, s, n)| ((y, d, l, c, s), n))
+        .collect();
+    for ((y, d, l, c, s, n), _) in gone {
+        *cells.entry((y, d, l, c, s)).or_default() += n;
+    }
+    cells
+        .into_iter()
+        .map(|((y, d, l, c, s), n)| (y, d, l, c, s, n))
         .collect()
 }
 
@@ -124,7 +186,28 @@ pub async fn counted_placements(
         q = q.filter(C::Direction.eq(d.as_str()));
     }
     let rows: Vec<(i32, String, bool, i64)> = q.into_tuple().all(db).await?;
-    rows.into_iter()
+    // destroyed placements that were made count on
+    let counted: Vec<&str> = PlacementStatus::COUNTED
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    let filter = PlacementCountFilter {
+        year,
+        direction,
+        ..Default::default()
+    };
+    let mut cells: std::collections::BTreeMap<(i32, String, bool), i64> = rows
+        .into_iter()
+        .map(|(y, l, f, n)| ((y, l, f), n))
+        .collect();
+    for ((y, _, l, _, s, n), fewer) in destroyed(db, &filter).await? {
+        if counted.contains(&s.as_str()) {
+            *cells.entry((y, l, fewer)).or_default() += n;
+        }
+    }
+    cells
+        .into_iter()
+        .map(|((y, l, f), n)| (y, l, f, n))
         .map(|(y, level, fewer, n)| {
             Ok((
                 y,

@@ -11,7 +11,7 @@ use sea_orm::ActiveValue::Set;
 use uuid::Uuid;
 
 use super::{
-    model::{Codename, FieldOfWork, RiskLevel, StayStatus},
+    model::{Codename, FieldOfWork, RiskLevel},
     sight::{self, is_coordinator},
     store,
     vault::{self, Field},
@@ -33,7 +33,6 @@ use crate::{
         problem::{ApiError, ApiResult, InvalidParam},
         Tag,
     },
-    integration::outbox::{self, Actie},
     text::{normalized_name, parse_country, parse_text},
     text::{stored_json, Corrupt},
     AppState,
@@ -514,38 +513,11 @@ impl DefendersApi {
         let expected = if_match_version(if_match.0.as_deref(), m.version)?;
         // the erasure's own reason is sealed under the reason key, not the
         // key being destroyed: why a defender was erased stays on record
-        let erased_stays = store::erase_defender(&txn, &caller.audit, now, &m, expected).await?;
-        // its stays are gone for every reader: integrations learn it without a reason why
-        for (stay_id, status) in erased_stays {
-            let status = StayStatus::stored(&status, "stays.status")?;
-            outbox::emit(
-                &txn,
-                now,
-                store::stay_event(Actie::Destroy, stay_id, status),
-            )
-            .await?;
-        }
+        store::erase_and_notify(&txn, &caller.audit, now, &m, expected).await?;
         txn.commit().await?;
-        // the erasure is committed; old row versions on disk are cleaned up best-effort
-        if let Err(e) = crate::db::purge_old_row_versions(
-            &state.db,
-            &[
-                "defenders",
-                "stays",
-                "stay_notes",
-                "risk_assessments",
-                "check_ins",
-                "consents",
-                "data_keys",
-                "stay_status_changes",
-                "activities",
-                "retired_data_keys",
-            ],
-        )
-        .await
-        {
-            tracing::warn!(error = %e, "could not purge old row versions after an erasure");
-        }
+        // committed; old row versions on disk are purged (on PostgreSQL in the
+        // background); docs/retention.md says what is gone when
+        crate::db::purge_after_erasure(&state.db, store::ERASED_TABLES).await;
         Ok(Erased::Done)
     }
 

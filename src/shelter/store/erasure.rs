@@ -11,6 +11,8 @@ use crate::{
         activities, check_ins, consents, defenders, risk_assessments, stay_notes,
         stay_status_changes, stays,
     },
+    integration::outbox::{self, Actie},
+    shelter::model::StayStatus,
 };
 
 /// Erases a defender at version `expected`: the identity and every free
@@ -132,4 +134,50 @@ pub async fn erase_defender(
     }
     crate::shelter::vault::destroy_retired_keys(txn, m.id).await?;
     Ok(erased_stays)
+}
+
+/// The tables an erasure writes: their old row versions are purged after it.
+pub const ERASED_TABLES: &[&str] = &[
+    "defenders",
+    "stays",
+    "stay_notes",
+    "risk_assessments",
+    "check_ins",
+    "consents",
+    "data_keys",
+    "stay_status_changes",
+    "activities",
+    "retired_data_keys",
+];
+
+/// Erases a defender (see [`erase_defender`]) and tells integrations that
+/// their stays are gone, without a reason why.
+pub async fn erase_and_notify(
+    txn: &DatabaseTransaction,
+    audit: &audit::Context,
+    now: DateTime<Utc>,
+    m: &defenders::Model,
+    expected: i32,
+) -> Result<(), WriteError> {
+    let erased_stays = erase_defender(txn, audit, now, m, expected).await?;
+    for (stay_id, status) in erased_stays {
+        let status = StayStatus::stored(&status, "stays.status").map_err(sea_orm::DbErr::from)?;
+        outbox::emit(txn, now, super::stay_event(Actie::Destroy, stay_id, status)).await?;
+    }
+    Ok(())
+}
+
+/// Destroys a defender for a destruction list: erased as on request. `false`
+/// when the defender is already gone.
+pub async fn destroy_defender(
+    txn: &DatabaseTransaction,
+    audit: &audit::Context,
+    now: DateTime<Utc>,
+    id: Uuid,
+) -> Result<bool, WriteError> {
+    let Some(m) = super::defender(txn, id).await? else {
+        return Ok(false);
+    };
+    erase_and_notify(txn, audit, now, &m, m.version).await?;
+    Ok(true)
 }

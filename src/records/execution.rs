@@ -1,0 +1,413 @@
+//! Executing approved destruction lists, in the background: one replica at
+//! a time per list (a lease in the database), one record per transaction
+//! (a crash destroys nothing twice and loses no report entry: an item is
+//! marked destroyed in the transaction that destroys it), and a report kept
+//! for good whose hash goes into the audit chain.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use sea_orm::{
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{
+    model::{period_of, Archiefstatus, ItemStatus, ListStatus, Processing, RecordType},
+    store,
+};
+use crate::{
+    audit::{self, Actor, Event},
+    db::begin_write,
+    entities::{
+        destruction_list_items, destruction_lists, destruction_reports, placements,
+        retention_records, stays,
+    },
+    AppState,
+};
+
+/// How long a replica holds a list it executes before another may take over.
+pub const LEASE: TimeDelta = TimeDelta::minutes(5);
+
+/// This process's name in a lease.
+fn replica() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| Uuid::now_v7().to_string())
+}
+
+/// What one run did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Executed {
+    pub lists: u64,
+    pub records: u64,
+}
+
+/// One destroyed record in a report.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportItem {
+    pub record_type: String,
+    pub record_id: Uuid,
+    pub reference: Option<String>,
+    pub outcome: String,
+    pub selectielijstklasse: String,
+    pub closed_on: Option<NaiveDate>,
+    pub archiefactiedatum: Option<NaiveDate>,
+    pub reviewed_by: Option<Uuid>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+    pub destroyed_at: Option<DateTime<Utc>>,
+}
+
+/// Records destroyed per record type and period (the year they closed).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollUp {
+    pub record_type: String,
+    pub period: String,
+    pub records: u64,
+}
+
+/// A destruction report: what was destroyed, on whose review and approval.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub list_id: Uuid,
+    pub list_name: String,
+    pub author: Uuid,
+    pub reviewers: Vec<Uuid>,
+    pub approved_by: Option<Uuid>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub executed_at: DateTime<Utc>,
+    pub items: Vec<ReportItem>,
+    pub roll_up: Vec<RollUp>,
+}
+
+fn report_of(
+    list: &destruction_lists::Model,
+    items: &[destruction_list_items::Model],
+    executed_at: DateTime<Utc>,
+) -> Report {
+    let done: Vec<&destruction_list_items::Model> = items
+        .iter()
+        .filter(|i| i.processing == Processing::Succeeded.as_str())
+        .collect();
+    let mut reviewers: Vec<Uuid> = done.iter().filter_map(|i| i.reviewed_by).collect();
+    reviewers.sort();
+    reviewers.dedup();
+    let mut roll: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for i in &done {
+        *roll
+            .entry((i.record_type.clone(), period_of(i.closed_on)))
+            .or_default() += 1;
+    }
+    Report {
+        list_id: list.id,
+        list_name: list.name.clone(),
+        author: list.author_id,
+        reviewers,
+        approved_by: list.approved_by,
+        approved_at: list.approved_at,
+        executed_at,
+        items: done
+            .iter()
+            .map(|i| ReportItem {
+                record_type: i.record_type.clone(),
+                record_id: i.record_id,
+                reference: i.reference.clone(),
+                outcome: i.outcome.clone(),
+                selectielijstklasse: i.selectielijstklasse.clone(),
+                closed_on: i.closed_on,
+                archiefactiedatum: i.archiefactiedatum,
+                reviewed_by: i.reviewed_by,
+                reviewed_at: i.reviewed_at,
+                destroyed_at: i.destroyed_at,
+            })
+            .collect(),
+        roll_up: roll
+            .into_iter()
+            .map(|((record_type, period), records)| RollUp {
+                record_type,
+                period,
+                records,
+            })
+            .collect(),
+    }
+}
+
+/// Takes (or renews) the lease on a list; `false` when another replica holds it.
+async fn claim(db: &DatabaseConnection, list: Uuid, now: DateTime<Utc>) -> Result<bool, DbErr> {
+    use destruction_lists::Column as C;
+    let done = destruction_lists::Entity::update_many()
+        .col_expr(C::LeaseHolder, Expr::value(Some(replica().to_owned())))
+        .col_expr(C::LeaseUntil, Expr::value(Some(now + LEASE)))
+        .filter(C::Id.eq(list))
+        .filter(C::Status.eq(ListStatus::ReadyToDelete.as_str()))
+        .filter(
+            sea_orm::Condition::any()
+                .add(C::LeaseUntil.is_null())
+                .add(C::LeaseUntil.lt(now))
+                .add(C::LeaseHolder.eq(replica())),
+        )
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected == 1)
+}
+
+/// Marks the index entries of `ids` destroyed.
+async fn mark_destroyed(
+    txn: &DatabaseTransaction,
+    now: DateTime<Utc>,
+    record_type: RecordType,
+    ids: Vec<Uuid>,
+) -> Result<(), DbErr> {
+    use retention_records::Column as C;
+    retention_records::Entity::update_many()
+        .col_expr(
+            C::Archiefstatus,
+            Expr::value(Archiefstatus::Vernietigd.as_str()),
+        )
+        .col_expr(C::DestroyedAt, Expr::value(Some(now)))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::RecordType.eq(record_type.as_str()))
+        .filter(C::RecordId.is_in(ids))
+        .filter(C::DestroyedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Destroys one item's record, in one transaction with its report entry.
+async fn destroy_item(
+    state: &AppState,
+    list: &destruction_lists::Model,
+    item_id: Uuid,
+) -> Result<(), DbErr> {
+    let now = state.clock.now();
+    let txn = begin_write(&state.db).await?;
+    let Some(item) = destruction_list_items::Entity::find_by_id(item_id)
+        .one(&txn)
+        .await?
+        .filter(|i| {
+            i.processing != Processing::Succeeded.as_str()
+                && i.status == ItemStatus::Suggested.as_str()
+        })
+    else {
+        txn.rollback().await?;
+        return Ok(());
+    };
+    let row = store::record(&txn, item.record_row_id).await?;
+    let destroyable = row
+        .as_ref()
+        .is_some_and(|r| !r.legal_hold && r.closed_on.is_some() && r.list_id == Some(list.id));
+    if !destroyable {
+        // held or open again since the review: it stays, and leaves the list
+        store::take_off(&txn, now, &item, None).await?;
+        txn.commit().await?;
+        return Ok(());
+    }
+    let mut ctx = audit::Context::new(state.keys.audit.clone());
+    ctx.actor = list.approved_by.map(Actor::Staff);
+    let record_type = RecordType::stored(&item.record_type, "destruction_list_items.record_type")?;
+    match record_type {
+        RecordType::Defender => {
+            let their_stays: Vec<Uuid> = stays::Entity::find()
+                .filter(stays::Column::DefenderId.eq(item.record_id))
+                .all(&txn)
+                .await?
+                .into_iter()
+                .map(|s| s.id)
+                .collect();
+            crate::shelter::store::destroy_defender(&txn, &ctx, now, item.record_id)
+                .await
+                .map_err(|e| match e {
+                    crate::db::versioned::WriteError::Db(e) => e,
+                    crate::db::versioned::WriteError::Stale => {
+                        DbErr::Custom("the defender changed during its destruction".into())
+                    }
+                })?;
+            mark_destroyed(&txn, now, RecordType::Stay, their_stays).await?;
+        }
+        RecordType::Participant => {
+            let theirs: Vec<Uuid> = placements::Entity::find()
+                .filter(placements::Column::ParticipantId.eq(item.record_id))
+                .all(&txn)
+                .await?
+                .into_iter()
+                .map(|p| p.id)
+                .collect();
+            crate::exchange::store::destroy_participant(&txn, &ctx, now, item.record_id).await?;
+            mark_destroyed(&txn, now, RecordType::Placement, theirs).await?;
+        }
+        RecordType::Placement => {
+            crate::exchange::store::destroy_placement(&txn, &ctx, now, item.record_id).await?;
+        }
+        RecordType::Stay => {
+            return Err(DbErr::Custom(
+                "a stay is destroyed with its defender".into(),
+            ));
+        }
+    }
+    mark_destroyed(&txn, now, record_type, vec![item.record_id]).await?;
+    destruction_list_items::Entity::update_many()
+        .col_expr(
+            destruction_list_items::Column::Processing,
+            Expr::value(Processing::Succeeded.as_str()),
+        )
+        .col_expr(
+            destruction_list_items::Column::DestroyedAt,
+            Expr::value(Some(now)),
+        )
+        .filter(destruction_list_items::Column::Id.eq(item.id))
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        now,
+        &ctx,
+        Event::new("record.destroyed", 204).on("record", item.record_row_id),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Writes the report, moves the list to `deleted` and records the report's hash.
+async fn finish(state: &AppState, list_id: Uuid) -> Result<(), DbErr> {
+    let now = state.clock.now();
+    let txn = begin_write(&state.db).await?;
+    let Some(list) = store::list(&txn, list_id)
+        .await?
+        .filter(|l| l.status == ListStatus::ReadyToDelete.as_str())
+    else {
+        txn.rollback().await?;
+        return Ok(());
+    };
+    let items = store::all_items(&txn, list.id).await?;
+    let report = report_of(&list, &items, now);
+    let body = serde_json::to_string(&report).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let sha = crate::crypto::sha256_hex(body.as_bytes());
+    destruction_reports::Entity::insert(destruction_reports::ActiveModel {
+        list_id: Set(list.id),
+        body: Set(body),
+        sha256: Set(sha.clone()),
+        created_at: Set(now),
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    use destruction_lists::Column as C;
+    destruction_lists::Entity::update_many()
+        .col_expr(C::Status, Expr::value(ListStatus::Deleted.as_str()))
+        .col_expr(C::ExecutedAt, Expr::value(Some(now)))
+        .col_expr(C::ReportSha256, Expr::value(Some(sha.clone())))
+        .col_expr(C::LeaseHolder, Expr::value(Option::<String>::None))
+        .col_expr(C::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
+        .col_expr(C::Version, Expr::value(list.version + 1))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Id.eq(list.id))
+        .exec(&txn)
+        .await?;
+    let mut ctx = audit::Context::new(state.keys.audit.clone());
+    ctx.actor = list.approved_by.map(Actor::Staff);
+    audit::record(
+        &txn,
+        now,
+        &ctx,
+        Event::new("destruction_list.deleted", 200)
+            .on("destruction_list", list.id)
+            .fields(vec!["status"]),
+    )
+    .await?;
+    // the report's hash, in the chain: a report changed later no longer matches
+    audit::record(
+        &txn,
+        now,
+        &ctx,
+        Event::new("destruction_report.created", 201).on("destruction_report", &sha),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(list = %list.id, report_sha256 = %sha, records = report.items.len(), "destruction list executed");
+    Ok(())
+}
+
+/// Executes every list whose waiting period has passed. `stop_after`
+/// records, the run stops as if the process died (tests of resumption).
+pub async fn execute_due(state: &AppState, stop_after: Option<u64>) -> Result<Executed, DbErr> {
+    let now = state.clock.now();
+    let due = destruction_lists::Entity::find()
+        .filter(destruction_lists::Column::Status.eq(ListStatus::ReadyToDelete.as_str()))
+        .filter(destruction_lists::Column::ExecuteAfter.lte(now))
+        .all(&state.db)
+        .await?;
+    let mut done = Executed::default();
+    let mut erased = false;
+    for list in due {
+        if !claim(&state.db, list.id, state.clock.now()).await? {
+            continue;
+        }
+        let pending: Vec<Uuid> = store::all_items(&state.db, list.id)
+            .await?
+            .into_iter()
+            .filter(|i| {
+                i.status == ItemStatus::Suggested.as_str()
+                    && i.processing != Processing::Succeeded.as_str()
+            })
+            .map(|i| i.id)
+            .collect();
+        for item in pending {
+            if stop_after.is_some_and(|n| done.records >= n) {
+                return Ok(done);
+            }
+            destroy_item(state, &list, item).await?;
+            done.records += 1;
+            claim(&state.db, list.id, state.clock.now()).await?;
+        }
+        finish(state, list.id).await?;
+        done.lists += 1;
+        // a run cut short before its purge is made good by the one that finishes
+        erased |= store::all_items(&state.db, list.id).await?.iter().any(|i| {
+            i.record_type == RecordType::Defender.as_str()
+                && i.processing == Processing::Succeeded.as_str()
+        });
+    }
+    if erased {
+        crate::db::purge_after_erasure(&state.db, crate::shelter::store::ERASED_TABLES).await;
+    }
+    Ok(done)
+}
+
+/// The stored report of an executed list.
+pub async fn report(
+    db: &impl ConnectionTrait,
+    list_id: Uuid,
+) -> Result<Option<destruction_reports::Model>, DbErr> {
+    destruction_reports::Entity::find_by_id(list_id)
+        .one(db)
+        .await
+}
+
+/// Runs [`execute_due`] every `CASEDESK_DESTRUCTION_POLL_SECONDS`, supervised.
+pub fn spawn(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let state = state.clone();
+    let every = state.config.destruction_poll_interval;
+    let (_, handle) = crate::supervise::supervise(
+        "destruction lists",
+        std::time::Duration::from_secs(1),
+        move || {
+            let state = state.clone();
+            async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = execute_due(&state, None).await {
+                        tracing::warn!(error = %e, "executing destruction lists failed; trying again later");
+                    }
+                }
+            }
+        },
+    );
+    handle
+}

@@ -1,0 +1,680 @@
+//! Destruction lists: proposed by a records officer, reviewed per item by
+//! the coordinator of each item's programme, approved, waited for, and
+//! executed (see `records::execution`). Open Archiefbeheer's process.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{
+    sea_query::{Expr, ExprTrait},
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::{
+    audit::{self, Event},
+    db::versioned::{self, Changes},
+    entities::{destruction_list_items, destruction_lists, retention_records, retention_rules},
+    http::problem::{ApiError, InvalidParam, ProblemType},
+    records::model::{
+        Archiefnominatie, Archiefstatus, CaseProgramme, Decision, ItemStatus, ListStatus,
+        Processing, RecordType,
+    },
+    text::Corrupt,
+};
+
+/// The most records one list may hold.
+pub const MAX_ITEMS: usize = 1000;
+
+/// Why an index entry may not go on a list, as (code, reason); `None` when it may.
+pub fn ineligible(
+    row: &retention_records::Model,
+    today: NaiveDate,
+) -> Option<(&'static str, String)> {
+    if row.destroyed_at.is_some() {
+        return Some(("destroyed", "is already destroyed".to_owned()));
+    }
+    if row.legal_hold {
+        return Some(("legal_hold", "is under a legal hold".to_owned()));
+    }
+    if row.list_id.is_some() {
+        return Some(("on_list", "is already on a destruction list".to_owned()));
+    }
+    if RecordType::parse(&row.record_type).is_some_and(|t| !t.listable()) {
+        return Some((
+            "destroyed_with_defender",
+            "is a stay: stays are destroyed with their defender; propose the defender".to_owned(),
+        ));
+    }
+    match row
+        .archiefnominatie
+        .as_deref()
+        .and_then(Archiefnominatie::parse)
+    {
+        Some(Archiefnominatie::Vernietigen) => {}
+        Some(Archiefnominatie::BlijvendBewaren) => {
+            return Some(("blijvend_bewaren", "is to be kept for good".to_owned()))
+        }
+        None => {
+            return Some((
+                "no_date",
+                "has no archiving date (open again, or no rule)".to_owned(),
+            ))
+        }
+    }
+    match row.archiefactiedatum {
+        Some(d) if d <= today => None,
+        Some(d) => Some(("not_due", format!("is not due before {d}"))),
+        None => Some(("no_date", "has no archiving date".to_owned())),
+    }
+}
+
+/// The entries a filter proposes: due, destroyable, not held or listed.
+pub async fn eligible(
+    db: &impl ConnectionTrait,
+    record_type: Option<RecordType>,
+    due_by: NaiveDate,
+    today: NaiveDate,
+) -> Result<Vec<retention_records::Model>, DbErr> {
+    use retention_records::Column as C;
+    let mut q = retention_records::Entity::find()
+        .filter(C::Archiefactiedatum.lte(std::cmp::min(due_by, today)))
+        .filter(C::DestroyedAt.is_null())
+        .filter(C::LegalHold.eq(false))
+        .filter(C::ListId.is_null())
+        .filter(C::Archiefnominatie.eq(Archiefnominatie::Vernietigen.as_str()))
+        .filter(C::RecordType.ne(RecordType::Stay.as_str()));
+    if let Some(t) = record_type {
+        q = q.filter(C::RecordType.eq(t.as_str()));
+    }
+    q.order_by_asc(C::Id)
+        .limit(MAX_ITEMS as u64 + 1)
+        .all(db)
+        .await
+}
+
+/// Makes a list of `rows` (each already checked with [`ineligible`]).
+pub async fn create_list(
+    txn: &DatabaseTransaction,
+    audit: &audit::Context,
+    now: DateTime<Utc>,
+    author: Uuid,
+    name: String,
+    rows: &[retention_records::Model],
+) -> Result<destruction_lists::Model, DbErr> {
+    let list = versioned::insert(
+        txn,
+        audit,
+        now,
+        destruction_lists::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            name: Set(name),
+            status: Set(ListStatus::New.as_str().to_owned()),
+            author_id: Set(author),
+            submitted_at: Set(None),
+            approved_by: Set(None),
+            approved_at: Set(None),
+            execute_after: Set(None),
+            lease_holder: Set(None),
+            lease_until: Set(None),
+            executed_at: Set(None),
+            report_sha256: Set(None),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        },
+        |m| Event::new("destruction_list.created", 201).on("destruction_list", m.id),
+    )
+    .await?;
+    let classes: std::collections::HashMap<Uuid, String> = retention_rules::Entity::find()
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r.selectielijstklasse))
+        .collect();
+    for row in rows {
+        destruction_list_items::Entity::insert(destruction_list_items::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            list_id: Set(list.id),
+            record_row_id: Set(row.id),
+            record_type: Set(row.record_type.clone()),
+            record_id: Set(row.record_id),
+            programme: Set(row.programme.clone()),
+            reference: Set(row.reference.clone()),
+            outcome: Set(row.outcome.clone()),
+            selectielijstklasse: Set(row
+                .rule_id
+                .and_then(|r| classes.get(&r).cloned())
+                .unwrap_or_default()),
+            closed_on: Set(row.closed_on),
+            archiefactiedatum: Set(row.archiefactiedatum),
+            status: Set(ItemStatus::Suggested.as_str().to_owned()),
+            decision: Set(None),
+            keep_until: Set(None),
+            reviewed_by: Set(None),
+            reviewed_at: Set(None),
+            processing: Set(Processing::New.as_str().to_owned()),
+            destroyed_at: Set(None),
+            created_at: Set(now),
+        })
+        .exec_without_returning(txn)
+        .await?;
+    }
+    retention_records::Entity::update_many()
+        .col_expr(
+            retention_records::Column::ListId,
+            Expr::value(Some(list.id)),
+        )
+        .filter(retention_records::Column::Id.is_in(rows.iter().map(|r| r.id)))
+        .exec(txn)
+        .await?;
+    Ok(list)
+}
+
+/// A page of lists by id; for a reviewer only those holding an item of
+/// their programmes.
+#[tracing::instrument(skip_all)]
+pub async fn list_lists(
+    db: &impl ConnectionTrait,
+    programmes: Option<&[CaseProgramme]>,
+    after: Option<Uuid>,
+    fetch: u64,
+) -> Result<Vec<destruction_lists::Model>, DbErr> {
+    use destruction_lists::Column as C;
+    let mut q = destruction_lists::Entity::find();
+    if let Some(programmes) = programmes {
+        let ids: Vec<Uuid> = destruction_list_items::Entity::find()
+            .select_only()
+            .column(destruction_list_items::Column::ListId)
+            .distinct()
+            .filter(
+                destruction_list_items::Column::Programme
+                    .is_in(programmes.iter().map(|p| p.as_str())),
+            )
+            .into_tuple()
+            .all(db)
+            .await?;
+        q = q.filter(C::Id.is_in(ids));
+    }
+    if let Some(after) = after {
+        q = q.filter(C::Id.gt(after));
+    }
+    q.order_by_asc(C::Id).limit(fetch).all(db).await
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<destruction_lists::Model>, DbErr> {
+    destruction_lists::Entity::find_by_id(id).one(db).await
+}
+
+/// A page of a list's items by id, only of `programmes` when given.
+pub async fn items(
+    db: &impl ConnectionTrait,
+    list_id: Uuid,
+    programmes: Option<&[CaseProgramme]>,
+    after: Option<Uuid>,
+    fetch: u64,
+) -> Result<Vec<destruction_list_items::Model>, DbErr> {
+    use destruction_list_items::Column as C;
+    let mut q = destruction_list_items::Entity::find().filter(C::ListId.eq(list_id));
+    if let Some(programmes) = programmes {
+        q = q.filter(C::Programme.is_in(programmes.iter().map(|p| p.as_str())));
+    }
+    if let Some(after) = after {
+        q = q.filter(C::Id.gt(after));
+    }
+    q.order_by_asc(C::Id).limit(fetch).all(db).await
+}
+
+pub async fn all_items(
+    db: &impl ConnectionTrait,
+    list_id: Uuid,
+) -> Result<Vec<destruction_list_items::Model>, DbErr> {
+    items(db, list_id, None, None, u64::MAX >> 1).await
+}
+
+fn status_of(m: &destruction_lists::Model) -> Result<ListStatus, Corrupt> {
+    ListStatus::stored(&m.status, "destruction_lists.status")
+}
+
+fn suggested(
+    items: &[destruction_list_items::Model],
+) -> impl Iterator<Item = &destruction_list_items::Model> {
+    items
+        .iter()
+        .filter(|i| i.status == ItemStatus::Suggested.as_str())
+}
+
+/// Moves the list to `to` at version `expected`, with `also` set, recording it.
+async fn set_status(
+    txn: &DatabaseTransaction,
+    audit: &audit::Context,
+    now: DateTime<Utc>,
+    list: &destruction_lists::Model,
+    expected: i32,
+    to: ListStatus,
+    also: Vec<(destruction_lists::Column, sea_orm::Value)>,
+) -> Result<destruction_lists::Model, ApiError> {
+    let mut changes: Changes<destruction_lists::Entity> = Changes::new();
+    changes.set("status", destruction_lists::Column::Status, to.as_str());
+    for (c, v) in also {
+        changes.also(c, v);
+    }
+    versioned::update(
+        txn,
+        audit,
+        now,
+        list.id,
+        expected,
+        changes,
+        Event::new("destruction_list.status_changed", 200).on("destruction_list", list.id),
+    )
+    .await?
+    .ok_or_else(ApiError::internal)
+}
+
+/// Clears every review decision of a list's items.
+async fn clear_reviews(txn: &DatabaseTransaction, list_id: Uuid) -> Result<(), DbErr> {
+    use destruction_list_items::Column as C;
+    destruction_list_items::Entity::update_many()
+        .col_expr(C::Decision, Expr::value(Option::<String>::None))
+        .col_expr(C::KeepUntil, Expr::value(Option::<NaiveDate>::None))
+        .col_expr(C::ReviewedBy, Expr::value(Option::<Uuid>::None))
+        .col_expr(C::ReviewedAt, Expr::value(Option::<DateTime<Utc>>::None))
+        .filter(C::ListId.eq(list_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Takes an item off its list: the record may be proposed again (with the
+/// reviewer's later date, if one was given).
+pub async fn take_off(
+    txn: &DatabaseTransaction,
+    now: DateTime<Utc>,
+    item: &destruction_list_items::Model,
+    keep_until: Option<NaiveDate>,
+) -> Result<(), DbErr> {
+    destruction_list_items::Entity::update_many()
+        .col_expr(
+            destruction_list_items::Column::Status,
+            Expr::value(ItemStatus::Removed.as_str()),
+        )
+        .filter(destruction_list_items::Column::Id.eq(item.id))
+        .exec(txn)
+        .await?;
+    use retention_records::Column as C;
+    let mut q = retention_records::Entity::update_many()
+        .col_expr(C::ListId, Expr::value(Option::<Uuid>::None))
+        .col_expr(C::Version, Expr::col(C::Version).add(1))
+        .col_expr(C::UpdatedAt, Expr::value(now));
+    if let Some(k) = keep_until {
+        q = q.col_expr(C::KeepUntil, Expr::value(Some(k)));
+    }
+    q.filter(C::Id.eq(item.record_row_id)).exec(txn).await?;
+    Ok(())
+}
+
+/// What a list moves to once every item has a decision.
+fn after_review(items: &[destruction_list_items::Model]) -> Option<ListStatus> {
+    let mut all_decided = true;
+    let mut changes = false;
+    for i in suggested(items) {
+        match i.decision.as_deref().and_then(Decision::parse) {
+            None => all_decided = false,
+            Some(Decision::Accept) => {}
+            Some(_) => changes = true,
+        }
+    }
+    all_decided.then_some(if changes {
+        ListStatus::ChangesRequested
+    } else {
+        ListStatus::InternallyReviewed
+    })
+}
+
+/// Moves a list as its author or archivist asks. `waiting` is the period
+/// between approval and execution.
+#[allow(clippy::too_many_arguments)]
+pub async fn change_status(
+    txn: &DatabaseTransaction,
+    audit: &audit::Context,
+    now: DateTime<Utc>,
+    caller: Uuid,
+    list: &destruction_lists::Model,
+    expected: i32,
+    to: ListStatus,
+    waiting: chrono::Duration,
+) -> Result<destruction_lists::Model, ApiError> {
+    let from = status_of(list)?;
+    if to == ListStatus::Deleted && from == ListStatus::ReadyToDelete {
+        // the execution runs in the background; asking for it early is refused
+        return Err(match list.execute_after {
+            Some(at) if at > now => ApiError::typed(
+                ProblemType::WaitingPeriod,
+                format!(
+                    "The waiting period ends at {}: the list is executed after that, not before.",
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            ),
+            _ => ApiError::conflict(
+                "The waiting period has passed: the list is being executed in the background.",
+            ),
+        });
+    }
+    if !from.targets().contains(&to) {
+        let allowed: Vec<&str> = from.targets().iter().map(|s| s.as_str()).collect();
+        return Err(ApiError::typed(
+            ProblemType::IllegalTransition,
+            format!(
+                "A list in status {} can move to: {}.",
+                from.as_str(),
+                if allowed.is_empty() {
+                    "nothing (final)".to_owned()
+                } else {
+                    allowed.join(", ")
+                }
+            ),
+        ));
+    }
+    let items = all_items(txn, list.id).await?;
+    let none_ts = || sea_orm::Value::from(Option::<DateTime<Utc>>::None);
+    match to {
+        ListStatus::New => {
+            // an abort: before any record is destroyed, the list goes back to its author
+            if items
+                .iter()
+                .any(|i| i.processing == Processing::Succeeded.as_str())
+            {
+                return Err(ApiError::conflict(
+                    "The list's execution has begun; it can no longer be aborted.",
+                ));
+            }
+            clear_reviews(txn, list.id).await?;
+            set_status(
+                txn,
+                audit,
+                now,
+                list,
+                expected,
+                to,
+                vec![
+                    (
+                        destruction_lists::Column::ApprovedBy,
+                        Option::<Uuid>::None.into(),
+                    ),
+                    (destruction_lists::Column::ApprovedAt, none_ts()),
+                    (destruction_lists::Column::ExecuteAfter, none_ts()),
+                    (destruction_lists::Column::SubmittedAt, none_ts()),
+                ],
+            )
+            .await
+        }
+        ListStatus::ReadyToReview => {
+            let mut to = to;
+            if from == ListStatus::ChangesRequested {
+                // the author takes the reviewers' requested changes
+                for i in suggested(&items) {
+                    match i.decision.as_deref().and_then(Decision::parse) {
+                        Some(Decision::Keep) => take_off(txn, now, i, i.keep_until).await?,
+                        Some(Decision::Remove) => take_off(txn, now, i, None).await?,
+                        _ => {}
+                    }
+                }
+                let left = all_items(txn, list.id).await?;
+                if suggested(&left).next().is_none() {
+                    to = ListStatus::New;
+                } else if after_review(&left) == Some(ListStatus::InternallyReviewed) {
+                    to = ListStatus::InternallyReviewed;
+                }
+            } else {
+                if suggested(&items).next().is_none() {
+                    return Err(ApiError::conflict("The list holds no record to review."));
+                }
+                clear_reviews(txn, list.id).await?;
+            }
+            set_status(
+                txn,
+                audit,
+                now,
+                list,
+                expected,
+                to,
+                vec![(destruction_lists::Column::SubmittedAt, Some(now).into())],
+            )
+            .await
+        }
+        ListStatus::ReadyForArchivist => {
+            set_status(txn, audit, now, list, expected, to, Vec::new()).await
+        }
+        ListStatus::ReadyToDelete => {
+            if suggested(&items).next().is_none() {
+                return Err(ApiError::conflict("The list holds no record to destroy."));
+            }
+            set_status(
+                txn,
+                audit,
+                now,
+                list,
+                expected,
+                to,
+                vec![
+                    (destruction_lists::Column::ApprovedBy, Some(caller).into()),
+                    (destruction_lists::Column::ApprovedAt, Some(now).into()),
+                    (
+                        destruction_lists::Column::ExecuteAfter,
+                        Some(now + waiting).into(),
+                    ),
+                ],
+            )
+            .await
+        }
+        // reached by the reviews (internally reviewed, changes requested) or the execution
+        _ => Err(ApiError::internal()),
+    }
+}
+
+/// One reviewer's decision on one item.
+#[derive(Debug, Clone)]
+pub struct ItemDecision {
+    pub item: Uuid,
+    pub decision: Decision,
+    pub keep_until: Option<NaiveDate>,
+}
+
+/// Records a reviewer's decisions on items of their programmes; once every
+/// item has one, the list moves on.
+#[allow(clippy::too_many_arguments)]
+pub async fn review(
+    txn: &DatabaseTransaction,
+    audit: &audit::Context,
+    now: DateTime<Utc>,
+    reviewer: Uuid,
+    programmes: &[CaseProgramme],
+    list: &destruction_lists::Model,
+    decisions: &[ItemDecision],
+) -> Result<destruction_lists::Model, ApiError> {
+    if status_of(list)? != ListStatus::ReadyToReview {
+        return Err(ApiError::conflict(format!(
+            "Only a list ready to review takes reviews; this one is {}.",
+            list.status
+        )));
+    }
+    let items = all_items(txn, list.id).await?;
+    let today = now.date_naive();
+    let mut problems = Vec::new();
+    for (n, d) in decisions.iter().enumerate() {
+        let name = |f: &str| format!("decisions[{n}].{f}");
+        let item = items.iter().find(|i| i.id == d.item);
+        match item {
+            Some(i)
+                if programmes.iter().any(|p| p.as_str() == i.programme)
+                    && i.status == ItemStatus::Suggested.as_str() => {}
+            // another programme's item does not exist for this reviewer
+            _ => problems.push(InvalidParam::new(
+                name("item"),
+                "not_found",
+                "is not an item of this list in your programme",
+            )),
+        }
+        match (d.decision, d.keep_until) {
+            (Decision::Keep, Some(k)) if k > today => {}
+            (Decision::Keep, Some(_)) => problems.push(InvalidParam::new(
+                name("keepUntil"),
+                "not_future",
+                "must be a date after today",
+            )),
+            (Decision::Keep, None) => problems.push(InvalidParam::new(
+                name("keepUntil"),
+                "required",
+                "is required when the decision is keep",
+            )),
+            (_, Some(_)) => problems.push(InvalidParam::new(
+                name("keepUntil"),
+                "not_allowed",
+                "is only given when the decision is keep",
+            )),
+            (_, None) => {}
+        }
+        if decisions[..n].iter().any(|e| e.item == d.item) {
+            problems.push(InvalidParam::new(
+                name("item"),
+                "duplicate",
+                "is decided twice",
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::invalid(problems));
+    }
+    for d in decisions {
+        use destruction_list_items::Column as C;
+        destruction_list_items::Entity::update_many()
+            .col_expr(C::Decision, Expr::value(d.decision.as_str()))
+            .col_expr(C::KeepUntil, Expr::value(d.keep_until))
+            .col_expr(C::ReviewedBy, Expr::value(Some(reviewer)))
+            .col_expr(C::ReviewedAt, Expr::value(Some(now)))
+            .filter(C::Id.eq(d.item))
+            .exec(txn)
+            .await?;
+    }
+    audit::record(
+        txn,
+        now,
+        audit,
+        Event::new("destruction_list.reviewed", 200)
+            .on("destruction_list", list.id)
+            .fields(vec!["decisions"]),
+    )
+    .await?;
+    let items = all_items(txn, list.id).await?;
+    match after_review(&items) {
+        Some(to) => set_status(txn, audit, now, list, list.version, to, Vec::new()).await,
+        None => Ok(list.clone()),
+    }
+}
+
+/// Places or lifts a legal hold on an index entry at version `expected`.
+/// A held record leaves any list it is on, and no list takes it.
+pub async fn set_hold(
+    txn: &DatabaseTransaction,
+    audit: &audit::Context,
+    now: DateTime<Utc>,
+    row: &retention_records::Model,
+    expected: i32,
+    hold: bool,
+) -> Result<Option<retention_records::Model>, ApiError> {
+    if row.destroyed_at.is_some() {
+        return Err(ApiError::conflict(
+            "The record is destroyed; nothing is left to hold.",
+        ));
+    }
+    if hold {
+        if let Some(list_id) = row.list_id {
+            let item = destruction_list_items::Entity::find()
+                .filter(destruction_list_items::Column::ListId.eq(list_id))
+                .filter(destruction_list_items::Column::RecordRowId.eq(row.id))
+                .one(txn)
+                .await?;
+            if let Some(item) = item {
+                if item.processing == Processing::Succeeded.as_str() {
+                    return Err(ApiError::conflict(
+                        "The record is destroyed; nothing is left to hold.",
+                    ));
+                }
+                take_off(txn, now, &item, None).await?;
+            }
+        }
+    }
+    let mut changes: Changes<retention_records::Entity> = Changes::new();
+    if row.legal_hold != hold {
+        changes.set("legalHold", retention_records::Column::LegalHold, hold);
+    }
+    // take_off moved the version; write against the row as it is now
+    let current = retention_records::Entity::find_by_id(row.id)
+        .one(txn)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let expected = if current.version != row.version {
+        current.version
+    } else {
+        expected
+    };
+    let action = if hold {
+        "record.legal_hold_placed"
+    } else {
+        "record.legal_hold_lifted"
+    };
+    Ok(versioned::update(
+        txn,
+        audit,
+        now,
+        row.id,
+        expected,
+        changes,
+        Event::new(action, 200).on("record", row.id),
+    )
+    .await?)
+}
+
+/// The archiving status as stored.
+pub fn archiefstatus_of(row: &retention_records::Model) -> Result<Archiefstatus, Corrupt> {
+    Archiefstatus::stored(&row.archiefstatus, "retention_records.archiefstatus")
+}
+
+/// The list, locked until the transaction ends (PostgreSQL; a SQLite write
+/// transaction is exclusive already), so that two reviews or status
+/// changes of one list are applied one after the other.
+pub async fn list_for_update(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+) -> Result<Option<destruction_lists::Model>, DbErr> {
+    let mut q = destruction_lists::Entity::find_by_id(id);
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        q = q.lock_exclusive();
+    }
+    q.one(txn).await
+}
+
+/// Destroyed records over all executed lists, as (record type, period, count).
+pub async fn destruction_totals(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<(String, String, u64)>, DbErr> {
+    let rows: Vec<(String, Option<NaiveDate>)> = destruction_list_items::Entity::find()
+        .select_only()
+        .column(destruction_list_items::Column::RecordType)
+        .column(destruction_list_items::Column::ClosedOn)
+        .filter(destruction_list_items::Column::Processing.eq(Processing::Succeeded.as_str()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut totals: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for (t, closed) in rows {
+        *totals
+            .entry((t, crate::records::model::period_of(closed)))
+            .or_default() += 1;
+    }
+    Ok(totals.into_iter().map(|((t, p), n)| (t, p, n)).collect())
+}
