@@ -295,11 +295,15 @@ pub async fn rotate(
         let plain = old
             .decrypt(&row.wrapped, &aad(&row.name))
             .map_err(|_| KeyringError::Mismatch)?;
-        keyring::Entity::update_many()
-            .col_expr(
-                keyring::Column::Wrapped,
-                Expr::value(new.encrypt(&plain, &aad(&row.name))),
-            )
+        let mut update = keyring::Entity::update_many().col_expr(
+            keyring::Column::Wrapped,
+            Expr::value(new.encrypt(&plain, &aad(&row.name))),
+        );
+        if row.name == CHECK {
+            // the check value's time is when the master key in use was put in use
+            update = update.col_expr(keyring::Column::CreatedAt, Expr::value(clock.now()));
+        }
+        update
             .filter(keyring::Column::Name.eq(row.name.clone()))
             .exec(&txn)
             .await?;
@@ -343,4 +347,25 @@ pub async fn rotate(
     }
     txn.commit().await?;
     Ok(done)
+}
+
+/// Since when the master key in use has been in use, and how many
+/// defenders were erased since then. Until that key is retired (`keys
+/// rotate`, and the old key destroyed), a wrapped data key of an erased
+/// defender that survives in PostgreSQL's heap or WAL, or in a backup, can
+/// still be opened with it (see docs/retention.md).
+pub async fn erasures_since_retirement(
+    db: &impl ConnectionTrait,
+) -> Result<(chrono::DateTime<chrono::Utc>, u64), DbErr> {
+    use sea_orm::PaginatorTrait;
+    let since = keyring::Entity::find_by_id(CHECK.to_owned())
+        .one(db)
+        .await?
+        .map(|r| r.created_at)
+        .unwrap_or_default();
+    let erased = crate::entities::defenders::Entity::find()
+        .filter(crate::entities::defenders::Column::ErasedAt.gt(since))
+        .count(db)
+        .await?;
+    Ok((since, erased))
 }

@@ -115,6 +115,17 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, 
             "sealed free text that an earlier version stored in plaintext"
         );
     }
+    match keyring::erasures_since_retirement(&conn).await {
+        Ok((since, erased)) if erased > 0 => tracing::warn!(
+            erased,
+            key_in_use_since = %since.to_rfc3339(),
+            "defenders were erased since the master key was put in use; retire it (casedesk keys rotate) to make their erasure final"
+        ),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "could not count the erasures since the master key's retirement")
+        }
+    }
     records::store::seed_defaults(&conn, clock.now())
         .await
         .map_err(db::DbSetupError::Migrate)?;

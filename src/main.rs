@@ -93,6 +93,10 @@ enum AuditCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
+    /// Since when the master key in use has been in use, and how many
+    /// defenders were erased since: their erasure is final once the key is
+    /// retired with `keys rotate` and the old key destroyed.
+    Status,
     /// Re-wrap every data key (and the keyring and TOTP secrets) under a new
     /// master key. Without --reencrypt the data keys and encrypted fields stay
     /// as they are, so the old master key with an old dump still reads them.
@@ -233,6 +237,23 @@ async fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+        Command::Keys {
+            command: KeysCommand::Status,
+        } => match keyring::erasures_since_retirement(&state.db).await {
+            Ok((since, erased)) => {
+                println!(
+                    "casedesk: the master key in use has been in use since {}",
+                    since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+                if erased > 0 {
+                    println!("casedesk: {erased} defenders were erased since then; retire the key (keys rotate --new-key-file ..., then destroy the old key) to make their erasure final");
+                } else {
+                    println!("casedesk: no defender was erased since then");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(format!("reading the keyring failed: {e}")),
+        },
         Command::Keys {
             command:
                 KeysCommand::Rotate {

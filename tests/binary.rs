@@ -358,6 +358,22 @@ async fn a_key_that_does_not_match_the_data_is_refused_and_rotation_switches_key
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("re-wrapped"));
+    // the key in use is new: no erasure waits for a retirement
+    let out = with_key(&new)
+        .args(["keys", "status"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("in use since") && said.contains("no defender was erased"),
+        "{said}"
+    );
     assert!(!with_key(&old)
         .arg("migrate")
         .output()
