@@ -51,6 +51,8 @@ pub struct AppState {
     pub audit: audit::Appender,
     /// Counts refusals of callers who are not signed in, per address and interval.
     pub refusals: audit::Aggregator,
+    /// This instance's name in the leases replicas take (destruction lists).
+    pub instance: uuid::Uuid,
 }
 
 /// Every API of the service, in spec order: each area once.
@@ -133,6 +135,7 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, 
         .map_err(|_| StartError::Hasher)?;
     let appender = audit::Appender::start(conn.clone());
     Ok(AppState {
+        instance: uuid::Uuid::now_v7(),
         refusals: audit::Aggregator::new(appender.clone(), config.audit_aggregate_interval),
         audit: appender,
         db: conn,

@@ -842,3 +842,80 @@ async fn an_approved_list_can_be_aborted_and_a_filter_proposes_what_is_due() {
         "ready_to_review, internally_reviewed, ready_for_archivist, ready_to_delete, new"
     );
 }
+
+#[tokio::test]
+async fn two_replicas_executing_at_once_destroy_each_record_once() {
+    let mut w = World::new().await;
+    for n in 0..3 {
+        w.participant(&format!("race{n}@student.example.nl"), "withdrawn")
+            .await;
+    }
+    w.years_later(TimeDelta::days(400)).await;
+    let list = ok(
+        w.app
+            .post(
+                "/destruction-lists",
+                Some(&w.records.token),
+                json!({"name": "race", "filter": {"dueBy": w.app.clock.now().date_naive()}}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = list["id"].as_str().unwrap().to_owned();
+    let items = w.items(&id, &w.records.token).await;
+    assert_eq!(items.len(), 6, "three participants and their placements");
+    ok(w.list_status(&id, "ready_to_review").await, StatusCode::OK).await;
+    let decisions: Vec<Value> = items
+        .iter()
+        .map(|i| json!({"item": i["id"], "decision": "accept"}))
+        .collect();
+    let resp = w
+        .app
+        .post(
+            &format!("/destruction-lists/{id}/reviews"),
+            Some(&w.exchange.token),
+            json!({"decisions": decisions}),
+        )
+        .await;
+    assert_eq!(
+        ok(resp, StatusCode::OK).await["status"],
+        "internally_reviewed"
+    );
+    ok(
+        w.list_status(&id, "ready_for_archivist").await,
+        StatusCode::OK,
+    )
+    .await;
+    ok(w.list_status(&id, "ready_to_delete").await, StatusCode::OK).await;
+    w.years_later(TimeDelta::days(8)).await;
+    let replica = w.app.replica().await;
+    let (a, b) = tokio::join!(
+        casedesk::records::execution::execute_due(&w.app.state, None),
+        casedesk::records::execution::execute_due(&replica.state, None)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        (a.lists + b.lists, a.records + b.records),
+        (1, 6),
+        "{a:?} {b:?}"
+    );
+    assert!(
+        a.records == 0 || b.records == 0,
+        "one replica holds the list: {a:?} {b:?}"
+    );
+    let events = w.app.audit_rows().await;
+    let count = |action: &str| events.iter().filter(|e| e.action == action).count();
+    assert_eq!(count("record.destroyed"), 6);
+    assert_eq!(count("participant.destroyed"), 3);
+    assert_eq!(count("placement.destroyed"), 3);
+    assert_eq!(count("destruction_report.created"), 1);
+    let report = ok(
+        w.app
+            .get(&format!("/destruction-lists/{id}/report"), &w.records.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(report["items"].as_array().unwrap().len(), 6);
+}

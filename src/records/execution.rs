@@ -5,12 +5,11 @@
 //! for good whose hash goes into the audit chain.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -31,12 +30,6 @@ use crate::{
 
 /// How long a replica holds a list it executes before another may take over.
 pub const LEASE: TimeDelta = TimeDelta::minutes(5);
-
-/// This process's name in a lease.
-fn replica() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| Uuid::now_v7().to_string())
-}
 
 /// What one run did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -138,10 +131,11 @@ fn report_of(
 }
 
 /// Takes (or renews) the lease on a list; `false` when another replica holds it.
-async fn claim(db: &DatabaseConnection, list: Uuid, now: DateTime<Utc>) -> Result<bool, DbErr> {
+async fn claim(state: &AppState, list: Uuid, now: DateTime<Utc>) -> Result<bool, DbErr> {
     use destruction_lists::Column as C;
+    let me = state.instance.to_string();
     let done = destruction_lists::Entity::update_many()
-        .col_expr(C::LeaseHolder, Expr::value(Some(replica().to_owned())))
+        .col_expr(C::LeaseHolder, Expr::value(Some(me.clone())))
         .col_expr(C::LeaseUntil, Expr::value(Some(now + LEASE)))
         .filter(C::Id.eq(list))
         .filter(C::Status.eq(ListStatus::ReadyToDelete.as_str()))
@@ -149,9 +143,9 @@ async fn claim(db: &DatabaseConnection, list: Uuid, now: DateTime<Utc>) -> Resul
             sea_orm::Condition::any()
                 .add(C::LeaseUntil.is_null())
                 .add(C::LeaseUntil.lt(now))
-                .add(C::LeaseHolder.eq(replica())),
+                .add(C::LeaseHolder.eq(me)),
         )
-        .exec(db)
+        .exec(&state.db)
         .await?;
     Ok(done.rows_affected == 1)
 }
@@ -345,7 +339,7 @@ pub async fn execute_due(state: &AppState, stop_after: Option<u64>) -> Result<Ex
     let mut done = Executed::default();
     let mut erased = false;
     for list in due {
-        if !claim(&state.db, list.id, state.clock.now()).await? {
+        if !claim(state, list.id, state.clock.now()).await? {
             continue;
         }
         let pending: Vec<Uuid> = store::all_items(&state.db, list.id)
@@ -357,13 +351,22 @@ pub async fn execute_due(state: &AppState, stop_after: Option<u64>) -> Result<Ex
             })
             .map(|i| i.id)
             .collect();
+        let mut lost = false;
         for item in pending {
             if stop_after.is_some_and(|n| done.records >= n) {
                 return Ok(done);
             }
+            // the lease is renewed before each record: lost (another replica
+            // took over after a stall), this one leaves the list to it
+            if !claim(state, list.id, state.clock.now()).await? {
+                lost = true;
+                break;
+            }
             destroy_item(state, &list, item).await?;
             done.records += 1;
-            claim(&state.db, list.id, state.clock.now()).await?;
+        }
+        if lost {
+            continue;
         }
         finish(state, list.id).await?;
         done.lists += 1;
