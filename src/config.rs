@@ -40,6 +40,9 @@ pub struct Config {
     pub http_limits: crate::http::server::Limits,
     /// How often a signed checkpoint of the audit chain's head is made.
     pub audit_checkpoint_interval: Duration,
+    /// Audit events are kept at least this long, then pruned from the
+    /// oldest end behind a signed checkpoint.
+    pub audit_keep: TimeDelta,
     /// The interval over which refusals of anonymous callers are counted.
     pub audit_aggregate_interval: TimeDelta,
     /// How long an approved destruction list waits before it is executed.
@@ -434,6 +437,10 @@ impl Config {
             )?,
         };
 
+        let audit_keep_years: i64 =
+            parse_number(source, "CASEDESK_AUDIT_KEEP_YEARS", 10_i64, 1..=100)?;
+        // a year is taken as 366 days: kept at least that long
+        let audit_keep = TimeDelta::days(audit_keep_years * 366);
         let destruction_waiting_period = TimeDelta::days(parse_number(
             source,
             "CASEDESK_DESTRUCTION_WAITING_DAYS",
@@ -595,6 +602,7 @@ impl Config {
             body_timeout,
             http_limits,
             audit_checkpoint_interval,
+            audit_keep,
             audit_aggregate_interval,
             destruction_waiting_period,
             destruction_poll_interval,

@@ -403,6 +403,7 @@ impl Bound {
             state.keys.audit.clone(),
             state.clock.clone(),
             state.config.audit_checkpoint_interval,
+            state.config.audit_keep,
         );
         let served =
             http::server::serve(self.listener, app(state.clone()), limits, shutdown, grace).await;

@@ -449,3 +449,103 @@ async fn cmd_with_same_key(url: &str, args: &[&str]) -> (bool, String) {
         ),
     )
 }
+
+/// Ten years on, the oldest events are pruned behind a signed checkpoint:
+/// the rest verifies from the prune point, online and offline; a further cut
+/// from the front, a cut tail and a forged prune point are each found.
+#[tokio::test]
+async fn the_oldest_events_are_pruned_behind_a_signed_checkpoint_and_cuts_are_still_found() {
+    use casedesk::audit::{checkpoints, export, prune};
+    use casedesk::clock::Clock;
+    let app = TestApp::spawn().await;
+    let state = &app.state;
+    let admin = app.account(&[Role::Admin]).await;
+    some_events(&app, &admin.token, 4).await;
+    let (old, _) = checkpoints::make(&state.db, &state.keys.audit, app.clock.now())
+        .await
+        .unwrap()
+        .unwrap();
+    let keep = state.config.audit_keep;
+    // not old enough: nothing goes
+    assert!(
+        prune::prune(&state.db, &state.keys.audit, app.clock.now(), keep)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    app.clock.advance(keep + chrono::TimeDelta::days(1));
+    let admin_token = app.sign_in(&admin).await;
+    let auditor = app.account(&[Role::Auditor]).await;
+    some_events(&app, &admin_token, 3).await;
+    checkpoints::make(&state.db, &state.keys.audit, app.clock.now())
+        .await
+        .unwrap();
+    let (point, gone) = prune::prune(&state.db, &state.keys.audit, app.clock.now(), keep)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(point.seq, old.seq, "pruned up to the old checkpoint");
+    assert_eq!(gone as i64, old.seq);
+    let rows = app.audit_rows().await;
+    assert_eq!(rows[0].seq, old.seq + 1);
+    assert_eq!(rows[0].prev_hash, old.hash);
+    // the rest verifies, online and offline (against the checkpoints kept outside)
+    let v = verification(&app, &auditor.token).await;
+    assert_eq!(v["ok"], true, "{v}");
+    let pinned = state.keys.audit.public_key();
+    let kept_outside = checkpoints::all(&state.db).await.unwrap();
+    let offline = |segment| {
+        export::verify_offline(
+            segment,
+            &kept_outside,
+            &pinned,
+            Some(state.keys.audit.chain()),
+        )
+    };
+    let seg = export::segment(&state.db, 1, None, None, app.clock.now())
+        .await
+        .unwrap();
+    assert!(seg.from_start && seg.pruned_to.is_some());
+    let out = offline(seg.clone());
+    assert!(out.broken.is_none(), "{:?}", out.broken);
+    // an older prune point, or none, put in the segment: its start does not fit
+    let mut stripped = seg.clone();
+    stripped.pruned_to = None;
+    assert!(offline(stripped).broken.is_some());
+    // a forged prune point further on: its signature fails
+    let mut forged = seg.clone();
+    if let Some(p) = forged.pruned_to.as_mut() {
+        p.seq += 2;
+        p.hash = forged.events[1].hash.clone();
+    }
+    forged.events.drain(..2);
+    let out = offline(forged);
+    assert_eq!(
+        out.broken.map(|b| b.fault),
+        Some(casedesk::audit::chain::Fault::PruneSignature)
+    );
+
+    // someone with the database cuts two more events from the front
+    without_triggers(&app).await;
+    let first = rows[0].seq;
+    state
+        .db
+        .execute_unprepared(&format!(
+            "DELETE FROM audit_events WHERE seq <= {}",
+            first + 1
+        ))
+        .await
+        .unwrap();
+    let v = verification(&app, &auditor.token).await;
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["fault"], "sequence", "{v}");
+    let out = offline(
+        export::segment(&state.db, 1, None, None, app.clock.now())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        out.broken.map(|b| b.fault),
+        Some(casedesk::audit::chain::Fault::Sequence)
+    );
+}

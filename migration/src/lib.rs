@@ -16,6 +16,7 @@ mod m20261202_000009_role_grants;
 mod m20261202_000010_retired_data_keys;
 mod m20261202_000011_check_in_versions;
 mod m20261203_000012_records_lifecycle;
+mod m20261203_000013_audit_prunes;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_retired_data_keys::Migration),
             Box::new(m20261202_000011_check_in_versions::Migration),
             Box::new(m20261203_000012_records_lifecycle::Migration),
+            Box::new(m20261203_000013_audit_prunes::Migration),
         ]
     }
 }

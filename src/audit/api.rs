@@ -206,6 +206,8 @@ pub enum ChainFault {
     CheckpointMismatch,
     /// The chain ends before a checkpoint: events were removed from its end.
     TailCut,
+    /// The point the trail was pruned to is not signed by this deployment's key.
+    PruneSignature,
 }
 
 impl From<Fault> for ChainFault {
@@ -217,6 +219,7 @@ impl From<Fault> for ChainFault {
             Fault::CheckpointSignature => Self::CheckpointSignature,
             Fault::CheckpointMismatch => Self::CheckpointMismatch,
             Fault::TailCut => Self::TailCut,
+            Fault::PruneSignature => Self::PruneSignature,
         }
     }
 }

@@ -202,6 +202,66 @@ impl Checkpoint {
     }
 }
 
+/// A signed statement that the trail was pruned up to and including the
+/// event at `seq`, whose hash is `hash` (the hash of a signed checkpoint):
+/// the first event kept must be `seq + 1` and link to `hash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrunePoint {
+    pub seq: i64,
+    pub hash: String,
+    pub pruned_at: DateTime<Utc>,
+    pub public_key: String,
+    pub signature: String,
+}
+
+impl PrunePoint {
+    /// What is signed: unlike a checkpoint's text, so neither passes for the other.
+    pub fn message(seq: i64, hash: &str, pruned_at: DateTime<Utc>) -> String {
+        format!(
+            "casedesk audit prune v1\nseq={seq}\nhash={hash}\npruned={}",
+            format_time(pruned_at)
+        )
+    }
+
+    pub fn sign(keys: &AuditKeys, seq: i64, hash: &str, pruned_at: DateTime<Utc>) -> PrunePoint {
+        let pruned_at = DateTime::parse_from_rfc3339(&format_time(pruned_at))
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(pruned_at);
+        PrunePoint {
+            seq,
+            hash: hash.to_owned(),
+            pruned_at,
+            public_key: keys.public_key(),
+            signature: keys
+                .signing()
+                .sign(Self::message(seq, hash, pruned_at).as_bytes()),
+        }
+    }
+
+    /// Whether the signature is valid and made with `pinned` (base64).
+    pub fn signed_by(&self, pinned: &str) -> bool {
+        constant_time_eq(self.public_key.as_bytes(), pinned.as_bytes())
+            && signature_valid(
+                pinned,
+                Self::message(self.seq, &self.hash, self.pruned_at).as_bytes(),
+                &self.signature,
+            )
+    }
+}
+
+impl From<crate::entities::audit_prunes::Model> for PrunePoint {
+    fn from(m: crate::entities::audit_prunes::Model) -> Self {
+        Self {
+            seq: m.seq,
+            hash: m.hash,
+            pruned_at: m.pruned_at,
+            public_key: m.public_key,
+            signature: m.signature,
+        }
+    }
+}
+
 impl From<audit_checkpoints::Model> for Checkpoint {
     fn from(m: audit_checkpoints::Model) -> Self {
         Self {
@@ -229,6 +289,8 @@ pub enum Fault {
     CheckpointMismatch,
     /// The chain ends before a checkpoint: its tail was cut.
     TailCut,
+    /// The point the trail was pruned to is not signed by the pinned key.
+    PruneSignature,
 }
 
 impl Fault {
@@ -240,6 +302,7 @@ impl Fault {
             Fault::CheckpointSignature => "checkpoint_signature",
             Fault::CheckpointMismatch => "checkpoint_mismatch",
             Fault::TailCut => "tail_cut",
+            Fault::PruneSignature => "prune_signature",
         }
     }
 }

@@ -13,7 +13,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::chain::{Broken, ChainKey, Checkpoint, Walk, GENESIS_HASH};
+use super::chain::{Broken, ChainKey, Checkpoint, Fault, PrunePoint, Walk, GENESIS_HASH};
 use crate::entities::audit_events;
 
 pub const FORMAT: &str = "casedesk-audit-segment/1";
@@ -101,6 +101,13 @@ pub struct Segment {
     /// The checkpoints stored at export time (for reference: verify against
     /// your own copies).
     pub checkpoints: Vec<Checkpoint>,
+    /// Whether the segment starts where the trail begins: at its first event,
+    /// or right after the point it was pruned to.
+    #[serde(default)]
+    pub from_start: bool,
+    /// The signed point the trail was pruned to, if it was.
+    #[serde(default)]
+    pub pruned_to: Option<PrunePoint>,
 }
 
 /// Reads events `from..=to` (to the head when `to` is `None`).
@@ -111,6 +118,8 @@ pub async fn segment(
     chain_key: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Segment, DbErr> {
+    let pruned_to = super::prune::latest(db).await?;
+    let begins = pruned_to.as_ref().map_or(1, |p| p.seq + 1);
     let mut events = Vec::new();
     let mut next = from.max(1);
     loop {
@@ -136,6 +145,8 @@ pub async fn segment(
         chain_key,
         events,
         checkpoints: super::checkpoints::all(db).await?,
+        from_start: from <= begins,
+        pruned_to,
     })
 }
 
@@ -162,8 +173,19 @@ pub fn verify_offline(
     let events: Vec<audit_events::Model> = segment.events.into_iter().map(Into::into).collect();
     let first_seq = events.first().map(|e| e.seq);
     let last_seq = events.last().map(|e| e.seq);
-    // where the segment starts: the genesis, a checkpoint just before it, or unknown
+    // where the segment starts: where the trail begins (the genesis, or the
+    // signed point it was pruned to), a checkpoint just before it, or unknown
+    let mut prune_forged = None;
     let start = match first_seq {
+        _ if segment.from_start => match &segment.pruned_to {
+            Some(p) => {
+                if !p.signed_by(pinned) {
+                    prune_forged = Some(p.seq);
+                }
+                Some((p.seq + 1, p.hash.clone()))
+            }
+            None => Some((1, GENESIS_HASH.to_owned())),
+        },
         Some(1) => Some((1, GENESIS_HASH.to_owned())),
         Some(seq) => checkpoints
             .iter()
@@ -176,9 +198,18 @@ pub fn verify_offline(
     let relevant: Vec<Checkpoint> = checkpoints
         .iter()
         .filter(|c| first_seq.is_none_or(|f| c.seq >= f - 1))
+        // nor do those of the pruned part
+        .filter(|c| !segment.from_start || segment.pruned_to.as_ref().is_none_or(|p| c.seq > p.seq))
         .cloned()
         .collect();
     let mut walk = Walk::new(key, &relevant, pinned, start);
+    if let Some(seq) = prune_forged {
+        walk.broken = Some(Broken {
+            seq,
+            event_id: None,
+            fault: Fault::PruneSignature,
+        });
+    }
     for e in &events {
         if !walk.step(e) {
             break;

@@ -9,6 +9,7 @@ pub mod api;
 pub mod chain;
 pub mod checkpoints;
 pub mod export;
+pub mod prune;
 pub mod reason;
 pub mod store;
 
@@ -550,13 +551,27 @@ pub async fn verify_with(
         }
     }
     let pinned = keys.public_key();
+    // a pruned trail begins after its signed prune point
+    let pruned = prune::latest(db).await?;
+    let start = match &pruned {
+        Some(p) => (p.seq + 1, p.hash.clone()),
+        None => (1, GENESIS_HASH.to_owned()),
+    };
+    checkpoints.retain(|c| c.seq >= start.0);
     let mut walk = chain::Walk::new(
         Some(keys.chain()),
         &checkpoints,
         &pinned,
-        Some((1, GENESIS_HASH.to_owned())),
+        Some(start.clone()),
     );
-    let mut from = 1_i64;
+    if let Some(p) = pruned.as_ref().filter(|p| !p.signed_by(&pinned)) {
+        walk.broken = Some(chain::Broken {
+            seq: p.seq,
+            event_id: None,
+            fault: chain::Fault::PruneSignature,
+        });
+    }
+    let mut from = start.0;
     'batches: loop {
         let batch = audit_events::Entity::find()
             .filter(audit_events::Column::Seq.gte(from))

@@ -7,6 +7,7 @@ pub mod api_client_keys;
 pub mod api_clients;
 pub mod audit_checkpoints;
 pub mod audit_events;
+pub mod audit_prunes;
 pub mod check_ins;
 pub mod consents;
 pub mod data_keys;
