@@ -181,10 +181,10 @@ pub async fn grant_service_role(db: &DatabaseConnection, role: &str) -> Result<(
         format!("GRANT USAGE ON SCHEMA public TO {role}"),
         format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),
         format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"),
-        // the trail is appended to; its oldest events are deleted only behind
-        // a signed prune point (the trigger lets nothing else go)
-        format!("REVOKE UPDATE ON audit_events FROM {role}"),
-        format!("REVOKE UPDATE, DELETE ON audit_checkpoints, audit_prunes FROM {role}"),
+        // the service only appends to the trail; pruning its oldest end is the
+        // owner's (`casedesk audit prune`), behind a signed prune point
+        format!("REVOKE UPDATE, DELETE ON audit_events, audit_checkpoints FROM {role}"),
+        format!("REVOKE INSERT, UPDATE, DELETE ON audit_prunes FROM {role}"),
         format!("REVOKE INSERT, UPDATE, DELETE ON seaql_migrations FROM {role}"),
         format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"),
     ] {

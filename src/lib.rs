@@ -403,7 +403,12 @@ impl Bound {
             state.keys.audit.clone(),
             state.clock.clone(),
             state.config.audit_checkpoint_interval,
-            state.config.audit_keep,
+            // a service whose role may not change the schema may not prune
+            // either: its owner runs `casedesk audit prune`
+            state
+                .config
+                .migrate_on_start
+                .then_some(state.config.audit_keep),
         );
         let served =
             http::server::serve(self.listener, app(state.clone()), limits, shutdown, grace).await;

@@ -62,6 +62,10 @@ enum Command {
 enum AuditCommand {
     /// Print the public key that signs the chain's checkpoints (pin it).
     PublicKey,
+    /// Prune the events older than CASEDESK_AUDIT_KEEP_YEARS behind the newest
+    /// signed checkpoint that old. Run it as the database's owner where the
+    /// service's role may not delete (CASEDESK_MIGRATE_ON_START=false).
+    Prune,
     /// Write a segment of the chain to a file, for verification offline.
     Export {
         /// The file to write (JSON).
@@ -298,6 +302,31 @@ async fn main() -> ExitCode {
                 Err(e) => fail(format!("rotation failed, nothing changed: {e}")),
             }
         }
+        Command::Audit {
+            command: AuditCommand::Prune,
+        } => match casedesk::audit::prune::prune(
+            &state.db,
+            &state.keys.audit,
+            clock.now(),
+            state.config.audit_keep,
+        )
+        .await
+        {
+            Ok(Some((point, gone))) => {
+                println!(
+                    "casedesk: pruned {gone} audit events up to seq {} behind a signed checkpoint",
+                    point.seq
+                );
+                ExitCode::SUCCESS
+            }
+            Ok(None) => {
+                println!("casedesk: no checkpointed audit event is older than the retention; nothing pruned");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(format!(
+                "pruning the audit trail failed, nothing changed: {e}"
+            )),
+        },
         Command::Audit {
             command: AuditCommand::PublicKey,
         } => {

@@ -358,6 +358,18 @@ async fn a_key_that_does_not_match_the_data_is_refused_and_rotation_switches_key
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("re-wrapped"));
+    // nothing is old enough to prune yet
+    let out = with_key(&new)
+        .args(["audit", "prune"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing pruned"));
     // the key in use is new: no erasure waits for a retirement
     let out = with_key(&new)
         .args(["keys", "status"])
@@ -503,6 +515,8 @@ async fn the_service_role_cannot_rewrite_or_unhook_the_audit_trail() {
         "UPDATE audit_events SET outcome = 500",
         "DROP TABLE audit_events",
         "DELETE FROM audit_checkpoints",
+        // a prune point would let the trigger pass a DELETE: the role may not write one
+        "INSERT INTO audit_prunes (seq, hash, pruned_at, public_key, signature) VALUES (1000000, 'x', now(), 'k', 's')",
         "TRUNCATE audit_checkpoints",
         "DROP TRIGGER audit_events_no_change ON audit_events",
         "CREATE TABLE sneaky (x int)",

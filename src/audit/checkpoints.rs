@@ -83,7 +83,7 @@ pub fn spawn(
     keys: AuditKeys,
     clock: std::sync::Arc<dyn crate::clock::Clock>,
     every: std::time::Duration,
-    keep: chrono::TimeDelta,
+    keep: Option<chrono::TimeDelta>,
 ) -> tokio::task::JoinHandle<()> {
     let (_, handle) = crate::supervise::supervise(
         "audit checkpoints",
@@ -99,8 +99,10 @@ pub fn spawn(
                         tracing::warn!(error = %e, "making an audit checkpoint failed; trying again later");
                     }
                     // events older than the retention go, behind a checkpoint
-                    if let Err(e) = super::prune::prune(&db, &keys, clock.now(), keep).await {
-                        tracing::warn!(error = %e, "pruning the audit trail failed; trying again later");
+                    if let Some(keep) = keep {
+                        if let Err(e) = super::prune::prune(&db, &keys, clock.now(), keep).await {
+                            tracing::warn!(error = %e, "pruning the audit trail failed; trying again later");
+                        }
                     }
                 }
             }
