@@ -403,6 +403,9 @@ pub fn spawn(state: &AppState) -> tokio::task::JoinHandle<()> {
             let state = state.clone();
             async move {
                 let mut tick = tokio::time::interval(every);
+                // `interval` ticks at once: the first round comes one interval
+                // after start, like every later one
+                tick.tick().await;
                 loop {
                     tick.tick().await;
                     if let Err(e) = execute_due(&state, None).await {
