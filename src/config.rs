@@ -49,6 +49,9 @@ pub struct Config {
     pub destruction_waiting_period: TimeDelta,
     /// How often a replica looks for destruction lists due for execution.
     pub destruction_poll_interval: Duration,
+    /// How often a replica removes ended sessions, old login failures and
+    /// old webhook deliveries and outbox events.
+    pub housekeeping_interval: Duration,
     /// A session ends after this long without use.
     pub session_idle: TimeDelta,
     /// A session ends this long after login, used or not.
@@ -99,6 +102,9 @@ pub struct Webhooks {
     pub worker: bool,
     /// How long delivered webhook deliveries are kept, for inspection.
     pub delivered_keep: TimeDelta,
+    /// How long failed deliveries are kept for a retry (and pending ones of
+    /// a deactivated subscription), after their last attempt (or creation).
+    pub failed_keep: TimeDelta,
     /// How long outbox events stay readable in the feed (and longer while a
     /// delivery still needs them); a cursor older than this gets a 410.
     pub feed_window: TimeDelta,
@@ -169,6 +175,12 @@ fn webhooks(source: &dyn Source) -> Result<Webhooks, ConfigError> {
             "CASEDESK_WEBHOOK_DELIVERED_KEEP_DAYS",
             7_i64,
             0..=3650,
+        )?),
+        failed_keep: TimeDelta::days(parse_number(
+            source,
+            "CASEDESK_WEBHOOK_FAILED_KEEP_DAYS",
+            30_i64,
+            1..=3650,
         )?),
         feed_window: TimeDelta::days(parse_number(
             source,
@@ -453,6 +465,12 @@ impl Config {
             60_u64,
             1..=86_400,
         )?);
+        let housekeeping_interval = Duration::from_secs(parse_number(
+            source,
+            "CASEDESK_HOUSEKEEPING_SECONDS",
+            600_u64,
+            5..=86_400,
+        )?);
         let audit_checkpoint_interval = Duration::from_secs(parse_number(
             source,
             "CASEDESK_AUDIT_CHECKPOINT_SECONDS",
@@ -606,6 +624,7 @@ impl Config {
             audit_aggregate_interval,
             destruction_waiting_period,
             destruction_poll_interval,
+            housekeeping_interval,
             session_idle,
             session_absolute,
             sessions_per_account,

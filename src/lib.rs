@@ -13,6 +13,7 @@ pub mod db;
 pub mod entities;
 pub mod exchange;
 pub mod health;
+pub mod housekeeping;
 pub mod http;
 pub mod integration;
 pub mod keyring;
@@ -397,6 +398,7 @@ impl Bound {
         let limits = state.config.http_limits;
         let worker = integration::delivery::spawn(&state);
         let destroyer = records::execution::spawn(&state);
+        let sweeper = housekeeping::spawn(&state);
         let flusher = state.refusals.spawn_flusher(state.clock.clone());
         let checkpointer = audit::checkpoints::spawn(
             state.db.clone(),
@@ -418,6 +420,7 @@ impl Bound {
         }
         flusher.abort();
         checkpointer.abort();
+        sweeper.abort();
         // a record being destroyed is in one transaction: cut short, it is
         // destroyed again from the start, once the lease ends
         destroyer.abort();

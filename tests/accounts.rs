@@ -821,6 +821,7 @@ async fn stored_passwords_are_argon2id_phc_strings_and_tokens_only_hashes() {
 /// Sessions per account were unlimited and ended ones were never removed.
 #[tokio::test]
 async fn sessions_per_account_are_bounded_and_ended_ones_removed() {
+    use casedesk::clock::Clock;
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     let app = TestApp::spawn_with(|c| c.sessions_per_account = 3).await;
     let user = app.account(&[Role::Analyst]).await;
@@ -849,10 +850,17 @@ async fn sessions_per_account_are_bounded_and_ended_ones_removed() {
         };
         assert_eq!(status, expected, "session {i}");
     }
-    // sessions that ended by time are removed at the next sign-in of anyone
+    // sessions that ended by time: the account's own at its next sign-in,
+    // everyone's at the next housekeeping sweep (not in anyone's sign-in)
     let other = app.account(&[Role::Analyst]).await;
     app.clock.advance(TimeDelta::hours(13));
     app.login(&other.email, PASSWORD).await;
+    assert_eq!(count(other.id).await, 1);
+    assert_eq!(count(user.id).await, 3, "left to housekeeping");
+    let swept = casedesk::housekeeping::sweep(&app.state.db, app.clock.now(), &app.state.config)
+        .await
+        .unwrap();
+    assert_eq!(swept.sessions, 3);
     assert_eq!(count(user.id).await, 0);
     assert_eq!(count(other.id).await, 1);
 }

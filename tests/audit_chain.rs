@@ -508,6 +508,37 @@ async fn the_oldest_events_are_pruned_behind_a_signed_checkpoint_and_cuts_are_st
     assert!(seg.from_start && seg.pruned_to.is_some());
     let out = offline(seg.clone());
     assert!(out.broken.is_none(), "{:?}", out.broken);
+    // and the command an auditor runs, without a database, says the same
+    let dir =
+        std::env::temp_dir().join(format!("casedesk-pruned-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kept_file = dir.join("checkpoints.json");
+    std::fs::write(&kept_file, serde_json::to_string(&kept_outside).unwrap()).unwrap();
+    let verify_file = |name: &str, segment: &casedesk::audit::export::Segment| {
+        let path = dir.join(name);
+        std::fs::write(&path, serde_json::to_string(segment).unwrap()).unwrap();
+        let (kept_file, pinned) = (kept_file.clone(), pinned.clone());
+        async move {
+            let args = [
+                "audit".to_owned(),
+                "verify".to_owned(),
+                "--segment".to_owned(),
+                path.display().to_string(),
+                "--checkpoints".to_owned(),
+                kept_file.display().to_string(),
+                "--public-key".to_owned(),
+                pinned,
+            ];
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run("sqlite::memory:", &args, false).await
+        }
+    };
+    let (ok, said) = verify_file("pruned.json", &seg).await;
+    assert!(ok, "{said}");
+    assert!(
+        said.contains(&format!("events {}..", old.seq + 1)),
+        "{said}"
+    );
     // an older prune point, or none, put in the segment: its start does not fit
     let mut stripped = seg.clone();
     stripped.pruned_to = None;
@@ -548,4 +579,19 @@ async fn the_oldest_events_are_pruned_behind_a_signed_checkpoint_and_cuts_are_st
         out.broken.map(|b| b.fault),
         Some(casedesk::audit::chain::Fault::Sequence)
     );
+    let cut_front = export::segment(&state.db, 1, None, None, app.clock.now())
+        .await
+        .unwrap();
+    let (ok, said) = verify_file("cut-front.json", &cut_front).await;
+    assert!(!ok, "{said}");
+    assert!(said.contains("sequence"), "{said}");
+    // and the tail cut from the pruned segment back past the newest
+    // checkpoint kept outside: found by the command too
+    let newest = kept_outside.iter().map(|c| c.seq).max().unwrap();
+    let mut cut_tail = seg.clone();
+    cut_tail.events.retain(|e| e.seq < newest);
+    let (ok, said) = verify_file("cut-tail.json", &cut_tail).await;
+    assert!(!ok, "{said}");
+    assert!(said.contains("tail_cut"), "{said}");
+    std::fs::remove_dir_all(dir).ok();
 }

@@ -1400,3 +1400,108 @@ async fn events_past_the_feed_window_are_pruned_and_an_old_cursor_is_told() {
     .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 0);
 }
+
+/// Row counts of the operational tables, straight from the database.
+async fn operational_rows(app: &TestApp) -> [u64; 4] {
+    use casedesk::entities::{login_failures, outbox_events, sessions, webhook_deliveries};
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let db = &app.state.db;
+    [
+        sessions::Entity::find().count(db).await.unwrap(),
+        login_failures::Entity::find().count(db).await.unwrap(),
+        webhook_deliveries::Entity::find().count(db).await.unwrap(),
+        outbox_events::Entity::find().count(db).await.unwrap(),
+    ]
+}
+
+/// A year of weekly traffic (sign-ins, failed sign-ins, changes that make
+/// events, webhooks to a receiver that answers and to one that is down):
+/// after each week's housekeeping sweep the operational tables hold only
+/// what their settings keep, not what the year produced; and the sweeper
+/// runs in the background on its own.
+#[tokio::test]
+async fn a_year_of_traffic_leaves_the_operational_tables_bounded() {
+    let w = world(|c| {
+        integration_config(c);
+        c.housekeeping_interval = Duration::from_millis(200);
+    })
+    .await;
+    let app = &w.app;
+    let good = Receiver::start(&[]).await;
+    w.subscribe(&good.url, json!([{"kanaal": "institutions"}]))
+        .await;
+    w.subscribe(
+        "http://127.0.0.1:9/down",
+        json!([{"kanaal": "institutions"}]),
+    )
+    .await;
+    let config = app.state.config.clone();
+    let (mut made_sessions, mut made_failures, mut made_events) = (0, 0, 0);
+    let mut most = [0_u64; 4];
+    for week in 0..52 {
+        let admin = app.sign_in(&w.admin).await;
+        let exchange = app.sign_in(&w.exchange).await;
+        app.sign_in(&w.shelter).await;
+        made_sessions += 3;
+        for _ in 0..2 {
+            let resp = app
+                .login_response(&w.exchange.email, "not the password at all", None)
+                .await;
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+            made_failures += 1;
+        }
+        let resp = app
+            .post("/institutions", Some(&exchange), json!({"name": format!("College {week}"), "kind": "mbo_college", "country": "BE", "city": "Gent", "sisterCity": false}))
+            .await;
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        made_events += 1;
+        // the week's event reaches the receiver that answers
+        wait_for("the week's delivery", || async {
+            good.received().len() > week
+        })
+        .await;
+        // and the admin still reads the feed's subscriptions: the session works
+        assert_eq!(
+            app.get("/subscriptions", &admin).await.status(),
+            StatusCode::OK
+        );
+        app.clock.advance(TimeDelta::days(7));
+        casedesk::housekeeping::sweep(&app.state.db, app.clock.now(), &config)
+            .await
+            .unwrap();
+        let rows = operational_rows(app).await;
+        for (m, r) in most.iter_mut().zip(rows) {
+            *m = (*m).max(r);
+        }
+    }
+    let [sessions, failures, deliveries, events] = most;
+    eprintln!(
+        "a year: {made_sessions} sign-ins, {made_failures} failed sign-ins, {made_events} events; \
+         at most {sessions} sessions, {failures} login failures, {deliveries} deliveries, {events} outbox events kept"
+    );
+    // sessions ended within the week; failures count for 30 minutes
+    assert_eq!(sessions, 0);
+    assert_eq!(failures, 0);
+    // delivered ones stay 7 days, failed ones (and the events they hold) 30
+    assert!(
+        deliveries <= 2 * 6,
+        "{deliveries} deliveries of {made_events} events"
+    );
+    assert!(events <= 7, "{events} events of {made_events}");
+    assert!(made_events >= 52 && made_sessions >= 156);
+
+    // left to itself, the background sweeper does the same
+    let resp = app
+        .login_response(&w.exchange.email, "not the password at all", None)
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    app.sign_in(&w.exchange).await;
+    let before = operational_rows(app).await;
+    assert!(before[0] >= 1 && before[1] >= 1, "{before:?}");
+    app.clock.advance(TimeDelta::days(1));
+    wait_for("the background sweep", || async {
+        let rows = operational_rows(app).await;
+        rows[0] == 0 && rows[1] == 0
+    })
+    .await;
+}

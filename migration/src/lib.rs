@@ -17,6 +17,7 @@ mod m20261202_000010_retired_data_keys;
 mod m20261202_000011_check_in_versions;
 mod m20261203_000012_records_lifecycle;
 mod m20261203_000013_audit_prunes;
+mod m20261204_000014_housekeeping_indexes;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_check_in_versions::Migration),
             Box::new(m20261203_000012_records_lifecycle::Migration),
             Box::new(m20261203_000013_audit_prunes::Migration),
+            Box::new(m20261204_000014_housekeeping_indexes::Migration),
         ]
     }
 }

@@ -333,7 +333,6 @@ impl SelfServiceApi {
             Event::new("login.succeeded", 201).on("staff", account.id),
         )
         .await?;
-        store::prune_failures(&txn, now).await?;
         let roles = store::roles_of(&txn, account.id).await?;
         txn.commit().await?;
         Ok(LoginResponse::Created(Json(SessionCreated {

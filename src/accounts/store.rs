@@ -285,7 +285,8 @@ pub async fn client_by_key(
 
 /// Creates a session and returns its token (shown once) and absolute expiry.
 /// The account's oldest sessions end when it would have more than
-/// `CASEDESK_SESSIONS_PER_ACCOUNT`; sessions that ended are removed.
+/// `CASEDESK_SESSIONS_PER_ACCOUNT`; its sessions that ended are removed
+/// (those of other accounts are left to housekeeping).
 pub async fn create_session(
     db: &impl ConnectionTrait,
     staff_id: Uuid,
@@ -294,9 +295,10 @@ pub async fn create_session(
 ) -> Result<(Zeroizing<String>, DateTime<Utc>), DbErr> {
     let (token, hash) = crypto::new_token("cds");
     let expires_at = now + config.session_absolute;
-    // sessions that ended are removed (of every account), and the account
-    // keeps at most its newest `sessions_per_account - 1` before this one
+    // the account's sessions that ended are removed, and it keeps at most
+    // its newest `sessions_per_account - 1` before this one
     sessions::Entity::delete_many()
+        .filter(sessions::Column::StaffId.eq(staff_id))
         .filter(
             Condition::any()
                 .add(sessions::Column::ExpiresAt.lte(now))
@@ -476,7 +478,7 @@ pub async fn locked_until(
 ) -> Result<Option<DateTime<Utc>>, DbErr> {
     let recent = login_failures::Entity::find()
         .filter(login_failures::Column::Subject.eq(subject))
-        .filter(login_failures::Column::At.gt(now - LOCK_WINDOW - LOCK_WINDOW))
+        .filter(login_failures::Column::At.gt(now - FAILURES_KEPT))
         .order_by_desc(login_failures::Column::At)
         .limit(threshold)
         .all(db)
@@ -491,14 +493,9 @@ pub async fn locked_until(
     Ok((last.at - first.at <= LOCK_WINDOW && now < until).then_some(until))
 }
 
-/// Removes failures older than any window that could still matter.
-pub async fn prune_failures(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), DbErr> {
-    login_failures::Entity::delete_many()
-        .filter(login_failures::Column::At.lt(now - LOCK_WINDOW - LOCK_WINDOW))
-        .exec(db)
-        .await?;
-    Ok(())
-}
+/// How long a failure can still count towards a lock: housekeeping removes
+/// older ones.
+pub const FAILURES_KEPT: TimeDelta = TimeDelta::minutes(30);
 
 // ---- role grants (four eyes on the shelter roles) ----
 

@@ -86,9 +86,7 @@ pub async fn run(state: AppState) {
             return;
         }
     };
-    let mut rounds: u64 = 0;
     loop {
-        rounds += 1;
         let busy = match round(&state, &client, &config).await {
             Ok(n) => n > 0,
             Err(e) => {
@@ -96,11 +94,6 @@ pub async fn run(state: AppState) {
                 false
             }
         };
-        if rounds % 1000 == 0 {
-            if let Err(e) = prune(&state.db, state.clock.now(), &config).await {
-                tracing::warn!(error = %e, "pruning delivered webhooks and old events failed");
-            }
-        }
         if busy {
             continue;
         }
@@ -446,18 +439,42 @@ async fn record_outcome(
 /// inspection, then removed; outbox events older than the feed window
 /// that no delivery needs any more go too (see [`super::store::prune_outbox`]).
 pub async fn prune(
-    db: &DatabaseConnection,
+    db: &impl sea_orm::ConnectionTrait,
     now: DateTime<Utc>,
     config: &crate::config::Webhooks,
 ) -> Result<(u64, u64), DbErr> {
-    let deliveries = webhook_deliveries::Entity::delete_many()
+    let delivered = webhook_deliveries::Entity::delete_many()
         .filter(webhook_deliveries::Column::Status.eq(DELIVERED))
         .filter(webhook_deliveries::Column::DeliveredAt.lt(now - config.delivered_keep))
         .exec(db)
         .await?
         .rows_affected;
+    // failed deliveries stay for a retry for a while, then go
+    let failed = webhook_deliveries::Entity::delete_many()
+        .filter(webhook_deliveries::Column::Status.eq(FAILED))
+        .filter(webhook_deliveries::Column::LastAttemptAt.lt(now - config.failed_keep))
+        .exec(db)
+        .await?
+        .rows_affected;
+    // a deactivated subscription's deliveries are not attempted: once as old
+    // as a failed one may get, they go too (and stop holding events back)
+    let stale = webhook_deliveries::Entity::delete_many()
+        .filter(webhook_deliveries::Column::Status.eq(PENDING))
+        .filter(webhook_deliveries::Column::CreatedAt.lt(now - config.failed_keep))
+        .filter(
+            webhook_deliveries::Column::SubscriptionId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(webhook_subscriptions::Column::Id)
+                    .from(webhook_subscriptions::Entity)
+                    .and_where(webhook_subscriptions::Column::Active.eq(false))
+                    .to_owned(),
+            ),
+        )
+        .exec(db)
+        .await?
+        .rows_affected;
     let events = super::store::prune_outbox(db, now - config.feed_window).await?;
-    Ok((deliveries, events))
+    Ok((delivered + failed + stale, events))
 }
 
 /// Starts the worker when this process delivers (supervised: a panic
