@@ -132,6 +132,9 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, 
     records::store::seed_defaults(&conn, clock.now())
         .await
         .map_err(db::DbSetupError::Migrate)?;
+    records::index_build::ensure_built(&conn, clock.now())
+        .await
+        .map_err(db::DbSetupError::Migrate)?;
     let hasher = Hasher::new(config.password_hash_concurrency, config.password_hash_queue)
         .map_err(|_| StartError::Hasher)?;
     let appender = audit::Appender::start(conn.clone());

@@ -169,48 +169,79 @@ async fn world(app: &TestApp) -> (BTreeMap<&'static str, String>, Vec<String>) {
     )
     .await;
     let records = app.account(&[Role::RecordsOfficer]).await;
-    let r = Some(records.token.as_str());
     let rules: Value = app
         .get("/retention-rules?limit=200", &records.token)
         .await
         .json()
         .await
         .unwrap();
-    for outcome in ["withdrawn", "all"] {
+    // the shortest term there is (a day), and a clock two days on
+    for (record_type, outcome) in [
+        ("placement", "withdrawn"),
+        ("participant", "all"),
+        ("defender", "none"),
+    ] {
         let rule = rules["items"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|x| {
-                x["outcome"] == outcome
-                    && (x["recordType"] == "placement" || x["recordType"] == "participant")
-            })
+            .find(|x| x["outcome"] == outcome && x["recordType"] == record_type)
             .unwrap()
             .clone();
         let resp = app
-            .request(Method::PATCH, &format!("/retention-rules/{}", id(&rule)), r)
+            .request(
+                Method::PATCH,
+                &format!("/retention-rules/{}", id(&rule)),
+                Some(&records.token),
+            )
             .header("If-Match", format!("\"{}\"", rule["version"]))
-            .json(&json!({"term": "P0D"}))
+            .json(&json!({"term": "P1D"}))
             .send()
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
     }
+    app.clock.advance(chrono::TimeDelta::days(2));
+    let records_token = app.sign_in(&records).await;
+    let r = Some(records_token.as_str());
     let index: Value = app
-        .get("/archive-records", &records.token)
+        .get("/archive-records", &records_token)
         .await
         .json()
         .await
         .unwrap();
-    let entries: Vec<Value> = index["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["id"].clone())
-        .collect();
-    assert_eq!(entries.len(), 4, "{index}");
+    let entry = |record_type: &str, nth: usize| -> Value {
+        index["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["recordType"] == record_type)
+            .nth(nth)
+            .unwrap_or_else(|| panic!("{record_type} {nth}: {index}"))["id"]
+            .clone()
+    };
+    // two lists: a placement alone, then a participant (with their
+    // placement) and a defender who never had a stay
     let mut destruction_list = String::new();
-    for records in [&entries[..1], &entries[1..]] {
+    let items = index["items"].as_array().unwrap();
+    let first_placement = items
+        .iter()
+        .find(|e| e["recordType"] == "placement")
+        .unwrap()
+        .clone();
+    // a participant's reference is that of their (only) placement
+    let other = items
+        .iter()
+        .find(|e| {
+            e["recordType"] == "participant" && e["reference"] != first_placement["reference"]
+        })
+        .unwrap_or_else(|| panic!("{index}"))["id"]
+        .clone();
+    let first_placement = first_placement["id"].clone();
+    for records in [
+        vec![first_placement.clone()],
+        vec![other, entry("defender", 0)],
+    ] {
         let v = created(
             app.post(
                 "/destruction-lists",
@@ -231,12 +262,12 @@ async fn world(app: &TestApp) -> (BTreeMap<&'static str, String>, Vec<String>) {
     ]);
     // the records officer first: a coordinator sees only the lists of their programme
     let tokens = vec![
-        records.token.clone(),
-        shelter.token.clone(),
-        exchange.token.clone(),
-        admin.token.clone(),
-        auditor.token.clone(),
-        analyst.token.clone(),
+        records_token.clone(),
+        app.sign_in(&shelter).await,
+        app.sign_in(&exchange).await,
+        app.sign_in(&admin).await,
+        app.sign_in(&auditor).await,
+        app.sign_in(&analyst).await,
         events,
     ];
     (ids, tokens)

@@ -27,6 +27,8 @@ async fn ok(resp: reqwest::Response, status: StatusCode) -> Value {
 struct World {
     app: TestApp,
     records: Account,
+    /// A second records officer: the archivist who approves what `records` wrote.
+    archivist: Account,
     shelter: Account,
     exchange: Account,
 }
@@ -36,6 +38,7 @@ impl World {
         let app = TestApp::spawn().await;
         World {
             records: app.account(&[Role::RecordsOfficer]).await,
+            archivist: app.account(&[Role::RecordsOfficer]).await,
             shelter: app.account(&[Role::ShelterCoordinator]).await,
             exchange: app.account(&[Role::ExchangeCoordinator]).await,
             app,
@@ -45,7 +48,12 @@ impl World {
     /// Moves the clock on and signs everyone in again (sessions end).
     async fn years_later(&mut self, by: TimeDelta) {
         self.app.clock.advance(by);
-        for a in [&mut self.records, &mut self.shelter, &mut self.exchange] {
+        for a in [
+            &mut self.records,
+            &mut self.archivist,
+            &mut self.shelter,
+            &mut self.exchange,
+        ] {
             a.token = self.app.sign_in(a).await;
         }
     }
@@ -182,7 +190,14 @@ impl World {
             .unwrap_or_else(|| panic!("{record_id} is not in the archive index"))
     }
 
+    /// Moves a list on as its author would, or (to `ready_to_delete`) as
+    /// the archivist approves it.
     async fn list_status(&self, list: &str, to: &str) -> reqwest::Response {
+        let who = if to == "ready_to_delete" {
+            &self.archivist
+        } else {
+            &self.records
+        };
         let current = ok(
             self.app
                 .get(&format!("/destruction-lists/{list}"), &self.records.token)
@@ -194,7 +209,7 @@ impl World {
             .request(
                 Method::POST,
                 &format!("/destruction-lists/{list}/status-changes"),
-                Some(&self.records.token),
+                Some(&who.token),
             )
             .header("If-Match", format!("\"{}\"", current["version"]))
             .json(&json!({"status": to}))
@@ -311,7 +326,7 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
         let index = index.clone();
         move || index.iter().find(|r| r["recordId"] == id.as_str()).unwrap()["id"].clone()
     };
-    let (e_d1, e_d2, e_d3, e_s1, e_p1, e_pl1) = (
+    let (e_d1, e_d2, e_d3, e_s1, e_p1, _e_pl1) = (
         entry(&d1)(),
         entry(&d2)(),
         entry(&d3)(),
@@ -355,7 +370,7 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
             .post(
                 "/destruction-lists",
                 Some(&w.records.token),
-                json!({"name": "2026 closures", "records": [e_d1, e_d3, e_p1, e_pl1]}),
+                json!({"name": "2026 closures", "records": [e_d1, e_d3, e_p1]}),
             )
             .await,
         StatusCode::CREATED,
@@ -381,7 +396,11 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
     let shelter_items = w.items(&list_id, &w.shelter.token).await;
     let exchange_items = w.items(&list_id, &w.exchange.token).await;
     assert_eq!(shelter_items.len(), 2);
-    assert_eq!(exchange_items.len(), 2);
+    assert_eq!(
+        exchange_items.len(),
+        1,
+        "the placement goes with its participant"
+    );
     assert!(shelter_items.iter().all(|i| i["programme"] == "shelter"));
     // a review before the list is submitted is refused
     let d1_item = item_of(&shelter_items, &d1)["id"].clone();
@@ -517,14 +536,14 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
     let done = casedesk::records::execution::execute_due(&w.app.state, None)
         .await
         .unwrap();
-    assert_eq!((done.lists, done.records), (1, 2));
+    assert_eq!((done.lists, done.records), (1, 1));
     let again = casedesk::records::execution::execute_due(&w.app.state, None)
         .await
         .unwrap();
     assert_eq!(again.records, 0);
     let events = w.app.audit_rows().await;
     let count = |action: &str| events.iter().filter(|e| e.action == action).count();
-    assert_eq!(count("record.destroyed"), 3);
+    assert_eq!(count("record.destroyed"), 2);
     assert_eq!(count("defender.erased"), 1);
     assert_eq!(count("participant.destroyed"), 1);
     assert_eq!(count("placement.destroyed"), 1);
@@ -549,12 +568,27 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
     )
     .await;
     let items = report["items"].as_array().unwrap();
-    assert_eq!(items.len(), 3, "{report}");
+    // the stay and the placement that went with their defender and
+    // participant are items too
+    assert_eq!(items.len(), 4, "{report}");
+    let s1_row = items.iter().find(|i| i["recordId"] == s1.as_str()).unwrap();
+    assert_eq!(s1_row["partOf"], d1.as_str(), "{report}");
+    assert!(s1_row["reference"].as_str().unwrap().starts_with("SC-"));
+    assert_eq!(
+        items.iter().find(|i| i["recordId"] == d1.as_str()).unwrap()["reference"],
+        s1_row["reference"]
+    );
+    let pl1_row = items
+        .iter()
+        .find(|i| i["recordId"] == pl1.as_str())
+        .unwrap();
+    assert_eq!(pl1_row["partOf"], p1.as_str(), "{report}");
     let d1_row = items.iter().find(|i| i["recordId"] == d1.as_str()).unwrap();
     assert_eq!(d1_row["selectielijstklasse"], "casedesk:shelter.defender");
     assert_eq!(d1_row["closedOn"], today.to_string());
     assert_eq!(d1_row["reviewedBy"], w.shelter.id.to_string());
-    assert_eq!(report["approvedBy"], w.records.id.to_string());
+    assert_eq!(report["approvedBy"], w.archivist.id.to_string());
+    assert_eq!(report["author"], w.records.id.to_string());
     let year = today.format("%Y").to_string();
     let mut roll: Vec<(String, String, u64)> = report["rollUp"]
         .as_array()
@@ -574,7 +608,8 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
         vec![
             ("defender".into(), year.clone(), 1),
             ("participant".into(), year.clone(), 1),
-            ("placement".into(), year.clone(), 1)
+            ("placement".into(), year.clone(), 1),
+            ("stay".into(), year.clone(), 1)
         ]
     );
     let sha = report["sha256"].as_str().unwrap();
@@ -606,14 +641,14 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
         .unwrap();
     assert_eq!(csv.status(), StatusCode::OK);
     let csv = csv.text().await.unwrap();
-    assert_eq!(csv.lines().count(), 4, "{csv}");
+    assert_eq!(csv.lines().count(), 5, "{csv}");
     assert!(csv.starts_with("listId,recordType,recordId,reference,outcome,selectielijstklasse"));
     let totals = ok(
         w.app.get("/destruction-totals", &w.records.token).await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(totals["items"].as_array().unwrap().len(), 3);
+    assert_eq!(totals["items"].as_array().unwrap().len(), 4);
 
     // gone for every reader; the index says destroyed (the stay with its defender)
     problem(
@@ -679,7 +714,7 @@ async fn rules_are_data_and_bad_input_destroys_nothing() {
     )
     .await;
     let rules = rules["items"].as_array().unwrap().clone();
-    assert_eq!(rules.len(), 10, "one rule per record type and outcome");
+    assert_eq!(rules.len(), 12, "one rule per record type and outcome");
     let rule = rules
         .iter()
         .find(|r| r["recordType"] == "placement" && r["outcome"] == "withdrawn")
@@ -864,7 +899,11 @@ async fn two_replicas_executing_at_once_destroy_each_record_once() {
     .await;
     let id = list["id"].as_str().unwrap().to_owned();
     let items = w.items(&id, &w.records.token).await;
-    assert_eq!(items.len(), 6, "three participants and their placements");
+    assert_eq!(
+        items.len(),
+        3,
+        "three participants (their placements go with them, not as items of their own)"
+    );
     ok(w.list_status(&id, "ready_to_review").await, StatusCode::OK).await;
     let decisions: Vec<Value> = items
         .iter()
@@ -899,7 +938,7 @@ async fn two_replicas_executing_at_once_destroy_each_record_once() {
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(
         (a.lists + b.lists, a.records + b.records),
-        (1, 6),
+        (1, 3),
         "{a:?} {b:?}"
     );
     assert!(
@@ -908,7 +947,7 @@ async fn two_replicas_executing_at_once_destroy_each_record_once() {
     );
     let events = w.app.audit_rows().await;
     let count = |action: &str| events.iter().filter(|e| e.action == action).count();
-    assert_eq!(count("record.destroyed"), 6);
+    assert_eq!(count("record.destroyed"), 3);
     assert_eq!(count("participant.destroyed"), 3);
     assert_eq!(count("placement.destroyed"), 3);
     assert_eq!(count("destruction_report.created"), 1);
@@ -919,5 +958,838 @@ async fn two_replicas_executing_at_once_destroy_each_record_once() {
         StatusCode::OK,
     )
     .await;
-    assert_eq!(report["items"].as_array().unwrap().len(), 6);
+    // every placement destroyed with its participant is an item of the
+    // report, naming the participant it went with
+    let reported = report["items"].as_array().unwrap();
+    assert_eq!(reported.len(), 6, "{report}");
+    let participants: Vec<&Value> = reported
+        .iter()
+        .filter(|i| i["recordType"] == "participant")
+        .collect();
+    assert_eq!(participants.len(), 3);
+    for p in reported.iter().filter(|i| i["recordType"] == "placement") {
+        assert!(
+            participants.iter().any(|x| x["recordId"] == p["partOf"]),
+            "{p}"
+        );
+        assert!(p["reference"].as_str().unwrap().starts_with("EX-"), "{p}");
+    }
+    for p in &participants {
+        assert!(p["reference"].as_str().unwrap().starts_with("EX-"), "{p}");
+    }
+    let totals = ok(
+        w.app.get("/destruction-totals", &w.records.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let placements: u64 = totals["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["recordType"] == "placement")
+        .map(|t| t["records"].as_u64().unwrap())
+        .sum();
+    assert_eq!(placements, 3, "{totals}");
+}
+
+// ---- issue 31: destruction never takes what it must keep ----
+
+impl World {
+    /// Proposes `records` (index entry ids), has each programme's
+    /// coordinator accept every item, and the archivist approve it.
+    async fn approved_list(&self, records: &[Value]) -> String {
+        let list = ok(
+            self.app
+                .post(
+                    "/destruction-lists",
+                    Some(&self.records.token),
+                    json!({"name": "approved", "records": records}),
+                )
+                .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let id = list["id"].as_str().unwrap().to_owned();
+        ok(
+            self.list_status(&id, "ready_to_review").await,
+            StatusCode::OK,
+        )
+        .await;
+        for reviewer in [&self.shelter, &self.exchange] {
+            let resp = self
+                .app
+                .get(&format!("/destruction-lists/{id}/items"), &reviewer.token)
+                .await;
+            if resp.status() == StatusCode::NOT_FOUND {
+                continue; // nothing of their programme on it
+            }
+            let items = ok(resp, StatusCode::OK).await["items"]
+                .as_array()
+                .unwrap()
+                .clone();
+            let decisions: Vec<Value> = items
+                .iter()
+                .map(|i| json!({"item": i["id"], "decision": "accept"}))
+                .collect();
+            ok(
+                self.app
+                    .post(
+                        &format!("/destruction-lists/{id}/reviews"),
+                        Some(&reviewer.token),
+                        json!({"decisions": decisions}),
+                    )
+                    .await,
+                StatusCode::OK,
+            )
+            .await;
+        }
+        ok(
+            self.list_status(&id, "ready_for_archivist").await,
+            StatusCode::OK,
+        )
+        .await;
+        ok(
+            self.list_status(&id, "ready_to_delete").await,
+            StatusCode::OK,
+        )
+        .await;
+        id
+    }
+
+    /// Waits out the waiting period and executes what is due.
+    async fn execute(&mut self) -> casedesk::records::execution::Executed {
+        self.years_later(TimeDelta::days(8)).await;
+        casedesk::records::execution::execute_due(&self.app.state, None)
+            .await
+            .unwrap()
+    }
+
+    async fn report(&self, list: &str) -> Value {
+        ok(
+            self.app
+                .get(
+                    &format!("/destruction-lists/{list}/report"),
+                    &self.records.token,
+                )
+                .await,
+            StatusCode::OK,
+        )
+        .await
+    }
+
+    async fn find_entry(&self, record_id: &str) -> Option<Value> {
+        self.archive()
+            .await
+            .into_iter()
+            .find(|r| r["recordId"] == record_id)
+    }
+
+    async fn stay_status(&self, stay: &str, to: &str) {
+        ok(
+            self.app
+                .post(
+                    &format!("/stays/{stay}/status-changes"),
+                    Some(&self.shelter.token),
+                    json!({"to": to, "reason": "the defender asked for help again"}),
+                )
+                .await,
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+
+    async fn new_stay(&self, defender: &str, confidentiality: &str) -> String {
+        let s = ok(
+            self.app
+                .post(
+                    "/stays",
+                    Some(&self.shelter.token),
+                    json!({"defenderId": defender, "intakeRound": "2030-spring", "plannedArrival": "2030-03-01",
+                           "plannedDeparture": "2030-06-01", "visaStatus": "to_apply", "insuranceArranged": true,
+                           "confidentiality": confidentiality}),
+                )
+                .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        s["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn hold(&self, entry: &Value, hold: bool) -> reqwest::Response {
+        self.app
+            .request(
+                Method::PATCH,
+                &format!("/archive-records/{}", entry["id"].as_str().unwrap()),
+                Some(&self.records.token),
+            )
+            .header("If-Match", format!("\"{}\"", entry["version"]))
+            .header("X-Audit-Reason", "litigation hold")
+            .json(&json!({"legalHold": hold}))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_record_reopened_after_approval_is_not_destroyed() {
+    let mut w = World::new().await;
+    let (d, s) = w
+        .closed_defender("Sandpiper", "Reopened Defender Name")
+        .await;
+    let (p, pl) = w
+        .participant("reopened.learner@student.example.nl", "withdrawn")
+        .await;
+    w.years_later(TimeDelta::days(2 * 366)).await;
+    let entries = [
+        w.entry(&d).await["id"].clone(),
+        w.entry(&p).await["id"].clone(),
+    ];
+    let list = w.approved_list(&entries).await;
+    // during the waiting period the stay is reopened, a new stay with a
+    // safety note begins, and the participant applies for a new placement
+    w.stay_status(&s, "aftercare").await;
+    let s2 = w.new_stay(&d, "restricted").await;
+    ok(
+        w.app
+            .post(
+                &format!("/stays/{s2}/notes"),
+                Some(&w.shelter.token),
+                json!({"category": "safety", "body": "moved to the safe flat"}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    // open again: out of the index and off the list at once
+    assert!(w.find_entry(&d).await.is_none());
+    assert!(w.find_entry(&s).await.is_none());
+    let t = Some(w.exchange.token.as_str());
+    let old = ok(
+        w.app
+            .get(&format!("/placements/{pl}"), &w.exchange.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let body = json!({"participantId": p, "direction": "outgoing",
+        "sendingInstitutionId": old["sendingInstitutionId"], "receivingInstitutionId": old["receivingInstitutionId"],
+        "kind": "traineeship", "plannedStart": "2031-02-01", "plannedEnd": "2031-04-30"});
+    let pl2 = ok(
+        w.app.post("/placements", t, body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert!(w.find_entry(&p).await.is_none());
+
+    let done = w.execute().await;
+    assert_eq!((done.lists, done.records), (1, 0));
+    for path in [
+        format!("/defenders/{d}"),
+        format!("/stays/{s}"),
+        format!("/stays/{s2}"),
+    ] {
+        ok(w.app.get(&path, &w.shelter.token).await, StatusCode::OK).await;
+    }
+    let notes = ok(
+        w.app
+            .get(&format!("/stays/{s2}/notes"), &w.shelter.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(notes["items"][0]["body"], "moved to the safe flat");
+    for path in [
+        format!("/participants/{p}"),
+        format!("/placements/{pl}"),
+        format!("/placements/{}", pl2["id"].as_str().unwrap()),
+    ] {
+        ok(w.app.get(&path, &w.exchange.token).await, StatusCode::OK).await;
+    }
+    let report = w.report(&list).await;
+    assert_eq!(report["items"].as_array().unwrap().len(), 0, "{report}");
+    let items = w.items(&list, &w.records.token).await;
+    assert!(items.iter().all(|i| i["status"] == "removed"), "{items:?}");
+}
+
+#[tokio::test]
+async fn a_hold_or_keep_on_a_stay_or_placement_saves_its_defender_or_participant() {
+    let mut w = World::new().await;
+    let (d, s) = w.closed_defender("Turnstone", "Held Stay Defender").await;
+    let (d2, s2) = w.closed_defender("Dunlin", "Later Held Defender").await;
+    let (p, pl) = w
+        .participant("kept.learner@student.example.nl", "withdrawn")
+        .await;
+    w.years_later(TimeDelta::days(2 * 366)).await;
+
+    // a hold on a stay: its defender cannot be proposed, nor erased
+    ok(w.hold(&w.entry(&s).await, true).await, StatusCode::OK).await;
+    let resp = w
+        .app
+        .post(
+            "/destruction-lists",
+            Some(&w.records.token),
+            json!({"name": "held part", "records": [w.entry(&d).await["id"]]}),
+        )
+        .await;
+    assert_eq!(
+        problem(resp, 400).await["invalidParams"][0]["code"],
+        "part_legal_hold"
+    );
+    let current = ok(
+        w.app
+            .get(&format!("/defenders/{d}"), &w.shelter.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let resp = w
+        .app
+        .request(
+            Method::DELETE,
+            &format!("/defenders/{d}"),
+            Some(&w.shelter.token),
+        )
+        .header("If-Match", format!("\"{}\"", current["version"]))
+        .header("X-Audit-Reason", "the defender asked to be forgotten")
+        .send()
+        .await
+        .unwrap();
+    let p409 = problem(resp, 409).await;
+    assert!(
+        p409["type"].as_str().unwrap().ends_with("legal-hold"),
+        "{p409}"
+    );
+    assert!(
+        p409["detail"].as_str().unwrap().contains("17(3)(e)"),
+        "{p409}"
+    );
+
+    // a keep until 2040 on a placement outlives its participant's date
+    let pl_list = ok(
+        w.app
+            .post(
+                "/destruction-lists",
+                Some(&w.records.token),
+                json!({"name": "placement", "records": [w.entry(&pl).await["id"]]}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let pl_list = pl_list["id"].as_str().unwrap().to_owned();
+    ok(
+        w.list_status(&pl_list, "ready_to_review").await,
+        StatusCode::OK,
+    )
+    .await;
+    let item = w.items(&pl_list, &w.exchange.token).await[0]["id"].clone();
+    ok(
+        w.app
+            .post(
+                &format!("/destruction-lists/{pl_list}/reviews"),
+                Some(&w.exchange.token),
+                json!({"decisions": [{"item": item, "decision": "keep", "keepUntil": "2040-01-01"}]}),
+            )
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    ok(
+        w.list_status(&pl_list, "ready_to_review").await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(w.entry(&pl).await["keepUntil"], "2040-01-01");
+    let participant = w.entry(&p).await;
+    assert!(
+        participant["archiefactiedatum"].as_str().unwrap() >= "2040-01-01",
+        "{participant}"
+    );
+    let resp = w
+        .app
+        .post(
+            "/destruction-lists",
+            Some(&w.records.token),
+            json!({"name": "kept part", "records": [participant["id"]]}),
+        )
+        .await;
+    assert_eq!(
+        problem(resp, 400).await["invalidParams"][0]["code"],
+        "part_kept"
+    );
+
+    // a hold placed on a stay after its defender's list was approved
+    let list = w.approved_list(&[w.entry(&d2).await["id"].clone()]).await;
+    ok(w.hold(&w.entry(&s2).await, true).await, StatusCode::OK).await;
+    let done = w.execute().await;
+    assert_eq!(done.records, 0);
+    ok(
+        w.app
+            .get(&format!("/defenders/{d2}"), &w.shelter.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let held = w.entry(&s2).await;
+    assert_eq!(held["legalHold"], true);
+    assert_eq!(held["archiefstatus"], "nog_te_archiveren", "{held}");
+    assert_eq!(w.report(&list).await["items"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn secret_stays_and_their_defenders_are_absent_for_whoever_may_not_see_them() {
+    let mut w = World::new().await;
+    let (d, s) = w
+        .closed_defender("Shearwater", "Secret Defender Name")
+        .await;
+    // the coordinator makes the stay secret
+    let stay = ok(
+        w.app.get(&format!("/stays/{s}"), &w.shelter.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let resp = w
+        .app
+        .request(
+            Method::PATCH,
+            &format!("/stays/{s}"),
+            Some(&w.shelter.token),
+        )
+        .header("If-Match", format!("\"{}\"", stay["version"]))
+        .header("X-Audit-Reason", "the defender is followed")
+        .json(&json!({"confidentiality": "secret"}))
+        .send()
+        .await
+        .unwrap();
+    ok(resp, StatusCode::OK).await;
+    w.years_later(TimeDelta::days(2 * 366)).await;
+    // the records officer: not in the index, not by id, not by filter
+    let index = w.archive().await;
+    let text = serde_json::to_string(&index).unwrap();
+    for hidden in [d.as_str(), s.as_str(), stay["reference"].as_str().unwrap()] {
+        assert!(!text.contains(hidden), "{hidden} in the index");
+    }
+    let both = w
+        .app
+        .account(&[Role::RecordsOfficer, Role::ShelterCoordinator])
+        .await;
+    let seen = ok(
+        w.app.get("/archive-records?limit=200", &both.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let entry = seen["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["recordId"] == d.as_str())
+        .expect("a coordinator who is records officer too sees it")
+        .clone();
+    problem(
+        w.app
+            .get(
+                &format!("/archive-records/{}", entry["id"].as_str().unwrap()),
+                &w.records.token,
+            )
+            .await,
+        404,
+    )
+    .await;
+    let today = w.app.clock.now().date_naive();
+    let resp = w
+        .app
+        .post(
+            "/destruction-lists",
+            Some(&w.records.token),
+            json!({"name": "by filter", "filter": {"dueBy": today}}),
+        )
+        .await;
+    assert_eq!(
+        problem(resp, 400).await["invalidParams"][0]["code"],
+        "empty"
+    );
+    let resp = w
+        .app
+        .post(
+            "/destruction-lists",
+            Some(&w.records.token),
+            json!({"name": "named", "records": [entry["id"]]}),
+        )
+        .await;
+    assert_eq!(
+        problem(resp, 400).await["invalidParams"][0]["code"],
+        "not_found"
+    );
+    // a list the coordinator writes is not there for the plain records officer
+    let list = ok(
+        w.app
+            .post(
+                "/destruction-lists",
+                Some(&both.token),
+                json!({"name": "secret", "records": [entry["id"]]}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let list_id = list["id"].as_str().unwrap();
+    problem(
+        w.app
+            .get(&format!("/destruction-lists/{list_id}"), &w.records.token)
+            .await,
+        404,
+    )
+    .await;
+    let lists = ok(
+        w.app.get("/destruction-lists", &w.records.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(!lists.to_string().contains(list_id));
+}
+
+#[tokio::test]
+async fn author_reviewer_and_archivist_are_three_people_whatever_roles_they_hold() {
+    let mut w = World::new().await;
+    let (d, _) = w.closed_defender("Godwit", "Separated Defender").await;
+    w.years_later(TimeDelta::days(2 * 366)).await;
+    let many = w
+        .app
+        .account(&[Role::RecordsOfficer, Role::ShelterCoordinator])
+        .await;
+    let list = ok(
+        w.app
+            .post(
+                "/destruction-lists",
+                Some(&many.token),
+                json!({"name": "alone", "records": [w.entry(&d).await["id"]]}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = list["id"].as_str().unwrap().to_owned();
+    let status = |who: &Account, to: &'static str| {
+        let id = id.clone();
+        let token = who.token.clone();
+        let app = &w.app;
+        async move {
+            let current = ok(
+                app.get(&format!("/destruction-lists/{id}"), &token).await,
+                StatusCode::OK,
+            )
+            .await;
+            app.request(
+                Method::POST,
+                &format!("/destruction-lists/{id}/status-changes"),
+                Some(&token),
+            )
+            .header("If-Match", format!("\"{}\"", current["version"]))
+            .json(&json!({"status": to}))
+            .send()
+            .await
+            .unwrap()
+        }
+    };
+    ok(status(&many, "ready_to_review").await, StatusCode::OK).await;
+    let item = w.items(&id, &many.token).await[0]["id"].clone();
+    let review = |who: &Account| {
+        let (path, token) = (
+            format!("/destruction-lists/{id}/reviews"),
+            who.token.clone(),
+        );
+        let body = json!({"decisions": [{"item": item, "decision": "accept"}]});
+        let app = &w.app;
+        async move { app.post(&path, Some(&token), body).await }
+    };
+    // the author does not review their own list
+    let p = problem(review(&many).await, 409).await;
+    assert!(
+        p["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("separation-of-duties"),
+        "{p}"
+    );
+    // another coordinator, who is a records officer too, reviews it
+    let reviewer = w
+        .app
+        .account(&[Role::ShelterCoordinator, Role::RecordsOfficer])
+        .await;
+    ok(review(&reviewer).await, StatusCode::OK).await;
+    ok(status(&many, "ready_for_archivist").await, StatusCode::OK).await;
+    // neither the author nor the reviewer approves it
+    for who in [&many, &reviewer] {
+        let p = problem(status(who, "ready_to_delete").await, 409).await;
+        assert!(
+            p["type"]
+                .as_str()
+                .unwrap()
+                .ends_with("separation-of-duties"),
+            "{p}"
+        );
+    }
+    let archivist = w
+        .app
+        .account(&[Role::RecordsOfficer, Role::ShelterCoordinator])
+        .await;
+    ok(status(&archivist, "ready_to_delete").await, StatusCode::OK).await;
+    assert_eq!(w.execute().await.records, 1);
+}
+
+#[tokio::test]
+async fn a_defender_erased_on_request_before_execution_is_not_reported_as_destroyed_by_the_list() {
+    let mut w = World::new().await;
+    let (d, s) = w.closed_defender("Whimbrel", "Erased Early Defender").await;
+    w.years_later(TimeDelta::days(2 * 366)).await;
+    let list = w.approved_list(&[w.entry(&d).await["id"].clone()]).await;
+    let current = ok(
+        w.app
+            .get(&format!("/defenders/{d}"), &w.shelter.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let resp = w
+        .app
+        .request(
+            Method::DELETE,
+            &format!("/defenders/{d}"),
+            Some(&w.shelter.token),
+        )
+        .header("If-Match", format!("\"{}\"", current["version"]))
+        .header("X-Audit-Reason", "the defender asked to be forgotten")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    for id in [&d, &s] {
+        let e = w.entry(id).await;
+        assert_eq!(e["archiefstatus"], "vernietigd", "{e}");
+        assert_eq!(e["destructionListId"], Value::Null, "{e}");
+    }
+    let done = w.execute().await;
+    assert_eq!(done.records, 0);
+    assert_eq!(w.report(&list).await["items"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn every_record_with_personal_data_reaches_a_retention_date() {
+    let mut w = World::new().await;
+    let t = Some(w.shelter.token.as_str());
+    let lone = ok(
+        w.app
+            .post(
+                "/defenders",
+                t,
+                json!({"codename": "Knot", "countryOfWork": "UG", "fieldOfWork": "journalism",
+                       "languages": ["English"], "riskLevel": "high", "identity": {"legalName": "No Stay Yet"}}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let lone = lone["id"].as_str().unwrap().to_owned();
+    let (p, pl) = w
+        .participant("placed.alone@student.example.nl", "withdrawn")
+        .await;
+    let e = w.entry(&lone).await;
+    assert_eq!(e["outcome"], "none");
+    assert!(e["archiefactiedatum"].is_string(), "{e}");
+    // the placement destroyed on its own: the participant stays, and is due
+    w.years_later(TimeDelta::days(2 * 366)).await;
+    let list = w.approved_list(&[w.entry(&pl).await["id"].clone()]).await;
+    assert_eq!(w.execute().await.records, 1);
+    assert_eq!(w.report(&list).await["items"].as_array().unwrap().len(), 1);
+    let participant = w.entry(&p).await;
+    assert_eq!(participant["archiefstatus"], "nog_te_archiveren");
+    let due = participant["archiefactiedatum"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        due <= w.app.clock.now().date_naive().to_string(),
+        "{participant}"
+    );
+    // and then they go too
+    let list = w.approved_list(&[participant["id"].clone()]).await;
+    assert_eq!(w.execute().await.records, 1);
+    assert_eq!(w.report(&list).await["items"].as_array().unwrap().len(), 1);
+    problem(
+        w.app
+            .get(&format!("/participants/{p}"), &w.exchange.token)
+            .await,
+        404,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn smaller_guards_zero_terms_reasons_kept_for_good_and_append_only_reports() {
+    let mut w = World::new().await;
+    let (d, _) = w.closed_defender("Redshank", "Kept For Good").await;
+    w.years_later(TimeDelta::days(2 * 366)).await;
+    let entry = w.entry(&d).await;
+    // a hold without a reason is refused
+    let resp = w
+        .app
+        .request(
+            Method::PATCH,
+            &format!("/archive-records/{}", entry["id"].as_str().unwrap()),
+            Some(&w.records.token),
+        )
+        .header("If-Match", format!("\"{}\"", entry["version"]))
+        .json(&json!({"legalHold": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        problem(resp, 400).await["invalidParams"][0]["name"],
+        "X-Audit-Reason"
+    );
+    let list = w.approved_list(&[entry["id"].clone()]).await;
+    // the defender's rule becomes "keep for good" while the list waits
+    let rules = ok(
+        w.app
+            .get("/retention-rules?limit=200", &w.records.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let rule = rules["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["recordType"] == "defender" && r["outcome"] == "all")
+        .unwrap()
+        .clone();
+    let patch = |body: Value| {
+        w.app
+            .request(
+                Method::PATCH,
+                &format!("/retention-rules/{}", rule["id"].as_str().unwrap()),
+                Some(&w.records.token),
+            )
+            .header("If-Match", format!("\"{}\"", rule["version"]))
+            .json(&body)
+            .send()
+    };
+    let p = problem(patch(json!({"term": "P0D"})).await.unwrap(), 400).await;
+    assert_eq!(p["invalidParams"][0]["name"], "term", "{p}");
+    ok(
+        patch(json!({"archiefnominatie": "blijvend_bewaren"}))
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(w.entry(&d).await["destructionListId"], Value::Null);
+    assert_eq!(w.execute().await.records, 0);
+    ok(
+        w.app
+            .get(&format!("/defenders/{d}"), &w.shelter.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    // a report cannot be changed or removed, even by the service
+    use sea_orm::ConnectionTrait;
+    let db = &w.app.state.db;
+    assert_eq!(w.report(&list).await["items"].as_array().unwrap().len(), 0);
+    for sql in [
+        "UPDATE destruction_reports SET sha256 = 'x'",
+        "DELETE FROM destruction_reports",
+    ] {
+        assert!(db.execute_unprepared(sql).await.is_err(), "{sql}");
+    }
+}
+
+#[tokio::test]
+async fn learners_destroyed_by_a_list_of_their_own_leave_no_trace_in_the_raw_files() {
+    let mut w = World::new().await;
+    const EMAIL: &str = "only.learner.raw@student.example.nl";
+    let (p, _) = w.participant(EMAIL, "withdrawn").await;
+    w.years_later(TimeDelta::days(2 * 366)).await;
+    let list = w.approved_list(&[w.entry(&p).await["id"].clone()]).await;
+    assert_eq!(w.execute().await.records, 1);
+    assert_eq!(w.report(&list).await["items"].as_array().unwrap().len(), 2);
+    // the purge after a list runs in the background on PostgreSQL
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let raw = raw_database_text(&w.app.db);
+    assert!(
+        !raw.contains(EMAIL),
+        "the learner's e-mail address is still in the files"
+    );
+    assert!(
+        !raw.contains("Fenna"),
+        "the learner's name is still in the files"
+    );
+}
+
+#[tokio::test]
+async fn a_destruction_reports_anchor_outlives_audit_pruning() {
+    use casedesk::audit::{checkpoints, prune};
+    let mut w = World::new().await;
+    let (p, _) = w
+        .participant("anchored.learner@student.example.nl", "withdrawn")
+        .await;
+    w.years_later(TimeDelta::days(2 * 366)).await;
+    let list = w.approved_list(&[w.entry(&p).await["id"].clone()]).await;
+    assert_eq!(w.execute().await.records, 1);
+    let sha = w.report(&list).await["sha256"].as_str().unwrap().to_owned();
+    let state = &w.app.state;
+    checkpoints::make(&state.db, &state.keys.audit, w.app.clock.now())
+        .await
+        .unwrap();
+    // ten years on, the events of that time are pruned
+    w.years_later(state.config.audit_keep + TimeDelta::days(1))
+        .await;
+    let state = &w.app.state;
+    checkpoints::make(&state.db, &state.keys.audit, w.app.clock.now())
+        .await
+        .unwrap();
+    let (point, _) = prune::prune(
+        &state.db,
+        &state.keys.audit,
+        w.app.clock.now(),
+        state.config.audit_keep,
+    )
+    .await
+    .unwrap()
+    .expect("something old enough to prune");
+    let rows = w.app.audit_rows().await;
+    assert!(rows
+        .iter()
+        .all(|e| e.action != "destruction_report.created"));
+    let anchor = rows
+        .iter()
+        .find(|e| e.action == "destruction_report.anchored")
+        .expect("the report's hash is still in the chain");
+    assert_eq!(anchor.resource_id.as_deref(), Some(sha.as_str()));
+    assert!(anchor.seq > point.seq);
+    // a second prune carries it on again
+    w.years_later(state.config.audit_keep + TimeDelta::days(1))
+        .await;
+    let state = &w.app.state;
+    checkpoints::make(&state.db, &state.keys.audit, w.app.clock.now())
+        .await
+        .unwrap();
+    prune::prune(
+        &state.db,
+        &state.keys.audit,
+        w.app.clock.now(),
+        state.config.audit_keep,
+    )
+    .await
+    .unwrap()
+    .expect("pruned again");
+    let rows = w.app.audit_rows().await;
+    assert_eq!(
+        rows.iter()
+            .filter(|e| e.action == "destruction_report.anchored"
+                && e.resource_id.as_deref() == Some(sha.as_str()))
+            .count(),
+        1
+    );
 }

@@ -18,6 +18,7 @@ mod m20261202_000011_check_in_versions;
 mod m20261203_000012_records_lifecycle;
 mod m20261203_000013_audit_prunes;
 mod m20261204_000014_housekeeping_indexes;
+mod m20261206_000015_records_ports;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000012_records_lifecycle::Migration),
             Box::new(m20261203_000013_audit_prunes::Migration),
             Box::new(m20261204_000014_housekeeping_indexes::Migration),
+            Box::new(m20261206_000015_records_ports::Migration),
         ]
     }
 }

@@ -480,7 +480,7 @@ async fn deny_anonymous(state: &AppState, ctx: &Context, operation: &str) -> Res
 
 /// Operations that refuse a request without an `X-Audit-Reason` (the spec
 /// declares the header required on them).
-pub const REASON_REQUIRED: &[&str] = &["eraseDefender"];
+pub const REASON_REQUIRED: &[&str] = &["eraseDefender", "updateArchiveRecord"];
 
 /// Checks what the handler does not see once the caller is authenticated:
 /// query keys the operation does not declare (a misspelt filter would

@@ -9,7 +9,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
     sea_query::Query, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::{chain::PrunePoint, AuditKeys};
@@ -17,6 +17,9 @@ use crate::{
     db::begin_write,
     entities::{audit_checkpoints, audit_events, audit_prunes},
 };
+
+/// The events whose `resource_id` is a destruction report's SHA-256.
+pub const REPORT_ANCHORS: [&str; 2] = ["destruction_report.created", "destruction_report.anchored"];
 
 /// The point the trail was last pruned to, if it ever was.
 pub async fn latest(db: &impl ConnectionTrait) -> Result<Option<PrunePoint>, DbErr> {
@@ -59,6 +62,29 @@ pub async fn prune(
         return Ok(None);
     };
     let point = PrunePoint::sign(keys, cut.seq, &cut.hash, now);
+    // a destruction report is kept for good, and so is its anchor: the
+    // events holding report hashes that are about to go are written again
+    // at the head of the chain, so each report stays verifiable
+    let anchors: Vec<Option<String>> = audit_events::Entity::find()
+        .select_only()
+        .column(audit_events::Column::ResourceId)
+        .filter(audit_events::Column::Seq.gt(from))
+        .filter(audit_events::Column::Seq.lte(point.seq))
+        .filter(audit_events::Column::Action.is_in(REPORT_ANCHORS))
+        .order_by_asc(audit_events::Column::Seq)
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    let ctx = super::Context::new(keys.clone());
+    for sha in anchors.into_iter().flatten() {
+        super::record(
+            &txn,
+            now,
+            &ctx,
+            super::Event::new("destruction_report.anchored", 200).on("destruction_report", &sha),
+        )
+        .await?;
+    }
     audit_prunes::Entity::insert(audit_prunes::ActiveModel {
         seq: Set(point.seq),
         hash: Set(point.hash.clone()),

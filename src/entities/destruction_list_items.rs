@@ -23,6 +23,11 @@ pub struct Model {
     pub processing: String,
     pub destroyed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    /// The record is (or holds) a secret stay.
+    pub secret: bool,
+    /// For a stay or placement destroyed with its defender or participant:
+    /// the item that destroyed it.
+    pub container_item_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -25,6 +25,7 @@ pub mod participants;
 pub mod placement_status_changes;
 pub mod placements;
 pub mod reference_counters;
+pub mod retention_index_builds;
 pub mod retention_records;
 pub mod retention_rules;
 pub mod retired_data_keys;

@@ -22,6 +22,10 @@ pub struct Model {
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The record is (or holds) a secret stay.
+    pub secret: bool,
+    /// The defender or participant a stay or placement belongs to.
+    pub container_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

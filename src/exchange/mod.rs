@@ -8,6 +8,7 @@ pub mod grants_api;
 pub mod model;
 pub mod participants_api;
 pub mod placements_api;
+pub mod retention;
 pub mod store;
 pub mod views;
 

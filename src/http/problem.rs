@@ -60,6 +60,8 @@ pub enum ProblemType {
     IllegalTransition,
     OverQuota,
     WaitingPeriod,
+    SeparationOfDuties,
+    LegalHold,
     FeedCursorExpired,
     StaleVersion,
     PayloadTooLarge,
@@ -72,7 +74,7 @@ pub enum ProblemType {
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 29] = [
+    pub const ALL: [ProblemType; 31] = [
         Self::InvalidInput,
         Self::UnreadableRequest,
         Self::Unauthenticated,
@@ -93,6 +95,8 @@ impl ProblemType {
         Self::IllegalTransition,
         Self::OverQuota,
         Self::WaitingPeriod,
+        Self::SeparationOfDuties,
+        Self::LegalHold,
         Self::FeedCursorExpired,
         Self::StaleVersion,
         Self::PayloadTooLarge,
@@ -128,6 +132,8 @@ impl ProblemType {
             IllegalTransition => ("illegal-transition", 409, "Illegal transition", "The status change is not allowed from the current status; `detail` lists the allowed ones."),
             OverQuota => ("over-quota", 409, "Over quota", "Accepting the placement would exceed the agreement's quota; a coordinator may override."),
             WaitingPeriod => ("waiting-period", 409, "Waiting period", "A destruction list is executed only once its waiting period has passed; `detail` says when."),
+            SeparationOfDuties => ("separation-of-duties", 409, "Separation of duties", "Author, reviewer and archivist of one destruction list are different people, whatever roles one account holds."),
+            LegalHold => ("legal-hold", 409, "A legal hold stands", "The record, or a stay or placement it holds, is under a legal hold: it is neither erased nor destroyed until the hold is lifted (AVG art. 17(3)(e))."),
             FeedCursorExpired => ("feed-cursor-expired", 410, "Feed cursor expired", "The events after this cursor are older than the feed window and were removed; read from the start of the feed (no cursor) and reconcile by fetching the resources."),
             StaleVersion => ("stale-version", 412, "Stale version", "`If-Match` does not name the current version; nothing was written."),
             PayloadTooLarge => ("payload-too-large", 413, "Payload Too Large", "The request body is larger than 1 MiB."),

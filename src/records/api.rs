@@ -92,6 +92,9 @@ pub struct DestructionReportItem {
     pub reviewed_by: Option<Uuid>,
     pub reviewed_at: Option<Timestamp>,
     pub destroyed_at: Option<Timestamp>,
+    /// For a stay or placement destroyed with its defender or participant:
+    /// the record id of that defender or participant.
+    pub part_of: Option<Uuid>,
 }
 
 /// Destroyed records of one record type closed in one period (a year).
@@ -163,6 +166,12 @@ fn sight(caller: &Caller) -> Option<Vec<CaseProgramme>> {
     Some(reviewed_programmes(caller))
 }
 
+/// Whether the caller may learn that secret records exist: shelter
+/// coordinators (the staff assigned to a secret stay hold no records role).
+fn sees_secret(caller: &Caller) -> bool {
+    caller.has(Role::ShelterCoordinator)
+}
+
 fn reviewed_programmes(caller: &Caller) -> Vec<CaseProgramme> {
     let mut p = Vec::new();
     if caller.has(Role::ShelterCoordinator) {
@@ -181,6 +190,10 @@ async fn visible_list(
     id: Uuid,
 ) -> Result<crate::entities::destruction_lists::Model, ApiError> {
     let list = store::list(db, id).await?.ok_or_else(ApiError::not_found)?;
+    // a list holding a secret record exists only for those who may see it
+    if !sees_secret(caller) && store::holds_secret(db, id).await? {
+        return Err(ApiError::not_found());
+    }
     if let Some(programmes) = sight(caller) {
         if store::items(db, id, Some(&programmes), None, 1)
             .await?
@@ -308,7 +321,7 @@ impl RecordsApi {
         let updated = store::update_rule(&txn, &caller.audit, now, current.id, expected, changes)
             .await?
             .unwrap_or(current);
-        store::refresh(&txn, now).await?;
+        store::rederive(&txn, now, None).await?;
         txn.commit().await?;
         let tag = etag(updated.version);
         Ok(RetentionRuleResponse::Ok(Json(views::rule(updated)?), tag))
@@ -324,6 +337,7 @@ impl RecordsApi {
     async fn list_records(
         &self,
         state: Data<&AppState>,
+        caller: Data<&Caller>,
         req: &Request,
         #[oai(name = "recordType")] record_type: Query<Option<RecordType>>,
         /// Records whose `archiefactiedatum` is on or before this day.
@@ -339,14 +353,12 @@ impl RecordsApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<ArchiveRecordList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        let txn = begin_write(&state.db).await?;
-        store::refresh(&txn, state.clock.now()).await?;
-        txn.commit().await?;
         let filter = RecordFilter {
             record_type: record_type.0,
             due_by: due_by.0,
             archiefstatus: archiefstatus.0,
             legal_hold: legal_hold.0,
+            secret_visible: sees_secret(&caller),
         };
         let rows = store::list_records(&state.db, &filter, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
@@ -371,10 +383,12 @@ impl RecordsApi {
     async fn get_record(
         &self,
         state: Data<&AppState>,
+        caller: Data<&Caller>,
         id: Path<Uuid>,
     ) -> ApiResult<ArchiveRecordResponse> {
         let m = store::record(&state.db, id.0)
             .await?
+            .filter(|m| !m.secret || sees_secret(&caller))
             .ok_or_else(ApiError::not_found)?;
         let tag = etag(m.version);
         Ok(ArchiveRecordResponse::Ok(Json(views::record(m)?), tag))
@@ -397,10 +411,20 @@ impl RecordsApi {
         if_match: Header<Option<String>>,
         body: JsonBody<ArchiveRecordUpdate>,
     ) -> ApiResult<ArchiveRecordResponse> {
+        // the guard refuses a hold placed or lifted without X-Audit-Reason
+        // (access::REASON_REQUIRED); this is the last line of that defence
+        if !caller.audit.has_reason() {
+            return Err(ApiError::field(
+                "X-Audit-Reason",
+                "required",
+                "A legal hold is placed or lifted with a reason in X-Audit-Reason.",
+            ));
+        }
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
         let current = store::record(&txn, id.0)
             .await?
+            .filter(|m| !m.secret || sees_secret(&caller))
             .ok_or_else(ApiError::not_found)?;
         let expected = if_match_version(if_match.0.as_deref(), current.version)?;
         let updated = match body.legal_hold {
@@ -433,17 +457,19 @@ impl RecordsApi {
     async fn totals(
         &self,
         state: Data<&AppState>,
+        caller: Data<&Caller>,
         req: &Request,
     ) -> ApiResult<DestructionTotalsResponse> {
-        let items: Vec<DestructionTotal> = store::destruction_totals(&state.db)
-            .await?
-            .into_iter()
-            .map(|(record_type, period, records)| DestructionTotal {
-                record_type,
-                period,
-                records,
-            })
-            .collect();
+        let items: Vec<DestructionTotal> =
+            store::destruction_totals(&state.db, sees_secret(&caller))
+                .await?
+                .into_iter()
+                .map(|(record_type, period, records)| DestructionTotal {
+                    record_type,
+                    period,
+                    records,
+                })
+                .collect();
         if wants_csv(req) {
             let mut rows = vec![vec![
                 "recordType".to_owned(),
@@ -497,6 +523,7 @@ impl DestructionApi {
         let rows = store::list_lists(
             &state.db,
             programmes.as_deref(),
+            sees_secret(&caller),
             page.after,
             page.fetch_limit(),
         )
@@ -532,25 +559,39 @@ impl DestructionApi {
         let today = now.date_naive();
         let name = crate::text::parse_text(&body.name, 200)
             .map_err(|reason| ApiError::field("name", "invalid", reason))?;
+        let secret_visible = sees_secret(&caller);
         let txn = begin_write(&state.db).await?;
-        store::refresh(&txn, now).await?;
         let rows = match (&body.records, &body.filter) {
             (Some(ids), None) => {
-                let rows = store::records_in(&txn, ids).await?;
+                let mut rows = store::records_in(&txn, ids).await?;
+                // a secret record does not exist for whoever may not see it
+                rows.retain(|r| !r.secret || secret_visible);
+                let refused = store::refusals(&txn, &rows, today, None).await?;
                 let mut problems = Vec::new();
                 for (n, id) in ids.iter().enumerate() {
                     let name = format!("records[{n}]");
-                    match rows.iter().find(|r| r.id == *id) {
+                    match rows.iter().position(|r| r.id == *id) {
                         None => problems.push(InvalidParam::new(
                             name,
                             "not_found",
                             "is not an archive record",
                         )),
-                        Some(r) => {
-                            if let Some((code, reason)) = store::ineligible(r, today) {
-                                problems.push(InvalidParam::new(name, code, reason));
+                        Some(at) => match &refused[at] {
+                            Some(r) => problems.push(InvalidParam::new(name, r.code(), r.reason())),
+                            // a placement whose participant is proposed goes with them
+                            None if rows[at].container_id.is_some_and(|c| {
+                                rows.iter()
+                                    .any(|r| r.record_id == c && r.container_id.is_none())
+                            }) =>
+                            {
+                                problems.push(InvalidParam::new(
+                                    name,
+                                    "part_proposed",
+                                    "belongs to a participant on this proposal: it is destroyed with them",
+                                ))
                             }
-                        }
+                            None => {}
+                        },
                     }
                     if ids[..n].contains(id) {
                         problems.push(InvalidParam::new(
@@ -566,7 +607,8 @@ impl DestructionApi {
                 rows
             }
             (None, Some(f)) => {
-                let rows = store::eligible(&txn, f.record_type, f.due_by, today).await?;
+                let rows =
+                    store::eligible(&txn, f.record_type, f.due_by, today, secret_visible).await?;
                 if rows.len() > store::MAX_ITEMS {
                     return Err(ApiError::field(
                         "filter",
@@ -771,9 +813,11 @@ impl DestructionApi {
     async fn report(
         &self,
         state: Data<&AppState>,
+        caller: Data<&Caller>,
         req: &Request,
         id: Path<Uuid>,
     ) -> ApiResult<DestructionReportResponse> {
+        visible_list(&state.db, &caller, id.0).await?;
         let stored = execution::report(&state.db, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
@@ -793,6 +837,7 @@ impl DestructionApi {
                 "reviewedAt",
                 "approvedBy",
                 "destroyedAt",
+                "partOf",
             ]
             .iter()
             .map(|h| (*h).to_owned())
@@ -815,6 +860,7 @@ impl DestructionApi {
                     ts(i.reviewed_at),
                     opt(r.approved_by.map(|u| u.to_string())),
                     ts(i.destroyed_at),
+                    opt(i.part_of.map(|u| u.to_string())),
                 ]);
             }
             return Ok(DestructionReportResponse::Ok(
@@ -847,6 +893,7 @@ impl DestructionApi {
                         reviewed_by: i.reviewed_by,
                         reviewed_at: i.reviewed_at.map(Into::into),
                         destroyed_at: i.destroyed_at.map(Into::into),
+                        part_of: i.part_of,
                     })
                     .collect(),
                 roll_up: r

@@ -47,6 +47,7 @@ pub const DEFAULT_RULES: &[DefaultRule] = &[
         "casedesk:shelter.stay.cannot_return",
     ),
     rule(Defender, "all", "P1Y", "casedesk:shelter.defender"),
+    rule(Defender, "none", "P1Y", "casedesk:shelter.defender.no_stay"),
     // exchange: the Erasmus+ grant agreement's record keeping (five years
     // after the balance is paid) where a grant may have been paid
     rule(
@@ -74,6 +75,12 @@ pub const DEFAULT_RULES: &[DefaultRule] = &[
         "casedesk:exchange.placement.withdrawn",
     ),
     rule(Participant, "all", "P1Y", "casedesk:exchange.participant"),
+    rule(
+        Participant,
+        "none",
+        "P1Y",
+        "casedesk:exchange.participant.not_placed",
+    ),
 ];
 
 #[cfg(test)]

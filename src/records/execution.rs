@@ -15,16 +15,15 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{
-    model::{period_of, Archiefstatus, ItemStatus, ListStatus, Processing, RecordType},
+    eligibility::Refusal,
+    model::{period_of, CaseProgramme, ItemStatus, ListStatus, Processing, RecordType},
+    port::Container,
     store,
 };
 use crate::{
     audit::{self, Actor, Event},
     db::begin_write,
-    entities::{
-        destruction_list_items, destruction_lists, destruction_reports, placements,
-        retention_records, stays,
-    },
+    entities::{destruction_list_items, destruction_lists, destruction_reports, retention_records},
     AppState,
 };
 
@@ -52,6 +51,10 @@ pub struct ReportItem {
     pub reviewed_by: Option<Uuid>,
     pub reviewed_at: Option<DateTime<Utc>>,
     pub destroyed_at: Option<DateTime<Utc>>,
+    /// For a stay or placement destroyed with its defender or participant:
+    /// the record id of that defender or participant.
+    #[serde(default)]
+    pub part_of: Option<Uuid>,
 }
 
 /// Records destroyed per record type and period (the year they closed).
@@ -107,6 +110,10 @@ fn report_of(
         items: done
             .iter()
             .map(|i| ReportItem {
+                part_of: i
+                    .container_item_id
+                    .and_then(|c| items.iter().find(|x| x.id == c))
+                    .map(|c| c.record_id),
                 record_type: i.record_type.clone(),
                 record_id: i.record_id,
                 reference: i.reference.clone(),
@@ -150,36 +157,37 @@ async fn claim(state: &AppState, list: Uuid, now: DateTime<Utc>) -> Result<bool,
     Ok(done.rows_affected == 1)
 }
 
-/// Marks the index entries of `ids` destroyed.
-async fn mark_destroyed(
+/// The owner's view of the record an item names, in this transaction:
+/// the container (defender or participant) it is, or belongs to.
+async fn container_of(
     txn: &DatabaseTransaction,
-    now: DateTime<Utc>,
     record_type: RecordType,
-    ids: Vec<Uuid>,
-) -> Result<(), DbErr> {
-    use retention_records::Column as C;
-    retention_records::Entity::update_many()
-        .col_expr(
-            C::Archiefstatus,
-            Expr::value(Archiefstatus::Vernietigd.as_str()),
-        )
-        .col_expr(C::DestroyedAt, Expr::value(Some(now)))
-        .col_expr(C::UpdatedAt, Expr::value(now))
-        .filter(C::RecordType.eq(record_type.as_str()))
-        .filter(C::RecordId.is_in(ids))
-        .filter(C::DestroyedAt.is_null())
-        .exec(txn)
-        .await?;
-    Ok(())
+    record_id: Uuid,
+) -> Result<Option<Container>, DbErr> {
+    match record_type {
+        RecordType::Defender => crate::shelter::retention::container(txn, record_id).await,
+        RecordType::Participant => crate::exchange::retention::container(txn, record_id).await,
+        RecordType::Placement => {
+            match crate::exchange::retention::participant_of(txn, record_id).await? {
+                Some(p) => crate::exchange::retention::container(txn, p).await,
+                None => Ok(None),
+            }
+        }
+        RecordType::Stay => Ok(None),
+    }
 }
 
 /// Destroys one item's record, in one transaction with its report entry.
+/// The record and every part of it are checked again first, through the
+/// owner's port: anything open, reopened, held or kept stays, and leaves
+/// the list, with the refusal on record.
 async fn destroy_item(
     state: &AppState,
     list: &destruction_lists::Model,
     item_id: Uuid,
 ) -> Result<(), DbErr> {
     let now = state.clock.now();
+    let today = now.date_naive();
     let txn = begin_write(&state.db).await?;
     let Some(item) = destruction_list_items::Entity::find_by_id(item_id)
         .one(&txn)
@@ -192,29 +200,50 @@ async fn destroy_item(
         txn.rollback().await?;
         return Ok(());
     };
-    let row = store::record(&txn, item.record_row_id).await?;
-    let destroyable = row
-        .as_ref()
-        .is_some_and(|r| !r.legal_hold && r.closed_on.is_some() && r.list_id == Some(list.id));
-    if !destroyable {
-        // held or open again since the review: it stays, and leaves the list
-        store::take_off(&txn, now, &item, None).await?;
-        txn.commit().await?;
-        return Ok(());
-    }
     let mut ctx = audit::Context::new(state.keys.audit.clone());
     ctx.actor = list.approved_by.map(Actor::Staff);
     let record_type = RecordType::stored(&item.record_type, "destruction_list_items.record_type")?;
+    // the index as the owner says it stands now, written in this transaction
+    let container = container_of(&txn, record_type, item.record_id).await?;
+    if let Some(c) = &container {
+        store::sync(&txn, now, c).await?;
+    }
+    let row = store::record(&txn, item.record_row_id).await?;
+    let refused = match (&container, &row) {
+        (Some(c), Some(row)) if c.gone.is_none() => {
+            store::refusals(&txn, std::slice::from_ref(row), today, Some(list.id))
+                .await?
+                .pop()
+                .flatten()
+        }
+        _ => Some(Refusal::Destroyed),
+    };
+    if let Some(refusal) = refused {
+        // it stays (or is gone already): off the list, and on record why
+        store::take_off(&txn, now, &item, None).await?;
+        audit::record(
+            &txn,
+            now,
+            &ctx,
+            Event::new("record.destruction_refused", 409)
+                .on("record", item.record_row_id)
+                .fields(vec![refusal.code()]),
+        )
+        .await?;
+        txn.commit().await?;
+        return Ok(());
+    }
+    let Some(row) = row else {
+        return Err(DbErr::Custom("an index entry vanished".into()));
+    };
+    let parts = store::parts_of(&txn, &[row.record_id]).await?;
+    // the entries first: the owner's erasure then finds nothing to release
+    let mut rows: Vec<&retention_records::Model> = vec![&row];
+    rows.extend(parts.iter());
+    store::mark_destroyed(&txn, now, &rows).await?;
     match record_type {
         RecordType::Defender => {
-            let their_stays: Vec<Uuid> = stays::Entity::find()
-                .filter(stays::Column::DefenderId.eq(item.record_id))
-                .all(&txn)
-                .await?
-                .into_iter()
-                .map(|s| s.id)
-                .collect();
-            crate::shelter::store::destroy_defender(&txn, &ctx, now, item.record_id)
+            crate::shelter::retention::destroy(&txn, &ctx, now, item.record_id)
                 .await
                 .map_err(|e| match e {
                     crate::db::versioned::WriteError::Db(e) => e,
@@ -222,21 +251,16 @@ async fn destroy_item(
                         DbErr::Custom("the defender changed during its destruction".into())
                     }
                 })?;
-            mark_destroyed(&txn, now, RecordType::Stay, their_stays).await?;
         }
         RecordType::Participant => {
-            let theirs: Vec<Uuid> = placements::Entity::find()
-                .filter(placements::Column::ParticipantId.eq(item.record_id))
-                .all(&txn)
-                .await?
-                .into_iter()
-                .map(|p| p.id)
-                .collect();
-            crate::exchange::store::destroy_participant(&txn, &ctx, now, item.record_id).await?;
-            mark_destroyed(&txn, now, RecordType::Placement, theirs).await?;
+            crate::exchange::retention::destroy(&txn, &ctx, now, item.record_id).await?;
         }
         RecordType::Placement => {
-            crate::exchange::store::destroy_placement(&txn, &ctx, now, item.record_id).await?;
+            crate::exchange::retention::destroy_placement(&txn, &ctx, now, item.record_id).await?;
+            // its participant's entry moves with it
+            if let Some(c) = &container {
+                crate::exchange::retention::sync(&txn, now, c.id).await?;
+            }
         }
         RecordType::Stay => {
             return Err(DbErr::Custom(
@@ -244,7 +268,6 @@ async fn destroy_item(
             ));
         }
     }
-    mark_destroyed(&txn, now, record_type, vec![item.record_id]).await?;
     destruction_list_items::Entity::update_many()
         .col_expr(
             destruction_list_items::Column::Processing,
@@ -257,6 +280,48 @@ async fn destroy_item(
         .filter(destruction_list_items::Column::Id.eq(item.id))
         .exec(&txn)
         .await?;
+    // what went with it is accounted for, item by item
+    for p in &parts {
+        if p.list_id == Some(list.id) {
+            // on this list as an item of its own (an older list): that item
+            // is the one that accounts for it
+            use destruction_list_items::Column as I;
+            destruction_list_items::Entity::update_many()
+                .col_expr(I::Processing, Expr::value(Processing::Succeeded.as_str()))
+                .col_expr(I::DestroyedAt, Expr::value(Some(now)))
+                .col_expr(I::ContainerItemId, Expr::value(Some(item.id)))
+                .filter(I::ListId.eq(list.id))
+                .filter(I::RecordRowId.eq(p.id))
+                .exec(&txn)
+                .await?;
+            continue;
+        }
+        destruction_list_items::Entity::insert(destruction_list_items::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            list_id: Set(list.id),
+            record_row_id: Set(p.id),
+            record_type: Set(p.record_type.clone()),
+            record_id: Set(p.record_id),
+            programme: Set(p.programme.clone()),
+            reference: Set(p.reference.clone()),
+            outcome: Set(p.outcome.clone()),
+            selectielijstklasse: Set(item.selectielijstklasse.clone()),
+            closed_on: Set(p.closed_on),
+            archiefactiedatum: Set(p.archiefactiedatum),
+            status: Set(ItemStatus::Suggested.as_str().to_owned()),
+            decision: Set(None),
+            keep_until: Set(None),
+            reviewed_by: Set(item.reviewed_by),
+            reviewed_at: Set(item.reviewed_at),
+            processing: Set(Processing::Succeeded.as_str().to_owned()),
+            destroyed_at: Set(Some(now)),
+            created_at: Set(now),
+            secret: Set(p.secret),
+            container_item_id: Set(Some(item.id)),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+    }
     audit::record(
         &txn,
         now,
@@ -337,7 +402,7 @@ pub async fn execute_due(state: &AppState, stop_after: Option<u64>) -> Result<Ex
         .all(&state.db)
         .await?;
     let mut done = Executed::default();
-    let mut erased = false;
+    let (mut shelter_destroyed, mut exchange_destroyed) = (false, false);
     for list in due {
         if !claim(state, list.id, state.clock.now()).await? {
             continue;
@@ -371,13 +436,25 @@ pub async fn execute_due(state: &AppState, stop_after: Option<u64>) -> Result<Ex
         finish(state, list.id).await?;
         done.lists += 1;
         // a run cut short before its purge is made good by the one that finishes
-        erased |= store::all_items(&state.db, list.id).await?.iter().any(|i| {
-            i.record_type == RecordType::Defender.as_str()
-                && i.processing == Processing::Succeeded.as_str()
-        });
+        for i in store::all_items(&state.db, list.id).await? {
+            if i.processing == Processing::Succeeded.as_str() {
+                match RecordType::parse(&i.record_type).map(|t| t.programme()) {
+                    Some(CaseProgramme::Shelter) => shelter_destroyed = true,
+                    Some(CaseProgramme::Exchange) => exchange_destroyed = true,
+                    None => {}
+                }
+            }
+        }
     }
-    if erased {
-        crate::db::purge_after_erasure(&state.db, crate::shelter::store::ERASED_TABLES).await;
+    // old row versions of what was destroyed are purged from the files:
+    // learners' as well as defenders' (docs/retention.md)
+    if shelter_destroyed {
+        crate::db::purge_after_erasure(&state.db, crate::shelter::retention::DESTROYED_TABLES)
+            .await;
+    }
+    if exchange_destroyed {
+        crate::db::purge_after_erasure(&state.db, crate::exchange::retention::DESTROYED_TABLES)
+            .await;
     }
     Ok(done)
 }

@@ -6,8 +6,11 @@
 
 pub mod api;
 pub mod defaults;
+pub mod eligibility;
 pub mod execution;
+pub mod index_build;
 pub mod model;
+pub mod port;
 pub mod store;
 pub mod views;
 

@@ -37,8 +37,9 @@ impl RecordType {
             RecordType::Stay => &["aftercare", "withdrawn", "visa_refused", "cannot_return"],
             // a placement's final status
             RecordType::Placement => &["reported", "rejected", "withdrawn", "cancelled"],
-            // closed when all their stays or placements are
-            RecordType::Participant | RecordType::Defender => &["all"],
+            // closed when all their stays or placements are; `none`: never
+            // had one (closed the day they were entered)
+            RecordType::Participant | RecordType::Defender => &["all", "none"],
         }
     }
 
@@ -180,6 +181,9 @@ impl Term {
         if !number.is_empty() {
             return Err(FORMAT);
         }
+        if years + months + weeks + days == 0 {
+            return Err("must be longer than zero days");
+        }
         let months = years * 12 + months;
         let days = weeks * 7 + days;
         let max_months = u64::from(Self::MAX_YEARS) * 12;
@@ -235,7 +239,8 @@ mod tests {
                 days: 17
             })
         );
-        assert_eq!(Term::parse("P0D"), Ok(Term { months: 0, days: 0 }));
+        assert_eq!(Term::parse("P0D"), Err("must be longer than zero days"));
+        assert_eq!(Term::parse("P0Y0M"), Err("must be longer than zero days"));
         for bad in [
             "", "P", "5Y", "PT1H", "P1DT1H", "P1M1Y", "P1.5Y", "PY", "P1Y1Y",
         ] {

@@ -177,6 +177,10 @@ pub struct DestructionListItem {
     pub reviewed_at: Option<Timestamp>,
     pub processing: Processing,
     pub destroyed_at: Option<Timestamp>,
+    /// For a stay or placement destroyed with its defender or participant:
+    /// the item that destroyed it (it is on the list, and in the report,
+    /// as an item of its own).
+    pub part_of_item: Option<Uuid>,
 }
 
 pub fn rule(m: retention_rules::Model) -> Result<RetentionRule, ApiError> {
@@ -257,5 +261,6 @@ pub fn item(m: destruction_list_items::Model) -> Result<DestructionListItem, Api
         reviewed_at: m.reviewed_at.map(Into::into),
         processing: Processing::stored(&m.processing, "destruction_list_items.processing")?,
         destroyed_at: m.destroyed_at.map(Into::into),
+        part_of_item: m.container_item_id,
     })
 }

@@ -511,6 +511,16 @@ impl DefendersApi {
             .await?
             .ok_or_else(ApiError::not_found)?;
         let expected = if_match_version(if_match.0.as_deref(), m.version)?;
+        // a legal hold on the defender or a stay of theirs keeps everything
+        // (AVG art. 17(3)(e)): lifted first, by the records officer
+        if crate::records::port::held(&txn, crate::records::model::RecordType::Defender, m.id)
+            .await?
+        {
+            return Err(ApiError::typed(
+                crate::http::problem::ProblemType::LegalHold,
+                "A legal hold stands on this defender or one of their stays: they cannot be erased until it is lifted (AVG art. 17(3)(e)).",
+            ));
+        }
         // the erasure's own reason is sealed under the reason key, not the
         // key being destroyed: why a defender was erased stays on record
         store::erase_and_notify(&txn, &caller.audit, now, &m, expected).await?;

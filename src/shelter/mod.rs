@@ -4,6 +4,7 @@ pub mod defenders_api;
 pub mod lifecycle;
 pub mod model;
 pub mod records_api;
+pub mod retention;
 pub mod sight;
 pub mod stays_api;
 pub mod store;

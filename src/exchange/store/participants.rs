@@ -86,6 +86,8 @@ pub async fn insert_participant(
     })
     .await?;
     outbox::emit(txn, now, events::participant(Actie::Create, &created)).await?;
+    // a participant never placed is a record too: it gets its retention date
+    crate::exchange::retention::sync(txn, now, created.id).await?;
     Ok(created)
 }
 

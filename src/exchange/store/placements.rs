@@ -138,6 +138,8 @@ pub async fn insert_placement(
     insert_status_change(txn, now, created.id, first).await?;
     let created = with_fresh_grant(txn, created).await?;
     outbox::emit(txn, now, events::placement(Actie::Create, &created)).await?;
+    // the participant has an open placement again: off the index and any list
+    crate::exchange::retention::sync(txn, now, created.participant_id).await?;
     Ok(created)
 }
 
@@ -182,6 +184,8 @@ pub async fn change_status(
     let to = change.to;
     let recorded = insert_status_change(txn, now, m.id, change).await?;
     outbox::emit(txn, now, events::placement_status(&updated, to.as_str())).await?;
+    // final or not: the archive index moves in this transaction
+    crate::exchange::retention::sync(txn, now, updated.participant_id).await?;
     Ok((updated, recorded))
 }
 

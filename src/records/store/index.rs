@@ -1,237 +1,106 @@
-//! The retention index: every closed record with the archiving values its
-//! rule derives. Derived again before it is read or a list is made, and
-//! whenever a rule changes; a record on a destruction list keeps the values
-//! it was listed with.
+//! The archive index: every closed record with the archiving values its
+//! rule derives. Written by the owning areas' ports ([`sync`], called in
+//! the transaction of the change that closes, reopens, hides or erases a
+//! record), derived again from its own stored values when a rule changes
+//! ([`rederive`]), and read with plain reads.
+//!
+//! A record open again leaves the index and any destruction list at once;
+//! one under a legal hold stays, without a date, so the hold is not lost.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
     sea_query::{Expr, ExprTrait},
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, RelationTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
 use crate::{
-    entities::{
-        defenders, placement_status_changes, placements, retention_records, retention_rules,
-        stay_status_changes, stays,
+    entities::{destruction_list_items, retention_records, retention_rules},
+    records::{
+        model::{Archiefnominatie, Archiefstatus, ItemStatus, Processing, RecordType, Term},
+        port::{Container, Lifecycle},
     },
-    records::model::{Archiefnominatie, Archiefstatus, RecordType, Term},
 };
-
-/// What a closed record's own history says about it.
-#[derive(Debug, Clone)]
-struct Closed {
-    record_type: RecordType,
-    record_id: Uuid,
-    reference: Option<String>,
-    outcome: String,
-    closed_on: NaiveDate,
-    /// The records destroyed with it (a defender's stays, a participant's placements).
-    children: Vec<(RecordType, Uuid)>,
-}
 
 /// The archiving values a rule gives a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Derived {
-    rule_id: Option<Uuid>,
-    closed_on: Option<NaiveDate>,
-    nominatie: Option<Archiefnominatie>,
-    date: Option<NaiveDate>,
+pub struct Derived {
+    pub rule_id: Option<Uuid>,
+    pub closed_on: Option<NaiveDate>,
+    pub nominatie: Option<Archiefnominatie>,
+    pub date: Option<NaiveDate>,
 }
 
-/// How many index entries a derivation added, changed and dropped.
+impl Derived {
+    const OPEN: Derived = Derived {
+        rule_id: None,
+        closed_on: None,
+        nominatie: None,
+        date: None,
+    };
+
+    fn of(row: &retention_records::Model) -> Derived {
+        Derived {
+            rule_id: row.rule_id,
+            closed_on: row.closed_on,
+            nominatie: row
+                .archiefnominatie
+                .as_deref()
+                .and_then(Archiefnominatie::parse),
+            date: row.archiefactiedatum,
+        }
+    }
+}
+
+/// How many index entries a derivation changed and took off a list.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Refreshed {
-    pub added: u64,
     pub changed: u64,
-    pub dropped: u64,
+    pub released: u64,
 }
 
-const FINAL_PLACEMENT: &[&str] = &["reported", "rejected", "withdrawn", "cancelled"];
+/// The rules by (record type, outcome).
+pub struct Rules(HashMap<(String, String), RuleValues>);
 
-/// The latest change to one of `to` per record, as (record, from, date).
-fn latest<K: std::hash::Hash + Eq>(
-    rows: impl IntoIterator<Item = (K, Option<String>, DateTime<Utc>)>,
-) -> HashMap<K, (Option<String>, NaiveDate)> {
-    let mut out: HashMap<K, (Option<String>, DateTime<Utc>)> = HashMap::new();
-    for (k, from, at) in rows {
-        match out.get(&k) {
-            Some((_, seen)) if *seen >= at => {}
-            _ => {
-                out.insert(k, (from, at));
-            }
+/// A rule's id, nominatie and term (`None` where the stored text is unreadable).
+type RuleValues = (Uuid, Option<Archiefnominatie>, Option<Term>);
+
+impl Rules {
+    pub async fn load(db: &impl ConnectionTrait) -> Result<Rules, DbErr> {
+        let rules: Vec<retention_rules::Model> = super::rules::all_rules(db).await?;
+        Ok(Rules(
+            rules
+                .iter()
+                .map(|r| {
+                    (
+                        (r.record_type.clone(), r.outcome.clone()),
+                        (
+                            r.id,
+                            Archiefnominatie::parse(&r.archiefnominatie),
+                            Term::parse(&r.term).ok(),
+                        ),
+                    )
+                })
+                .collect(),
+        ))
+    }
+
+    /// What the rule of (`t`, `outcome`) gives a record closed on `on`,
+    /// with a reviewer's `keep` until a later day.
+    pub fn own(&self, t: &str, outcome: &str, on: NaiveDate, keep: Option<NaiveDate>) -> Derived {
+        let rule = self.0.get(&(t.to_owned(), outcome.to_owned()));
+        let (rule_id, nominatie, term) = rule.cloned().unwrap_or((Uuid::nil(), None, None));
+        Derived {
+            rule_id: rule.map(|_| rule_id),
+            closed_on: Some(on),
+            nominatie,
+            date: with_keep(term.map(|t| t.after(on)), keep),
         }
     }
-    out.into_iter()
-        .map(|(k, (from, at))| (k, (from, at.date_naive())))
-        .collect()
-}
-
-/// A container's parts so far: all closed, the latest closing, the closed ones.
-type Container = (bool, Option<NaiveDate>, Vec<(RecordType, Uuid)>);
-
-/// One stay or placement with its container and, if closed, its outcome
-/// and the day it closed.
-struct Part {
-    id: Uuid,
-    reference: String,
-    container: Uuid,
-    closed: Option<(String, NaiveDate)>,
-}
-
-/// The closed parts, and the containers all of whose parts are closed (a
-/// container closes the day its last part did).
-fn with_containers(
-    parts: Vec<Part>,
-    part: RecordType,
-    container: RecordType,
-    out: &mut Vec<Closed>,
-) {
-    let mut containers: HashMap<Uuid, Container> = HashMap::new();
-    for p in parts {
-        let entry = containers
-            .entry(p.container)
-            .or_insert((true, None, Vec::new()));
-        match p.closed {
-            Some((outcome, on)) => {
-                entry.1 = std::cmp::max(entry.1, Some(on));
-                entry.2.push((part, p.id));
-                out.push(Closed {
-                    record_type: part,
-                    record_id: p.id,
-                    reference: Some(p.reference),
-                    outcome,
-                    closed_on: on,
-                    children: Vec::new(),
-                });
-            }
-            None => entry.0 = false,
-        }
-    }
-    for (id, (all_closed, on, children)) in containers {
-        if let (true, Some(on)) = (all_closed, on) {
-            out.push(Closed {
-                record_type: container,
-                record_id: id,
-                reference: None,
-                outcome: "all".to_owned(),
-                closed_on: on,
-                children,
-            });
-        }
-    }
-}
-
-async fn closed_records(txn: &impl ConnectionTrait) -> Result<Vec<Closed>, DbErr> {
-    let mut out = Vec::new();
-    // Shelter City: stays of defenders not erased; a stay's outcome is the
-    // status it was closed from
-    let stay_rows: Vec<(Uuid, String, Uuid, String)> = stays::Entity::find()
-        .select_only()
-        .column(stays::Column::Id)
-        .column(stays::Column::Reference)
-        .column(stays::Column::DefenderId)
-        .column(stays::Column::Status)
-        .join(
-            sea_orm::JoinType::InnerJoin,
-            stays::Relation::Defender.def(),
-        )
-        .filter(defenders::Column::ErasedAt.is_null())
-        .into_tuple()
-        .all(txn)
-        .await?;
-    let closings: Vec<(Uuid, Option<String>, DateTime<Utc>)> = stay_status_changes::Entity::find()
-        .select_only()
-        .column(stay_status_changes::Column::StayId)
-        .column(stay_status_changes::Column::FromStatus)
-        .column(stay_status_changes::Column::ChangedAt)
-        .filter(stay_status_changes::Column::ToStatus.eq("closed"))
-        .into_tuple()
-        .all(txn)
-        .await?;
-    let closings = latest(closings);
-    let parts = stay_rows
-        .into_iter()
-        .map(|(id, reference, defender, status)| Part {
-            id,
-            reference,
-            container: defender,
-            closed: (status == "closed")
-                .then(|| closings.get(&id))
-                .flatten()
-                .map(|(from, on)| (from.clone().unwrap_or_default(), *on)),
-        })
-        .collect();
-    with_containers(parts, RecordType::Stay, RecordType::Defender, &mut out);
-    // exchange: placements in a final status (their outcome), and
-    // participants all of whose placements are
-    let placement_rows: Vec<(Uuid, String, Uuid, String)> = placements::Entity::find()
-        .select_only()
-        .column(placements::Column::Id)
-        .column(placements::Column::Reference)
-        .column(placements::Column::ParticipantId)
-        .column(placements::Column::Status)
-        .into_tuple()
-        .all(txn)
-        .await?;
-    let finals: Vec<(Uuid, Option<String>, DateTime<Utc>)> =
-        placement_status_changes::Entity::find()
-            .select_only()
-            .column(placement_status_changes::Column::PlacementId)
-            .column(placement_status_changes::Column::FromStatus)
-            .column(placement_status_changes::Column::ChangedAt)
-            .filter(
-                placement_status_changes::Column::ToStatus.is_in(FINAL_PLACEMENT.iter().copied()),
-            )
-            .into_tuple()
-            .all(txn)
-            .await?;
-    let finals = latest(finals);
-    let parts = placement_rows
-        .into_iter()
-        .map(|(id, reference, participant, status)| {
-            let on = FINAL_PLACEMENT
-                .contains(&status.as_str())
-                .then(|| finals.get(&id))
-                .flatten()
-                .map(|(_, on)| *on);
-            Part {
-                id,
-                reference,
-                container: participant,
-                closed: on.map(|on| (status, on)),
-            }
-        })
-        .collect();
-    with_containers(
-        parts,
-        RecordType::Placement,
-        RecordType::Participant,
-        &mut out,
-    );
-    Ok(out)
-}
-
-type RuleMap = HashMap<(String, String), (Uuid, Option<Archiefnominatie>, Option<Term>)>;
-
-fn rule_map(rules: &[retention_rules::Model]) -> RuleMap {
-    rules
-        .iter()
-        .map(|r| {
-            (
-                (r.record_type.clone(), r.outcome.clone()),
-                (
-                    r.id,
-                    Archiefnominatie::parse(&r.archiefnominatie),
-                    Term::parse(&r.term).ok(),
-                ),
-            )
-        })
-        .collect()
 }
 
 /// A container's nominatie: kept for good if it or anything it holds is,
@@ -250,150 +119,159 @@ fn with_keep(date: Option<NaiveDate>, keep: Option<NaiveDate>) -> Option<NaiveDa
     match (date, keep) {
         (Some(d), Some(k)) => Some(std::cmp::max(d, k)),
         (d, None) => d,
-        (None, k) => k,
+        (None, _) => None,
     }
 }
 
-/// Derives the index again. Takes the records lock on PostgreSQL (SQLite's
-/// write transaction is already exclusive).
-#[tracing::instrument(skip_all)]
-pub async fn refresh(txn: &DatabaseTransaction, now: DateTime<Utc>) -> Result<Refreshed, DbErr> {
-    if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_unprepared(&crate::db::AdvisoryLock::Records.xact_sql())
+/// A container's values: its own, with the latest date and the strictest
+/// nominatie of the parts it still holds.
+pub fn combined(own: Derived, parts: &[Derived]) -> Derived {
+    parts.iter().fold(own, |mut d, p| {
+        d.date = match (d.date, p.date) {
+            (Some(a), Some(b)) => Some(std::cmp::max(a, b)),
+            _ => None,
+        };
+        d.nominatie = strictest(d.nominatie, p.nominatie);
+        d
+    })
+}
+
+/// A container's reference: its first part's, and how many more it holds.
+fn container_reference(parts: &[String]) -> Option<String> {
+    let first = parts.first()?;
+    Some(match parts.len() {
+        1 => first.clone(),
+        n => format!("{first}+{}", n - 1),
+    })
+}
+
+/// Takes an entry off the list it is on (its item is `removed`).
+pub async fn release(
+    txn: &DatabaseTransaction,
+    now: DateTime<Utc>,
+    row: &retention_records::Model,
+    keep_until: Option<NaiveDate>,
+) -> Result<(), DbErr> {
+    if let Some(list_id) = row.list_id {
+        use destruction_list_items::Column as I;
+        destruction_list_items::Entity::update_many()
+            .col_expr(I::Status, Expr::value(ItemStatus::Removed.as_str()))
+            .filter(I::ListId.eq(list_id))
+            .filter(I::RecordRowId.eq(row.id))
+            .filter(I::Processing.ne(Processing::Succeeded.as_str()))
+            .exec(txn)
             .await?;
     }
-    let rules = rule_map(&super::rules::all_rules(txn).await?);
-    let closed = closed_records(txn).await?;
-    let existing: HashMap<(String, Uuid), retention_records::Model> =
-        retention_records::Entity::find()
-            .filter(retention_records::Column::DestroyedAt.is_null())
-            .all(txn)
-            .await?
-            .into_iter()
-            .map(|r| ((r.record_type.clone(), r.record_id), r))
-            .collect();
-    // the records' own values, children first (a container takes the latest
-    // date and the strictest nominatie of itself and what it holds)
-    let mut derived: HashMap<(RecordType, Uuid), Derived> = HashMap::new();
-    let own = |c: &Closed| {
-        let rule = rules.get(&(c.record_type.as_str().to_owned(), c.outcome.clone()));
-        let (rule_id, nominatie, term) = rule.cloned().unwrap_or((Uuid::nil(), None, None));
-        Derived {
-            rule_id: rule.map(|_| rule_id),
-            closed_on: Some(c.closed_on),
-            nominatie,
-            date: term.map(|t| t.after(c.closed_on)),
-        }
-    };
-    let keep_of = |t: RecordType, id: Uuid| {
-        existing
-            .get(&(t.as_str().to_owned(), id))
-            .and_then(|r| r.keep_until)
-    };
-    for c in closed.iter().filter(|c| c.children.is_empty()) {
-        let mut d = own(c);
-        d.date = with_keep(d.date, keep_of(c.record_type, c.record_id));
-        derived.insert((c.record_type, c.record_id), d);
+    use retention_records::Column as C;
+    let mut q = retention_records::Entity::update_many()
+        .col_expr(C::ListId, Expr::value(Option::<Uuid>::None))
+        .col_expr(C::Version, Expr::col(C::Version).add(1))
+        .col_expr(C::UpdatedAt, Expr::value(now));
+    if let Some(k) = keep_until {
+        q = q.col_expr(C::KeepUntil, Expr::value(Some(k)));
     }
-    for c in closed.iter().filter(|c| !c.children.is_empty()) {
-        let mut d = own(c);
-        for child in &c.children {
-            if let Some(cd) = derived.get(child) {
-                d.date = match (d.date, cd.date) {
-                    (Some(a), Some(b)) => Some(std::cmp::max(a, b)),
-                    _ => None,
-                };
-                d.nominatie = strictest(d.nominatie, cd.nominatie);
-            }
-        }
-        d.date = with_keep(d.date, keep_of(c.record_type, c.record_id));
-        derived.insert((c.record_type, c.record_id), d);
-    }
-    let mut done = Refreshed::default();
-    let mut seen: HashSet<(String, Uuid)> = HashSet::new();
-    for c in &closed {
-        let key = (c.record_type.as_str().to_owned(), c.record_id);
-        seen.insert(key.clone());
-        let Some(d) = derived.get(&(c.record_type, c.record_id)) else {
-            continue;
-        };
-        match existing.get(&key) {
-            // a listed record keeps the values it was listed with
-            Some(row) if row.list_id.is_some() => {}
-            Some(row) => {
-                let stored = Derived {
-                    rule_id: row.rule_id,
-                    closed_on: row.closed_on,
-                    nominatie: Archiefnominatie::parse(
-                        row.archiefnominatie.as_deref().unwrap_or(""),
-                    ),
-                    date: row.archiefactiedatum,
-                };
-                if stored != *d || row.outcome != c.outcome {
-                    set_derived(txn, now, row.id, Some(&c.outcome), d).await?;
-                    done.changed += 1;
-                }
-            }
-            None => {
-                retention_records::Entity::insert(retention_records::ActiveModel {
-                    id: Set(Uuid::now_v7()),
-                    record_type: Set(c.record_type.as_str().to_owned()),
-                    record_id: Set(c.record_id),
-                    programme: Set(c.record_type.programme().as_str().to_owned()),
-                    reference: Set(c.reference.clone()),
-                    outcome: Set(c.outcome.clone()),
-                    rule_id: Set(d.rule_id),
-                    closed_on: Set(d.closed_on),
-                    archiefnominatie: Set(d.nominatie.map(|n| n.as_str().to_owned())),
-                    archiefactiedatum: Set(d.date),
-                    keep_until: Set(None),
-                    archiefstatus: Set(Archiefstatus::NogTeArchiveren.as_str().to_owned()),
-                    legal_hold: Set(false),
-                    list_id: Set(None),
-                    destroyed_at: Set(None),
-                    version: Set(1),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                })
-                .exec_without_returning(txn)
-                .await?;
-                done.added += 1;
-            }
-        }
-    }
-    // records open again (a stay reopened, a participant's new placement)
-    for (key, row) in &existing {
-        if seen.contains(key) || row.list_id.is_some() {
-            continue;
-        }
-        if row.legal_hold {
-            // the hold stays; the record has no date while it is open
-            let open = Derived {
-                rule_id: row.rule_id,
-                closed_on: None,
-                nominatie: None,
-                date: None,
-            };
-            if row.closed_on.is_some() {
-                set_derived(txn, now, row.id, None, &open).await?;
-                done.changed += 1;
-            }
-        } else {
-            retention_records::Entity::delete_by_id(row.id)
-                .exec(txn)
-                .await?;
-            done.dropped += 1;
-        }
-    }
-    Ok(done)
+    q.filter(C::Id.eq(row.id)).exec(txn).await?;
+    Ok(())
 }
 
-async fn set_derived(
+/// A record open again: off any list; out of the index unless a legal hold
+/// keeps its entry (then without a date).
+async fn reopened(
+    txn: &DatabaseTransaction,
+    now: DateTime<Utc>,
+    row: &retention_records::Model,
+) -> Result<(), DbErr> {
+    if row.destroyed_at.is_some() {
+        return Ok(());
+    }
+    if row.list_id.is_some() {
+        release(txn, now, row, None).await?;
+    }
+    if row.legal_hold {
+        if Derived::of(row) != Derived::OPEN {
+            set_values(txn, now, row.id, &Derived::OPEN, None).await?;
+        }
+    } else {
+        retention_records::Entity::delete_by_id(row.id)
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// What an entry should say, beside its archiving values.
+struct Facts<'a> {
+    record_type: RecordType,
+    record_id: Uuid,
+    container_id: Option<Uuid>,
+    reference: Option<String>,
+    outcome: &'a str,
+    secret: bool,
+}
+
+/// Writes an entry's values (inserting it when new); returns its values.
+async fn upsert(
+    txn: &DatabaseTransaction,
+    now: DateTime<Utc>,
+    existing: Option<&retention_records::Model>,
+    f: &Facts<'_>,
+    d: &Derived,
+) -> Result<(), DbErr> {
+    match existing {
+        Some(row) => {
+            let same = Derived::of(row) == *d
+                && row.outcome == f.outcome
+                && row.secret == f.secret
+                && row.container_id == f.container_id
+                && row.reference == f.reference;
+            if !same {
+                use retention_records::Column as C;
+                set_values(txn, now, row.id, d, Some(f.outcome)).await?;
+                retention_records::Entity::update_many()
+                    .col_expr(C::Secret, Expr::value(f.secret))
+                    .col_expr(C::ContainerId, Expr::value(f.container_id))
+                    .col_expr(C::Reference, Expr::value(f.reference.clone()))
+                    .filter(C::Id.eq(row.id))
+                    .exec(txn)
+                    .await?;
+            }
+        }
+        None => {
+            retention_records::Entity::insert(retention_records::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                record_type: Set(f.record_type.as_str().to_owned()),
+                record_id: Set(f.record_id),
+                programme: Set(f.record_type.programme().as_str().to_owned()),
+                reference: Set(f.reference.clone()),
+                outcome: Set(f.outcome.to_owned()),
+                rule_id: Set(d.rule_id),
+                closed_on: Set(d.closed_on),
+                archiefnominatie: Set(d.nominatie.map(|n| n.as_str().to_owned())),
+                archiefactiedatum: Set(d.date),
+                keep_until: Set(None),
+                archiefstatus: Set(Archiefstatus::NogTeArchiveren.as_str().to_owned()),
+                legal_hold: Set(false),
+                list_id: Set(None),
+                destroyed_at: Set(None),
+                version: Set(1),
+                created_at: Set(now),
+                updated_at: Set(now),
+                secret: Set(f.secret),
+                container_id: Set(f.container_id),
+            })
+            .exec_without_returning(txn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn set_values(
     txn: &DatabaseTransaction,
     now: DateTime<Utc>,
     id: Uuid,
-    outcome: Option<&str>,
     d: &Derived,
+    outcome: Option<&str>,
 ) -> Result<(), DbErr> {
     use retention_records::Column as C;
     let mut q = retention_records::Entity::update_many()
@@ -413,6 +291,230 @@ async fn set_derived(
     Ok(())
 }
 
+/// Marks entries destroyed at `at` (and takes them off any list).
+pub async fn mark_destroyed(
+    txn: &DatabaseTransaction,
+    at: DateTime<Utc>,
+    rows: &[&retention_records::Model],
+) -> Result<(), DbErr> {
+    for row in rows.iter().filter(|r| r.destroyed_at.is_none()) {
+        if row.list_id.is_some() {
+            release(txn, at, row, None).await?;
+        }
+    }
+    use retention_records::Column as C;
+    retention_records::Entity::update_many()
+        .col_expr(
+            C::Archiefstatus,
+            Expr::value(Archiefstatus::Vernietigd.as_str()),
+        )
+        .col_expr(C::DestroyedAt, Expr::value(Some(at)))
+        .col_expr(C::Version, Expr::col(C::Version).add(1))
+        .col_expr(C::UpdatedAt, Expr::value(at))
+        .filter(C::Id.is_in(rows.iter().map(|r| r.id)))
+        .filter(C::DestroyedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// The entries of a container and its parts (destroyed ones included).
+pub async fn entries_of(
+    db: &impl ConnectionTrait,
+    container_type: RecordType,
+    container_id: Uuid,
+    part_ids: &[Uuid],
+) -> Result<Vec<retention_records::Model>, DbErr> {
+    use retention_records::Column as C;
+    retention_records::Entity::find()
+        .filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(C::RecordType.eq(container_type.as_str()))
+                        .add(C::RecordId.eq(container_id)),
+                )
+                .add(C::ContainerId.eq(container_id))
+                .add(C::RecordId.is_in(part_ids.iter().copied())),
+        )
+        .all(db)
+        .await
+}
+
+/// Writes the index entries of a container and its parts as the owner's
+/// port says they stand (see `records::port::sync`).
+#[tracing::instrument(skip_all)]
+pub async fn sync(
+    txn: &DatabaseTransaction,
+    now: DateTime<Utc>,
+    c: &Container,
+) -> Result<(), DbErr> {
+    let part_type = c.part_type();
+    let part_ids: Vec<Uuid> = c.parts.iter().map(|p| p.id).collect();
+    let existing = entries_of(txn, c.record_type, c.id, &part_ids).await?;
+    let find = |t: RecordType, id: Uuid| {
+        existing
+            .iter()
+            .find(|r| r.record_type == t.as_str() && r.record_id == id)
+    };
+    if let Some(at) = c.gone {
+        // erased on request (or destroyed): every entry says so, off any list
+        let rows: Vec<&retention_records::Model> = existing.iter().collect();
+        return mark_destroyed(txn, at, &rows).await;
+    }
+    let rules = Rules::load(txn).await?;
+    let mut part_values = Vec::new();
+    let mut all_closed = true;
+    for p in &c.parts {
+        let row = find(part_type, p.id);
+        match p.lifecycle {
+            Lifecycle::Closed { on, outcome } => {
+                let d = rules.own(
+                    part_type.as_str(),
+                    outcome,
+                    on,
+                    row.and_then(|r| r.keep_until),
+                );
+                let facts = Facts {
+                    record_type: part_type,
+                    record_id: p.id,
+                    container_id: Some(c.id),
+                    reference: Some(p.reference.clone()),
+                    outcome,
+                    secret: p.secret,
+                };
+                upsert(txn, now, row, &facts, &d).await?;
+                part_values.push(d);
+            }
+            Lifecycle::Open => {
+                all_closed = false;
+                if let Some(row) = row {
+                    reopened(txn, now, row).await?;
+                }
+            }
+        }
+    }
+    let row = find(c.record_type, c.id);
+    if !all_closed {
+        if let Some(row) = row {
+            reopened(txn, now, row).await?;
+        }
+        return Ok(());
+    }
+    // closed the day its last part closed (destroyed parts included); a
+    // container that never had a part, the day it was made
+    let destroyed_parts: Vec<&retention_records::Model> = existing
+        .iter()
+        .filter(|r| r.record_type == part_type.as_str() && r.destroyed_at.is_some())
+        .collect();
+    let closed_on = part_values
+        .iter()
+        .filter_map(|d| d.closed_on)
+        .chain(destroyed_parts.iter().filter_map(|r| r.closed_on))
+        .max();
+    let (outcome, closed_on) = match closed_on {
+        Some(on) => ("all", on),
+        None => ("none", c.created_on),
+    };
+    let own = rules.own(
+        c.record_type.as_str(),
+        outcome,
+        closed_on,
+        row.and_then(|r| r.keep_until),
+    );
+    let d = combined(own, &part_values);
+    let references: Vec<String> = c.parts.iter().map(|p| p.reference.clone()).collect();
+    let facts = Facts {
+        record_type: c.record_type,
+        record_id: c.id,
+        container_id: None,
+        reference: container_reference(&references),
+        outcome,
+        secret: c.parts.iter().any(|p| p.secret),
+    };
+    upsert(txn, now, row, &facts, &d).await
+}
+
+/// Derives every entry again from its own stored closing and outcome (after
+/// a rule changed): containers from the parts they hold. An entry on a list
+/// that is now to be kept for good leaves the list.
+#[tracing::instrument(skip_all)]
+///
+/// `only`: just the container with this record id and its parts.
+pub async fn rederive(
+    txn: &DatabaseTransaction,
+    now: DateTime<Utc>,
+    only: Option<Uuid>,
+) -> Result<Refreshed, DbErr> {
+    use retention_records::Column as C;
+    let rules = Rules::load(txn).await?;
+    let mut q = retention_records::Entity::find().filter(C::DestroyedAt.is_null());
+    if let Some(id) = only {
+        q = q.filter(
+            Condition::any()
+                .add(C::RecordId.eq(id))
+                .add(C::ContainerId.eq(id)),
+        );
+    }
+    let rows = q.all(txn).await?;
+    let mut own: HashMap<Uuid, Derived> = HashMap::new();
+    for r in &rows {
+        if let Some(on) = r.closed_on {
+            own.insert(
+                r.id,
+                rules.own(&r.record_type, &r.outcome, on, r.keep_until),
+            );
+        }
+    }
+    let mut parts: HashMap<Uuid, Vec<Derived>> = HashMap::new();
+    for r in rows.iter().filter(|r| r.container_id.is_some()) {
+        if let (Some(c), Some(d)) = (r.container_id, own.get(&r.id)) {
+            parts.entry(c).or_default().push(d.clone());
+        }
+    }
+    let mut done = Refreshed::default();
+    for r in &rows {
+        let Some(d) = own.get(&r.id) else { continue };
+        let d = match (r.container_id, parts.get(&r.record_id)) {
+            (None, Some(p)) => combined(d.clone(), p),
+            _ => d.clone(),
+        };
+        if d != Derived::of(r) {
+            set_values(txn, now, r.id, &d, None).await?;
+            done.changed += 1;
+        }
+        if r.list_id.is_some() && d.nominatie == Some(Archiefnominatie::BlijvendBewaren) {
+            release(txn, now, r, None).await?;
+            done.released += 1;
+        }
+    }
+    Ok(done)
+}
+
+/// Whether a legal hold stands on a record or any of its parts.
+pub async fn held(
+    db: &impl ConnectionTrait,
+    record_type: RecordType,
+    id: Uuid,
+) -> Result<bool, DbErr> {
+    use retention_records::Column as C;
+    Ok(retention_records::Entity::find()
+        .filter(C::LegalHold.eq(true))
+        .filter(C::DestroyedAt.is_null())
+        .filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(C::RecordType.eq(record_type.as_str()))
+                        .add(C::RecordId.eq(id)),
+                )
+                .add(C::ContainerId.eq(id)),
+        )
+        .one(db)
+        .await?
+        .is_some())
+}
+
 /// Which index entries a list shows.
 #[derive(Debug, Default, Clone)]
 pub struct RecordFilter {
@@ -421,6 +523,8 @@ pub struct RecordFilter {
     pub due_by: Option<NaiveDate>,
     pub archiefstatus: Option<Archiefstatus>,
     pub legal_hold: Option<bool>,
+    /// Whether the caller may learn that secret records exist.
+    pub secret_visible: bool,
 }
 
 /// A page of index entries by id.
@@ -445,6 +549,9 @@ pub async fn list_records(
     if let Some(h) = f.legal_hold {
         q = q.filter(C::LegalHold.eq(h));
     }
+    if !f.secret_visible {
+        q = q.filter(C::Secret.eq(false));
+    }
     if let Some(after) = after {
         q = q.filter(C::Id.gt(after));
     }
@@ -459,6 +566,19 @@ pub async fn record(
     retention_records::Entity::find_by_id(id).one(db).await
 }
 
+/// The entry of one record.
+pub async fn entry(
+    db: &impl ConnectionTrait,
+    record_type: RecordType,
+    record_id: Uuid,
+) -> Result<Option<retention_records::Model>, DbErr> {
+    retention_records::Entity::find()
+        .filter(retention_records::Column::RecordType.eq(record_type.as_str()))
+        .filter(retention_records::Column::RecordId.eq(record_id))
+        .one(db)
+        .await
+}
+
 /// The entries of `ids`, in any order.
 pub async fn records_in(
     db: &impl ConnectionTrait,
@@ -468,4 +588,42 @@ pub async fn records_in(
         .filter(retention_records::Column::Id.is_in(ids.iter().copied()))
         .all(db)
         .await
+}
+
+/// The entries of the parts of the containers `ids` (not destroyed).
+pub async fn parts_of(
+    db: &impl ConnectionTrait,
+    container_ids: &[Uuid],
+) -> Result<Vec<retention_records::Model>, DbErr> {
+    retention_records::Entity::find()
+        .filter(retention_records::Column::ContainerId.is_in(container_ids.iter().copied()))
+        .filter(retention_records::Column::DestroyedAt.is_null())
+        .all(db)
+        .await
+}
+
+/// The last full build of the index; `VERSION` is this derivation's.
+pub mod build {
+    use chrono::{DateTime, Utc};
+    use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+
+    use crate::entities::retention_index_builds as builds;
+
+    /// The index derivation in this build: a newer one builds in full once.
+    pub const VERSION: i32 = 2;
+
+    pub async fn done(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
+        Ok(builds::Entity::find_by_id(VERSION).one(db).await?.is_some())
+    }
+
+    pub async fn record(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), DbErr> {
+        builds::Entity::insert(builds::ActiveModel {
+            version: Set(VERSION),
+            built_at: Set(now),
+        })
+        .on_conflict_do_nothing_on([builds::Column::Version])
+        .exec(db)
+        .await?;
+        Ok(())
+    }
 }

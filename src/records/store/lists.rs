@@ -4,10 +4,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
-    sea_query::{Expr, ExprTrait},
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -16,9 +14,12 @@ use crate::{
     db::versioned::{self, Changes},
     entities::{destruction_list_items, destruction_lists, retention_records, retention_rules},
     http::problem::{ApiError, InvalidParam, ProblemType},
-    records::model::{
-        Archiefnominatie, Archiefstatus, CaseProgramme, Decision, ItemStatus, ListStatus,
-        Processing, RecordType,
+    records::{
+        eligibility::{refusal, Refusal},
+        model::{
+            Archiefnominatie, Archiefstatus, CaseProgramme, Decision, ItemStatus, ListStatus,
+            Processing, RecordType,
+        },
     },
     text::Corrupt,
 };
@@ -26,55 +27,52 @@ use crate::{
 /// The most records one list may hold.
 pub const MAX_ITEMS: usize = 1000;
 
-/// Why an index entry may not go on a list, as (code, reason); `None` when it may.
-pub fn ineligible(
-    row: &retention_records::Model,
+/// Why each of `rows` may not be destroyed (proposed when `list` is
+/// `None`, executed by `list` otherwise), from the entries of their parts
+/// and containers; `None` where it may.
+pub async fn refusals(
+    db: &impl ConnectionTrait,
+    rows: &[retention_records::Model],
     today: NaiveDate,
-) -> Option<(&'static str, String)> {
-    if row.destroyed_at.is_some() {
-        return Some(("destroyed", "is already destroyed".to_owned()));
-    }
-    if row.legal_hold {
-        return Some(("legal_hold", "is under a legal hold".to_owned()));
-    }
-    if row.list_id.is_some() {
-        return Some(("on_list", "is already on a destruction list".to_owned()));
-    }
-    if RecordType::parse(&row.record_type).is_some_and(|t| !t.listable()) {
-        return Some((
-            "destroyed_with_defender",
-            "is a stay: stays are destroyed with their defender; propose the defender".to_owned(),
-        ));
-    }
-    match row
-        .archiefnominatie
-        .as_deref()
-        .and_then(Archiefnominatie::parse)
-    {
-        Some(Archiefnominatie::Vernietigen) => {}
-        Some(Archiefnominatie::BlijvendBewaren) => {
-            return Some(("blijvend_bewaren", "is to be kept for good".to_owned()))
-        }
-        None => {
-            return Some((
-                "no_date",
-                "has no archiving date (open again, or no rule)".to_owned(),
-            ))
-        }
-    }
-    match row.archiefactiedatum {
-        Some(d) if d <= today => None,
-        Some(d) => Some(("not_due", format!("is not due before {d}"))),
-        None => Some(("no_date", "has no archiving date".to_owned())),
-    }
+    list: Option<Uuid>,
+) -> Result<Vec<Option<Refusal>>, DbErr> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.record_id).collect();
+    let parts = super::parts_of(db, &ids).await?;
+    let container_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.container_id).collect();
+    let containers = if container_ids.is_empty() {
+        Vec::new()
+    } else {
+        retention_records::Entity::find()
+            .filter(retention_records::Column::RecordId.is_in(container_ids))
+            .filter(retention_records::Column::ContainerId.is_null())
+            .all(db)
+            .await?
+    };
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let mine: Vec<retention_records::Model> = parts
+                .iter()
+                .filter(|p| p.container_id == Some(r.record_id))
+                .cloned()
+                .collect();
+            let container = r
+                .container_id
+                .and_then(|c| containers.iter().find(|x| x.record_id == c));
+            refusal(r, &mine, container, today, list)
+        })
+        .collect())
 }
 
-/// The entries a filter proposes: due, destroyable, not held or listed.
+/// The entries a filter proposes: due, destroyable, not held or listed,
+/// nothing of theirs held, kept, open or listed; secret ones only for a
+/// caller who may see them. At most `MAX_ITEMS + 1` (more is too many).
 pub async fn eligible(
     db: &impl ConnectionTrait,
     record_type: Option<RecordType>,
     due_by: NaiveDate,
     today: NaiveDate,
+    secret_visible: bool,
 ) -> Result<Vec<retention_records::Model>, DbErr> {
     use retention_records::Column as C;
     let mut q = retention_records::Entity::find()
@@ -87,10 +85,31 @@ pub async fn eligible(
     if let Some(t) = record_type {
         q = q.filter(C::RecordType.eq(t.as_str()));
     }
-    q.order_by_asc(C::Id)
+    if !secret_visible {
+        q = q.filter(C::Secret.eq(false));
+    }
+    let rows = q
+        .order_by_asc(C::Id)
         .limit(MAX_ITEMS as u64 + 1)
         .all(db)
-        .await
+        .await?;
+    let refused = refusals(db, &rows, today, None).await?;
+    let rows: Vec<retention_records::Model> = rows
+        .into_iter()
+        .zip(refused)
+        .filter(|(_, r)| r.is_none())
+        .map(|(row, _)| row)
+        .collect();
+    // a placement whose participant is proposed too goes with them
+    let containers: std::collections::HashSet<Uuid> = rows
+        .iter()
+        .filter(|r| r.container_id.is_none())
+        .map(|r| r.record_id)
+        .collect();
+    Ok(rows
+        .into_iter()
+        .filter(|r| !r.container_id.is_some_and(|c| containers.contains(&c)))
+        .collect())
 }
 
 /// Makes a list of `rows` (each already checked with [`ineligible`]).
@@ -156,6 +175,8 @@ pub async fn create_list(
             processing: Set(Processing::New.as_str().to_owned()),
             destroyed_at: Set(None),
             created_at: Set(now),
+            secret: Set(row.secret),
+            container_item_id: Set(None),
         })
         .exec_without_returning(txn)
         .await?;
@@ -177,11 +198,15 @@ pub async fn create_list(
 pub async fn list_lists(
     db: &impl ConnectionTrait,
     programmes: Option<&[CaseProgramme]>,
+    secret_visible: bool,
     after: Option<Uuid>,
     fetch: u64,
 ) -> Result<Vec<destruction_lists::Model>, DbErr> {
     use destruction_lists::Column as C;
     let mut q = destruction_lists::Entity::find();
+    if !secret_visible {
+        q = q.filter(C::Id.not_in_subquery(secret_lists()));
+    }
     if let Some(programmes) = programmes {
         let ids: Vec<Uuid> = destruction_list_items::Entity::find()
             .select_only()
@@ -207,6 +232,26 @@ pub async fn list(
     id: Uuid,
 ) -> Result<Option<destruction_lists::Model>, DbErr> {
     destruction_lists::Entity::find_by_id(id).one(db).await
+}
+
+/// The lists holding an item of a secret record: only those who may see
+/// secret records learn they exist.
+fn secret_lists() -> sea_orm::sea_query::SelectStatement {
+    sea_orm::sea_query::Query::select()
+        .column(destruction_list_items::Column::ListId)
+        .from(destruction_list_items::Entity)
+        .and_where(destruction_list_items::Column::Secret.eq(true))
+        .to_owned()
+}
+
+/// Whether a list holds an item of a secret record.
+pub async fn holds_secret(db: &impl ConnectionTrait, list_id: Uuid) -> Result<bool, DbErr> {
+    Ok(destruction_list_items::Entity::find()
+        .filter(destruction_list_items::Column::ListId.eq(list_id))
+        .filter(destruction_list_items::Column::Secret.eq(true))
+        .one(db)
+        .await?
+        .is_some())
 }
 
 /// A page of a list's items by id, only of `programmes` when given.
@@ -305,15 +350,14 @@ pub async fn take_off(
         .filter(destruction_list_items::Column::Id.eq(item.id))
         .exec(txn)
         .await?;
-    use retention_records::Column as C;
-    let mut q = retention_records::Entity::update_many()
-        .col_expr(C::ListId, Expr::value(Option::<Uuid>::None))
-        .col_expr(C::Version, Expr::col(C::Version).add(1))
-        .col_expr(C::UpdatedAt, Expr::value(now));
-    if let Some(k) = keep_until {
-        q = q.col_expr(C::KeepUntil, Expr::value(Some(k)));
+    let Some(row) = super::record(txn, item.record_row_id).await? else {
+        return Ok(());
+    };
+    super::release(txn, now, &row, keep_until).await?;
+    if keep_until.is_some() {
+        // the keep moves its date, and that of whatever holds it
+        super::rederive(txn, now, Some(row.container_id.unwrap_or(row.record_id))).await?;
     }
-    q.filter(C::Id.eq(item.record_row_id)).exec(txn).await?;
     Ok(())
 }
 
@@ -453,6 +497,18 @@ pub async fn change_status(
             if suggested(&items).next().is_none() {
                 return Err(ApiError::conflict("The list holds no record to destroy."));
             }
+            if caller == list.author_id {
+                return Err(ApiError::typed(
+                    ProblemType::SeparationOfDuties,
+                    "The author of a destruction list does not approve it: another records officer does.",
+                ));
+            }
+            if items.iter().any(|i| i.reviewed_by == Some(caller)) {
+                return Err(ApiError::typed(
+                    ProblemType::SeparationOfDuties,
+                    "A reviewer of a destruction list does not approve it: a records officer who did not review it does.",
+                ));
+            }
             set_status(
                 txn,
                 audit,
@@ -496,6 +552,12 @@ pub async fn review(
     list: &destruction_lists::Model,
     decisions: &[ItemDecision],
 ) -> Result<destruction_lists::Model, ApiError> {
+    if reviewer == list.author_id {
+        return Err(ApiError::typed(
+            ProblemType::SeparationOfDuties,
+            "The author of a destruction list does not review it: a coordinator who did not write it does.",
+        ));
+    }
     if status_of(list)? != ListStatus::ReadyToReview {
         return Err(ApiError::conflict(format!(
             "Only a list ready to review takes reviews; this one is {}.",
@@ -591,43 +653,16 @@ pub async fn set_hold(
             "The record is destroyed; nothing is left to hold.",
         ));
     }
-    if hold {
-        if let Some(list_id) = row.list_id {
-            let item = destruction_list_items::Entity::find()
-                .filter(destruction_list_items::Column::ListId.eq(list_id))
-                .filter(destruction_list_items::Column::RecordRowId.eq(row.id))
-                .one(txn)
-                .await?;
-            if let Some(item) = item {
-                if item.processing == Processing::Succeeded.as_str() {
-                    return Err(ApiError::conflict(
-                        "The record is destroyed; nothing is left to hold.",
-                    ));
-                }
-                take_off(txn, now, &item, None).await?;
-            }
-        }
-    }
     let mut changes: Changes<retention_records::Entity> = Changes::new();
     if row.legal_hold != hold {
         changes.set("legalHold", retention_records::Column::LegalHold, hold);
     }
-    // take_off moved the version; write against the row as it is now
-    let current = retention_records::Entity::find_by_id(row.id)
-        .one(txn)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let expected = if current.version != row.version {
-        current.version
-    } else {
-        expected
-    };
     let action = if hold {
         "record.legal_hold_placed"
     } else {
         "record.legal_hold_lifted"
     };
-    Ok(versioned::update(
+    let updated = versioned::update(
         txn,
         audit,
         now,
@@ -636,7 +671,26 @@ pub async fn set_hold(
         changes,
         Event::new(action, 200).on("record", row.id),
     )
-    .await?)
+    .await?;
+    if updated.is_none() || !hold {
+        return Ok(updated);
+    }
+    // held: it, whatever it holds and whatever holds it leave any list
+    let mut related = vec![row.clone()];
+    related.extend(super::parts_of(txn, &[row.record_id]).await?);
+    if let Some(c) = row.container_id {
+        related.extend(
+            retention_records::Entity::find()
+                .filter(retention_records::Column::RecordId.eq(c))
+                .filter(retention_records::Column::ContainerId.is_null())
+                .all(txn)
+                .await?,
+        );
+    }
+    for r in related.iter().filter(|r| r.list_id.is_some()) {
+        super::release(txn, now, r, None).await?;
+    }
+    Ok(super::record(txn, row.id).await?)
 }
 
 /// The archiving status as stored.
@@ -661,8 +715,13 @@ pub async fn list_for_update(
 /// Destroyed records over all executed lists, as (record type, period, count).
 pub async fn destruction_totals(
     db: &impl ConnectionTrait,
+    secret_visible: bool,
 ) -> Result<Vec<(String, String, u64)>, DbErr> {
-    let rows: Vec<(String, Option<NaiveDate>)> = destruction_list_items::Entity::find()
+    let mut q = destruction_list_items::Entity::find();
+    if !secret_visible {
+        q = q.filter(destruction_list_items::Column::Secret.eq(false));
+    }
+    let rows: Vec<(String, Option<NaiveDate>)> = q
         .select_only()
         .column(destruction_list_items::Column::RecordType)
         .column(destruction_list_items::Column::ClosedOn)

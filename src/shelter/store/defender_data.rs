@@ -188,12 +188,15 @@ pub async fn insert_defender(
     row: defenders::ActiveModel,
     fields: Vec<&'static str>,
 ) -> Result<defenders::Model, DbErr> {
-    versioned::insert(txn, audit, now, row, |m| {
+    let created = versioned::insert(txn, audit, now, row, |m| {
         Event::new("defender.created", 201)
             .on("defender", m.id)
             .fields(fields)
     })
-    .await
+    .await?;
+    // a defender with no stay yet is a record too: it gets its retention date
+    crate::shelter::retention::sync(txn, now, created.id).await?;
+    Ok(created)
 }
 
 /// Changes a defender not erased at version `expected`; `None` when

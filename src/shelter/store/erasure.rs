@@ -164,6 +164,8 @@ pub async fn erase_and_notify(
         let status = StayStatus::stored(&status, "stays.status").map_err(sea_orm::DbErr::from)?;
         outbox::emit(txn, now, super::stay_event(Actie::Destroy, stay_id, status)).await?;
     }
+    // their index entries say they are gone, and leave any destruction list
+    crate::shelter::retention::sync(txn, now, m.id).await?;
     Ok(())
 }
 

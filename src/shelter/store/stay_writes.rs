@@ -140,6 +140,8 @@ pub async fn insert_stay(
     insert_status_change(txn, now, created.id, first).await?;
     let status = StayStatus::stored(&created.status, "stays.status")?;
     outbox::emit(txn, now, stay_event(Actie::Create, created.id, status)).await?;
+    // the defender has an open stay again: off the index and any list
+    crate::shelter::retention::sync(txn, now, created.defender_id).await?;
     Ok(created)
 }
 
@@ -159,6 +161,8 @@ pub async fn update_stay(
     if let Some(u) = &updated {
         let status = StayStatus::stored(&u.status, "stays.status").map_err(DbErr::from)?;
         outbox::emit(txn, now, stay_event(Actie::Update, u.id, status)).await?;
+        // its confidentiality decides who may see its index entry
+        crate::shelter::retention::sync(txn, now, u.defender_id).await?;
     }
     Ok(updated)
 }
@@ -189,6 +193,8 @@ pub async fn change_stay_status(
     }
     insert_status_change(txn, now, s.id, change).await?;
     outbox::emit(txn, now, stay_event(Actie::StatusChange, s.id, to)).await?;
+    // closed or reopened: the archive index moves in this transaction
+    crate::shelter::retention::sync(txn, now, s.defender_id).await?;
     Ok(updated)
 }
 
