@@ -578,6 +578,18 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
         items.iter().find(|i| i["recordId"] == d1.as_str()).unwrap()["reference"],
         s1_row["reference"]
     );
+    // the list's own items read as destroyed, not as taken off
+    let destroyed: Vec<Value> = w
+        .items(&list_id, &w.records.token)
+        .await
+        .into_iter()
+        .filter(|i| i["processing"] == "succeeded")
+        .collect();
+    assert_eq!(destroyed.len(), 4);
+    for item in destroyed {
+        assert_eq!(item["status"], "suggested", "{item}");
+    }
+    assert_eq!(w.entry(&d1).await["destructionListId"], list_id.as_str());
     let pl1_row = items
         .iter()
         .find(|i| i["recordId"] == pl1.as_str())

@@ -291,17 +291,13 @@ async fn set_values(
     Ok(())
 }
 
-/// Marks entries destroyed at `at` (and takes them off any list).
+/// Marks entries destroyed at `at` (an entry destroyed by a list keeps
+/// that list's id).
 pub async fn mark_destroyed(
     txn: &DatabaseTransaction,
     at: DateTime<Utc>,
     rows: &[&retention_records::Model],
 ) -> Result<(), DbErr> {
-    for row in rows.iter().filter(|r| r.destroyed_at.is_none()) {
-        if row.list_id.is_some() {
-            release(txn, at, row, None).await?;
-        }
-    }
     use retention_records::Column as C;
     retention_records::Entity::update_many()
         .col_expr(
@@ -358,8 +354,14 @@ pub async fn sync(
             .find(|r| r.record_type == t.as_str() && r.record_id == id)
     };
     if let Some(at) = c.gone {
-        // erased on request (or destroyed): every entry says so, off any list
-        let rows: Vec<&retention_records::Model> = existing.iter().collect();
+        // erased on request: every entry says so, and leaves any list
+        let rows: Vec<&retention_records::Model> = existing
+            .iter()
+            .filter(|r| r.destroyed_at.is_none())
+            .collect();
+        for row in rows.iter().filter(|r| r.list_id.is_some()) {
+            release(txn, at, row, None).await?;
+        }
         return mark_destroyed(txn, at, &rows).await;
     }
     let rules = Rules::load(txn).await?;
