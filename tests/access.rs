@@ -152,6 +152,8 @@ fn expected() -> BTreeMap<&'static str, Staff> {
         ("getDestructionList", Roles(DESTRUCTION)),
         ("listDestructionListItems", Roles(DESTRUCTION)),
         ("changeDestructionListStatus", Roles(RECORDS)),
+        ("deleteDestructionList", Roles(RECORDS)),
+        ("removeDestructionListItem", Roles(RECORDS)),
         (
             "reviewDestructionList",
             Roles(&[Role::ShelterCoordinator, Role::ExchangeCoordinator][..]),
@@ -256,6 +258,8 @@ fn hidden(op: &str) -> bool {
             | "destructionTotals"
             | "createDestructionList"
             | "changeDestructionListStatus"
+            | "deleteDestructionList"
+            | "removeDestructionListItem"
             | "getDestructionReport"
     )
 }

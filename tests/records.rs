@@ -1805,3 +1805,89 @@ async fn a_destruction_reports_anchor_outlives_audit_pruning() {
         1
     );
 }
+
+impl World {
+    async fn list_version(&self, list: &str) -> Value {
+        ok(
+            self.app
+                .get(&format!("/destruction-lists/{list}"), &self.records.token)
+                .await,
+            StatusCode::OK,
+        )
+        .await["version"]
+            .clone()
+    }
+
+    async fn delete(&self, path: &str, version: Value) -> reqwest::Response {
+        self.app
+            .request(Method::DELETE, path, Some(&self.records.token))
+            .header("If-Match", format!("\"{version}\""))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn an_aborted_list_is_edited_or_removed_and_frees_its_records() {
+    let mut w = World::new().await;
+    let (d1, _) = w.closed_defender("Curlew", "Aborted One").await;
+    let (d2, _) = w.closed_defender("Stint", "Aborted Two").await;
+    w.years_later(TimeDelta::days(2 * 366)).await;
+    let entries = [
+        w.entry(&d1).await["id"].clone(),
+        w.entry(&d2).await["id"].clone(),
+    ];
+    let list = w.approved_list(&entries).await;
+    // approved: not edited until aborted
+    let v = w.list_version(&list).await;
+    let p = problem(
+        w.delete(&format!("/destruction-lists/{list}"), v).await,
+        409,
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("abort"), "{p}");
+    ok(w.list_status(&list, "new").await, StatusCode::OK).await;
+    // one item out: its record may be proposed again at once
+    let items = w.items(&list, &w.records.token).await;
+    let first = item_of(&items, &d1)["id"].as_str().unwrap().to_owned();
+    let stale = w.list_version(&list).await.as_i64().unwrap() - 1;
+    let item_path = format!("/destruction-lists/{list}/items/{first}");
+    problem(w.delete(&item_path, json!(stale)).await, 412).await;
+    let v = w.list_version(&list).await;
+    let resp = w.delete(&item_path, v).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(w.entry(&d1).await["destructionListId"], Value::Null);
+    let again = ok(
+        w.app
+            .post(
+                "/destruction-lists",
+                Some(&w.records.token),
+                json!({"name": "again", "records": [entries[0]]}),
+            )
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(again["status"], "new");
+    // the aborted list goes, and so does its hold on the other record
+    let v = w.list_version(&list).await;
+    let resp = w.delete(&format!("/destruction-lists/{list}"), v).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    problem(
+        w.app
+            .get(&format!("/destruction-lists/{list}"), &w.records.token)
+            .await,
+        404,
+    )
+    .await;
+    assert_eq!(w.entry(&d2).await["destructionListId"], Value::Null);
+    assert_eq!(w.execute().await.records, 0);
+    let events = w.app.audit_rows().await;
+    assert!(events
+        .iter()
+        .any(|e| e.action == "destruction_list.item_removed"));
+    assert!(events
+        .iter()
+        .any(|e| e.action == "destruction_list.removed"));
+}

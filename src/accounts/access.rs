@@ -250,6 +250,8 @@ pub const RULES: &[Rule] = &[
     hidden("getDestructionList", DESTRUCTION),
     hidden("listDestructionListItems", DESTRUCTION),
     roles("changeDestructionListStatus", RECORDS),
+    roles("deleteDestructionList", RECORDS),
+    roles("removeDestructionListItem", RECORDS),
     hidden("reviewDestructionList", DESTRUCTION_REVIEWERS),
     roles("getDestructionReport", RECORDS),
 ];

@@ -72,6 +72,13 @@ pub enum ArchiveRecordResponse {
 }
 
 #[derive(ApiResponse)]
+pub enum Removed {
+    /// Removed: the records it held may be proposed again.
+    #[oai(status = 204)]
+    Done,
+}
+
+#[derive(ApiResponse)]
 pub enum DestructionListResponse {
     /// The list.
     #[oai(status = 200)]
@@ -753,6 +760,63 @@ impl DestructionApi {
             Json(views::list(updated)?),
             tag,
         ))
+    }
+
+    /// Remove a list in status `new` (never submitted, or aborted): its
+    /// records are free to be proposed again. Needs `If-Match`.
+    #[oai(
+        path = "/destruction-lists/:id",
+        method = "delete",
+        operation_id = "deleteDestructionList"
+    )]
+    async fn delete_list(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        /// The ETag of the current version.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+    ) -> ApiResult<Removed> {
+        let now = state.clock.now();
+        let txn = begin_write(&state.db).await?;
+        visible_list(&txn, &caller, id.0).await?;
+        let list = store::list_for_update(&txn, id.0)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let expected = if_match_version(if_match.0.as_deref(), list.version)?;
+        store::remove_list(&txn, &caller.audit, now, &list, expected).await?;
+        txn.commit().await?;
+        Ok(Removed::Done)
+    }
+
+    /// Take one item out of a list in status `new`: its record may be
+    /// proposed again. Needs the list's `If-Match`.
+    #[oai(
+        path = "/destruction-lists/:id/items/:itemId",
+        method = "delete",
+        operation_id = "removeDestructionListItem"
+    )]
+    async fn remove_item(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        #[oai(name = "itemId")] item_id: Path<Uuid>,
+        /// The ETag of the list's current version.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+    ) -> ApiResult<Removed> {
+        let now = state.clock.now();
+        let txn = begin_write(&state.db).await?;
+        visible_list(&txn, &caller, id.0).await?;
+        let list = store::list_for_update(&txn, id.0)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let expected = if_match_version(if_match.0.as_deref(), list.version)?;
+        store::remove_item(&txn, &caller.audit, now, &list, expected, item_id.0).await?;
+        txn.commit().await?;
+        Ok(Removed::Done)
     }
 
     /// Review the items of one's programme: accept, keep (with a later

@@ -737,3 +737,105 @@ pub async fn destruction_totals(
     }
     Ok(totals.into_iter().map(|((t, p), n)| (t, p, n)).collect())
 }
+
+/// Why a list in `status` may not be edited: only a list in `new` (never
+/// submitted, or aborted back to its author) takes out items or goes.
+fn editable(list: &destruction_lists::Model) -> Result<(), ApiError> {
+    if status_of(list)? != ListStatus::New {
+        return Err(ApiError::typed(
+            ProblemType::IllegalTransition,
+            format!(
+                "A list in status {} is not edited; abort it first (status new).",
+                list.status
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Moves a list in `new` on a version at `expected`, so that an edit races
+/// no other change (412 when it does).
+async fn touch(
+    txn: &DatabaseTransaction,
+    now: DateTime<Utc>,
+    list: &destruction_lists::Model,
+    expected: i32,
+) -> Result<(), ApiError> {
+    use destruction_lists::Column as C;
+    let done = destruction_lists::Entity::update_many()
+        .col_expr(C::Version, Expr::value(expected + 1))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .filter(C::Id.eq(list.id))
+        .filter(C::Version.eq(expected))
+        .exec(txn)
+        .await?;
+    if done.rows_affected == 0 {
+        return Err(ApiError::typed(
+            ProblemType::StaleVersion,
+            "The list changed since that version; nothing was written.",
+        ));
+    }
+    Ok(())
+}
+
+/// Takes one item out of a list in `new`: its record may be proposed again.
+pub async fn remove_item(
+    txn: &DatabaseTransaction,
+    audit: &audit::Context,
+    now: DateTime<Utc>,
+    list: &destruction_lists::Model,
+    expected: i32,
+    item_id: Uuid,
+) -> Result<(), ApiError> {
+    editable(list)?;
+    let item = destruction_list_items::Entity::find_by_id(item_id)
+        .filter(destruction_list_items::Column::ListId.eq(list.id))
+        .filter(destruction_list_items::Column::Status.eq(ItemStatus::Suggested.as_str()))
+        .one(txn)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    touch(txn, now, list, expected).await?;
+    take_off(txn, now, &item, None).await?;
+    audit::record(
+        txn,
+        now,
+        audit,
+        Event::new("destruction_list.item_removed", 204)
+            .on("destruction_list", list.id)
+            .fields(vec!["items"]),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Removes a list in `new` with its items: every record on it is free to
+/// be proposed again. Nothing on it was destroyed (a list whose execution
+/// began cannot be aborted back to `new`).
+pub async fn remove_list(
+    txn: &DatabaseTransaction,
+    audit: &audit::Context,
+    now: DateTime<Utc>,
+    list: &destruction_lists::Model,
+    expected: i32,
+) -> Result<(), ApiError> {
+    editable(list)?;
+    touch(txn, now, list, expected).await?;
+    for item in suggested(&all_items(txn, list.id).await?) {
+        take_off(txn, now, item, None).await?;
+    }
+    destruction_list_items::Entity::delete_many()
+        .filter(destruction_list_items::Column::ListId.eq(list.id))
+        .exec(txn)
+        .await?;
+    destruction_lists::Entity::delete_by_id(list.id)
+        .exec(txn)
+        .await?;
+    audit::record(
+        txn,
+        now,
+        audit,
+        Event::new("destruction_list.removed", 204).on("destruction_list", list.id),
+    )
+    .await?;
+    Ok(())
+}
