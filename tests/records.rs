@@ -1891,3 +1891,708 @@ async fn an_aborted_list_is_edited_or_removed_and_frees_its_records() {
         .iter()
         .any(|e| e.action == "destruction_list.removed"));
 }
+
+// ---- the invariant suite: random sequences of records work, by several
+// staff with different roles, under the test clock, checked after every step
+
+mod invariants {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::{HashMap, HashSet};
+
+    /// One step of a sequence. Indices pick among what exists when the step
+    /// runs (modulo its count), so every sequence is valid to run.
+    #[derive(Debug, Clone)]
+    pub enum Op {
+        /// A defender with one stay, withdrawn and closed (secret or not).
+        Defender {
+            secret: bool,
+        },
+        /// A participant with one withdrawn placement.
+        Participant,
+        ReopenStay(usize),
+        CloseStay(usize),
+        NewStay(usize),
+        NewPlacement(usize),
+        /// A hold placed (or lifted) on an index entry by an archivist who sees all.
+        Hold(usize, bool),
+        /// A list proposed by one of the records officers, of some due entries.
+        /// (After two years and more, when `age`.)
+        Propose {
+            author: usize,
+            picks: Vec<usize>,
+            age: bool,
+        },
+        /// Moves a list up to `steps` steps on, by staff picked from `actor`
+        /// on (a review accepts all, or keeps one).
+        Progress {
+            list: usize,
+            actor: usize,
+            keep: bool,
+            steps: usize,
+        },
+        Abort(usize),
+        Advance(u32),
+        /// Executes what is due, after the waiting period when `wait`.
+        Execute {
+            wait: bool,
+        },
+        Erase(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => any::<bool>().prop_map(|secret| Op::Defender { secret }),
+            3 => Just(Op::Participant),
+            1 => any::<usize>().prop_map(Op::ReopenStay),
+            1 => any::<usize>().prop_map(Op::CloseStay),
+            1 => any::<usize>().prop_map(Op::NewStay),
+            1 => any::<usize>().prop_map(Op::NewPlacement),
+            2 => (any::<usize>(), any::<bool>()).prop_map(|(n, h)| Op::Hold(n, h)),
+            4 => (0..3usize, prop::collection::vec(any::<usize>(), 1..4), prop::bool::weighted(0.6))
+                .prop_map(|(author, picks, age)| Op::Propose { author, picks, age }),
+            6 => (any::<usize>(), 0..5usize, prop::bool::weighted(0.2), 1..9usize)
+                .prop_map(|(list, actor, keep, steps)| Op::Progress { list, actor, keep, steps }),
+            1 => any::<usize>().prop_map(Op::Abort),
+            2 => prop_oneof![Just(1u32), Just(9), Just(400), Just(800), Just(800)].prop_map(Op::Advance),
+            3 => prop::bool::weighted(0.8).prop_map(|wait| Op::Execute { wait }),
+            1 => any::<usize>().prop_map(Op::Erase),
+        ]
+    }
+
+    struct Stay {
+        id: String,
+        reference: String,
+        secret: bool,
+        /// `closed` or the status it is in
+        status: String,
+    }
+
+    struct Defender {
+        id: String,
+        stays: Vec<Stay>,
+        erased: bool,
+    }
+
+    struct Participant {
+        id: String,
+        placements: Vec<(String, bool)>,
+    }
+
+    /// The app, its staff, and what the test knows must be kept.
+    struct Sut {
+        w: World,
+        /// records officers: only that; with shelter coordinator; with
+        /// exchange coordinator; then the two plain coordinators
+        staff: Vec<Account>,
+        defenders: Vec<Defender>,
+        participants: Vec<Participant>,
+        /// record ids under a hold placed and not lifted
+        held: HashSet<String>,
+        /// record ids a reviewer kept, until
+        kept: HashMap<String, chrono::NaiveDate>,
+        lists: Vec<String>,
+    }
+
+    async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status.as_u16() < 500, "a server error: {status} {text}");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    impl Sut {
+        async fn new() -> Sut {
+            let w = World::new().await;
+            let staff = vec![
+                w.app.account(&[Role::RecordsOfficer]).await,
+                w.app
+                    .account(&[Role::RecordsOfficer, Role::ShelterCoordinator])
+                    .await,
+                w.app
+                    .account(&[Role::RecordsOfficer, Role::ExchangeCoordinator])
+                    .await,
+                w.app.account(&[Role::ShelterCoordinator]).await,
+                w.app.account(&[Role::ExchangeCoordinator]).await,
+            ];
+            Sut {
+                w,
+                staff,
+                defenders: Vec::new(),
+                participants: Vec::new(),
+                held: HashSet::new(),
+                kept: HashMap::new(),
+                lists: Vec::new(),
+            }
+        }
+
+        fn req(&self, method: Method, path: &str, who: usize) -> reqwest::RequestBuilder {
+            self.w
+                .app
+                .request(method, path, Some(&self.staff[who].token))
+        }
+
+        async fn get(&self, path: &str, who: usize) -> (StatusCode, Value) {
+            send(self.req(Method::GET, path, who)).await
+        }
+
+        /// Every page of a list, as `who`.
+        async fn all(&self, path: &str, who: usize) -> Vec<Value> {
+            let mut out = Vec::new();
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let mut next = format!("{path}{sep}limit=200");
+            loop {
+                let (status, page) = self.get(&next, who).await;
+                if status != StatusCode::OK {
+                    return out;
+                }
+                out.extend(page["items"].as_array().unwrap().iter().cloned());
+                match page["next"].as_str() {
+                    Some(c) => next = format!("{path}{sep}limit=200&cursor={c}"),
+                    None => return out,
+                }
+            }
+        }
+
+        fn today(&self) -> chrono::NaiveDate {
+            self.w.app.clock.now().date_naive()
+        }
+
+        async fn stay_to(&mut self, d: usize, s: usize, to: &str) {
+            let id = self.defenders[d].stays[s].id.clone();
+            let (status, _) = send(
+                self.req(Method::POST, &format!("/stays/{id}/status-changes"), 3)
+                    .json(&json!({"to": to, "reason": "asked again"})),
+            )
+            .await;
+            if status == StatusCode::CREATED {
+                self.defenders[d].stays[s].status = to.to_owned();
+            }
+        }
+
+        async fn progress(&mut self, list: usize, actor: usize, keep: bool) {
+            if self.lists.is_empty() {
+                return;
+            }
+            let id = self.lists[list % self.lists.len()].clone();
+            let (status, l) = self.get(&format!("/destruction-lists/{id}"), 1).await;
+            if status != StatusCode::OK {
+                return;
+            }
+            let author = self
+                .staff
+                .iter()
+                .position(|s| s.id.to_string() == l["authorId"].as_str().unwrap())
+                .unwrap_or(0);
+            let move_to = |sut: &Sut, who: usize, to: &'static str| {
+                sut.req(
+                    Method::POST,
+                    &format!("/destruction-lists/{id}/status-changes"),
+                    who,
+                )
+                .header("If-Match", format!("\"{}\"", l["version"]))
+                .json(&json!({"status": to}))
+            };
+            match l["status"].as_str().unwrap() {
+                "new" | "changes_requested" => {
+                    send(move_to(self, author, "ready_to_review")).await;
+                }
+                "internally_reviewed" => {
+                    send(move_to(self, author, "ready_for_archivist")).await;
+                }
+                "ready_for_archivist" => {
+                    send(move_to(self, actor % 3, "ready_to_delete")).await;
+                }
+                "ready_to_review" => {
+                    // staff 1..5 review (records officers with a
+                    // coordinator role, and the plain coordinators)
+                    let who = 1 + actor % 4;
+                    let items = self
+                        .all(&format!("/destruction-lists/{id}/items"), who)
+                        .await;
+                    let mine: Vec<&Value> = items
+                        .iter()
+                        .filter(|i| i["status"] == "suggested" && i["decision"].is_null())
+                        .collect();
+                    if mine.is_empty() {
+                        return;
+                    }
+                    let until = self.today() + TimeDelta::days(3000);
+                    let decisions: Vec<Value> = mine
+                        .iter()
+                        .enumerate()
+                        .map(|(n, i)| {
+                            if keep && n == 0 {
+                                json!({"item": i["id"], "decision": "keep", "keepUntil": until})
+                            } else {
+                                json!({"item": i["id"], "decision": "accept"})
+                            }
+                        })
+                        .collect();
+                    let (status, _) = send(
+                        self.req(
+                            Method::POST,
+                            &format!("/destruction-lists/{id}/reviews"),
+                            who,
+                        )
+                        .json(&json!({"decisions": decisions})),
+                    )
+                    .await;
+                    if status == StatusCode::OK && keep {
+                        self.kept
+                            .insert(mine[0]["recordId"].as_str().unwrap().to_owned(), until);
+                    }
+                }
+                _ => {}
+            }
+        }
+
+        /// Moves the clock on and signs everyone in again.
+        async fn advance(&mut self, days: u32) {
+            self.w.app.clock.advance(TimeDelta::days(i64::from(days)));
+            for n in 0..self.staff.len() {
+                self.staff[n].token = self.w.app.sign_in(&self.staff[n]).await;
+            }
+            let w = &mut self.w;
+            for a in [
+                &mut w.records,
+                &mut w.archivist,
+                &mut w.shelter,
+                &mut w.exchange,
+            ] {
+                a.token = w.app.sign_in(a).await;
+            }
+        }
+
+        async fn apply(&mut self, op: &Op) {
+            match op {
+                Op::Defender { secret } => {
+                    let n = self.defenders.len();
+                    let (d, s) = self
+                        .w
+                        .closed_defender(&format!("Inv{n}x"), &format!("Invariant Person {n}"))
+                        .await;
+                    let (_, stay) = self.get(&format!("/stays/{s}"), 3).await;
+                    if *secret {
+                        let (status, _) = send(
+                            self.req(Method::PATCH, &format!("/stays/{s}"), 3)
+                                .header("If-Match", format!("\"{}\"", stay["version"]))
+                                .header("X-Audit-Reason", "followed")
+                                .json(&json!({"confidentiality": "secret"})),
+                        )
+                        .await;
+                        assert_eq!(status, StatusCode::OK);
+                    }
+                    self.defenders.push(Defender {
+                        id: d,
+                        stays: vec![Stay {
+                            id: s,
+                            reference: stay["reference"].as_str().unwrap().to_owned(),
+                            secret: *secret,
+                            status: "closed".to_owned(),
+                        }],
+                        erased: false,
+                    });
+                }
+                Op::Participant => {
+                    let n = self.participants.len();
+                    let (p, pl) = self
+                        .w
+                        .participant(
+                            &format!(
+                                "inv{n}.{}@student.example.nl",
+                                uuid::Uuid::now_v7().simple()
+                            ),
+                            "withdrawn",
+                        )
+                        .await;
+                    self.participants.push(Participant {
+                        id: p,
+                        placements: vec![(pl, false)],
+                    });
+                }
+                Op::ReopenStay(n) | Op::CloseStay(n) => {
+                    let stays: Vec<(usize, usize)> = self
+                        .defenders
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, d)| !d.erased)
+                        .flat_map(|(i, d)| (0..d.stays.len()).map(move |s| (i, s)))
+                        .collect();
+                    if stays.is_empty() {
+                        return;
+                    }
+                    let (d, s) = stays[n % stays.len()];
+                    let to = if matches!(op, Op::ReopenStay(_)) {
+                        "aftercare"
+                    } else {
+                        "closed"
+                    };
+                    self.stay_to(d, s, to).await;
+                }
+                Op::NewStay(n) => {
+                    let live: Vec<usize> = (0..self.defenders.len())
+                        .filter(|d| !self.defenders[*d].erased)
+                        .collect();
+                    if live.is_empty() {
+                        return;
+                    }
+                    let d = live[n % live.len()];
+                    let id = self.defenders[d].id.clone();
+                    let (status, s) = send(self.req(Method::POST, "/stays", 3).json(&json!({
+                        "defenderId": id, "intakeRound": "2030-spring", "plannedArrival": "2030-03-01",
+                        "plannedDeparture": "2030-06-01", "visaStatus": "to_apply", "insuranceArranged": true,
+                        "confidentiality": "restricted"}))).await;
+                    if status == StatusCode::CREATED {
+                        self.defenders[d].stays.push(Stay {
+                            id: s["id"].as_str().unwrap().to_owned(),
+                            reference: s["reference"].as_str().unwrap().to_owned(),
+                            secret: false,
+                            status: "referred".to_owned(),
+                        });
+                    }
+                }
+                Op::NewPlacement(n) => {
+                    if self.participants.is_empty() {
+                        return;
+                    }
+                    let p = n % self.participants.len();
+                    let (first, _) = self.participants[p].placements[0].clone();
+                    let (status, old) = self.get(&format!("/placements/{first}"), 4).await;
+                    if status != StatusCode::OK {
+                        return;
+                    }
+                    let id = self.participants[p].id.clone();
+                    let (status, pl) = send(self.req(Method::POST, "/placements", 4).json(&json!({
+                        "participantId": id, "direction": "outgoing",
+                        "sendingInstitutionId": old["sendingInstitutionId"],
+                        "receivingInstitutionId": old["receivingInstitutionId"],
+                        "kind": "traineeship", "plannedStart": "2031-02-01", "plannedEnd": "2031-04-30"}))).await;
+                    if status == StatusCode::CREATED {
+                        self.participants[p]
+                            .placements
+                            .push((pl["id"].as_str().unwrap().to_owned(), true));
+                    }
+                }
+                Op::Hold(n, hold) => {
+                    let entries: Vec<Value> = self
+                        .all("/archive-records?archiefstatus=nog_te_archiveren", 1)
+                        .await;
+                    if entries.is_empty() {
+                        return;
+                    }
+                    let e = &entries[n % entries.len()];
+                    let (status, _) = send(
+                        self.req(
+                            Method::PATCH,
+                            &format!("/archive-records/{}", e["id"].as_str().unwrap()),
+                            1,
+                        )
+                        .header("If-Match", format!("\"{}\"", e["version"]))
+                        .header("X-Audit-Reason", "litigation")
+                        .json(&json!({"legalHold": hold})),
+                    )
+                    .await;
+                    if status == StatusCode::OK {
+                        let id = e["recordId"].as_str().unwrap().to_owned();
+                        if *hold {
+                            self.held.insert(id);
+                        } else {
+                            self.held.remove(&id);
+                        }
+                    }
+                }
+                Op::Propose { author, picks, age } => {
+                    if *age {
+                        self.advance(800).await;
+                    }
+                    // by a filter (it leaves out whatever may not go), or
+                    // of one entry by name
+                    let today = self.today();
+                    let body = match picks[0] % 5 {
+                        0 => json!({"name": "invariants", "filter": {"dueBy": today}}),
+                        1 => {
+                            json!({"name": "invariants", "filter": {"dueBy": today, "recordType": "defender"}})
+                        }
+                        2 => {
+                            json!({"name": "invariants", "filter": {"dueBy": today, "recordType": "participant"}})
+                        }
+                        3 => {
+                            json!({"name": "invariants", "filter": {"dueBy": today, "recordType": "placement"}})
+                        }
+                        _ => {
+                            let entries: Vec<Value> = self
+                                .all(&format!("/archive-records?archiefstatus=nog_te_archiveren&dueBy={today}"), *author)
+                                .await;
+                            if entries.is_empty() {
+                                return;
+                            }
+                            let e = &entries[picks[picks.len() - 1] % entries.len()];
+                            json!({"name": "invariants", "records": [e["id"]]})
+                        }
+                    };
+                    let (status, list) = send(
+                        self.req(Method::POST, "/destruction-lists", *author)
+                            .json(&body),
+                    )
+                    .await;
+                    if status == StatusCode::CREATED {
+                        self.lists.push(list["id"].as_str().unwrap().to_owned());
+                    }
+                }
+                Op::Progress {
+                    list,
+                    actor,
+                    keep,
+                    steps,
+                } => {
+                    for step in 0..*steps {
+                        self.progress(*list, actor + step, *keep && step == 0).await;
+                    }
+                }
+                Op::Abort(n) => {
+                    if self.lists.is_empty() {
+                        return;
+                    }
+                    let id = self.lists[n % self.lists.len()].clone();
+                    let (status, l) = self.get(&format!("/destruction-lists/{id}"), 1).await;
+                    if status == StatusCode::OK {
+                        send(
+                            self.req(
+                                Method::POST,
+                                &format!("/destruction-lists/{id}/status-changes"),
+                                1,
+                            )
+                            .header("If-Match", format!("\"{}\"", l["version"]))
+                            .json(&json!({"status": "new"})),
+                        )
+                        .await;
+                    }
+                }
+                Op::Advance(days) => self.advance(*days).await,
+                Op::Execute { wait } => {
+                    if *wait {
+                        self.advance(8).await;
+                    }
+                    casedesk::records::execution::execute_due(&self.w.app.state, None)
+                        .await
+                        .unwrap();
+                }
+                Op::Erase(n) => {
+                    let live: Vec<usize> = (0..self.defenders.len())
+                        .filter(|d| !self.defenders[*d].erased)
+                        .collect();
+                    if live.is_empty() {
+                        return;
+                    }
+                    let d = live[n % live.len()];
+                    let id = self.defenders[d].id.clone();
+                    let (status, current) = self.get(&format!("/defenders/{id}"), 3).await;
+                    if status != StatusCode::OK {
+                        return;
+                    }
+                    let (status, _) = send(
+                        self.req(Method::DELETE, &format!("/defenders/{id}"), 3)
+                            .header("If-Match", format!("\"{}\"", current["version"]))
+                            .header("X-Audit-Reason", "asked to be forgotten"),
+                    )
+                    .await;
+                    if status == StatusCode::NO_CONTENT {
+                        self.defenders[d].erased = true;
+                    }
+                }
+            }
+        }
+
+        fn must_keep(&self, id: &str) -> bool {
+            self.held.contains(id) || self.kept.get(id).is_some_and(|k| *k > self.today())
+        }
+
+        /// The rules, checked against the service as it now is.
+        async fn check(&self, full: bool) {
+            // nothing open, held or kept (or with such a part) is destroyed
+            for d in self.defenders.iter().filter(|d| !d.erased) {
+                let keep = self.must_keep(&d.id)
+                    || d.stays
+                        .iter()
+                        .any(|s| s.status != "closed" || self.must_keep(&s.id));
+                if keep {
+                    let (status, _) = self.get(&format!("/defenders/{}", d.id), 3).await;
+                    assert_eq!(status, StatusCode::OK, "defender {} was destroyed", d.id);
+                }
+            }
+            for p in &self.participants {
+                let keep = self.must_keep(&p.id)
+                    || p.placements
+                        .iter()
+                        .any(|(id, open)| *open || self.must_keep(id));
+                if keep {
+                    let (status, _) = self.get(&format!("/participants/{}", p.id), 4).await;
+                    assert_eq!(status, StatusCode::OK, "participant {} was destroyed", p.id);
+                }
+            }
+            // author, reviewers and archivist are different people
+            let lists = self.all("/destruction-lists", 1).await;
+            for l in &lists {
+                let items = self
+                    .all(
+                        &format!("/destruction-lists/{}/items", l["id"].as_str().unwrap()),
+                        1,
+                    )
+                    .await;
+                let reviewers: HashSet<&str> = items
+                    .iter()
+                    .filter_map(|i| i["reviewedBy"].as_str())
+                    .collect();
+                assert!(!reviewers.contains(l["authorId"].as_str().unwrap()), "{l}");
+                if let Some(a) = l["approvedBy"].as_str() {
+                    assert_ne!(a, l["authorId"].as_str().unwrap(), "{l}");
+                    assert!(!reviewers.contains(a), "{l}");
+                }
+            }
+            // a secret stay appears nowhere the plain records officer looks
+            let secrets: Vec<&str> = self
+                .defenders
+                .iter()
+                .filter(|d| d.stays.iter().any(|s| s.secret))
+                .flat_map(|d| {
+                    std::iter::once(d.id.as_str()).chain(
+                        d.stays
+                            .iter()
+                            .flat_map(|s| [s.id.as_str(), s.reference.as_str()]),
+                    )
+                })
+                .collect();
+            if !secrets.is_empty() {
+                let mut seen =
+                    serde_json::to_string(&self.all("/archive-records", 0).await).unwrap();
+                for l in self.all("/destruction-lists", 0).await {
+                    let id = l["id"].as_str().unwrap();
+                    seen.push_str(
+                        &serde_json::to_string(
+                            &self.all(&format!("/destruction-lists/{id}/items"), 0).await,
+                        )
+                        .unwrap(),
+                    );
+                    seen.push_str(
+                        &self
+                            .get(&format!("/destruction-lists/{id}/report"), 0)
+                            .await
+                            .1
+                            .to_string(),
+                    );
+                }
+                for s in &secrets {
+                    assert!(!seen.contains(s), "{s} is visible to the records officer");
+                }
+            }
+            if !full {
+                return;
+            }
+            // everything destroyed is in exactly one report, with its parts
+            let mut reported: HashMap<String, (usize, Option<String>)> = HashMap::new();
+            for l in lists.iter().filter(|l| l["status"] == "deleted") {
+                let (_, r) = self
+                    .get(
+                        &format!("/destruction-lists/{}/report", l["id"].as_str().unwrap()),
+                        1,
+                    )
+                    .await;
+                for i in r["items"].as_array().unwrap() {
+                    let e = reported
+                        .entry(i["recordId"].as_str().unwrap().to_owned())
+                        .or_insert((0, None));
+                    e.0 += 1;
+                    e.1 = i["partOf"].as_str().map(str::to_owned);
+                }
+            }
+            for (id, (n, _)) in &reported {
+                assert_eq!(*n, 1, "{id} is in {n} reports");
+            }
+            if std::env::var_os("INVARIANTS_VERBOSE").is_some() {
+                eprintln!(
+                    "lists {} ({} executed), destroyed and reported {}, held {}, kept {}",
+                    lists.len(),
+                    lists.iter().filter(|l| l["status"] == "deleted").count(),
+                    reported.len(),
+                    self.held.len(),
+                    self.kept.len()
+                );
+            }
+            for d in self.defenders.iter().filter(|d| !d.erased) {
+                let (status, _) = self.get(&format!("/defenders/{}", d.id), 3).await;
+                let destroyed = status == StatusCode::NOT_FOUND;
+                assert_eq!(destroyed, reported.contains_key(&d.id), "defender {}", d.id);
+                for s in &d.stays {
+                    if destroyed {
+                        assert_eq!(
+                            reported.get(&s.id).and_then(|r| r.1.clone()),
+                            Some(d.id.clone()),
+                            "stay {}",
+                            s.id
+                        );
+                    }
+                }
+            }
+            for p in &self.participants {
+                let (status, _) = self.get(&format!("/participants/{}", p.id), 4).await;
+                let destroyed = status == StatusCode::NOT_FOUND;
+                assert_eq!(
+                    destroyed,
+                    reported.contains_key(&p.id),
+                    "participant {}",
+                    p.id
+                );
+                for (pl, _) in &p.placements {
+                    let (status, _) = self.get(&format!("/placements/{pl}"), 4).await;
+                    if status == StatusCode::NOT_FOUND {
+                        assert!(
+                            reported.contains_key(pl),
+                            "placement {pl} destroyed unreported"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn cases() -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(24)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: cases(),
+            max_shrink_iters: 64,
+            failure_persistence: Some(Box::new(
+                proptest::test_runner::FileFailurePersistence::WithSource("regressions"),
+            )),
+            ..ProptestConfig::default()
+        })]
+
+        /// Random sequences of records work keep the records rules. A
+        /// failing sequence is printed (shrunk) and kept in
+        /// `tests/records.regressions`, which later runs replay first.
+        #[test]
+        fn records_rules_hold_after_every_step(ops in prop::collection::vec(op(), 4..32)) {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut sut = Sut::new().await;
+                for op in &ops {
+                    sut.apply(op).await;
+                    let full = matches!(op, Op::Execute { .. } | Op::Erase(_));
+                    sut.check(full).await;
+                }
+                sut.check(true).await;
+            });
+        }
+    }
+}
