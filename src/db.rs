@@ -184,6 +184,8 @@ pub async fn grant_service_role(db: &DatabaseConnection, role: &str) -> Result<(
         // the service only appends to the trail; pruning its oldest end is the
         // owner's (`casedesk audit prune`), behind a signed prune point
         format!("REVOKE UPDATE, DELETE ON audit_events, audit_checkpoints FROM {role}"),
+        // destruction reports are kept for good, as written
+        format!("REVOKE UPDATE, DELETE ON destruction_reports FROM {role}"),
         format!("REVOKE INSERT, UPDATE, DELETE ON audit_prunes FROM {role}"),
         format!("REVOKE INSERT, UPDATE, DELETE ON seaql_migrations FROM {role}"),
         format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"),

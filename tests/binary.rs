@@ -521,6 +521,11 @@ async fn the_service_role_cannot_rewrite_or_unhook_the_audit_trail() {
         "DROP TRIGGER audit_events_no_change ON audit_events",
         "CREATE TABLE sneaky (x int)",
         "DELETE FROM seaql_migrations",
+        // destruction reports are append-only too
+        "UPDATE destruction_reports SET sha256 = 'x'",
+        "DELETE FROM destruction_reports",
+        "TRUNCATE destruction_reports",
+        "ALTER TABLE destruction_reports DISABLE TRIGGER ALL",
     ] {
         let result = as_service.execute_unprepared(attempt).await;
         assert!(result.is_err(), "the service role could: {attempt}");

@@ -22,7 +22,12 @@ pub fn binary() -> String {
 }
 
 pub fn command(database_url: &str, extra: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(binary());
+    command_of(&binary(), database_url, extra)
+}
+
+/// [`command`] for a given binary (two builds compared in one run).
+pub fn command_of(binary: &str, database_url: &str, extra: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(binary);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("CASEDESK_DATABASE_URL", database_url)
@@ -72,11 +77,21 @@ pub fn collect<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
 }
 
 pub async fn start(database_url: &str, extra: &[(&str, &str)]) -> Running {
-    let mut child = command(database_url, extra).spawn().unwrap();
+    start_of(&binary(), database_url, extra, Duration::from_secs(10)).await
+}
+
+/// [`start`] for a given binary, waiting at most `wait` for it to listen.
+pub async fn start_of(
+    binary: &str,
+    database_url: &str,
+    extra: &[(&str, &str)],
+    wait: Duration,
+) -> Running {
+    let mut child = command_of(binary, database_url, extra).spawn().unwrap();
     let stdout = collect(child.stdout.take().unwrap());
     let stderr = collect(child.stderr.take().unwrap());
     let mut base = None;
-    for _ in 0..200 {
+    for _ in 0..(wait.as_millis() / 50).max(1) {
         let address = stderr.lock().unwrap().iter().find_map(|l| {
             if let Ok(v) = serde_json::from_str::<Value>(l) {
                 return (v["fields"]["message"] == "casedesk listening")
