@@ -2561,7 +2561,7 @@ mod invariants {
         std::env::var("PROPTEST_CASES")
             .ok()
             .and_then(|c| c.parse().ok())
-            .unwrap_or(24)
+            .unwrap_or(64)
     }
 
     proptest! {

@@ -322,7 +322,13 @@ pub async fn entries_of(
     part_ids: &[Uuid],
 ) -> Result<Vec<retention_records::Model>, DbErr> {
     use retention_records::Column as C;
-    retention_records::Entity::find()
+    // every term on an index: (record_type, record_id) or container_id (an
+    // OR with a bare record_id term scanned the whole index on SQLite)
+    let part_type = match container_type {
+        RecordType::Defender | RecordType::Stay => RecordType::Stay,
+        RecordType::Participant | RecordType::Placement => RecordType::Placement,
+    };
+    let mut rows = retention_records::Entity::find()
         .filter(
             Condition::any()
                 .add(
@@ -330,11 +336,27 @@ pub async fn entries_of(
                         .add(C::RecordType.eq(container_type.as_str()))
                         .add(C::RecordId.eq(container_id)),
                 )
-                .add(C::ContainerId.eq(container_id))
-                .add(C::RecordId.is_in(part_ids.iter().copied())),
+                .add(C::ContainerId.eq(container_id)),
         )
         .all(db)
-        .await
+        .await?;
+    // parts whose entries predate `container_id` (an index built by an
+    // earlier version)
+    let missing: Vec<Uuid> = part_ids
+        .iter()
+        .copied()
+        .filter(|p| !rows.iter().any(|r| r.record_id == *p))
+        .collect();
+    if !missing.is_empty() {
+        rows.extend(
+            retention_records::Entity::find()
+                .filter(C::RecordType.eq(part_type.as_str()))
+                .filter(C::RecordId.is_in(missing))
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(rows)
 }
 
 /// Writes the index entries of a container and its parts as the owner's

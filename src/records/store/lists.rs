@@ -24,6 +24,9 @@ use crate::{
     text::Corrupt,
 };
 
+/// The record types that hold others (their entries are found by type and id).
+const CONTAINERS: [&str; 2] = ["defender", "participant"];
+
 /// The most records one list may hold.
 pub const MAX_ITEMS: usize = 1000;
 
@@ -43,6 +46,7 @@ pub async fn refusals(
         Vec::new()
     } else {
         retention_records::Entity::find()
+            .filter(retention_records::Column::RecordType.is_in(CONTAINERS))
             .filter(retention_records::Column::RecordId.is_in(container_ids))
             .filter(retention_records::Column::ContainerId.is_null())
             .all(db)
@@ -681,6 +685,7 @@ pub async fn set_hold(
     if let Some(c) = row.container_id {
         related.extend(
             retention_records::Entity::find()
+                .filter(retention_records::Column::RecordType.is_in(CONTAINERS))
                 .filter(retention_records::Column::RecordId.eq(c))
                 .filter(retention_records::Column::ContainerId.is_null())
                 .all(txn)
