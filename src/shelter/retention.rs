@@ -34,8 +34,8 @@ fn lifecycle(status: StayStatus, closed: Option<(StayStatus, NaiveDate)>) -> Lif
                 on,
                 outcome: outcome(from),
             },
-            // closed with no history of it: treat as closed today's never
-            // (it cannot be dated, so it is never due)
+            // closed with no closing in its history: it cannot be dated,
+            // so it is treated as open and never becomes due
             None => Lifecycle::Open,
         },
         StayStatus::Referred

@@ -209,7 +209,7 @@ struct Facts<'a> {
     secret: bool,
 }
 
-/// Writes an entry's values (inserting it when new); returns its values.
+/// Writes an entry's values, inserting it when new.
 async fn upsert(
     txn: &DatabaseTransaction,
     now: DateTime<Utc>,
@@ -588,19 +588,6 @@ pub async fn record(
     id: Uuid,
 ) -> Result<Option<retention_records::Model>, DbErr> {
     retention_records::Entity::find_by_id(id).one(db).await
-}
-
-/// The entry of one record.
-pub async fn entry(
-    db: &impl ConnectionTrait,
-    record_type: RecordType,
-    record_id: Uuid,
-) -> Result<Option<retention_records::Model>, DbErr> {
-    retention_records::Entity::find()
-        .filter(retention_records::Column::RecordType.eq(record_type.as_str()))
-        .filter(retention_records::Column::RecordId.eq(record_id))
-        .one(db)
-        .await
 }
 
 /// The entries of `ids`, in any order.
