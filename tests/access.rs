@@ -55,15 +55,33 @@ fn expected() -> BTreeMap<&'static str, Staff> {
         ("resetStaffPassword", Roles(&[Role::Admin][..])),
         (
             "listRoleGrants",
-            Roles(&[Role::Admin, Role::ShelterCoordinator][..]),
+            Roles(
+                &[
+                    Role::Admin,
+                    Role::ShelterCoordinator,
+                    Role::ExchangeCoordinator,
+                ][..],
+            ),
         ),
         (
             "approveRoleGrant",
-            Roles(&[Role::Admin, Role::ShelterCoordinator][..]),
+            Roles(
+                &[
+                    Role::Admin,
+                    Role::ShelterCoordinator,
+                    Role::ExchangeCoordinator,
+                ][..],
+            ),
         ),
         (
             "rejectRoleGrant",
-            Roles(&[Role::Admin, Role::ShelterCoordinator][..]),
+            Roles(
+                &[
+                    Role::Admin,
+                    Role::ShelterCoordinator,
+                    Role::ExchangeCoordinator,
+                ][..],
+            ),
         ),
         ("listAuditEvents", Roles(&[Role::Auditor][..])),
         ("verifyAuditChain", Roles(&[Role::Auditor][..])),

@@ -254,3 +254,185 @@ async fn a_grant_can_be_rejected_or_withdrawn_and_removals_apply_at_once() {
     assert_eq!(resp.status(), StatusCode::OK);
     problem(app.get("/stays", &held.token).await, 404).await;
 }
+
+/// Issue 32.1: admin A makes admin B; B asks `shelter_coordinator` for A; an
+/// honest coordinator approved it and A read every defender. Asking through
+/// an account one made is asking for oneself.
+#[tokio::test]
+async fn a_puppet_cannot_ask_a_role_for_its_maker() {
+    let app = TestApp::spawn().await;
+    let a = app.account(&[Role::Admin]).await;
+    let (b, b_token) = made_by(&app, &a.token, &["admin"]).await;
+    let (_, d_token) = made_by(&app, &b_token, &["admin"]).await;
+    let me = roles_of(&app, &a.token, &a.id.to_string()).await;
+    let etag = format!("\"{}\"", me["version"]);
+    for token in [&b_token, &d_token] {
+        for role in ["shelter_coordinator", "auditor", "records_officer"] {
+            let resp = app
+                .request(Method::PATCH, &format!("/staff/{}", a.id), Some(token))
+                .header("if-match", &etag)
+                .json(&json!({"roles": ["admin", role]}))
+                .send()
+                .await
+                .unwrap();
+            let body = problem(resp, 403).await;
+            assert_eq!(body["type"], "urn:casedesk:problem:self-grant", "{role}");
+        }
+    }
+    let me = roles_of(&app, &a.token, &a.id.to_string()).await;
+    assert_eq!(me["roles"], json!(["admin"]));
+    assert_eq!(me["pendingRoles"], json!([]));
+    // an honest coordinator finds nothing to approve for A
+    let coordinator = app.account(&[Role::ShelterCoordinator]).await;
+    let page: Value = app
+        .get("/role-grants?status=pending", &coordinator.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|g| g["staffId"] != a.id.to_string()));
+    problem(app.get("/defenders", &a.token).await, 404).await;
+    // B itself, made by A, still works for others: A may ask for B
+    let resp = app
+        .request(Method::PATCH, &format!("/staff/{b}"), Some(&a.token))
+        .header(
+            "if-match",
+            format!("\"{}\"", roles_of(&app, &a.token, &b).await["version"]),
+        )
+        .json(&json!({"roles": ["admin", "auditor"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["pendingRoles"],
+        json!(["auditor"])
+    );
+}
+
+/// Issue 32.2: an administrator gave itself `auditor`, `records_officer` and
+/// the exchange roles with no second person. Every role that reads personal
+/// data or audit reasons or destroys records now waits for an independent
+/// decider of that role; `admin` and `analyst` are given at once.
+#[tokio::test]
+async fn every_sensitive_role_needs_an_independent_decider() {
+    let app = TestApp::spawn().await;
+    let a = app.account(&[Role::Admin]).await;
+    let me = roles_of(&app, &a.token, &a.id.to_string()).await;
+    let etag = format!("\"{}\"", me["version"]);
+    for role in [
+        "auditor",
+        "records_officer",
+        "exchange_coordinator",
+        "exchange_officer",
+        "shelter_caseworker",
+    ] {
+        let resp = app
+            .request(Method::PATCH, &format!("/staff/{}", a.id), Some(&a.token))
+            .header("if-match", &etag)
+            .json(&json!({"roles": ["admin", role]}))
+            .send()
+            .await
+            .unwrap();
+        let body = problem(resp, 403).await;
+        assert_eq!(body["type"], "urn:casedesk:problem:self-grant", "{role}");
+    }
+    problem(app.get("/audit-events", &a.token).await, 403).await;
+    // given to another account, each waits; admin and analyst do not
+    let (x, _) = made_by(
+        &app,
+        &a.token,
+        &["analyst", "auditor", "exchange_officer", "records_officer"],
+    )
+    .await;
+    let account = roles_of(&app, &a.token, &x).await;
+    assert_eq!(account["roles"], json!(["analyst"]));
+    assert_eq!(
+        account["pendingRoles"],
+        json!(["exchange_officer", "auditor", "records_officer"])
+    );
+    let grant_of = |role: &'static str, token: String| {
+        let app = &app;
+        let x = x.clone();
+        async move {
+            let page: Value = app
+                .get("/role-grants?status=pending", &token)
+                .await
+                .json()
+                .await
+                .unwrap();
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|g| g["staffId"] == x.as_str() && g["role"] == role)
+                .map(|g| g["id"].as_str().unwrap().to_owned())
+        }
+    };
+    let shelter = app.account(&[Role::ShelterCoordinator]).await;
+    let exchange = app.account(&[Role::ExchangeCoordinator]).await;
+    let other_admin = app.account(&[Role::Admin]).await;
+    // a coordinator sees and decides only its programme's roles
+    assert_eq!(grant_of("auditor", shelter.token.clone()).await, None);
+    assert_eq!(grant_of("auditor", exchange.token.clone()).await, None);
+    let auditor_grant = grant_of("auditor", a.token.clone()).await.unwrap();
+    let officer_grant = grant_of("exchange_officer", exchange.token.clone())
+        .await
+        .unwrap();
+    for token in [&shelter.token, &exchange.token] {
+        let resp = app
+            .post(
+                &format!("/role-grants/{auditor_grant}/approval"),
+                Some(token),
+                json!({}),
+            )
+            .await;
+        problem(resp, 404).await;
+    }
+    let resp = app
+        .post(
+            &format!("/role-grants/{officer_grant}/approval"),
+            Some(&shelter.token),
+            json!({}),
+        )
+        .await;
+    problem(resp, 404).await;
+    // the requester does not decide; an independent administrator does
+    let resp = app
+        .post(
+            &format!("/role-grants/{auditor_grant}/approval"),
+            Some(&a.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        problem(resp, 403).await["type"],
+        "urn:casedesk:problem:four-eyes"
+    );
+    let resp = app
+        .post(
+            &format!("/role-grants/{auditor_grant}/approval"),
+            Some(&other_admin.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = app
+        .post(
+            &format!("/role-grants/{officer_grant}/approval"),
+            Some(&exchange.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let account = roles_of(&app, &a.token, &x).await;
+    assert_eq!(
+        account["roles"],
+        json!(["exchange_officer", "analyst", "auditor"])
+    );
+    assert_eq!(account["pendingRoles"], json!(["records_officer"]));
+}

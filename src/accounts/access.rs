@@ -61,8 +61,12 @@ impl Rule {
 }
 
 const ADMIN: &[Role] = &[Role::Admin];
-/// Who may decide grants of the Shelter City roles.
-const GRANT_DECIDERS: &[Role] = &[Role::Admin, Role::ShelterCoordinator];
+/// Who may decide role grants (each role's own deciders: `four_eyes::deciders`).
+const GRANT_DECIDERS: &[Role] = &[
+    Role::Admin,
+    Role::ShelterCoordinator,
+    Role::ExchangeCoordinator,
+];
 const AUDITOR: &[Role] = &[Role::Auditor];
 /// Records officers: retention rules, the archiving index, destruction lists.
 const RECORDS: &[Role] = &[Role::RecordsOfficer];

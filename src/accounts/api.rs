@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{
     access::Caller,
+    four_eyes::{self, Person},
     model::{DisplayName, Email, Role},
     self_service::hash_password,
     store,
@@ -26,7 +27,7 @@ use crate::{
         body::JsonBody,
         if_match_version,
         pagination::{paginate, PageRequest},
-        problem::{ApiError, ApiResult, InvalidParam},
+        problem::{ApiError, ApiResult, InvalidParam, ProblemType},
         Tag,
     },
     AppState,
@@ -88,6 +89,21 @@ async fn request_grants(
     roles: &[Role],
 ) -> Result<(), ApiError> {
     let now = state.clock.now();
+    if !roles.is_empty() {
+        let requester_chain = store::issuers_of(txn, caller.actor_id).await?;
+        let grantee_chain = store::issuers_of(txn, staff_id).await?;
+        four_eyes::may_request(
+            &Person {
+                id: caller.actor_id,
+                chain: &requester_chain,
+            },
+            &Person {
+                id: staff_id,
+                chain: &grantee_chain,
+            },
+        )
+        .map_err(|r| ApiError::typed(ProblemType::SelfGrant, r.detail()))?;
+    }
     for role in roles {
         store::request_grant(txn, staff_id, *role, caller.actor_id, now).await?;
         audit::record(
@@ -157,8 +173,9 @@ impl StaffApi {
     /// Create a staff account.
     ///
     /// The account gets a one-time password, to be changed at its first login.
-    /// Shelter City roles are not given at once: each becomes a pending grant
-    /// (`pendingRoles`) that a second person approves.
+    /// Roles that reach personal data or audit reasons or destroy records are
+    /// not given at once: each becomes a pending grant (`pendingRoles`) that an
+    /// independent second person approves; `admin` and `analyst` are given.
     #[oai(path = "/staff", method = "post", operation_id = "createStaff")]
     async fn create_staff(
         &self,
@@ -262,8 +279,9 @@ impl StaffApi {
     /// Needs `If-Match`. Deactivating ends every session of the account at
     /// once. An administrator cannot remove its own admin role or deactivate
     /// itself, and the last active administrator cannot be deactivated.
-    /// Shelter City roles the account does not hold yet become pending grants
-    /// that a second person approves; nobody asks for one for itself (403).
+    /// Roles needing a second person that the account does not hold yet
+    /// become pending grants; nobody asks for one for itself or for an account
+    /// that made theirs (403 `self-grant`).
     /// Roles left out are removed at once (and their pending grants withdrawn).
     #[oai(path = "/staff/:id", method = "patch", operation_id = "updateStaff")]
     async fn update_staff(
@@ -296,11 +314,6 @@ impl StaffApi {
             .copied()
             .filter(|r| r.needs_second_approval() && !current_roles.contains(r))
             .collect();
-        if is_self && !to_request.is_empty() {
-            return Err(ApiError::typed(crate::http::problem::ProblemType::SelfGrant,
-                "Nobody grants a Shelter City role to their own account; another administrator asks, and a third person approves.",
-            ));
-        }
         let new_roles: Option<Vec<Role>> = asked.as_ref().map(|r| {
             r.iter()
                 .copied()

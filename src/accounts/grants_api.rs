@@ -1,15 +1,15 @@
-//! Four eyes on the Shelter City roles: a role asked for an account waits
-//! until a second person (an administrator or a shelter coordinator) who is
-//! neither the one who asked nor the account itself approves it.
+//! Four eyes on every role that reads personal data or audit reasons or
+//! destroys records: a role asked for an account waits until an independent
+//! second person who decides grants of that role approves it (the rules are
+//! in `four_eyes`; an administrator, or a coordinator of the role's
+//! programme). A caller sees and decides only the grants of roles it
+//! decides.
 //!
-//! "A second person" is checked as far as the service can: the approver may
-//! not be the requester or the grantee, nor hold (or have held) the
-//! credentials of either (`staff.issued_by`, followed back: an account
-//! created or reset by the requester, or by an account the requester
-//! created, cannot approve the requester's grants, and the other way round).
-//! So an administrator cannot make itself a coordinator through accounts it
-//! made. Accounts made with `casedesk staff create` have no issuer: the
-//! operator of the server is the second person there.
+//! "Independent" is checked as far as the service can: the approver is
+//! linked (`staff.issued_by`, followed back) to neither the grantee nor the
+//! requester, so an administrator cannot make itself a coordinator through
+//! accounts it made. Accounts made with `casedesk staff create` have no
+//! issuer: the operator of the server is the second person there.
 
 use poem::{web::Data, Request};
 use poem_openapi::{
@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use super::{
     access::Caller,
+    four_eyes::{self, Person, Refusal},
     model::{GrantStatus, Role},
     store,
     views::{RoleGrant, RoleGrantList},
@@ -50,35 +51,34 @@ fn four_eyes(detail: &str) -> ApiError {
     )
 }
 
-/// Whether `approver` is a second person for this grant (see the module).
+/// Whether the caller is an independent second person who decides grants
+/// of this role (see `four_eyes`).
 async fn check_second_person(
     txn: &sea_orm::DatabaseTransaction,
-    approver: Uuid,
+    caller: &Caller,
+    role: Role,
     grant: &crate::entities::role_grants::Model,
 ) -> Result<(), ApiError> {
-    if approver == grant.staff_id {
-        return Err(four_eyes(
-            "Nobody decides a role grant for their own account.",
-        ));
-    }
-    if approver == grant.requested_by {
-        return Err(four_eyes(
-            "The one who asked for a role cannot approve it; another administrator or a shelter coordinator decides.",
-        ));
-    }
-    let approver_issuers = store::issuers_of(txn, approver).await?;
-    let grantee_issuers = store::issuers_of(txn, grant.staff_id).await?;
-    let requester_issuers = store::issuers_of(txn, grant.requested_by).await?;
-    let shared = approver_issuers.contains(&grant.requested_by)
-        || approver_issuers.contains(&grant.staff_id)
-        || grantee_issuers.contains(&approver)
-        || requester_issuers.contains(&approver);
-    if shared {
-        return Err(four_eyes(
-            "This account's credentials were issued by (or to) the requester or the grantee, so it is not a second person for this grant.",
-        ));
-    }
-    Ok(())
+    let approver_chain = store::issuers_of(txn, caller.actor_id).await?;
+    let grantee_chain = store::issuers_of(txn, grant.staff_id).await?;
+    let requester_chain = store::issuers_of(txn, grant.requested_by).await?;
+    four_eyes::may_approve(
+        role,
+        &Person {
+            id: caller.actor_id,
+            chain: &approver_chain,
+        },
+        &caller.roles,
+        &Person {
+            id: grant.staff_id,
+            chain: &grantee_chain,
+        },
+        &Person {
+            id: grant.requested_by,
+            chain: &requester_chain,
+        },
+    )
+    .map_err(|r| four_eyes(r.detail()))
 }
 
 pub struct RoleGrantsApi;
@@ -90,6 +90,7 @@ impl RoleGrantsApi {
     async fn list_role_grants(
         &self,
         state: Data<&AppState>,
+        caller: Data<&Caller>,
         req: &Request,
         /// Only grants in this state (`pending` for those waiting).
         status: Query<Option<GrantStatus>>,
@@ -101,7 +102,20 @@ impl RoleGrantsApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<RoleGrantList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        let rows = store::list_grants(&state.db, status.0, page.after, page.fetch_limit()).await?;
+        // only the grants of roles this caller decides
+        let decides: Vec<Role> = Role::ALL
+            .iter()
+            .copied()
+            .filter(|r| four_eyes::deciders(*r).iter().any(|d| caller.has(*d)))
+            .collect();
+        let rows = store::list_grants(
+            &state.db,
+            status.0,
+            &decides,
+            page.after,
+            page.fetch_limit(),
+        )
+        .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         Ok(RoleGrantList::page(
             rows.into_iter()
@@ -159,17 +173,19 @@ async fn decide(
     let grant = store::grant(&txn, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    let role = Role::stored(&grant.role, "role_grants.role")?;
+    if !four_eyes::deciders(role).iter().any(|r| caller.has(*r)) {
+        // grants of another programme's roles do not exist for this caller
+        return Err(ApiError::not_found());
+    }
     if grant.status != GrantStatus::Pending.as_str() {
         return Err(ApiError::conflict("This grant has already been decided."));
     }
     if decision == GrantStatus::Approved {
-        check_second_person(&txn, caller.actor_id, &grant).await?;
+        check_second_person(&txn, caller, role, &grant).await?;
     } else if caller.actor_id == grant.staff_id {
-        return Err(four_eyes(
-            "Nobody decides a role grant for their own account.",
-        ));
+        return Err(four_eyes(Refusal::ApproverIsGrantee.detail()));
     }
-    let role = Role::stored(&grant.role, "role_grants.role")?;
     let grantee = store::staff_by_id(&txn, grant.staff_id)
         .await?
         .ok_or_else(ApiError::not_found)?;

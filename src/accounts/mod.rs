@@ -3,6 +3,7 @@
 pub mod access;
 pub mod api;
 pub mod bootstrap;
+pub mod four_eyes;
 pub mod grants_api;
 pub mod model;
 pub mod password;

@@ -21,10 +21,12 @@ crate::text::text_enum!(
 );
 
 impl Role {
-    /// Roles that reach the Shelter City data: granted only with a second
-    /// person's approval, and never by an account to itself.
+    /// Roles that read personal data or audit reasons, or destroy records:
+    /// granted only with an independent second person's approval, and never
+    /// by an account to itself (see `four_eyes`). Only `admin` (accounts,
+    /// not case data) and `analyst` (aggregates) are given at once.
     pub fn needs_second_approval(self) -> bool {
-        matches!(self, Role::ShelterCoordinator | Role::ShelterCaseworker)
+        !matches!(self, Role::Admin | Role::Analyst)
     }
 }
 

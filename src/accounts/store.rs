@@ -598,10 +598,12 @@ pub async fn grant(
 pub async fn list_grants(
     db: &impl ConnectionTrait,
     status: Option<super::model::GrantStatus>,
+    roles: &[Role],
     after: Option<Uuid>,
     fetch: u64,
 ) -> Result<Vec<role_grants::Model>, DbErr> {
-    let mut q = role_grants::Entity::find();
+    let mut q = role_grants::Entity::find()
+        .filter(role_grants::Column::Role.is_in(roles.iter().map(|r| r.as_str())));
     if let Some(s) = status {
         q = q.filter(role_grants::Column::Status.eq(s.as_str()));
     }
