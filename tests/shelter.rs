@@ -1672,3 +1672,84 @@ async fn every_defender_patch_field_is_applied_and_audited() {
     )
     .await;
 }
+
+/// Issue 32.3: an assigned caseworker's `PATCH {"confidentiality":"standard"}`
+/// was a 200 and another caseworker then read the secret stay. Only a
+/// coordinator changes confidentiality, and only with a reason.
+#[tokio::test]
+async fn only_a_coordinator_changes_confidentiality_and_with_a_reason() {
+    let w = world().await;
+    let app = &w.app;
+    let stay_path = format!("/stays/{}", w.stay);
+    let patch = |token: &str, reason: Option<&str>, to: &str| {
+        let token = token.to_owned();
+        let reason = reason.map(str::to_owned);
+        let to = to.to_owned();
+        let path = stay_path.clone();
+        async move {
+            let mut rb = app
+                .request(Method::PATCH, &path, Some(&token))
+                .header("if-match", "*")
+                .json(&json!({"confidentiality": to}));
+            if let Some(r) = reason {
+                rb = rb.header("x-audit-reason", r);
+            }
+            rb.send().await.unwrap()
+        }
+    };
+    let resp = patch(&w.coordinator.token, Some("Threat assessment 12"), "secret").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        app.get(&format!("/stays/{}", w.stay), &w.unassigned.token)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    // the assigned caseworker may not lower it, with or without a reason
+    for reason in [None, Some("defender asked")] {
+        let body = problem(patch(&w.assigned.token, reason, "standard").await, 403).await;
+        assert_eq!(body["type"], "urn:casedesk:problem:coordinator-only");
+    }
+    // nor raise or change it otherwise
+    let body = problem(patch(&w.assigned.token, Some("r"), "restricted").await, 403).await;
+    assert_eq!(body["type"], "urn:casedesk:problem:coordinator-only");
+    assert_eq!(
+        app.get(&format!("/stays/{}", w.stay), &w.unassigned.token)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND,
+        "still secret"
+    );
+    // the same value is no change; other fields stay the caseworker's
+    let resp = app
+        .request(
+            Method::PATCH,
+            &format!("/stays/{}", w.stay),
+            Some(&w.assigned.token),
+        )
+        .header("if-match", "*")
+        .json(&json!({"confidentiality": "secret", "intakeRound": "2027-spring"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    // a coordinator needs a reason
+    let body = problem(patch(&w.coordinator.token, None, "standard").await, 400).await;
+    assert_eq!(body["invalidParams"][0]["name"], "X-Audit-Reason");
+    let resp = patch(&w.coordinator.token, Some("Threat over"), "standard").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        app.get(&format!("/stays/{}", w.stay), &w.unassigned.token)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // the change is on record with its reason, sealed
+    assert!(app
+        .audit_rows()
+        .await
+        .iter()
+        .any(|e| e.action == "stay.updated"
+            && e.actor_id == Some(w.coordinator.id)
+            && e.reason.is_some()));
+}

@@ -1,6 +1,7 @@
 //! The stay lifecycle: the complete transition graph of PRODUCT.md and the
 //! rules on top of it.
 
+use super::model::Confidentiality;
 use super::model::StayStatus::{self, *};
 
 /// Where a stay may go from `from`.
@@ -66,9 +67,50 @@ pub fn check(
     Ok(())
 }
 
+/// Checks a change of a stay's confidentiality: only a coordinator changes
+/// it (either way), and always with a reason in `X-Audit-Reason`. A
+/// caseworker who could lower it would show a secret stay to every other
+/// caseworker.
+pub fn check_confidentiality(
+    from: Confidentiality,
+    to: Confidentiality,
+    coordinator: bool,
+    has_reason: bool,
+) -> Result<(), Refusal> {
+    if from == to {
+        return Ok(());
+    }
+    if !coordinator {
+        return Err(Refusal::CoordinatorOnly);
+    }
+    if !has_reason {
+        return Err(Refusal::ReasonRequired(
+            "changing a stay's confidentiality needs a reason in X-Audit-Reason",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_coordinator_changes_confidentiality_with_a_reason() {
+        use Confidentiality::*;
+        for from in Confidentiality::ALL {
+            for to in Confidentiality::ALL {
+                let same = from == to;
+                assert_eq!(check_confidentiality(*from, *to, false, true).is_ok(), same);
+                assert_eq!(check_confidentiality(*from, *to, true, false).is_ok(), same);
+                assert!(check_confidentiality(*from, *to, true, true).is_ok());
+            }
+        }
+        assert_eq!(
+            check_confidentiality(Secret, Standard, false, true),
+            Err(Refusal::CoordinatorOnly)
+        );
+    }
 
     #[test]
     fn every_pair_outside_the_graph_is_refused() {

@@ -409,6 +409,9 @@ impl StaysApi {
     }
 
     /// Change a stay (needs `If-Match`). Coordinators, and caseworkers assigned to it.
+    ///
+    /// Only a coordinator changes `confidentiality`, and only with a reason
+    /// in `X-Audit-Reason` (403 `coordinator-only`, 400 without a reason).
     #[oai(path = "/stays/:id", method = "patch", operation_id = "updateStay")]
     async fn update_stay(
         &self,
@@ -452,6 +455,27 @@ impl StaysApi {
         let found = sight::stay_in_full(state, &caller, id.0).await?;
         let s = &found.stay;
         let expected = if_match_version(if_match.0.as_deref(), s.version)?;
+        if let Some(to) = body.confidentiality {
+            let from = Confidentiality::stored(&s.confidentiality, "stays.confidentiality")?;
+            lifecycle::check_confidentiality(
+                from,
+                to,
+                sight::is_coordinator(&caller),
+                caller.audit.has_reason(),
+            )
+            .map_err(|r| match r {
+                Refusal::CoordinatorOnly => ApiError::typed(
+                    crate::http::problem::ProblemType::CoordinatorOnly,
+                    "Only a shelter coordinator may change a stay's confidentiality.",
+                ),
+                Refusal::ReasonRequired(why) => ApiError::field(
+                    "X-Audit-Reason",
+                    "required",
+                    format!("A reason is required: {why}."),
+                ),
+                Refusal::NotAllowed(_) => ApiError::internal(),
+            })?;
+        }
         let arrival = body.planned_arrival.unwrap_or(s.planned_arrival);
         let departure = body.planned_departure.unwrap_or(s.planned_departure);
         check_dates(arrival, departure, &mut problems);
