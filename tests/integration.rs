@@ -252,8 +252,14 @@ impl World {
             .await
     }
 
-    /// A defender with every protected field filled, and a stay with an address.
+    /// A defender with every protected field filled, and a restricted stay
+    /// with an address.
     async fn stay(&self) -> (String, String) {
+        self.stay_of("restricted").await
+    }
+
+    /// Like [`World::stay`], of this confidentiality.
+    async fn stay_of(&self, confidentiality: &str) -> (String, String) {
         let t = self.shelter.token.as_str();
         let d = body(
             self.app
@@ -273,7 +279,7 @@ impl World {
                     "/stays",
                     Some(t),
                     json!({"defenderId": d["id"], "intakeRound": "2027-spring", "plannedArrival": "2027-03-01", "plannedDeparture": "2027-06-01",
-                           "visaStatus": "to_apply", "insuranceArranged": true, "confidentiality": "secret", "accommodationAddress": ADDRESS}),
+                           "visaStatus": "to_apply", "insuranceArranged": true, "confidentiality": confidentiality, "accommodationAddress": ADDRESS}),
                 )
                 .await,
             StatusCode::CREATED,
@@ -1504,4 +1510,149 @@ async fn a_year_of_traffic_leaves_the_operational_tables_bounded() {
         rows[0] == 0 && rows[1] == 0
     })
     .await;
+}
+
+/// Issue 32.4: a secret stay's creation and status changes reached webhooks
+/// and the `stays.read` feed while its summary answered 404, and an
+/// exchange-only client counted and timed stays events through the gaps of
+/// the global feed sequence. A secret stay is in no channel; each reader's
+/// cursor numbers only what it may read, without gaps.
+#[tokio::test]
+async fn a_secret_stay_is_in_no_channel_and_the_feed_shows_no_gaps() {
+    let w = world(integration_config).await;
+    let app = &w.app;
+    let s = w.shelter.token.as_str();
+    let receiver = Receiver::start(&[]).await;
+    w.subscribe(
+        &receiver.url,
+        json!([{"kanaal": "stays"}, {"kanaal": "participants"}]),
+    )
+    .await;
+    let (_, stays_reader) = app
+        .api_client(&w.admin.token, &["events.read", "stays.read"])
+        .await;
+    let (_, exchange_only) = app
+        .api_client(&w.admin.token, &["events.read", "exchange.read"])
+        .await;
+
+    // exchange events with secret and ordinary stays work between them
+    w.participant(&w.exchange.token).await;
+    let (secret_defender, secret_stay) = w.stay_of("secret").await;
+    let moved = app
+        .post(
+            &format!("/stays/{secret_stay}/status-changes"),
+            Some(s),
+            json!({"to": "intake"}),
+        )
+        .await;
+    assert_eq!(moved.status(), StatusCode::CREATED);
+    let patched = app
+        .request(Method::PATCH, &format!("/stays/{secret_stay}"), Some(s))
+        .header("if-match", "*")
+        .json(&json!({"intakeRound": "2027-autumn"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::OK);
+    let erased = app
+        .request(
+            Method::DELETE,
+            &format!("/defenders/{secret_defender}"),
+            Some(s),
+        )
+        .header("if-match", "*")
+        .header("x-audit-reason", "erasure request of the defender")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), StatusCode::NO_CONTENT);
+    w.participant(&w.exchange.token).await;
+    let (_, ordinary) = w.stay().await;
+    w.participant(&w.exchange.token).await;
+
+    // not one event of the secret stay, stored or delivered
+    let rows = outbox_rows(app).await;
+    assert!(
+        rows.iter()
+            .all(|r| r.resource_id.to_string() != secret_stay),
+        "no outbox event of the secret stay"
+    );
+    let stays_feed = read_feed(app, &stays_reader, "", 50).await;
+    let feed_stays: Vec<String> = stays_feed
+        .iter()
+        .map(|e| e["event"]["resourceUrl"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(feed_stays.len(), 1, "only the ordinary stay's creation");
+    assert!(feed_stays[0].ends_with(&ordinary));
+    wait_for("the deliveries", || async {
+        receiver.received().len() == 4
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let delivered = receiver.received();
+    assert_eq!(delivered.len(), 4, "three participants and one stay");
+    assert!(delivered.iter().all(|r| !r.body.contains(&secret_stay)));
+
+    // each reader's cursors count its own events 1, 2, 3, ...: nothing
+    // between them says that other events happened
+    let decode = |cursor: &str| -> Value {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(cursor)
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    let exchange_feed = read_feed(app, &exchange_only, "", 1).await;
+    let positions: Vec<Value> = exchange_feed
+        .iter()
+        .map(|e| decode(e["cursor"].as_str().unwrap()))
+        .collect();
+    let expected: Vec<Value> = (1..=exchange_feed.len() as i64)
+        .map(|n| json!({"s": {"exchange": n}}))
+        .collect();
+    assert_eq!(positions, expected);
+    let stays_positions: Vec<Value> = stays_feed
+        .iter()
+        .map(|e| decode(e["cursor"].as_str().unwrap()))
+        .collect();
+    assert_eq!(stays_positions, vec![json!({"s": {"stays": 1}})]);
+
+    // made secret, a stay leaves the channels with a destroy; no longer
+    // secret, it enters them with a create
+    let to = |conf: &str| {
+        app.request(Method::PATCH, &format!("/stays/{ordinary}"), Some(s))
+            .header("if-match", "*")
+            .header("x-audit-reason", "threat assessment")
+            .json(&json!({"confidentiality": conf}))
+            .send()
+    };
+    assert_eq!(to("secret").await.unwrap().status(), StatusCode::OK);
+    let moved = app
+        .post(
+            &format!("/stays/{ordinary}/status-changes"),
+            Some(s),
+            json!({"to": "intake"}),
+        )
+        .await;
+    assert_eq!(moved.status(), StatusCode::CREATED);
+    assert_eq!(to("standard").await.unwrap().status(), StatusCode::OK);
+    let actions: Vec<String> = read_feed(app, &stays_reader, "", 50)
+        .await
+        .iter()
+        .map(|e| e["event"]["actie"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(actions, ["create", "destroy", "create"]);
+
+    // a cursor of the earlier format (a global number) is expired, not read
+    let old = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("3")
+    };
+    let b = problem(
+        app.get(&format!("/events?after={old}"), &exchange_only)
+            .await,
+        410,
+    )
+    .await;
+    assert_eq!(b["type"], "urn:casedesk:problem:feed-cursor-expired");
 }

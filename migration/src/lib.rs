@@ -19,6 +19,7 @@ mod m20261203_000012_records_lifecycle;
 mod m20261203_000013_audit_prunes;
 mod m20261204_000014_housekeeping_indexes;
 mod m20261206_000015_records_ports;
+mod m20261206_000016_feed_streams;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000013_audit_prunes::Migration),
             Box::new(m20261204_000014_housekeeping_indexes::Migration),
             Box::new(m20261206_000015_records_ports::Migration),
+            Box::new(m20261206_000016_feed_streams::Migration),
         ]
     }
 }

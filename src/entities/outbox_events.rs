@@ -14,6 +14,11 @@ pub struct Model {
     /// JSON object of non-personal attributes.
     pub kenmerken: String,
     pub created_at: DateTimeUtc,
+    /// Who may read the event (`Kanaal::stream`).
+    pub stream: String,
+    /// Gap-free within the stream: a reader sees no trace of the events
+    /// of streams it may not read.
+    pub stream_seq: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,14 +6,17 @@
 //! receiver fetches the resource with its own credentials. Sequence numbers
 //! are assigned under the same lock that orders the audit chain, so they are
 //! gap-free and in commit order: a reader resuming after number `n` misses
-//! nothing.
+//! nothing. Each event also has a number within its *stream* (the events
+//! one scope reads), gap-free too: the feed shows readers only those, so a
+//! reader of one stream learns nothing of the others' events. A secret stay
+//! writes no event at all (see `shelter::store::notify_stay`).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -40,7 +43,27 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Who may read an event: each stream is read with one scope, and has a
+    /// sequence of its own without gaps (see the feed).
+    Stream {
+        Stays => "stays",
+        Exchange => "exchange",
+    }
+);
+
 impl Kanaal {
+    /// The stream the channel's events belong to.
+    pub fn stream(self) -> Stream {
+        match self {
+            Kanaal::Stays => Stream::Stays,
+            Kanaal::Placements
+            | Kanaal::Participants
+            | Kanaal::Institutions
+            | Kanaal::Agreements => Stream::Exchange,
+        }
+    }
+
     /// The resource name in events.
     pub fn resource(self) -> &'static str {
         match self {
@@ -128,9 +151,13 @@ pub async fn emit(
         txn.execute_unprepared(&WRITE_ORDER_LOCK.xact_sql()).await?;
     }
     let last = last_seq(txn).await?;
+    let stream = n.kanaal.stream();
+    let stream_last = last_stream_seq(txn, stream).await?;
     let kenmerken = serde_json::to_string(&n.kenmerken).unwrap_or_else(|_| "{}".to_owned());
     outbox_events::Entity::insert(outbox_events::ActiveModel {
         seq: Set(last + 1),
+        stream: Set(stream.as_str().to_owned()),
+        stream_seq: Set(stream_last + 1),
         id: Set(Uuid::now_v7()),
         kanaal: Set(n.kanaal.as_str().to_owned()),
         resource: Set(n.kanaal.resource().to_owned()),
@@ -151,6 +178,20 @@ pub async fn last_seq(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
         .select_only()
         .column(outbox_events::Column::Seq)
         .order_by_desc(outbox_events::Column::Seq)
+        .limit(1)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(last.unwrap_or(0))
+}
+
+/// The highest number written in a stream so far (0 when none).
+pub async fn last_stream_seq(db: &impl ConnectionTrait, stream: Stream) -> Result<i64, DbErr> {
+    let last: Option<i64> = outbox_events::Entity::find()
+        .select_only()
+        .column(outbox_events::Column::StreamSeq)
+        .filter(outbox_events::Column::Stream.eq(stream.as_str()))
+        .order_by_desc(outbox_events::Column::StreamSeq)
         .limit(1)
         .into_tuple()
         .one(db)

@@ -337,24 +337,32 @@ pub async fn prune_outbox(db: &impl ConnectionTrait, before: DateTime<Utc>) -> R
 }
 
 /// The oldest outbox event kept, if any.
-pub async fn oldest_event(db: &impl ConnectionTrait) -> Result<Option<i64>, DbErr> {
+/// The first number still kept in a stream (older events were pruned).
+pub async fn oldest_in_stream(
+    db: &impl ConnectionTrait,
+    stream: super::outbox::Stream,
+) -> Result<Option<i64>, DbErr> {
     Ok(outbox_events::Entity::find()
-        .order_by_asc(outbox_events::Column::Seq)
+        .filter(outbox_events::Column::Stream.eq(stream.as_str()))
+        .order_by_asc(outbox_events::Column::StreamSeq)
         .one(db)
         .await?
-        .map(|e| e.seq))
+        .map(|e| e.stream_seq))
 }
 
+/// A stream's events after number `after`, of these channels, in order.
 pub async fn feed(
     db: &impl ConnectionTrait,
+    stream: super::outbox::Stream,
     after: i64,
     kanalen: Vec<&str>,
     fetch: u64,
 ) -> Result<Vec<outbox_events::Model>, DbErr> {
     outbox_events::Entity::find()
-        .filter(outbox_events::Column::Seq.gt(after))
+        .filter(outbox_events::Column::Stream.eq(stream.as_str()))
+        .filter(outbox_events::Column::StreamSeq.gt(after))
         .filter(outbox_events::Column::Kanaal.is_in(kanalen))
-        .order_by_asc(outbox_events::Column::Seq)
+        .order_by_asc(outbox_events::Column::StreamSeq)
         .limit(fetch)
         .all(db)
         .await

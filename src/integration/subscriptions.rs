@@ -200,6 +200,8 @@ mod tests {
             actie: "status_change".into(),
             kenmerken: r#"{"status":"accepted","direction":"outgoing"}"#.into(),
             created_at: chrono::Utc::now(),
+            stream: "exchange".into(),
+            stream_seq: 1,
         };
         let ch = |k: &str, f: &[(&str, &str)]| Channel {
             kanaal: k.into(),

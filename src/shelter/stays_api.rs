@@ -493,7 +493,7 @@ impl StaysApi {
         let changes = stay_changes(&body, texts, &key, s.id, arrival, departure);
         let txn = begin_write(&state.db).await?;
         let ctx = found.audit(&state.keys, &caller)?;
-        let stay = store::update_stay(&txn, &ctx, now, s.id, expected, changes).await?;
+        let stay = store::update_stay(&txn, &ctx, now, s, expected, changes).await?;
         txn.commit().await?;
         let updated = StayInSight {
             stay: stay.unwrap_or_else(|| found.stay.clone()),

@@ -11,14 +11,14 @@ use crate::{
         activities, check_ins, consents, defenders, risk_assessments, stay_notes,
         stay_status_changes, stays,
     },
-    integration::outbox::{self, Actie},
+    integration::outbox::Actie,
     shelter::model::StayStatus,
 };
 
 /// Erases a defender at version `expected`: the identity and every free
 /// text about them in their stays are gone, their data key is destroyed,
-/// and the erasure is recorded. Returns their stays (id, stored status),
-/// whose integrations learn that they are gone.
+/// and the erasure is recorded. Returns their stays as they were, whose
+/// integrations learn that they are gone.
 #[tracing::instrument(skip_all)]
 pub async fn erase_defender(
     txn: &DatabaseTransaction,
@@ -26,7 +26,7 @@ pub async fn erase_defender(
     now: DateTime<Utc>,
     m: &defenders::Model,
     expected: i32,
-) -> Result<Vec<(Uuid, String)>, WriteError> {
+) -> Result<Vec<stays::Model>, WriteError> {
     let token = format!(
         "erased-{}",
         &hex::encode(crate::crypto::random_bytes::<6>())
@@ -65,14 +65,11 @@ pub async fn erase_defender(
         Event::new("defender.erased", 204).on("defender", m.id),
     )
     .await?;
-    let erased_stays: Vec<(Uuid, String)> = stays::Entity::find()
+    let erased_stays: Vec<stays::Model> = stays::Entity::find()
         .filter(stays::Column::DefenderId.eq(m.id))
         .all(txn)
-        .await?
-        .into_iter()
-        .map(|s| (s.id, s.status))
-        .collect();
-    let stay_ids: Vec<Uuid> = erased_stays.iter().map(|(id, _)| *id).collect();
+        .await?;
+    let stay_ids: Vec<Uuid> = erased_stays.iter().map(|s| s.id).collect();
     // every protected value and every free text about the defender,
     // sealed or (from earlier versions) not
     let none = || Expr::value(Option::<String>::None);
@@ -160,9 +157,10 @@ pub async fn erase_and_notify(
     expected: i32,
 ) -> Result<(), WriteError> {
     let erased_stays = erase_defender(txn, audit, now, m, expected).await?;
-    for (stay_id, status) in erased_stays {
-        let status = StayStatus::stored(&status, "stays.status").map_err(sea_orm::DbErr::from)?;
-        outbox::emit(txn, now, super::stay_event(Actie::Destroy, stay_id, status)).await?;
+    for stay in erased_stays {
+        let status =
+            StayStatus::stored(&stay.status, "stays.status").map_err(sea_orm::DbErr::from)?;
+        super::notify_stay(txn, now, Actie::Destroy, &stay, status).await?;
     }
     // their index entries say they are gone, and leave any destruction list
     crate::shelter::retention::sync(txn, now, m.id).await?;

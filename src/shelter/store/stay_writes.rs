@@ -26,6 +26,23 @@ pub fn stay_event(actie: Actie, id: Uuid, status: StayStatus) -> Notification {
     Notification::new(Kanaal::Stays, actie, id).with("status", status.as_str())
 }
 
+/// Tells integrations about a stay, unless it is secret: a secret stay is
+/// absent from every channel an API client reads (no API client is among
+/// its coordinators and assigned staff), so it writes no event at all and
+/// the feed's sequence shows no gap where it would have been.
+pub async fn notify_stay(
+    txn: &DatabaseTransaction,
+    now: DateTime<Utc>,
+    actie: Actie,
+    stay: &stays::Model,
+    status: StayStatus,
+) -> Result<(), DbErr> {
+    if stay.confidentiality == super::SECRET {
+        return Ok(());
+    }
+    outbox::emit(txn, now, stay_event(actie, stay.id, status)).await
+}
+
 /// What a stay list is filtered by.
 pub struct StayFilter {
     /// Which stays the caller may see at all.
@@ -139,28 +156,37 @@ pub async fn insert_stay(
     };
     insert_status_change(txn, now, created.id, first).await?;
     let status = StayStatus::stored(&created.status, "stays.status")?;
-    outbox::emit(txn, now, stay_event(Actie::Create, created.id, status)).await?;
+    notify_stay(txn, now, Actie::Create, &created, status).await?;
     // the defender has an open stay again: off the index and any list
     crate::shelter::retention::sync(txn, now, created.defender_id).await?;
     Ok(created)
 }
 
-/// Changes a stay at version `expected`, records it and tells subscribers;
-/// `None` when nothing changes.
+/// Changes stay `before` at version `expected`, records it and tells
+/// subscribers; `None` when nothing changes. A stay made secret leaves the
+/// integration channels with a `destroy` (for them it is gone); one no
+/// longer secret enters them with a `create`.
 #[tracing::instrument(skip_all)]
 pub async fn update_stay(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
-    id: Uuid,
+    before: &stays::Model,
     expected: i32,
     changes: Changes<stays::Entity>,
 ) -> Result<Option<stays::Model>, WriteError> {
+    let id = before.id;
     let event = Event::new("stay.updated", 200).on("stay", id);
     let updated = versioned::update(txn, audit, now, id, expected, changes, event).await?;
     if let Some(u) = &updated {
         let status = StayStatus::stored(&u.status, "stays.status").map_err(DbErr::from)?;
-        outbox::emit(txn, now, stay_event(Actie::Update, u.id, status)).await?;
+        let was_secret = before.confidentiality == super::SECRET;
+        let is_secret = u.confidentiality == super::SECRET;
+        match (was_secret, is_secret) {
+            (false, true) => outbox::emit(txn, now, stay_event(Actie::Destroy, id, status)).await?,
+            (true, false) => notify_stay(txn, now, Actie::Create, u, status).await?,
+            _ => notify_stay(txn, now, Actie::Update, u, status).await?,
+        }
         // its confidentiality decides who may see its index entry
         crate::shelter::retention::sync(txn, now, u.defender_id).await?;
     }
@@ -192,7 +218,7 @@ pub async fn change_stay_status(
         schedule_aftercare(txn, s.id, departure, aftercare_months).await?;
     }
     insert_status_change(txn, now, s.id, change).await?;
-    outbox::emit(txn, now, stay_event(Actie::StatusChange, s.id, to)).await?;
+    notify_stay(txn, now, Actie::StatusChange, &updated, to).await?;
     // closed or reopened: the archive index moves in this transaction
     crate::shelter::retention::sync(txn, now, s.defender_id).await?;
     Ok(updated)
