@@ -68,6 +68,10 @@ pub struct Config {
     /// minutes before the account is locked (a lock that a correct password
     /// with a one-time code, from an address not throttled, still passes).
     pub login_account_failures: u64,
+    /// Sign-ins that carry a one-time code, of one account from all addresses
+    /// together, within 15 minutes before codes are refused for 15 minutes
+    /// from every address but those it signed in from (within 90 days).
+    pub login_account_code_failures: u64,
     /// Sign-ins waiting for a hashing thread, at most; more are refused with 503.
     pub password_hash_queue: usize,
     /// Proxies whose `X-Forwarded-For` names the client's address.
@@ -555,6 +559,12 @@ impl Config {
             50_u64,
             10..=10_000,
         )?;
+        let login_account_code_failures = parse_number(
+            source,
+            "CASEDESK_LOGIN_ACCOUNT_CODE_FAILURES",
+            10_u64,
+            3..=1_000,
+        )?;
         let password_hash_queue =
             parse_number(source, "CASEDESK_PASSWORD_HASH_QUEUE", 16_usize, 0..=10_000)?;
         let trusted_proxies = parse_networks(
@@ -632,6 +642,7 @@ impl Config {
             password_hash_concurrency,
             login_ip_failures,
             login_account_failures,
+            login_account_code_failures,
             password_hash_queue,
             trusted_proxies,
             bootstrap_admin_email,

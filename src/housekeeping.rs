@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 
-use crate::entities::{login_failures, sessions};
+use crate::entities::{known_sign_in_addresses, login_failures, sessions};
 use crate::AppState;
 
 /// What one sweep removed.
@@ -48,7 +48,16 @@ pub async fn sweep(
         .filter(login_failures::Column::At.lt(now - crate::accounts::store::FAILURES_KEPT))
         .exec(db)
         .await?
-        .rows_affected;
+        .rows_affected
+        // addresses an account signed in from, once no longer known
+        + known_sign_in_addresses::Entity::delete_many()
+            .filter(
+                known_sign_in_addresses::Column::LastAt
+                    .lt(now - crate::accounts::throttle::KNOWN_FOR),
+            )
+            .exec(db)
+            .await?
+            .rows_affected;
     let (deliveries, events) =
         crate::integration::delivery::prune(db, now, &config.webhooks).await?;
     Ok(Swept {

@@ -87,7 +87,9 @@ async fn parallel_guesses_cannot_race_past_the_lock() {
     );
     let (failed, throttled) = failures_and_throttles(&app).await;
     assert_eq!(failed, 5);
-    assert_eq!(throttled, 55);
+    // the 55 throttled ones are one event now, the rest counted when the
+    // interval ends (a_flood_of_throttled_sign_ins_writes_a_bounded_number_of_events)
+    assert_eq!(throttled, 1);
     // and the right password now is refused too
     let resp = app.login_response(&account.email, PASSWORD, None).await;
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -389,4 +391,117 @@ async fn a_targeted_lock_out_does_not_keep_the_owner_out() {
     )
     .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
+}
+
+/// Issue 32.6: throttled sign-ins wrote one audit event each (2,000 in 2.2
+/// s). They are anonymous refusals like others now: one event per address
+/// and interval, with the count of the rest written when it ends.
+#[tokio::test]
+async fn a_flood_of_throttled_sign_ins_writes_a_bounded_number_of_events() {
+    let app = behind_proxy(|_| {}).await;
+    let analyst = app.account(&[Role::Analyst]).await;
+    let from = "198.51.100.40";
+    for _ in 0..5 {
+        let resp = sign_in(&app, from, &analyst.email, "guess guess guess", None).await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    let before = app.audit_rows().await.len();
+    for _ in 0..300 {
+        let resp = sign_in(&app, from, &analyst.email, "guess guess guess", None).await;
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let rows = app.audit_rows().await;
+    let throttled: Vec<_> = rows[before..]
+        .iter()
+        .filter(|e| e.action == "login.throttled")
+        .collect();
+    assert_eq!(throttled.len(), 1, "the first of the interval, at once");
+    assert_eq!(rows.len() - before, 1, "and nothing else");
+    // when the interval ends the rest are one event that counts them
+    use casedesk::clock::Clock;
+    app.clock
+        .advance(app.state.config.audit_aggregate_interval + chrono::TimeDelta::seconds(1));
+    app.state
+        .refusals
+        .flush(app.clock.now(), false)
+        .await
+        .unwrap();
+    let rows = app.audit_rows().await;
+    let counted: Vec<_> = rows[before..]
+        .iter()
+        .filter(|e| e.action == "login.throttled")
+        .collect();
+    assert_eq!(counted.len(), 2);
+    assert_eq!(counted[1].occurrences, Some(299));
+}
+
+/// Issue 32.7: once the password was known, attempts that carried a code
+/// passed the account's ceiling, so codes could be guessed from as many
+/// addresses as one had. Codes are bounded per account across all addresses;
+/// the owner's own addresses are not held by that bound.
+#[tokio::test]
+async fn one_time_codes_are_bounded_per_account_across_addresses() {
+    let app = behind_proxy(|c| c.login_account_code_failures = 10).await;
+    let coordinator = app.account(&[Role::ShelterCoordinator]).await;
+    let secret = coordinator.totp_secret.clone().unwrap();
+    // the owner signs in from home once: a known address
+    let home = "203.0.113.20";
+    app.clock.advance(chrono::TimeDelta::seconds(30));
+    let code = app.totp_code(&secret);
+    let resp = sign_in(&app, home, &coordinator.email, PASSWORD, Some(&code)).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    // a guesser with the password, one code from each of many addresses
+    let mut answered = Vec::new();
+    for host in 1..=30 {
+        let resp = sign_in(
+            &app,
+            &format!("192.0.2.{host}"),
+            &coordinator.email,
+            PASSWORD,
+            Some("000000"),
+        )
+        .await;
+        answered.push(resp.status().as_u16());
+    }
+    assert_eq!(
+        answered.iter().filter(|s| **s == 401).count(),
+        10,
+        "{answered:?}"
+    );
+    assert!(answered[10..].iter().all(|s| *s == 429), "{answered:?}");
+    // from a new address even the right code waits
+    app.clock.advance(chrono::TimeDelta::seconds(30));
+    let code = app.totp_code(&secret);
+    let resp = sign_in(
+        &app,
+        "198.51.100.77",
+        &coordinator.email,
+        PASSWORD,
+        Some(&code),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    // the owner at home gets in, and that gives the guesser no new tries
+    let resp = sign_in(&app, home, &coordinator.email, PASSWORD, Some(&code)).await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let resp = sign_in(
+        &app,
+        "192.0.2.99",
+        &coordinator.email,
+        PASSWORD,
+        Some("000000"),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    // the bound ends with its window
+    app.clock.advance(chrono::TimeDelta::minutes(16));
+    let resp = sign_in(
+        &app,
+        "192.0.2.100",
+        &coordinator.email,
+        PASSWORD,
+        Some("000000"),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }

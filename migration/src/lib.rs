@@ -20,6 +20,7 @@ mod m20261203_000013_audit_prunes;
 mod m20261204_000014_housekeeping_indexes;
 mod m20261206_000015_records_ports;
 mod m20261206_000016_feed_streams;
+mod m20261206_000017_known_sign_in_addresses;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000014_housekeeping_indexes::Migration),
             Box::new(m20261206_000015_records_ports::Migration),
             Box::new(m20261206_000016_feed_streams::Migration),
+            Box::new(m20261206_000017_known_sign_in_addresses::Migration),
         ]
     }
 }

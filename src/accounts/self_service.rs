@@ -230,13 +230,12 @@ impl SelfServiceApi {
             {
                 throttle::Admission::Reserved(r) => r,
                 throttle::Admission::Throttled(until) => {
-                    audit::record_alone(
-                        &state.audit,
-                        now,
-                        &ctx,
-                        Event::new("login.throttled", 429),
-                    )
-                    .await?;
+                    // counted like other anonymous refusals: a flood of them
+                    // is one event per address and interval
+                    state
+                        .refusals
+                        .refused(now, &ctx, Event::new("login.throttled", 429))
+                        .await?;
                     return Err(throttled(until, now));
                 }
             };
@@ -321,7 +320,7 @@ impl SelfServiceApi {
                 return Err(wrong_credentials());
             }
         }
-        throttle::succeeded(&txn, reservation, &subjects).await?;
+        throttle::succeeded(&txn, reservation, &subjects, now).await?;
         let (token, expires_at) =
             store::create_session(&txn, account.id, now, &state.config).await?;
         let mut actor_ctx = ctx;
@@ -446,7 +445,7 @@ impl SelfServiceApi {
             .await
             .map_err(changed_meanwhile)?;
         store::delete_sessions_of(&txn, me.id, caller.session_id).await?;
-        throttle::succeeded(&txn, reservation, &subjects).await?;
+        throttle::succeeded(&txn, reservation, &subjects, now).await?;
         txn.commit().await?;
         Ok(NoContent::Done)
     }
@@ -597,7 +596,7 @@ impl SelfServiceApi {
                 "The password or the code is wrong.",
             ));
         }
-        throttle::succeeded(&txn, reservation, &subjects).await?;
+        throttle::succeeded(&txn, reservation, &subjects, now).await?;
         let fresh = store::staff_by_id(&txn, me.id)
             .await?
             .ok_or_else(ApiError::not_found)?;

@@ -20,7 +20,8 @@ use crate::{
     db::positional::{self, Positional, Types},
     db::versioned::{self, Changes, WriteError},
     entities::{
-        api_client_keys, api_clients, login_failures, role_grants, sessions, staff, staff_roles,
+        api_client_keys, api_clients, known_sign_in_addresses, login_failures, role_grants,
+        sessions, staff, staff_roles,
     },
 };
 
@@ -491,6 +492,40 @@ pub async fn locked_until(
     };
     let until = last.at + LOCK_WINDOW;
     Ok((last.at - first.at <= LOCK_WINDOW && now < until).then_some(until))
+}
+
+/// Whether the account-and-address `subject` signed in successfully since `since`.
+pub async fn is_known_address(
+    db: &impl ConnectionTrait,
+    subject: &str,
+    since: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    Ok(
+        known_sign_in_addresses::Entity::find_by_id(subject.to_owned())
+            .one(db)
+            .await?
+            .is_some_and(|k| k.last_at > since),
+    )
+}
+
+/// Records a successful sign-in from the account-and-address `subject`.
+pub async fn remember_address(
+    db: &impl ConnectionTrait,
+    subject: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    known_sign_in_addresses::Entity::insert(known_sign_in_addresses::ActiveModel {
+        subject: Set(subject.to_owned()),
+        last_at: Set(now),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(known_sign_in_addresses::Column::Subject)
+            .update_column(known_sign_in_addresses::Column::LastAt)
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
 }
 
 /// How long a failure can still count towards a lock: housekeeping removes

@@ -21,6 +21,19 @@
 //!   throttled: the code is checked *before* the password, so the lock
 //!   only gives way to someone holding the second factor.
 //!
+//! - **one-time codes of the account, from every address together**
+//!   (`CASEDESK_LOGIN_ACCOUNT_CODE_FAILURES`, 10): every attempt that
+//!   carries a code counts (until it succeeds). At this bound, attempts with
+//!   a code are refused for 15 minutes, except from an address the account
+//!   signed in from successfully within 90 days ([`KNOWN_FOR`]). Before, the
+//!   ceiling's way through let anyone who knew the password guess codes from
+//!   as many addresses as it had. A stranger at the bound keeps the owner out
+//!   only of addresses the owner never used; from the owner's own addresses
+//!   only the per-address counters apply, which the stranger's guesses from
+//!   elsewhere do not touch. Codes guessed online: at most 10 per 15 minutes
+//!   and a 15-minute pause, about 480 a day, each with a chance of 3 in a
+//!   million (the current step and one either side).
+//!
 //! Why this shape: five wrong passwords every 15 minutes, from anywhere,
 //! used to lock an account for good. Now such an attacker locks out only
 //! the addresses it guesses from; its owner, from elsewhere, signs in as
@@ -68,14 +81,21 @@ pub struct Subjects {
     pub account: String,
     pub pair: String,
     pub address: String,
+    /// Attempts with a one-time code, of the account from every address.
+    pub codes: String,
 }
+
+/// How long an address the account signed in from stays known.
+pub const KNOWN_FOR: chrono::TimeDelta = chrono::TimeDelta::days(90);
 
 impl Subjects {
     pub fn new(email: &str, addr: Option<IpAddr>) -> Self {
         let key = email_key(email);
         let address = address_key(addr);
+        let account_hash = crypto::sha256_hex(key.as_bytes());
         Self {
-            account: format!("account:{}", crypto::sha256_hex(key.as_bytes())),
+            codes: format!("codes:{account_hash}"),
+            account: format!("account:{account_hash}"),
             pair: format!(
                 "pair:{}",
                 crypto::sha256_hex(format!("{key}\n{address}").as_bytes())
@@ -131,9 +151,27 @@ pub async fn reserve(
         txn.rollback().await?;
         return Ok(Admission::Throttled(until));
     }
-    let mut ids = Vec::with_capacity(3);
+    if brings_code {
+        let codes_lock = store::locked_until(
+            &txn,
+            &subjects.codes,
+            config.login_account_code_failures,
+            now,
+        )
+        .await?;
+        if let Some(until) = codes_lock {
+            if !store::is_known_address(&txn, &subjects.pair, now - KNOWN_FOR).await? {
+                txn.rollback().await?;
+                return Ok(Admission::Throttled(until));
+            }
+        }
+    }
+    let mut ids = Vec::with_capacity(4);
     for subject in [&subjects.address, &subjects.pair, &subjects.account] {
         ids.push(store::record_failure(&txn, subject, now).await?);
+    }
+    if brings_code {
+        ids.push(store::record_failure(&txn, &subjects.codes, now).await?);
     }
     txn.commit().await?;
     Ok(Admission::Reserved(Reservation {
@@ -144,12 +182,16 @@ pub async fn reserve(
 
 /// A verified attempt: its reservation is withdrawn, and the account's
 /// earlier failures (its own and every address's) are cleared, since its
-/// owner has just proved who they are. The address's count stays.
+/// owner has just proved who they are. The address's count stays, and so
+/// does the count of codes (the owner signing in must not give a guesser
+/// new tries); the address becomes known for [`KNOWN_FOR`].
 pub async fn succeeded(
     db: &impl ConnectionTrait,
     reservation: Reservation,
     subjects: &Subjects,
+    now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    store::remember_address(db, &subjects.pair, now).await?;
     login_failures::Entity::delete_many()
         .filter(login_failures::Column::Id.is_in(reservation.ids))
         .exec(db)

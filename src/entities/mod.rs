@@ -19,6 +19,7 @@ pub mod destruction_reports;
 pub mod grant_rate_tables;
 pub mod institutions;
 pub mod keyring;
+pub mod known_sign_in_addresses;
 pub mod login_failures;
 pub mod outbox_events;
 pub mod participants;
