@@ -27,10 +27,7 @@ pub mod text;
 use std::{net::SocketAddr, sync::Arc};
 
 use poem::{
-    endpoint::make_sync,
-    get,
     middleware::{CatchPanic, Cors},
-    web::Html,
     EndpointExt, IntoEndpoint, Response, Route,
 };
 use poem_openapi::OpenApiService;
@@ -231,16 +228,22 @@ pub fn spec_json() -> String {
 
 /// The whole application.
 pub fn app(state: AppState) -> impl poem::Endpoint<Output = Response> {
-    let spec = Arc::new(spec_json());
-    let docs_html = Arc::new(docs_page());
+    // shared bytes, gzipped once per process: a slow reader holds a
+    // reference, not a copy
+    static BODIES: std::sync::OnceLock<(http::static_body::StaticBody, http::static_body::StaticBody)> =
+        std::sync::OnceLock::new();
+    let (spec_body, docs_body) = BODIES
+        .get_or_init(|| {
+            (
+                http::static_body::StaticBody::new("application/json", spec_json().as_bytes()),
+                http::static_body::StaticBody::new(
+                    "text/html; charset=utf-8",
+                    docs_page().as_bytes(),
+                ),
+            )
+        })
+        .clone();
     let cors = cors(&state.config.cors_allowed_origins);
-    let spec_endpoint = make_sync(move |_| {
-        Response::builder()
-            .content_type("application/json")
-            .header("Access-Control-Allow-Origin", "*")
-            .body(spec.as_str().to_owned())
-    });
-    let docs = make_sync(move |_| Html(docs_html.as_str().to_owned()));
     Route::new()
         .nest(
             API_BASE,
@@ -250,10 +253,13 @@ pub fn app(state: AppState) -> impl poem::Endpoint<Output = Response> {
                 .with(cors)
                 .around(same_origin),
         )
-        .at(format!("{API_BASE}/openapi.json"), get(spec_endpoint))
-        .at("/docs", get(docs))
-        .at("/health/live", get(health::live))
-        .at("/health/ready", get(health::ready))
+        .at(
+            format!("{API_BASE}/openapi.json"),
+            http::static_body::get_only(spec_body.with_header("Access-Control-Allow-Origin", "*")),
+        )
+        .at("/docs", http::static_body::get_only(docs_body))
+        .at("/health/live", http::static_body::get_only(health::live))
+        .at("/health/ready", http::static_body::get_only(health::ready))
         // a panic in a handler is a 500 problem (and a log line), not a dropped connection
         .with(CatchPanic::new().with_handler(|_| {
             tracing::error!("a handler panicked");

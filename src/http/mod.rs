@@ -11,6 +11,7 @@ pub mod pagination;
 pub mod problem;
 pub mod server;
 pub mod spec;
+pub mod static_body;
 pub mod types;
 
 /// The full semantic version of the API; `info.version` and `API-Version`.
