@@ -230,8 +230,10 @@ pub fn spec_json() -> String {
 pub fn app(state: AppState) -> impl poem::Endpoint<Output = Response> {
     // shared bytes, gzipped once per process: a slow reader holds a
     // reference, not a copy
-    static BODIES: std::sync::OnceLock<(http::static_body::StaticBody, http::static_body::StaticBody)> =
-        std::sync::OnceLock::new();
+    static BODIES: std::sync::OnceLock<(
+        http::static_body::StaticBody,
+        http::static_body::StaticBody,
+    )> = std::sync::OnceLock::new();
     let (spec_body, docs_body) = BODIES
         .get_or_init(|| {
             (

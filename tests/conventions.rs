@@ -550,25 +550,33 @@ async fn invalid_query_parameters_are_400_problems() {
 async fn routes_outside_the_api_answer_405_with_allow_and_serve_gzip() {
     use std::io::Read;
     let app = TestApp::spawn().await;
-    for path in ["/api/v1/openapi.json", "/docs", "/health/live", "/health/ready"] {
-        for method in [reqwest::Method::POST, reqwest::Method::DELETE, reqwest::Method::PUT] {
+    for path in [
+        "/api/v1/openapi.json",
+        "/docs",
+        "/health/live",
+        "/health/ready",
+    ] {
+        for method in [
+            reqwest::Method::POST,
+            reqwest::Method::DELETE,
+            reqwest::Method::PUT,
+        ] {
             let resp = app
                 .client
                 .request(method.clone(), app.url(path))
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert_eq!(
+                resp.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
             assert_eq!(resp.headers().get("allow").unwrap(), "GET, HEAD", "{path}");
             let body = problem(resp, 405).await;
             assert_eq!(body["type"], "urn:casedesk:problem:method-not-allowed");
         }
-        let head = app
-            .client
-            .head(app.url(path))
-            .send()
-            .await
-            .unwrap();
+        let head = app.client.head(app.url(path)).send().await.unwrap();
         assert_eq!(head.status(), StatusCode::OK, "HEAD {path}");
     }
     let plain = app
@@ -590,7 +598,12 @@ async fn routes_outside_the_api_answer_405_with_allow_and_serve_gzip() {
     assert_eq!(resp.headers().get("content-encoding").unwrap(), "gzip");
     assert_eq!(resp.headers().get("vary").unwrap(), "Accept-Encoding");
     let gz = resp.bytes().await.unwrap();
-    assert!(gz.len() * 5 < plain.len(), "{} of {}", gz.len(), plain.len());
+    assert!(
+        gz.len() * 5 < plain.len(),
+        "{} of {}",
+        gz.len(),
+        plain.len()
+    );
     let mut unzipped = Vec::new();
     flate2::read::GzDecoder::new(&gz[..])
         .read_to_end(&mut unzipped)

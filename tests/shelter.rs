@@ -1753,3 +1753,42 @@ async fn only_a_coordinator_changes_confidentiality_and_with_a_reason() {
             && e.actor_id == Some(w.coordinator.id)
             && e.reason.is_some()));
 }
+
+/// Issue 32.8: look-alike codenames (a Cyrillic letter among Latin ones, a
+/// zero-width character, a direction override) were accepted beside the
+/// real one. They are refused as a confusables check would.
+#[tokio::test]
+async fn look_alike_codenames_are_refused() {
+    let w = world().await;
+    let app = &w.app;
+    for fake in [
+        "K\u{0435}strel",
+        "Kes\u{200b}trel",
+        "Kestrel\u{202e}",
+        "\u{2066}Kestrel",
+    ] {
+        let resp = app
+            .post(
+                "/defenders",
+                Some(&w.coordinator.token),
+                json!({"codename": fake, "countryOfWork": "UG", "fieldOfWork": "journalism", "languages": [], "riskLevel": "high"}),
+            )
+            .await;
+        let body = problem(resp, 400).await;
+        assert_eq!(body["invalidParams"][0]["name"], "codename", "{fake:?}");
+    }
+    // nor through a change
+    let resp = app
+        .request(
+            Method::PATCH,
+            &format!("/defenders/{}", w.defender),
+            Some(&w.coordinator.token),
+        )
+        .header("if-match", "*")
+        .json(&json!({"codename": "Kestr\u{0435}l"}))
+        .send()
+        .await
+        .unwrap();
+    let body = problem(resp, 400).await;
+    assert_eq!(body["invalidParams"][0]["name"], "codename");
+}

@@ -68,7 +68,8 @@ impl Format for ErasmusCodeFormat {
     }
 }
 
-/// A defender's codename: 2 to 40 characters, no control characters.
+/// A defender's codename: 2 to 40 characters of one script (letters, digits,
+/// spaces, hyphens, apostrophes, full stops), nothing invisible (UTS #39).
 pub struct CodenameFormat;
 impl Format for CodenameFormat {
     const NAME: &'static str = "codename";

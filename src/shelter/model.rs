@@ -92,6 +92,21 @@ impl Codename {
         if text.chars().any(char::is_control) {
             return Err("must not contain control characters");
         }
+        // UTS #39, as a confusables check: a codename is a name people tell
+        // apart by sight, so no invisible or formatting characters (zero
+        // width, direction overrides) and no characters identifiers avoid;
+        // spaces, hyphens, apostrophes and full stops between words
+        use unicode_security::{GeneralSecurityProfile, MixedScript};
+        if !text
+            .chars()
+            .all(|c| c.identifier_allowed() || matches!(c, ' ' | '-' | '\'' | '.'))
+        {
+            return Err("must hold only letters, digits, spaces, hyphens, apostrophes and full stops (no invisible, formatting or look-alike characters)");
+        }
+        // and one script: Latin with a Cyrillic or Greek look-alike is refused
+        if !text.as_str().is_single_script() {
+            return Err("must be written in one script (a mix such as Latin with Cyrillic or Greek letters looks like another codename)");
+        }
         Ok(Self(text))
     }
     pub fn as_str(&self) -> &str {
@@ -111,6 +126,32 @@ mod tests {
         assert_eq!(Codename::parse(" Kestrel ").unwrap().key(), "kestrel");
         assert!(Codename::parse("K").is_err());
         assert!(Codename::parse(&"k".repeat(41)).is_err());
+        // look-alikes: Cyrillic а and е, Greek ο among Latin letters
+        for fake in ["K\u{0435}strel", "\u{0430}lbatross", "Ospr\u{03bf}y"] {
+            assert!(Codename::parse(fake).is_err(), "{fake}");
+        }
+        // invisible and formatting characters
+        for fake in [
+            "Kes\u{200b}trel",
+            "Kes\u{200d}trel",
+            "Kestrel\u{202e}",
+            "\u{2066}Kestrel",
+            "Kes\u{feff}trel",
+            "Kes\u{00ad}trel",
+        ] {
+            assert!(Codename::parse(fake).is_err(), "{fake:?}");
+        }
+        // whole names in one script pass, with spaces and hyphens
+        for fine in [
+            "Blue Heron",
+            "Kestrel-2",
+            "Сокол",
+            "Γεράκι",
+            "O'Hara",
+            "鷹の目",
+        ] {
+            assert!(Codename::parse(fine).is_ok(), "{fine}");
+        }
         assert_eq!(parse_country("ug").unwrap(), "UG");
         assert!(parse_country("XX").is_err());
         assert!(parse_country("UGA").is_err());
