@@ -78,6 +78,9 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The e-mail address of the first administrator, made on an empty database.
     pub bootstrap_admin_email: String,
+    /// Where the first administrator's one-time password is written when
+    /// standard output is not a terminal (mode 0600).
+    pub bootstrap_password_file: std::path::PathBuf,
     /// After-care check-ins, in months after the actual departure.
     pub aftercare_months: Vec<u32>,
     /// The master key, when configured (otherwise the embedded default makes one).
@@ -580,6 +583,9 @@ impl Config {
                 "expected an e-mail address",
             ));
         }
+        let bootstrap_password_file = read(source, "CASEDESK_BOOTSTRAP_PASSWORD_FILE")?
+            .unwrap_or_else(|| "casedesk-first-admin.txt".to_owned())
+            .into();
         let aftercare_months = match read(source, "CASEDESK_AFTERCARE_MONTHS")? {
             None => vec![1, 3, 6],
             Some(list) => {
@@ -646,6 +652,7 @@ impl Config {
             password_hash_queue,
             trusted_proxies,
             bootstrap_admin_email,
+            bootstrap_password_file,
             aftercare_months,
             master_key,
             webhooks,

@@ -182,6 +182,7 @@ async fn main() -> ExitCode {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let bind = config.bind;
     let admin_email = config.bootstrap_admin_email.clone();
+    let password_file = config.bootstrap_password_file.clone();
     // `migrate` migrates whatever CASEDESK_MIGRATE_ON_START says
     let mut config = config;
     if matches!(command, Command::Migrate) {
@@ -364,15 +365,31 @@ async fn main() -> ExitCode {
             }
         }
         Command::Serve | Command::Openapi { .. } | Command::Audit { .. } => {
-            serve(state, bind, &admin_email, shutdown).await
+            serve(state, bind, &admin_email, &password_file, shutdown).await
         }
     }
+}
+
+/// Writes `text` to a new file that only its owner may read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
 }
 
 async fn serve(
     state: casedesk::AppState,
     bind: std::net::SocketAddr,
     admin_email: &str,
+    password_file: &std::path::Path,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> ExitCode {
     match bootstrap::first_admin(
@@ -385,10 +402,30 @@ async fn serve(
     .await
     {
         Ok(Some((email, password))) => {
-            // Shown once, on the terminal only: never logged.
+            // Shown once, on a terminal only: never logged. Where standard
+            // output is not a terminal (a container's log), it goes to a
+            // file only its owner reads.
+            use std::io::IsTerminal;
             println!("casedesk: created the first administrator");
             println!("  e-mail:             {email}");
-            println!("  one-time password:  {}", password.as_str());
+            if std::io::stdout().is_terminal() {
+                println!("  one-time password:  {}", password.as_str());
+            } else {
+                let text = format!(
+                    "e-mail: {email}\none-time password: {}\n",
+                    password.as_str()
+                );
+                if let Err(e) = write_private(password_file, &text) {
+                    return fail(format!(
+                        "cannot write the first administrator's password to {}: {e}; set CASEDESK_BOOTSTRAP_PASSWORD_FILE to a writable path, empty the database and start again",
+                        password_file.display()
+                    ));
+                }
+                println!(
+                    "  one-time password:  in {} (mode 0600: read it, then delete it)",
+                    password_file.display()
+                );
+            }
             println!("  (it must be changed at the first sign-in)");
         }
         Ok(None) => {}

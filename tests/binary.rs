@@ -44,12 +44,8 @@ async fn first_start_prints_the_admin_once_and_logs_json_without_secrets() {
     .await;
     let out = running.stdout.lock().unwrap().join("\n");
     assert!(out.contains("chief@casedesk.test"), "{out}");
-    let password = out
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("one-time password:"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    // issue 32.8: not a terminal, so not printed: a file of mode 0600
+    let password = common::process::first_admin_password(&running);
     assert!(password.len() >= 12);
 
     let client = reqwest::Client::new();
@@ -471,13 +467,7 @@ async fn the_service_role_cannot_rewrite_or_unhook_the_audit_trail() {
         ],
     )
     .await;
-    let stdout = running.stdout.lock().unwrap().join("\n");
-    let password = stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("one-time password:"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let password = common::process::first_admin_password(&running);
     let resp = reqwest::Client::new()
         .post(format!("{}/api/v1/sessions", running.base))
         .json(&json!({"email": "admin@casedesk.local", "password": password}))

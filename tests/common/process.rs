@@ -32,7 +32,16 @@ pub fn command_of(binary: &str, database_url: &str, extra: &[(&str, &str)]) -> C
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("CASEDESK_DATABASE_URL", database_url)
         .env("CASEDESK_BIND", "127.0.0.1:0")
-        .env("CASEDESK_LOG_FORMAT", "json");
+        .env("CASEDESK_LOG_FORMAT", "json")
+        // standard output is a pipe here: the first administrator's
+        // password goes to a file of its own (see `first_admin_password`)
+        .env(
+            "CASEDESK_BOOTSTRAP_PASSWORD_FILE",
+            std::env::temp_dir().join(format!(
+                "casedesk-first-admin-{}.txt",
+                uuid::Uuid::now_v7().simple()
+            )),
+        );
     if !database_url.starts_with("sqlite") {
         // one key per database, the same for every run of the binary against it
         use base64::Engine;
@@ -74,6 +83,35 @@ pub fn collect<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
         }
     });
     lines
+}
+
+/// The first administrator's one-time password: the started binary names
+/// the file it wrote it to (its standard output is not a terminal), which
+/// must be readable by its owner only; the password is never on stdout.
+pub fn first_admin_password(running: &Running) -> String {
+    let out = running.stdout.lock().unwrap().join("\n");
+    let path = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("one-time password:  in "))
+        .and_then(|rest| rest.split(" (mode 0600").next())
+        .unwrap_or_else(|| panic!("no password file named: {out}"))
+        .to_owned();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{path}");
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    let password = text
+        .lines()
+        .find_map(|l| l.strip_prefix("one-time password: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(!out.contains(&password), "the password is not on stdout");
+    std::fs::remove_file(&path).unwrap();
+    password
 }
 
 pub async fn start(database_url: &str, extra: &[(&str, &str)]) -> Running {
