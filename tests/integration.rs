@@ -1656,3 +1656,47 @@ async fn a_secret_stay_is_in_no_channel_and_the_feed_shows_no_gaps() {
     .await;
     assert_eq!(b["type"], "urn:casedesk:problem:feed-cursor-expired");
 }
+
+/// Each stream keeps its newest event through pruning, so its numbers go on
+/// from there: had the exchange stream been emptied because the newest event
+/// overall was a stay's, its numbering would start again at 1 and a reader
+/// holding position 2 would miss the next events.
+#[tokio::test]
+async fn pruning_keeps_the_newest_event_of_each_stream() {
+    let w = world(integration_config).await;
+    let app = &w.app;
+    let (_, key) = app
+        .api_client(&w.admin.token, &["events.read", "exchange.read"])
+        .await;
+    let seen = read_feed(app, &key, "", 200).await;
+    assert_eq!(seen.len(), 2, "the two institutions");
+    let at = seen[1]["cursor"].as_str().unwrap().to_owned();
+    w.stay().await;
+    app.clock.advance(TimeDelta::days(31));
+    let config = app.state.config.webhooks.clone();
+    let (_, pruned) =
+        casedesk::integration::delivery::prune(&app.state.db, app.clock.now(), &config)
+            .await
+            .unwrap();
+    assert_eq!(pruned, 1, "the first institution only");
+    let exchange = app.sign_in(&w.exchange).await;
+    let admin = app.sign_in(&w.admin).await;
+    let (_, key) = app
+        .api_client(&admin, &["events.read", "exchange.read"])
+        .await;
+    let resp = app
+        .post("/institutions", Some(&exchange), json!({"name": "Later", "kind": "mbo_college", "country": "BE", "city": "Gent", "sisterCity": false}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let next = body(
+        app.get(&format!("/events?after={at}"), &key).await,
+        StatusCode::OK,
+    )
+    .await;
+    let items = next["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{next}");
+    assert!(items[0]["event"]["resourceUrl"]
+        .as_str()
+        .unwrap()
+        .contains("/institutions/"));
+}

@@ -293,14 +293,13 @@ pub async fn retry_delivery(
 
 // --- the event feed -------------------------------------------------------
 
-/// Up to `fetch` events after `after` on the channels `kanalen`, in order.
-#[tracing::instrument(skip_all)]
 /// Removes outbox events made before `before` that every active
 /// subscription has fanned out and no delivery row refers to (a pending or
-/// failed delivery keeps its event), except the newest event, which marks
-/// how far the feed has come (sequence numbers continue from it). A
-/// subscription deactivated holds nothing back: reactivated, it resumes
-/// from the events still kept.
+/// failed delivery keeps its event), except the newest event of each
+/// stream, which marks how far the feed has come (sequence numbers, global
+/// and per stream, continue from it). A subscription deactivated holds
+/// nothing back: reactivated, it resumes from the events still kept.
+#[tracing::instrument(skip_all)]
 pub async fn prune_outbox(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64, DbErr> {
     use sea_orm::sea_query::Query;
     let Some(newest) = outbox_events::Entity::find()
@@ -331,12 +330,22 @@ pub async fn prune_outbox(db: &impl ConnectionTrait, before: DateTime<Utc>) -> R
                     .to_owned(),
             ),
         )
+        .filter(
+            outbox_events::Column::Seq.not_in_subquery(
+                Query::select()
+                    .expr(sea_orm::sea_query::Func::max(
+                        sea_orm::sea_query::Expr::col(outbox_events::Column::Seq),
+                    ))
+                    .from(outbox_events::Entity)
+                    .group_by_col(outbox_events::Column::Stream)
+                    .to_owned(),
+            ),
+        )
         .exec(db)
         .await?;
     Ok(done.rows_affected)
 }
 
-/// The oldest outbox event kept, if any.
 /// The first number still kept in a stream (older events were pruned).
 pub async fn oldest_in_stream(
     db: &impl ConnectionTrait,
