@@ -81,6 +81,14 @@ pub struct Config {
     /// Where the first administrator's one-time password is written when
     /// standard output is not a terminal (mode 0600).
     pub bootstrap_password_file: std::path::PathBuf,
+    /// Where staff invitations are sent: an SMTP relay (`smtp://`, `smtps://`).
+    pub smtp_url: Option<String>,
+    /// Or a directory that receives each message as an `.eml` file.
+    pub mail_dir: Option<std::path::PathBuf>,
+    /// The sender of the service's mail.
+    pub mail_from: String,
+    /// How long an invitation's code is valid.
+    pub invitation_ttl: TimeDelta,
     /// After-care check-ins, in months after the actual departure.
     pub aftercare_months: Vec<u32>,
     /// The master key, when configured (otherwise the embedded default makes one).
@@ -586,6 +594,30 @@ impl Config {
         let bootstrap_password_file = read(source, "CASEDESK_BOOTSTRAP_PASSWORD_FILE")?
             .unwrap_or_else(|| "casedesk-first-admin.txt".to_owned())
             .into();
+        let smtp_url = read(source, "CASEDESK_SMTP_URL")?;
+        if let Some(url) = &smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(err(
+                    "CASEDESK_SMTP_URL",
+                    "expected an smtp:// or smtps:// URL",
+                ));
+            }
+        }
+        let mail_dir = read(source, "CASEDESK_MAIL_DIR")?.map(std::path::PathBuf::from);
+        let mail_from = read(source, "CASEDESK_MAIL_FROM")?
+            .unwrap_or_else(|| "Casedesk <casedesk@localhost>".to_owned());
+        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(err(
+                "CASEDESK_MAIL_FROM",
+                "expected a mail address, such as Casedesk <casedesk@city.example>",
+            ));
+        }
+        let invitation_ttl = TimeDelta::hours(parse_number(
+            source,
+            "CASEDESK_INVITATION_HOURS",
+            72_i64,
+            1..=720,
+        )?);
         let aftercare_months = match read(source, "CASEDESK_AFTERCARE_MONTHS")? {
             None => vec![1, 3, 6],
             Some(list) => {
@@ -653,6 +685,10 @@ impl Config {
             trusted_proxies,
             bootstrap_admin_email,
             bootstrap_password_file,
+            smtp_url,
+            mail_dir,
+            mail_from,
+            invitation_ttl,
             aftercare_months,
             master_key,
             webhooks,

@@ -17,6 +17,7 @@ pub mod housekeeping;
 pub mod http;
 pub mod integration;
 pub mod keyring;
+pub mod mail;
 pub mod records;
 pub mod reporting;
 pub mod shelter;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub refusals: audit::Aggregator,
     /// This instance's name in the leases replicas take (destruction lists).
     pub instance: uuid::Uuid,
+    /// Sends staff their invitations.
+    pub mailer: Arc<mail::Mailer>,
 }
 
 /// Every API of the service, in spec order: each area once.
@@ -90,6 +93,8 @@ pub enum StartError {
     Seal(sea_orm::DbErr),
     #[error("CASEDESK_MIGRATE_ON_START is false: {0}")]
     NotMigrated(&'static str),
+    #[error("{0}")]
+    Mail(String),
 }
 
 /// Everything `serve`, the CLI and the tests need before serving: the
@@ -134,8 +139,10 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, 
         .map_err(db::DbSetupError::Migrate)?;
     let hasher = Hasher::new(config.password_hash_concurrency, config.password_hash_queue)
         .map_err(|_| StartError::Hasher)?;
+    let mailer = Arc::new(mail::Mailer::from_config(&config).map_err(StartError::Mail)?);
     let appender = audit::Appender::start(conn.clone());
     Ok(AppState {
+        mailer,
         instance: uuid::Uuid::now_v7(),
         refusals: audit::Aggregator::new(appender.clone(), config.audit_aggregate_interval),
         audit: appender,

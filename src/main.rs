@@ -131,6 +131,12 @@ enum StaffCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Print a new invitation code for an account (for deployments without
+    /// mail: hand it to the staff member, who chooses a password with it).
+    Invite {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// The roles `--role` accepts (clap lists them in the help), from `Role::ALL`.
@@ -242,6 +248,30 @@ async fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
+        Command::Staff {
+            command: StaffCommand::Invite { email },
+        } => match bootstrap::invite_from_cli(
+            &state.db,
+            &state.keys.audit,
+            clock.as_ref(),
+            &email,
+            state.config.invitation_ttl,
+        )
+        .await
+        {
+            Ok(issued) => {
+                println!("casedesk: a new invitation for {email}; earlier ones have ended");
+                println!("  enrolment code:  {}", issued.code.as_str());
+                println!(
+                    "  valid once, until {} (POST /api/v1/enrolments)",
+                    issued
+                        .expires_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
         Command::Keys {
             command: KeysCommand::Status,
         } => match keyring::erasures_since_retirement(&state.db).await {

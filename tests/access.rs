@@ -42,6 +42,7 @@ fn expected() -> BTreeMap<&'static str, Staff> {
     ];
     BTreeMap::from([
         ("createSession", Public),
+        ("createEnrolment", Public),
         ("deleteCurrentSession", Any),
         ("getMe", Any),
         ("changeMyPassword", Any),
@@ -234,6 +235,7 @@ fn hidden(op: &str) -> bool {
     !matches!(
         op,
         "createSession"
+            | "createEnrolment"
             | "deleteCurrentSession"
             | "getMe"
             | "changeMyPassword"

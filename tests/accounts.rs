@@ -345,9 +345,10 @@ async fn staff_accounts_are_managed_by_admins() {
         created["staff"]["pendingRoles"],
         json!(["exchange_officer"])
     );
-    assert_eq!(created["staff"]["mustChangePassword"], true);
-    let otp = created["oneTimePassword"].as_str().unwrap().to_owned();
-    assert!(otp.len() >= 12);
+    // no credential for its creator: an invitation went to Casey alone
+    assert!(created.get("oneTimePassword").is_none(), "{created}");
+    assert_eq!(created["invitation"]["delivery"], "sent");
+    assert!(created["invitation"]["expiresAt"].is_string());
     assert!(created["staff"]["createdAt"]
         .as_str()
         .unwrap()
@@ -504,23 +505,31 @@ async fn staff_accounts_are_managed_by_admins() {
     )
     .await;
 
-    // password reset: one-time password, sessions end, must change
-    let user_token = app.login("casey@example.org", &otp).await;
+    // password reset: the old password stops, sessions end, a new invitation
+    app.enrol("casey@example.org", "Casey's own passphrase 1")
+        .await;
+    let user_token = app
+        .login("casey@example.org", "Casey's own passphrase 1")
+        .await;
     let resp = app
         .post(&format!("/staff/{id}/password-resets"), Some(t), json!({}))
         .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     let reset: Value = resp.json().await.unwrap();
+    assert!(reset.get("oneTimePassword").is_none(), "{reset}");
+    assert_eq!(reset["invitation"]["delivery"], "sent");
     problem(app.get("/staff/me", &user_token).await, 401).await;
     let resp = app
-        .login_response(
-            "casey@example.org",
-            reset["oneTimePassword"].as_str().unwrap(),
-            None,
-        )
+        .login_response("casey@example.org", "Casey's own passphrase 1", None)
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    app.enrol("casey@example.org", "Casey's second passphrase")
+        .await;
+    let resp = app
+        .login_response("casey@example.org", "Casey's second passphrase", None)
         .await;
     let session: Value = resp.json().await.unwrap();
-    assert_eq!(session["staff"]["mustChangePassword"], true);
+    assert_eq!(session["staff"]["mustChangePassword"], false);
 }
 
 #[tokio::test]

@@ -136,6 +136,7 @@ async fn ready_is_503_problem_while_migrations_are_pending() {
         casedesk::crypto::MasterKey::generate(),
     );
     let state = casedesk::AppState {
+        mailer: std::sync::Arc::new(casedesk::mail::Mailer::from_config(&config).unwrap()),
         instance: uuid::Uuid::now_v7(),
         refusals: casedesk::audit::Aggregator::new(
             appender.clone(),

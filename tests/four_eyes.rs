@@ -26,15 +26,10 @@ async fn made_by(app: &TestApp, by: &str, roles: &[&str]) -> (String, String) {
     assert_eq!(resp.status(), StatusCode::CREATED);
     let created: Value = resp.json().await.unwrap();
     let id = created["staff"]["id"].as_str().unwrap().to_owned();
-    let otp = created["oneTimePassword"].as_str().unwrap().to_owned();
-    let token = app.login(&email, &otp).await;
-    let resp = app
-        .request(Method::PUT, "/staff/me/password", Some(&token))
-        .json(&json!({"currentPassword": otp, "newPassword": common::PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    // the creator is shown no credential; the invitation went to the staff member
+    assert_eq!(created["invitation"]["delivery"], "sent");
+    app.enrol(&email, common::PASSWORD).await;
+    let token = app.login(&email, common::PASSWORD).await;
     let enrolment: Value = app
         .post("/staff/me/totp", Some(&token), json!({}))
         .await
@@ -138,32 +133,25 @@ async fn a_shelter_role_waits_for_a_second_person_who_is_not_a_puppet() {
     }
     // a password reset by A makes an independent admin one of A's as well
     let c = app.account(&[Role::Admin]).await;
-    let reset: Value = app
+    let resp = app
         .post(
             &format!("/staff/{}/password-resets", c.id),
             Some(&a.token),
             json!({}),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let otp = reset["oneTimePassword"].as_str().unwrap();
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    app.enrol(&c.email, "another long passphrase 9").await;
     app.clock.advance(chrono::TimeDelta::seconds(30));
     let code = app.totp_code(c.totp_secret.as_ref().unwrap());
-    let resp = app.login_response(&c.email, otp, Some(&code)).await;
+    let resp = app
+        .login_response(&c.email, "another long passphrase 9", Some(&code))
+        .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     let c_token = resp.json::<Value>().await.unwrap()["token"]
         .as_str()
         .unwrap()
         .to_owned();
-    let resp = app
-        .request(Method::PUT, "/staff/me/password", Some(&c_token))
-        .json(&json!({"currentPassword": otp, "newPassword": "another long passphrase 9"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let body = problem(approve(c_token).await, 403).await;
     assert_eq!(body["type"], "urn:casedesk:problem:four-eyes");
     assert_eq!(
@@ -435,4 +423,132 @@ async fn every_sensitive_role_needs_an_independent_decider() {
         json!(["exchange_officer", "analyst", "auditor"])
     );
     assert_eq!(account["pendingRoles"], json!(["records_officer"]));
+}
+
+/// Issue 32.1: the admin who created an account was shown its one-time
+/// password, so asking a role for that account was asking it for oneself.
+/// Now nobody is shown a credential: an invitation code goes to the staff
+/// member's own address, works once, and expires.
+#[tokio::test]
+async fn the_creator_of_an_account_never_sees_a_credential_of_it() {
+    let app = TestApp::spawn().await;
+    let a = app.account(&[Role::Admin]).await;
+    let email = "new.colleague@casedesk.test";
+    let resp = app
+        .post(
+            "/staff",
+            Some(&a.token),
+            json!({"email": email, "displayName": "New", "roles": ["analyst"]}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let created: Value = resp.json().await.unwrap();
+    // every string the creator was given fails as a password
+    fn strings(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+            Value::Object(o) => o.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    let mut given = Vec::new();
+    strings(&created, &mut given);
+    for s in &given {
+        // refused (after five, by the throttle as well)
+        let status = app.login_response(email, s, None).await.status();
+        assert!(
+            matches!(
+                status,
+                StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS
+            ),
+            "{s}: {status}"
+        );
+    }
+    app.clock.advance(chrono::TimeDelta::minutes(16));
+    // the code the staff member received works once
+    let code = app.invitation_code(email);
+    assert!(!given.contains(&code));
+    assert!(code.len() >= 43);
+    let enrol = |code: String, password: &'static str| {
+        let app = &app;
+        async move {
+            app.post(
+                "/enrolments",
+                None,
+                json!({"code": code, "newPassword": password}),
+            )
+            .await
+        }
+    };
+    // a weak password is refused and the code stays usable
+    let body = problem(enrol(code.clone(), "password").await, 400).await;
+    assert_eq!(body["invalidParams"][0]["name"], "newPassword");
+    assert_eq!(
+        enrol(code.clone(), "my own long passphrase").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let body = problem(enrol(code.clone(), "another long passphrase").await, 400).await;
+    assert_eq!(body["invalidParams"][0]["name"], "code");
+    assert_eq!(
+        app.login_response(email, "my own long passphrase", None)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    // a reset sends a new one and ends the earlier; an old one expires
+    let id = created["staff"]["id"].as_str().unwrap();
+    let resp = app
+        .post(
+            &format!("/staff/{id}/password-resets"),
+            Some(&a.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let first = app.invitation_code(email);
+    let resp = app
+        .post(
+            &format!("/staff/{id}/password-resets"),
+            Some(&a.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let second = app.invitation_code(email);
+    assert_ne!(first, second);
+    problem(enrol(first, "a third long passphrase").await, 400).await;
+    app.clock.advance(chrono::TimeDelta::hours(73));
+    problem(enrol(second, "a third long passphrase").await, 400).await;
+    // without mail the server's operator hands one out
+    let issued = casedesk::accounts::bootstrap::invite_from_cli(
+        &app.state.db,
+        &app.state.keys.audit,
+        &app.clock,
+        email,
+        chrono::TimeDelta::hours(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        enrol(issued.code.to_string(), "a fourth long passphrase")
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    // wrong codes are anonymous refusals: counted, not one event each
+    for _ in 0..50 {
+        problem(
+            enrol("no such code".to_owned(), "a fifth long passphrase").await,
+            400,
+        )
+        .await;
+    }
+    let refused = app
+        .audit_rows()
+        .await
+        .iter()
+        .filter(|e| e.action == "enrolment.refused")
+        .count();
+    assert!(refused <= 2, "{refused}");
 }

@@ -21,6 +21,7 @@ mod m20261204_000014_housekeeping_indexes;
 mod m20261206_000015_records_ports;
 mod m20261206_000016_feed_streams;
 mod m20261206_000017_known_sign_in_addresses;
+mod m20261206_000018_staff_invitations;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000015_records_ports::Migration),
             Box::new(m20261206_000016_feed_streams::Migration),
             Box::new(m20261206_000017_known_sign_in_addresses::Migration),
+            Box::new(m20261206_000018_staff_invitations::Migration),
         ]
     }
 }

@@ -148,6 +148,7 @@ const fn hidden(operation: &'static str, roles: &'static [Role]) -> Rule {
 /// (a caseworker's assigned stays) is decided in `shelter::sight`.
 pub const RULES: &[Rule] = &[
     public("createSession"),
+    public("createEnrolment"),
     staff("deleteCurrentSession", BOTH_GATES),
     staff("getMe", BOTH_GATES),
     staff("changeMyPassword", &[Gate::PasswordChange]),

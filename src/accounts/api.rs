@@ -12,10 +12,14 @@ use uuid::Uuid;
 use super::{
     access::Caller,
     four_eyes::{self, Person},
+    invitations,
     model::{DisplayName, Email, Role},
     self_service::hash_password,
     store,
-    views::{NewStaffRequest, PasswordReset, StaffAccount, StaffCreated, StaffList, StaffUpdate},
+    views::{
+        InvitationDelivery, InvitationSent, NewStaffRequest, PasswordReset, StaffAccount,
+        StaffCreated, StaffList, StaffUpdate,
+    },
 };
 use crate::db::versioned::{Changes, WriteError};
 use crate::{
@@ -35,7 +39,7 @@ use crate::{
 
 #[derive(ApiResponse)]
 pub enum CreatedResponse {
-    /// The account, with its one-time password (shown only here).
+    /// The account, and how its invitation left (its code went to the staff member alone).
     #[oai(status = 201)]
     Created(
         Json<StaffCreated>,
@@ -62,7 +66,7 @@ pub enum StaffResponse {
 
 #[derive(ApiResponse)]
 pub enum ResetResponse {
-    /// The one-time password (shown only here); the account's sessions have ended.
+    /// The old password no longer works and the account's sessions have ended; a new invitation went to the staff member.
     #[oai(status = 201)]
     Created(Json<PasswordReset>),
 }
@@ -119,6 +123,28 @@ async fn request_grants(
     Ok(())
 }
 
+/// Sends an invitation's code to the staff member (after the commit: a
+/// message is not taken back) and says how it left.
+async fn deliver(state: &AppState, email: &str, issued: &invitations::Issued) -> InvitationSent {
+    let delivery = state
+        .mailer
+        .send_invitation(
+            email,
+            &issued.code,
+            issued.expires_at,
+            &state.config.public_url,
+        )
+        .await;
+    InvitationSent {
+        expires_at: issued.expires_at.into(),
+        delivery: match delivery {
+            crate::mail::Delivery::Sent => InvitationDelivery::Sent,
+            crate::mail::Delivery::Failed => InvitationDelivery::Failed,
+            crate::mail::Delivery::NotConfigured => InvitationDelivery::NotConfigured,
+        },
+    }
+}
+
 fn sorted_roles(roles: &[Role]) -> Vec<Role> {
     let mut roles = roles.to_vec();
     roles.sort();
@@ -172,7 +198,9 @@ impl StaffApi {
 
     /// Create a staff account.
     ///
-    /// The account gets a one-time password, to be changed at its first login.
+    /// Nobody is shown a password: an invitation code goes to the new staff
+    /// member's own address (or, without mail, from the server's operator),
+    /// and with it they choose their password (`POST /enrolments`).
     /// Roles that reach personal data or audit reasons or destroy records are
     /// not given at once: each becomes a pending grant (`pendingRoles`) that an
     /// independent second person approves; `admin` and `analyst` are given.
@@ -246,16 +274,22 @@ impl StaffApi {
         )
         .await?;
         request_grants(state, &txn, &caller, created.id, &pending).await?;
+        let issued = invitations::issue(
+            &txn,
+            created.id,
+            Some(caller.actor_id),
+            now,
+            state.config.invitation_ttl,
+        )
+        .await?;
         txn.commit().await?;
+        let invitation = deliver(state, &created.email, &issued).await;
         let location =
             crate::http::resource_url(&state.config.public_url, &format!("/staff/{}", created.id));
         let staff = StaffAccount::from_model(created, roles).with_pending(pending);
         let tag = staff.etag();
         Ok(CreatedResponse::Created(
-            Json(StaffCreated {
-                staff,
-                one_time_password: password.to_string(),
-            }),
+            Json(StaffCreated { staff, invitation }),
             location,
             tag,
         ))
@@ -418,8 +452,9 @@ impl StaffApi {
 
     /// Reset a staff account's password.
     ///
-    /// Gives a one-time password that must be changed at the next login, and
-    /// ends the account's sessions.
+    /// The old password stops working and the account's sessions end; a new
+    /// invitation goes to the staff member, who chooses a new password with
+    /// it. Nobody is shown a password.
     #[oai(
         path = "/staff/:id/password-resets",
         method = "post",
@@ -439,7 +474,7 @@ impl StaffApi {
         let (account, _) = load(&txn, id.0).await?;
         let mut changes = Changes::<staff::Entity>::new();
         changes.set("password", staff::Column::PasswordHash, hash);
-        changes.also(staff::Column::MustChangePassword, true);
+        changes.also(staff::Column::MustChangePassword, false);
         let event = Event::new("staff.password_reset", 201);
         store::update_staff(
             &txn,
@@ -459,11 +494,18 @@ impl StaffApi {
             e => e.into(),
         })?;
         store::delete_sessions_of(&txn, account.id, None).await?;
-        // whoever reset it knew its password: they may not approve its grants
+        // whoever reset it issued its credentials: linked, for four eyes
         store::set_issued_by(&txn, account.id, caller.actor_id).await?;
+        let issued = invitations::issue(
+            &txn,
+            account.id,
+            Some(caller.actor_id),
+            now,
+            state.config.invitation_ttl,
+        )
+        .await?;
         txn.commit().await?;
-        Ok(ResetResponse::Created(Json(PasswordReset {
-            one_time_password: password.to_string(),
-        })))
+        let invitation = deliver(state, &account.email, &issued).await;
+        Ok(ResetResponse::Created(Json(PasswordReset { invitation })))
     }
 }

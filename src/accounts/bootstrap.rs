@@ -141,3 +141,35 @@ pub async fn create_from_cli(
     txn.commit().await?;
     Ok(created.id)
 }
+
+/// A new invitation for an existing account, made on the server's command
+/// line (`casedesk staff invite`): for deployments without mail, the operator
+/// hands the code to the staff member. Ends the account's earlier
+/// invitations; the account's issuer does not change (the operator is no
+/// account). Returns the code and when it expires.
+pub async fn invite_from_cli(
+    db: &DatabaseConnection,
+    keys: &crate::audit::AuditKeys,
+    clock: &dyn Clock,
+    email: &str,
+    ttl: chrono::TimeDelta,
+) -> Result<super::invitations::Issued, BootstrapError> {
+    let email = Email::parse(email).map_err(|r| BootstrapError::Invalid(format!("--email {r}")))?;
+    let txn = begin_write(db).await?;
+    let Some(account) = store::staff_by_email_key(&txn, &email.key()).await? else {
+        return Err(BootstrapError::Invalid(
+            "no account has this e-mail address".to_owned(),
+        ));
+    };
+    let now = clock.now();
+    let issued = super::invitations::issue(&txn, account.id, None, now, ttl).await?;
+    audit::record(
+        &txn,
+        now,
+        &Context::new(keys.clone()),
+        Event::new("staff.invited_from_cli", 201).on("staff", account.id),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(issued)
+}

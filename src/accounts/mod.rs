@@ -5,6 +5,7 @@ pub mod api;
 pub mod bootstrap;
 pub mod four_eyes;
 pub mod grants_api;
+pub mod invitations;
 pub mod model;
 pub mod password;
 pub mod self_service;

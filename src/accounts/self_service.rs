@@ -7,12 +7,13 @@ use sea_orm::ConnectionTrait;
 
 use super::{
     access::Caller,
+    invitations,
     model::{email_key, NewPassword},
     password::Hasher,
     store, throttle, totp,
     views::{
-        LoginRequest, PasswordChange, SessionCreated, StaffAccount, TotpCode, TotpDeactivation,
-        TotpEnrolment,
+        EnrolmentRequest, LoginRequest, PasswordChange, SessionCreated, StaffAccount, TotpCode,
+        TotpDeactivation, TotpEnrolment,
     },
 };
 use crate::db::versioned::{Changes, WriteError};
@@ -381,6 +382,76 @@ impl SelfServiceApi {
             me,
             caller.roles.clone(),
         )))
+    }
+
+    /// Choose a password with an invitation's code.
+    ///
+    /// For a new account, or one whose password an administrator reset: the
+    /// code came to the staff member alone (by mail, or from the server's
+    /// operator). Valid once, until it expires; the account's sessions end.
+    /// Then sign in with the new password (and enrol a second factor where
+    /// the roles need one). A code that is unknown, used or expired is a 400
+    /// naming `code`.
+    #[oai(
+        path = "/enrolments",
+        method = "post",
+        operation_id = "createEnrolment",
+        tag = "Tag::Staff"
+    )]
+    async fn create_enrolment(
+        &self,
+        state: Data<&AppState>,
+        ctx: Data<&Context>,
+        body: JsonBody<EnrolmentRequest>,
+    ) -> ApiResult<NoContent> {
+        let state = *state;
+        let now = state.clock.now();
+        let refused = || {
+            ApiError::field(
+                "code",
+                "invalid",
+                "The enrolment code is unknown, used or expired; ask an administrator for a new invitation.",
+            )
+        };
+        // the code first: a wrong one costs no hashing
+        let Some(staff_id) = invitations::find_valid(&state.db, &body.code, now).await? else {
+            state
+                .refusals
+                .refused(now, &ctx, Event::new("enrolment.refused", 400))
+                .await?;
+            return Err(refused());
+        };
+        let new_password = NewPassword::parse(&body.new_password).map_err(|reason| {
+            ApiError::field("newPassword", "weak", format!("The new password {reason}."))
+        })?;
+        let hash = hash_password(&state.hasher, new_password.expose()).await?;
+        let txn = begin_write(&state.db).await?;
+        if invitations::redeem(&txn, &body.code, now).await? != Some(staff_id) {
+            return Err(refused());
+        }
+        let account = store::staff_by_id(&txn, staff_id)
+            .await?
+            .ok_or_else(ApiError::internal)?;
+        let mut changes = Changes::<staff::Entity>::new();
+        changes.set("password", staff::Column::PasswordHash, hash);
+        changes.also(staff::Column::MustChangePassword, false);
+        let mut actor_ctx = ctx.0.clone();
+        actor_ctx.actor = Some(Actor::Staff(staff_id));
+        let event = Event::new("staff.enrolled", 204).on("staff", staff_id);
+        store::update_staff(
+            &txn,
+            &actor_ctx,
+            now,
+            staff_id,
+            account.version,
+            changes,
+            event,
+        )
+        .await
+        .map_err(changed_meanwhile)?;
+        store::delete_sessions_of(&txn, staff_id, None).await?;
+        txn.commit().await?;
+        Ok(NoContent::Done)
     }
 
     /// Change one's own password.

@@ -143,14 +143,47 @@ pub struct NewStaffRequest {
     pub roles: Vec<Role>,
 }
 
-/// A created account with its one-time password, shown only here.
+crate::text::text_enum!(
+    /// How an invitation left the service: `sent` (to the staff member's
+    /// address), `failed` (ask for a new one) or `not_configured` (no mail:
+    /// the server's operator runs `casedesk staff invite`).
+    InvitationDelivery {
+        Sent => "sent",
+        Failed => "failed",
+        NotConfigured => "not_configured",
+    }
+);
+
+/// An invitation sent to a staff member: its code went to them alone.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct InvitationSent {
+    /// Until when its code may be used, once.
+    pub expires_at: crate::http::types::Timestamp,
+    pub delivery: InvitationDelivery,
+}
+
+/// A created account. It has no password anyone knows: the staff member
+/// chooses one with the invitation's code, which went to their own address
+/// (the account's creator never sees a credential of it).
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct StaffCreated {
     pub staff: StaffAccount,
-    /// Must be changed at the first login.
-    #[oai(validator(max_length = 64))]
-    pub one_time_password: String,
+    pub invitation: InvitationSent,
+}
+
+/// Choosing one's first password (or a new one after a reset) with the
+/// code of an invitation.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+#[oai(deny_unknown_fields)]
+pub struct EnrolmentRequest {
+    /// The code from the invitation.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub code: String,
+    #[oai(validator(max_length = 1024))]
+    pub new_password: String,
 }
 
 /// Changes to an account; absent fields stay as they are.
@@ -166,13 +199,13 @@ pub struct StaffUpdate {
     pub active: Option<bool>,
 }
 
-/// A password reset by an administrator.
+/// A password reset by an administrator: the old password no longer
+/// works, and the staff member chooses a new one with the invitation sent
+/// to them.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct PasswordReset {
-    /// Must be changed at the next login.
-    #[oai(validator(max_length = 64))]
-    pub one_time_password: String,
+    pub invitation: InvitationSent,
 }
 
 /// A change of one's own password.

@@ -34,6 +34,7 @@ pub mod risk_assessments;
 pub mod role_grants;
 pub mod sessions;
 pub mod staff;
+pub mod staff_invitations;
 pub mod staff_roles;
 pub mod stay_assignments;
 pub mod stay_notes;

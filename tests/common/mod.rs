@@ -165,6 +165,10 @@ impl TestApp {
         let (url, db) = fresh_database().await;
         let mut config = Config::for_database(&url).unwrap();
         config.database_max_connections = 5;
+        // invitations as .eml files the tests read (`invitation_code`)
+        config.mail_dir = Some(
+            std::env::temp_dir().join(format!("casedesk-mail-{}", uuid::Uuid::now_v7().simple())),
+        );
         adjust(&mut config);
         Self::start(config, db).await
     }
@@ -385,6 +389,63 @@ impl TestApp {
         );
         let body: Value = resp.json().await.unwrap();
         body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// The code of the newest invitation mailed to `email` (from the mail
+    /// directory the tests configure).
+    pub fn invitation_code(&self, email: &str) -> String {
+        let dir = self
+            .state
+            .config
+            .mail_dir
+            .clone()
+            .expect("a mail directory");
+        let mut newest: Option<(std::time::SystemTime, String)> = None;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let entry = entry.unwrap();
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            let to_them = text.lines().any(|l| {
+                l.to_ascii_lowercase().starts_with("to:")
+                    && l.to_ascii_lowercase().contains(&email.to_ascii_lowercase())
+            });
+            if !to_them {
+                continue;
+            }
+            let modified = entry.metadata().unwrap().modified().unwrap();
+            if newest.as_ref().is_none_or(|(m, _)| modified >= *m) {
+                newest = Some((modified, text));
+            }
+        }
+        let text = newest
+            .unwrap_or_else(|| panic!("no invitation to {email}"))
+            .1;
+        let mut lines = text
+            .lines()
+            .skip_while(|l| !l.contains("Your enrolment code:"));
+        lines
+            .by_ref()
+            .skip(1)
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Chooses `password` with the newest invitation mailed to `email`.
+    pub async fn enrol(&self, email: &str, password: &str) {
+        let code = self.invitation_code(email);
+        let resp = self
+            .post(
+                "/enrolments",
+                None,
+                json!({"code": code, "newPassword": password}),
+            )
+            .await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::NO_CONTENT,
+            "enrolment of {email}"
+        );
     }
 
     pub fn totp_code(&self, secret: &[u8]) -> String {
