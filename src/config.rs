@@ -462,6 +462,20 @@ impl Config {
                 512_usize,
                 1..=100_000,
             )?,
+            write_timeout: Duration::from_secs(parse_number(
+                source,
+                "CASEDESK_HTTP_WRITE_TIMEOUT_SECONDS",
+                30_u64,
+                1..=600,
+            )?),
+            max_connections_per_address: parse_number(
+                source,
+                "CASEDESK_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
+                64_usize,
+                1..=100_000,
+            )?,
+            // the trusted proxies, once read below
+            shared_addresses: Vec::new(),
         };
 
         let audit_keep_years: i64 =
@@ -583,6 +597,8 @@ impl Config {
             "CASEDESK_TRUSTED_PROXIES",
             "expected a comma-separated list of IP addresses or networks such as 10.0.0.5,10.1.0.0/16",
         )?;
+        let mut http_limits = http_limits;
+        http_limits.shared_addresses = trusted_proxies.clone();
         let bootstrap_admin_email = read(source, "CASEDESK_BOOTSTRAP_ADMIN_EMAIL")?
             .unwrap_or_else(|| "admin@casedesk.local".to_owned());
         if crate::accounts::model::Email::parse(&bootstrap_admin_email).is_err() {

@@ -413,7 +413,7 @@ impl Bound {
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
         let grace = state.config.shutdown_grace;
-        let limits = state.config.http_limits;
+        let limits = state.config.http_limits.clone();
         let worker = integration::delivery::spawn(&state);
         let destroyer = records::execution::spawn(&state);
         let sweeper = housekeeping::spawn(&state);

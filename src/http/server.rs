@@ -11,8 +11,31 @@
 //! and is closed at once, so the process never holds more descriptors than
 //! the limit allows. Request bodies have their own deadline
 //! (`CASEDESK_BODY_TIMEOUT_SECONDS`, in the conventions middleware).
+//!
+//! Two more limits (issue 32.5), because one anonymous client held every
+//! slot: 100 connections that each pipelined four requests for the spec and
+//! never read kept `/health/live` at 503 for as long as they stayed, and 100
+//! slow chunked uploads held slots for the body deadline each.
+//! - **A write deadline** (`write_timeout`): a write to a client that makes
+//!   no progress for this long ends the connection (a reader that stopped
+//!   reading no longer keeps its slot, or the answer's memory).
+//! - **A share per address** (`max_connections_per_address`): one address
+//!   (IPv6 by its /64, as the sign-in throttle counts) holds at most this
+//!   many connections; more get the same 503 at once. Trusted proxies
+//!   (`CASEDESK_TRUSTED_PROXIES`) are exempt: behind one, every client has
+//!   its address, and the proxy limits its clients itself.
 
-use std::{convert::Infallible, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    future::Future,
+    io,
+    net::IpAddr,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::{
@@ -20,19 +43,180 @@ use hyper_util::{
     server::graceful::GracefulShutdown,
 };
 use poem::{web::LocalAddr, web::RemoteAddr, Addr, Endpoint, Response};
-use tokio::{io::AsyncWriteExt, net::TcpListener, sync::Semaphore};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf},
+    net::TcpListener,
+    sync::Semaphore,
+    time::Sleep,
+};
 
 /// How long a refused connection may take to receive its 503.
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The limits of the server (`CASEDESK_HTTP_*`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// A request's header block must arrive within this; an idle kept-alive
     /// connection is closed after it too.
     pub header_timeout: Duration,
     /// Connections open at once, at most.
     pub max_connections: usize,
+    /// A write that makes no progress for this long ends the connection.
+    pub write_timeout: Duration,
+    /// Connections one address holds at once, at most.
+    pub max_connections_per_address: usize,
+    /// Addresses without a share of their own (the trusted proxies).
+    pub shared_addresses: Vec<ipnet::IpNet>,
+}
+
+/// Connections open per address (IPv6 by its /64).
+#[derive(Default)]
+struct Shares {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's place in its address's share; given back on drop.
+struct Share {
+    shares: Arc<Shares>,
+    key: IpAddr,
+}
+
+impl Shares {
+    fn key(addr: IpAddr) -> IpAddr {
+        match addr {
+            IpAddr::V4(_) => addr,
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => ipnet::Ipv6Net::new(v6, 64)
+                    .map(|n| IpAddr::V6(n.trunc().network()))
+                    .unwrap_or(addr),
+            },
+        }
+    }
+
+    /// A place for a connection from `addr`, if its share is not used up.
+    fn take(self: &Arc<Self>, addr: IpAddr, limit: usize) -> Option<Share> {
+        let key = Self::key(addr);
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(key).or_insert(0);
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(Share {
+            shares: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut open = self
+            .shares
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// A stream whose writes must make progress within `timeout`: a client that
+/// stops reading gets its connection ended instead of holding it.
+struct WriteDeadline<T> {
+    inner: T,
+    timeout: Duration,
+    stalled: Option<Pin<Box<Sleep>>>,
+}
+
+impl<T> WriteDeadline<T> {
+    fn new(inner: T, timeout: Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            stalled: None,
+        }
+    }
+
+    /// After an inner write or flush: progress clears the deadline; a wait
+    /// starts it (once), and a wait past it is an error.
+    fn watch<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        match polled {
+            Poll::Ready(r) => {
+                self.stalled = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let timeout = self.timeout;
+                let sleep = self
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client did not read its answer in time",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for WriteDeadline<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.watch(cx, polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.watch(cx, polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.watch(cx, polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.watch(cx, polled)
+    }
 }
 
 /// The answer to a connection over the limit: written straight to the
@@ -74,6 +258,7 @@ where
     let endpoint = Arc::new(endpoint);
     let local = listener.local_addr()?;
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let shares = Arc::new(Shares::default());
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
@@ -86,7 +271,7 @@ where
             () = &mut shutdown => break,
             accepted = listener.accept() => accepted,
         };
-        let (mut stream, remote) = match accepted {
+        let (stream, remote) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 // out of descriptors or a connection reset before accept:
@@ -96,18 +281,32 @@ where
                 continue;
             }
         };
+        let shared = limits
+            .shared_addresses
+            .iter()
+            .any(|n| n.contains(&remote.ip()));
+        let share = if shared {
+            None
+        } else {
+            match shares.take(remote.ip(), limits.max_connections_per_address.max(1)) {
+                Some(share) => Some(share),
+                None => {
+                    // never with the address: it is personal data of the caller
+                    tracing::warn!(
+                        limit = limits.max_connections_per_address,
+                        "connection refused: its address holds its share of connections"
+                    );
+                    refuse(stream);
+                    continue;
+                }
+            }
+        };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tracing::warn!(
                 limit = limits.max_connections,
                 "connection refused: at the connection limit"
             );
-            tokio::spawn(async move {
-                let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
-                    stream.write_all(&refusal()).await?;
-                    stream.shutdown().await
-                })
-                .await;
-            });
+            refuse(stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -125,12 +324,14 @@ where
                 Ok::<_, Infallible>(resp)
             }
         });
+        let stream = WriteDeadline::new(stream, limits.write_timeout);
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 log_connection_end(&e);
             }
             drop(slot);
+            drop(share);
         });
     }
     drop(listener);
@@ -141,6 +342,18 @@ where
         }
     }
     Ok(())
+}
+
+/// Answers a connection over a limit with the 503 and closes it, without
+/// waiting for it (a client that does not read is dropped after a second).
+fn refuse(mut stream: tokio::net::TcpStream) {
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, async {
+            stream.write_all(&refusal()).await?;
+            stream.shutdown().await
+        })
+        .await;
+    });
 }
 
 /// A connection that ended with an error: a client that was too slow or went

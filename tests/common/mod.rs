@@ -165,6 +165,9 @@ impl TestApp {
         let (url, db) = fresh_database().await;
         let mut config = Config::for_database(&url).unwrap();
         config.database_max_connections = 5;
+        // every test client is 127.0.0.1: its share of connections is the
+        // whole limit, except where a test says otherwise (connections.rs)
+        config.http_limits.max_connections_per_address = 100_000;
         // invitations as .eml files the tests read (`invitation_code`)
         config.mail_dir = Some(
             std::env::temp_dir().join(format!("casedesk-mail-{}", uuid::Uuid::now_v7().simple())),
