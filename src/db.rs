@@ -260,7 +260,12 @@ pub async fn purge_old_row_versions(db: &DatabaseConnection, tables: &[&str]) ->
 /// database cannot be reached, otherwise an internal error (500). The error
 /// itself goes to the log, never to the caller.
 pub fn classify_error(err: &DbErr) -> ApiError {
-    if is_unique_violation(err) {
+    if matches!(err, DbErr::Custom(m) if m == crate::keyring::ROTATED) {
+        ApiError::unavailable(
+            "This replica started before the master key was rotated; it writes nothing sealed until it restarts with the new key.",
+        )
+        .with_retry_after(5)
+    } else if is_unique_violation(err) {
         // the database's message names the value: it stays out of the log
         tracing::info!("unique constraint refused a write");
         ApiError::conflict("Another record already has this value; nothing was written.")

@@ -51,6 +51,43 @@ pub struct Keys {
     pub index: MasterKey,
     /// The audit trail's chain, checkpoint and reason keys.
     pub audit: AuditKeys,
+    /// The keyring's check value as this process found it: its generation.
+    /// `keys rotate` seals it anew under the new master key.
+    pub generation: String,
+}
+
+/// What [`fence`] answers when the master key was rotated under this
+/// process (a `DbErr::Custom` message, answered with 503).
+pub const ROTATED: &str = "the master key was rotated since this process started";
+
+/// The fence against writing under a retired master key (issue 32.8).
+///
+/// After `keys rotate`, a replica still running on the old key wrapped new
+/// data keys (and sealed TOTP and webhook secrets) under it, and what it
+/// wrote was unreadable after the restart with the new key. Every write
+/// that seals something under the master key calls this first, in its
+/// transaction: it compares the keyring's check value with the one this
+/// process started with, and refuses (503, until the replica restarts with
+/// the new key) when they differ. On PostgreSQL it holds the keyring lock
+/// shared until the transaction ends, and `rotate` takes it exclusively
+/// before it reads anything: a write is either counted by the rotation (it
+/// committed first) or fenced (it starts after).
+pub async fn fence(db: &impl ConnectionTrait, keys: &Keys) -> Result<(), DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        db.execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock_shared({})",
+            crate::db::AdvisoryLock::Keyring as i64
+        ))
+        .await?;
+    }
+    let check = keyring::Entity::find_by_id(CHECK.to_owned())
+        .one(db)
+        .await?;
+    if check.is_some_and(|c| c.wrapped == keys.generation) {
+        return Ok(());
+    }
+    tracing::error!("the master key was rotated since this replica started: it refuses to seal anything until restarted with the new key");
+    Err(DbErr::Custom(ROTATED.to_owned()))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,11 +168,17 @@ pub async fn open(
         }
     };
     let audit = audit_keys(&txn, master, clock, fresh).await?;
+    let generation = keyring::Entity::find_by_id(CHECK.to_owned())
+        .one(&txn)
+        .await?
+        .ok_or(KeyringError::Mismatch)?
+        .wrapped;
     txn.commit().await?;
     Ok(Keys {
         master: master.clone(),
         index,
         audit,
+        generation,
     })
 }
 

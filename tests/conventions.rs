@@ -151,6 +151,7 @@ async fn ready_is_503_problem_while_migrations_are_pending() {
             master: casedesk::crypto::MasterKey::generate(),
             index: casedesk::crypto::MasterKey::generate(),
             audit: audit_keys,
+            generation: String::new(),
         },
     };
     let app = TestApp::serve(state, clock, db).await;

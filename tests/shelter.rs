@@ -1792,3 +1792,49 @@ async fn look_alike_codenames_are_refused() {
     let body = problem(resp, 400).await;
     assert_eq!(body["invalidParams"][0]["name"], "codename");
 }
+
+/// Issue 32.8: after `keys rotate`, a replica still on the old key wrapped a
+/// new defender's data key under it, unreadable after the restart with the
+/// new key. Writes that seal under the master key are fenced: the replica
+/// answers 503 until it restarts with the new key, and writes nothing.
+#[tokio::test]
+async fn a_replica_on_a_rotated_master_key_seals_nothing() {
+    let w = world().await;
+    let app = &w.app;
+    let old = app.state.keys.master.clone();
+    let new = casedesk::crypto::MasterKey::generate();
+    casedesk::keyring::rotate(&app.state.db, &old, &new, &app.clock)
+        .await
+        .unwrap();
+    let defenders_before = defender_count(app).await;
+    let resp = app
+        .post(
+            "/defenders",
+            Some(&w.coordinator.token),
+            json!({"codename": "Plover", "countryOfWork": "KE", "fieldOfWork": "journalism", "languages": [], "riskLevel": "high",
+                   "identity": {"legalName": "Someone New", "passportNumber": "X1", "dateOfBirth": "1990-01-01", "phone": "+254 700 000000"}}),
+        )
+        .await;
+    let body = problem(resp, 503).await;
+    assert_eq!(body["type"], "urn:casedesk:problem:unavailable");
+    assert_eq!(defender_count(app).await, defenders_before);
+    // nor a second factor's secret
+    let analyst = app.account(&[Role::Analyst]).await;
+    let resp = app
+        .post("/staff/me/totp", Some(&analyst.token), json!({}))
+        .await;
+    problem(resp, 503).await;
+    // what is not sealed is still read
+    assert_eq!(
+        app.get("/stays", &w.coordinator.token).await.status(),
+        StatusCode::OK
+    );
+}
+
+async fn defender_count(app: &TestApp) -> u64 {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    casedesk::entities::defenders::Entity::find()
+        .count(&app.state.db)
+        .await
+        .unwrap()
+}

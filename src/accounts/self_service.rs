@@ -550,6 +550,7 @@ impl SelfServiceApi {
             .encrypt(&secret, &crate::keyring::totp_aad(me.id));
         let uri = totp::uri(&secret, &me.email).ok_or_else(ApiError::internal)?;
         let txn = begin_write(&state.db).await?;
+        crate::keyring::fence(&txn, &state.keys).await?;
         let mut changes = Changes::<staff::Entity>::new();
         changes.set("totp", staff::Column::TotpSecret, Some(sealed));
         changes.also(staff::Column::TotpLastStep, Option::<i64>::None);

@@ -196,6 +196,7 @@ impl SubscriptionsApi {
             .master
             .encrypt(secret.as_bytes(), &webhook_secret_aad(id));
         let txn = begin_write(&state.db).await?;
+        crate::keyring::fence(&txn, &state.keys).await?;
         let from = last_seq(&txn).await?;
         let row = webhook_subscriptions::ActiveModel {
             id: Set(id),

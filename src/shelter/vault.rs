@@ -70,6 +70,7 @@ pub async fn new_data_key(
     keys: &Keys,
     now: DateTime<Utc>,
 ) -> Result<(Uuid, DataKey), DbErr> {
+    crate::keyring::fence(db, keys).await?;
     let id = Uuid::now_v7();
     let key = DataKey::generate();
     data_keys::Entity::insert(data_keys::ActiveModel {
