@@ -122,22 +122,39 @@ impl Mailer {
             tracing::error!("an invitation could not be composed");
             return Delivery::Failed;
         };
-        let sent = match &self.transport {
-            Transport::Smtp(t) => t.send(message).await.map(drop).map_err(|e| e.to_string()),
-            Transport::Dir(t) => t.send(message).await.map(drop).map_err(|e| e.to_string()),
+        // a relay's answer may quote the recipient's address: only the kind
+        // of failure is logged, never its text
+        let failure = match &self.transport {
+            Transport::Smtp(t) => t.send(message).await.err().map(|e| {
+                if e.is_permanent() {
+                    "refused by the relay (permanent)"
+                } else if e.is_transient() {
+                    "refused by the relay (transient)"
+                } else if e.is_timeout() {
+                    "the relay timed out"
+                } else {
+                    "the relay could not be reached"
+                }
+            }),
+            Transport::Dir(t) => t
+                .send(message)
+                .await
+                .err()
+                .map(|_| "the mail directory could not be written"),
             Transport::None => return Delivery::NotConfigured,
         };
-        match sent {
-            Ok(()) => Delivery::Sent,
-            Err(e) => {
-                // the error text of a transport names the relay, not the message
-                tracing::error!(error = %e, "an invitation could not be delivered");
+        match failure {
+            None => Delivery::Sent,
+            Some(kind) => {
+                tracing::error!(failure = kind, "an invitation could not be delivered");
                 Delivery::Failed
             }
         }
     }
 }
 
+/// Makes the directory if missing, and (also when it existed) readable by
+/// its owner only: the messages hold invitation codes.
 fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
@@ -146,5 +163,30 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(dir)
+    builder.create(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_mail_directory_is_made_private_even_when_it_existed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir =
+            std::env::temp_dir().join(format!("casedesk-mail-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        create_private_dir(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        std::fs::remove_dir(&dir).unwrap();
+    }
 }
