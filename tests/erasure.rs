@@ -109,6 +109,24 @@ async fn after_erasure_and_retirement_the_raw_files_do_not_give_back_the_data_ke
         .unwrap();
     assert_eq!(erased, 1);
 
+    // a defender that stays, whose data key the rotation re-wraps
+    let resp = app
+        .post(
+            "/defenders",
+            t,
+            json!({"codename": "Sanderling", "countryOfWork": "KE", "fieldOfWork": "labour", "languages": [], "riskLevel": "low",
+                   "identity": {"legalName": "A Live Person", "passportNumber": "L1", "dateOfBirth": "1991-01-01", "phone": "+254 700 000002"}}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let live: Value = resp.json().await.unwrap();
+    let live_row = casedesk::entities::defenders::Entity::find_by_id(
+        live["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap(),
+    )
+    .one(&app.state.db)
+    .await
+    .unwrap()
+    .unwrap();
     // the master key in use is retired: every live key is re-wrapped under a new one
     let old = app.state.keys.master.clone();
     let new = MasterKey::generate();
@@ -146,33 +164,27 @@ async fn after_erasure_and_retirement_the_raw_files_do_not_give_back_the_data_ke
             "the erased data key is still in the SQLite files"
         );
     }
-    // a live key in the same files does open with the new key: the search is real
+    // this instance, not restarted, still holds the retired key: it seals
+    // nothing more under it (the fence of issue 32.8)
     let resp = app
         .post(
             "/defenders",
             t,
-            json!({"codename": "Turnstone", "countryOfWork": "KE", "fieldOfWork": "labour", "languages": [], "riskLevel": "low"}),
+            json!({"codename": "Turnstone", "countryOfWork": "KE", "fieldOfWork": "labour", "languages": [], "riskLevel": "low",
+                   "identity": {"legalName": "Another Person", "passportNumber": "T1", "dateOfBirth": "1990-01-01", "phone": "+254 700 000000"}}),
         )
         .await;
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let live: Value = resp.json().await.unwrap();
-    let live_row = casedesk::entities::defenders::Entity::find_by_id(
-        live["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap(),
-    )
-    .one(&app.state.db)
-    .await
-    .unwrap()
-    .unwrap();
-    if let Some(live_key) = live_row.data_key_id {
-        // written under the old key by this (not restarted) instance: found and opened with it
-        let raw = raw_files(&app).await;
-        let live_aad = keyring::data_key_aad(live_key);
-        let found = wrapped_candidates(&raw)
-            .iter()
-            .any(|c| old.unwrap_key(c, &live_aad).is_ok() || new.unwrap_key(c, &live_aad).is_ok());
-        assert!(
-            found,
-            "the search finds a live wrapped key in the raw files"
-        );
-    }
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // a live key in the same files does open with the new key: the search is real
+    let live_key = live_row
+        .data_key_id
+        .expect("the live defender has a data key");
+    let live_aad = keyring::data_key_aad(live_key);
+    let found = candidates
+        .iter()
+        .any(|c| new.unwrap_key(c, &live_aad).is_ok());
+    assert!(
+        found,
+        "the search finds a live wrapped key in the raw files"
+    );
 }
