@@ -316,10 +316,14 @@ pub fn is_unavailable(err: &DbErr) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::BeginFailed => true,
-        // PostgreSQL: connection exceptions (08) and operator intervention (57P: shutdown, restart)
-        sqlx::Error::Database(e) => e
-            .code()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        // PostgreSQL: connection exceptions (08), operator intervention
+        // (57P: shutdown, restart), and a transaction the database rolled
+        // back because it collided with another (40001 serialization
+        // failure, 40P01 deadlock): nothing was written, and the same request
+        // again succeeds. SQLite: the write lock stayed busy past the timeout (5).
+        sqlx::Error::Database(e) => e.code().is_some_and(|c| {
+            c.starts_with("08") || c.starts_with("57P") || c == "40001" || c == "40P01" || c == "5"
+        }),
         _ => false,
     }
 }

@@ -379,3 +379,45 @@ async fn the_database_going_away_gives_503s_and_the_service_recovers_by_itself()
     );
     drop(running);
 }
+
+/// Two transactions that lock the same rows in opposite orders: PostgreSQL
+/// rolls one back (deadlock, 40P01). Nothing of it was written and the same
+/// request again succeeds, so the caller gets a 503 with `Retry-After`, not
+/// a 500. (A stay's status change and a defender's erasure take their rows in
+/// opposite orders; issue 31 noted it.)
+#[tokio::test]
+async fn a_deadlock_is_a_503_to_retry_not_a_500() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let (url, db) = common::fresh_database().await;
+    if !db.is_postgres() {
+        eprintln!("skipped: runs with CASEDESK_TEST_DATABASE_URL (the PostgreSQL pass)");
+        return;
+    }
+    let conn = sea_orm::Database::connect(&url).await.unwrap();
+    conn.execute_unprepared("CREATE TABLE deadlock_probe (id INT PRIMARY KEY, n INT); INSERT INTO deadlock_probe VALUES (1, 0), (2, 0)")
+        .await
+        .unwrap();
+    let first = conn.begin().await.unwrap();
+    let second = conn.begin().await.unwrap();
+    first
+        .execute_unprepared("UPDATE deadlock_probe SET n = n + 1 WHERE id = 1")
+        .await
+        .unwrap();
+    second
+        .execute_unprepared("UPDATE deadlock_probe SET n = n + 1 WHERE id = 2")
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(
+        first.execute_unprepared("UPDATE deadlock_probe SET n = n + 1 WHERE id = 2"),
+        second.execute_unprepared("UPDATE deadlock_probe SET n = n + 1 WHERE id = 1"),
+    );
+    let err = match (a, b) {
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => e,
+        other => panic!("one of the two is rolled back: {other:?}"),
+    };
+    assert!(casedesk::db::is_unavailable(&err), "{err}");
+    let answer = casedesk::db::classify_error(&err);
+    let resp = poem::error::ResponseError::as_response(&answer);
+    assert_eq!(resp.status(), poem::http::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(resp.headers().get("retry-after").is_some());
+}

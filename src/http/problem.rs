@@ -142,7 +142,7 @@ impl ProblemType {
             TooManyAttempts => ("too-many-attempts", 429, "Too many attempts", "Too many failed sign-ins; wait `Retry-After` seconds."),
             TooManyRequests => ("too-many-requests", 429, "Too Many Requests", "Too many requests; wait `Retry-After` seconds."),
             InternalError => ("internal-error", 500, "Internal Server Error", "The service failed; the request id (`instance`) names the failure in its log."),
-            Unavailable => ("unavailable", 503, "Service Unavailable", "The service cannot serve this now (database unreachable, sign-ins queued); see `Retry-After`."),
+            Unavailable => ("unavailable", 503, "Service Unavailable", "The service cannot serve this now (database unreachable, sign-ins queued, the transaction collided with another and was rolled back, a replica fenced after a key rotation); nothing was written; see `Retry-After`."),
         }
     }
 
