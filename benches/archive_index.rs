@@ -14,7 +14,7 @@
 //! `CASEDESK_BENCH_READS` (per scenario, default 40) change the sizes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/api/common/mod.rs"]
 mod common;
 mod support;
 

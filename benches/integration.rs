@@ -5,7 +5,7 @@
 //! the delivery run. Prints figures; asserts nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/api/common/mod.rs"]
 mod common;
 mod support;
 

@@ -22,7 +22,7 @@
 //! prints its URL, to profile against it with other tools.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/api/common/mod.rs"]
 mod common;
 mod support;
 

@@ -37,7 +37,7 @@ pub struct Config {
     /// How long a request body may take to arrive.
     pub body_timeout: Duration,
     /// The HTTP server's header deadline and connection limit.
-    pub http_limits: crate::http::server::Limits,
+    pub http_limits: Limits,
     /// How often a signed checkpoint of the audit chain's head is made.
     pub audit_checkpoint_interval: Duration,
     /// Audit events are kept at least this long, then pruned from the
@@ -123,6 +123,22 @@ pub struct Webhooks {
     /// How long outbox events stay readable in the feed (and longer while a
     /// delivery still needs them); a cursor older than this gets a 410.
     pub feed_window: TimeDelta,
+}
+
+/// The limits of the server (`CASEDESK_HTTP_*`).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// A request's header block must arrive within this; an idle kept-alive
+    /// connection is closed after it too.
+    pub header_timeout: Duration,
+    /// Connections open at once, at most.
+    pub max_connections: usize,
+    /// A write that makes no progress for this long ends the connection.
+    pub write_timeout: Duration,
+    /// Connections one address holds at once, at most.
+    pub max_connections_per_address: usize,
+    /// Addresses without a share of their own (the trusted proxies).
+    pub shared_addresses: Vec<ipnet::IpNet>,
 }
 
 /// A configuration problem: the variable and what is wrong with it.
@@ -449,7 +465,7 @@ impl Config {
             1..=600,
         )?);
 
-        let http_limits = crate::http::server::Limits {
+        let http_limits = Limits {
             header_timeout: Duration::from_secs(parse_number(
                 source,
                 "CASEDESK_HTTP_HEADER_TIMEOUT_SECONDS",
@@ -601,7 +617,7 @@ impl Config {
         http_limits.shared_addresses = trusted_proxies.clone();
         let bootstrap_admin_email = read(source, "CASEDESK_BOOTSTRAP_ADMIN_EMAIL")?
             .unwrap_or_else(|| "admin@casedesk.local".to_owned());
-        if crate::accounts::model::Email::parse(&bootstrap_admin_email).is_err() {
+        if crate::text::Email::parse(&bootstrap_admin_email).is_err() {
             return Err(err(
                 "CASEDESK_BOOTSTRAP_ADMIN_EMAIL",
                 "expected an e-mail address",

@@ -10,10 +10,7 @@ use sea_orm::{
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
-use crate::http::problem::ApiError;
-
 pub mod positional;
-pub mod versioned;
 
 /// The PostgreSQL advisory locks of the service, one id each, so that no
 /// two purposes share an id by accident (the audit chain and the outbox
@@ -51,6 +48,11 @@ const RANDOM_PAGE_COST: &str = "random_page_cost";
 /// filtered placement list walked the primary key past ~1,000 rows instead of
 /// reading its 51 from the cohort index: 3x the database time per page.
 pub const PLANNER_RANDOM_PAGE_COST: &str = "1.1";
+
+/// The error of a write refused on a replica that started before the master
+/// key was rotated (the keyring fence): nothing sealed is written with a
+/// retired key.
+pub const ROTATED: &str = "the master key was rotated since this process started";
 
 /// How long a SQLite writer waits for the lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -256,47 +258,12 @@ pub async fn purge_old_row_versions(db: &DatabaseConnection, tables: &[&str]) ->
     Ok(())
 }
 
-/// What a database failure means to the caller: unavailable (503) when the
-/// database cannot be reached, otherwise an internal error (500). The error
-/// itself goes to the log, never to the caller.
-pub fn classify_error(err: &DbErr) -> ApiError {
-    if matches!(err, DbErr::Custom(m) if m == crate::keyring::ROTATED) {
-        ApiError::unavailable(
-            "This replica started before the master key was rotated; it writes nothing sealed until it restarts with the new key.",
-        )
-        .with_retry_after(5)
-    } else if is_unique_violation(err) {
-        // the database's message names the value: it stays out of the log
-        tracing::info!("unique constraint refused a write");
-        ApiError::conflict("Another record already has this value; nothing was written.")
-    } else if is_unavailable(err) {
-        tracing::warn!(error = %err, "database unavailable");
-        ApiError::unavailable("The database is unavailable; try again shortly.").with_retry_after(5)
-    } else {
-        tracing::error!(error = %err, "database error");
-        ApiError::internal()
-    }
-}
-
 /// Whether a write was refused by a unique constraint (on either backend).
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(
         err.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
     )
-}
-
-/// A unique violation as a 409 that says what is taken; any other error as
-/// [`classify_error`] answers it. The constraint, not a check before the
-/// insert, decides: two concurrent creates cannot both pass.
-pub fn taken(message: &'static str) -> impl FnOnce(DbErr) -> ApiError {
-    move |err| {
-        if is_unique_violation(&err) {
-            ApiError::conflict(message)
-        } else {
-            classify_error(&err)
-        }
-    }
 }
 
 /// Whether an error means the database cannot be reached right now (down,

@@ -56,10 +56,6 @@ pub struct Keys {
     pub generation: String,
 }
 
-/// What [`fence`] answers when the master key was rotated under this
-/// process (a `DbErr::Custom` message, answered with 503).
-pub const ROTATED: &str = "the master key was rotated since this process started";
-
 /// The fence against writing under a retired master key (issue 32.8).
 ///
 /// After `keys rotate`, a replica still running on the old key wrapped new
@@ -87,7 +83,7 @@ pub async fn fence(db: &impl ConnectionTrait, keys: &Keys) -> Result<(), DbErr> 
         return Ok(());
     }
     tracing::error!("the master key was rotated since this replica started: it refuses to seal anything until restarted with the new key");
-    Err(DbErr::Custom(ROTATED.to_owned()))
+    Err(DbErr::Custom(crate::db::ROTATED.to_owned()))
 }
 
 #[derive(Debug, thiserror::Error)]

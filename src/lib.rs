@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod auditing;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -24,6 +25,7 @@ pub mod shelter;
 pub mod supervise;
 pub mod telemetry;
 pub mod text;
+pub mod versioned;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -59,7 +61,7 @@ pub struct AppState {
 /// Every API of the service, in spec order: each area once.
 pub type Apis = (
     accounts::Apis,
-    audit::Apis,
+    auditing::Apis,
     shelter::Apis,
     exchange::Apis,
     reporting::Apis,
@@ -69,7 +71,7 @@ pub type Apis = (
 
 const APIS: Apis = (
     accounts::APIS,
-    audit::APIS,
+    auditing::APIS,
     shelter::APIS,
     exchange::APIS,
     reporting::APIS,
@@ -222,6 +224,7 @@ pub fn spec_document() -> serde_json::Value {
         OperationAccess::Bearer {
             staff,
             scopes: rule.scopes.iter().map(|s| s.as_str()).collect(),
+            reason_required: accounts::access::REASON_REQUIRED.contains(&operation),
         }
     })
 }

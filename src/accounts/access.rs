@@ -421,7 +421,7 @@ fn no_such_operation(path: &str) -> Response {
 }
 
 pub const AUDIT_REASON_HEADER: &str = "x-audit-reason";
-pub const AUDIT_REASON_MAX: usize = 500;
+pub const AUDIT_REASON_MAX: usize = crate::audit::reason::MAX_CHARS;
 
 /// The caller's `X-Audit-Reason`, read only once the caller is authenticated
 /// (an anonymous request's reason is never stored).
@@ -467,7 +467,7 @@ async fn deny(state: &AppState, ctx: &Context, operation: &str, problem: Problem
     let event = Event::new("access.denied", problem.status).on("operation", operation);
     match audit::record_alone(&state.audit, state.clock.now(), ctx, event).await {
         Ok(_) => problem.into_response(),
-        Err(e) => crate::db::classify_error(&e).to_response(),
+        Err(e) => crate::http::problem::from_db_error(&e).to_response(),
     }
 }
 
@@ -481,7 +481,7 @@ async fn deny_anonymous(state: &AppState, ctx: &Context, operation: &str) -> Res
     let event = Event::new("access.denied", problem.status).on("operation", operation);
     match state.refusals.refused(state.clock.now(), ctx, event).await {
         Ok(()) => with_challenge(problem.into_response()),
-        Err(e) => crate::db::classify_error(&e).to_response(),
+        Err(e) => crate::http::problem::from_db_error(&e).to_response(),
     }
 }
 
@@ -671,7 +671,7 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
     }
     let found = match store::session_by_token(&state.db, token, now, &state.config).await {
         Ok(f) => f,
-        Err(e) => return Ok(crate::db::classify_error(&e).to_response()),
+        Err(e) => return Ok(crate::http::problem::from_db_error(&e).to_response()),
     };
     let Some((session, staff, roles)) = found else {
         return Ok(deny_anonymous(&state, &ctx, operation).await);
@@ -679,7 +679,7 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
     ctx.actor = Some(Actor::Staff(staff.id));
     if now - session.last_seen_at > TimeDelta::seconds(60) {
         if let Err(e) = store::touch_session(&state.db, session.id, now).await {
-            return Ok(crate::db::classify_error(&e).to_response());
+            return Ok(crate::http::problem::from_db_error(&e).to_response());
         }
     }
 
@@ -748,7 +748,7 @@ async fn client_access(
 ) -> std::result::Result<Vec<Scope>, Refusal> {
     let found = store::client_by_key(&state.db, key, now)
         .await
-        .map_err(|e| Refusal::Failed(crate::db::classify_error(&e)))?;
+        .map_err(|e| Refusal::Failed(crate::http::problem::from_db_error(&e)))?;
     let Some((client_id, scopes)) = found else {
         return Err(Refusal::Unauthenticated);
     };

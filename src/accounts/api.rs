@@ -21,7 +21,7 @@ use super::{
         StaffCreated, StaffList, StaffUpdate,
     },
 };
-use crate::db::versioned::{Changes, WriteError};
+use crate::versioned::{Changes, WriteError};
 use crate::{
     audit::{self, Event},
     crypto,

@@ -80,48 +80,7 @@ crate::text::text_enum!(
     }
 );
 
-/// An e-mail address, kept as entered; `key()` is its case-insensitive identity.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Email(String);
-
-impl Email {
-    pub const MAX_LEN: usize = 254;
-
-    pub fn parse(text: &str) -> Result<Self, &'static str> {
-        let text = text.trim();
-        if text.is_empty() || text.len() > Self::MAX_LEN {
-            return Err("must be an e-mail address of at most 254 characters");
-        }
-        let Some((local, domain)) = text.rsplit_once('@') else {
-            return Err("must be an e-mail address such as name@example.org");
-        };
-        let domain_ok = domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && domain
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
-        let local_ok = !local.is_empty()
-            && local.len() <= 64
-            && !local
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '@');
-        if domain_ok && local_ok {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err("must be an e-mail address such as name@example.org")
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The lower-cased form that makes addresses unique case-insensitively.
-    pub fn key(&self) -> String {
-        self.0.to_lowercase()
-    }
-}
+pub use crate::text::Email;
 
 /// The lookup key of whatever a caller typed as an e-mail address at login.
 pub fn email_key(text: &str) -> String {

@@ -16,7 +16,7 @@ use super::{
         TotpDeactivation, TotpEnrolment,
     },
 };
-use crate::db::versioned::{Changes, WriteError};
+use crate::versioned::{Changes, WriteError};
 use crate::{
     audit::{self, Actor, Context, Event},
     db::begin_write,

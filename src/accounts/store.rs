@@ -18,11 +18,11 @@ use crate::{
     config::Config,
     crypto,
     db::positional::{self, Positional, Types},
-    db::versioned::{self, Changes, WriteError},
     entities::{
         api_client_keys, api_clients, known_sign_in_addresses, login_failures, role_grants,
         sessions, staff, staff_roles,
     },
+    versioned::{self, Changes, WriteError},
 };
 
 /// Stored role names as roles, in order. A name the service never writes

@@ -5,7 +5,6 @@
 //! SQLite: the write transaction itself) so that replicas writing at once
 //! still build one chain.
 
-pub mod api;
 pub mod chain;
 pub mod checkpoints;
 pub mod export;
@@ -597,7 +596,3 @@ pub async fn verify_with(
         latest_checkpoint: latest,
     })
 }
-
-use api::AuditApi;
-
-crate::http::area_apis!(AuditApi);

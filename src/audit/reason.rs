@@ -16,6 +16,9 @@ use zeroize::Zeroizing;
 use super::chain::AuditKeys;
 use crate::crypto::DataKey;
 
+/// The longest reason a caller may give, in characters.
+pub const MAX_CHARS: usize = 500;
+
 const GENERAL: &str = "sealed:v1:k:";
 const DEFENDER: &str = "sealed:v1:d:";
 

@@ -21,9 +21,10 @@ use super::{
 };
 use crate::{
     accounts::{access::Caller, model::Email},
-    db::{begin_write, taken, versioned::Changes},
+    db::begin_write,
     entities::{agreement_quotas, agreements, institutions},
     http::etag,
+    http::problem::{taken, write_taken},
     http::{
         body::JsonBody,
         if_match_version,
@@ -32,6 +33,7 @@ use crate::{
         Tag,
     },
     text::{parse_country, parse_text},
+    versioned::Changes,
     AppState,
 };
 
@@ -346,7 +348,7 @@ impl CatalogueApi {
         let expected = if_match_version(if_match.0.as_deref(), m.version)?;
         let updated = store::update_institution(&txn, &caller.audit, now, m.id, expected, changes)
             .await
-            .map_err(|e| e.or_taken(CODE_TAKEN))?
+            .map_err(write_taken(CODE_TAKEN))?
             .unwrap_or(m);
         txn.commit().await?;
         let tag = etag(updated.version);

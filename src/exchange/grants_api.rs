@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     accounts::access::Caller,
-    db::{begin_write, versioned::WriteError},
+    db::begin_write,
     entities::grant_rate_tables,
     http::{
         body::JsonBody,
@@ -25,6 +25,7 @@ use crate::{
         types::Timestamp,
         Tag,
     },
+    versioned::WriteError,
     AppState,
 };
 
@@ -172,7 +173,7 @@ impl GrantRatesApi {
         }
         let created = store::insert_rate_table(&txn, &caller.audit, now, body.valid_from, rates)
             .await
-            .map_err(crate::db::taken(VALID_FROM_TAKEN))?;
+            .map_err(crate::http::problem::taken(VALID_FROM_TAKEN))?;
         txn.commit().await?;
         let tag = crate::http::etag(created.version);
         let location = crate::http::resource_url(
@@ -252,7 +253,7 @@ impl GrantRatesApi {
             WriteError::Stale => {
                 ApiError::conflict("The rate table changed or was used meanwhile; fetch it again.")
             }
-            e => e.or_taken(VALID_FROM_TAKEN),
+            e => crate::http::problem::write_taken(VALID_FROM_TAKEN)(e),
         })?;
         txn.commit().await?;
         let tag = crate::http::etag(updated.version);

@@ -20,7 +20,7 @@ use super::{
 use crate::{
     accounts::{access::Caller, model::Email},
     audit::{self, Event},
-    db::{begin_write, versioned::Changes},
+    db::begin_write,
     entities::participants,
     http::etag,
     http::{
@@ -31,6 +31,7 @@ use crate::{
         Tag,
     },
     text::{parse_country, parse_text},
+    versioned::Changes,
     AppState,
 };
 

@@ -27,10 +27,7 @@ use crate::{
         model::{ActorKind, Role},
     },
     audit::{self, Event},
-    db::{
-        begin_write,
-        versioned::{Changes, WriteError},
-    },
+    db::begin_write,
     entities::{placement_status_changes, placements},
     http::etag,
     http::{
@@ -42,6 +39,7 @@ use crate::{
         Tag,
     },
     text::{parse_text, stored_json, Corrupt},
+    versioned::{Changes, WriteError},
     AppState,
 };
 

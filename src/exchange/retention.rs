@@ -19,10 +19,7 @@ use super::model::PlacementStatus;
 use crate::{
     audit,
     entities::{participants, placement_status_changes, placements},
-    records::{
-        model::RecordType,
-        port::{self, Container, Lifecycle, Part},
-    },
+    records::port::{self, Container, Lifecycle, Part, RecordType},
 };
 
 /// Whether a placement in `status` is closed for retention, and under which

@@ -15,11 +15,24 @@ mod destruction;
 mod grant_rates;
 mod participants;
 mod placements;
-pub use catalogue::*;
-pub use destruction::*;
-pub use grant_rates::*;
-pub use participants::*;
-pub use placements::*;
+pub use catalogue::{
+    find_agreement, find_institution, insert_agreement, insert_institution, list_agreements,
+    list_institutions, quotas, replace_quotas, update_agreement, update_institution,
+    AgreementFilter, InstitutionFilter, NewQuota,
+};
+pub use destruction::{destroy_participant, destroy_placement};
+pub use grant_rates::{
+    find_rate_table, insert_rate_table, list_rate_tables, parse_rates, replace_rate_table,
+    valid_from_taken,
+};
+pub use participants::{
+    find_participant, insert_participant, list_participants, participants_named,
+    update_participant, ParticipantFilter,
+};
+pub use placements::{
+    change_status, find_placement, insert_placement, list_placements, list_status_changes,
+    quota_places, update_placement, NewStatusChange, PlacementFilter,
+};
 
 /// The next placement reference of a year: `EX-2026-0001`, ...
 pub async fn next_placement_reference(

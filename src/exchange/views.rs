@@ -11,7 +11,7 @@ use super::model::{
 use crate::{
     accounts::model::ActorKind,
     http::{
-        formats::{CountryCode, EmailText, ErasmusCode},
+        formats::{CountryCode, EmailText, Format, Formatted},
         types::Timestamp,
     },
 };
@@ -337,3 +337,19 @@ crate::list_types!(
     PlacementStatusChange,
     "status changes, newest first"
 );
+
+/// An Erasmus institution code (empty where the field allows none).
+pub struct ErasmusCodeFormat;
+impl Format for ErasmusCodeFormat {
+    const NAME: &'static str = "erasmus-code";
+    const MAX_LEN: usize = 16;
+    const EXAMPLE: &'static str = "NL AMSTERD01";
+    fn check(text: &str) -> Result<(), &'static str> {
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        super::model::parse_erasmus_code(text).map(drop)
+    }
+}
+
+pub type ErasmusCode = Formatted<ErasmusCodeFormat>;

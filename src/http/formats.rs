@@ -1,22 +1,22 @@
-//! Strings with a rule of their own in request bodies: e-mail addresses,
-//! ISO country codes, Erasmus codes, codenames. The spec names each rule as the field's
+//! Strings with a rule of their own in request bodies: e-mail addresses and
+//! ISO country codes here; an area defines its own (the Erasmus code in
+//! `exchange::views`, the codename in `shelter::views`) with [`Format`] and
+//! [`Formatted`], and the body check finds it by its name, registered when
+//! the body's schema is. The spec names each rule as the field's
 //! `format`, and the body check applies it in the same round as every other
 //! schema rule, so one request lists all its problems at once. Handlers
 //! still normalise the text with the same function (the one definition of
 //! what is accepted), which can no longer fail on what passed the check.
 
-use std::{borrow::Cow, marker::PhantomData, ops::Deref};
+use std::{borrow::Cow, marker::PhantomData, ops::Deref, sync::RwLock};
 
 use poem_openapi::{
-    registry::{MetaSchema, MetaSchemaRef},
+    registry::{MetaSchema, MetaSchemaRef, Registry},
     types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
 };
 use serde_json::Value;
 
-use crate::{
-    accounts::model::Email, exchange::model::parse_erasmus_code, shelter::model::Codename,
-    text::parse_country,
-};
+use crate::text::{parse_country, Email};
 
 /// A rule a string of a request body follows.
 pub trait Format: Send + Sync + 'static {
@@ -54,44 +54,37 @@ impl Format for CountryFormat {
     }
 }
 
-/// An Erasmus institution code (empty where the field allows none).
-pub struct ErasmusCodeFormat;
-impl Format for ErasmusCodeFormat {
-    const NAME: &'static str = "erasmus-code";
-    const MAX_LEN: usize = 16;
-    const EXAMPLE: &'static str = "NL AMSTERD01";
-    fn check(text: &str) -> Result<(), &'static str> {
-        if text.trim().is_empty() {
-            return Ok(());
-        }
-        parse_erasmus_code(text).map(drop)
-    }
-}
-
-/// A defender's codename: 2 to 40 characters of one script (letters, digits,
-/// spaces, hyphens, apostrophes, full stops), nothing invisible (UTS #39).
-pub struct CodenameFormat;
-impl Format for CodenameFormat {
-    const NAME: &'static str = "codename";
-    const MAX_LEN: usize = 40;
-    const EXAMPLE: &'static str = "Kestrel";
-    fn check(text: &str) -> Result<(), &'static str> {
-        Codename::parse(text).map(drop)
-    }
-}
-
 /// The rule of a `format`, for the body check, as the sentence a problem
 /// gives: `None` for formats this module does not define.
+/// A format is registered with the schema of a body that has a field of it,
+/// so before any such body is checked.
 pub fn check(format: &str, text: &str) -> Option<Result<(), String>> {
-    fn by<F: Format>(text: &str) -> Result<(), String> {
-        F::check(text).map_err(sentence)
+    let rules = RULES
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (_, rule) = rules.iter().find(|(name, _)| *name == format)?;
+    Some(rule(text).map_err(sentence))
+}
+
+type Rule = fn(&str) -> Result<(), &'static str>;
+
+/// The rules of the formats registered so far, by name.
+static RULES: RwLock<Vec<(&'static str, Rule)>> = RwLock::new(Vec::new());
+
+fn register_rule<F: Format>() {
+    let known = |rules: &[(&'static str, Rule)]| rules.iter().any(|(name, _)| *name == F::NAME);
+    if known(
+        &RULES
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    ) {
+        return;
     }
-    match format {
-        EmailFormat::NAME => Some(by::<EmailFormat>(text)),
-        CountryFormat::NAME => Some(by::<CountryFormat>(text)),
-        ErasmusCodeFormat::NAME => Some(by::<ErasmusCodeFormat>(text)),
-        CodenameFormat::NAME => Some(by::<CodenameFormat>(text)),
-        _ => None,
+    let mut rules = RULES
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !known(&rules) {
+        rules.push((F::NAME, F::check));
     }
 }
 
@@ -109,8 +102,6 @@ pub struct Formatted<F>(pub String, PhantomData<F>);
 
 pub type EmailText = Formatted<EmailFormat>;
 pub type CountryCode = Formatted<CountryFormat>;
-pub type ErasmusCode = Formatted<ErasmusCodeFormat>;
-pub type CodenameText = Formatted<CodenameFormat>;
 
 impl<F> Formatted<F> {
     pub fn new(text: impl Into<String>) -> Self {
@@ -151,6 +142,10 @@ impl<F: Format> Type for Formatted<F> {
         schema.max_length = Some(F::MAX_LEN);
         schema.example = Some(Value::String(F::EXAMPLE.to_owned()));
         MetaSchemaRef::Inline(Box::new(schema))
+    }
+
+    fn register(_: &mut Registry) {
+        register_rule::<F>();
     }
 
     fn as_raw_value(&self) -> Option<&Self::RawValueType> {

@@ -109,9 +109,4 @@ pub fn if_match_version(header: Option<&str>, current: i32) -> Result<i32, ApiEr
     }
 }
 
-pub fn stale_version() -> ApiError {
-    ApiError::typed(
-        crate::http::problem::ProblemType::StaleVersion,
-        "The resource changed since the version in If-Match; fetch it again. Nothing was written.",
-    )
-}
+pub use problem::stale_version;

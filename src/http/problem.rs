@@ -1,6 +1,8 @@
 //! RFC 9457 problem details: the one shape of every 4xx and 5xx answer.
 
 use poem::{http::StatusCode, Response};
+
+use crate::versioned::WriteError;
 use poem_openapi::{
     registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
     types::{ToJSON, Type},
@@ -398,6 +400,74 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
-        crate::db::classify_error(&err)
+        from_db_error(&err)
+    }
+}
+
+/// What a database failure means to the caller: unavailable (503) when the
+/// database cannot be reached, otherwise an internal error (500). The error
+/// itself goes to the log, never to the caller.
+pub fn from_db_error(err: &sea_orm::DbErr) -> ApiError {
+    if matches!(err, sea_orm::DbErr::Custom(m) if m == crate::db::ROTATED) {
+        ApiError::unavailable(
+            "This replica started before the master key was rotated; it writes nothing sealed until it restarts with the new key.",
+        )
+        .with_retry_after(5)
+    } else if crate::db::is_unique_violation(err) {
+        // the database's message names the value: it stays out of the log
+        tracing::info!("unique constraint refused a write");
+        ApiError::conflict("Another record already has this value; nothing was written.")
+    } else if crate::db::is_unavailable(err) {
+        tracing::warn!(error = %err, "database unavailable");
+        ApiError::unavailable("The database is unavailable; try again shortly.").with_retry_after(5)
+    } else {
+        tracing::error!(error = %err, "database error");
+        ApiError::internal()
+    }
+}
+
+/// A unique violation as a 409 that says what is taken; any other error as
+/// [`from_db_error`] answers it. The constraint, not a check before the
+/// insert, decides: two concurrent creates cannot both pass.
+pub fn taken(message: &'static str) -> impl FnOnce(sea_orm::DbErr) -> ApiError {
+    move |err| {
+        if crate::db::is_unique_violation(&err) {
+            ApiError::conflict(message)
+        } else {
+            from_db_error(&err)
+        }
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Stale => stale_version(),
+            WriteError::Db(e) => e.into(),
+        }
+    }
+}
+
+/// The 412 of a write based on a version that is no longer current.
+pub fn stale_version() -> ApiError {
+    ApiError::typed(
+        ProblemType::StaleVersion,
+        "The resource changed since the version in If-Match; fetch it again. Nothing was written.",
+    )
+}
+
+/// A versioned write's failure as an [`ApiError`], with a unique violation
+/// said as `message` (a 409).
+pub fn write_taken(message: &'static str) -> impl FnOnce(WriteError) -> ApiError {
+    move |e| match e {
+        WriteError::Db(e) => taken(message)(e),
+        e => e.into(),
+    }
+}
+
+impl From<crate::text::Corrupt> for ApiError {
+    fn from(e: crate::text::Corrupt) -> Self {
+        tracing::error!(column = e.column, "a stored value does not decode");
+        ApiError::internal()
     }
 }

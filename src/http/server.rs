@@ -53,21 +53,7 @@ use tokio::{
 /// How long a refused connection may take to receive its 503.
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The limits of the server (`CASEDESK_HTTP_*`).
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// A request's header block must arrive within this; an idle kept-alive
-    /// connection is closed after it too.
-    pub header_timeout: Duration,
-    /// Connections open at once, at most.
-    pub max_connections: usize,
-    /// A write that makes no progress for this long ends the connection.
-    pub write_timeout: Duration,
-    /// Connections one address holds at once, at most.
-    pub max_connections_per_address: usize,
-    /// Addresses without a share of their own (the trusted proxies).
-    pub shared_addresses: Vec<ipnet::IpNet>,
-}
+pub use crate::config::Limits;
 
 /// Connections open per address (IPv6 by its /64).
 #[derive(Default)]

@@ -17,6 +17,8 @@ pub enum OperationAccess {
     Bearer {
         staff: StaffAccess,
         scopes: Vec<&'static str>,
+        /// Refused without an `X-Audit-Reason`.
+        reason_required: bool,
     },
     /// No rule: refused to everyone.
     Nobody,
@@ -223,7 +225,7 @@ fn mark_nullable(doc: &mut Value) {
 }
 
 fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &OperationAccess) {
-    declare_headers(op, !matches!(access, OperationAccess::Public));
+    declare_headers(op, access);
     let has_body = op.contains_key("requestBody");
     let has_params = op
         .get("parameters")
@@ -232,7 +234,7 @@ fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &Operat
     let authenticated = !matches!(access, OperationAccess::Public);
     let who = match access {
         OperationAccess::Public => "Open to anyone (no token).".to_owned(),
-        OperationAccess::Bearer { staff, scopes } => {
+        OperationAccess::Bearer { staff, scopes, .. } => {
             let staff = match staff {
                 StaffAccess::Any => "Any signed-in staff member.".to_owned(),
                 StaffAccess::Roles(roles) => format!("Roles: {}.", roles.join(", ")),
@@ -251,7 +253,7 @@ fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &Operat
         None => format!("**Access:** {who}"),
     };
     op.insert("description".to_owned(), Value::String(description));
-    if let OperationAccess::Bearer { staff, scopes } = access {
+    if let OperationAccess::Bearer { staff, scopes, .. } = access {
         let roles = match staff {
             StaffAccess::Roles(roles) => roles.clone(),
             StaffAccess::Any | StaffAccess::Nobody => Vec::new(),
@@ -354,12 +356,7 @@ fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &Operat
 /// `X-Audit-Reason`, which the guard reads for every signed-in caller, is
 /// declared on every authenticated operation: required where the guard
 /// refuses a request without it.
-fn declare_headers(op: &mut Map<String, Value>, authenticated: bool) {
-    let id = op
-        .get("operationId")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
+fn declare_headers(op: &mut Map<String, Value>, access: &OperationAccess) {
     let params = op
         .entry("parameters")
         .or_insert_with(|| json!([]))
@@ -377,8 +374,14 @@ fn declare_headers(op: &mut Map<String, Value>, authenticated: bool) {
             p["description"] = json!("The ETag of the version the change is based on (`\"3\"`), or `*` for whatever version is current. Missing: 428; not the current version: 412, and nothing is written.");
         }
     }
-    if authenticated {
-        let required = crate::accounts::access::REASON_REQUIRED.contains(&id.as_str());
+    let reason = match *access {
+        OperationAccess::Public => None,
+        OperationAccess::Bearer {
+            reason_required, ..
+        } => Some(reason_required),
+        OperationAccess::Nobody => Some(false),
+    };
+    if let Some(required) = reason {
         params.push(json!({
             "name": "X-Audit-Reason",
             "in": "header",
@@ -390,7 +393,7 @@ fn declare_headers(op: &mut Map<String, Value>, authenticated: bool) {
             },
             "schema": {
                 "type": "string",
-                "maxLength": crate::accounts::access::AUDIT_REASON_MAX,
+                "maxLength": crate::audit::reason::MAX_CHARS,
                 "pattern": "^[\\x20-\\x7E\\t]*$"
             }
         }));

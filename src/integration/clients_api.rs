@@ -19,7 +19,7 @@ use super::views::{
 };
 use crate::{
     accounts::{access::Caller, model::Scope},
-    db::{begin_write, versioned::Changes},
+    db::begin_write,
     entities::{api_client_keys, api_clients},
     http::{
         body::JsonBody,
@@ -29,6 +29,7 @@ use crate::{
         Tag,
     },
     text::parse_text,
+    versioned::Changes,
     AppState,
 };
 

@@ -21,7 +21,6 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
-use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::{
@@ -36,10 +35,7 @@ use crate::{
     AppState,
 };
 
-/// Delivery states.
-pub const PENDING: &str = "pending";
-pub const DELIVERED: &str = "delivered";
-pub const FAILED: &str = "failed";
+pub use super::store::{DELIVERED, FAILED, PENDING};
 
 /// Deliveries claimed per round, and sent at once at most.
 const CLAIM_BATCH: u64 = 64;
@@ -47,12 +43,7 @@ const PARALLEL_SENDS: usize = 16;
 /// Events fanned out per subscription per round.
 const FAN_OUT_BATCH: u64 = 500;
 
-static WAKE: Notify = Notify::const_new();
-
-/// Tells this process's worker that an event may be waiting.
-pub fn wake() {
-    WAKE.notify_one();
-}
+pub use super::outbox::wake;
 
 /// The wait before attempt `attempts + 1`: the base times 3^(attempts-1),
 /// give or take a fifth so that replicas and receivers do not move in step.
@@ -98,7 +89,7 @@ pub async fn run(state: AppState) {
             continue;
         }
         tokio::select! {
-            _ = WAKE.notified() => {
+            _ = super::outbox::woken() => {
                 // the waking transaction commits right after; give it a moment
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }

@@ -168,7 +168,7 @@ pub async fn emit(
     })
     .exec_without_returning(txn)
     .await?;
-    super::delivery::wake();
+    wake();
     Ok(())
 }
 
@@ -241,4 +241,16 @@ impl EventBody {
             kenmerken: serde_json::from_str(&row.kenmerken).ok()?,
         })
     }
+}
+
+static WAKE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Tells this process's delivery worker that an event may be waiting.
+pub fn wake() {
+    WAKE.notify_one();
+}
+
+/// Resolves when [`wake`] is called (one waiter: the delivery worker).
+pub fn woken() -> tokio::sync::futures::Notified<'static> {
+    WAKE.notified()
 }

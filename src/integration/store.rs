@@ -9,16 +9,20 @@ use sea_orm::{
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::delivery::{FAILED, PENDING};
 use crate::{
     accounts::store::create_client_key,
     audit::{self, Event},
-    db::versioned::{self, Changes, WriteError},
     entities::{
         api_client_keys, api_clients, outbox_events, webhook_deliveries, webhook_subscriptions,
     },
     http::pagination::newest_first,
+    versioned::{self, Changes, WriteError},
 };
+
+/// Delivery states.
+pub const PENDING: &str = "pending";
+pub const DELIVERED: &str = "delivered";
+pub const FAILED: &str = "failed";
 
 // --- API clients --------------------------------------------------------------
 

@@ -24,7 +24,7 @@ use super::{
 use crate::{
     accounts::access::Caller,
     crypto,
-    db::{begin_write, versioned::Changes},
+    db::begin_write,
     entities::webhook_subscriptions,
     http::{
         body::JsonBody,
@@ -35,6 +35,7 @@ use crate::{
     },
     keyring::webhook_secret_aad,
     text::{stored_json, Corrupt},
+    versioned::Changes,
     AppState,
 };
 

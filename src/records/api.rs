@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     accounts::{access::Caller, model::Role},
-    db::{begin_write, versioned::Changes},
+    db::begin_write,
     entities::retention_rules,
     http::{
         body::JsonBody,
@@ -28,6 +28,7 @@ use crate::{
         types::Timestamp,
         Tag,
     },
+    versioned::Changes,
     AppState,
 };
 

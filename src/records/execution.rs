@@ -246,8 +246,8 @@ async fn destroy_item(
             crate::shelter::retention::destroy(&txn, &ctx, now, item.record_id)
                 .await
                 .map_err(|e| match e {
-                    crate::db::versioned::WriteError::Db(e) => e,
-                    crate::db::versioned::WriteError::Stale => {
+                    crate::versioned::WriteError::Db(e) => e,
+                    crate::versioned::WriteError::Stale => {
                         DbErr::Custom("the defender changed during its destruction".into())
                     }
                 })?;

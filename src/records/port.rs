@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
-use super::model::RecordType;
+pub use super::model::RecordType;
 
 /// Where a record stands in its owner's lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

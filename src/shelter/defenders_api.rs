@@ -23,9 +23,10 @@ use super::{
 use crate::{
     accounts::access::Caller,
     audit::{self, Event},
-    db::{begin_write, taken, versioned::Changes},
+    db::begin_write,
     entities::{consents, defenders},
     http::etag,
+    http::problem::{taken, write_taken},
     http::{
         body::JsonBody,
         if_match_version,
@@ -35,6 +36,7 @@ use crate::{
     },
     text::{normalized_name, parse_country, parse_text},
     text::{stored_json, Corrupt},
+    versioned::Changes,
     AppState,
 };
 
@@ -457,7 +459,7 @@ impl DefendersApi {
         let audit = sight::defender_audit(state, &caller, &m).await?;
         let updated = store::update_defender(&txn, &audit, now, m.id, expected, changes)
             .await
-            .map_err(|e| e.or_taken(CODENAME_TAKEN))?
+            .map_err(write_taken(CODENAME_TAKEN))?
             .unwrap_or(m);
         txn.commit().await?;
         let shown = if is_coordinator(&caller) {
@@ -513,7 +515,7 @@ impl DefendersApi {
         let expected = if_match_version(if_match.0.as_deref(), m.version)?;
         // a legal hold on the defender or a stay of theirs keeps everything
         // (AVG art. 17(3)(e)): lifted first, by the records officer
-        if crate::records::port::held(&txn, crate::records::model::RecordType::Defender, m.id)
+        if crate::records::port::held(&txn, crate::records::port::RecordType::Defender, m.id)
             .await?
         {
             return Err(ApiError::typed(

@@ -27,7 +27,7 @@ use super::{
 use crate::{
     accounts::access::Caller,
     audit::{self, Event},
-    db::{begin_write, versioned::Changes},
+    db::begin_write,
     entities::{activities, check_ins, risk_assessments, stay_notes},
     http::{
         body::JsonBody,
@@ -37,6 +37,7 @@ use crate::{
         Tag,
     },
     text::parse_text,
+    versioned::Changes,
     AppState,
 };
 

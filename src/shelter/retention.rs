@@ -17,12 +17,9 @@ use uuid::Uuid;
 use super::model::StayStatus;
 use crate::{
     audit,
-    db::versioned::WriteError,
     entities::{defenders, stay_status_changes, stays},
-    records::{
-        model::RecordType,
-        port::{self, Container, Lifecycle, Part},
-    },
+    records::port::{self, Container, Lifecycle, Part, RecordType},
+    versioned::WriteError,
 };
 
 /// Where a stay in `status` stands for retention. Every status is named:

@@ -25,10 +25,7 @@ use super::{
 use crate::{
     accounts::{self, access::Caller, model::Role},
     audit::{self, Event},
-    db::{
-        begin_write,
-        versioned::{Changes, WriteError},
-    },
+    db::begin_write,
     entities::{stay_assignments, stays},
     http::etag,
     http::{
@@ -39,6 +36,7 @@ use crate::{
         Tag,
     },
     text::parse_text,
+    versioned::{Changes, WriteError},
     AppState,
 };
 

@@ -17,10 +17,19 @@ mod defender_data;
 mod erasure;
 mod records;
 mod stay_writes;
-pub use defender_data::*;
-pub use erasure::*;
-pub use records::*;
-pub use stay_writes::*;
+pub use defender_data::{
+    consents, defenders_by_name_index, find_consent, insert_consent, insert_defender,
+    list_defenders, revoke_consent, stay_summaries, stay_summary, update_defender, DefenderFilter,
+};
+pub use erasure::{destroy_defender, erase_and_notify, erase_defender, ERASED_TABLES};
+pub use records::{
+    activities, check_ins, find_check_in, insert_record, notes, overdue_reviews, record_check_in,
+    risk_assessments, stays_by_id,
+};
+pub use stay_writes::{
+    assign, assignments, change_stay_status, insert_stay, list_stays, notify_stay, stay_event,
+    stay_status_changes, unassign, update_stay, NewStayStatusChange, StayFilter,
+};
 
 /// The next stay reference of a year: `SC-2026-001`, `SC-2026-002`, ...
 pub async fn next_stay_reference(

@@ -9,7 +9,7 @@ use super::model::{
     RiskLevel, StayStatus, VisaStatus,
 };
 use crate::http::{
-    formats::{CodenameText, CountryCode},
+    formats::{CountryCode, Format, Formatted},
     types::Timestamp,
 };
 
@@ -423,3 +423,17 @@ crate::list_types!(
     StaySummary,
     "stay summaries, newest first"
 );
+
+/// A defender's codename: 2 to 40 characters of one script (letters, digits,
+/// spaces, hyphens, apostrophes, full stops), nothing invisible (UTS #39).
+pub struct CodenameFormat;
+impl Format for CodenameFormat {
+    const NAME: &'static str = "codename";
+    const MAX_LEN: usize = 40;
+    const EXAMPLE: &'static str = "Kestrel";
+    fn check(text: &str) -> Result<(), &'static str> {
+        super::model::Codename::parse(text).map(drop)
+    }
+}
+
+pub type CodenameText = Formatted<CodenameFormat>;

@@ -9,13 +9,13 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Event},
-    db::versioned::{self, Changes, WriteError},
     entities::{agreement_quotas, agreements, institutions},
     exchange::{
         events,
         model::{AgreementStatus, Direction, EducationLevel, InstitutionKind, Programme},
     },
     integration::outbox::{self, Actie},
+    versioned::{self, Changes, WriteError},
 };
 
 /// What an institution list is filtered by.

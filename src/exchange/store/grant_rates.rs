@@ -9,10 +9,10 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Event},
-    db::versioned::{self, Changes, WriteError},
     entities::grant_rate_tables,
     exchange::grants::Rates,
     text::{stored_json, Corrupt},
+    versioned::{self, Changes, WriteError},
 };
 
 /// A table's rates as stored; rates that do not read back are corrupt.

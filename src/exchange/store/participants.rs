@@ -9,10 +9,10 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Event},
-    db::versioned::{self, Changes, WriteError},
     entities::participants,
     exchange::{events, model::EducationLevel},
     integration::outbox::{self, Actie},
+    versioned::{self, Changes, WriteError},
 };
 
 /// What a participant list is filtered by.

@@ -9,10 +9,7 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Event},
-    db::{
-        positional,
-        versioned::{self, Changes, WriteError},
-    },
+    db::positional,
     entities::{agreement_quotas, grant_rate_tables, placement_status_changes, placements},
     exchange::{
         events,
@@ -20,6 +17,7 @@ use crate::{
         model::{Direction, EducationLevel, PlacementStatus, GRANT_FROZEN},
     },
     integration::outbox::{self, Actie},
+    versioned::{self, Changes, WriteError},
 };
 
 /// What a placement list (and its export) is filtered by.

@@ -11,7 +11,6 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Event},
-    db::versioned::{self, Changes},
     entities::{destruction_list_items, destruction_lists, retention_records, retention_rules},
     http::problem::{ApiError, InvalidParam, ProblemType},
     records::{
@@ -22,6 +21,7 @@ use crate::{
         },
     },
     text::Corrupt,
+    versioned::{self, Changes},
 };
 
 /// The record types that hold others (their entries are found by type and id).

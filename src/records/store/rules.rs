@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Event},
-    db::versioned::{self, Changes, WriteError},
     entities::retention_rules,
     records::defaults::DEFAULT_RULES,
+    versioned::{self, Changes, WriteError},
 };
 
 /// Adds the default rule of every record type and outcome that has none

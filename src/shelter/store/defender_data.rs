@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Event},
-    db::versioned,
     entities::{consents, defenders, stays},
     http::pagination::newest_first,
     shelter::model::{FieldOfWork, RiskLevel, StayStatus},
+    versioned,
 };
 
 /// What a defender list is filtered by.

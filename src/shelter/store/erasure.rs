@@ -6,13 +6,13 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Event},
-    db::versioned::{self, Changes, WriteError},
     entities::{
         activities, check_ins, consents, defenders, risk_assessments, stay_notes,
         stay_status_changes, stays,
     },
     integration::outbox::Actie,
     shelter::model::StayStatus,
+    versioned::{self, Changes, WriteError},
 };
 
 /// Erases a defender at version `expected`: the identity and every free

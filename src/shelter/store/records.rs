@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Event},
-    db::versioned::{self, Changes, WriteError},
     entities::{activities, check_ins, risk_assessments, stay_notes, stays},
     http::pagination::newest_first,
+    versioned::{self, Changes, WriteError},
 };
 
 /// A page of one stay's rows of a record table, newest first.

@@ -12,13 +12,11 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Event},
-    db::{
-        positional,
-        versioned::{self, Changes, WriteError},
-    },
+    db::positional,
     entities::{check_ins, stay_assignments, stay_status_changes, stays},
     integration::outbox::{self, Actie, Kanaal, Notification},
     shelter::model::StayStatus,
+    versioned::{self, Changes, WriteError},
 };
 
 /// The outbox event of a change to a stay: its status, nothing else.

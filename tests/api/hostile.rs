@@ -3,9 +3,8 @@
 //! JSON, duplicate keys, wrong content types, slow and oversized bodies.
 //! None may yield a 500 or a panic, and whatever is accepted is stored and
 //! read back exactly as accepted.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,6 @@
 //! Staff accounts, sign-in, sessions, throttling and the second factor.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Instant;
 

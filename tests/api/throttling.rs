@@ -2,9 +2,8 @@
 //! lock, a correct password used as an oracle, bursts that fill the hashing
 //! queue, IPv6 hosts with a whole /64, forged `X-Forwarded-For`, and the
 //! targeted lock-out of a known account.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use casedesk::accounts::model::Role;
 use common::{problem, TestApp, PASSWORD};

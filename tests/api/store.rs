@@ -2,17 +2,14 @@
 //! nothing, a change and its audit event commit together or not at all, and
 //! a write that changes nothing records nothing. Runs on the test database
 //! of the run (SQLite, or PostgreSQL with CASEDESK_TEST_DATABASE_URL).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use casedesk::{
     audit::{self, Event},
-    db::{
-        begin_write,
-        versioned::{self, Changes, WriteError},
-    },
+    db::begin_write,
     entities::{audit_events, institutions},
+    versioned::{self, Changes, WriteError},
 };
 use common::TestApp;
 use sea_orm::{
@@ -223,7 +220,8 @@ async fn a_taken_unique_value_is_a_409_from_the_constraint() {
     let err = versioned::update(&txn, &context(&app), now, other.id, 1, changes, event)
         .await
         .unwrap_err();
-    let problem = err.or_taken("Another institution has this Erasmus code.");
+    let problem =
+        casedesk::http::problem::write_taken("Another institution has this Erasmus code.")(err);
     assert_eq!(problem.status().as_u16(), 409);
     drop(txn);
     assert_eq!(stored(&app, other.id).await, other);

@@ -3,9 +3,8 @@
 //! has exactly its outbox event; and (with PostgreSQL tools on the machine)
 //! the database stopped and started again: `/health/ready` turns 503 and back,
 //! requests in between get 503 problems, and the service recovers by itself.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::{
     collections::BTreeSet,
@@ -416,7 +415,7 @@ async fn a_deadlock_is_a_503_to_retry_not_a_500() {
         other => panic!("one of the two is rolled back: {other:?}"),
     };
     assert!(casedesk::db::is_unavailable(&err), "{err}");
-    let answer = casedesk::db::classify_error(&err);
+    let answer = casedesk::http::problem::from_db_error(&err);
     let resp = poem::error::ResponseError::as_response(&answer);
     assert_eq!(resp.status(), poem::http::StatusCode::SERVICE_UNAVAILABLE);
     assert!(resp.headers().get("retry-after").is_some());

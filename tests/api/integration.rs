@@ -1,9 +1,8 @@
 //! Integration with other systems, through HTTP: API clients with scopes,
 //! the transactional outbox, signed webhooks with retries and failed
 //! deliveries, two replicas sharing the delivery work, and the event feed.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::{
     collections::{BTreeMap, VecDeque},

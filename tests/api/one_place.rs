@@ -1,9 +1,8 @@
 //! Facts written in more than one place, held together: the role lists
 //! of the spec against `Role::ALL`, so that a new role cannot be added to
 //! the enum and forgotten in the `maxItems` of the staff bodies.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use casedesk::accounts::model::Role;
 use common::committed_spec;

@@ -3,9 +3,8 @@
 //! SQLite file and its WAL; PostgreSQL's heap file of the data keys, read as
 //! bytes after a checkpoint) and the new master key do not give back the
 //! erased defender's data key, and so not their identity.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use casedesk::{accounts::model::Role, crypto::MasterKey, keyring};
 use common::{TestApp, TestDb};

@@ -3,9 +3,8 @@
 //! optimistic concurrency holds across them, and the audit chain verifies
 //! after both wrote at once. (PostgreSQL in CI; on SQLite the two instances
 //! share one file, which shows the same.)
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use casedesk::accounts::model::Role;
 use common::{problem, TestApp, PASSWORD};

@@ -2,9 +2,8 @@
 //! key: rewriting events and recomputing their hashes, renumbering, cutting
 //! the tail (and the stored checkpoints with it), forging a checkpoint, and
 //! the offline check of an exported segment against checkpoints kept outside.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use casedesk::{accounts::model::Role, audit::chain::legacy_hash, entities::audit_events};
 use common::{process::command, TestApp};

@@ -2,9 +2,8 @@
 //! service (links, locations, versions, required headers, problem types),
 //! walked over the spec itself so that a new operation is covered when it is
 //! added.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 
@@ -617,7 +616,7 @@ async fn the_spec_documents_one_success_status_and_creates_carry_location() {
 /// spec does.
 #[test]
 fn the_readme_and_the_spec_list_every_problem_type() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let spec = casedesk::spec_document().to_string();
     for t in casedesk::http::problem::ProblemType::ALL {
         let uri = t.uri();

@@ -3,9 +3,8 @@
 //! service allows. The service cuts the slow ones off at the header
 //! deadline, refuses those over the limit with a 503, and keeps serving
 //! everyone else meanwhile.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,7 @@
 //! The audit trail: what is recorded, the hash chain, tamper detection, and
 //! that no secret reaches it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use casedesk::accounts::model::Role;
 use common::{problem, TestApp, PASSWORD};

@@ -4,9 +4,8 @@
 //! never in the database in plaintext, shown to those who need to know, and
 //! shredded when the defender is erased. Plaintext that an earlier version
 //! stored is sealed when the service starts.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use casedesk::accounts::model::Role;
 use common::{raw_database_text, Account, TestApp, TestDb};

@@ -3,9 +3,8 @@
 //! destroyed; the report is read; statistics keep their counts; the raw
 //! database holds nothing of the destroyed people; an execution cut short
 //! is resumed without destroying anything twice.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use casedesk::{accounts::model::Role, clock::Clock};
 use chrono::TimeDelta;
@@ -2576,7 +2575,7 @@ mod invariants {
 
         /// Random sequences of records work keep the records rules. A
         /// failing sequence is printed (shrunk) and kept in
-        /// `tests/records.regressions`, which later runs replay first.
+        /// `tests/api/records.regressions`, which later runs replay first.
         #[test]
         fn records_rules_hold_after_every_step(ops in prop::collection::vec(op(), 4..32)) {
             let rt = tokio::runtime::Builder::new_multi_thread()

@@ -15,10 +15,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::{
-    audit::{self, Event},
-    http::problem::ApiError,
-};
+use crate::audit::{self, Event};
 
 /// A table whose rows carry `id`, `version` and a time of last change.
 pub trait Versioned: EntityTrait {
@@ -150,25 +147,6 @@ pub enum WriteError {
 impl From<DbErr> for WriteError {
     fn from(e: DbErr) -> Self {
         Self::Db(e)
-    }
-}
-
-impl WriteError {
-    /// As an [`ApiError`], with a unique violation said as `message` (a 409).
-    pub fn or_taken(self, message: &'static str) -> ApiError {
-        match self {
-            Self::Db(e) => super::taken(message)(e),
-            e => e.into(),
-        }
-    }
-}
-
-impl From<WriteError> for ApiError {
-    fn from(e: WriteError) -> Self {
-        match e {
-            WriteError::Stale => crate::http::stale_version(),
-            WriteError::Db(e) => e.into(),
-        }
     }
 }
 

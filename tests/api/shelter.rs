@@ -1,8 +1,7 @@
 //! Shelter City through HTTP: lifecycle, need to know, encryption at rest,
 //! blind-index search, erasure, key rotation and audited reads.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

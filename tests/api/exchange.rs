@@ -1,8 +1,7 @@
 //! The exchange programme through HTTP: institutions, agreements and quotas,
 //! participants, placements and their lifecycle, and the quota race.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use casedesk::accounts::model::Role;
 use common::{problem, Account, TestApp};

@@ -1,8 +1,7 @@
 //! The council's statistics: placements by dimension, the MBO and inclusion
 //! shares, and defenders hosted with small counts suppressed.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use casedesk::{accounts::model::Role, clock::Clock};
 use common::TestApp;

@@ -2,9 +2,8 @@
 //! token and with a token of each role, gets the outcome this table expects.
 //! A new operation without a row here fails the test (deny by default is
 //! proven, not assumed). Later issues add rows and columns.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

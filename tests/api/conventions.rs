@@ -1,7 +1,6 @@
 //! The API conventions, through HTTP against the real app.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::{problem, TestApp};
 use reqwest::{Method, StatusCode};

@@ -4,12 +4,12 @@ use poem::{web::Data, Request};
 use poem_openapi::{param::Query, payload::Json, ApiResponse, Enum, Object, OpenApi};
 use uuid::Uuid;
 
-use super::{
-    chain::{Checkpoint, Fault},
-    checkpoints, reason, record_alone, Event,
-};
 use crate::{
     accounts::access::Caller,
+    audit::{
+        chain::{Checkpoint, Fault},
+        checkpoints, reason, record_alone, Event,
+    },
     entities::audit_events,
     http::types::Timestamp,
     http::{
@@ -107,7 +107,7 @@ async fn opened_reasons(
         })
         .collect();
     let mut data_keys = std::collections::HashMap::new();
-    for row in super::store::data_keys(&state.db, key_ids).await? {
+    for row in crate::audit::store::data_keys(&state.db, key_ids).await? {
         if let Ok(key) = state
             .keys
             .master
@@ -243,8 +243,8 @@ pub struct ChainVerification {
     pub latest_checkpoint: Option<AuditCheckpoint>,
 }
 
-impl From<super::Verification> for ChainVerification {
-    fn from(v: super::Verification) -> Self {
+impl From<crate::audit::Verification> for ChainVerification {
+    fn from(v: crate::audit::Verification) -> Self {
         Self {
             ok: v.broken.is_none(),
             checked: v.checked,
@@ -277,7 +277,7 @@ pub enum CheckpointResponse {
 async fn audited_verification(
     state: &AppState,
     caller: &Caller,
-    result: super::Verification,
+    result: crate::audit::Verification,
 ) -> ApiResult<VerificationResponse> {
     let outcome = Event::new(
         if result.broken.is_some() {
@@ -333,7 +333,7 @@ impl AuditApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<AuditEventList> {
         let page = PageRequest::<i64>::parse(limit.0, cursor.0.as_deref())?;
-        let filter = super::store::EventFilter {
+        let filter = crate::audit::store::EventFilter {
             actor_id: actor_id.0,
             action: action.0,
             resource_type: resource_type.0,
@@ -342,7 +342,8 @@ impl AuditApi {
             occurred_to: occurred_to.0.map(|t| t.0),
         };
         let rows =
-            super::store::list_events(&state.db, &filter, page.after, page.fetch_limit()).await?;
+            crate::audit::store::list_events(&state.db, &filter, page.after, page.fetch_limit())
+                .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.seq)?;
         let reasons = opened_reasons(&state, &rows).await?;
         record_alone(
@@ -377,7 +378,7 @@ impl AuditApi {
         state: Data<&AppState>,
         caller: Data<&Caller>,
     ) -> ApiResult<VerificationResponse> {
-        let result = super::verify(&state.db, &state.keys.audit).await?;
+        let result = crate::audit::verify(&state.db, &state.keys.audit).await?;
         audited_verification(&state, &caller, result).await
     }
 
@@ -399,8 +400,8 @@ impl AuditApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<AuditCheckpointList> {
         let page = PageRequest::<i64>::parse(limit.0, cursor.0.as_deref())?;
-        let rows =
-            super::store::list_checkpoints(&state.db, page.after, page.fetch_limit()).await?;
+        let rows = crate::audit::store::list_checkpoints(&state.db, page.after, page.fetch_limit())
+            .await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.seq)?;
         Ok(AuditCheckpointList::page(
             rows.into_iter()
@@ -462,7 +463,7 @@ impl AuditApi {
         body: JsonBody<AuditCheckpoint>,
     ) -> ApiResult<VerificationResponse> {
         let outside = Checkpoint::from(&*body);
-        let result = super::verify_with(&state.db, &state.keys.audit, Some(outside)).await?;
+        let result = crate::audit::verify_with(&state.db, &state.keys.audit, Some(outside)).await?;
         audited_verification(&state, &caller, result).await
     }
 }

@@ -1,8 +1,7 @@
 //! The `casedesk` binary as an operator runs it: configuration errors, the
 //! first administrator, the CLI, JSON logs without secrets, graceful shutdown.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
