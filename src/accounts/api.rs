@@ -6,15 +6,14 @@ use poem_openapi::{
     payload::Json,
     ApiResponse, OpenApi,
 };
-use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use super::{
     access::Caller,
-    four_eyes::{self, Person},
     invitations,
     model::{DisplayName, Email, Role},
     self_service::hash_password,
+    staff_admin::{self, load},
     store,
     views::{
         InvitationDelivery, InvitationSent, NewStaffRequest, PasswordReset, StaffAccount,
@@ -23,15 +22,14 @@ use super::{
 };
 use crate::versioned::{Changes, WriteError};
 use crate::{
-    audit::{self, Event},
+    audit::Event,
     crypto,
     db::begin_write,
     entities::staff,
     http::{
         body::JsonBody,
-        if_match_version,
         pagination::{paginate, PageRequest},
-        problem::{ApiError, ApiResult, InvalidParam, ProblemType},
+        problem::{ApiError, ApiResult, InvalidParam},
         Tag,
     },
     AppState,
@@ -76,53 +74,6 @@ fn staff_response(account: StaffAccount) -> StaffResponse {
     StaffResponse::Ok(Json(account), etag)
 }
 
-async fn load(txn: &DatabaseTransaction, id: Uuid) -> Result<(staff::Model, Vec<Role>), ApiError> {
-    let account = store::staff_by_id(txn, id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let roles = store::roles_of(txn, id).await?;
-    Ok((account, roles))
-}
-
-/// Asks for each of `roles` for an account, as pending grants (audited).
-async fn request_grants(
-    state: &AppState,
-    txn: &DatabaseTransaction,
-    caller: &Caller,
-    staff_id: Uuid,
-    roles: &[Role],
-) -> Result<(), ApiError> {
-    let now = state.clock.now();
-    if !roles.is_empty() {
-        let requester_chain = store::issuers_of(txn, caller.actor_id).await?;
-        let grantee_chain = store::issuers_of(txn, staff_id).await?;
-        four_eyes::may_request(
-            &Person {
-                id: caller.actor_id,
-                chain: &requester_chain,
-            },
-            &Person {
-                id: staff_id,
-                chain: &grantee_chain,
-            },
-        )
-        .map_err(|r| ApiError::typed(ProblemType::SelfGrant, r.detail()))?;
-    }
-    for role in roles {
-        store::request_grant(txn, staff_id, *role, caller.actor_id, now).await?;
-        audit::record(
-            txn,
-            now,
-            &caller.audit,
-            Event::new("staff.role_requested", 202)
-                .on("staff", staff_id)
-                .fields(vec![role.as_str()]),
-        )
-        .await?;
-    }
-    Ok(())
-}
-
 /// Sends an invitation's code to the staff member (after the commit: a
 /// message is not taken back) and says how it left.
 async fn deliver(state: &AppState, email: &str, issued: &invitations::Issued) -> InvitationSent {
@@ -145,11 +96,30 @@ async fn deliver(state: &AppState, email: &str, issued: &invitations::Issued) ->
     }
 }
 
-fn sorted_roles(roles: &[Role]) -> Vec<Role> {
-    let mut roles = roles.to_vec();
-    roles.sort();
-    roles.dedup();
-    roles
+/// A new account's e-mail address and name: both problems at once.
+fn parse_new(body: &NewStaffRequest) -> Result<(Email, DisplayName), ApiError> {
+    let mut problems = Vec::new();
+    let email = Email::parse(&body.email)
+        .map_err(|r| {
+            let reason = format!("The e-mail address {r}.");
+            problems.push(InvalidParam::new("email", "invalid", reason))
+        })
+        .ok();
+    let name = DisplayName::parse(&body.display_name)
+        .map_err(|r| {
+            let reason = format!("The display name {r}.");
+            problems.push(InvalidParam::new("displayName", "invalid", reason))
+        })
+        .ok();
+    match (email, name) {
+        (Some(email), Some(name)) => Ok((email, name)),
+        _ => Err(ApiError::invalid(problems)),
+    }
+}
+
+fn parse_name(name: &str) -> Result<DisplayName, ApiError> {
+    DisplayName::parse(name)
+        .map_err(|r| ApiError::field("displayName", "invalid", format!("The display name {r}.")))
 }
 
 pub struct StaffApi;
@@ -212,81 +182,13 @@ impl StaffApi {
         body: JsonBody<NewStaffRequest>,
     ) -> ApiResult<CreatedResponse> {
         let state = *state;
-        let mut problems = Vec::new();
-        let email = Email::parse(&body.email)
-            .map_err(|r| {
-                problems.push(InvalidParam::new(
-                    "email",
-                    "invalid",
-                    format!("The e-mail address {r}."),
-                ))
-            })
-            .ok();
-        let name = DisplayName::parse(&body.display_name)
-            .map_err(|r| {
-                problems.push(InvalidParam::new(
-                    "displayName",
-                    "invalid",
-                    format!("The display name {r}."),
-                ))
-            })
-            .ok();
-        let (Some(email), Some(name)) = (email, name) else {
-            return Err(ApiError::invalid(problems));
-        };
-        // shelter roles wait for a second person's approval
-        let (pending, roles): (Vec<Role>, Vec<Role>) = sorted_roles(&body.roles)
-            .into_iter()
-            .partition(|r| r.needs_second_approval());
-        let password = crypto::one_time_password();
-        let hash = hash_password(&state.hasher, &password).await?;
-        let now = state.clock.now();
-        let txn = begin_write(&state.db).await?;
-        if store::staff_by_email_key(&txn, &email.key())
-            .await?
-            .is_some()
-        {
-            return Err(ApiError::conflict(
-                "An account with this e-mail address already exists.",
-            ));
-        }
-        let created = store::insert_staff(
-            &txn,
-            store::NewStaff {
-                email: email.as_str(),
-                email_key: email.key(),
-                display_name: name.as_str(),
-                password_hash: hash,
-                must_change_password: true,
-                roles: &roles,
-                issued_by: Some(caller.actor_id),
-            },
-            now,
-        )
-        .await?;
-        audit::record(
-            &txn,
-            now,
-            &caller.audit,
-            Event::new("staff.created", 201)
-                .on("staff", created.id)
-                .fields(vec!["email", "displayName", "roles"]),
-        )
-        .await?;
-        request_grants(state, &txn, &caller, created.id, &pending).await?;
-        let issued = invitations::issue(
-            &txn,
-            created.id,
-            Some(caller.actor_id),
-            now,
-            state.config.invitation_ttl,
-        )
-        .await?;
-        txn.commit().await?;
+        let (email, name) = parse_new(&body)?;
+        let (created, issued) =
+            staff_admin::create(state, &caller, &email, &name, &body.roles).await?;
         let invitation = deliver(state, &created.email, &issued).await;
         let location =
             crate::http::resource_url(&state.config.public_url, &format!("/staff/{}", created.id));
-        let staff = StaffAccount::from_model(created, roles).with_pending(pending);
+        let staff = created;
         let tag = staff.etag();
         Ok(CreatedResponse::Created(
             Json(StaffCreated { staff, invitation }),
@@ -328,126 +230,14 @@ impl StaffApi {
         if_match: Header<Option<String>>,
         body: JsonBody<StaffUpdate>,
     ) -> ApiResult<StaffResponse> {
-        let state = *state;
-        let now = state.clock.now();
-        let name = match &body.display_name {
-            None => None,
-            Some(n) => Some(DisplayName::parse(n).map_err(|r| {
-                ApiError::field("displayName", "invalid", format!("The display name {r}."))
-            })?),
+        let name = body.display_name.as_deref().map(parse_name).transpose()?;
+        let update = staff_admin::Update {
+            name,
+            roles: body.roles.as_deref(),
+            active: body.active,
         };
-        let txn = begin_write(&state.db).await?;
-        let (account, current_roles) = load(&txn, id.0).await?;
-        let expected = if_match_version(if_match.0.as_deref(), account.version)?;
-        let asked = body.roles.as_deref().map(sorted_roles);
-        let is_self = account.id == caller.actor_id;
-        // a shelter role it does not hold yet is asked for, not given
-        let to_request: Vec<Role> = asked
-            .iter()
-            .flatten()
-            .copied()
-            .filter(|r| r.needs_second_approval() && !current_roles.contains(r))
-            .collect();
-        let new_roles: Option<Vec<Role>> = asked.as_ref().map(|r| {
-            r.iter()
-                .copied()
-                .filter(|r| !to_request.contains(r))
-                .collect()
-        });
-        if is_self {
-            if new_roles
-                .as_ref()
-                .is_some_and(|r| !r.contains(&Role::Admin))
-            {
-                return Err(ApiError::conflict(
-                    "An administrator cannot remove its own admin role.",
-                ));
-            }
-            if body.active == Some(false) {
-                return Err(ApiError::conflict(
-                    "An administrator cannot deactivate its own account.",
-                ));
-            }
-        }
-        let loses_admin = current_roles.contains(&Role::Admin)
-            && account.active
-            && (body.active == Some(false)
-                || new_roles
-                    .as_ref()
-                    .is_some_and(|r| !r.contains(&Role::Admin)));
-        if loses_admin && store::active_admins(&txn).await? <= 1 {
-            return Err(ApiError::conflict(
-                "This is the last active administrator; appoint another first.",
-            ));
-        }
-
-        let mut changes = Changes::<staff::Entity>::new();
-        if let Some(name) = &name {
-            if name.as_str() != account.display_name {
-                changes.set("displayName", staff::Column::DisplayName, name.as_str());
-            }
-        }
-        if let Some(active) = body.active {
-            if active != account.active {
-                changes.set("active", staff::Column::Active, active);
-            }
-        }
-        let roles_changed = new_roles.as_ref().is_some_and(|r| *r != current_roles);
-        if roles_changed {
-            // the roles live in their own table; the account's version still moves
-            changes.touch("roles");
-        }
-        let pending_before = store::pending_roles_of(&txn, account.id).await?;
-        let grants_change = asked.as_ref().is_some_and(|a| {
-            !to_request.iter().all(|r| pending_before.contains(r))
-                || pending_before.iter().any(|r| !a.contains(r))
-        });
-        if changes.is_empty() && !grants_change {
-            txn.rollback().await?;
-            return Ok(staff_response(
-                StaffAccount::from_model(account, current_roles).with_pending(pending_before),
-            ));
-        }
-        if changes.is_empty() {
-            // only the pending grants change: the account's version stays
-            if let Some(asked) = &asked {
-                store::withdraw_pending(&txn, account.id, asked, caller.actor_id, now).await?;
-            }
-            request_grants(state, &txn, &caller, account.id, &to_request).await?;
-            let (updated, roles) = load(&txn, account.id).await?;
-            let pending = store::pending_roles_of(&txn, account.id).await?;
-            txn.commit().await?;
-            return Ok(staff_response(
-                StaffAccount::from_model(updated, roles).with_pending(pending),
-            ));
-        }
-        let event = Event::new("staff.updated", 200);
-        store::update_staff(
-            &txn,
-            &caller.audit,
-            now,
-            account.id,
-            expected,
-            changes,
-            event,
-        )
-        .await?;
-        if let (true, Some(roles)) = (roles_changed, &new_roles) {
-            store::set_roles(&txn, account.id, roles).await?;
-        }
-        if body.active == Some(false) {
-            store::delete_sessions_of(&txn, account.id, None).await?;
-        }
-        if let Some(asked) = &asked {
-            store::withdraw_pending(&txn, account.id, asked, caller.actor_id, now).await?;
-        }
-        request_grants(state, &txn, &caller, account.id, &to_request).await?;
-        let (updated, roles) = load(&txn, account.id).await?;
-        let pending = store::pending_roles_of(&txn, account.id).await?;
-        txn.commit().await?;
-        Ok(staff_response(
-            StaffAccount::from_model(updated, roles).with_pending(pending),
-        ))
+        let account = staff_admin::update(*state, &caller, id.0, if_match.0.as_deref(), update);
+        Ok(staff_response(account.await?))
     }
 
     /// Reset a staff account's password.

@@ -1,15 +1,14 @@
 //! Signing in and out, one's own account, password and second factor.
 
-use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{payload::Json, ApiResponse, OpenApi};
-use sea_orm::ConnectionTrait;
 
 use super::{
     access::Caller,
     invitations,
-    model::{email_key, NewPassword},
+    model::NewPassword,
     password::Hasher,
+    sign_in::{self, client_ip, consume_totp, throttled},
     store, throttle, totp,
     views::{
         EnrolmentRequest, LoginRequest, PasswordChange, SessionCreated, StaffAccount, TotpCode,
@@ -69,53 +68,6 @@ pub enum EnrolResponse {
     Created(Json<TotpEnrolment>),
 }
 
-/// The one answer to every failed sign-in: wrong password, unknown address,
-/// inactive account, missing or wrong one-time code. A correct password
-/// without its code must not be told apart from a wrong one.
-fn wrong_credentials() -> ApiError {
-    ApiError::typed(crate::http::problem::ProblemType::InvalidCredentials,
-        "The e-mail address, password or one-time code is wrong, or the account cannot sign in. Accounts with a second factor send the current code as `totp`.",
-    )
-}
-
-fn throttled(until: DateTime<Utc>, now: DateTime<Utc>) -> ApiError {
-    let seconds = (until - now).num_seconds().max(1) as u64;
-    ApiError::typed(
-        crate::http::problem::ProblemType::TooManyAttempts,
-        "Too many failed sign-ins; wait for Retry-After seconds.",
-    )
-    .with_retry_after(seconds)
-}
-
-/// More sign-ins at once than the password hashing admits.
-fn busy() -> ApiError {
-    ApiError::unavailable(
-        "Too many sign-ins are being checked at once; try again after Retry-After seconds.",
-    )
-    .with_retry_after(1)
-}
-
-fn client_ip(ctx: &Context) -> Option<std::net::IpAddr> {
-    ctx.client_ip.as_deref().and_then(|ip| ip.parse().ok())
-}
-
-/// Records a failed sign-in (its reservation is the count) in the audit trail.
-async fn record_failed_login(
-    state: &AppState,
-    ctx: &Context,
-    reservation: throttle::Reservation,
-    reason: &str,
-    account: Option<&staff::Model>,
-) -> Result<(), ApiError> {
-    throttle::failed(reservation);
-    let mut event = Event::new(reason, 401);
-    if let Some(a) = account {
-        event = event.on("staff", a.id);
-    }
-    audit::record_alone(&state.audit, state.clock.now(), ctx, event).await?;
-    Ok(())
-}
-
 /// Reserves a password check of a signed-in account (password change,
 /// second factor removal) under the same counters as sign-ins: 429 when
 /// throttled, 503 when the hashing is full.
@@ -130,44 +82,6 @@ async fn reserve_check(
         throttle::Admission::Reserved(r) => Ok((r, subjects)),
         throttle::Admission::Throttled(until) => Err(throttled(until, now)),
     }
-}
-
-fn decrypt_totp(
-    state: &AppState,
-    account: &staff::Model,
-) -> Result<zeroize::Zeroizing<Vec<u8>>, ApiError> {
-    let Some(sealed) = &account.totp_secret else {
-        return Err(ApiError::conflict(
-            "No second factor is being enrolled or enabled.",
-        ));
-    };
-    state
-        .keys
-        .master
-        .decrypt(sealed, &crate::keyring::totp_aad(account.id))
-        .map_err(|_| {
-            tracing::error!(staff_id = %account.id, "TOTP secret cannot be decrypted");
-            ApiError::internal()
-        })
-}
-
-/// Accepts a code once: moves the account's last used step forward, only if
-/// no other request used this step first.
-async fn consume_totp(
-    db: &impl ConnectionTrait,
-    state: &AppState,
-    account: &staff::Model,
-    code: &str,
-) -> Result<bool, ApiError> {
-    // " 123 456" as copied from an authenticator app is 123456
-    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-    let code = code.as_str();
-    let secret = decrypt_totp(state, account)?;
-    let unix = state.clock.now().timestamp().max(0) as u64;
-    let Some(step) = totp::matching_step(&secret, code, unix, account.totp_last_step) else {
-        return Ok(false);
-    };
-    Ok(store::claim_totp_step(db, account.id, step).await?)
 }
 
 /// A self-service write that met a newer version of the account (another
@@ -207,139 +121,22 @@ impl SelfServiceApi {
         ctx: Data<&Context>,
         body: JsonBody<LoginRequest>,
     ) -> ApiResult<LoginResponse> {
-        let state = *state;
-        let ctx = ctx.0.clone();
-        let now = state.clock.now();
-        // a place in the hashing queue first: a burst is refused, not queued
-        let Some(admitted) = state.hasher.try_admit() else {
-            state
-                .refusals
-                .refused(now, &ctx, Event::new("login.busy", 503))
-                .await?;
-            return Err(busy());
-        };
         let code = body
             .totp
             .as_deref()
             .map(str::trim)
             .filter(|c| !c.is_empty());
-        let subjects = throttle::Subjects::new(&body.email, client_ip(&ctx));
-        // counted before anything is verified, so parallel guesses cannot race the lock
-        let reservation =
-            match throttle::reserve(&state.db, &subjects, &state.config, code.is_some(), now)
-                .await?
-            {
-                throttle::Admission::Reserved(r) => r,
-                throttle::Admission::Throttled(until) => {
-                    // counted like other anonymous refusals: a flood of them
-                    // is one event per address and interval
-                    state
-                        .refusals
-                        .refused(now, &ctx, Event::new("login.throttled", 429))
-                        .await?;
-                    return Err(throttled(until, now));
-                }
-            };
-        let account = store::staff_by_email_key(&state.db, &email_key(&body.email)).await?;
-
-        // an account at its ceiling gives way only to a valid one-time code,
-        // checked before the password (no hash is computed for a wrong one)
-        let mut code_used = false;
-        if reservation.account_locked {
-            let txn = begin_write(&state.db).await?;
-            let code_ok = match (&account, code) {
-                (Some(a), Some(c)) if a.totp_enabled => consume_totp(&txn, state, a, c).await?,
-                _ => false,
-            };
-            if !code_ok {
-                txn.rollback().await?;
-                record_failed_login(
-                    state,
-                    &ctx,
-                    reservation,
-                    "login.failed.locked_wrong_totp",
-                    account.as_ref(),
-                )
-                .await?;
-                return Err(wrong_credentials());
-            }
-            txn.commit().await?;
-            code_used = true;
-        }
-
-        let password_ok = state
-            .hasher
-            .verify_admitted(
-                admitted,
-                &body.password,
-                account.as_ref().map(|a| a.password_hash.as_str()),
-            )
-            .await;
-        let account = match account {
-            None => {
-                record_failed_login(
-                    state,
-                    &ctx,
-                    reservation,
-                    "login.failed.unknown_account",
-                    None,
-                )
-                .await?;
-                return Err(wrong_credentials());
-            }
-            Some(a) if !password_ok => {
-                record_failed_login(
-                    state,
-                    &ctx,
-                    reservation,
-                    "login.failed.wrong_password",
-                    Some(&a),
-                )
-                .await?;
-                return Err(wrong_credentials());
-            }
-            Some(a) if !a.active => {
-                record_failed_login(state, &ctx, reservation, "login.failed.inactive", Some(&a))
-                    .await?;
-                return Err(wrong_credentials());
-            }
-            Some(a) => a,
+        let credentials = sign_in::Credentials {
+            email: &body.email,
+            password: &body.password,
+            code,
         };
-
-        let txn = begin_write(&state.db).await?;
-        if account.totp_enabled && !code_used {
-            let failure = match code {
-                None => Some("login.failed.missing_totp"),
-                Some(c) if !consume_totp(&txn, state, &account, c).await? => {
-                    Some("login.failed.wrong_totp")
-                }
-                Some(_) => None,
-            };
-            if let Some(reason) = failure {
-                txn.rollback().await?;
-                record_failed_login(state, &ctx, reservation, reason, Some(&account)).await?;
-                return Err(wrong_credentials());
-            }
-        }
-        throttle::succeeded(&txn, reservation, &subjects, now).await?;
-        let (token, expires_at) =
-            store::create_session(&txn, account.id, now, &state.config).await?;
-        let mut actor_ctx = ctx;
-        actor_ctx.actor = Some(Actor::Staff(account.id));
-        audit::record(
-            &txn,
-            now,
-            &actor_ctx,
-            Event::new("login.succeeded", 201).on("staff", account.id),
-        )
-        .await?;
-        let roles = store::roles_of(&txn, account.id).await?;
-        txn.commit().await?;
+        let signed = sign_in::sign_in(*state, ctx.0.clone(), credentials).await?;
         Ok(LoginResponse::Created(Json(SessionCreated {
-            token: token.to_string(),
-            expires_at: expires_at.into(),
+            token: signed.token,
+            expires_at: signed.expires_at.into(),
             idle_timeout_seconds: state.config.session_idle.num_seconds(),
-            staff: StaffAccount::from_model(account, roles),
+            staff: StaffAccount::from_model(signed.account, signed.roles),
         })))
     }
 

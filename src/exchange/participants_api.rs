@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{
     model::{name_key, EducationLevel},
-    store,
+    participant_changes, store,
     views::{
         NewParticipant, Participant, ParticipantList, ParticipantSearch, ParticipantSearchResult,
         ParticipantUpdate,
@@ -25,13 +25,11 @@ use crate::{
     http::etag,
     http::{
         body::JsonBody,
-        if_match_version,
         pagination::{paginate, PageRequest},
         problem::{ApiError, ApiResult, InvalidParam},
         Tag,
     },
     text::{parse_country, parse_text},
-    versioned::Changes,
     AppState,
 };
 
@@ -69,6 +67,42 @@ pub fn participant_view(m: participants::Model) -> Result<Participant, ApiError>
         created_at: m.created_at.into(),
         updated_at: m.updated_at.into(),
         version: m.version,
+    })
+}
+
+/// A participant PATCH's body, parsed: every problem at once.
+fn parse_update(body: &ParticipantUpdate) -> Result<participant_changes::Update, ApiError> {
+    let mut problems = Vec::new();
+    let mut text = |field: &str, value: &Option<String>| {
+        value.as_deref().map(|v| name(field, v, &mut problems))
+    };
+    let given_name = text("givenName", &body.given_name);
+    let family_name = text("familyName", &body.family_name);
+    let field_of_study = text("fieldOfStudy", &body.field_of_study);
+    let email = body.email.as_deref().map(|e| {
+        Email::parse(e)
+            .map(|e| e.as_str().to_owned())
+            .map_err(|r| problems.push(InvalidParam::new("email", "invalid", r)))
+            .unwrap_or_default()
+    });
+    let nationality = body.nationality.as_deref().map(|n| {
+        parse_country(n)
+            .map_err(|r| problems.push(InvalidParam::new("nationality", "invalid", r)))
+            .unwrap_or_default()
+    });
+    if !problems.is_empty() {
+        return Err(ApiError::invalid(problems));
+    }
+    Ok(participant_changes::Update {
+        given_name,
+        family_name,
+        date_of_birth: body.date_of_birth,
+        email,
+        education_level: body.education_level,
+        home_institution_id: body.home_institution_id,
+        field_of_study,
+        nationality,
+        fewer_opportunities: body.fewer_opportunities,
     })
 }
 
@@ -246,95 +280,9 @@ impl ParticipantsApi {
         if_match: Header<Option<String>>,
         body: JsonBody<ParticipantUpdate>,
     ) -> ApiResult<ParticipantResponse> {
-        let state = *state;
-        let mut problems = Vec::new();
-        let given = body
-            .given_name
-            .as_deref()
-            .map(|g| name("givenName", g, &mut problems));
-        let family = body
-            .family_name
-            .as_deref()
-            .map(|f| name("familyName", f, &mut problems));
-        let field = body
-            .field_of_study
-            .as_deref()
-            .map(|f| name("fieldOfStudy", f, &mut problems));
-        let email = body.email.as_deref().map(|e| {
-            Email::parse(e)
-                .map(|e| e.as_str().to_owned())
-                .map_err(|r| problems.push(InvalidParam::new("email", "invalid", r)))
-                .unwrap_or_default()
-        });
-        let nationality = body.nationality.as_deref().map(|n| {
-            parse_country(n)
-                .map_err(|r| problems.push(InvalidParam::new("nationality", "invalid", r)))
-                .unwrap_or_default()
-        });
-        if !problems.is_empty() {
-            return Err(ApiError::invalid(problems));
-        }
-        let now = state.clock.now();
-        let txn = begin_write(&state.db).await?;
-        let m = store::find_participant(&txn, id.0)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        let expected = if_match_version(if_match.0.as_deref(), m.version)?;
-        if let Some(h) = body.home_institution_id {
-            if store::find_institution(&txn, h).await?.is_none() {
-                return Err(ApiError::field(
-                    "homeInstitutionId",
-                    "unknown",
-                    "There is no such institution.",
-                ));
-            }
-        }
-        let mut changes = Changes::<participants::Entity>::new();
-        if given.is_some() || family.is_some() {
-            let g = given.clone().unwrap_or_else(|| m.given_name.clone());
-            let f = family.clone().unwrap_or_else(|| m.family_name.clone());
-            changes.also(participants::Column::NameKey, name_key(&g, &f));
-        }
-        macro_rules! set {
-            ($value:expr, $col:expr, $name:literal) => {
-                if let Some(v) = $value {
-                    changes.set($name, $col, v);
-                }
-            };
-        }
-        set!(given, participants::Column::GivenName, "givenName");
-        set!(family, participants::Column::FamilyName, "familyName");
-        set!(
-            body.date_of_birth,
-            participants::Column::DateOfBirth,
-            "dateOfBirth"
-        );
-        set!(email, participants::Column::Email, "email");
-        set!(
-            body.education_level.map(|l| l.as_str()),
-            participants::Column::EducationLevel,
-            "educationLevel"
-        );
-        set!(
-            body.home_institution_id,
-            participants::Column::HomeInstitutionId,
-            "homeInstitutionId"
-        );
-        set!(field, participants::Column::FieldOfStudy, "fieldOfStudy");
-        set!(
-            nationality,
-            participants::Column::Nationality,
-            "nationality"
-        );
-        set!(
-            body.fewer_opportunities,
-            participants::Column::FewerOpportunities,
-            "fewerOpportunities"
-        );
-        let updated = store::update_participant(&txn, &caller.audit, now, m.id, expected, changes)
-            .await?
-            .unwrap_or(m);
-        txn.commit().await?;
+        let update = parse_update(&body)?;
+        let if_match = if_match.0.as_deref();
+        let updated = participant_changes::update(*state, &caller, id.0, if_match, update).await?;
         let tag = etag(updated.version);
         Ok(ParticipantResponse::Ok(
             Json(participant_view(updated)?),

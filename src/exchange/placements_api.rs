@@ -1,6 +1,6 @@
 //! Placements: the mobilities, their lifecycle and the agreements' quotas.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::Datelike;
 use poem::{web::Data, Request};
 use poem_openapi::{
     param::{Header, Path, Query},
@@ -12,20 +12,15 @@ use uuid::Uuid;
 
 use super::{
     grants::Grant,
-    model::{
-        allowed_targets, Direction, EducationLevel, PlacementKind, PlacementStatus, GRANT_FROZEN,
-    },
-    store,
+    model::{Direction, EducationLevel, PlacementKind, PlacementStatus, GRANT_FROZEN},
+    placement_status, store,
     views::{
         NewPlacement, NewPlacementStatusChange, Placement, PlacementPage, PlacementStatusChange,
         PlacementStatusChangeList, PlacementUpdate,
     },
 };
 use crate::{
-    accounts::{
-        access::Caller,
-        model::{ActorKind, Role},
-    },
+    accounts::{access::Caller, model::ActorKind},
     audit::{self, Event},
     db::begin_write,
     entities::{placement_status_changes, placements},
@@ -39,7 +34,7 @@ use crate::{
         Tag,
     },
     text::{parse_text, stored_json, Corrupt},
-    versioned::{Changes, WriteError},
+    versioned::Changes,
     AppState,
 };
 
@@ -621,108 +616,20 @@ impl PlacementsApi {
         id: Path<Uuid>,
         body: JsonBody<NewPlacementStatusChange>,
     ) -> ApiResult<PlacementStatusChanged> {
-        let state = *state;
-        let reason = match body.reason.as_deref() {
-            Some(r) => {
-                Some(parse_text(r, 2000).map_err(|e| ApiError::field("reason", "invalid", e))?)
-                    .filter(|r| !r.is_empty())
-            }
-            None => None,
-        };
-        let override_quota = body.override_quota == Some(true);
-        if override_quota && !caller.has(Role::ExchangeCoordinator) {
-            return Err(ApiError::typed(
-                crate::http::problem::ProblemType::CoordinatorOnly,
-                "Only an exchange coordinator may accept over quota.",
-            ));
-        }
-        if override_quota && reason.is_none() {
-            return Err(ApiError::field(
-                "reason",
-                "required",
-                "Overriding a quota needs a reason.",
-            ));
-        }
-        let now = state.clock.now();
-        let txn = begin_write(&state.db).await?;
-        let m = store::find_placement(&txn, id.0)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        // quota counting under an agreement happens one acceptance at a time
-        if let (Some(agreement_id), PlacementStatus::Accepted) = (m.agreement_id, body.to) {
-            store::lock_agreement(&txn, agreement_id).await?;
-        }
-        let m = store::find_placement(&txn, id.0)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        let from = PlacementStatus::stored(&m.status, "placements.status")?;
-        let targets = allowed_targets(from);
-        if !targets.contains(&body.to) {
-            let names: Vec<&str> = targets.iter().map(|t| t.as_str()).collect();
-            let allowed = if names.is_empty() {
-                "none (a final state)".to_owned()
-            } else {
-                names.join(", ")
-            };
-            return Err(ApiError::typed(
-                crate::http::problem::ProblemType::IllegalTransition,
-                format!(
-                    "A placement cannot go from {} to {}; allowed: {allowed}.",
-                    from.as_str(),
-                    body.to.as_str()
-                ),
-            ));
-        }
-        let mut overridden = false;
-        if let (Some(agreement_id), PlacementStatus::Accepted) = (m.agreement_id, body.to) {
-            let direction = Direction::stored(&m.direction, "placements.direction")?;
-            let level = EducationLevel::stored(&m.education_level, "placements.education_level")?;
-            let quota = store::quota_places(&txn, agreement_id, direction, level).await?;
-            let taken = store::places_taken(&txn, agreement_id, direction, level).await? as i64;
-            if taken >= quota {
-                if !override_quota {
-                    return Err(ApiError::typed(crate::http::problem::ProblemType::OverQuota,
-                        format!(
-                            "The agreement's quota for {} {} placements is {quota} and {taken} are taken; an exchange coordinator may override it with a reason.",
-                            direction.as_str(),
-                            level.as_str()
-                        ),
-                    ));
-                }
-                overridden = true;
-            }
-        }
-        let mut changes = Changes::<placements::Entity>::new();
-        let (start, end) = actual_dates(&m, &body, now.date_naive())?;
-        if let Some(start) = start {
-            changes.set("actualStart", placements::Column::ActualStart, Some(start));
-        }
-        if let Some(end) = end {
-            changes.set("actualEnd", placements::Column::ActualEnd, Some(end));
-        }
-        let action = if overridden {
-            "placement.status_changed.quota_overridden"
-        } else {
-            "placement.status_changed"
-        };
-        let change = store::NewStatusChange {
-            from: Some(from),
+        let reason = body
+            .reason
+            .as_deref()
+            .map(parse_reason)
+            .transpose()?
+            .flatten();
+        let change = placement_status::StatusChange {
             to: body.to,
             reason,
-            quota_overridden: overridden,
-            by: caller.actor_id,
-            by_type: caller.actor_kind().as_str(),
+            override_quota: body.override_quota == Some(true),
+            actual_start: body.actual_start,
+            actual_end: body.actual_end,
         };
-        let (updated, change) =
-            store::change_status(&txn, &caller.audit, now, &m, changes, change, action)
-                .await
-                .map_err(|e| match e {
-                    WriteError::Stale => {
-                        ApiError::conflict("The placement changed meanwhile; try again.")
-                    }
-                    e => e.into(),
-                })?;
-        txn.commit().await?;
+        let (updated, change) = placement_status::change(*state, &caller, id.0, change).await?;
         Ok(PlacementStatusChanged::Created(
             Json(change_view(change)?),
             etag(updated.version),
@@ -730,80 +637,10 @@ impl PlacementsApi {
     }
 }
 
-/// The actual start or end a status change records: the day the request
-/// names, or today. A start before the planned start must be named (months
-/// early is a fact to record, not a default), no day lies in the future, an
-/// end is not before the start, and a day is refused where the change records
-/// none.
-fn actual_dates(
-    m: &placements::Model,
-    body: &NewPlacementStatusChange,
-    today: NaiveDate,
-) -> Result<(Option<NaiveDate>, Option<NaiveDate>), ApiError> {
-    for (name, day) in [
-        ("actualStart", body.actual_start),
-        ("actualEnd", body.actual_end),
-    ] {
-        if day.is_some_and(|d| d > today) {
-            return Err(ApiError::field(
-                name,
-                "future",
-                format!("Must not be after today ({today})."),
-            ));
-        }
-    }
-    let starts = body.to == PlacementStatus::InProgress && m.actual_start.is_none();
-    let ends = matches!(
-        body.to,
-        PlacementStatus::Completed | PlacementStatus::Interrupted | PlacementStatus::Cancelled
-    ) && m.actual_start.is_some()
-        && m.actual_end.is_none();
-    if body.actual_start.is_some() && !starts {
-        return Err(ApiError::field(
-            "actualStart",
-            "not_applicable",
-            "Only a move to in_progress of a placement not yet started records a start.",
-        ));
-    }
-    if body.actual_end.is_some() && !ends {
-        return Err(ApiError::field(
-            "actualEnd",
-            "not_applicable",
-            "Only ending a started placement (completed, interrupted, cancelled) records an end.",
-        ));
-    }
-    let start = if starts {
-        match body.actual_start {
-            Some(day) => Some(day),
-            None if today < m.planned_start => {
-                return Err(ApiError::field(
-                    "actualStart",
-                    "required",
-                    format!(
-                        "The planned start is {}; to start before it, say the day in actualStart.",
-                        m.planned_start
-                    ),
-                ));
-            }
-            None => Some(today),
-        }
-    } else {
-        None
-    };
-    let end = if ends {
-        let day = body.actual_end.unwrap_or(today);
-        if m.actual_start.is_some_and(|s| day < s) {
-            return Err(ApiError::field(
-                "actualEnd",
-                "before_start",
-                "Must not be before the placement's actual start.",
-            ));
-        }
-        Some(day)
-    } else {
-        None
-    };
-    Ok((start, end))
+/// A status change's reason: text of at most 2,000 characters, none when empty.
+fn parse_reason(text: &str) -> Result<Option<String>, ApiError> {
+    let reason = parse_text(text, 2000).map_err(|e| ApiError::field("reason", "invalid", e))?;
+    Ok(Some(reason).filter(|r| !r.is_empty()))
 }
 
 /// The records a new placement names, each checked to exist (one problem

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::{
     execution,
     model::{Archiefstatus, CaseProgramme, RecordType, Term},
+    proposals::{self, sees_secret},
     store::{self, ItemDecision, RecordFilter},
     views::{self, *},
 };
@@ -24,7 +25,7 @@ use crate::{
         csv::{to_csv_bytes, wants_csv, Csv},
         etag, if_match_version,
         pagination::{paginate, PageRequest},
-        problem::{ApiError, ApiResult, InvalidParam},
+        problem::{ApiError, ApiResult},
         types::Timestamp,
         Tag,
     },
@@ -172,12 +173,6 @@ fn sight(caller: &Caller) -> Option<Vec<CaseProgramme>> {
         return None;
     }
     Some(reviewed_programmes(caller))
-}
-
-/// Whether the caller may learn that secret records exist: shelter
-/// coordinators (the staff assigned to a secret stay hold no records role).
-fn sees_secret(caller: &Caller) -> bool {
-    caller.has(Role::ShelterCoordinator)
 }
 
 fn reviewed_programmes(caller: &Caller) -> Vec<CaseProgramme> {
@@ -563,90 +558,23 @@ impl DestructionApi {
         caller: Data<&Caller>,
         body: JsonBody<DestructionListProposal>,
     ) -> ApiResult<DestructionListCreated> {
-        let now = state.clock.now();
-        let today = now.date_naive();
         let name = crate::text::parse_text(&body.name, 200)
             .map_err(|reason| ApiError::field("name", "invalid", reason))?;
-        let secret_visible = sees_secret(&caller);
-        let txn = begin_write(&state.db).await?;
-        let rows = match (&body.records, &body.filter) {
-            (Some(ids), None) => {
-                let mut rows = store::records_in(&txn, ids).await?;
-                // a secret record does not exist for whoever may not see it
-                rows.retain(|r| !r.secret || secret_visible);
-                let refused = store::refusals(&txn, &rows, today, None).await?;
-                let mut problems = Vec::new();
-                for (n, id) in ids.iter().enumerate() {
-                    let name = format!("records[{n}]");
-                    match rows.iter().position(|r| r.id == *id) {
-                        None => problems.push(InvalidParam::new(
-                            name,
-                            "not_found",
-                            "is not an archive record",
-                        )),
-                        Some(at) => match &refused[at] {
-                            Some(r) => problems.push(InvalidParam::new(name, r.code(), r.reason())),
-                            // a placement whose participant is proposed goes with them
-                            None if rows[at].container_id.is_some_and(|c| {
-                                rows.iter()
-                                    .any(|r| r.record_id == c && r.container_id.is_none())
-                            }) =>
-                            {
-                                problems.push(InvalidParam::new(
-                                    name,
-                                    "part_proposed",
-                                    "belongs to a participant on this proposal: it is destroyed with them",
-                                ))
-                            }
-                            None => {}
-                        },
-                    }
-                    if ids[..n].contains(id) {
-                        problems.push(InvalidParam::new(
-                            format!("records[{n}]"),
-                            "duplicate",
-                            "is named twice",
-                        ));
-                    }
-                }
-                if !problems.is_empty() {
-                    return Err(ApiError::invalid(problems));
-                }
-                rows
-            }
-            (None, Some(f)) => {
-                let rows =
-                    store::eligible(&txn, f.record_type, f.due_by, today, secret_visible).await?;
-                if rows.len() > store::MAX_ITEMS {
-                    return Err(ApiError::field(
-                        "filter",
-                        "too_many",
-                        format!(
-                            "takes more than {} records; narrow it (dueBy, recordType)",
-                            store::MAX_ITEMS
-                        ),
-                    ));
-                }
-                rows
-            }
+        let selection = match (&body.records, &body.filter) {
+            (Some(ids), None) => proposals::Selection::Named(ids),
+            (None, Some(f)) => proposals::Selection::Due {
+                record_type: f.record_type,
+                due_by: f.due_by,
+            },
             _ => {
                 return Err(ApiError::field(
                     "records",
                     "one_of",
                     "give either records or filter",
-                ));
+                ))
             }
         };
-        if rows.is_empty() {
-            return Err(ApiError::field(
-                "records",
-                "empty",
-                "no record is due for destruction",
-            ));
-        }
-        let author = caller.actor_id;
-        let list = store::create_list(&txn, &caller.audit, now, author, name, &rows).await?;
-        txn.commit().await?;
+        let list = proposals::propose(*state, &caller, name, selection).await?;
         let tag = etag(list.version);
         let location = crate::http::resource_url(
             &state.config.public_url,

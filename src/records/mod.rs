@@ -9,8 +9,10 @@ pub mod defaults;
 pub mod eligibility;
 pub mod execution;
 pub mod index_build;
+pub mod list_rules;
 pub mod model;
 pub mod port;
+pub mod proposals;
 pub mod store;
 pub mod views;
 

@@ -6,6 +6,8 @@ pub mod model;
 pub mod records_api;
 pub mod retention;
 pub mod sight;
+pub mod stay_intake;
+pub mod stay_status;
 pub mod stays_api;
 pub mod store;
 pub mod summaries_api;

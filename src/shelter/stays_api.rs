@@ -7,15 +7,14 @@ use poem_openapi::{
     payload::Json,
     ApiResponse, OpenApi,
 };
-use sea_orm::ActiveValue::Set;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
     lifecycle::{self, Refusal},
     model::{Confidentiality, StayStatus, VisaStatus},
-    sight::{self, is_coordinator, StayInSight},
-    store,
+    sight::{self, StayInSight},
+    stay_intake, stay_status, store,
     vault::{self, Field},
     views::{
         Assignment, AssignmentList, NewStatusChange, NewStay, StatusChange, StatusChangeList, Stay,
@@ -36,7 +35,7 @@ use crate::{
         Tag,
     },
     text::parse_text,
-    versioned::{Changes, WriteError},
+    versioned::Changes,
     AppState,
 };
 
@@ -196,6 +195,53 @@ async fn shown_details(
     Ok(Some(details))
 }
 
+/// A new stay's body, parsed: every problem at once.
+fn new_stay(body: &NewStay) -> Result<stay_intake::NewStay, ApiError> {
+    let mut problems = Vec::new();
+    let intake_round = text_field("intakeRound", Some(&body.intake_round), 40, &mut problems);
+    let referring_organisation = text_field(
+        "referringOrganisation",
+        body.referring_organisation.as_deref(),
+        200,
+        &mut problems,
+    );
+    let local_partner = text_field(
+        "localPartner",
+        body.local_partner.as_deref(),
+        200,
+        &mut problems,
+    );
+    let accommodation_address = text_field(
+        "accommodationAddress",
+        body.accommodation_address.as_deref(),
+        500,
+        &mut problems,
+    );
+    check_dates(body.planned_arrival, body.planned_departure, &mut problems);
+    let Some(intake_round) = intake_round.filter(|_| problems.is_empty()) else {
+        if problems.is_empty() {
+            problems.push(InvalidParam::new(
+                "intakeRound",
+                "required",
+                "An intake round is required.",
+            ));
+        }
+        return Err(ApiError::invalid(problems));
+    };
+    Ok(stay_intake::NewStay {
+        defender_id: body.defender_id,
+        intake_round,
+        referring_organisation,
+        local_partner,
+        accommodation_address,
+        planned_arrival: body.planned_arrival,
+        planned_departure: body.planned_departure,
+        visa_status: body.visa_status,
+        insurance_arranged: body.insurance_arranged,
+        confidentiality: body.confidentiality,
+    })
+}
+
 fn text_field(
     name: &str,
     value: Option<&str>,
@@ -294,98 +340,17 @@ impl StaysApi {
         caller: Data<&Caller>,
         body: JsonBody<NewStay>,
     ) -> ApiResult<StayCreated> {
-        let state = *state;
-        let mut problems = Vec::new();
-        let intake_round = text_field("intakeRound", Some(&body.intake_round), 40, &mut problems);
-        let referring = text_field(
-            "referringOrganisation",
-            body.referring_organisation.as_deref(),
-            200,
-            &mut problems,
-        );
-        let partner = text_field(
-            "localPartner",
-            body.local_partner.as_deref(),
-            200,
-            &mut problems,
-        );
-        let address = text_field(
-            "accommodationAddress",
-            body.accommodation_address.as_deref(),
-            500,
-            &mut problems,
-        );
-        check_dates(body.planned_arrival, body.planned_departure, &mut problems);
-        let Some(intake_round) = intake_round.filter(|_| problems.is_empty()) else {
-            if problems.is_empty() {
-                problems.push(InvalidParam::new(
-                    "intakeRound",
-                    "required",
-                    "An intake round is required.",
-                ));
-            }
-            return Err(ApiError::invalid(problems));
-        };
-        let now = state.clock.now();
-        let id = Uuid::now_v7();
-        let txn = begin_write(&state.db).await?;
-        let Some(defender) = store::defender(&txn, body.defender_id).await? else {
-            return Err(ApiError::field(
-                "defenderId",
-                "unknown",
-                "There is no such defender.",
-            ));
-        };
-        let key = vault::data_key(&txn, &state.keys, defender.data_key_id).await?;
-        let ctx = caller.audit.about_defender(defender.data_key_id, &key);
-        let reference = store::next_stay_reference(&txn, now).await?;
-        let row = stays::ActiveModel {
-            id: Set(id),
-            reference: Set(reference),
-            defender_id: Set(defender.id),
-            intake_round: Set(intake_round),
-            referring_organisation: Set(None),
-            referring_organisation_enc: Set(vault::seal_opt(
-                &key,
-                Field::StayReferringOrganisation,
-                id,
-                referring.as_deref(),
-            )),
-            local_partner_enc: Set(vault::seal_opt(
-                &key,
-                Field::StayLocalPartner,
-                id,
-                partner.as_deref(),
-            )),
-            planned_arrival: Set(body.planned_arrival),
-            planned_departure: Set(body.planned_departure),
-            actual_arrival: Set(None),
-            actual_departure: Set(None),
-            visa_status: Set(body.visa_status.as_str().to_owned()),
-            insurance_arranged: Set(body.insurance_arranged),
-            local_partner: Set(None),
-            status: Set(StayStatus::Referred.as_str().to_owned()),
-            confidentiality: Set(body.confidentiality.as_str().to_owned()),
-            accommodation_address_enc: Set(vault::seal_opt(
-                &key,
-                Field::StayAddress,
-                id,
-                address.as_deref(),
-            )),
-            version: Set(1),
-            created_at: Set(now),
-            updated_at: Set(now),
-        };
-        let stay = store::insert_stay(&txn, &ctx, now, row, caller.actor_id).await?;
-        txn.commit().await?;
+        let new = new_stay(&body)?;
+        let (stay, codename) = stay_intake::open(*state, &caller, &new).await?;
         let details = StayDetails {
-            referring_organisation: referring,
-            local_partner: partner,
-            accommodation_address: address,
+            referring_organisation: new.referring_organisation,
+            local_partner: new.local_partner,
+            accommodation_address: new.accommodation_address,
         };
+        let location = format!("/stays/{}", stay.id);
         Ok(StayCreated::Created(
-            Json(stay_view(&stay, &defender.codename, Some(details))?),
-            crate::http::resource_url(&state.config.public_url, &format!("/stays/{id}")),
+            Json(stay_view(&stay, &codename, Some(details))?),
+            crate::http::resource_url(&state.config.public_url, &location),
             etag(stay.version),
         ))
     }
@@ -592,86 +557,17 @@ impl StaysApi {
         if !problems.is_empty() {
             return Err(ApiError::invalid(problems));
         }
-        let found = sight::stay_in_full(state, &caller, id.0).await?;
-        let now = state.clock.now();
-        let today = now.date_naive();
-        let txn = begin_write(&state.db).await?;
-        // re-read inside the write transaction: the status may have moved meanwhile
-        let (s, _) = store::stay(&txn, found.stay.id)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        let from = StayStatus::stored(&s.status, "stays.status")?;
-        if let Err(refusal) =
-            lifecycle::check(from, body.to, reason.as_deref(), is_coordinator(&caller))
-        {
-            return Err(match refusal {
-                Refusal::NotAllowed(targets) => {
-                    let names: Vec<&str> = targets.iter().map(|t| t.as_str()).collect();
-                    ApiError::typed(
-                        crate::http::problem::ProblemType::IllegalTransition,
-                        format!(
-                            "A stay cannot go from {} to {}; allowed: {}.",
-                            from.as_str(),
-                            body.to.as_str(),
-                            names.join(", ")
-                        ),
-                    )
-                }
-                Refusal::ReasonRequired(why) => ApiError::field(
-                    "reason",
-                    "required",
-                    format!("A reason is required: {why}."),
-                ),
-                Refusal::CoordinatorOnly => ApiError::typed(
-                    crate::http::problem::ProblemType::CoordinatorOnly,
-                    "Only a shelter coordinator may reopen a closed stay.",
-                ),
-            });
-        }
-        let mut changes = Changes::<stays::Entity>::new();
-        if body.to == StayStatus::InResidence && s.actual_arrival.is_none() {
-            changes.set("actualArrival", stays::Column::ActualArrival, Some(today));
-        }
-        if body.to == StayStatus::Returned && s.actual_departure.is_none() {
-            changes.set(
-                "actualDeparture",
-                stays::Column::ActualDeparture,
-                Some(today),
-            );
-        }
-        let change_id = Uuid::now_v7();
-        let key = found.data_key(&state.keys)?;
-        let change = store::NewStayStatusChange {
-            id: change_id,
-            from: Some(from),
-            to: body.to,
-            reason_enc: vault::seal_opt(
-                &key,
-                Field::StatusChangeReason,
-                change_id,
-                reason.as_deref(),
-            ),
-            by: caller.actor_id,
-        };
-        let ctx = found.audit(&state.keys, &caller)?;
-        let months = &state.config.aftercare_months;
-        let updated = store::change_stay_status(&txn, &ctx, now, &s, changes, change, months)
-            .await
-            .map_err(|e| match e {
-                WriteError::Stale => ApiError::conflict("The stay changed meanwhile; try again."),
-                e => e.into(),
-            })?;
-        txn.commit().await?;
+        let changed = stay_status::change(state, &caller, id.0, body.to, reason.as_deref()).await?;
         Ok(StatusChanged::Created(
             Json(StatusChange {
-                id: change_id,
-                from: Some(from),
+                id: changed.id,
+                from: Some(changed.from),
                 to: body.to,
                 reason,
-                changed_at: now.into(),
+                changed_at: changed.at.into(),
                 changed_by: caller.actor_id,
             }),
-            etag(updated.version),
+            etag(changed.stay.version),
         ))
     }
 

@@ -15,6 +15,7 @@ use crate::{
     http::problem::{ApiError, InvalidParam, ProblemType},
     records::{
         eligibility::{refusal, Refusal},
+        list_rules::{self, Facts, Step},
         model::{
             Archiefnominatie, Archiefstatus, CaseProgramme, Decision, ItemStatus, ListStatus,
             Processing, RecordType,
@@ -397,49 +398,21 @@ pub async fn change_status(
     waiting: chrono::Duration,
 ) -> Result<destruction_lists::Model, ApiError> {
     let from = status_of(list)?;
-    if to == ListStatus::Deleted && from == ListStatus::ReadyToDelete {
-        // the execution runs in the background; asking for it early is refused
-        return Err(match list.execute_after {
-            Some(at) if at > now => ApiError::typed(
-                ProblemType::WaitingPeriod,
-                format!(
-                    "The waiting period ends at {}: the list is executed after that, not before.",
-                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                ),
-            ),
-            _ => ApiError::conflict(
-                "The waiting period has passed: the list is being executed in the background.",
-            ),
-        });
-    }
-    if !from.targets().contains(&to) {
-        let allowed: Vec<&str> = from.targets().iter().map(|s| s.as_str()).collect();
-        return Err(ApiError::typed(
-            ProblemType::IllegalTransition,
-            format!(
-                "A list in status {} can move to: {}.",
-                from.as_str(),
-                if allowed.is_empty() {
-                    "nothing (final)".to_owned()
-                } else {
-                    allowed.join(", ")
-                }
-            ),
-        ));
-    }
     let items = all_items(txn, list.id).await?;
+    let facts = Facts {
+        author: list.author_id,
+        execute_after: list.execute_after,
+        execution_begun: items
+            .iter()
+            .any(|i| i.processing == Processing::Succeeded.as_str()),
+        holds_records: suggested(&items).next().is_some(),
+        caller_reviewed: items.iter().any(|i| i.reviewed_by == Some(caller)),
+    };
+    let step = list_rules::step(from, to, &facts, caller, now).map_err(refused)?;
     let none_ts = || sea_orm::Value::from(Option::<DateTime<Utc>>::None);
-    match to {
-        ListStatus::New => {
-            // an abort: before any record is destroyed, the list goes back to its author
-            if items
-                .iter()
-                .any(|i| i.processing == Processing::Succeeded.as_str())
-            {
-                return Err(ApiError::conflict(
-                    "The list's execution has begun; it can no longer be aborted.",
-                ));
-            }
+    match step {
+        Step::Abort => {
+            // before any record is destroyed, the list goes back to its author
             clear_reviews(txn, list.id).await?;
             set_status(
                 txn,
@@ -460,9 +433,9 @@ pub async fn change_status(
             )
             .await
         }
-        ListStatus::ReadyToReview => {
+        Step::Submit { after_changes } => {
             let mut to = to;
-            if from == ListStatus::ChangesRequested {
+            if after_changes {
                 // the author takes the reviewers' requested changes
                 for i in suggested(&items) {
                     match i.decision.as_deref().and_then(Decision::parse) {
@@ -478,9 +451,6 @@ pub async fn change_status(
                     to = ListStatus::InternallyReviewed;
                 }
             } else {
-                if suggested(&items).next().is_none() {
-                    return Err(ApiError::conflict("The list holds no record to review."));
-                }
                 clear_reviews(txn, list.id).await?;
             }
             set_status(
@@ -494,25 +464,8 @@ pub async fn change_status(
             )
             .await
         }
-        ListStatus::ReadyForArchivist => {
-            set_status(txn, audit, now, list, expected, to, Vec::new()).await
-        }
-        ListStatus::ReadyToDelete => {
-            if suggested(&items).next().is_none() {
-                return Err(ApiError::conflict("The list holds no record to destroy."));
-            }
-            if caller == list.author_id {
-                return Err(ApiError::typed(
-                    ProblemType::SeparationOfDuties,
-                    "The author of a destruction list does not approve it: another records officer does.",
-                ));
-            }
-            if items.iter().any(|i| i.reviewed_by == Some(caller)) {
-                return Err(ApiError::typed(
-                    ProblemType::SeparationOfDuties,
-                    "A reviewer of a destruction list does not approve it: a records officer who did not review it does.",
-                ));
-            }
+        Step::ToArchivist => set_status(txn, audit, now, list, expected, to, Vec::new()).await,
+        Step::Approve => {
             set_status(
                 txn,
                 audit,
@@ -531,9 +484,23 @@ pub async fn change_status(
             )
             .await
         }
-        // reached by the reviews (internally reviewed, changes requested) or the execution
-        _ => Err(ApiError::internal()),
     }
+}
+
+/// A refusal of the list's state machine as the problem the API answers.
+fn refused(r: list_rules::Refusal) -> ApiError {
+    let kind = match r {
+        list_rules::Refusal::WaitingPeriod { .. } => ProblemType::WaitingPeriod,
+        list_rules::Refusal::Illegal { .. } => ProblemType::IllegalTransition,
+        list_rules::Refusal::AuthorApproves | list_rules::Refusal::ReviewerApproves => {
+            ProblemType::SeparationOfDuties
+        }
+        list_rules::Refusal::BeingExecuted
+        | list_rules::Refusal::ExecutionBegun
+        | list_rules::Refusal::NothingToReview
+        | list_rules::Refusal::NothingToDestroy => ProblemType::Conflict,
+    };
+    ApiError::typed(kind, r.detail())
 }
 
 /// One reviewer's decision on one item.
