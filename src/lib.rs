@@ -56,6 +56,9 @@ pub struct AppState {
     pub instance: uuid::Uuid,
     /// Sends staff their invitations.
     pub mailer: Arc<mail::Mailer>,
+    /// Members of these roles must enrol a second factor (from the
+    /// configuration's names).
+    pub second_factor_roles: Arc<[accounts::model::Role]>,
 }
 
 /// Every API of the service, in spec order: each area once.
@@ -97,6 +100,8 @@ pub enum StartError {
     NotMigrated(&'static str),
     #[error("{0}")]
     Mail(String),
+    #[error("configuration: {0}")]
+    Config(config::ConfigError),
 }
 
 /// Everything `serve`, the CLI and the tests need before serving: the
@@ -142,9 +147,14 @@ pub async fn prepare(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, 
     let hasher = Hasher::new(config.password_hash_concurrency, config.password_hash_queue)
         .map_err(|_| StartError::Hasher)?;
     let mailer = Arc::new(mail::Mailer::from_config(&config).map_err(StartError::Mail)?);
+    let second_factor_roles =
+        accounts::model::second_factor_roles(config.mfa_required_roles.as_deref())
+            .map_err(StartError::Config)?
+            .into();
     let appender = audit::Appender::start(conn.clone());
     Ok(AppState {
         mailer,
+        second_factor_roles,
         instance: uuid::Uuid::now_v7(),
         refusals: audit::Aggregator::new(appender.clone(), config.audit_aggregate_interval),
         audit: appender,

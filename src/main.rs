@@ -184,6 +184,11 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(format!("configuration: {e}")),
     };
+    // the settings an area reads itself, checked as early as the others
+    let roles = config.mfa_required_roles.as_deref();
+    if let Err(e) = casedesk::accounts::model::second_factor_roles(roles) {
+        return fail(format!("configuration: {e}"));
+    }
     telemetry::init(config.log_format, &config.log_filter);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let bind = config.bind;

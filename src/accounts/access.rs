@@ -691,10 +691,8 @@ pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
         );
         return Ok(deny(&state, &ctx, operation, p).await);
     }
-    let mfa_pending = !staff.totp_enabled
-        && roles
-            .iter()
-            .any(|r| state.config.mfa_required_roles.contains(r));
+    let mfa_pending =
+        !staff.totp_enabled && roles.iter().any(|r| state.second_factor_roles.contains(r));
     if mfa_pending && !staff.must_change_password && !rule.open_during.contains(&Gate::MfaEnrolment)
     {
         let p = Problem::typed(

@@ -82,6 +82,32 @@ crate::text::text_enum!(
 
 pub use crate::text::Email;
 
+/// The roles whose members must enrol a second factor, from the setting
+/// `CASEDESK_MFA_REQUIRED_ROLES` (`Config::mfa_required_roles`): by default
+/// every role that reaches case data (the auditor reads audit reasons) or
+/// grants access; the analyst sees aggregates only. A name that is no role
+/// is a configuration error.
+pub fn second_factor_roles(
+    setting: Option<&[String]>,
+) -> Result<Vec<Role>, crate::config::ConfigError> {
+    let Some(names) = setting else {
+        let all = Role::ALL.iter().copied();
+        return Ok(all.filter(|r| *r != Role::Analyst).collect());
+    };
+    names
+        .iter()
+        .map(|name| {
+            Role::parse(name).ok_or_else(|| crate::config::ConfigError {
+                variable: "CASEDESK_MFA_REQUIRED_ROLES".to_owned(),
+                reason: format!(
+                    "expected a comma-separated list of roles ({}), or empty for none",
+                    Role::names()
+                ),
+            })
+        })
+        .collect()
+}
+
 /// The lookup key of whatever a caller typed as an e-mail address at login.
 pub fn email_key(text: &str) -> String {
     text.trim().to_lowercase()
@@ -158,6 +184,21 @@ impl NewPassword {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn second_factor_roles_by_default_and_by_name() {
+        let default = second_factor_roles(None).unwrap();
+        assert!(default.contains(&Role::Admin) && !default.contains(&Role::Analyst));
+        let named = ["auditor".to_owned(), "admin".to_owned()];
+        assert_eq!(
+            second_factor_roles(Some(&named)).unwrap(),
+            [Role::Auditor, Role::Admin]
+        );
+        assert_eq!(second_factor_roles(Some(&[])).unwrap(), []);
+        let e = second_factor_roles(Some(&["wizard".to_owned()])).unwrap_err();
+        assert_eq!(e.variable, "CASEDESK_MFA_REQUIRED_ROLES");
+        assert!(!e.to_string().contains("wizard"));
+    }
 
     #[test]
     fn password_policy() {

@@ -779,7 +779,7 @@ async fn shelter_roles_must_enrol_a_second_factor_before_anything_else() {
     assert_eq!(body["type"], "urn:casedesk:problem:forbidden");
 
     // the requirement follows configuration: with none required there is no gate
-    let app = TestApp::spawn_with(|c| c.mfa_required_roles = vec![]).await;
+    let app = TestApp::spawn_with(|c| c.mfa_required_roles = Some(vec![])).await;
     bootstrap::create_from_cli(
         &app.state.db,
         &app.state.keys.audit,

@@ -135,6 +135,7 @@ async fn ready_is_503_problem_while_migrations_are_pending() {
         casedesk::crypto::MasterKey::generate(),
     );
     let state = casedesk::AppState {
+        second_factor_roles: std::sync::Arc::from([]),
         mailer: std::sync::Arc::new(casedesk::mail::Mailer::from_config(&config).unwrap()),
         instance: uuid::Uuid::now_v7(),
         refusals: casedesk::audit::Aggregator::new(

@@ -342,7 +342,7 @@ impl TestApp {
         let token = self.login(&email, PASSWORD).await;
         let needs_mfa = roles
             .iter()
-            .any(|r| self.state.config.mfa_required_roles.contains(r));
+            .any(|r| self.state.second_factor_roles.contains(r));
         let mut totp_secret = None;
         if needs_mfa {
             let enrolment: Value = self
