@@ -264,3 +264,134 @@ pub fn item(m: destruction_list_items::Model) -> Result<DestructionListItem, Api
         part_of_item: m.container_item_id,
     })
 }
+
+/// One destroyed record in a report.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DestructionReportItem {
+    pub record_type: String,
+    pub record_id: Uuid,
+    pub reference: Option<String>,
+    pub outcome: String,
+    pub selectielijstklasse: String,
+    pub closed_on: Option<chrono::NaiveDate>,
+    pub archiefactiedatum: Option<chrono::NaiveDate>,
+    pub reviewed_by: Option<Uuid>,
+    pub reviewed_at: Option<Timestamp>,
+    pub destroyed_at: Option<Timestamp>,
+    /// For a stay or placement destroyed with its defender or participant:
+    /// the record id of that defender or participant.
+    pub part_of: Option<Uuid>,
+}
+
+/// Destroyed records of one record type closed in one period (a year).
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DestructionTotal {
+    pub record_type: String,
+    pub period: String,
+    pub records: u64,
+}
+
+/// The report of an executed destruction list, kept for good.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct DestructionReport {
+    pub list_id: Uuid,
+    pub list_name: String,
+    pub author: Uuid,
+    pub reviewers: Vec<Uuid>,
+    pub approved_by: Option<Uuid>,
+    pub approved_at: Option<Timestamp>,
+    pub executed_at: Timestamp,
+    pub items: Vec<DestructionReportItem>,
+    /// The items per record type and period.
+    pub roll_up: Vec<DestructionTotal>,
+    /// The SHA-256 of the stored report, as recorded in the audit chain.
+    pub sha256: String,
+}
+
+/// A destruction report as CSV rows, the header first (one row per destroyed
+/// record).
+pub fn report_rows(r: &super::execution::Report) -> Vec<Vec<String>> {
+    let mut rows = vec![[
+        "listId",
+        "recordType",
+        "recordId",
+        "reference",
+        "outcome",
+        "selectielijstklasse",
+        "closedOn",
+        "archiefactiedatum",
+        "reviewedBy",
+        "reviewedAt",
+        "approvedBy",
+        "destroyedAt",
+        "partOf",
+    ]
+    .iter()
+    .map(|h| (*h).to_owned())
+    .collect::<Vec<_>>()];
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    let ts = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        opt(t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+    };
+    for i in &r.items {
+        rows.push(vec![
+            r.list_id.to_string(),
+            i.record_type.clone(),
+            i.record_id.to_string(),
+            opt(i.reference.clone()),
+            i.outcome.clone(),
+            i.selectielijstklasse.clone(),
+            opt(i.closed_on.map(|d| d.to_string())),
+            opt(i.archiefactiedatum.map(|d| d.to_string())),
+            opt(i.reviewed_by.map(|u| u.to_string())),
+            ts(i.reviewed_at),
+            opt(r.approved_by.map(|u| u.to_string())),
+            ts(i.destroyed_at),
+            opt(i.part_of.map(|u| u.to_string())),
+        ]);
+    }
+    rows
+}
+
+/// A destruction report as the API shows it, with the SHA-256 of its stored form.
+pub fn report(r: super::execution::Report, sha256: String) -> DestructionReport {
+    DestructionReport {
+        list_id: r.list_id,
+        list_name: r.list_name,
+        author: r.author,
+        reviewers: r.reviewers,
+        approved_by: r.approved_by,
+        approved_at: r.approved_at.map(Into::into),
+        executed_at: r.executed_at.into(),
+        items: r
+            .items
+            .into_iter()
+            .map(|i| DestructionReportItem {
+                record_type: i.record_type,
+                record_id: i.record_id,
+                reference: i.reference,
+                outcome: i.outcome,
+                selectielijstklasse: i.selectielijstklasse,
+                closed_on: i.closed_on,
+                archiefactiedatum: i.archiefactiedatum,
+                reviewed_by: i.reviewed_by,
+                reviewed_at: i.reviewed_at.map(Into::into),
+                destroyed_at: i.destroyed_at.map(Into::into),
+                part_of: i.part_of,
+            })
+            .collect(),
+        roll_up: r
+            .roll_up
+            .into_iter()
+            .map(|t| DestructionTotal {
+                record_type: t.record_type,
+                period: t.period,
+                records: t.records,
+            })
+            .collect(),
+        sha256,
+    }
+}

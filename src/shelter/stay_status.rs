@@ -113,3 +113,20 @@ pub fn problem(refusal: Refusal, from: StayStatus, to: StayStatus) -> ApiError {
         ),
     }
 }
+
+/// A refusal of a confidentiality change as the problem the API answers.
+pub fn confidentiality_problem(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::CoordinatorOnly => ApiError::typed(
+            ProblemType::CoordinatorOnly,
+            "Only a shelter coordinator may change a stay's confidentiality.",
+        ),
+        Refusal::ReasonRequired(why) => ApiError::field(
+            "X-Audit-Reason",
+            "required",
+            format!("A reason is required: {why}."),
+        ),
+        // not a refusal check_confidentiality makes
+        Refusal::NotAllowed(_) => ApiError::internal(),
+    }
+}

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    lifecycle::{self, Refusal},
+    lifecycle,
     model::{Confidentiality, StayStatus, VisaStatus},
     sight::{self, StayInSight},
     stay_intake, stay_status, store,
@@ -198,23 +198,16 @@ async fn shown_details(
 /// A new stay's body, parsed: every problem at once.
 fn new_stay(body: &NewStay) -> Result<stay_intake::NewStay, ApiError> {
     let mut problems = Vec::new();
-    let intake_round = text_field("intakeRound", Some(&body.intake_round), 40, &mut problems);
-    let referring_organisation = text_field(
-        "referringOrganisation",
+    let StayTexts {
+        intake_round,
+        referring: referring_organisation,
+        partner: local_partner,
+        address: accommodation_address,
+    } = stay_texts(
+        Some(&body.intake_round),
         body.referring_organisation.as_deref(),
-        200,
-        &mut problems,
-    );
-    let local_partner = text_field(
-        "localPartner",
         body.local_partner.as_deref(),
-        200,
-        &mut problems,
-    );
-    let accommodation_address = text_field(
-        "accommodationAddress",
         body.accommodation_address.as_deref(),
-        500,
         &mut problems,
     );
     check_dates(body.planned_arrival, body.planned_departure, &mut problems);
@@ -388,28 +381,11 @@ impl StaysApi {
     ) -> ApiResult<StayResponse> {
         let state = *state;
         let mut problems = Vec::new();
-        let intake_round = text_field(
-            "intakeRound",
+        let texts = stay_texts(
             body.intake_round.as_deref(),
-            40,
-            &mut problems,
-        );
-        let referring = text_field(
-            "referringOrganisation",
             body.referring_organisation.as_deref(),
-            200,
-            &mut problems,
-        );
-        let partner = text_field(
-            "localPartner",
             body.local_partner.as_deref(),
-            200,
-            &mut problems,
-        );
-        let address = text_field(
-            "accommodationAddress",
             body.accommodation_address.as_deref(),
-            500,
             &mut problems,
         );
         if !problems.is_empty() {
@@ -426,18 +402,7 @@ impl StaysApi {
                 sight::is_coordinator(&caller),
                 caller.audit.has_reason(),
             )
-            .map_err(|r| match r {
-                Refusal::CoordinatorOnly => ApiError::typed(
-                    crate::http::problem::ProblemType::CoordinatorOnly,
-                    "Only a shelter coordinator may change a stay's confidentiality.",
-                ),
-                Refusal::ReasonRequired(why) => ApiError::field(
-                    "X-Audit-Reason",
-                    "required",
-                    format!("A reason is required: {why}."),
-                ),
-                Refusal::NotAllowed(_) => ApiError::internal(),
-            })?;
+            .map_err(stay_status::confidentiality_problem)?;
         }
         let arrival = body.planned_arrival.unwrap_or(s.planned_arrival);
         let departure = body.planned_departure.unwrap_or(s.planned_departure);
@@ -447,12 +412,6 @@ impl StaysApi {
         }
         let now = state.clock.now();
         let key = found.data_key(&state.keys)?;
-        let texts = StayTexts {
-            intake_round,
-            referring,
-            partner,
-            address,
-        };
         let changes = stay_changes(&body, texts, &key, s.id, arrival, departure);
         let txn = begin_write(&state.db).await?;
         let ctx = found.audit(&state.keys, &caller)?;
@@ -682,6 +641,22 @@ struct StayTexts {
     referring: Option<String>,
     partner: Option<String>,
     address: Option<String>,
+}
+
+/// A stay's free texts in a body, each checked (every problem collected).
+fn stay_texts(
+    intake_round: Option<&str>,
+    referring: Option<&str>,
+    partner: Option<&str>,
+    address: Option<&str>,
+    problems: &mut Vec<InvalidParam>,
+) -> StayTexts {
+    StayTexts {
+        intake_round: text_field("intakeRound", intake_round, 40, problems),
+        referring: text_field("referringOrganisation", referring, 200, problems),
+        partner: text_field("localPartner", partner, 200, problems),
+        address: text_field("accommodationAddress", address, 500, problems),
+    }
 }
 
 /// A stay's PATCH as field changes, each under its wire name; the free text
