@@ -11,6 +11,7 @@ use sea_orm::ActiveValue::Set;
 use uuid::Uuid;
 
 use super::{
+    defender_changes, defender_intake,
     model::{Codename, FieldOfWork, RiskLevel},
     sight::{self, is_coordinator},
     store,
@@ -26,7 +27,6 @@ use crate::{
     db::begin_write,
     entities::{consents, defenders},
     http::etag,
-    http::problem::{taken, write_taken},
     http::{
         body::JsonBody,
         if_match_version,
@@ -36,11 +36,8 @@ use crate::{
     },
     text::{normalized_name, parse_country, parse_text},
     text::{stored_json, Corrupt},
-    versioned::Changes,
     AppState,
 };
-
-const CODENAME_TAKEN: &str = "Another defender has this codename.";
 
 #[derive(ApiResponse)]
 pub enum DefenderResponse {
@@ -111,6 +108,82 @@ pub fn defender_view(
     })
 }
 
+/// A new defender's body, parsed: every problem at once.
+fn parse_new(body: &NewDefender) -> Result<defender_intake::NewDefender, ApiError> {
+    let mut problems = Vec::new();
+    let codename = Codename::parse(&body.codename)
+        .map_err(|r| problems.push(InvalidParam::new("codename", "invalid", r)))
+        .ok();
+    let country = parse_country(&body.country_of_work)
+        .map_err(|r| problems.push(InvalidParam::new("countryOfWork", "invalid", r)))
+        .ok();
+    let languages = check_languages(&body.languages, &mut problems);
+    let gender = body.gender.as_deref().and_then(|g| {
+        parse_text(g, 40)
+            .map_err(|r| problems.push(InvalidParam::new("gender", "invalid", r)))
+            .ok()
+    });
+    let identity = body
+        .identity
+        .as_ref()
+        .map(|i| check_identity(i, &mut problems));
+    match (codename, country) {
+        (Some(codename), Some(country_of_work)) if problems.is_empty() => {
+            Ok(defender_intake::NewDefender {
+                codename,
+                country_of_work,
+                field_of_work: body.field_of_work,
+                languages,
+                gender,
+                risk_level: body.risk_level,
+                identity,
+            })
+        }
+        _ => Err(ApiError::invalid(problems)),
+    }
+}
+
+/// A defender PATCH's body, parsed: every problem at once.
+fn parse_update(body: &DefenderUpdate) -> Result<defender_changes::Update, ApiError> {
+    let mut problems = Vec::new();
+    let codename = body.codename.as_deref().and_then(|c| {
+        Codename::parse(c)
+            .map_err(|r| problems.push(InvalidParam::new("codename", "invalid", r)))
+            .ok()
+    });
+    let country_of_work = body.country_of_work.as_deref().and_then(|c| {
+        parse_country(c)
+            .map_err(|r| problems.push(InvalidParam::new("countryOfWork", "invalid", r)))
+            .ok()
+    });
+    let languages = body
+        .languages
+        .as_ref()
+        .map(|l| check_languages(l, &mut problems));
+    let gender = body.gender.as_deref().map(|g| {
+        parse_text(g, 40)
+            .map_err(|r| problems.push(InvalidParam::new("gender", "invalid", r)))
+            .ok()
+            .filter(|g| !g.is_empty())
+    });
+    let identity = body
+        .identity
+        .as_ref()
+        .map(|i| check_identity(i, &mut problems));
+    if !problems.is_empty() {
+        return Err(ApiError::invalid(problems));
+    }
+    Ok(defender_changes::Update {
+        codename,
+        country_of_work,
+        field_of_work: body.field_of_work,
+        languages,
+        gender,
+        risk_level: body.risk_level,
+        identity,
+    })
+}
+
 fn check_languages(languages: &[String], problems: &mut Vec<InvalidParam>) -> Vec<String> {
     let mut out = Vec::new();
     for (i, l) in languages.iter().enumerate() {
@@ -158,16 +231,6 @@ fn check_identity(
         )),
     }
     clean
-}
-
-fn seal_identity(
-    key: &crate::crypto::DataKey,
-    id: Uuid,
-    identity: &DefenderIdentity,
-) -> Result<String, ApiError> {
-    let json =
-        zeroize::Zeroizing::new(serde_json::to_string(identity).map_err(|_| ApiError::internal())?);
-    Ok(vault::seal(key, Field::DefenderIdentity, id, &json))
 }
 
 async fn open_identity(
@@ -257,79 +320,11 @@ impl DefendersApi {
         caller: Data<&Caller>,
         body: JsonBody<NewDefender>,
     ) -> ApiResult<DefenderCreated> {
-        let state = *state;
-        let mut problems = Vec::new();
-        let codename = Codename::parse(&body.codename)
-            .map_err(|r| problems.push(InvalidParam::new("codename", "invalid", r)))
-            .ok();
-        let country = parse_country(&body.country_of_work)
-            .map_err(|r| problems.push(InvalidParam::new("countryOfWork", "invalid", r)))
-            .ok();
-        let languages = check_languages(&body.languages, &mut problems);
-        let gender = body.gender.as_deref().and_then(|g| {
-            parse_text(g, 40)
-                .map_err(|r| problems.push(InvalidParam::new("gender", "invalid", r)))
-                .ok()
-        });
-        let identity = body
-            .identity
-            .as_ref()
-            .map(|i| check_identity(i, &mut problems));
-        let (Some(codename), Some(country)) = (codename, country) else {
-            return Err(ApiError::invalid(problems));
-        };
-        if !problems.is_empty() {
-            return Err(ApiError::invalid(problems));
-        }
-        let now = state.clock.now();
-        let id = Uuid::now_v7();
-        let txn = begin_write(&state.db).await?;
-        let (key_id, key) = vault::new_data_key(&txn, &state.keys, now).await?;
-        let identity_enc = identity
-            .as_ref()
-            .map(|i| seal_identity(&key, id, i))
-            .transpose()?;
-        let index = identity.as_ref().map(|i| {
-            state
-                .keys
-                .index
-                .blind_index(&normalized_name(&i.legal_name))
-        });
-        let model = defenders::ActiveModel {
-            id: Set(id),
-            codename: Set(codename.as_str().to_owned()),
-            codename_key: Set(codename.key()),
-            country_of_work: Set(country),
-            field_of_work: Set(body.field_of_work.as_str().to_owned()),
-            languages: Set(serde_json::to_string(&languages).unwrap_or_else(|_| "[]".to_owned())),
-            gender: Set(gender.filter(|g| !g.is_empty())),
-            risk_level: Set(body.risk_level.as_str().to_owned()),
-            data_key_id: Set(Some(key_id)),
-            identity_enc: Set(identity_enc),
-            legal_name_index: Set(index),
-            erased_at: Set(None),
-            version: Set(1),
-            created_at: Set(now),
-            updated_at: Set(now),
-        };
-        let mut fields = vec![
-            "codename",
-            "countryOfWork",
-            "fieldOfWork",
-            "languages",
-            "gender",
-            "riskLevel",
-        ];
-        if identity.is_some() {
-            fields.push("identity");
-        }
-        let audit = caller.audit.about_defender(Some(key_id), &key);
-        let created = store::insert_defender(&txn, &audit, now, model, fields)
-            .await
-            .map_err(taken(CODENAME_TAKEN))?;
-        txn.commit().await?;
+        let new = parse_new(&body)?;
+        let created = defender_intake::register(*state, &caller, &new).await?;
+        let id = created.id;
         Ok(DefenderCreated::Created(
-            Json(defender_view(&created, identity)?),
+            Json(defender_view(&created, new.identity)?),
             crate::http::resource_url(&state.config.public_url, &format!("/defenders/{id}")),
             etag(created.version),
         ))
@@ -389,81 +384,11 @@ impl DefendersApi {
         body: JsonBody<DefenderUpdate>,
     ) -> ApiResult<DefenderResponse> {
         let state = *state;
-        let now = state.clock.now();
-        let mut problems = Vec::new();
-        let codename = body.codename.as_deref().and_then(|c| {
-            Codename::parse(c)
-                .map_err(|r| problems.push(InvalidParam::new("codename", "invalid", r)))
-                .ok()
-        });
-        let country = body.country_of_work.as_deref().and_then(|c| {
-            parse_country(c)
-                .map_err(|r| problems.push(InvalidParam::new("countryOfWork", "invalid", r)))
-                .ok()
-        });
-        let languages = body
-            .languages
-            .as_ref()
-            .map(|l| check_languages(l, &mut problems));
-        let gender = body.gender.as_deref().and_then(|g| {
-            parse_text(g, 40)
-                .map_err(|r| problems.push(InvalidParam::new("gender", "invalid", r)))
-                .ok()
-        });
-        let identity = body
-            .identity
-            .as_ref()
-            .map(|i| check_identity(i, &mut problems));
-        if !problems.is_empty() {
-            return Err(ApiError::invalid(problems));
-        }
-        let txn = begin_write(&state.db).await?;
-        let m = store::defender(&txn, id.0)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        let expected = if_match_version(if_match.0.as_deref(), m.version)?;
-        let mut changes = Changes::<defenders::Entity>::new();
-        if let Some(c) = &codename {
-            if c.as_str() != m.codename {
-                changes.set("codename", defenders::Column::Codename, c.as_str());
-                changes.set("codename", defenders::Column::CodenameKey, c.key());
-            }
-        }
-        if let Some(c) = country {
-            changes.set("countryOfWork", defenders::Column::CountryOfWork, c);
-        }
-        if let Some(f) = body.field_of_work {
-            changes.set("fieldOfWork", defenders::Column::FieldOfWork, f.as_str());
-        }
-        if let Some(l) = languages {
-            let l = serde_json::to_string(&l).map_err(|_| ApiError::internal())?;
-            changes.set("languages", defenders::Column::Languages, l);
-        }
-        if body.gender.is_some() {
-            let g = gender.filter(|g| !g.is_empty());
-            changes.set("gender", defenders::Column::Gender, g);
-        }
-        if let Some(r) = body.risk_level {
-            changes.set("riskLevel", defenders::Column::RiskLevel, r.as_str());
-        }
-        if let Some(i) = &identity {
-            let key = vault::data_key(&txn, &state.keys, m.data_key_id).await?;
-            let sealed = seal_identity(&key, m.id, i)?;
-            let index = state
-                .keys
-                .index
-                .blind_index(&normalized_name(&i.legal_name));
-            changes.set("identity", defenders::Column::IdentityEnc, Some(sealed));
-            changes.set("identity", defenders::Column::LegalNameIndex, Some(index));
-        }
-        let audit = sight::defender_audit(state, &caller, &m).await?;
-        let updated = store::update_defender(&txn, &audit, now, m.id, expected, changes)
-            .await
-            .map_err(write_taken(CODENAME_TAKEN))?
-            .unwrap_or(m);
-        txn.commit().await?;
+        let update = parse_update(&body)?;
+        let if_match = if_match.0.as_deref();
+        let updated = defender_changes::update(state, &caller, id.0, if_match, &update).await?;
         let shown = if is_coordinator(&caller) {
-            match identity {
+            match update.identity {
                 Some(i) => Some(i),
                 None => open_identity(state, &updated).await?,
             }

@@ -1,5 +1,7 @@
 //! Shelter City: defenders, stays and what hangs off them.
 
+pub mod defender_changes;
+pub mod defender_intake;
 pub mod defenders_api;
 pub mod lifecycle;
 pub mod model;
