@@ -5,6 +5,7 @@
 pub mod clients_api;
 pub mod delivery;
 pub mod destination;
+pub mod feed;
 pub mod feed_api;
 pub mod outbox;
 pub mod store;
