@@ -17,10 +17,7 @@ use poem_openapi::{
 };
 use serde_json::Value;
 
-use super::{
-    regions::{region_of, REGIONS},
-    store,
-};
+use super::{hosted, regions::REGIONS, store};
 use crate::{
     accounts::access::Caller,
     audit::{self, Event},
@@ -425,53 +422,27 @@ impl StatisticsApi {
                 ));
             }
         }
-        // every arrival with its defender's field and country: erased defenders count too
+        // erased defenders count too; the years are the last ten (or the one asked for)
         let arrivals = store::arrivals(&state.db).await?;
-        // the full table first (distinct defenders per cell), then the filter picks cells
-        let mut cells: BTreeMap<
-            (i32, &'static str, &'static str),
-            std::collections::BTreeSet<uuid::Uuid>,
-        > = BTreeMap::new();
-        for a in arrivals {
-            cells
-                .entry((
-                    a.arrived.year(),
-                    a.field_of_work.as_str(),
-                    region_of(&a.country_of_work),
-                ))
-                .or_default()
-                .insert(a.defender);
-        }
-        // every cell of a fixed table, whatever the data: an absent cell would
-        // tell 0 from 1-4. The years are the last ten (or the one asked for),
-        // not the years with data, which would tell that someone came then.
         let this_year = state.clock.now().year();
         let years: Vec<i32> = match year.0 {
             Some(y) => vec![y],
             None => (this_year - 9..=this_year).collect(),
         };
-        let mut items = Vec::new();
-        for y in years {
-            for f in FieldOfWork::ALL
-                .iter()
-                .filter(|f| field_of_work.0.is_none_or(|want| want == **f))
-            {
-                for (r, _) in REGIONS
-                    .iter()
-                    .filter(|(r, _)| region.0.as_deref().is_none_or(|want| want == *r))
-                {
-                    let n = cells
-                        .get(&(y, f.as_str(), *r))
-                        .map_or(0, |ids| ids.len() as i64);
-                    items.push(DefendersHosted {
-                        year: y,
-                        field_of_work: *f,
-                        region: (*r).to_owned(),
-                        defenders: SuppressedCount(n),
-                    });
-                }
-            }
-        }
+        let asked = hosted::Cells {
+            years: &years,
+            field_of_work: field_of_work.0,
+            region: region.0.as_deref(),
+        };
+        let items: Vec<DefendersHosted> = hosted::table(&arrivals, asked)
+            .into_iter()
+            .map(|c| DefendersHosted {
+                year: c.year,
+                field_of_work: c.field_of_work,
+                region: c.region.to_owned(),
+                defenders: SuppressedCount(c.defenders),
+            })
+            .collect();
         let exported = audited(&state, &caller, req, "defenders-hosted").await?;
         if exported {
             let table = csv(

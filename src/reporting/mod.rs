@@ -1,6 +1,7 @@
 //! The council's statistics over both programmes, with small-count suppression.
 
 pub mod api;
+pub mod hosted;
 pub mod regions;
 pub mod store;
 
