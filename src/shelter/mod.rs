@@ -1,5 +1,6 @@
 //! Shelter City: defenders, stays and what hangs off them.
 
+pub mod check_ins;
 pub mod defender_changes;
 pub mod defender_intake;
 pub mod defenders_api;

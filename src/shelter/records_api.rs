@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
+    check_ins,
     model::{ActivityKind, CheckInOutcome, NoteCategory, RiskLevel},
     sight::{self, is_coordinator},
     store,
@@ -28,16 +29,15 @@ use crate::{
     accounts::access::Caller,
     audit::{self, Event},
     db::begin_write,
-    entities::{activities, check_ins, risk_assessments, stay_notes},
+    entities::{activities, risk_assessments, stay_notes},
     http::{
         body::JsonBody,
-        etag, if_match_version,
+        etag,
         pagination::{paginate, PageRequest},
         problem::{ApiError, ApiResult},
         Tag,
     },
     text::parse_text,
-    versioned::Changes,
     AppState,
 };
 
@@ -543,70 +543,25 @@ impl StayRecordsApi {
         if_match: Header<Option<String>>,
         body: JsonBody<CheckInRecord>,
     ) -> ApiResult<CheckInRecorded> {
-        let state = *state;
         let note = match body.note.as_deref() {
             Some(n) => Some(protected_text("note", n, 10_000)?),
             None => None,
         };
-        let found = sight::stay_in_full(state, &caller, id.0).await?;
-        let key = found.data_key(&state.keys)?;
-        let now = state.clock.now();
-        let txn = begin_write(&state.db).await?;
-        let existing = store::find_check_in(&txn, id.0, check_in_id.0)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        let expected = if_match_version(if_match.0.as_deref(), existing.version)?;
-        let mut changes = Changes::<check_ins::Entity>::new();
-        changes.set(
-            "outcome",
-            check_ins::Column::Outcome,
-            Some(body.outcome.as_str()),
-        );
-        changes.also(check_ins::Column::RecordedBy, Some(caller.actor_id));
-        if note.is_some() {
-            let sealed = vault::seal_opt(&key, Field::CheckInNote, existing.id, note.as_deref());
-            changes.set("note", check_ins::Column::NoteEnc, sealed);
-        }
-        let ctx = found.audit(&state.keys, &caller)?;
-        // the outcome is always written: the check-in's version always moves
-        let version = store::record_check_in(&txn, &ctx, now, existing.id, expected, changes)
-            .await?
-            .map_or(expected, |row| row.version);
-        // the answer shows the note kept: a read of it, audited as one
-        let note = match note {
-            Some(n) => Some(n),
-            None if existing.note_enc.is_some() => {
-                audit::record(
-                    &txn,
-                    now,
-                    &ctx,
-                    Event::new("read", 200)
-                        .on("check_in", existing.id)
-                        .fields(vec!["note"]),
-                )
-                .await?;
-                vault::open_opt(
-                    &key,
-                    Field::CheckInNote,
-                    existing.id,
-                    existing.note_enc.as_deref(),
-                )?
-            }
-            None => None,
-        };
-        txn.commit().await?;
+        let ids = (id.0, check_in_id.0);
+        let if_match = if_match.0.as_deref();
+        let r = check_ins::record(*state, &caller, ids, if_match, body.outcome, note).await?;
         Ok(CheckInRecorded::Ok(
             Json(CheckIn {
-                id: existing.id,
+                id: r.id,
                 stay_id: id.0,
-                due_on: existing.due_on,
+                due_on: r.due_on,
                 outcome: Some(body.outcome),
-                note,
-                recorded_at: Some(now.into()),
+                note: r.note,
+                recorded_at: Some(r.at.into()),
                 recorded_by: Some(caller.actor_id),
-                version,
+                version: r.version,
             }),
-            etag(version),
+            etag(r.version),
         ))
     }
 }
