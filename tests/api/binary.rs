@@ -190,6 +190,7 @@ async fn staff_create_reads_the_password_from_stdin() {
 #[tokio::test]
 async fn shutdown_lets_requests_in_flight_finish() {
     let (url, _db) = common::fresh_database().await;
+    let url_of_db = url.clone();
     // one hash at a time: six sign-ins take several hash times to answer
     let running = start(&url, &[("CASEDESK_PASSWORD_HASH_CONCURRENCY", "1")]).await;
     let client = reqwest::Client::new();
@@ -208,19 +209,27 @@ async fn shutdown_lets_requests_in_flight_finish() {
                 .map(|r| r.status().as_u16())
         }));
     }
-    // the signal comes once the first answer is out: the other five are in flight
-    for _ in 0..200 {
-        if running
-            .stderr
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("request served"))
-        {
+    // the signal comes once the service has taken in all six: each reserved
+    // its place in the throttle (three rows) before waiting for the hasher.
+    // (Waiting only for the first answer raced a loaded machine: a request
+    // not yet read when the signal came was, rightly, never served.)
+    let db = sea_orm::Database::connect(url_of_db.as_str())
+        .await
+        .unwrap();
+    let mut taken_in = 0;
+    for _ in 0..1000 {
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        taken_in = casedesk::entities::login_failures::Entity::find()
+            .count(&db)
+            .await
+            .unwrap();
+        if taken_in >= 18 {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert_eq!(taken_in, 18, "six sign-ins reserved before the signal");
+    db.close().await.ok();
     let (status, running) = terminate(running).await;
     assert!(
         status.success(),
