@@ -40,19 +40,35 @@ fn final_outcome(status: PlacementStatus) -> Option<&'static str> {
     }
 }
 
-/// A participant and their placements as the records area sees them;
-/// `None` when there is no such participant. Locks the participant's row on
-/// PostgreSQL until the transaction ends, so two changes to one
-/// participant's placements write the index one after the other.
-pub async fn container(
+/// Locks participant `participant_id`'s row on PostgreSQL until the
+/// transaction ends (SQLite's write transaction is exclusive already); the
+/// participant, if there is one.
+///
+/// **The lock order**: a write that touches a participant and their
+/// placements takes the participant first, then the placements. A
+/// destruction locks the participant and then deletes each placement; a
+/// placement's status change calls this before it writes the placement, so
+/// the two never wait for each other in a circle.
+pub async fn lock(
     txn: &DatabaseTransaction,
     participant_id: Uuid,
-) -> Result<Option<Container>, DbErr> {
+) -> Result<Option<participants::Model>, DbErr> {
     let mut q = participants::Entity::find_by_id(participant_id);
     if txn.get_database_backend() == DbBackend::Postgres {
         q = q.lock_exclusive();
     }
-    let Some(p) = q.one(txn).await? else {
+    q.one(txn).await
+}
+
+/// A participant and their placements as the records area sees them;
+/// `None` when there is no such participant. Locks the participant's row
+/// ([`lock`]), so two changes to one participant's placements write the
+/// index one after the other.
+pub async fn container(
+    txn: &DatabaseTransaction,
+    participant_id: Uuid,
+) -> Result<Option<Container>, DbErr> {
+    let Some(p) = lock(txn, participant_id).await? else {
         return Ok(None);
     };
     let rows: Vec<(Uuid, String, String)> = placements::Entity::find()
@@ -141,17 +157,7 @@ pub async fn ids(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<Uuid>, DbErr> {
-    let mut q = participants::Entity::find()
-        .select_only()
-        .column(participants::Column::Id);
-    if let Some(a) = after {
-        q = q.filter(participants::Column::Id.gt(a));
-    }
-    q.order_by_asc(participants::Column::Id)
-        .limit(limit)
-        .into_tuple()
-        .all(db)
-        .await
+    crate::db::ids_after::<participants::Entity>(db, participants::Column::Id, after, limit).await
 }
 
 /// Destroys a participant and every placement they still have.

@@ -69,19 +69,34 @@ fn outcome(from: StayStatus) -> &'static str {
     }
 }
 
+/// Locks defender `defender_id`'s row on PostgreSQL until the transaction
+/// ends (SQLite's write transaction is exclusive already); the defender, if
+/// there is one.
+///
+/// **The lock order**: a write that touches a defender and their stays takes
+/// the defender first, then the stays. An erasure or a destruction updates
+/// the defender and then each stay; a stay's change calls this before it
+/// writes the stay, so the two never wait for each other in a circle (on
+/// PostgreSQL, a deadlock that rolled one of them back).
+pub async fn lock(
+    txn: &DatabaseTransaction,
+    defender_id: Uuid,
+) -> Result<Option<defenders::Model>, DbErr> {
+    let mut q = defenders::Entity::find_by_id(defender_id);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        q = q.lock_exclusive();
+    }
+    q.one(txn).await
+}
+
 /// A defender and their stays as the records area sees them; `None` when
-/// there is no such defender. Locks the defender's row on PostgreSQL until
-/// the transaction ends (SQLite's write transaction is exclusive), so two
+/// there is no such defender. Locks the defender's row ([`lock`]), so two
 /// changes to one defender's stays write the index one after the other.
 pub async fn container(
     txn: &DatabaseTransaction,
     defender_id: Uuid,
 ) -> Result<Option<Container>, DbErr> {
-    let mut q = defenders::Entity::find_by_id(defender_id);
-    if txn.get_database_backend() == DbBackend::Postgres {
-        q = q.lock_exclusive();
-    }
-    let Some(d) = q.one(txn).await? else {
+    let Some(d) = lock(txn, defender_id).await? else {
         return Ok(None);
     };
     let rows: Vec<(Uuid, String, String, String)> = stays::Entity::find()
@@ -163,17 +178,7 @@ pub async fn ids(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<Uuid>, DbErr> {
-    let mut q = defenders::Entity::find()
-        .select_only()
-        .column(defenders::Column::Id);
-    if let Some(a) = after {
-        q = q.filter(defenders::Column::Id.gt(a));
-    }
-    q.order_by_asc(defenders::Column::Id)
-        .limit(limit)
-        .into_tuple()
-        .all(db)
-        .await
+    crate::db::ids_after::<defenders::Entity>(db, defenders::Column::Id, after, limit).await
 }
 
 /// Destroys a defender and every stay of theirs (erased as on request, the

@@ -23,6 +23,7 @@ mod four_eyes;
 mod free_text;
 mod hostile;
 mod integration;
+mod lock_order;
 mod one_place;
 mod records;
 mod replicas;

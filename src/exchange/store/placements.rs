@@ -129,6 +129,10 @@ pub async fn insert_placement(
     row: placements::ActiveModel,
     first: NewStatusChange,
 ) -> Result<placements::Model, DbErr> {
+    // the lock order: the participant before their placements
+    if let Some(participant_id) = row.participant_id.try_as_ref() {
+        crate::exchange::retention::lock(txn, *participant_id).await?;
+    }
     let created = versioned::insert(txn, audit, now, row, |m| {
         Event::new("placement.created", 201).on("placement", m.id)
     })
@@ -176,6 +180,8 @@ pub async fn change_status(
 ) -> Result<(placements::Model, placement_status_changes::Model), WriteError> {
     changes.set("status", placements::Column::Status, change.to.as_str());
     let event = Event::new(action, 201).on("placement", m.id);
+    // the lock order: the participant before their placements
+    crate::exchange::retention::lock(txn, m.participant_id).await?;
     let updated = versioned::update(txn, audit, now, m.id, m.version, changes, event)
         .await?
         .ok_or(WriteError::Stale)?;

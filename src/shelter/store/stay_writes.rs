@@ -141,6 +141,10 @@ pub async fn insert_stay(
     row: stays::ActiveModel,
     by: Uuid,
 ) -> Result<stays::Model, DbErr> {
+    // the lock order: the defender before their stays
+    if let Some(defender_id) = row.defender_id.try_as_ref() {
+        crate::shelter::retention::lock(txn, *defender_id).await?;
+    }
     let created = versioned::insert(txn, audit, now, row, |m| {
         Event::new("stay.created", 201).on("stay", m.id)
     })
@@ -175,6 +179,8 @@ pub async fn update_stay(
 ) -> Result<Option<stays::Model>, WriteError> {
     let id = before.id;
     let event = Event::new("stay.updated", 200).on("stay", id);
+    // the lock order: the defender before their stays
+    crate::shelter::retention::lock(txn, before.defender_id).await?;
     let updated = versioned::update(txn, audit, now, id, expected, changes, event).await?;
     if let Some(u) = &updated {
         let status = StayStatus::stored(&u.status, "stays.status").map_err(DbErr::from)?;
@@ -208,6 +214,8 @@ pub async fn change_stay_status(
     let to = change.to;
     changes.set("status", stays::Column::Status, to.as_str());
     let event = Event::new("stay.status_changed", 201).on("stay", s.id);
+    // the lock order: the defender before their stays
+    crate::shelter::retention::lock(txn, s.defender_id).await?;
     let updated = versioned::update(txn, audit, now, s.id, s.version, changes, event)
         .await?
         .ok_or(WriteError::Stale)?;
