@@ -1937,6 +1937,8 @@ mod invariants {
             wait: bool,
         },
         Erase(usize),
+        /// The service stopped and started again on the same database.
+        Restart,
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -1956,6 +1958,7 @@ mod invariants {
             2 => prop_oneof![Just(1u32), Just(9), Just(400), Just(800), Just(800)].prop_map(Op::Advance),
             3 => prop::bool::weighted(0.8).prop_map(|wait| Op::Execute { wait }),
             1 => any::<usize>().prop_map(Op::Erase),
+            1 => Just(Op::Restart),
         ]
     }
 
@@ -2370,6 +2373,7 @@ mod invariants {
                     }
                 }
                 Op::Advance(days) => self.advance(*days).await,
+                Op::Restart => self.w.app.restart().await,
                 Op::Execute { wait } => {
                     if *wait {
                         self.advance(8).await;
@@ -2587,7 +2591,7 @@ mod invariants {
                 let mut sut = Sut::new().await;
                 for op in &ops {
                     sut.apply(op).await;
-                    let full = matches!(op, Op::Execute { .. } | Op::Erase(_));
+                    let full = matches!(op, Op::Execute { .. } | Op::Erase(_) | Op::Restart);
                     sut.check(full).await;
                 }
                 sut.check(true).await;

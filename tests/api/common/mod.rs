@@ -254,6 +254,23 @@ impl TestApp {
         }
     }
 
+    /// Stops this instance and starts a new one on the same database,
+    /// configuration, clock and address, as an operator's restart does:
+    /// `prepare` runs again (migrations, the archive index's check), the
+    /// background tasks start afresh, sessions and tokens carry over.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let state = casedesk::prepare(
+            (*self.state.config).clone(),
+            Arc::new(self.clock.clone()) as Arc<dyn Clock>,
+        )
+        .await
+        .expect("prepare after a restart");
+        let bound = casedesk::bind(self.addr).await.expect("the same address");
+        let db = std::mem::replace(&mut self.db, TestDb::Shared);
+        *self = Self::serve_bound(bound, state, self.clock.clone(), db).await;
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
