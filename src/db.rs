@@ -258,6 +258,25 @@ pub async fn purge_old_row_versions(db: &DatabaseConnection, tables: &[&str]) ->
     Ok(())
 }
 
+/// A page of the ids of table `E` after `after`, in order, at most `limit`:
+/// how a whole table is walked in batches (building the archive index).
+pub async fn ids_after<E>(
+    db: &impl ConnectionTrait,
+    id: E::Column,
+    after: Option<uuid::Uuid>,
+    limit: u64,
+) -> Result<Vec<uuid::Uuid>, DbErr>
+where
+    E: sea_orm::EntityTrait,
+{
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    let mut q = E::find().select_only().column(id);
+    if let Some(a) = after {
+        q = q.filter(id.gt(a));
+    }
+    q.order_by_asc(id).limit(limit).into_tuple().all(db).await
+}
+
 /// Whether a write was refused by a unique constraint (on either backend).
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(

@@ -13,6 +13,13 @@ use crate::db::begin_write;
 /// How many containers one transaction writes.
 const BATCH: u64 = 500;
 
+/// The areas that own records, each asked through its retention port.
+#[derive(Clone, Copy)]
+enum Owner {
+    Shelter,
+    Exchange,
+}
+
 /// Builds the index unless this derivation built it already; returns how
 /// many defenders and participants it wrote.
 pub async fn ensure_built(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, DbErr> {
@@ -20,33 +27,27 @@ pub async fn ensure_built(db: &DatabaseConnection, now: DateTime<Utc>) -> Result
         return Ok(0);
     }
     let mut written = 0;
-    let mut after = None;
-    loop {
-        let ids = crate::shelter::retention::ids(db, after, BATCH).await?;
-        let Some(last) = ids.last().copied() else {
-            break;
-        };
-        let txn = begin_write(db).await?;
-        for id in &ids {
-            crate::shelter::retention::sync(&txn, now, *id).await?;
+    for owner in [Owner::Shelter, Owner::Exchange] {
+        let mut after = None;
+        loop {
+            let ids = match owner {
+                Owner::Shelter => crate::shelter::retention::ids(db, after, BATCH).await?,
+                Owner::Exchange => crate::exchange::retention::ids(db, after, BATCH).await?,
+            };
+            let Some(last) = ids.last().copied() else {
+                break;
+            };
+            let txn = begin_write(db).await?;
+            for id in &ids {
+                match owner {
+                    Owner::Shelter => crate::shelter::retention::sync(&txn, now, *id).await?,
+                    Owner::Exchange => crate::exchange::retention::sync(&txn, now, *id).await?,
+                }
+            }
+            txn.commit().await?;
+            written += ids.len() as u64;
+            after = Some(last);
         }
-        txn.commit().await?;
-        written += ids.len() as u64;
-        after = Some(last);
-    }
-    let mut after = None;
-    loop {
-        let ids = crate::exchange::retention::ids(db, after, BATCH).await?;
-        let Some(last) = ids.last().copied() else {
-            break;
-        };
-        let txn = begin_write(db).await?;
-        for id in &ids {
-            crate::exchange::retention::sync(&txn, now, *id).await?;
-        }
-        txn.commit().await?;
-        written += ids.len() as u64;
-        after = Some(last);
     }
     build::record(db, now).await?;
     if written > 0 {
