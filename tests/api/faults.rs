@@ -382,8 +382,8 @@ async fn the_database_going_away_gives_503s_and_the_service_recovers_by_itself()
 /// Two transactions that lock the same rows in opposite orders: PostgreSQL
 /// rolls one back (deadlock, 40P01). Nothing of it was written and the same
 /// request again succeeds, so the caller gets a 503 with `Retry-After`, not
-/// a 500. (A stay's status change and a defender's erasure take their rows in
-/// opposite orders; issue 31 noted it.)
+/// a 500. (The service's own writes take a record before its parts, so they
+/// do not deadlock each other: `lock_order.rs`.)
 #[tokio::test]
 async fn a_deadlock_is_a_503_to_retry_not_a_500() {
     use sea_orm::{ConnectionTrait, TransactionTrait};
