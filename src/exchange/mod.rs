@@ -1,6 +1,7 @@
 //! International exchange: institutions, agreements and quotas, participants,
 //! placements and their lifecycle.
 
+pub mod catalogue;
 pub mod catalogue_api;
 pub mod events;
 pub mod grants;
@@ -8,6 +9,7 @@ pub mod grants_api;
 pub mod model;
 pub mod participant_changes;
 pub mod participants_api;
+pub mod placement_intake;
 pub mod placement_rules;
 pub mod placement_status;
 pub mod placements_api;

@@ -1,19 +1,17 @@
 //! Placements: the mobilities, their lifecycle and the agreements' quotas.
 
-use chrono::Datelike;
 use poem::{web::Data, Request};
 use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
     ApiResponse, OpenApi,
 };
-use sea_orm::ActiveValue::Set;
 use uuid::Uuid;
 
 use super::{
     grants::Grant,
     model::{Direction, EducationLevel, PlacementKind, PlacementStatus, GRANT_FROZEN},
-    placement_status, store,
+    placement_intake, placement_status, store,
     views::{
         NewPlacement, NewPlacementStatusChange, Placement, PlacementPage, PlacementStatusChange,
         PlacementStatusChangeList, PlacementUpdate,
@@ -22,19 +20,16 @@ use super::{
 use crate::{
     accounts::{access::Caller, model::ActorKind},
     audit::{self, Event},
-    db::begin_write,
     entities::{placement_status_changes, placements},
     http::etag,
     http::{
         body::JsonBody,
         csv::Csv,
-        if_match_version,
         pagination::{paginate, PageRequest},
-        problem::{ApiError, ApiResult, InvalidParam},
+        problem::{ApiError, ApiResult},
         Tag,
     },
     text::{parse_text, stored_json, Corrupt},
-    versioned::Changes,
     AppState,
 };
 
@@ -407,64 +402,15 @@ impl PlacementsApi {
         caller: Data<&Caller>,
         body: JsonBody<NewPlacement>,
     ) -> ApiResult<PlacementCreated> {
-        let state = *state;
-        let mut problems = Vec::new();
-        if body.planned_end < body.planned_start {
-            problems.push(InvalidParam::new(
-                "plannedEnd",
-                "before_start",
-                "The planned end is before the planned start.",
-            ));
-        }
-        if body.sending_institution_id == body.receiving_institution_id {
-            problems.push(InvalidParam::new(
-                "receivingInstitutionId",
-                "same_as_sending",
-                "Sending and receiving institutions differ.",
-            ));
-        }
-        let funding = body
-            .funding_programme
-            .as_deref()
-            .and_then(|f| match parse_text(f, 60) {
-                Ok(v) => Some(v).filter(|v| !v.is_empty()),
-                Err(r) => {
-                    problems.push(InvalidParam::new("fundingProgramme", "invalid", r));
-                    None
-                }
-            });
-        if !problems.is_empty() {
-            return Err(ApiError::invalid(problems));
-        }
-        let now = state.clock.now();
-        let id = Uuid::now_v7();
-        let txn = begin_write(&state.db).await?;
-        let (participant, sending, receiving) = references(&txn, &body).await?;
-        let country = match body.direction {
-            Direction::Outgoing => receiving.country,
-            Direction::Incoming => sending.country,
-        };
-        let reference = store::next_placement_reference(&txn, now).await?;
-        let row = new_row(id, &body, reference, funding, participant, country, now);
-        let first = store::NewStatusChange {
-            from: None,
-            to: PlacementStatus::Applied,
-            reason: None,
-            quota_overridden: false,
-            by: caller.actor_id,
-            by_type: caller.actor_kind().as_str(),
-        };
-        let created = store::insert_placement(&txn, &caller.audit, now, row, first).await?;
-        txn.commit().await?;
-        let tag = etag(created.version);
-        let location = crate::http::resource_url(
+        let created = placement_intake::open(*state, &caller, &body).await?;
+        let path = format!("/placements/{}", created.id);
+        let version = created.version;
+        let view = placement_view(created)?;
+        Ok(PlacementCreated::at(
+            view,
             &state.config.public_url,
-            &format!("/placements/{}", created.id),
-        );
-        Ok(PlacementCreated::Created(
-            Json(placement_view(created)?),
-            location,
-            tag,
+            &path,
+            version,
         ))
     }
 
@@ -502,62 +448,8 @@ impl PlacementsApi {
         if_match: Header<Option<String>>,
         body: JsonBody<PlacementUpdate>,
     ) -> ApiResult<PlacementResponse> {
-        let state = *state;
-        let now = state.clock.now();
-        let txn = begin_write(&state.db).await?;
-        let m = store::find_placement(&txn, id.0)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        let expected = if_match_version(if_match.0.as_deref(), m.version)?;
-        let start = body.planned_start.unwrap_or(m.planned_start);
-        let end = body.planned_end.unwrap_or(m.planned_end);
-        if end < start {
-            return Err(ApiError::field(
-                "plannedEnd",
-                "before_start",
-                "The planned end is before the planned start.",
-            ));
-        }
-        let mut changes = Changes::<placements::Entity>::new();
-        if let Some(k) = body.kind {
-            changes.set("kind", placements::Column::Kind, k.as_str());
-        }
-        if body.planned_start.is_some() {
-            changes.set("plannedStart", placements::Column::PlannedStart, start);
-            changes.also(placements::Column::Year, start.year());
-        }
-        if body.planned_end.is_some() {
-            changes.set("plannedEnd", placements::Column::PlannedEnd, end);
-        }
-        if let Some(a) = body.actual_start {
-            changes.set("actualStart", placements::Column::ActualStart, Some(a));
-        }
-        if let Some(a) = body.actual_end {
-            changes.set("actualEnd", placements::Column::ActualEnd, Some(a));
-        }
-        if let Some(f) = &body.funding_programme {
-            let f =
-                parse_text(f, 60).map_err(|r| ApiError::field("fundingProgramme", "invalid", r))?;
-            changes.set(
-                "fundingProgramme",
-                placements::Column::FundingProgramme,
-                Some(f).filter(|f| !f.is_empty()),
-            );
-        }
-        if let Some(d) = body.travel_distance_km {
-            changes.set(
-                "travelDistanceKm",
-                placements::Column::TravelDistanceKm,
-                Some(d),
-            );
-        }
-        if let Some(g) = body.green_travel {
-            changes.set("greenTravel", placements::Column::GreenTravel, g);
-        }
-        let updated = store::update_placement(&txn, &caller.audit, now, m.id, expected, changes)
-            .await?
-            .unwrap_or(m);
-        txn.commit().await?;
+        let updated =
+            placement_intake::update(*state, &caller, id.0, if_match.0.as_deref(), &body).await?;
         let tag = etag(updated.version);
         Ok(PlacementResponse::Ok(Json(placement_view(updated)?), tag))
     }
@@ -641,119 +533,4 @@ impl PlacementsApi {
 fn parse_reason(text: &str) -> Result<Option<String>, ApiError> {
     let reason = parse_text(text, 2000).map_err(|e| ApiError::field("reason", "invalid", e))?;
     Ok(Some(reason).filter(|r| !r.is_empty()))
-}
-
-/// The records a new placement names, each checked to exist (one problem
-/// per unknown id), and an agreement's partner on the partner side.
-async fn references(
-    txn: &sea_orm::DatabaseTransaction,
-    body: &NewPlacement,
-) -> Result<
-    (
-        crate::entities::participants::Model,
-        crate::entities::institutions::Model,
-        crate::entities::institutions::Model,
-    ),
-    ApiError,
-> {
-    let participant = store::find_participant(txn, body.participant_id).await?;
-    let sending = store::find_institution(txn, body.sending_institution_id).await?;
-    let receiving = store::find_institution(txn, body.receiving_institution_id).await?;
-    let agreement = match body.agreement_id {
-        Some(a) => Some(store::find_agreement(txn, a).await?),
-        None => None,
-    };
-    let mut unknown = Vec::new();
-    if participant.is_none() {
-        unknown.push(InvalidParam::new(
-            "participantId",
-            "unknown",
-            "There is no such participant.",
-        ));
-    }
-    if sending.is_none() {
-        unknown.push(InvalidParam::new(
-            "sendingInstitutionId",
-            "unknown",
-            "There is no such institution.",
-        ));
-    }
-    if receiving.is_none() {
-        unknown.push(InvalidParam::new(
-            "receivingInstitutionId",
-            "unknown",
-            "There is no such institution.",
-        ));
-    }
-    if matches!(agreement, Some(None)) {
-        unknown.push(InvalidParam::new(
-            "agreementId",
-            "unknown",
-            "There is no such agreement.",
-        ));
-    }
-    let (Some(participant), Some(sending), Some(receiving)) = (participant, sending, receiving)
-    else {
-        return Err(ApiError::invalid(unknown));
-    };
-    if !unknown.is_empty() {
-        return Err(ApiError::invalid(unknown));
-    }
-    // a placement under an agreement goes to (or comes from) that agreement's partner
-    if let Some(Some(a)) = &agreement {
-        let partner_side = match body.direction {
-            Direction::Outgoing => &receiving,
-            Direction::Incoming => &sending,
-        };
-        if partner_side.id != a.partner_institution_id {
-            let field = match body.direction {
-                Direction::Outgoing => "receivingInstitutionId",
-                Direction::Incoming => "sendingInstitutionId",
-            };
-            return Err(ApiError::field(
-                field,
-                "not_agreement_partner",
-                "Under an agreement, the partner institution (receiving for outgoing placements, sending for incoming ones) is the agreement's partner.",
-            ));
-        }
-    }
-    Ok((participant, sending, receiving))
-}
-
-/// The row of a new placement, `applied`.
-fn new_row(
-    id: Uuid,
-    body: &NewPlacement,
-    reference: String,
-    funding: Option<String>,
-    participant: crate::entities::participants::Model,
-    country: String,
-    now: chrono::DateTime<chrono::Utc>,
-) -> placements::ActiveModel {
-    placements::ActiveModel {
-        id: Set(id),
-        reference: Set(reference),
-        participant_id: Set(participant.id),
-        direction: Set(body.direction.as_str().to_owned()),
-        agreement_id: Set(body.agreement_id),
-        sending_institution_id: Set(body.sending_institution_id),
-        receiving_institution_id: Set(body.receiving_institution_id),
-        kind: Set(body.kind.as_str().to_owned()),
-        planned_start: Set(body.planned_start),
-        planned_end: Set(body.planned_end),
-        actual_start: Set(None),
-        actual_end: Set(None),
-        funding_programme: Set(funding),
-        status: Set(PlacementStatus::Applied.as_str().to_owned()),
-        education_level: Set(participant.education_level),
-        country: Set(country),
-        year: Set(body.planned_start.year()),
-        travel_distance_km: Set(body.travel_distance_km),
-        green_travel: Set(body.green_travel.unwrap_or(false)),
-        grant_json: Set(None),
-        grant_rate_table_id: Set(None),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
 }

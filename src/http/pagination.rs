@@ -224,6 +224,18 @@ macro_rules! created_response {
                 String,
             ),
         }
+
+        impl $response {
+            /// The answer to a create: the item, its address (`path` under
+            /// the public URL) and its version's ETag.
+            pub fn at(item: $item, public_url: &url::Url, path: &str, version: i32) -> Self {
+                Self::Created(
+                    poem_openapi::payload::Json(item),
+                    $crate::http::resource_url(public_url, path),
+                    $crate::http::etag(version),
+                )
+            }
+        }
     };
 }
 

@@ -574,6 +574,69 @@ async fn placement_input_is_validated_all_at_once() {
     assert_eq!(names, ["participantId", "agreementId"]);
 }
 
+/// A PATCH reports every problem of its body at once, as a create does
+/// (issue 33: placements and agreements answered only the first).
+#[tokio::test]
+async fn a_patch_reports_every_problem_at_once() {
+    let w = world(1).await;
+    let pid = participant(&w, "Noor", "mbo_4").await;
+    let p = placement(&w, &pid, false).await;
+    let names = |b: &Value| -> Vec<String> {
+        b["invalidParams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let resp = w
+        .app
+        .request(
+            Method::PATCH,
+            &format!("/placements/{}", p["id"].as_str().unwrap()),
+            Some(&w.officer.token),
+        )
+        .header("If-Match", format!("\"{}\"", p["version"]))
+        .json(&json!({"plannedEnd": "2027-01-01", "fundingProgramme": "KA\u{7}121"}))
+        .send()
+        .await
+        .unwrap();
+    let b = problem(resp, 400).await;
+    assert_eq!(names(&b), ["plannedEnd", "fundingProgramme"], "{b}");
+    let agreement = body(
+        w.app
+            .get(&format!("/agreements/{}", w.agreement), &w.coordinator.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let resp = w
+        .app
+        .request(
+            Method::PATCH,
+            &format!("/agreements/{}", w.agreement),
+            Some(&w.coordinator.token),
+        )
+        .header("If-Match", format!("\"{}\"", agreement["version"]))
+        .json(&json!({"validUntil": "2025-01-01",
+                      "quotas": [{"direction": "outgoing", "educationLevel": "mbo_4", "places": 1, "totalMonths": 3},
+                                 {"direction": "outgoing", "educationLevel": "mbo_4", "places": 2, "totalMonths": 6}]}))
+        .send()
+        .await
+        .unwrap();
+    let b = problem(resp, 400).await;
+    assert_eq!(names(&b), ["quotas[1]", "validUntil"], "{b}");
+    // and nothing of either was written
+    let after = body(
+        w.app
+            .get(&format!("/agreements/{}", w.agreement), &w.coordinator.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(after["version"], agreement["version"]);
+}
+
 fn rates(valid_from: &str, daily_pt: i64) -> Value {
     json!({
         "validFrom": valid_from,
