@@ -1,20 +1,30 @@
-//! A participant's PATCH as the handler calls it: the body parsed into
-//! [`Update`] (every problem at once), then one transaction that loads the
-//! row, checks the version and the home institution, computes the changes
-//! from the update and the row ([`changes`]) and writes them with their event.
+//! A participant registered and changed as the handlers call them. A new
+//! participant: every problem of the body at once, then the home
+//! institution checked and the row written with its event. A PATCH: the
+//! body parsed into [`Update`] (every problem at once), then one
+//! transaction that loads the row, checks the version and the home
+//! institution, computes the changes from the update and the row
+//! ([`changes`]) and writes them with their event.
 
 use chrono::NaiveDate;
 use uuid::Uuid;
 
+use sea_orm::ActiveValue::Set;
+
 use super::{
     model::{name_key, EducationLevel},
     store,
+    views::{NewParticipant, ParticipantUpdate},
 };
 use crate::{
-    accounts::access::Caller,
+    accounts::{access::Caller, model::Email},
     db::begin_write,
     entities::participants,
-    http::{if_match_version, problem::ApiError},
+    http::{
+        if_match_version,
+        problem::{ApiError, InvalidParam},
+    },
+    text::{parse_country, parse_text},
     versioned::Changes,
     AppState,
 };
@@ -79,6 +89,116 @@ pub fn changes(update: Update, current: &participants::Model) -> Changes<partici
     let fewer = fewer_opportunities.map(Into::into);
     set("fewerOpportunities", C::FewerOpportunities, fewer);
     changes
+}
+
+/// A participant's PATCH body parsed, every problem at once.
+pub fn parse_update(body: &ParticipantUpdate) -> Result<Update, ApiError> {
+    let mut problems = Vec::new();
+    let mut text = |field: &str, value: &Option<String>| {
+        value.as_deref().map(|v| name(field, v, &mut problems))
+    };
+    let given_name = text("givenName", &body.given_name);
+    let family_name = text("familyName", &body.family_name);
+    let field_of_study = text("fieldOfStudy", &body.field_of_study);
+    let email = body.email.as_deref().map(|e| {
+        Email::parse(e)
+            .map(|e| e.as_str().to_owned())
+            .map_err(|r| problems.push(InvalidParam::new("email", "invalid", r)))
+            .unwrap_or_default()
+    });
+    let nationality = body.nationality.as_deref().map(|n| {
+        parse_country(n)
+            .map_err(|r| problems.push(InvalidParam::new("nationality", "invalid", r)))
+            .unwrap_or_default()
+    });
+    if !problems.is_empty() {
+        return Err(ApiError::invalid(problems));
+    }
+    Ok(Update {
+        given_name,
+        family_name,
+        date_of_birth: body.date_of_birth,
+        email,
+        education_level: body.education_level,
+        home_institution_id: body.home_institution_id,
+        field_of_study,
+        nationality,
+        fewer_opportunities: body.fewer_opportunities,
+    })
+}
+
+/// A name part or field of study: 1 to 100 characters; a problem for
+/// `field` otherwise.
+fn name(field: &str, value: &str, problems: &mut Vec<InvalidParam>) -> String {
+    match parse_text(value, 100) {
+        Ok(v) if !v.is_empty() => v,
+        _ => {
+            problems.push(InvalidParam::new(
+                field,
+                "invalid",
+                "1 to 100 characters, no control characters",
+            ));
+            String::new()
+        }
+    }
+}
+
+/// Every problem of a new participant's body at once, or their row.
+pub fn new_participant(
+    body: &NewParticipant,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<participants::ActiveModel, Vec<InvalidParam>> {
+    let mut problems = Vec::new();
+    let given = name("givenName", &body.given_name, &mut problems);
+    let family = name("familyName", &body.family_name, &mut problems);
+    let field = name("fieldOfStudy", &body.field_of_study, &mut problems);
+    let email = Email::parse(&body.email)
+        .map(|e| e.as_str().to_owned())
+        .map_err(|r| problems.push(InvalidParam::new("email", "invalid", r)))
+        .unwrap_or_default();
+    let nationality = parse_country(&body.nationality)
+        .map_err(|r| problems.push(InvalidParam::new("nationality", "invalid", r)))
+        .unwrap_or_default();
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(participants::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name_key: Set(name_key(&given, &family)),
+        given_name: Set(given),
+        family_name: Set(family),
+        date_of_birth: Set(body.date_of_birth),
+        email: Set(email),
+        education_level: Set(body.education_level.as_str().to_owned()),
+        home_institution_id: Set(body.home_institution_id),
+        field_of_study: Set(field),
+        nationality: Set(nationality),
+        fewer_opportunities: Set(body.fewer_opportunities),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+}
+
+/// Registers a participant as `caller`; their home institution exists.
+pub async fn register(
+    state: &AppState,
+    caller: &Caller,
+    body: &NewParticipant,
+) -> Result<participants::Model, ApiError> {
+    let now = state.clock.now();
+    let row = new_participant(body, now).map_err(ApiError::invalid)?;
+    let txn = begin_write(&state.db).await?;
+    if store::find_institution(&txn, body.home_institution_id)
+        .await?
+        .is_none()
+    {
+        let detail = "There is no such institution.";
+        return Err(ApiError::field("homeInstitutionId", "unknown", detail));
+    }
+    let created = store::insert_participant(&txn, &caller.audit, now, row).await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 /// Applies `update` to participant `id` at the version `if_match` names;

@@ -6,7 +6,6 @@ use poem_openapi::{
     payload::Json,
     ApiResponse, OpenApi,
 };
-use sea_orm::ActiveValue::Set;
 use uuid::Uuid;
 
 use super::{
@@ -18,18 +17,16 @@ use super::{
     },
 };
 use crate::{
-    accounts::{access::Caller, model::Email},
+    accounts::access::Caller,
     audit::{self, Event},
-    db::begin_write,
     entities::participants,
     http::etag,
     http::{
         body::JsonBody,
         pagination::{paginate, PageRequest},
-        problem::{ApiError, ApiResult, InvalidParam},
+        problem::{ApiError, ApiResult},
         Tag,
     },
-    text::{parse_country, parse_text},
     AppState,
 };
 
@@ -71,55 +68,6 @@ pub fn participant_view(m: participants::Model) -> Result<Participant, ApiError>
 }
 
 /// A participant PATCH's body, parsed: every problem at once.
-fn parse_update(body: &ParticipantUpdate) -> Result<participant_changes::Update, ApiError> {
-    let mut problems = Vec::new();
-    let mut text = |field: &str, value: &Option<String>| {
-        value.as_deref().map(|v| name(field, v, &mut problems))
-    };
-    let given_name = text("givenName", &body.given_name);
-    let family_name = text("familyName", &body.family_name);
-    let field_of_study = text("fieldOfStudy", &body.field_of_study);
-    let email = body.email.as_deref().map(|e| {
-        Email::parse(e)
-            .map(|e| e.as_str().to_owned())
-            .map_err(|r| problems.push(InvalidParam::new("email", "invalid", r)))
-            .unwrap_or_default()
-    });
-    let nationality = body.nationality.as_deref().map(|n| {
-        parse_country(n)
-            .map_err(|r| problems.push(InvalidParam::new("nationality", "invalid", r)))
-            .unwrap_or_default()
-    });
-    if !problems.is_empty() {
-        return Err(ApiError::invalid(problems));
-    }
-    Ok(participant_changes::Update {
-        given_name,
-        family_name,
-        date_of_birth: body.date_of_birth,
-        email,
-        education_level: body.education_level,
-        home_institution_id: body.home_institution_id,
-        field_of_study,
-        nationality,
-        fewer_opportunities: body.fewer_opportunities,
-    })
-}
-
-fn name(field: &str, value: &str, problems: &mut Vec<InvalidParam>) -> String {
-    match parse_text(value, 100) {
-        Ok(v) if !v.is_empty() => v,
-        _ => {
-            problems.push(InvalidParam::new(
-                field,
-                "invalid",
-                "1 to 100 characters, no control characters",
-            ));
-            String::new()
-        }
-    }
-}
-
 async fn audited_read(state: &AppState, caller: &Caller, id: Option<Uuid>) -> Result<(), ApiError> {
     let mut event = Event::new("read", 200).fields(vec!["participant"]);
     if let Some(id) = id {
@@ -187,60 +135,15 @@ impl ParticipantsApi {
         caller: Data<&Caller>,
         body: JsonBody<NewParticipant>,
     ) -> ApiResult<ParticipantCreated> {
-        let state = *state;
-        let mut problems = Vec::new();
-        let given = name("givenName", &body.given_name, &mut problems);
-        let family = name("familyName", &body.family_name, &mut problems);
-        let field = name("fieldOfStudy", &body.field_of_study, &mut problems);
-        let email = Email::parse(&body.email)
-            .map(|e| e.as_str().to_owned())
-            .map_err(|r| problems.push(InvalidParam::new("email", "invalid", r)))
-            .unwrap_or_default();
-        let nationality = parse_country(&body.nationality)
-            .map_err(|r| problems.push(InvalidParam::new("nationality", "invalid", r)))
-            .unwrap_or_default();
-        if !problems.is_empty() {
-            return Err(ApiError::invalid(problems));
-        }
-        let now = state.clock.now();
-        let txn = begin_write(&state.db).await?;
-        if store::find_institution(&txn, body.home_institution_id)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::field(
-                "homeInstitutionId",
-                "unknown",
-                "There is no such institution.",
-            ));
-        }
-        let row = participants::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            name_key: Set(name_key(&given, &family)),
-            given_name: Set(given),
-            family_name: Set(family),
-            date_of_birth: Set(body.date_of_birth),
-            email: Set(email),
-            education_level: Set(body.education_level.as_str().to_owned()),
-            home_institution_id: Set(body.home_institution_id),
-            field_of_study: Set(field),
-            nationality: Set(nationality),
-            fewer_opportunities: Set(body.fewer_opportunities),
-            version: Set(1),
-            created_at: Set(now),
-            updated_at: Set(now),
-        };
-        let created = store::insert_participant(&txn, &caller.audit, now, row).await?;
-        txn.commit().await?;
-        let tag = etag(created.version);
-        let location = crate::http::resource_url(
+        let created = participant_changes::register(*state, &caller, &body).await?;
+        let path = format!("/participants/{}", created.id);
+        let version = created.version;
+        let view = participant_view(created)?;
+        Ok(ParticipantCreated::at(
+            view,
             &state.config.public_url,
-            &format!("/participants/{}", created.id),
-        );
-        Ok(ParticipantCreated::Created(
-            Json(participant_view(created)?),
-            location,
-            tag,
+            &path,
+            version,
         ))
     }
 
@@ -280,7 +183,7 @@ impl ParticipantsApi {
         if_match: Header<Option<String>>,
         body: JsonBody<ParticipantUpdate>,
     ) -> ApiResult<ParticipantResponse> {
-        let update = parse_update(&body)?;
+        let update = participant_changes::parse_update(&body)?;
         let if_match = if_match.0.as_deref();
         let updated = participant_changes::update(*state, &caller, id.0, if_match, update).await?;
         let tag = etag(updated.version);
