@@ -24,7 +24,7 @@ use crate::{
     exchange::model::{Direction, EducationLevel, PlacementStatus},
     http::{
         csv::{to_csv_bytes, wants_csv, Csv},
-        problem::ApiResult,
+        problem::{ApiError, ApiResult},
         Tag,
     },
     shelter::model::FieldOfWork,
@@ -195,18 +195,150 @@ pub enum DefendersHostedResponse {
     Ok(DefendersHostedContent),
 }
 
+/// A row of a statistics table as CSV: the header, the file's name and
+/// each row's cells, in the order of the JSON fields.
+trait CsvRow {
+    const HEADER: &'static [&'static str];
+    const FILE: &'static str;
+    fn cells(&self) -> Vec<String>;
+}
+
+impl CsvRow for PlacementCount {
+    const HEADER: &'static [&'static str] = &[
+        "year",
+        "direction",
+        "educationLevel",
+        "country",
+        "status",
+        "placements",
+    ];
+    const FILE: &'static str = "placements-statistics.csv";
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.year.to_string(),
+            self.direction.as_str().into(),
+            self.education_level.as_str().into(),
+            self.country.clone(),
+            self.status.as_str().into(),
+            self.placements.to_string(),
+        ]
+    }
+}
+
+impl CsvRow for PlacementShares {
+    const HEADER: &'static [&'static str] = &[
+        "year",
+        "placements",
+        "mbo",
+        "mboSharePercent",
+        "fewerOpportunities",
+        "fewerOpportunitiesSharePercent",
+    ];
+    const FILE: &'static str = "placement-shares.csv";
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.year.to_string(),
+            self.placements.to_string(),
+            self.mbo.to_string(),
+            self.mbo_share_percent.clone(),
+            self.fewer_opportunities.to_string(),
+            self.fewer_opportunities_share_percent.clone(),
+        ]
+    }
+}
+
+impl CsvRow for DefendersHosted {
+    const HEADER: &'static [&'static str] = &["year", "fieldOfWork", "region", "defenders"];
+    const FILE: &'static str = "defenders-hosted.csv";
+    fn cells(&self) -> Vec<String> {
+        let defenders = if self.defenders.0 < SMALLEST_SHOWN {
+            "<5".to_owned()
+        } else {
+            self.defenders.0.to_string()
+        };
+        vec![
+            self.year.to_string(),
+            self.field_of_work.as_str().into(),
+            self.region.clone(),
+            defenders,
+        ]
+    }
+}
+
 /// A table as CSV: its header, then a row per item.
-fn csv<T>(
-    header: &[&str],
-    items: &[T],
-    row: impl Fn(&T) -> Vec<String>,
-    filename: &'static str,
-) -> Csv {
-    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
-    rows.extend(items.iter().map(row));
+fn csv<T: CsvRow>(items: &[T]) -> Csv {
+    let mut rows: Vec<Vec<String>> = vec![T::HEADER.iter().map(|h| (*h).to_owned()).collect()];
+    rows.extend(items.iter().map(T::cells));
     Csv {
         body: poem::Body::from(to_csv_bytes(&rows)),
-        filename,
+        filename: T::FILE,
+    }
+}
+
+impl From<store::PlacementCell> for PlacementCount {
+    fn from(c: store::PlacementCell) -> Self {
+        PlacementCount {
+            year: c.year,
+            direction: c.direction,
+            education_level: c.education_level,
+            country: c.country,
+            status: c.status,
+            placements: c.placements,
+        }
+    }
+}
+
+impl From<hosted::Cell> for DefendersHosted {
+    fn from(c: hosted::Cell) -> Self {
+        DefendersHosted {
+            year: c.year,
+            field_of_work: c.field_of_work,
+            region: c.region.to_owned(),
+            defenders: SuppressedCount(c.defenders),
+        }
+    }
+}
+
+/// Per year: placements made, how many of them MBO learners' and how many
+/// with fewer opportunities, and the two shares, from the counted rows
+/// (year, level, fewer opportunities, count).
+fn shares_by_year(rows: Vec<(i32, EducationLevel, bool, i64)>) -> Vec<PlacementShares> {
+    let mut by_year: BTreeMap<i32, (i64, i64, i64)> = BTreeMap::new();
+    for (y, level, fewer, n) in rows {
+        let e = by_year.entry(y).or_default();
+        e.0 += n;
+        if level.is_mbo() {
+            e.1 += n;
+        }
+        if fewer {
+            e.2 += n;
+        }
+    }
+    by_year
+        .into_iter()
+        .map(|(year, (total, mbo, fewer))| PlacementShares {
+            year,
+            placements: total,
+            mbo,
+            mbo_share_percent: percent(mbo, total),
+            fewer_opportunities: fewer,
+            fewer_opportunities_share_percent: percent(fewer, total),
+        })
+        .collect()
+}
+
+/// A region named by the filter is one of the table's.
+fn known_region(region: Option<&str>) -> Result<(), ApiError> {
+    match region {
+        Some(r) if !REGIONS.iter().any(|(name, _)| *name == r) => {
+            let names: Vec<&str> = REGIONS.iter().map(|(n, _)| *n).collect();
+            Err(ApiError::field(
+                "region",
+                "unknown",
+                format!("The region is one of: {}.", names.join(", ")),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -274,49 +406,15 @@ impl StatisticsApi {
             country: country.0.as_deref().map(str::to_ascii_uppercase),
             status: status.0,
         };
-        let items: Vec<PlacementCount> = store::placement_counts(&state.db, &filter)
-            .await?
-            .into_iter()
-            .map(|c| PlacementCount {
-                year: c.year,
-                direction: c.direction,
-                education_level: c.education_level,
-                country: c.country,
-                status: c.status,
-                placements: c.placements,
-            })
-            .collect();
-        let exported = audited(&state, &caller, req, "placements").await?;
-        if exported {
-            let table = csv(
-                &[
-                    "year",
-                    "direction",
-                    "educationLevel",
-                    "country",
-                    "status",
-                    "placements",
-                ],
-                &items,
-                |i| {
-                    vec![
-                        i.year.to_string(),
-                        i.direction.as_str().into(),
-                        i.education_level.as_str().into(),
-                        i.country.clone(),
-                        i.status.as_str().into(),
-                        i.placements.to_string(),
-                    ]
-                },
-                "placements-statistics.csv",
-            );
-            return Ok(PlacementCountsResponse::Ok(PlacementCountsContent::Csv(
-                table,
-            )));
-        }
-        Ok(PlacementCountsResponse::Ok(PlacementCountsContent::Json(
-            Json(PlacementCounts { items }),
-        )))
+        let cells = store::placement_counts(&state.db, &filter).await?;
+        let items: Vec<PlacementCount> = cells.into_iter().map(PlacementCount::from).collect();
+        Ok(PlacementCountsResponse::Ok(
+            if audited(&state, &caller, req, "placements").await? {
+                PlacementCountsContent::Csv(csv(&items))
+            } else {
+                PlacementCountsContent::Json(Json(PlacementCounts { items }))
+            },
+        ))
     }
 
     /// Per year: placements made (accepted or later), the MBO share and the
@@ -337,59 +435,14 @@ impl StatisticsApi {
         direction: Query<Option<Direction>>,
     ) -> ApiResult<PlacementSharesResponse> {
         let rows = store::counted_placements(&state.db, year.0, direction.0).await?;
-        let mut by_year: BTreeMap<i32, (i64, i64, i64)> = BTreeMap::new();
-        for (y, level, fewer, n) in rows {
-            let e = by_year.entry(y).or_default();
-            e.0 += n;
-            if level.is_mbo() {
-                e.1 += n;
-            }
-            if fewer {
-                e.2 += n;
-            }
-        }
-        let items: Vec<PlacementShares> = by_year
-            .into_iter()
-            .map(|(year, (total, mbo, fewer))| PlacementShares {
-                year,
-                placements: total,
-                mbo,
-                mbo_share_percent: percent(mbo, total),
-                fewer_opportunities: fewer,
-                fewer_opportunities_share_percent: percent(fewer, total),
-            })
-            .collect();
-        let exported = audited(&state, &caller, req, "placement-shares").await?;
-        if exported {
-            let table = csv(
-                &[
-                    "year",
-                    "placements",
-                    "mbo",
-                    "mboSharePercent",
-                    "fewerOpportunities",
-                    "fewerOpportunitiesSharePercent",
-                ],
-                &items,
-                |i| {
-                    vec![
-                        i.year.to_string(),
-                        i.placements.to_string(),
-                        i.mbo.to_string(),
-                        i.mbo_share_percent.clone(),
-                        i.fewer_opportunities.to_string(),
-                        i.fewer_opportunities_share_percent.clone(),
-                    ]
-                },
-                "placement-shares.csv",
-            );
-            return Ok(PlacementSharesResponse::Ok(PlacementSharesContent::Csv(
-                table,
-            )));
-        }
-        Ok(PlacementSharesResponse::Ok(PlacementSharesContent::Json(
-            Json(PlacementSharesTable { items }),
-        )))
+        let items = shares_by_year(rows);
+        Ok(PlacementSharesResponse::Ok(
+            if audited(&state, &caller, req, "placement-shares").await? {
+                PlacementSharesContent::Csv(csv(&items))
+            } else {
+                PlacementSharesContent::Json(Json(PlacementSharesTable { items }))
+            },
+        ))
     }
 
     /// Defenders hosted (arrived) per year, by field of work and region.
@@ -412,16 +465,7 @@ impl StatisticsApi {
         #[oai(name = "fieldOfWork")] field_of_work: Query<Option<FieldOfWork>>,
         #[oai(validator(max_length = 30))] region: Query<Option<String>>,
     ) -> ApiResult<DefendersHostedResponse> {
-        if let Some(r) = region.0.as_deref() {
-            if !REGIONS.iter().any(|(name, _)| *name == r) {
-                let names: Vec<&str> = REGIONS.iter().map(|(n, _)| *n).collect();
-                return Err(crate::http::problem::ApiError::field(
-                    "region",
-                    "unknown",
-                    format!("The region is one of: {}.", names.join(", ")),
-                ));
-            }
-        }
+        known_region(region.0.as_deref())?;
         // erased defenders count too; the years are the last ten (or the one asked for)
         let arrivals = store::arrivals(&state.db).await?;
         let this_year = state.clock.now().year();
@@ -436,45 +480,39 @@ impl StatisticsApi {
         };
         let items: Vec<DefendersHosted> = hosted::table(&arrivals, asked)
             .into_iter()
-            .map(|c| DefendersHosted {
-                year: c.year,
-                field_of_work: c.field_of_work,
-                region: c.region.to_owned(),
-                defenders: SuppressedCount(c.defenders),
-            })
+            .map(DefendersHosted::from)
             .collect();
-        let exported = audited(&state, &caller, req, "defenders-hosted").await?;
-        if exported {
-            let table = csv(
-                &["year", "fieldOfWork", "region", "defenders"],
-                &items,
-                |i| {
-                    vec![
-                        i.year.to_string(),
-                        i.field_of_work.as_str().into(),
-                        i.region.clone(),
-                        if i.defenders.0 < SMALLEST_SHOWN {
-                            "<5".to_owned()
-                        } else {
-                            i.defenders.0.to_string()
-                        },
-                    ]
-                },
-                "defenders-hosted.csv",
-            );
-            return Ok(DefendersHostedResponse::Ok(DefendersHostedContent::Csv(
-                table,
-            )));
-        }
-        Ok(DefendersHostedResponse::Ok(DefendersHostedContent::Json(
-            Json(DefendersHostedTable { items }),
-        )))
+        Ok(DefendersHostedResponse::Ok(
+            if audited(&state, &caller, req, "defenders-hosted").await? {
+                DefendersHostedContent::Csv(csv(&items))
+            } else {
+                DefendersHostedContent::Json(Json(DefendersHostedTable { items }))
+            },
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_per_year_count_mbo_and_fewer_opportunities() {
+        let rows = vec![
+            (2027, EducationLevel::Mbo4, false, 2),
+            (2027, EducationLevel::Hbo, true, 1),
+            (2026, EducationLevel::Mbo2, true, 3),
+        ];
+        let t = shares_by_year(rows);
+        assert_eq!(t.len(), 2);
+        assert_eq!((t[0].year, t[0].placements, t[0].mbo), (2026, 3, 3));
+        assert_eq!(t[0].mbo_share_percent, "100.0");
+        assert_eq!((t[1].year, t[1].placements, t[1].mbo), (2027, 3, 2));
+        assert_eq!(t[1].mbo_share_percent, "66.7");
+        assert_eq!(t[1].fewer_opportunities_share_percent, "33.3");
+        assert!(known_region(Some("atlantis")).is_err());
+        assert!(known_region(Some("europe")).is_ok() && known_region(None).is_ok());
+    }
 
     #[test]
     fn percentages_and_suppression() {
