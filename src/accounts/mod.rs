@@ -4,6 +4,7 @@ pub mod access;
 pub mod api;
 pub mod bootstrap;
 pub mod four_eyes;
+pub mod grant_decisions;
 pub mod grants_api;
 pub mod invitations;
 pub mod model;
