@@ -9,16 +9,14 @@ use poem_openapi::{
     payload::Json,
     ApiResponse, OpenApi,
 };
-use sea_orm::ActiveValue::Set;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
     check_ins,
-    model::{ActivityKind, CheckInOutcome, NoteCategory, RiskLevel},
+    model::RiskLevel,
     sight::{self, is_coordinator},
-    store,
-    vault::{self, Field},
+    stay_records, store,
     views::{
         Activity, ActivityList, CheckIn, CheckInList, CheckInRecord, NewActivity, NewNote,
         NewRiskAssessment, Note, NoteList, OverdueReview, OverdueReviewList, RiskAssessment,
@@ -27,9 +25,6 @@ use super::{
 };
 use crate::{
     accounts::access::Caller,
-    audit::{self, Event},
-    db::begin_write,
-    entities::{activities, risk_assessments, stay_notes},
     http::{
         body::JsonBody,
         etag,
@@ -105,27 +100,9 @@ impl StayRecordsApi {
         let rows = store::notes(&state.db, id.0, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
-        let mut items = Vec::with_capacity(rows.len());
-        for r in rows {
-            items.push(Note {
-                id: r.id,
-                stay_id: r.stay_id,
-                category: NoteCategory::stored(&r.category, "stay_notes.category")?,
-                body: vault::open_opt(&key, Field::NoteBody, r.id, r.body_enc.as_deref())?
-                    .unwrap_or_default(),
-                created_at: r.created_at.into(),
-                created_by: r.created_by,
-            });
-        }
-        audit::record_alone(
-            &state.audit,
-            state.clock.now(),
-            &found.audit(&state.keys, &caller)?,
-            Event::new("read", 200)
-                .on("stay", id.0)
-                .fields(vec!["notes"]),
-        )
-        .await?;
+        let items = rows.iter().map(|r| stay_records::note_view(&key, r));
+        let items = items.collect::<Result<Vec<_>, _>>()?;
+        found.record_read(state, &caller, vec!["notes"]).await?;
         Ok(NoteList::page(
             items,
             next,
@@ -147,40 +124,9 @@ impl StayRecordsApi {
         id: Path<Uuid>,
         body: JsonBody<NewNote>,
     ) -> ApiResult<NoteCreated> {
-        let state = *state;
         let text = protected_text("body", &body.body, 10_000)?;
-        let found = sight::stay_in_full(state, &caller, id.0).await?;
-        let key = found.data_key(&state.keys)?;
-        let now = state.clock.now();
-        let note_id = Uuid::now_v7();
-        let txn = begin_write(&state.db).await?;
-        let row = stay_notes::ActiveModel {
-            id: Set(note_id),
-            stay_id: Set(id.0),
-            category: Set(body.category.as_str().to_owned()),
-            body_enc: Set(Some(vault::seal(&key, Field::NoteBody, note_id, &text))),
-            created_at: Set(now),
-            created_by: Set(caller.actor_id),
-        };
-        store::insert_record(
-            &txn,
-            &found.audit(&state.keys, &caller)?,
-            now,
-            row,
-            Event::new("note.created", 201)
-                .on("note", note_id)
-                .fields(vec!["category", "body"]),
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(NoteCreated::Created(Json(Note {
-            id: note_id,
-            stay_id: id.0,
-            category: body.category,
-            body: text,
-            created_at: now.into(),
-            created_by: caller.actor_id,
-        })))
+        let note = stay_records::add_note(*state, &caller, id.0, body.category, &text).await?;
+        Ok(NoteCreated::Created(Json(note)))
     }
 
     /// A stay's risk assessments, newest first (audited).
@@ -208,35 +154,11 @@ impl StayRecordsApi {
         let rows = store::risk_assessments(&state.db, id.0, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
-        let mut items = Vec::with_capacity(rows.len());
-        for r in rows {
-            items.push(RiskAssessment {
-                id: r.id,
-                stay_id: r.stay_id,
-                level: RiskLevel::stored(&r.level, "risk_assessments.level")?,
-                threats: vault::open_opt(&key, Field::RiskThreats, r.id, r.threats_enc.as_deref())?
-                    .unwrap_or_default(),
-                measures: vault::open_opt(
-                    &key,
-                    Field::RiskMeasures,
-                    r.id,
-                    r.measures_enc.as_deref(),
-                )?
-                .unwrap_or_default(),
-                next_review_on: r.next_review_on,
-                created_at: r.created_at.into(),
-                created_by: r.created_by,
-            });
-        }
-        audit::record_alone(
-            &state.audit,
-            state.clock.now(),
-            &found.audit(&state.keys, &caller)?,
-            Event::new("read", 200)
-                .on("stay", id.0)
-                .fields(vec!["riskAssessments"]),
-        )
-        .await?;
+        let items = rows.iter().map(|r| stay_records::risk_view(&key, r));
+        let items = items.collect::<Result<Vec<_>, _>>()?;
+        found
+            .record_read(state, &caller, vec!["riskAssessments"])
+            .await?;
         Ok(RiskAssessmentList::page(
             items,
             next,
@@ -258,45 +180,13 @@ impl StayRecordsApi {
         id: Path<Uuid>,
         body: JsonBody<NewRiskAssessment>,
     ) -> ApiResult<RiskCreated> {
-        let state = *state;
-        let threats = protected_text("threats", &body.threats, 10_000)?;
-        let measures = protected_text("measures", &body.measures, 10_000)?;
-        let found = sight::stay_in_full(state, &caller, id.0).await?;
-        let key = found.data_key(&state.keys)?;
-        let now = state.clock.now();
-        let rid = Uuid::now_v7();
-        let txn = begin_write(&state.db).await?;
-        let row = risk_assessments::ActiveModel {
-            id: Set(rid),
-            stay_id: Set(id.0),
-            level: Set(body.level.as_str().to_owned()),
-            threats_enc: Set(Some(vault::seal(&key, Field::RiskThreats, rid, &threats))),
-            measures_enc: Set(Some(vault::seal(&key, Field::RiskMeasures, rid, &measures))),
-            next_review_on: Set(body.next_review_on),
-            created_at: Set(now),
-            created_by: Set(caller.actor_id),
+        let texts = stay_records::RiskTexts {
+            threats: protected_text("threats", &body.threats, 10_000)?,
+            measures: protected_text("measures", &body.measures, 10_000)?,
         };
-        store::insert_record(
-            &txn,
-            &found.audit(&state.keys, &caller)?,
-            now,
-            row,
-            Event::new("risk_assessment.created", 201)
-                .on("risk_assessment", rid)
-                .fields(vec!["level", "threats", "measures", "nextReviewOn"]),
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(RiskCreated::Created(Json(RiskAssessment {
-            id: rid,
-            stay_id: id.0,
-            level: body.level,
-            threats,
-            measures,
-            next_review_on: body.next_review_on,
-            created_at: now.into(),
-            created_by: caller.actor_id,
-        })))
+        let assessment =
+            stay_records::add_risk_assessment(*state, &caller, id.0, &body, texts).await?;
+        Ok(RiskCreated::Created(Json(assessment)))
     }
 
     /// Stays whose latest risk assessment is due for review (review date
@@ -382,29 +272,11 @@ impl StayRecordsApi {
         let rows = store::activities(&state.db, id.0, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
-        let mut items = Vec::with_capacity(rows.len());
-        for a in rows {
-            items.push(Activity {
-                id: a.id,
-                stay_id: a.stay_id,
-                kind: ActivityKind::stored(&a.kind, "activities.kind")?,
-                title: vault::open_opt(&key, Field::ActivityTitle, a.id, a.title_enc.as_deref())?
-                    .unwrap_or_default(),
-                date: a.date,
-                public: a.public,
-                created_at: a.created_at.into(),
-                created_by: a.created_by,
-            });
-        }
-        audit::record_alone(
-            &state.audit,
-            state.clock.now(),
-            &found.audit(&state.keys, &caller)?,
-            Event::new("read", 200)
-                .on("stay", id.0)
-                .fields(vec!["activities"]),
-        )
-        .await?;
+        let items = rows.iter().map(|a| stay_records::activity_view(&key, a));
+        let items = items.collect::<Result<Vec<_>, _>>()?;
+        found
+            .record_read(state, &caller, vec!["activities"])
+            .await?;
         Ok(ActivityList::page(
             items,
             next,
@@ -426,45 +298,9 @@ impl StayRecordsApi {
         id: Path<Uuid>,
         body: JsonBody<NewActivity>,
     ) -> ApiResult<ActivityCreated> {
-        let state = *state;
         let title = protected_text("title", &body.title, 200)?;
-        let found = sight::stay_in_full(state, &caller, id.0).await?;
-        let key = found.data_key(&state.keys)?;
-        let ctx = found.audit(&state.keys, &caller)?;
-        let now = state.clock.now();
-        let aid = Uuid::now_v7();
-        let txn = begin_write(&state.db).await?;
-        let row = activities::ActiveModel {
-            id: Set(aid),
-            stay_id: Set(id.0),
-            kind: Set(body.kind.as_str().to_owned()),
-            // the plaintext column of earlier versions stays empty
-            title: Set(String::new()),
-            title_enc: Set(Some(vault::seal(&key, Field::ActivityTitle, aid, &title))),
-            date: Set(body.date),
-            public: Set(body.public),
-            created_at: Set(now),
-            created_by: Set(caller.actor_id),
-        };
-        store::insert_record(
-            &txn,
-            &ctx,
-            now,
-            row,
-            Event::new("activity.created", 201).on("activity", aid),
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(ActivityCreated::Created(Json(Activity {
-            id: aid,
-            stay_id: id.0,
-            kind: body.kind,
-            title,
-            date: body.date,
-            public: body.public,
-            created_at: now.into(),
-            created_by: caller.actor_id,
-        })))
+        let activity = stay_records::add_activity(*state, &caller, id.0, &body, title).await?;
+        Ok(ActivityCreated::Created(Json(activity)))
     }
 
     /// A stay's after-care check-ins, latest due first (audited).
@@ -492,28 +328,9 @@ impl StayRecordsApi {
         let rows = store::check_ins(&state.db, id.0, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
-        let mut items = Vec::with_capacity(rows.len());
-        for c in rows {
-            items.push(CheckIn {
-                id: c.id,
-                stay_id: c.stay_id,
-                due_on: c.due_on,
-                outcome: CheckInOutcome::stored_opt(c.outcome.as_deref(), "check_ins.outcome")?,
-                note: vault::open_opt(&key, Field::CheckInNote, c.id, c.note_enc.as_deref())?,
-                recorded_at: c.recorded_at.map(Into::into),
-                recorded_by: c.recorded_by,
-                version: c.version,
-            });
-        }
-        audit::record_alone(
-            &state.audit,
-            state.clock.now(),
-            &found.audit(&state.keys, &caller)?,
-            Event::new("read", 200)
-                .on("stay", id.0)
-                .fields(vec!["checkIns"]),
-        )
-        .await?;
+        let items = rows.iter().map(|c| stay_records::check_in_view(&key, c));
+        let items = items.collect::<Result<Vec<_>, _>>()?;
+        found.record_read(state, &caller, vec!["checkIns"]).await?;
         Ok(CheckInList::page(
             items,
             next,

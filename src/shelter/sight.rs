@@ -121,6 +121,22 @@ impl StayInSight {
         let key = self.data_key(keys)?;
         Ok(caller.audit.about_defender(self.defender.data_key_id, &key))
     }
+
+    /// Puts on record, before the data leaves, that `caller` read `fields`
+    /// of this stay (an audit event of its own).
+    pub async fn record_read(
+        &self,
+        state: &AppState,
+        caller: &Caller,
+        fields: Vec<&str>,
+    ) -> Result<(), ApiError> {
+        let event = audit::Event::new("read", 200)
+            .on("stay", self.stay.id)
+            .fields(fields);
+        let ctx = self.audit(&state.keys, caller)?;
+        audit::record_alone(&state.audit, state.clock.now(), &ctx, event).await?;
+        Ok(())
+    }
 }
 
 /// The context of this request's audit events about a defender (see

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    lifecycle,
     model::{Confidentiality, StayStatus, VisaStatus},
     sight::{self, StayInSight},
+    stay_changes::{self, check_dates, stay_texts, text_field, StayTexts},
     stay_intake, stay_status, store,
     vault::{self, Field},
     views::{
@@ -23,19 +23,15 @@ use super::{
 };
 use crate::{
     accounts::{self, access::Caller, model::Role},
-    audit::{self, Event},
     db::begin_write,
     entities::{stay_assignments, stays},
     http::etag,
     http::{
         body::JsonBody,
-        if_match_version,
         pagination::{paginate, PageRequest},
         problem::{ApiError, ApiResult, InvalidParam},
         Tag,
     },
-    text::parse_text,
-    versioned::Changes,
     AppState,
 };
 
@@ -185,13 +181,7 @@ async fn shown_details(
         )?,
         local_partner: open(Field::StayLocalPartner, &s.local_partner_enc)?,
     };
-    audit::record_alone(
-        &state.audit,
-        state.clock.now(),
-        &found.audit(&state.keys, caller)?,
-        Event::new("read", 200).on("stay", s.id).fields(read),
-    )
-    .await?;
+    found.record_read(state, caller, read).await?;
     Ok(Some(details))
 }
 
@@ -235,29 +225,20 @@ fn new_stay(body: &NewStay) -> Result<stay_intake::NewStay, ApiError> {
     })
 }
 
-fn text_field(
-    name: &str,
-    value: Option<&str>,
-    max: usize,
-    problems: &mut Vec<InvalidParam>,
-) -> Option<String> {
-    value.and_then(|v| match parse_text(v, max) {
-        Ok(v) => Some(v).filter(|v| !v.is_empty()),
-        Err(reason) => {
-            problems.push(InvalidParam::new(name, "invalid", reason));
-            None
-        }
+/// A status change as the API shows it, its reason opened.
+fn status_change_view(
+    key: &crate::crypto::DataKey,
+    r: &crate::entities::stay_status_changes::Model,
+) -> Result<StatusChange, ApiError> {
+    let reason = r.reason_enc.as_deref();
+    Ok(StatusChange {
+        id: r.id,
+        from: StayStatus::stored_opt(r.from_status.as_deref(), "stay_status_changes.from_status")?,
+        to: StayStatus::stored(&r.to_status, "stay_status_changes.to_status")?,
+        reason: vault::open_opt(key, Field::StatusChangeReason, r.id, reason)?,
+        changed_at: r.changed_at.into(),
+        changed_by: r.changed_by,
     })
-}
-
-fn check_dates(arrival: NaiveDate, departure: NaiveDate, problems: &mut Vec<InvalidParam>) {
-    if departure < arrival {
-        problems.push(InvalidParam::new(
-            "plannedDeparture",
-            "before_arrival",
-            "The planned departure is before the planned arrival.",
-        ));
-    }
 }
 
 fn assignment_view(a: stay_assignments::Model) -> Assignment {
@@ -380,47 +361,8 @@ impl StaysApi {
         body: JsonBody<StayUpdate>,
     ) -> ApiResult<StayResponse> {
         let state = *state;
-        let mut problems = Vec::new();
-        let texts = stay_texts(
-            body.intake_round.as_deref(),
-            body.referring_organisation.as_deref(),
-            body.local_partner.as_deref(),
-            body.accommodation_address.as_deref(),
-            &mut problems,
-        );
-        if !problems.is_empty() {
-            return Err(ApiError::invalid(problems));
-        }
-        let found = sight::stay_in_full(state, &caller, id.0).await?;
-        let s = &found.stay;
-        let expected = if_match_version(if_match.0.as_deref(), s.version)?;
-        if let Some(to) = body.confidentiality {
-            let from = Confidentiality::stored(&s.confidentiality, "stays.confidentiality")?;
-            lifecycle::check_confidentiality(
-                from,
-                to,
-                sight::is_coordinator(&caller),
-                caller.audit.has_reason(),
-            )
-            .map_err(stay_status::confidentiality_problem)?;
-        }
-        let arrival = body.planned_arrival.unwrap_or(s.planned_arrival);
-        let departure = body.planned_departure.unwrap_or(s.planned_departure);
-        check_dates(arrival, departure, &mut problems);
-        if !problems.is_empty() {
-            return Err(ApiError::invalid(problems));
-        }
-        let now = state.clock.now();
-        let key = found.data_key(&state.keys)?;
-        let changes = stay_changes(&body, texts, &key, s.id, arrival, departure);
-        let txn = begin_write(&state.db).await?;
-        let ctx = found.audit(&state.keys, &caller)?;
-        let stay = store::update_stay(&txn, &ctx, now, s, expected, changes).await?;
-        txn.commit().await?;
-        let updated = StayInSight {
-            stay: stay.unwrap_or_else(|| found.stay.clone()),
-            ..found
-        };
+        let updated =
+            stay_changes::update(state, &caller, id.0, if_match.0.as_deref(), &body).await?;
         let shown = shown_details(state, &caller, &updated).await?;
         Ok(StayResponse::Ok(
             Json(stay_view(&updated.stay, &updated.defender.codename, shown)?),
@@ -453,35 +395,12 @@ impl StaysApi {
             store::stay_status_changes(&state.db, id.0, page.after, page.fetch_limit()).await?;
         let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
-        let mut items = Vec::with_capacity(rows.len());
-        for r in rows {
-            items.push(StatusChange {
-                id: r.id,
-                from: StayStatus::stored_opt(
-                    r.from_status.as_deref(),
-                    "stay_status_changes.from_status",
-                )?,
-                to: StayStatus::stored(&r.to_status, "stay_status_changes.to_status")?,
-                reason: vault::open_opt(
-                    &key,
-                    Field::StatusChangeReason,
-                    r.id,
-                    r.reason_enc.as_deref(),
-                )?,
-                changed_at: r.changed_at.into(),
-                changed_by: r.changed_by,
-            });
-        }
+        let items = rows.iter().map(|r| status_change_view(&key, r));
+        let items = items.collect::<Result<Vec<_>, _>>()?;
         // the reasons are protected free text: their read is on record first
-        audit::record_alone(
-            &state.audit,
-            state.clock.now(),
-            &found.audit(&state.keys, &caller)?,
-            Event::new("read", 200)
-                .on("stay", id.0)
-                .fields(vec!["statusChanges"]),
-        )
-        .await?;
+        found
+            .record_read(&state, &caller, vec!["statusChanges"])
+            .await?;
         Ok(StatusChangeList::page(
             items,
             next,
@@ -633,126 +552,4 @@ impl StaysApi {
         txn.commit().await?;
         Ok(Unassigned::Done)
     }
-}
-
-/// The checked texts of a stay's PATCH.
-struct StayTexts {
-    intake_round: Option<String>,
-    referring: Option<String>,
-    partner: Option<String>,
-    address: Option<String>,
-}
-
-/// A stay's free texts in a body, each checked (every problem collected).
-fn stay_texts(
-    intake_round: Option<&str>,
-    referring: Option<&str>,
-    partner: Option<&str>,
-    address: Option<&str>,
-    problems: &mut Vec<InvalidParam>,
-) -> StayTexts {
-    StayTexts {
-        intake_round: text_field("intakeRound", intake_round, 40, problems),
-        referring: text_field("referringOrganisation", referring, 200, problems),
-        partner: text_field("localPartner", partner, 200, problems),
-        address: text_field("accommodationAddress", address, 500, problems),
-    }
-}
-
-/// A stay's PATCH as field changes, each under its wire name; the free text
-/// sealed under the defender's key.
-fn stay_changes(
-    body: &StayUpdate,
-    texts: StayTexts,
-    key: &crate::crypto::MasterKey,
-    id: Uuid,
-    arrival: chrono::NaiveDate,
-    departure: chrono::NaiveDate,
-) -> Changes<stays::Entity> {
-    let StayTexts {
-        intake_round,
-        referring,
-        partner,
-        address,
-    } = texts;
-    let mut changes = Changes::<stays::Entity>::new();
-    macro_rules! set {
-        ($present:expr, $col:expr, $value:expr, $name:literal) => {
-            if $present {
-                changes.set($name, $col, $value);
-            }
-        };
-    }
-    set!(
-        intake_round.is_some(),
-        stays::Column::IntakeRound,
-        intake_round.clone().unwrap_or_default(),
-        "intakeRound"
-    );
-    set!(
-        body.referring_organisation.is_some(),
-        stays::Column::ReferringOrganisationEnc,
-        vault::seal_opt(
-            key,
-            Field::StayReferringOrganisation,
-            id,
-            referring.as_deref()
-        ),
-        "referringOrganisation"
-    );
-    set!(
-        body.planned_arrival.is_some(),
-        stays::Column::PlannedArrival,
-        arrival,
-        "plannedArrival"
-    );
-    set!(
-        body.planned_departure.is_some(),
-        stays::Column::PlannedDeparture,
-        departure,
-        "plannedDeparture"
-    );
-    set!(
-        body.actual_arrival.is_some(),
-        stays::Column::ActualArrival,
-        body.actual_arrival,
-        "actualArrival"
-    );
-    set!(
-        body.actual_departure.is_some(),
-        stays::Column::ActualDeparture,
-        body.actual_departure,
-        "actualDeparture"
-    );
-    set!(
-        body.visa_status.is_some(),
-        stays::Column::VisaStatus,
-        body.visa_status.map(|v| v.as_str()).unwrap_or_default(),
-        "visaStatus"
-    );
-    set!(
-        body.insurance_arranged.is_some(),
-        stays::Column::InsuranceArranged,
-        body.insurance_arranged.unwrap_or_default(),
-        "insuranceArranged"
-    );
-    set!(
-        body.local_partner.is_some(),
-        stays::Column::LocalPartnerEnc,
-        vault::seal_opt(key, Field::StayLocalPartner, id, partner.as_deref()),
-        "localPartner"
-    );
-    set!(
-        body.confidentiality.is_some(),
-        stays::Column::Confidentiality,
-        body.confidentiality.map(|c| c.as_str()).unwrap_or_default(),
-        "confidentiality"
-    );
-    set!(
-        body.accommodation_address.is_some(),
-        stays::Column::AccommodationAddressEnc,
-        vault::seal_opt(key, Field::StayAddress, id, address.as_deref()),
-        "accommodationAddress"
-    );
-    changes
 }
