@@ -9,6 +9,7 @@ pub mod feed;
 pub mod feed_api;
 pub mod outbox;
 pub mod store;
+pub mod subscription_admin;
 pub mod subscriptions;
 pub mod subscriptions_api;
 pub mod views;

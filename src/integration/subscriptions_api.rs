@@ -1,21 +1,19 @@
 //! Webhook subscriptions (admin only) and their failed deliveries.
 
-use std::collections::BTreeMap;
-
 use poem::{web::Data, Request};
 use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
     ApiResponse, OpenApi,
 };
-use sea_orm::ActiveValue::Set;
 use uuid::Uuid;
 
 use super::{
     delivery::{FAILED, PENDING},
-    outbox::{last_seq, Actie, Kanaal},
+    outbox::{Actie, Kanaal},
     store,
-    subscriptions::{parse_callback_url, parse_channels, Channel},
+    subscription_admin::{self, find},
+    subscriptions::Channel,
     views::{
         CreatedSubscription, FailedDelivery, FailedDeliveryList, NewSubscription, QueuedDelivery,
         Subscription, SubscriptionChannel, SubscriptionList, SubscriptionUpdate,
@@ -23,19 +21,16 @@ use super::{
 };
 use crate::{
     accounts::access::Caller,
-    crypto,
     db::begin_write,
     entities::webhook_subscriptions,
     http::{
         body::JsonBody,
         etag, if_match_version,
         pagination::{paginate, PageRequest},
-        problem::{ApiError, ApiResult, InvalidParam},
+        problem::{ApiError, ApiResult},
         Tag,
     },
-    keyring::webhook_secret_aad,
     text::{stored_json, Corrupt},
-    versioned::Changes,
     AppState,
 };
 
@@ -102,38 +97,6 @@ fn subscription_view(m: webhook_subscriptions::Model) -> Result<Subscription, Ap
     })
 }
 
-fn checked_channels(
-    input: &[SubscriptionChannel],
-    problems: &mut Vec<InvalidParam>,
-) -> Result<String, ApiError> {
-    let pairs: Vec<(Kanaal, BTreeMap<String, String>)> = input
-        .iter()
-        .map(|c| (c.kanaal, c.filters.clone()))
-        .collect();
-    let channels = parse_channels(&pairs, "channels", problems);
-    // a list of plain strings always serialises; an error is still an error
-    serde_json::to_string(&channels).map_err(|_| ApiError::internal())
-}
-
-fn checked_url(state: &AppState, text: &str, problems: &mut Vec<InvalidParam>) -> String {
-    parse_callback_url(
-        text,
-        &state.config.webhooks.allowed_hosts,
-        &state.config.webhooks.private_networks,
-    )
-    .map_err(|reason| problems.push(InvalidParam::new("callbackUrl", "invalid", reason)))
-    .unwrap_or_default()
-}
-
-async fn find(
-    db: &impl sea_orm::ConnectionTrait,
-    id: Uuid,
-) -> Result<webhook_subscriptions::Model, ApiError> {
-    store::find_subscription(db, id)
-        .await?
-        .ok_or_else(ApiError::not_found)
-}
-
 pub struct SubscriptionsApi;
 
 #[OpenApi(tag = "Tag::Integration")]
@@ -182,46 +145,18 @@ impl SubscriptionsApi {
         caller: Data<&Caller>,
         body: JsonBody<NewSubscription>,
     ) -> ApiResult<SubscriptionCreated> {
-        let state = *state;
-        let mut problems = Vec::new();
-        let url = checked_url(state, &body.callback_url, &mut problems);
-        let channels = checked_channels(&body.channels, &mut problems)?;
-        if !problems.is_empty() {
-            return Err(ApiError::invalid(problems));
-        }
-        let now = state.clock.now();
-        let id = Uuid::now_v7();
-        let (secret, _) = crypto::new_token("whsec");
-        let sealed = state
-            .keys
-            .master
-            .encrypt(secret.as_bytes(), &webhook_secret_aad(id));
-        let txn = begin_write(&state.db).await?;
-        crate::keyring::fence(&txn, &state.keys).await?;
-        let from = last_seq(&txn).await?;
-        let row = webhook_subscriptions::ActiveModel {
-            id: Set(id),
-            callback_url: Set(url),
-            channels: Set(channels),
-            secret_enc: Set(sealed),
-            active: Set(true),
-            fanned_out_seq: Set(from),
-            created_by: Set(caller.actor_id),
-            version: Set(1),
-            created_at: Set(now),
-            updated_at: Set(now),
-        };
-        let m = store::insert_subscription(&txn, &caller.audit, now, row).await?;
-        txn.commit().await?;
+        let (m, secret) = subscription_admin::create(*state, &caller, &body).await?;
+        let location = crate::http::resource_url(
+            &state.config.public_url,
+            &format!("/subscriptions/{}", m.id),
+        );
         let tag = etag(m.version);
-        Ok(SubscriptionCreated::Created(
-            Json(CreatedSubscription {
-                subscription: subscription_view(m)?,
-                secret: secret.to_string(),
-            }),
-            crate::http::resource_url(&state.config.public_url, &format!("/subscriptions/{id}")),
-            tag,
-        ))
+        let subscription = subscription_view(m)?;
+        let created = CreatedSubscription {
+            subscription,
+            secret,
+        };
+        Ok(SubscriptionCreated::Created(Json(created), location, tag))
     }
 
     /// Show a subscription (never its secret).
@@ -257,44 +192,8 @@ impl SubscriptionsApi {
         if_match: Header<Option<String>>,
         body: JsonBody<SubscriptionUpdate>,
     ) -> ApiResult<SubscriptionResponse> {
-        let state = *state;
-        let mut problems = Vec::new();
-        let mut changes = Changes::<webhook_subscriptions::Entity>::new();
-        if let Some(u) = &body.callback_url {
-            let url = checked_url(state, u, &mut problems);
-            changes.set(
-                "callbackUrl",
-                webhook_subscriptions::Column::CallbackUrl,
-                url,
-            );
-        }
-        if let Some(c) = &body.channels {
-            let channels = checked_channels(c, &mut problems)?;
-            changes.set(
-                "channels",
-                webhook_subscriptions::Column::Channels,
-                channels,
-            );
-        }
-        if !problems.is_empty() {
-            return Err(ApiError::invalid(problems));
-        }
-        let now = state.clock.now();
-        let txn = begin_write(&state.db).await?;
-        let m = find(&txn, id.0).await?;
-        let expected = if_match_version(if_match.0.as_deref(), m.version)?;
-        if let Some(active) = body.active.filter(|a| *a != m.active) {
-            changes.set("active", webhook_subscriptions::Column::Active, active);
-            if active {
-                // events from now on, not the backlog of the pause
-                let from = last_seq(&txn).await?;
-                changes.also(webhook_subscriptions::Column::FannedOutSeq, from);
-            }
-        }
-        let m = store::update_subscription(&txn, &caller.audit, now, m.id, expected, changes)
-            .await?
-            .unwrap_or(m);
-        txn.commit().await?;
+        let m =
+            subscription_admin::update(*state, &caller, id.0, if_match.0.as_deref(), &body).await?;
         let tag = etag(m.version);
         Ok(SubscriptionResponse::Ok(Json(subscription_view(m)?), tag))
     }

@@ -1,0 +1,145 @@
+//! A webhook subscription made and changed as the handlers call it: the
+//! callback URL and channels checked (every problem at once), the signing
+//! secret made and sealed, and the row written with its audit event. A new
+//! or reactivated subscription starts from the events of now, not from the
+//! backlog.
+
+use std::collections::BTreeMap;
+
+use sea_orm::ActiveValue::Set;
+use uuid::Uuid;
+
+use super::{
+    outbox::{last_seq, Kanaal},
+    store,
+    subscriptions::{parse_callback_url, parse_channels},
+    views::{NewSubscription, SubscriptionChannel, SubscriptionUpdate},
+};
+use crate::{
+    accounts::access::Caller,
+    crypto,
+    db::begin_write,
+    entities::webhook_subscriptions,
+    http::{
+        if_match_version,
+        problem::{ApiError, InvalidParam},
+    },
+    keyring::webhook_secret_aad,
+    versioned::Changes,
+    AppState,
+};
+
+/// The channels of a body as stored (JSON), every problem collected.
+pub fn checked_channels(
+    input: &[SubscriptionChannel],
+    problems: &mut Vec<InvalidParam>,
+) -> Result<String, ApiError> {
+    let pairs: Vec<(Kanaal, BTreeMap<String, String>)> = input
+        .iter()
+        .map(|c| (c.kanaal, c.filters.clone()))
+        .collect();
+    let channels = parse_channels(&pairs, "channels", problems);
+    // a list of plain strings always serialises; an error is still an error
+    serde_json::to_string(&channels).map_err(|_| ApiError::internal())
+}
+
+/// A callback URL that passes the service's rules, every problem collected.
+pub fn checked_url(state: &AppState, text: &str, problems: &mut Vec<InvalidParam>) -> String {
+    parse_callback_url(
+        text,
+        &state.config.webhooks.allowed_hosts,
+        &state.config.webhooks.private_networks,
+    )
+    .map_err(|reason| problems.push(InvalidParam::new("callbackUrl", "invalid", reason)))
+    .unwrap_or_default()
+}
+
+/// Subscription `id`, or 404.
+pub async fn find(
+    db: &impl sea_orm::ConnectionTrait,
+    id: Uuid,
+) -> Result<webhook_subscriptions::Model, ApiError> {
+    store::find_subscription(db, id)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+/// Makes a subscription as `caller`; answers it and its signing secret,
+/// which is shown only this once.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    body: &NewSubscription,
+) -> Result<(webhook_subscriptions::Model, String), ApiError> {
+    let mut problems = Vec::new();
+    let url = checked_url(state, &body.callback_url, &mut problems);
+    let channels = checked_channels(&body.channels, &mut problems)?;
+    if !problems.is_empty() {
+        return Err(ApiError::invalid(problems));
+    }
+    let now = state.clock.now();
+    let id = Uuid::now_v7();
+    let (secret, _) = crypto::new_token("whsec");
+    let aad = webhook_secret_aad(id);
+    let sealed = state.keys.master.encrypt(secret.as_bytes(), &aad);
+    let txn = begin_write(&state.db).await?;
+    crate::keyring::fence(&txn, &state.keys).await?;
+    let from = last_seq(&txn).await?;
+    let row = webhook_subscriptions::ActiveModel {
+        id: Set(id),
+        callback_url: Set(url),
+        channels: Set(channels),
+        secret_enc: Set(sealed),
+        active: Set(true),
+        fanned_out_seq: Set(from),
+        created_by: Set(caller.actor_id),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let m = store::insert_subscription(&txn, &caller.audit, now, row).await?;
+    txn.commit().await?;
+    Ok((m, secret.to_string()))
+}
+
+/// Changes subscription `id` at the version `if_match` names, as `caller`.
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    if_match: Option<&str>,
+    body: &SubscriptionUpdate,
+) -> Result<webhook_subscriptions::Model, ApiError> {
+    use webhook_subscriptions::Column as C;
+    let mut problems = Vec::new();
+    let mut changes = Changes::<webhook_subscriptions::Entity>::new();
+    if let Some(u) = &body.callback_url {
+        changes.set(
+            "callbackUrl",
+            C::CallbackUrl,
+            checked_url(state, u, &mut problems),
+        );
+    }
+    if let Some(c) = &body.channels {
+        changes.set("channels", C::Channels, checked_channels(c, &mut problems)?);
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::invalid(problems));
+    }
+    let now = state.clock.now();
+    let txn = begin_write(&state.db).await?;
+    let m = find(&txn, id).await?;
+    let expected = if_match_version(if_match, m.version)?;
+    if let Some(active) = body.active.filter(|a| *a != m.active) {
+        changes.set("active", C::Active, active);
+        if active {
+            // events from now on, not the backlog of the pause
+            changes.also(C::FannedOutSeq, last_seq(&txn).await?);
+        }
+    }
+    let m = store::update_subscription(&txn, &caller.audit, now, m.id, expected, changes)
+        .await?
+        .unwrap_or(m);
+    txn.commit().await?;
+    Ok(m)
+}
