@@ -5,7 +5,7 @@ use poem::{handler, http::StatusCode, web::Data, IntoResponse, Response};
 use crate::{http::problem::Problem, AppState};
 
 #[handler]
-pub async fn live() -> Response {
+pub(crate) async fn live() -> Response {
     poem::web::Json(serde_json::json!({"status": "up"})).into_response()
 }
 
@@ -13,7 +13,7 @@ pub async fn live() -> Response {
 /// audit appender runs (without it no read of personal data can be
 /// recorded, so none may be served). The body shows the appender's queue.
 #[handler]
-pub async fn ready(state: Data<&AppState>) -> Response {
+pub(crate) async fn ready(state: Data<&AppState>) -> Response {
     let appender = state.audit.status();
     let verdict = match crate::db::readiness(&state.db).await {
         Err(reason) => Err(reason),

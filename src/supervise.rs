@@ -16,17 +16,17 @@ use std::{
 
 /// Whether a supervised task runs, and how often it was restarted.
 #[derive(Debug, Default)]
-pub struct Liveness {
+pub(crate) struct Liveness {
     running: AtomicBool,
     restarts: AtomicU64,
 }
 
 impl Liveness {
-    pub fn running(&self) -> bool {
+    pub(crate) fn running(&self) -> bool {
         self.running.load(Ordering::Acquire)
     }
 
-    pub fn restarts(&self) -> u64 {
+    pub(crate) fn restarts(&self) -> u64 {
         self.restarts.load(Ordering::Acquire)
     }
 }
@@ -35,7 +35,7 @@ impl Liveness {
 /// it after `pause`; a task that returns is done (its input has closed).
 /// `running` is true from the moment this returns, so a readiness probe
 /// right after start does not see a task that has not been polled yet.
-pub fn supervise<F, Fut>(
+pub(crate) fn supervise<F, Fut>(
     name: &'static str,
     pause: Duration,
     mut task: F,

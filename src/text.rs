@@ -68,7 +68,7 @@ impl std::fmt::Display for Corrupt {
 impl std::error::Error for Corrupt {}
 
 /// A stored JSON value read back; one that does not is `Corrupt`.
-pub fn stored_json<T: serde::de::DeserializeOwned>(
+pub(crate) fn stored_json<T: serde::de::DeserializeOwned>(
     text: &str,
     column: &'static str,
 ) -> Result<T, Corrupt> {
@@ -128,7 +128,7 @@ impl Email {
 /// ISO 3166-1 alpha-2 codes (officially assigned).
 const ISO_3166_ALPHA2: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
 
-pub fn parse_country(text: &str) -> Result<String, &'static str> {
+pub(crate) fn parse_country(text: &str) -> Result<String, &'static str> {
     let code = text.trim().to_ascii_uppercase();
     if code.len() == 2 && ISO_3166_ALPHA2.split(' ').any(|c| c == code) {
         Ok(code)
@@ -139,13 +139,13 @@ pub fn parse_country(text: &str) -> Result<String, &'static str> {
 
 /// The form of a legal name that the blind index covers: Unicode NFKC,
 /// case-folded, inner white space collapsed.
-pub fn normalized_name(name: &str) -> String {
+pub(crate) fn normalized_name(name: &str) -> String {
     let folded: String = name.nfkc().flat_map(char::to_lowercase).collect();
     folded.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Free text with a length limit and no control characters except new lines.
-pub fn parse_text(text: &str, max: usize) -> Result<String, String> {
+pub(crate) fn parse_text(text: &str, max: usize) -> Result<String, String> {
     let trimmed = text.trim();
     if trimmed.chars().count() > max {
         return Err(format!("must be at most {max} characters"));

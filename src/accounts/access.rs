@@ -24,7 +24,7 @@ use crate::{
 
 /// Who may call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Allow {
+pub(crate) enum Allow {
     /// No authentication (login).
     Public,
     /// Any signed-in staff member.
@@ -35,7 +35,7 @@ pub enum Allow {
 
 /// Operations still allowed while an account must first do something else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gate {
+pub(crate) enum Gate {
     /// Allowed while the password must be changed.
     PasswordChange,
     /// Allowed while TOTP enrolment is required.
@@ -43,7 +43,7 @@ pub enum Gate {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub struct Rule {
+pub(crate) struct Rule {
     pub operation: &'static str,
     pub allow: Allow,
     pub open_during: &'static [Gate],
@@ -79,7 +79,7 @@ const DESTRUCTION: &[Role] = &[
 ];
 const DESTRUCTION_REVIEWERS: &[Role] = &[Role::ShelterCoordinator, Role::ExchangeCoordinator];
 /// The Shelter City roles; to everyone else its routes do not exist.
-pub const SHELTER: &[Role] = &[Role::ShelterCoordinator, Role::ShelterCaseworker];
+pub(crate) const SHELTER: &[Role] = &[Role::ShelterCoordinator, Role::ShelterCaseworker];
 const COORDINATOR: &[Role] = &[Role::ShelterCoordinator];
 /// The exchange roles.
 const EXCHANGE: &[Role] = &[Role::ExchangeCoordinator, Role::ExchangeOfficer];
@@ -146,7 +146,7 @@ const fn hidden(operation: &'static str, roles: &'static [Role]) -> Rule {
 
 /// The permission of every operation in the spec. Row-level need to know
 /// (a caseworker's assigned stays) is decided in `shelter::sight`.
-pub const RULES: &[Rule] = &[
+pub(crate) const RULES: &[Rule] = &[
     public("createSession"),
     public("createEnrolment"),
     staff("deleteCurrentSession", BOTH_GATES),
@@ -261,14 +261,14 @@ pub const RULES: &[Rule] = &[
     roles("getDestructionReport", RECORDS),
 ];
 
-pub fn rule(operation: &str) -> Option<&'static Rule> {
+pub(crate) fn rule(operation: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.operation == operation)
 }
 
 /// The authenticated caller of an operation, for handlers: a staff member
 /// (with a session and roles) or an API client (with scopes).
 #[derive(Debug, Clone)]
-pub struct Caller {
+pub(crate) struct Caller {
     /// The staff member's or the API client's id.
     pub actor_id: Uuid,
     pub actor: Actor,
@@ -282,16 +282,16 @@ pub struct Caller {
 }
 
 impl Caller {
-    pub fn has(&self, role: Role) -> bool {
+    pub(crate) fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
 
-    pub fn has_scope(&self, scope: Scope) -> bool {
+    pub(crate) fn has_scope(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
     }
 
     /// Staff or client, as stored beside the actor id.
-    pub fn actor_kind(&self) -> ActorKind {
+    pub(crate) fn actor_kind(&self) -> ActorKind {
         match self.actor {
             Actor::Staff(_) => ActorKind::Staff,
             Actor::Client(_) => ActorKind::Client,
@@ -420,8 +420,8 @@ fn no_such_operation(path: &str) -> Response {
     }
 }
 
-pub const AUDIT_REASON_HEADER: &str = "x-audit-reason";
-pub const AUDIT_REASON_MAX: usize = crate::audit::reason::MAX_CHARS;
+pub(crate) const AUDIT_REASON_HEADER: &str = "x-audit-reason";
+pub(crate) const AUDIT_REASON_MAX: usize = crate::audit::reason::MAX_CHARS;
 
 /// The caller's `X-Audit-Reason`, read only once the caller is authenticated
 /// (an anonymous request's reason is never stored).
@@ -487,7 +487,7 @@ async fn deny_anonymous(state: &AppState, ctx: &Context, operation: &str) -> Res
 
 /// Operations that refuse a request without an `X-Audit-Reason` (the spec
 /// declares the header required on them).
-pub const REASON_REQUIRED: &[&str] = &["eraseDefender", "updateArchiveRecord"];
+pub(crate) const REASON_REQUIRED: &[&str] = &["eraseDefender", "updateArchiveRecord"];
 
 /// Checks what the handler does not see once the caller is authenticated:
 /// query keys the operation does not declare (a misspelt filter would
@@ -609,7 +609,7 @@ fn unknown_query_keys(req: &Request, operation: &str) -> Vec<InvalidParam> {
 }
 
 /// The guard in front of every operation.
-pub async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
+pub(crate) async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
     let Some(state) = req.data::<AppState>().cloned() else {
         return Ok(ApiError::internal().to_response());
     };

@@ -24,21 +24,21 @@ use super::model::Role;
 
 /// One account and its chain of issuers (nearest first).
 #[derive(Debug, Clone, Copy)]
-pub struct Person<'a> {
+pub(crate) struct Person<'a> {
     pub id: Uuid,
     pub chain: &'a [Uuid],
 }
 
 impl Person<'_> {
     /// Same account, or one made (directly or down a chain) by the other.
-    pub fn linked_to(&self, other: &Person<'_>) -> bool {
+    pub(crate) fn linked_to(&self, other: &Person<'_>) -> bool {
         self.id == other.id || self.chain.contains(&other.id) || other.chain.contains(&self.id)
     }
 }
 
 /// Why a grant may not be asked for or approved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Nobody asks a role for their own account.
     OwnAccount,
     /// The requester's credentials come from the grantee: it asks for itself.
@@ -52,7 +52,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn detail(self) -> &'static str {
+    pub(crate) fn detail(self) -> &'static str {
         match self {
             Refusal::OwnAccount => "Nobody asks for a role that needs a second person for their own account; another administrator asks, and a third person approves.",
             Refusal::RequesterMadeByGrantee => "This account was made (or its password reset) by the account it asks a role for, directly or through accounts that one made: that is asking for oneself.",
@@ -64,7 +64,7 @@ impl Refusal {
 }
 
 /// Whether `requester` may ask `role` for `grantee`.
-pub fn may_request(requester: &Person<'_>, grantee: &Person<'_>) -> Result<(), Refusal> {
+pub(crate) fn may_request(requester: &Person<'_>, grantee: &Person<'_>) -> Result<(), Refusal> {
     if requester.id == grantee.id {
         return Err(Refusal::OwnAccount);
     }
@@ -75,7 +75,7 @@ pub fn may_request(requester: &Person<'_>, grantee: &Person<'_>) -> Result<(), R
 }
 
 /// Who, besides its own programme's coordinator, decides a grant of `role`.
-pub fn deciders(role: Role) -> &'static [Role] {
+pub(crate) fn deciders(role: Role) -> &'static [Role] {
     match role {
         Role::ShelterCoordinator | Role::ShelterCaseworker => {
             &[Role::Admin, Role::ShelterCoordinator]
@@ -89,7 +89,7 @@ pub fn deciders(role: Role) -> &'static [Role] {
 
 /// Whether `approver`, holding `approver_roles`, may approve `role` for
 /// `grantee`, asked by `requester`.
-pub fn may_approve(
+pub(crate) fn may_approve(
     role: Role,
     approver: &Person<'_>,
     approver_roles: &[Role],

@@ -55,7 +55,7 @@ async fn check_second_person(
     .map_err(|r| four_eyes(r.detail()))
 }
 
-pub async fn decide(
+pub(crate) async fn decide(
     state: &AppState,
     caller: &Caller,
     id: Uuid,

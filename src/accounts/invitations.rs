@@ -34,7 +34,7 @@ fn code_hash(code: &str) -> String {
 
 /// Issues an invitation for `staff_id` (made by `by`; `None` on the command
 /// line), ending the account's earlier unused ones.
-pub async fn issue(
+pub(crate) async fn issue(
     db: &impl ConnectionTrait,
     staff_id: Uuid,
     by: Option<Uuid>,
@@ -59,7 +59,7 @@ pub async fn issue(
 }
 
 /// Ends the account's unused invitations (as if used now).
-pub async fn end_open(
+pub(crate) async fn end_open(
     db: &impl ConnectionTrait,
     staff_id: Uuid,
     now: DateTime<Utc>,
@@ -76,7 +76,7 @@ pub async fn end_open(
 /// The account a still valid invitation with this code is for, without
 /// using it (checked before any password is hashed: a wrong code costs no
 /// hashing work).
-pub async fn find_valid(
+pub(crate) async fn find_valid(
     db: &impl ConnectionTrait,
     code: &str,
     now: DateTime<Utc>,
@@ -92,7 +92,7 @@ pub async fn find_valid(
 /// Uses the invitation with this code, once: the account it is for, or
 /// `None` when the code is unknown, used or expired. Two racing uses: one
 /// wins (the update is conditional).
-pub async fn redeem(
+pub(crate) async fn redeem(
     db: &impl ConnectionTrait,
     code: &str,
     now: DateTime<Utc>,

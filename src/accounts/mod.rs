@@ -1,22 +1,22 @@
 //! Staff accounts, passwords, sessions, TOTP, roles, and `access`: who may do what.
 
-pub mod access;
-pub mod api;
+pub(crate) mod access;
+pub(crate) mod api;
 pub mod bootstrap;
-pub mod four_eyes;
-pub mod grant_decisions;
-pub mod grants_api;
-pub mod invitations;
+pub(crate) mod four_eyes;
+pub(crate) mod grant_decisions;
+pub(crate) mod grants_api;
+pub(crate) mod invitations;
 pub mod model;
 pub mod password;
-pub mod self_service;
-pub mod sign_in;
-pub mod staff_admin;
-pub mod staff_rules;
-pub mod store;
-pub mod throttle;
+pub(crate) mod self_service;
+pub(crate) mod sign_in;
+pub(crate) mod staff_admin;
+pub(crate) mod staff_rules;
+pub(crate) mod store;
+pub(crate) mod throttle;
 pub mod totp;
-pub mod views;
+pub(crate) mod views;
 
 use api::StaffApi;
 use grants_api::RoleGrantsApi;

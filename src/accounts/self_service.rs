@@ -495,7 +495,7 @@ impl SelfServiceApi {
     }
 }
 
-pub async fn hash_password(hasher: &Hasher, password: &str) -> Result<String, ApiError> {
+pub(crate) async fn hash_password(hasher: &Hasher, password: &str) -> Result<String, ApiError> {
     hasher
         .hash(password)
         .await

@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// What a caller signs in with.
-pub struct Credentials<'a> {
+pub(crate) struct Credentials<'a> {
     pub email: &'a str,
     pub password: &'a str,
     /// The one-time code, trimmed; `None` when not sent or empty.
@@ -28,7 +28,7 @@ pub struct Credentials<'a> {
 }
 
 /// A new session and its account.
-pub struct Signed {
+pub(crate) struct Signed {
     pub token: String,
     pub expires_at: DateTime<Utc>,
     pub account: staff::Model,
@@ -38,7 +38,7 @@ pub struct Signed {
 /// Why a sign-in failed, kept for the audit trail only: the caller gets the
 /// same answer for each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     UnknownAccount,
     WrongPassword,
     Inactive,
@@ -50,7 +50,7 @@ pub enum Failure {
 
 impl Failure {
     /// The audit action of the failure.
-    pub fn action(self) -> &'static str {
+    pub(crate) fn action(self) -> &'static str {
         match self {
             Self::UnknownAccount => "login.failed.unknown_account",
             Self::WrongPassword => "login.failed.wrong_password",
@@ -65,7 +65,7 @@ impl Failure {
 /// The verdict on an account (`Some(active)`, or none) and its password:
 /// whether an account is active is said only to the one who knows its
 /// password.
-pub fn judge(account_active: Option<bool>, password_ok: bool) -> Result<(), Failure> {
+pub(crate) fn judge(account_active: Option<bool>, password_ok: bool) -> Result<(), Failure> {
     match (account_active, password_ok) {
         (None, _) => Err(Failure::UnknownAccount),
         (Some(_), false) => Err(Failure::WrongPassword),
@@ -76,7 +76,7 @@ pub fn judge(account_active: Option<bool>, password_ok: bool) -> Result<(), Fail
 
 /// Signs a caller in: a session token, or the one answer for every failure
 /// (401), 429 while throttled, 503 while the hashing queue is full.
-pub async fn sign_in(
+pub(crate) async fn sign_in(
     state: &AppState,
     ctx: Context,
     credentials: Credentials<'_>,
@@ -182,13 +182,13 @@ pub async fn sign_in(
 /// The one answer to every failed sign-in: wrong password, unknown address,
 /// inactive account, missing or wrong one-time code. A correct password
 /// without its code must not be told apart from a wrong one.
-pub fn wrong_credentials() -> ApiError {
+pub(crate) fn wrong_credentials() -> ApiError {
     ApiError::typed(crate::http::problem::ProblemType::InvalidCredentials,
         "The e-mail address, password or one-time code is wrong, or the account cannot sign in. Accounts with a second factor send the current code as `totp`.",
     )
 }
 
-pub fn throttled(until: DateTime<Utc>, now: DateTime<Utc>) -> ApiError {
+pub(crate) fn throttled(until: DateTime<Utc>, now: DateTime<Utc>) -> ApiError {
     let seconds = (until - now).num_seconds().max(1) as u64;
     ApiError::typed(
         crate::http::problem::ProblemType::TooManyAttempts,
@@ -205,7 +205,7 @@ fn busy() -> ApiError {
     .with_retry_after(1)
 }
 
-pub fn client_ip(ctx: &Context) -> Option<std::net::IpAddr> {
+pub(crate) fn client_ip(ctx: &Context) -> Option<std::net::IpAddr> {
     ctx.client_ip.as_deref().and_then(|ip| ip.parse().ok())
 }
 
@@ -247,7 +247,7 @@ fn decrypt_totp(
 
 /// Accepts a code once: moves the account's last used step forward, only if
 /// no other request used this step first.
-pub async fn consume_totp(
+pub(crate) async fn consume_totp(
     db: &impl ConnectionTrait,
     state: &AppState,
     account: &staff::Model,

@@ -30,7 +30,7 @@ use crate::{
 };
 
 /// An account with its roles, or 404.
-pub async fn load(
+pub(crate) async fn load(
     txn: &DatabaseTransaction,
     id: Uuid,
 ) -> Result<(staff::Model, Vec<Role>), ApiError> {
@@ -49,7 +49,7 @@ async fn current(txn: &DatabaseTransaction, id: Uuid) -> Result<StaffAccount, Ap
 }
 
 /// Asks for each of `roles` for an account, as pending grants (audited).
-pub async fn request_grants(
+pub(crate) async fn request_grants(
     state: &AppState,
     txn: &DatabaseTransaction,
     caller: &Caller,
@@ -92,7 +92,7 @@ pub async fn request_grants(
 /// its invitation. The account gets an unusable random password: nobody
 /// signs in as it before the invitation is redeemed. Answers the account
 /// and the invitation (whose code goes to the staff member alone).
-pub async fn create(
+pub(crate) async fn create(
     state: &AppState,
     caller: &Caller,
     email: &Email,
@@ -138,7 +138,7 @@ pub async fn create(
 }
 
 /// A change of a staff account, parsed.
-pub struct Update<'a> {
+pub(crate) struct Update<'a> {
     pub name: Option<DisplayName>,
     pub roles: Option<&'a [Role]>,
     pub active: Option<bool>,
@@ -148,7 +148,7 @@ pub struct Update<'a> {
 /// active state, the roles given at once, and the roles asked for (pending
 /// grants, withdrawn when left out). Deactivating ends its sessions. The
 /// rules are `staff_rules::plan` and `keep_an_administrator`.
-pub async fn update(
+pub(crate) async fn update(
     state: &AppState,
     caller: &Caller,
     id: Uuid,

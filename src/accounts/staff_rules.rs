@@ -7,7 +7,7 @@ use super::model::Role;
 
 /// The account as it stands.
 #[derive(Debug, Clone, Copy)]
-pub struct Account<'a> {
+pub(crate) struct Account<'a> {
     pub active: bool,
     pub roles: &'a [Role],
     /// Roles asked for it that still wait for an approval.
@@ -16,7 +16,7 @@ pub struct Account<'a> {
 
 /// What the caller asks for.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Asked<'a> {
+pub(crate) struct Asked<'a> {
     /// The whole set of roles the account should hold (absent: unchanged).
     pub roles: Option<&'a [Role]>,
     pub active: Option<bool>,
@@ -24,7 +24,7 @@ pub struct Asked<'a> {
 
 /// What the change does to the account's roles and grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Roles that need a second person and that the account does not hold
     /// yet: asked for, not given.
     pub to_request: Vec<Role>,
@@ -40,7 +40,7 @@ pub struct Plan {
 
 /// Why a change is refused (each a 409).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     #[error("An administrator cannot remove its own admin role.")]
     OwnAdminRole,
     #[error("An administrator cannot deactivate its own account.")]
@@ -50,7 +50,7 @@ pub enum Refusal {
 }
 
 /// The roles asked for, each once, in order.
-pub fn sorted_roles(roles: &[Role]) -> Vec<Role> {
+pub(crate) fn sorted_roles(roles: &[Role]) -> Vec<Role> {
     let mut roles = roles.to_vec();
     roles.sort();
     roles.dedup();
@@ -59,7 +59,11 @@ pub fn sorted_roles(roles: &[Role]) -> Vec<Role> {
 
 /// Plans the change `asked` of `account`, made by the account itself when
 /// `by_itself`.
-pub fn plan(account: Account<'_>, asked: Asked<'_>, by_itself: bool) -> Result<Plan, Refusal> {
+pub(crate) fn plan(
+    account: Account<'_>,
+    asked: Asked<'_>,
+    by_itself: bool,
+) -> Result<Plan, Refusal> {
     let asked_roles = asked.roles.map(sorted_roles);
     let to_request: Vec<Role> = asked_roles
         .iter()
@@ -102,7 +106,7 @@ pub fn plan(account: Account<'_>, asked: Asked<'_>, by_itself: bool) -> Result<P
 
 /// Refuses a plan that leaves no active administrator (`active_admins` are
 /// counted before the change).
-pub fn keep_an_administrator(plan: &Plan, active_admins: u64) -> Result<(), Refusal> {
+pub(crate) fn keep_an_administrator(plan: &Plan, active_admins: u64) -> Result<(), Refusal> {
     if plan.loses_admin && active_admins <= 1 {
         Err(Refusal::LastAdmin)
     } else {

@@ -39,7 +39,10 @@ fn sorted_roles<'a>(
     Ok(roles)
 }
 
-pub async fn roles_of(db: &impl ConnectionTrait, staff_id: Uuid) -> Result<Vec<Role>, DbErr> {
+pub(crate) async fn roles_of(
+    db: &impl ConnectionTrait,
+    staff_id: Uuid,
+) -> Result<Vec<Role>, DbErr> {
     let rows = staff_roles::Entity::find()
         .filter(staff_roles::Column::StaffId.eq(staff_id))
         .all(db)
@@ -47,7 +50,7 @@ pub async fn roles_of(db: &impl ConnectionTrait, staff_id: Uuid) -> Result<Vec<R
     Ok(sorted_roles(rows.iter().map(|r| r.role.as_str()))?)
 }
 
-pub async fn roles_of_many(
+pub(crate) async fn roles_of_many(
     db: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, Vec<Role>>, DbErr> {
@@ -69,7 +72,7 @@ pub async fn roles_of_many(
     Ok(map)
 }
 
-pub async fn set_roles(
+pub(crate) async fn set_roles(
     db: &impl ConnectionTrait,
     staff_id: Uuid,
     roles: &[Role],
@@ -93,14 +96,14 @@ pub async fn set_roles(
     Ok(())
 }
 
-pub async fn staff_by_id(
+pub(crate) async fn staff_by_id(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<staff::Model>, DbErr> {
     staff::Entity::find_by_id(id).one(db).await
 }
 
-pub async fn staff_by_email_key(
+pub(crate) async fn staff_by_email_key(
     db: &impl ConnectionTrait,
     key: &str,
 ) -> Result<Option<staff::Model>, DbErr> {
@@ -110,11 +113,11 @@ pub async fn staff_by_email_key(
         .await
 }
 
-pub async fn any_staff(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
+pub(crate) async fn any_staff(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
     Ok(staff::Entity::find().limit(1).one(db).await?.is_some())
 }
 
-pub struct NewStaff<'a> {
+pub(crate) struct NewStaff<'a> {
     pub email: &'a str,
     pub email_key: String,
     pub display_name: &'a str,
@@ -125,7 +128,7 @@ pub struct NewStaff<'a> {
     pub issued_by: Option<Uuid>,
 }
 
-pub async fn insert_staff(
+pub(crate) async fn insert_staff(
     db: &impl ConnectionTrait,
     new: NewStaff<'_>,
     now: DateTime<Utc>,
@@ -155,7 +158,7 @@ pub async fn insert_staff(
 }
 
 /// Staff ids with filters, in creation order after `after`.
-pub async fn list_staff(
+pub(crate) async fn list_staff(
     db: &impl ConnectionTrait,
     role: Option<Role>,
     active: Option<bool>,
@@ -184,7 +187,7 @@ pub async fn list_staff(
 }
 
 /// How many active accounts hold the admin role.
-pub async fn active_admins(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+pub(crate) async fn active_admins(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
     staff::Entity::find()
         .filter(staff::Column::Active.eq(true))
         .filter(
@@ -204,7 +207,7 @@ pub async fn active_admins(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
 /// changed fields (the one versioned, audited write); `None` when nothing
 /// changes.
 #[tracing::instrument(skip_all)]
-pub async fn update_staff(
+pub(crate) async fn update_staff(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -228,10 +231,10 @@ pub async fn update_staff(
 // ---- API clients ----
 
 /// API keys start with this, so the guard knows which table to look in.
-pub const API_KEY_PREFIX: &str = "cdk_";
+pub(crate) const API_KEY_PREFIX: &str = "cdk_";
 
 /// Makes a new key for a client: the key (shown once) and its stored row.
-pub async fn create_client_key(
+pub(crate) async fn create_client_key(
     db: &impl ConnectionTrait,
     client_id: Uuid,
     now: DateTime<Utc>,
@@ -253,7 +256,7 @@ pub async fn create_client_key(
 
 /// The live client of an API key and its scopes: the key neither replaced
 /// past its overlap nor the client revoked or expired.
-pub async fn client_by_key(
+pub(crate) async fn client_by_key(
     db: &impl ConnectionTrait,
     key: &str,
     now: DateTime<Utc>,
@@ -288,7 +291,7 @@ pub async fn client_by_key(
 /// The account's oldest sessions end when it would have more than
 /// `CASEDESK_SESSIONS_PER_ACCOUNT`; its sessions that ended are removed
 /// (those of other accounts are left to housekeeping).
-pub async fn create_session(
+pub(crate) async fn create_session(
     db: &impl ConnectionTrait,
     staff_id: Uuid,
     now: DateTime<Utc>,
@@ -363,7 +366,7 @@ fn session_lookup_sql(backend: sea_orm::DbBackend) -> &'static str {
 }
 
 /// The live session of a token, with its active account and roles.
-pub async fn session_by_token(
+pub(crate) async fn session_by_token(
     db: &impl ConnectionTrait,
     token: &str,
     now: DateTime<Utc>,
@@ -403,7 +406,7 @@ pub async fn session_by_token(
     Ok(Some((session, account, roles)))
 }
 
-pub async fn touch_session(
+pub(crate) async fn touch_session(
     db: &impl ConnectionTrait,
     id: Uuid,
     now: DateTime<Utc>,
@@ -416,13 +419,13 @@ pub async fn touch_session(
     Ok(())
 }
 
-pub async fn delete_session(db: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
+pub(crate) async fn delete_session(db: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
     sessions::Entity::delete_by_id(id).exec(db).await?;
     Ok(())
 }
 
 /// Ends every session of an account, except `keep`.
-pub async fn delete_sessions_of(
+pub(crate) async fn delete_sessions_of(
     db: &impl ConnectionTrait,
     staff_id: Uuid,
     keep: Option<Uuid>,
@@ -441,10 +444,10 @@ pub async fn delete_sessions_of(
 // ---- login throttling ----
 
 /// The window in which failures count, and how long a lock lasts.
-pub const LOCK_WINDOW: TimeDelta = TimeDelta::minutes(15);
+pub(crate) const LOCK_WINDOW: TimeDelta = TimeDelta::minutes(15);
 
 /// Records a failure (or a reserved attempt) of `subject`; returns its id.
-pub async fn record_failure(
+pub(crate) async fn record_failure(
     db: &impl ConnectionTrait,
     subject: &str,
     now: DateTime<Utc>,
@@ -460,7 +463,7 @@ pub async fn record_failure(
     Ok(id)
 }
 
-pub async fn clear_failures(db: &impl ConnectionTrait, subject: &str) -> Result<(), DbErr> {
+pub(crate) async fn clear_failures(db: &impl ConnectionTrait, subject: &str) -> Result<(), DbErr> {
     login_failures::Entity::delete_many()
         .filter(login_failures::Column::Subject.eq(subject))
         .exec(db)
@@ -471,7 +474,7 @@ pub async fn clear_failures(db: &impl ConnectionTrait, subject: &str) -> Result<
 /// When `threshold` failures of `subject` fell within one window, the subject
 /// is locked for a window after the last of them (attempts while locked are
 /// not counted). Returns the time the lock ends, if locked now.
-pub async fn locked_until(
+pub(crate) async fn locked_until(
     db: &impl ConnectionTrait,
     subject: &str,
     threshold: u64,
@@ -495,7 +498,7 @@ pub async fn locked_until(
 }
 
 /// Whether the account-and-address `subject` signed in successfully since `since`.
-pub async fn is_known_address(
+pub(crate) async fn is_known_address(
     db: &impl ConnectionTrait,
     subject: &str,
     since: DateTime<Utc>,
@@ -509,7 +512,7 @@ pub async fn is_known_address(
 }
 
 /// Records a successful sign-in from the account-and-address `subject`.
-pub async fn remember_address(
+pub(crate) async fn remember_address(
     db: &impl ConnectionTrait,
     subject: &str,
     now: DateTime<Utc>,
@@ -530,13 +533,13 @@ pub async fn remember_address(
 
 /// How long a failure can still count towards a lock: housekeeping removes
 /// older ones.
-pub const FAILURES_KEPT: TimeDelta = TimeDelta::minutes(30);
+pub(crate) const FAILURES_KEPT: TimeDelta = TimeDelta::minutes(30);
 
 // ---- role grants (four eyes on the shelter roles) ----
 
 /// Records a role waiting for a second person's approval (once per account
 /// and role: a pending grant is not repeated).
-pub async fn request_grant(
+pub(crate) async fn request_grant(
     db: &impl ConnectionTrait,
     staff_id: Uuid,
     role: Role,
@@ -568,7 +571,7 @@ pub async fn request_grant(
 }
 
 /// The roles waiting for approval, per account.
-pub async fn pending_roles_of_many(
+pub(crate) async fn pending_roles_of_many(
     db: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, Vec<Role>>, DbErr> {
@@ -591,7 +594,10 @@ pub async fn pending_roles_of_many(
     Ok(map)
 }
 
-pub async fn pending_roles_of(db: &impl ConnectionTrait, id: Uuid) -> Result<Vec<Role>, DbErr> {
+pub(crate) async fn pending_roles_of(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Vec<Role>, DbErr> {
     Ok(pending_roles_of_many(db, &[id])
         .await?
         .remove(&id)
@@ -599,7 +605,7 @@ pub async fn pending_roles_of(db: &impl ConnectionTrait, id: Uuid) -> Result<Vec
 }
 
 /// Withdraws the pending grants of roles an account no longer asks for.
-pub async fn withdraw_pending(
+pub(crate) async fn withdraw_pending(
     db: &impl ConnectionTrait,
     staff_id: Uuid,
     keep: &[Role],
@@ -622,7 +628,7 @@ pub async fn withdraw_pending(
     Ok(())
 }
 
-pub async fn grant(
+pub(crate) async fn grant(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<role_grants::Model>, DbErr> {
@@ -630,7 +636,7 @@ pub async fn grant(
 }
 
 /// Grants by status, newest first, after `after`.
-pub async fn list_grants(
+pub(crate) async fn list_grants(
     db: &impl ConnectionTrait,
     status: Option<super::model::GrantStatus>,
     roles: &[Role],
@@ -652,7 +658,7 @@ pub async fn list_grants(
 }
 
 /// Decides a pending grant; false if it was no longer pending.
-pub async fn decide_grant(
+pub(crate) async fn decide_grant(
     db: &impl ConnectionTrait,
     id: Uuid,
     status: super::model::GrantStatus,
@@ -671,7 +677,11 @@ pub async fn decide_grant(
 }
 
 /// Adds one role to an account (if it does not hold it yet).
-pub async fn add_role(db: &impl ConnectionTrait, staff_id: Uuid, role: Role) -> Result<(), DbErr> {
+pub(crate) async fn add_role(
+    db: &impl ConnectionTrait,
+    staff_id: Uuid,
+    role: Role,
+) -> Result<(), DbErr> {
     if roles_of(db, staff_id).await?.contains(&role) {
         return Ok(());
     }
@@ -687,7 +697,10 @@ pub async fn add_role(db: &impl ConnectionTrait, staff_id: Uuid, role: Role) -> 
 /// Who issued an account's credentials, and who issued theirs, and so on:
 /// every account whose holder knew, or could have set, this account's
 /// password. (A cycle or a chain longer than 64 ends the walk.)
-pub async fn issuers_of(db: &impl ConnectionTrait, staff_id: Uuid) -> Result<Vec<Uuid>, DbErr> {
+pub(crate) async fn issuers_of(
+    db: &impl ConnectionTrait,
+    staff_id: Uuid,
+) -> Result<Vec<Uuid>, DbErr> {
     let mut chain = Vec::new();
     let mut next = staff_by_id(db, staff_id).await?.and_then(|s| s.issued_by);
     while let Some(id) = next {
@@ -701,7 +714,7 @@ pub async fn issuers_of(db: &impl ConnectionTrait, staff_id: Uuid) -> Result<Vec
 }
 
 /// Records who now holds an account's credentials (a password reset).
-pub async fn set_issued_by(
+pub(crate) async fn set_issued_by(
     db: &impl ConnectionTrait,
     staff_id: Uuid,
     by: Uuid,
@@ -718,7 +731,7 @@ pub async fn set_issued_by(
 /// used: a code is accepted once, even by two racing logins. `false` when
 /// the step was used already.
 #[tracing::instrument(skip_all)]
-pub async fn claim_totp_step(
+pub(crate) async fn claim_totp_step(
     db: &impl ConnectionTrait,
     id: Uuid,
     step: i64,

@@ -57,14 +57,14 @@ use crate::{config::Config, crypto, db::begin_write, entities::login_failures};
 
 /// Failures of one account from one address within the window before that
 /// address is locked out of that account.
-pub const PAIR_FAILURES: u64 = 5;
+pub(crate) const PAIR_FAILURES: u64 = 5;
 
 /// The lock that orders reservations across replicas (PostgreSQL; SQLite's
 /// write transaction is the lock).
 const RESERVATION_LOCK: crate::db::AdvisoryLock = crate::db::AdvisoryLock::SignInReservation;
 
 /// What an address is counted as: IPv4 as itself, IPv6 by its /64.
-pub fn address_key(addr: Option<IpAddr>) -> String {
+pub(crate) fn address_key(addr: Option<IpAddr>) -> String {
     match addr {
         None => "unknown".to_owned(),
         Some(IpAddr::V4(v4)) => v4.to_string(),
@@ -77,7 +77,7 @@ pub fn address_key(addr: Option<IpAddr>) -> String {
 /// The subjects an attempt is counted under. Account subjects are hashes,
 /// so that mistyped or unknown addresses are not stored.
 #[derive(Debug, Clone)]
-pub struct Subjects {
+pub(crate) struct Subjects {
     pub account: String,
     pub pair: String,
     pub address: String,
@@ -86,10 +86,10 @@ pub struct Subjects {
 }
 
 /// How long an address the account signed in from stays known.
-pub const KNOWN_FOR: chrono::TimeDelta = chrono::TimeDelta::days(90);
+pub(crate) const KNOWN_FOR: chrono::TimeDelta = chrono::TimeDelta::days(90);
 
 impl Subjects {
-    pub fn new(email: &str, addr: Option<IpAddr>) -> Self {
+    pub(crate) fn new(email: &str, addr: Option<IpAddr>) -> Self {
         let key = email_key(email);
         let address = address_key(addr);
         let account_hash = crypto::sha256_hex(key.as_bytes());
@@ -106,7 +106,7 @@ impl Subjects {
 }
 
 /// The outcome of a reservation.
-pub enum Admission {
+pub(crate) enum Admission {
     /// The attempt may be verified; it is already counted as a failure.
     Reserved(Reservation),
     /// Throttled until then: nothing is verified.
@@ -115,7 +115,7 @@ pub enum Admission {
 
 /// An attempt counted before it is verified.
 #[must_use = "a successful attempt releases its reservation"]
-pub struct Reservation {
+pub(crate) struct Reservation {
     ids: Vec<Uuid>,
     /// The account is at its ceiling: only a valid one-time code, checked
     /// first, lets this attempt on to the password.
@@ -125,7 +125,7 @@ pub struct Reservation {
 /// Checks the counters and counts the attempt, in one serialised
 /// transaction. `brings_code`: the attempt carries a one-time code, so it
 /// may try the ceiling's way through.
-pub async fn reserve(
+pub(crate) async fn reserve(
     db: &DatabaseConnection,
     subjects: &Subjects,
     config: &Config,
@@ -185,7 +185,7 @@ pub async fn reserve(
 /// owner has just proved who they are. The address's count stays, and so
 /// does the count of codes (the owner signing in must not give a guesser
 /// new tries); the address becomes known for [`KNOWN_FOR`].
-pub async fn succeeded(
+pub(crate) async fn succeeded(
     db: &impl ConnectionTrait,
     reservation: Reservation,
     subjects: &Subjects,
@@ -202,7 +202,7 @@ pub async fn succeeded(
 }
 
 /// A failed attempt keeps its reservation as the failure.
-pub fn failed(reservation: Reservation) {
+pub(crate) fn failed(reservation: Reservation) {
     drop(reservation.ids);
 }
 

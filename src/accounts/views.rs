@@ -106,7 +106,7 @@ crate::list_types!(
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 #[oai(deny_unknown_fields)]
-pub struct LoginRequest {
+pub(crate) struct LoginRequest {
     #[oai(validator(max_length = 254))]
     pub email: String,
     #[oai(validator(max_length = 1024))]
@@ -135,7 +135,7 @@ pub struct SessionCreated {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 #[oai(deny_unknown_fields)]
-pub struct NewStaffRequest {
+pub(crate) struct NewStaffRequest {
     pub email: EmailText,
     #[oai(validator(min_length = 1, max_length = 200))]
     pub display_name: String,
@@ -178,7 +178,7 @@ pub struct StaffCreated {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 #[oai(deny_unknown_fields)]
-pub struct EnrolmentRequest {
+pub(crate) struct EnrolmentRequest {
     /// The code from the invitation.
     #[oai(validator(min_length = 1, max_length = 100))]
     pub code: String,
@@ -190,7 +190,7 @@ pub struct EnrolmentRequest {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 #[oai(deny_unknown_fields)]
-pub struct StaffUpdate {
+pub(crate) struct StaffUpdate {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub display_name: Option<String>,
     #[oai(validator(min_items = 1, max_items = 8, unique_items))]
@@ -212,7 +212,7 @@ pub struct PasswordReset {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 #[oai(deny_unknown_fields)]
-pub struct PasswordChange {
+pub(crate) struct PasswordChange {
     #[oai(validator(max_length = 1024))]
     pub current_password: String,
     /// 12 to 128 characters, not one of the most common passwords.
@@ -236,7 +236,7 @@ pub struct TotpEnrolment {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 #[oai(deny_unknown_fields)]
-pub struct TotpCode {
+pub(crate) struct TotpCode {
     /// The six-digit code; spaces are ignored.
     #[oai(validator(min_length = 6, max_length = 16))]
     pub code: String,
@@ -246,7 +246,7 @@ pub struct TotpCode {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 #[oai(deny_unknown_fields)]
-pub struct TotpDeactivation {
+pub(crate) struct TotpDeactivation {
     #[oai(validator(max_length = 1024))]
     pub password: String,
     /// The six-digit code; spaces are ignored.

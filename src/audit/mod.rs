@@ -9,8 +9,8 @@ pub mod chain;
 pub mod checkpoints;
 pub mod export;
 pub mod prune;
-pub mod reason;
-pub mod store;
+pub(crate) mod reason;
+pub(crate) mod store;
 
 use std::{collections::HashMap, sync::Arc};
 

@@ -17,7 +17,7 @@ use super::chain::AuditKeys;
 use crate::crypto::DataKey;
 
 /// The longest reason a caller may give, in characters.
-pub const MAX_CHARS: usize = 500;
+pub(crate) const MAX_CHARS: usize = 500;
 
 const GENERAL: &str = "sealed:v1:k:";
 const DEFENDER: &str = "sealed:v1:d:";
@@ -35,7 +35,7 @@ enum Under {
 
 /// A caller's reason, in memory only until it is sealed into an event.
 #[derive(Clone)]
-pub struct Reason {
+pub(crate) struct Reason {
     text: Arc<Zeroizing<String>>,
     under: Under,
 }
@@ -47,7 +47,7 @@ impl std::fmt::Debug for Reason {
 }
 
 impl Reason {
-    pub fn new(text: String) -> Self {
+    pub(crate) fn new(text: String) -> Self {
         Self {
             text: Arc::new(Zeroizing::new(text)),
             under: Under::General,
@@ -55,7 +55,7 @@ impl Reason {
     }
 
     /// The same text, to be sealed under a defender's data key.
-    pub fn about_defender(&self, key_id: Uuid, key: &DataKey) -> Self {
+    pub(crate) fn about_defender(&self, key_id: Uuid, key: &DataKey) -> Self {
         Self {
             text: self.text.clone(),
             under: Under::Defender {
@@ -66,7 +66,7 @@ impl Reason {
     }
 
     /// The stored form of this reason in the event `event_id`.
-    pub fn seal(&self, keys: &AuditKeys, event_id: Uuid) -> String {
+    pub(crate) fn seal(&self, keys: &AuditKeys, event_id: Uuid) -> String {
         match &self.under {
             Under::General => format!(
                 "{GENERAL}{}",
@@ -82,14 +82,14 @@ impl Reason {
 }
 
 /// A stored reason, parsed.
-pub enum Stored<'a> {
+pub(crate) enum Stored<'a> {
     General(&'a str),
     Defender(Uuid, &'a str),
     /// Written before reasons were sealed.
     Plain(&'a str),
 }
 
-pub fn parse(stored: &str) -> Stored<'_> {
+pub(crate) fn parse(stored: &str) -> Stored<'_> {
     if let Some(rest) = stored.strip_prefix(GENERAL) {
         return Stored::General(rest);
     }
@@ -105,7 +105,7 @@ pub fn parse(stored: &str) -> Stored<'_> {
 }
 
 /// Opens a sealed reason with its key; `None` if it does not open.
-pub fn open(key: &DataKey, event_id: Uuid, sealed: &str) -> Option<String> {
+pub(crate) fn open(key: &DataKey, event_id: Uuid, sealed: &str) -> Option<String> {
     let bytes = key.decrypt(sealed, &aad(event_id)).ok()?;
     String::from_utf8(bytes.to_vec()).ok()
 }

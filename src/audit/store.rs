@@ -11,7 +11,7 @@ use crate::entities::{audit_checkpoints, audit_events, data_keys};
 
 /// Which events a listing covers; `None` is every value.
 #[derive(Debug, Default, Clone)]
-pub struct EventFilter {
+pub(crate) struct EventFilter {
     pub actor_id: Option<Uuid>,
     pub action: Option<String>,
     pub resource_type: Option<String>,
@@ -24,7 +24,7 @@ pub struct EventFilter {
 
 /// Up to `limit` events before `before_seq` (or from the head), newest first.
 #[tracing::instrument(skip_all)]
-pub async fn list_events(
+pub(crate) async fn list_events(
     db: &impl ConnectionTrait,
     f: &EventFilter,
     before_seq: Option<i64>,
@@ -59,7 +59,7 @@ pub async fn list_events(
 /// Up to `limit` checkpoints before `before_seq` (or from the newest),
 /// newest first.
 #[tracing::instrument(skip_all)]
-pub async fn list_checkpoints(
+pub(crate) async fn list_checkpoints(
     db: &impl ConnectionTrait,
     before_seq: Option<i64>,
     limit: u64,
@@ -77,7 +77,7 @@ pub async fn list_checkpoints(
 /// The wrapped data keys of these defenders that still exist (an erased
 /// defender's key is gone).
 #[tracing::instrument(skip_all)]
-pub async fn data_keys(
+pub(crate) async fn data_keys(
     db: &impl ConnectionTrait,
     ids: Vec<Uuid>,
 ) -> Result<Vec<data_keys::Model>, DbErr> {

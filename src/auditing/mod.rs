@@ -4,6 +4,6 @@
 
 mod api;
 
-pub use api::AuditApi;
+pub(crate) use api::AuditApi;
 
 crate::http::area_apis!(AuditApi);

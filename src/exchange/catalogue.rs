@@ -28,7 +28,7 @@ use crate::{
     AppState,
 };
 
-pub fn institution_view(m: institutions::Model) -> Result<Institution, ApiError> {
+pub(crate) fn institution_view(m: institutions::Model) -> Result<Institution, ApiError> {
     Ok(Institution {
         id: m.id,
         name: m.name,
@@ -56,7 +56,7 @@ fn quota_view(q: agreement_quotas::Model) -> Result<Quota, ApiError> {
     })
 }
 
-pub async fn agreement_view(
+pub(crate) async fn agreement_view(
     db: &impl ConnectionTrait,
     m: agreements::Model,
 ) -> Result<Agreement, ApiError> {
@@ -148,7 +148,7 @@ fn country(text: &str, problems: &mut Vec<InvalidParam>) -> String {
 }
 
 /// The row of a new institution, or every problem of its body at once.
-pub fn new_institution(
+pub(crate) fn new_institution(
     body: &NewInstitution,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<institutions::ActiveModel, Vec<InvalidParam>> {
@@ -180,7 +180,7 @@ pub fn new_institution(
 }
 
 /// Registers an institution as `caller`; its Erasmus code is unique (409).
-pub async fn register_institution(
+pub(crate) async fn register_institution(
     state: &AppState,
     caller: &Caller,
     body: &NewInstitution,
@@ -196,7 +196,7 @@ pub async fn register_institution(
 }
 
 /// The columns `body` changes, or every problem of it at once.
-pub fn institution_changes(
+pub(crate) fn institution_changes(
     body: &InstitutionUpdate,
 ) -> Result<Changes<institutions::Entity>, Vec<InvalidParam>> {
     use institutions::Column as C;
@@ -236,7 +236,7 @@ pub fn institution_changes(
 }
 
 /// Changes institution `id` at the version `if_match` names, as `caller`.
-pub async fn update_institution(
+pub(crate) async fn update_institution(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
@@ -261,7 +261,7 @@ pub async fn update_institution(
 const BEFORE_FROM: &str = "An agreement cannot end before it starts.";
 
 /// Makes an agreement with its quotas, as `caller`; its partner exists.
-pub async fn make_agreement(
+pub(crate) async fn make_agreement(
     state: &AppState,
     caller: &Caller,
     body: &NewAgreement,
@@ -304,7 +304,7 @@ pub async fn make_agreement(
 }
 
 /// The columns `body` changes in `current`, or every problem at once.
-pub fn agreement_changes(
+pub(crate) fn agreement_changes(
     body: &AgreementUpdate,
     current: &agreements::Model,
 ) -> Result<Changes<agreements::Entity>, Vec<InvalidParam>> {
@@ -343,7 +343,7 @@ pub fn agreement_changes(
 
 /// Changes agreement `id` at the version `if_match` names, as `caller`;
 /// `quotas`, when given, replaces them all.
-pub async fn update_agreement(
+pub(crate) async fn update_agreement(
     state: &AppState,
     caller: &Caller,
     id: Uuid,

@@ -6,24 +6,24 @@ use crate::{
     integration::outbox::{Actie, Kanaal, Notification},
 };
 
-pub fn institution(actie: Actie, m: &institutions::Model) -> Notification {
+pub(crate) fn institution(actie: Actie, m: &institutions::Model) -> Notification {
     Notification::new(Kanaal::Institutions, actie, m.id)
         .with("kind", &m.kind)
         .with("country", &m.country)
         .with("sisterCity", m.sister_city)
 }
 
-pub fn agreement(actie: Actie, m: &agreements::Model) -> Notification {
+pub(crate) fn agreement(actie: Actie, m: &agreements::Model) -> Notification {
     Notification::new(Kanaal::Agreements, actie, m.id)
         .with("programme", &m.programme)
         .with("status", &m.status)
 }
 
-pub fn participant(actie: Actie, m: &participants::Model) -> Notification {
+pub(crate) fn participant(actie: Actie, m: &participants::Model) -> Notification {
     Notification::new(Kanaal::Participants, actie, m.id).with("educationLevel", &m.education_level)
 }
 
-pub fn placement(actie: Actie, m: &placements::Model) -> Notification {
+pub(crate) fn placement(actie: Actie, m: &placements::Model) -> Notification {
     let n = Notification::new(Kanaal::Placements, actie, m.id)
         .with("status", &m.status)
         .with("direction", &m.direction)
@@ -38,7 +38,7 @@ pub fn placement(actie: Actie, m: &placements::Model) -> Notification {
 }
 
 /// A placement's status change, with its new status.
-pub fn placement_status(m: &placements::Model, to: &str) -> Notification {
+pub(crate) fn placement_status(m: &placements::Model, to: &str) -> Notification {
     let mut n = placement(Actie::StatusChange, m);
     n.kenmerken.insert("status".to_owned(), to.to_owned());
     n

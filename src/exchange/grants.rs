@@ -43,7 +43,7 @@ pub struct TravelBand {
 /// The rates of one table version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Rates {
+pub(crate) struct Rates {
     pub country_groups: Vec<CountryGroup>,
     pub travel_bands: Vec<TravelBand>,
     pub inclusion_top_up_monthly_cents: i64,
@@ -75,7 +75,7 @@ pub struct Grant {
 }
 
 /// Checks a table's rates; every problem is reported.
-pub fn check_rates(rates: &Rates, problems: &mut Vec<InvalidParam>) {
+pub(crate) fn check_rates(rates: &Rates, problems: &mut Vec<InvalidParam>) {
     let mut seen: Vec<&str> = Vec::new();
     for (g, group) in rates.country_groups.iter().enumerate() {
         for (c, country) in group.countries.iter().enumerate() {
@@ -124,7 +124,7 @@ pub fn check_rates(rates: &Rates, problems: &mut Vec<InvalidParam>) {
 }
 
 /// What a grant is computed from.
-pub struct GrantInput<'a> {
+pub(crate) struct GrantInput<'a> {
     pub rate_table_id: Uuid,
     pub rate_table_version: i32,
     pub rates: &'a Rates,
@@ -137,7 +137,7 @@ pub struct GrantInput<'a> {
 }
 
 /// The grant, or `None` when the table has no rate for the destination.
-pub fn compute(input: &GrantInput<'_>) -> Option<Grant> {
+pub(crate) fn compute(input: &GrantInput<'_>) -> Option<Grant> {
     let group = input.rates.country_groups.iter().find(|g| {
         g.countries
             .iter()

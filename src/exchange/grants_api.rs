@@ -50,7 +50,7 @@ pub struct GrantRateTable {
 
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewGrantRateTable {
+pub(crate) struct NewGrantRateTable {
     pub valid_from: NaiveDate,
     #[oai(validator(max_items = 50))]
     pub country_groups: Vec<CountryGroup>,

@@ -1,21 +1,21 @@
 //! International exchange: institutions, agreements and quotas, participants,
 //! placements and their lifecycle.
 
-pub mod catalogue;
-pub mod catalogue_api;
-pub mod events;
-pub mod grants;
-pub mod grants_api;
-pub mod model;
-pub mod participant_changes;
-pub mod participants_api;
-pub mod placement_intake;
-pub mod placement_rules;
-pub mod placement_status;
-pub mod placements_api;
-pub mod retention;
-pub mod store;
-pub mod views;
+pub(crate) mod catalogue;
+pub(crate) mod catalogue_api;
+pub(crate) mod events;
+pub(crate) mod grants;
+pub(crate) mod grants_api;
+pub(crate) mod model;
+pub(crate) mod participant_changes;
+pub(crate) mod participants_api;
+pub(crate) mod placement_intake;
+pub(crate) mod placement_rules;
+pub(crate) mod placement_status;
+pub(crate) mod placements_api;
+pub(crate) mod retention;
+pub(crate) mod store;
+pub(crate) mod views;
 
 use catalogue_api::CatalogueApi;
 use grants_api::GrantRatesApi;

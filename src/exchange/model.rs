@@ -72,7 +72,7 @@ impl PlacementStatus {
 }
 
 /// The complete placement graph of PRODUCT.md.
-pub fn allowed_targets(from: PlacementStatus) -> &'static [PlacementStatus] {
+pub(crate) fn allowed_targets(from: PlacementStatus) -> &'static [PlacementStatus] {
     use PlacementStatus::*;
     match from {
         Applied => &[Nominated, Rejected, Withdrawn],
@@ -89,7 +89,7 @@ pub fn allowed_targets(from: PlacementStatus) -> &'static [PlacementStatus] {
 /// An Erasmus institution code such as `NL AMSTERD01` or `D  BERLIN01`:
 /// a country prefix of 1-3 letters, spaces to column 4, 2-8 letters (or `-`)
 /// and two digits. Stored upper-case.
-pub fn parse_erasmus_code(text: &str) -> Result<String, &'static str> {
+pub(crate) fn parse_erasmus_code(text: &str) -> Result<String, &'static str> {
     let code = text.trim().to_ascii_uppercase();
     let bad = "must be an Erasmus code such as NL AMSTERD01";
     // every byte index below is a character index only for ASCII text
@@ -113,12 +113,12 @@ pub fn parse_erasmus_code(text: &str) -> Result<String, &'static str> {
 }
 
 /// The search key of a learner's name: NFKC, case-folded, spaces collapsed.
-pub fn name_key(given: &str, family: &str) -> String {
+pub(crate) fn name_key(given: &str, family: &str) -> String {
     crate::text::normalized_name(&format!("{given} {family}"))
 }
 
 /// Statuses from which the grant no longer changes.
-pub const GRANT_FROZEN: &[PlacementStatus] = &[
+pub(crate) const GRANT_FROZEN: &[PlacementStatus] = &[
     PlacementStatus::InProgress,
     PlacementStatus::Interrupted,
     PlacementStatus::Completed,

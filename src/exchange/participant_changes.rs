@@ -31,7 +31,7 @@ use crate::{
 
 /// A participant's fields to change, parsed; `None` leaves a field alone.
 #[derive(Debug, Default)]
-pub struct Update {
+pub(crate) struct Update {
     pub given_name: Option<String>,
     pub family_name: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
@@ -45,7 +45,10 @@ pub struct Update {
 
 /// The columns `update` changes in `current` (the name's search key with
 /// either part of the name).
-pub fn changes(update: Update, current: &participants::Model) -> Changes<participants::Entity> {
+pub(crate) fn changes(
+    update: Update,
+    current: &participants::Model,
+) -> Changes<participants::Entity> {
     use participants::Column as C;
     let mut changes = Changes::new();
     if update.given_name.is_some() || update.family_name.is_some() {
@@ -92,7 +95,7 @@ pub fn changes(update: Update, current: &participants::Model) -> Changes<partici
 }
 
 /// A participant's PATCH body parsed, every problem at once.
-pub fn parse_update(body: &ParticipantUpdate) -> Result<Update, ApiError> {
+pub(crate) fn parse_update(body: &ParticipantUpdate) -> Result<Update, ApiError> {
     let mut problems = Vec::new();
     let mut text = |field: &str, value: &Option<String>| {
         value.as_deref().map(|v| name(field, v, &mut problems))
@@ -144,7 +147,7 @@ fn name(field: &str, value: &str, problems: &mut Vec<InvalidParam>) -> String {
 }
 
 /// Every problem of a new participant's body at once, or their row.
-pub fn new_participant(
+pub(crate) fn new_participant(
     body: &NewParticipant,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<participants::ActiveModel, Vec<InvalidParam>> {
@@ -181,7 +184,7 @@ pub fn new_participant(
 }
 
 /// Registers a participant as `caller`; their home institution exists.
-pub async fn register(
+pub(crate) async fn register(
     state: &AppState,
     caller: &Caller,
     body: &NewParticipant,
@@ -203,7 +206,7 @@ pub async fn register(
 
 /// Applies `update` to participant `id` at the version `if_match` names;
 /// answers the participant as it now stands.
-pub async fn update(
+pub(crate) async fn update(
     state: &AppState,
     caller: &Caller,
     id: Uuid,

@@ -46,7 +46,7 @@ pub enum ParticipantSearchResponse {
     Ok(Json<ParticipantSearchResult>),
 }
 
-pub fn participant_view(m: participants::Model) -> Result<Participant, ApiError> {
+pub(crate) fn participant_view(m: participants::Model) -> Result<Participant, ApiError> {
     Ok(Participant {
         id: m.id,
         given_name: m.given_name,

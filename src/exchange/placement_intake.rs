@@ -41,7 +41,7 @@ fn funding(text: &str, problems: &mut Vec<InvalidParam>) -> Option<String> {
 
 /// Every problem of a new placement's body that needs no database, and
 /// its funding programme as stored.
-pub fn new_problems(body: &NewPlacement) -> (Vec<InvalidParam>, Option<String>) {
+pub(crate) fn new_problems(body: &NewPlacement) -> (Vec<InvalidParam>, Option<String>) {
     let mut problems = Vec::new();
     if body.planned_end < body.planned_start {
         problems.push(InvalidParam::new(
@@ -65,7 +65,7 @@ pub fn new_problems(body: &NewPlacement) -> (Vec<InvalidParam>, Option<String>) 
 }
 
 /// Creates a placement, `applied`, as `caller`.
-pub async fn open(
+pub(crate) async fn open(
     state: &AppState,
     caller: &Caller,
     body: &NewPlacement,
@@ -97,7 +97,7 @@ pub async fn open(
 }
 
 /// The columns `body` changes in `current`, or every problem at once.
-pub fn changes(
+pub(crate) fn changes(
     body: &PlacementUpdate,
     current: &placements::Model,
 ) -> Result<Changes<placements::Entity>, Vec<InvalidParam>> {
@@ -147,7 +147,7 @@ pub fn changes(
 }
 
 /// Changes placement `id` at the version `if_match` names, as `caller`.
-pub async fn update(
+pub(crate) async fn update(
     state: &AppState,
     caller: &Caller,
     id: Uuid,

@@ -10,7 +10,7 @@ use super::model::{allowed_targets, Direction, EducationLevel, PlacementStatus};
 
 /// Why a status change is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Only an exchange coordinator accepts over quota.
     CoordinatorOnly,
     /// Accepting over quota needs a reason.
@@ -42,7 +42,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// The body field the refusal is about, if one.
-    pub fn field(&self) -> Option<&'static str> {
+    pub(crate) fn field(&self) -> Option<&'static str> {
         match self {
             Self::ReasonRequired => Some("reason"),
             Self::Future { field, .. } | Self::NotApplicable { field } => Some(field),
@@ -53,7 +53,7 @@ impl Refusal {
     }
 
     /// The `invalidParams` code of a refusal about a field.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             Self::ReasonRequired | Self::StartRequired { .. } => "required",
             Self::Future { .. } => "future",
@@ -66,7 +66,7 @@ impl Refusal {
     }
 
     /// What the caller is told.
-    pub fn detail(&self) -> String {
+    pub(crate) fn detail(&self) -> String {
         match self {
             Self::CoordinatorOnly => "Only an exchange coordinator may accept over quota.".to_owned(),
             Self::ReasonRequired => "Overriding a quota needs a reason.".to_owned(),
@@ -111,7 +111,7 @@ impl Refusal {
 }
 
 /// Whether the caller may ask to accept over quota: a coordinator, with a reason.
-pub fn may_override(
+pub(crate) fn may_override(
     override_quota: bool,
     is_coordinator: bool,
     has_reason: bool,
@@ -125,7 +125,7 @@ pub fn may_override(
 }
 
 /// Whether a placement may move from `from` to `to`.
-pub fn transition(from: PlacementStatus, to: PlacementStatus) -> Result<(), Refusal> {
+pub(crate) fn transition(from: PlacementStatus, to: PlacementStatus) -> Result<(), Refusal> {
     if allowed_targets(from).contains(&to) {
         Ok(())
     } else {
@@ -135,7 +135,7 @@ pub fn transition(from: PlacementStatus, to: PlacementStatus) -> Result<(), Refu
 
 /// An acceptance against a quota of `quota` places with `taken` taken:
 /// whether it goes over (allowed only with `override_quota`).
-pub fn over_quota(
+pub(crate) fn over_quota(
     direction: Direction,
     level: EducationLevel,
     quota: i64,
@@ -156,7 +156,7 @@ pub fn over_quota(
 
 /// A placement's days as they stand.
 #[derive(Debug, Clone, Copy)]
-pub struct Days {
+pub(crate) struct Days {
     pub planned_start: NaiveDate,
     pub actual_start: Option<NaiveDate>,
     pub actual_end: Option<NaiveDate>,
@@ -167,7 +167,7 @@ pub struct Days {
 /// which must be said when before the planned start), an end when a started
 /// one ends (today or the day said, not before its start). Days said for a
 /// move that records none, or after today, are refused.
-pub fn actual_dates(
+pub(crate) fn actual_dates(
     days: Days,
     to: PlacementStatus,
     said_start: Option<NaiveDate>,

@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// A status change, parsed.
-pub struct StatusChange {
+pub(crate) struct StatusChange {
     pub to: PlacementStatus,
     pub reason: Option<String>,
     pub override_quota: bool,
@@ -31,7 +31,7 @@ pub struct StatusChange {
 /// Moves placement `id` to `change.to`, counting its agreement's quota for
 /// an acceptance one acceptance at a time. Answers the placement and the
 /// status change as stored.
-pub async fn change(
+pub(crate) async fn change(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
@@ -112,7 +112,7 @@ pub async fn change(
 }
 
 /// A refusal as the problem the API answers.
-pub fn problem(r: Refusal) -> ApiError {
+pub(crate) fn problem(r: Refusal) -> ApiError {
     let kind = match r {
         Refusal::CoordinatorOnly => ProblemType::CoordinatorOnly,
         Refusal::Illegal { .. } => ProblemType::IllegalTransition,

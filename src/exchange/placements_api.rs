@@ -60,7 +60,7 @@ pub enum PlacementStatusChanged {
 
 /// The placement as the API shows it. A stored grant that does not read
 /// back is an internal error, never a placement without a grant.
-pub fn placement_view(m: placements::Model) -> Result<Placement, ApiError> {
+pub(crate) fn placement_view(m: placements::Model) -> Result<Placement, ApiError> {
     let status = PlacementStatus::stored(&m.status, "placements.status")?;
     let grant = match m.grant_json.as_deref() {
         None => None,

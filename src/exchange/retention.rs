@@ -49,7 +49,7 @@ fn final_outcome(status: PlacementStatus) -> Option<&'static str> {
 /// destruction locks the participant and then deletes each placement; a
 /// placement's status change calls this before it writes the placement, so
 /// the two never wait for each other in a circle.
-pub async fn lock(
+pub(crate) async fn lock(
     txn: &DatabaseTransaction,
     participant_id: Uuid,
 ) -> Result<Option<participants::Model>, DbErr> {
@@ -64,7 +64,7 @@ pub async fn lock(
 /// `None` when there is no such participant. Locks the participant's row
 /// ([`lock`]), so two changes to one participant's placements write the
 /// index one after the other.
-pub async fn container(
+pub(crate) async fn container(
     txn: &DatabaseTransaction,
     participant_id: Uuid,
 ) -> Result<Option<Container>, DbErr> {
@@ -127,7 +127,7 @@ async fn reached_on(
 
 /// Writes the archive index of a participant and their placements as they
 /// now stand.
-pub async fn sync(
+pub(crate) async fn sync(
     txn: &DatabaseTransaction,
     now: DateTime<Utc>,
     participant_id: Uuid,
@@ -139,7 +139,7 @@ pub async fn sync(
 }
 
 /// The participant a placement belongs to.
-pub async fn participant_of(
+pub(crate) async fn participant_of(
     db: &impl ConnectionTrait,
     placement_id: Uuid,
 ) -> Result<Option<Uuid>, DbErr> {
@@ -152,7 +152,7 @@ pub async fn participant_of(
 }
 
 /// A page of participant ids after `after` (building the index in full).
-pub async fn ids(
+pub(crate) async fn ids(
     db: &impl ConnectionTrait,
     after: Option<Uuid>,
     limit: u64,
@@ -161,7 +161,7 @@ pub async fn ids(
 }
 
 /// Destroys a participant and every placement they still have.
-pub async fn destroy(
+pub(crate) async fn destroy(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -171,7 +171,7 @@ pub async fn destroy(
 }
 
 /// Destroys one placement (its participant stays).
-pub async fn destroy_placement(
+pub(crate) async fn destroy_placement(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -182,7 +182,8 @@ pub async fn destroy_placement(
 
 /// The tables a destruction writes: their old row versions are purged
 /// after it (SQLite's WAL checkpoint, PostgreSQL's VACUUM).
-pub const DESTROYED_TABLES: &[&str] = &["participants", "placements", "placement_status_changes"];
+pub(crate) const DESTROYED_TABLES: &[&str] =
+    &["participants", "placements", "placement_status_changes"];
 
 #[cfg(test)]
 mod tests {

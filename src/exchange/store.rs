@@ -15,27 +15,27 @@ mod destruction;
 mod grant_rates;
 mod participants;
 mod placements;
-pub use catalogue::{
+pub(crate) use catalogue::{
     find_agreement, find_institution, insert_agreement, insert_institution, list_agreements,
-    list_institutions, quotas, replace_quotas, update_agreement, update_institution,
-    AgreementFilter, InstitutionFilter, NewQuota,
+    list_institutions, quotas, update_agreement, update_institution, AgreementFilter,
+    InstitutionFilter, NewQuota,
 };
-pub use destruction::{destroy_participant, destroy_placement};
-pub use grant_rates::{
+pub(crate) use destruction::{destroy_participant, destroy_placement};
+pub(crate) use grant_rates::{
     find_rate_table, insert_rate_table, list_rate_tables, parse_rates, replace_rate_table,
     valid_from_taken,
 };
-pub use participants::{
+pub(crate) use participants::{
     find_participant, insert_participant, list_participants, participants_named,
     update_participant, ParticipantFilter,
 };
-pub use placements::{
+pub(crate) use placements::{
     change_status, find_placement, insert_placement, list_placements, list_status_changes,
     quota_places, update_placement, NewStatusChange, PlacementFilter,
 };
 
 /// The next placement reference of a year: `EX-2026-0001`, ...
-pub async fn next_placement_reference(
+pub(crate) async fn next_placement_reference(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
 ) -> Result<String, DbErr> {
@@ -63,7 +63,7 @@ pub async fn next_placement_reference(
 }
 
 /// Placements that hold a place of an agreement's quota.
-pub async fn places_taken(
+pub(crate) async fn places_taken(
     db: &impl ConnectionTrait,
     agreement_id: Uuid,
     direction: Direction,
@@ -84,7 +84,10 @@ pub async fn places_taken(
 /// Takes the agreement's row lock (PostgreSQL) so that concurrent acceptances
 /// under one agreement count its quota one after the other. On SQLite the
 /// write transaction (BEGIN IMMEDIATE) already serialises them.
-pub async fn lock_agreement(db: &impl ConnectionTrait, agreement_id: Uuid) -> Result<(), DbErr> {
+pub(crate) async fn lock_agreement(
+    db: &impl ConnectionTrait,
+    agreement_id: Uuid,
+) -> Result<(), DbErr> {
     if db.get_database_backend() == DbBackend::Postgres {
         db.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,

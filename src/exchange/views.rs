@@ -41,7 +41,7 @@ pub struct Institution {
 
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewInstitution {
+pub(crate) struct NewInstitution {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
     pub kind: InstitutionKind,
@@ -58,7 +58,7 @@ pub struct NewInstitution {
 /// Changes to an institution; absent fields stay.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct InstitutionUpdate {
+pub(crate) struct InstitutionUpdate {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: Option<String>,
     pub kind: Option<InstitutionKind>,
@@ -101,7 +101,7 @@ pub struct Agreement {
 
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewAgreement {
+pub(crate) struct NewAgreement {
     pub partner_institution_id: Uuid,
     pub programme: Programme,
     pub valid_from: NaiveDate,
@@ -114,7 +114,7 @@ pub struct NewAgreement {
 /// Changes to an agreement; `quotas` replaces all quotas.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AgreementUpdate {
+pub(crate) struct AgreementUpdate {
     pub programme: Option<Programme>,
     pub valid_from: Option<NaiveDate>,
     pub valid_until: Option<NaiveDate>,
@@ -151,7 +151,7 @@ pub struct Participant {
 
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewParticipant {
+pub(crate) struct NewParticipant {
     #[oai(validator(min_length = 1, max_length = 100))]
     pub given_name: String,
     #[oai(validator(min_length = 1, max_length = 100))]
@@ -169,7 +169,7 @@ pub struct NewParticipant {
 /// Changes to a participant; absent fields stay.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ParticipantUpdate {
+pub(crate) struct ParticipantUpdate {
     #[oai(validator(min_length = 1, max_length = 100))]
     pub given_name: Option<String>,
     #[oai(validator(min_length = 1, max_length = 100))]
@@ -187,7 +187,7 @@ pub struct ParticipantUpdate {
 /// A search by name (in the body, never the URL): exact after normalisation.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ParticipantSearch {
+pub(crate) struct ParticipantSearch {
     #[oai(validator(min_length = 1, max_length = 100))]
     pub given_name: String,
     #[oai(validator(min_length = 1, max_length = 100))]
@@ -244,7 +244,7 @@ pub struct Placement {
 
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewPlacement {
+pub(crate) struct NewPlacement {
     pub participant_id: Uuid,
     pub direction: Direction,
     pub agreement_id: Option<Uuid>,
@@ -265,7 +265,7 @@ pub struct NewPlacement {
 /// Changes to a placement; absent fields stay.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PlacementUpdate {
+pub(crate) struct PlacementUpdate {
     pub kind: Option<PlacementKind>,
     pub planned_start: Option<NaiveDate>,
     pub planned_end: Option<NaiveDate>,
@@ -297,7 +297,7 @@ pub struct PlacementStatusChange {
 
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewPlacementStatusChange {
+pub(crate) struct NewPlacementStatusChange {
     pub to: PlacementStatus,
     #[oai(validator(max_length = 2000))]
     pub reason: Option<String>,
@@ -339,7 +339,7 @@ crate::list_types!(
 );
 
 /// An Erasmus institution code (empty where the field allows none).
-pub struct ErasmusCodeFormat;
+pub(crate) struct ErasmusCodeFormat;
 impl Format for ErasmusCodeFormat {
     const NAME: &'static str = "erasmus-code";
     const MAX_LEN: usize = 16;
@@ -352,4 +352,4 @@ impl Format for ErasmusCodeFormat {
     }
 }
 
-pub type ErasmusCode = Formatted<ErasmusCodeFormat>;
+pub(crate) type ErasmusCode = Formatted<ErasmusCodeFormat>;

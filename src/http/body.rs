@@ -18,7 +18,7 @@ use super::problem::{ApiError, InvalidParam};
 
 /// A JSON request body, validated against its published schema.
 #[derive(Debug, Clone)]
-pub struct JsonBody<T>(pub T);
+pub(crate) struct JsonBody<T>(pub T);
 
 impl<T> Deref for JsonBody<T> {
     type Target = T;

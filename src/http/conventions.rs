@@ -19,20 +19,20 @@ use super::problem::{ApiError, InvalidParam, Problem, PROBLEM_JSON};
 use super::API_VERSION;
 
 /// Largest accepted request body.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The id of the request being served, available to handlers as request data.
 #[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub(crate) struct RequestId(pub String);
 
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub(crate) const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// The client's address, for throttling and the audit trail: the peer's,
 /// or, when the peer is a trusted proxy, the right-most address in
 /// `X-Forwarded-For` that is not itself a trusted proxy (the entries left of
 /// it were written by the client and prove nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub Option<std::net::IpAddr>);
+pub(crate) struct ClientAddr(pub Option<std::net::IpAddr>);
 
 /// An IPv4 address written as IPv6 (`::ffff:a.b.c.d`) is that IPv4 address.
 fn canonical(ip: std::net::IpAddr) -> std::net::IpAddr {
@@ -44,7 +44,7 @@ fn canonical(ip: std::net::IpAddr) -> std::net::IpAddr {
     }
 }
 
-pub fn client_addr(req: &Request, trusted: &[ipnet::IpNet]) -> ClientAddr {
+pub(crate) fn client_addr(req: &Request, trusted: &[ipnet::IpNet]) -> ClientAddr {
     let Some(peer) = req
         .remote_addr()
         .as_socket_addr()
@@ -88,7 +88,7 @@ fn acceptable_request_id(value: &str) -> bool {
 }
 
 /// Wraps the whole application.
-pub async fn conventions<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
+pub(crate) async fn conventions<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
     let started = Instant::now();
     let request_id = req
         .headers()
@@ -249,7 +249,7 @@ fn problem_from_error(err: poem::Error) -> Response {
 /// a declared bound (`verification failed. maximum(200, exclusive: false)`,
 /// `failed to parse "optional_integer(uint32)": invalid digit found in
 /// string`) in plain words, with a stable code.
-pub fn plain_reason(reason: &str) -> (&'static str, String) {
+pub(crate) fn plain_reason(reason: &str) -> (&'static str, String) {
     let bound = |name: &str| {
         let start = reason.find(&format!("{name}("))? + name.len() + 1;
         let rest = &reason[start..];
@@ -294,7 +294,7 @@ pub fn plain_reason(reason: &str) -> (&'static str, String) {
 }
 
 /// The generic problem of a status, for errors that carry no detail of their own.
-pub fn problem_for_status(status: StatusCode) -> Problem {
+pub(crate) fn problem_for_status(status: StatusCode) -> Problem {
     let detail = match status.as_u16() {
         400 => "The request is not valid.",
         401 => "Authentication is required: send a valid bearer token.",

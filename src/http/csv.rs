@@ -36,7 +36,7 @@ impl IntoResponse for Csv {
 }
 
 /// Whether the caller asked for CSV rather than JSON.
-pub fn wants_csv(req: &poem::Request) -> bool {
+pub(crate) fn wants_csv(req: &poem::Request) -> bool {
     req.headers()
         .get_all(poem::http::header::ACCEPT)
         .iter()
@@ -53,7 +53,7 @@ pub fn wants_csv(req: &poem::Request) -> bool {
 }
 
 /// Neutralises a cell a spreadsheet would execute (`=`, `+`, `-`, `@`, tab, CR).
-pub fn safe_cell(value: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn safe_cell(value: &str) -> std::borrow::Cow<'_, str> {
     match value.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{value}").into(),
         _ => value.into(),
@@ -61,7 +61,7 @@ pub fn safe_cell(value: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Serialises rows (header first) to CSV bytes.
-pub fn to_csv_bytes(rows: &[Vec<String>]) -> Vec<u8> {
+pub(crate) fn to_csv_bytes(rows: &[Vec<String>]) -> Vec<u8> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in rows {
         let cells: Vec<std::borrow::Cow<'_, str>> = row.iter().map(|c| safe_cell(c)).collect();

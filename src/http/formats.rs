@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::text::{parse_country, Email};
 
 /// A rule a string of a request body follows.
-pub trait Format: Send + Sync + 'static {
+pub(crate) trait Format: Send + Sync + 'static {
     /// The spec's `format`.
     const NAME: &'static str;
     const MAX_LEN: usize;
@@ -30,7 +30,7 @@ pub trait Format: Send + Sync + 'static {
 }
 
 /// An e-mail address (empty where the field allows none).
-pub struct EmailFormat;
+pub(crate) struct EmailFormat;
 impl Format for EmailFormat {
     const NAME: &'static str = "email";
     const MAX_LEN: usize = Email::MAX_LEN;
@@ -44,7 +44,7 @@ impl Format for EmailFormat {
 }
 
 /// An ISO 3166-1 alpha-2 country code.
-pub struct CountryFormat;
+pub(crate) struct CountryFormat;
 impl Format for CountryFormat {
     const NAME: &'static str = "iso-3166-alpha-2";
     const MAX_LEN: usize = 2;
@@ -58,7 +58,7 @@ impl Format for CountryFormat {
 /// gives: `None` for formats this module does not define.
 /// A format is registered with the schema of a body that has a field of it,
 /// so before any such body is checked.
-pub fn check(format: &str, text: &str) -> Option<Result<(), String>> {
+pub(crate) fn check(format: &str, text: &str) -> Option<Result<(), String>> {
     let rules = RULES
         .read()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -98,13 +98,13 @@ fn sentence(reason: &str) -> String {
 }
 
 /// A string of a request body that follows the rule `F`.
-pub struct Formatted<F>(pub String, PhantomData<F>);
+pub(crate) struct Formatted<F>(pub String, PhantomData<F>);
 
-pub type EmailText = Formatted<EmailFormat>;
-pub type CountryCode = Formatted<CountryFormat>;
+pub(crate) type EmailText = Formatted<EmailFormat>;
+pub(crate) type CountryCode = Formatted<CountryFormat>;
 
 impl<F> Formatted<F> {
-    pub fn new(text: impl Into<String>) -> Self {
+    pub(crate) fn new(text: impl Into<String>) -> Self {
         Self(text.into(), PhantomData)
     }
 }

@@ -2,17 +2,17 @@
 //! problem+json, request ids and headers, validated JSON bodies, keyset
 //! pagination, and the completion of the OpenAPI document.
 
-pub mod body;
-pub mod conventions;
-pub mod csv;
-pub mod formats;
-pub mod json;
-pub mod pagination;
+pub(crate) mod body;
+pub(crate) mod conventions;
+pub(crate) mod csv;
+pub(crate) mod formats;
+pub(crate) mod json;
+pub(crate) mod pagination;
 pub mod problem;
-pub mod server;
-pub mod spec;
-pub mod static_body;
-pub mod types;
+pub(crate) mod server;
+pub(crate) mod spec;
+pub(crate) mod static_body;
+pub(crate) mod types;
 
 /// The full semantic version of the API; `info.version` and `API-Version`.
 pub const API_VERSION: &str = "1.0.0";
@@ -28,15 +28,15 @@ use poem_openapi::Tags;
 macro_rules! area_apis {
     ($api:ident) => {
         /// This area's API.
-        pub type Apis = $api;
+        pub(crate) type Apis = $api;
         /// This area's API.
-        pub const APIS: Apis = $api;
+        pub(crate) const APIS: Apis = $api;
     };
     ($($api:ident),+ $(,)?) => {
         /// This area's APIs, in spec order.
-        pub type Apis = ($($api,)+);
+        pub(crate) type Apis = ($($api,)+);
         /// This area's APIs, in spec order.
-        pub const APIS: Apis = ($($api,)+);
+        pub(crate) const APIS: Apis = ($($api,)+);
     };
 }
 pub(crate) use area_apis;

@@ -6,14 +6,14 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::problem::{ApiError, InvalidParam};
 
-pub const DEFAULT_LIMIT: u32 = 50;
-pub const MAX_LIMIT: u32 = 200;
+pub(crate) const DEFAULT_LIMIT: u32 = 50;
+pub(crate) const MAX_LIMIT: u32 = 200;
 /// Longest cursor accepted; real ones are far shorter.
-pub const MAX_CURSOR_LEN: usize = 512;
+pub(crate) const MAX_CURSOR_LEN: usize = 512;
 
 /// The page a caller asked for, parsed.
 #[derive(Debug, Clone)]
-pub struct PageRequest<K> {
+pub(crate) struct PageRequest<K> {
     pub limit: u32,
     /// The key of the last item of the previous page; `None` for the first page.
     pub after: Option<K>,
@@ -23,12 +23,12 @@ impl<K: DeserializeOwned> PageRequest<K> {
     /// Parses the `limit` and `cursor` query values. `limit` bounds are
     /// declared on the operation and checked by poem-openapi; this checks
     /// them again so a list cannot be misused from another route.
-    pub fn parse(limit: Option<u32>, cursor: Option<&str>) -> Result<Self, ApiError> {
+    pub(crate) fn parse(limit: Option<u32>, cursor: Option<&str>) -> Result<Self, ApiError> {
         Self::parse_named(limit, cursor, "cursor")
     }
 
     /// Like [`PageRequest::parse`], for a cursor parameter of another name.
-    pub fn parse_named(
+    pub(crate) fn parse_named(
         limit: Option<u32>,
         cursor: Option<&str>,
         name: &str,
@@ -66,7 +66,7 @@ impl<K: DeserializeOwned> PageRequest<K> {
     }
 
     /// How many rows to fetch: one more than the page, to know whether there is a next.
-    pub fn fetch_limit(&self) -> u64 {
+    pub(crate) fn fetch_limit(&self) -> u64 {
         u64::from(self.limit) + 1
     }
 }
@@ -74,7 +74,7 @@ impl<K: DeserializeOwned> PageRequest<K> {
 /// Encodes a keyset position as an opaque cursor.
 /// A key that cannot be written is an internal error, never an empty cursor
 /// (which would read as "no more pages", or start the list again).
-pub fn encode_cursor<K: Serialize>(key: &K) -> Result<String, ApiError> {
+pub(crate) fn encode_cursor<K: Serialize>(key: &K) -> Result<String, ApiError> {
     let json = serde_json::to_vec(key).map_err(|e| {
         tracing::error!(error = %e, "a page cursor could not be written");
         ApiError::internal()
@@ -91,7 +91,7 @@ fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Option<K> {
 }
 
 /// Cuts the fetched rows (at most `limit + 1`) to a page and makes the next cursor.
-pub fn paginate<R, K: Serialize>(
+pub(crate) fn paginate<R, K: Serialize>(
     mut rows: Vec<R>,
     limit: u32,
     key_of: impl Fn(&R) -> K,
@@ -115,7 +115,11 @@ pub fn paginate<R, K: Serialize>(
 /// `uri` is the request's, as a handler sees it: poem's `nest` has taken
 /// `/api/v1` off its path (the original URI still has it; both work), and the
 /// link is made under `CASEDESK_PUBLIC_URL` with any path prefix it has.
-pub fn next_link(public_url: &url::Url, uri: &poem::http::Uri, next: &str) -> Option<String> {
+pub(crate) fn next_link(
+    public_url: &url::Url,
+    uri: &poem::http::Uri,
+    next: &str,
+) -> Option<String> {
     let path = uri.path();
     let path = path.strip_prefix(super::API_BASE).unwrap_or(path);
     let mut link = url::Url::parse(&super::resource_url(public_url, path)).ok()?;
@@ -137,7 +141,7 @@ pub fn next_link(public_url: &url::Url, uri: &poem::http::Uri, next: &str) -> Op
 
 /// The newest-first page query of resources keyed by UUIDv7 ids (which sort
 /// by creation time): rows older than the cursor, newest first.
-pub fn newest_first<E: sea_orm::EntityTrait>(
+pub(crate) fn newest_first<E: sea_orm::EntityTrait>(
     q: sea_orm::Select<E>,
     id_col: E::Column,
     after: Option<uuid::Uuid>,

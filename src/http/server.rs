@@ -53,7 +53,7 @@ use tokio::{
 /// How long a refused connection may take to receive its 503.
 const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
-pub use crate::config::Limits;
+pub(crate) use crate::config::Limits;
 
 /// Connections open per address (IPv6 by its /64).
 #[derive(Default)]
@@ -231,7 +231,7 @@ fn refusal() -> Vec<u8> {
 
 /// Serves `endpoint` on `listener` until `shutdown` completes; then stops
 /// accepting, lets requests in flight finish (at most `grace`) and returns.
-pub async fn serve<E>(
+pub(crate) async fn serve<E>(
     listener: TcpListener,
     endpoint: E,
     limits: Limits,

@@ -9,7 +9,7 @@ use super::API_VERSION;
 
 /// Who may call an operation, as the spec shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OperationAccess {
+pub(crate) enum OperationAccess {
     /// No token; the operation itself checks credentials (sign-in): it can answer 401.
     Public,
     /// A bearer token: a staff session (as `staff` says) or an API key
@@ -26,7 +26,7 @@ pub enum OperationAccess {
 
 /// Which staff members may call an operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StaffAccess {
+pub(crate) enum StaffAccess {
     Any,
     Roles(Vec<&'static str>),
     Nobody,
@@ -34,7 +34,7 @@ pub enum StaffAccess {
 
 /// Finishes the generated document (given as JSON text); `access` says who
 /// may call each operation, by operation id.
-pub fn complete(generated: &str, access: impl Fn(&str) -> OperationAccess) -> Value {
+pub(crate) fn complete(generated: &str, access: impl Fn(&str) -> OperationAccess) -> Value {
     let mut doc: Value = serde_json::from_str(generated).unwrap_or_else(|_| json!({}));
     if let Some(info) = doc.get_mut("info").and_then(Value::as_object_mut) {
         info.insert(

@@ -17,7 +17,7 @@ use poem::{
 
 /// A body fixed at start: its bytes and their gzip, shared by every answer.
 #[derive(Clone)]
-pub struct StaticBody {
+pub(crate) struct StaticBody {
     content_type: &'static str,
     plain: Bytes,
     gzipped: Option<Bytes>,
@@ -25,7 +25,7 @@ pub struct StaticBody {
 }
 
 impl StaticBody {
-    pub fn new(content_type: &'static str, body: &[u8]) -> Self {
+    pub(crate) fn new(content_type: &'static str, body: &[u8]) -> Self {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         // writing to memory fails only if memory does: then the plain body serves
         let gzipped = encoder
@@ -42,7 +42,7 @@ impl StaticBody {
     }
 
     /// The same body with one more header on every answer.
-    pub fn with_header(mut self, name: &'static str, value: &'static str) -> Self {
+    pub(crate) fn with_header(mut self, name: &'static str, value: &'static str) -> Self {
         self.extra.push((name, value));
         self
     }
@@ -89,7 +89,7 @@ impl Endpoint for StaticBody {
 
 /// `GET` (and `HEAD`) of `ep`; any other method is a 405 that names them
 /// in `Allow` (the problem body is added by the conventions layer).
-pub fn get_only<E: Endpoint + 'static>(ep: E) -> impl Endpoint<Output = Response> {
+pub(crate) fn get_only<E: Endpoint + 'static>(ep: E) -> impl Endpoint<Output = Response> {
     GetOnly(ep)
 }
 

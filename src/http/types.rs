@@ -75,7 +75,7 @@ impl ToJSON for Timestamp {
 
 impl Timestamp {
     /// RFC 3339 in UTC with `Z`, as every response writes it.
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(self) -> String {
         let mut buf = [0; TIMESTAMP_MAX];
         match timestamp_text(&self.0, &mut buf) {
             Some(text) => text.to_owned(),
@@ -129,7 +129,7 @@ fn date_digits(date: NaiveDate, out: &mut [u8]) -> Option<()> {
 
 /// A date as chrono writes it (`2026-11-28`), or `None` where it would not be
 /// four digits of year.
-pub fn date_text(date: NaiveDate, buf: &mut [u8; 10]) -> Option<&str> {
+pub(crate) fn date_text(date: NaiveDate, buf: &mut [u8; 10]) -> Option<&str> {
     date_digits(date, buf)?;
     std::str::from_utf8(buf).ok()
 }
@@ -177,7 +177,10 @@ fn timestamp_text<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; TIMESTAMP_MAX]) -> Op
 }
 
 /// `serialize_with` for a date: the same text as chrono's `Serialize`.
-pub fn serialize_date<S: serde::Serializer>(date: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize_date<S: serde::Serializer>(
+    date: &NaiveDate,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     let mut buf = [0; 10];
     match date_text(*date, &mut buf) {
         Some(text) => s.serialize_str(text),
@@ -186,7 +189,7 @@ pub fn serialize_date<S: serde::Serializer>(date: &NaiveDate, s: S) -> Result<S:
 }
 
 /// `serialize_with` for an optional date.
-pub fn serialize_optional_date<S: serde::Serializer>(
+pub(crate) fn serialize_optional_date<S: serde::Serializer>(
     date: &Option<NaiveDate>,
     s: S,
 ) -> Result<S::Ok, S::Error> {

@@ -63,7 +63,7 @@ fn public_v6(ip: Ipv6Addr) -> bool {
         && !(s[0] == 0x3fff && s[1] < 0x1000) // documentation (RFC 9637)
 }
 
-pub fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => public_v4(v4),
         IpAddr::V6(v6) => public_v6(v6),
@@ -71,7 +71,7 @@ pub fn is_public(ip: IpAddr) -> bool {
 }
 
 /// Whether deliveries may reach `ip`: public, or in a listed private network.
-pub fn allowed(ip: IpAddr, private_networks: &[IpNet]) -> bool {
+pub(crate) fn allowed(ip: IpAddr, private_networks: &[IpNet]) -> bool {
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
@@ -80,14 +80,14 @@ pub fn allowed(ip: IpAddr, private_networks: &[IpNet]) -> bool {
 }
 
 /// Names that always mean this machine.
-pub fn is_local_name(host: &str) -> bool {
+pub(crate) fn is_local_name(host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     host == "localhost" || host.ends_with(".localhost")
 }
 
 /// The delivery client's resolver: the system's, less every address
 /// deliveries may not reach. A name left with none fails to resolve.
-pub struct GuardedResolver {
+pub(crate) struct GuardedResolver {
     pub private_networks: Arc<Vec<IpNet>>,
 }
 
@@ -114,7 +114,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
 /// The receiver's name resolves to no address deliveries may reach.
 #[derive(Debug, thiserror::Error)]
 #[error("the receiver's address is not public")]
-pub struct NotAllowed;
+pub(crate) struct NotAllowed;
 
 #[cfg(test)]
 mod tests {

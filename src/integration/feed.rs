@@ -30,7 +30,7 @@ fn scope_of(stream: Stream) -> Scope {
 /// event it saw there. Readers see only stream numbers, which have no gaps,
 /// never the global sequence.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct Position {
+pub(crate) struct Position {
     #[serde(rename = "s")]
     streams: BTreeMap<String, i64>,
 }
@@ -39,13 +39,13 @@ pub struct Position {
 /// (a global sequence number), which is answered like an expired cursor.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(untagged)]
-pub enum AnyCursor {
+pub(crate) enum AnyCursor {
     Position(Position),
     Global(#[allow(dead_code, reason = "only its shape is recognised")] i64),
 }
 
 /// The streams `caller`'s scopes cover.
-pub fn readable_streams(caller: &Caller) -> Vec<Stream> {
+pub(crate) fn readable_streams(caller: &Caller) -> Vec<Stream> {
     Stream::ALL
         .iter()
         .copied()
@@ -54,7 +54,7 @@ pub fn readable_streams(caller: &Caller) -> Vec<Stream> {
 }
 
 /// The page of `streams` (of one channel, if `kanaal`) after `page`'s cursor.
-pub async fn read(
+pub(crate) async fn read(
     state: &AppState,
     streams: &[Stream],
     page: PageRequest<AnyCursor>,

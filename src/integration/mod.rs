@@ -2,17 +2,17 @@
 //! here, other systems are notified and fetch what their scopes allow.
 //! API clients, the transactional outbox, webhook delivery and the event feed.
 
-pub mod clients_api;
+pub(crate) mod clients_api;
 pub mod delivery;
-pub mod destination;
-pub mod feed;
-pub mod feed_api;
+pub(crate) mod destination;
+pub(crate) mod feed;
+pub(crate) mod feed_api;
 pub mod outbox;
-pub mod store;
-pub mod subscription_admin;
-pub mod subscriptions;
-pub mod subscriptions_api;
-pub mod views;
+pub(crate) mod store;
+pub(crate) mod subscription_admin;
+pub(crate) mod subscriptions;
+pub(crate) mod subscriptions_api;
+pub(crate) mod views;
 
 use clients_api::ApiClientsApi;
 use feed_api::EventFeedApi;

@@ -28,7 +28,7 @@ pub const FAILED: &str = "failed";
 
 /// A page of API clients, newest first, before `before`.
 #[tracing::instrument(skip_all)]
-pub async fn list_clients(
+pub(crate) async fn list_clients(
     db: &impl ConnectionTrait,
     before: Option<Uuid>,
     fetch: u64,
@@ -44,7 +44,7 @@ pub async fn list_clients(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn find_client(
+pub(crate) async fn find_client(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<api_clients::Model>, DbErr> {
@@ -53,7 +53,7 @@ pub async fn find_client(
 
 /// The unexpired keys of several clients in one query, oldest first.
 #[tracing::instrument(skip_all)]
-pub async fn live_keys_of(
+pub(crate) async fn live_keys_of(
     db: &impl ConnectionTrait,
     client_ids: &[Uuid],
     now: DateTime<Utc>,
@@ -73,7 +73,7 @@ pub async fn live_keys_of(
 /// Inserts a client with its first key and records it. Returns the key
 /// (shown once) and its row.
 #[tracing::instrument(skip_all)]
-pub async fn insert_client(
+pub(crate) async fn insert_client(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -90,7 +90,7 @@ pub async fn insert_client(
 
 /// Changes a client's name, scopes or expiry at version `expected`.
 #[tracing::instrument(skip_all)]
-pub async fn update_client(
+pub(crate) async fn update_client(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -104,7 +104,7 @@ pub async fn update_client(
 
 /// Revokes client `m` (every key stops at once) and records it.
 #[tracing::instrument(skip_all)]
-pub async fn revoke_client(
+pub(crate) async fn revoke_client(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -121,7 +121,7 @@ pub async fn revoke_client(
 /// Issues a new key to client `m`; its older keys stop at `old_keys_end`
 /// (or earlier, as they were). Returns the key, shown once, and its row.
 #[tracing::instrument(skip_all)]
-pub async fn rotate_key(
+pub(crate) async fn rotate_key(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -154,7 +154,7 @@ pub async fn rotate_key(
 // --- webhook subscriptions ----------------------------------------------------
 
 #[tracing::instrument(skip_all)]
-pub async fn list_subscriptions(
+pub(crate) async fn list_subscriptions(
     db: &impl ConnectionTrait,
     before: Option<Uuid>,
     fetch: u64,
@@ -170,7 +170,7 @@ pub async fn list_subscriptions(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn find_subscription(
+pub(crate) async fn find_subscription(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<webhook_subscriptions::Model>, DbErr> {
@@ -178,7 +178,7 @@ pub async fn find_subscription(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn insert_subscription(
+pub(crate) async fn insert_subscription(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -191,7 +191,7 @@ pub async fn insert_subscription(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn update_subscription(
+pub(crate) async fn update_subscription(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -206,7 +206,7 @@ pub async fn update_subscription(
 /// Deletes a subscription with its pending and failed deliveries and
 /// records it.
 #[tracing::instrument(skip_all)]
-pub async fn delete_subscription(
+pub(crate) async fn delete_subscription(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -232,7 +232,7 @@ pub async fn delete_subscription(
 /// A page of a subscription's failed deliveries, newest first, with the
 /// events they carry.
 #[tracing::instrument(skip_all)]
-pub async fn failed_deliveries(
+pub(crate) async fn failed_deliveries(
     db: &impl ConnectionTrait,
     subscription_id: Uuid,
     before: Option<Uuid>,
@@ -253,7 +253,7 @@ pub async fn failed_deliveries(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn find_delivery(
+pub(crate) async fn find_delivery(
     db: &impl ConnectionTrait,
     subscription_id: Uuid,
     id: Uuid,
@@ -267,7 +267,7 @@ pub async fn find_delivery(
 /// Queues delivery `d` again from its first attempt and records it.
 /// Returns the id of the event it carries.
 #[tracing::instrument(skip_all)]
-pub async fn retry_delivery(
+pub(crate) async fn retry_delivery(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -304,7 +304,10 @@ pub async fn retry_delivery(
 /// and per stream, continue from it). A subscription deactivated holds
 /// nothing back: reactivated, it resumes from the events still kept.
 #[tracing::instrument(skip_all)]
-pub async fn prune_outbox(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64, DbErr> {
+pub(crate) async fn prune_outbox(
+    db: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+) -> Result<u64, DbErr> {
     use sea_orm::sea_query::Query;
     let Some(newest) = outbox_events::Entity::find()
         .order_by_desc(outbox_events::Column::Seq)
@@ -351,7 +354,7 @@ pub async fn prune_outbox(db: &impl ConnectionTrait, before: DateTime<Utc>) -> R
 }
 
 /// The first number still kept in a stream (older events were pruned).
-pub async fn oldest_in_stream(
+pub(crate) async fn oldest_in_stream(
     db: &impl ConnectionTrait,
     stream: super::outbox::Stream,
 ) -> Result<Option<i64>, DbErr> {
@@ -364,7 +367,7 @@ pub async fn oldest_in_stream(
 }
 
 /// A stream's events after number `after`, of these channels, in order.
-pub async fn feed(
+pub(crate) async fn feed(
     db: &impl ConnectionTrait,
     stream: super::outbox::Stream,
     after: i64,

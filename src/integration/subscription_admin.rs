@@ -30,7 +30,7 @@ use crate::{
 };
 
 /// The channels of a body as stored (JSON), every problem collected.
-pub fn checked_channels(
+pub(crate) fn checked_channels(
     input: &[SubscriptionChannel],
     problems: &mut Vec<InvalidParam>,
 ) -> Result<String, ApiError> {
@@ -44,7 +44,11 @@ pub fn checked_channels(
 }
 
 /// A callback URL that passes the service's rules, every problem collected.
-pub fn checked_url(state: &AppState, text: &str, problems: &mut Vec<InvalidParam>) -> String {
+pub(crate) fn checked_url(
+    state: &AppState,
+    text: &str,
+    problems: &mut Vec<InvalidParam>,
+) -> String {
     parse_callback_url(
         text,
         &state.config.webhooks.allowed_hosts,
@@ -55,7 +59,7 @@ pub fn checked_url(state: &AppState, text: &str, problems: &mut Vec<InvalidParam
 }
 
 /// Subscription `id`, or 404.
-pub async fn find(
+pub(crate) async fn find(
     db: &impl sea_orm::ConnectionTrait,
     id: Uuid,
 ) -> Result<webhook_subscriptions::Model, ApiError> {
@@ -66,7 +70,7 @@ pub async fn find(
 
 /// Makes a subscription as `caller`; answers it and its signing secret,
 /// which is shown only this once.
-pub async fn create(
+pub(crate) async fn create(
     state: &AppState,
     caller: &Caller,
     body: &NewSubscription,
@@ -103,7 +107,7 @@ pub async fn create(
 }
 
 /// Changes subscription `id` at the version `if_match` names, as `caller`.
-pub async fn update(
+pub(crate) async fn update(
     state: &AppState,
     caller: &Caller,
     id: Uuid,

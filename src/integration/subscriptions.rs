@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
 use super::outbox::Kanaal;
 use crate::{entities::outbox_events, http::problem::InvalidParam};
 
-pub const MAX_URL_LEN: usize = 2000;
-pub const MAX_CHANNELS: usize = 5;
-pub const MAX_FILTER_VALUE_LEN: usize = 100;
+pub(crate) const MAX_URL_LEN: usize = 2000;
+pub(crate) const MAX_CHANNELS: usize = 5;
+pub(crate) const MAX_FILTER_VALUE_LEN: usize = 100;
 
 /// A channel as stored: a kanaal and the `kenmerken` values an event must have.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Channel {
+pub(crate) struct Channel {
     pub kanaal: String,
     #[serde(default)]
     pub filters: BTreeMap<String, String>,
@@ -24,7 +24,7 @@ pub struct Channel {
 /// filter equal to the event's attribute of that name.
 /// Attributes that do not read back are an error, not an event that matches
 /// no filter.
-pub fn matches(
+pub(crate) fn matches(
     channels: &[Channel],
     event: &outbox_events::Model,
 ) -> Result<bool, crate::text::Corrupt> {
@@ -39,7 +39,7 @@ pub fn matches(
 }
 
 /// Checks channels; problems are named after `field[i]`.
-pub fn parse_channels(
+pub(crate) fn parse_channels(
     input: &[(Kanaal, BTreeMap<String, String>)],
     field: &str,
     problems: &mut Vec<InvalidParam>,
@@ -94,7 +94,7 @@ pub fn parse_channels(
 /// A callback URL: absolute, https (plain http only for the allowed hosts),
 /// no user name or password, no fragment, and not an internal address (see
 /// [`super::destination`]) unless its network is listed.
-pub fn parse_callback_url(
+pub(crate) fn parse_callback_url(
     text: &str,
     allowed_hosts: &[String],
     private_networks: &[ipnet::IpNet],

@@ -44,7 +44,7 @@ pub struct ApiClientKey {
 /// A new API client.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewApiClient {
+pub(crate) struct NewApiClient {
     /// What the client is, for people (1 to 100 characters).
     #[oai(validator(max_length = 100))]
     pub name: String,
@@ -58,7 +58,7 @@ pub struct NewApiClient {
 /// Changes to an API client; absent fields stay as they are.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ApiClientUpdate {
+pub(crate) struct ApiClientUpdate {
     #[oai(validator(max_length = 100))]
     pub name: Option<String>,
     #[oai(validator(min_items = 1, max_items = 5))]
@@ -69,7 +69,7 @@ pub struct ApiClientUpdate {
 /// A request for a new key.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewApiClientKey {
+pub(crate) struct NewApiClientKey {
     /// How long the client's older keys keep working, in hours (0 to 720,
     /// default 24): time to deploy the new key.
     #[oai(validator(minimum(value = "0"), maximum(value = "720")))]
@@ -118,7 +118,7 @@ pub struct Subscription {
 /// A new webhook subscription.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewSubscription {
+pub(crate) struct NewSubscription {
     /// https, or plain http for hosts in `CASEDESK_WEBHOOK_ALLOWED_HOSTS`.
     #[oai(validator(max_length = 2000))]
     pub callback_url: String,
@@ -129,7 +129,7 @@ pub struct NewSubscription {
 /// Changes to a subscription; absent fields stay as they are.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SubscriptionUpdate {
+pub(crate) struct SubscriptionUpdate {
     #[oai(validator(max_length = 2000))]
     pub callback_url: Option<String>,
     #[oai(validator(min_items = 1, max_items = 5))]

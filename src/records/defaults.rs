@@ -4,7 +4,7 @@
 
 use super::model::{Archiefnominatie, RecordType};
 
-pub struct DefaultRule {
+pub(crate) struct DefaultRule {
     pub record_type: RecordType,
     pub outcome: &'static str,
     pub archiefnominatie: Archiefnominatie,
@@ -29,7 +29,7 @@ const fn rule(
 
 use RecordType::*;
 
-pub const DEFAULT_RULES: &[DefaultRule] = &[
+pub(crate) const DEFAULT_RULES: &[DefaultRule] = &[
     // Shelter City: as short as the programme's duty allows (AVG art. 5(1)(e));
     // a defender's data endangers them for as long as it exists
     rule(Stay, "aftercare", "P2Y", "casedesk:shelter.stay.aftercare"),

@@ -11,7 +11,7 @@ use crate::entities::retention_records;
 
 /// Why a record may not be destroyed (now).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     Destroyed,
     LegalHold,
     OnList,
@@ -32,7 +32,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// The code an `invalidParams` entry (or an audit event) names.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             Refusal::Destroyed => "destroyed",
             Refusal::LegalHold => "legal_hold",
@@ -53,7 +53,7 @@ impl Refusal {
         }
     }
 
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         match self {
             Refusal::Destroyed => "is already destroyed".to_owned(),
             Refusal::LegalHold => "is under a legal hold".to_owned(),
@@ -86,7 +86,7 @@ impl Refusal {
 /// `parts` are the entries of what it holds (not destroyed), `container`
 /// the entry of what holds it. `list` is the list executing it, or `None`
 /// for a proposal (then it must be on no list).
-pub fn refusal(
+pub(crate) fn refusal(
     row: &retention_records::Model,
     parts: &[retention_records::Model],
     container: Option<&retention_records::Model>,

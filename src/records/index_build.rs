@@ -22,7 +22,10 @@ enum Owner {
 
 /// Builds the index unless this derivation built it already; returns how
 /// many defenders and participants it wrote.
-pub async fn ensure_built(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, DbErr> {
+pub(crate) async fn ensure_built(
+    db: &DatabaseConnection,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
     if build::done(db).await? {
         return Ok(0);
     }

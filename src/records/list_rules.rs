@@ -11,7 +11,7 @@ use super::model::ListStatus;
 
 /// What the rules need to know about a list and its items.
 #[derive(Debug, Clone, Copy)]
-pub struct Facts {
+pub(crate) struct Facts {
     pub author: Uuid,
     /// When the waiting period of an approved list ends.
     pub execute_after: Option<DateTime<Utc>>,
@@ -25,7 +25,7 @@ pub struct Facts {
 
 /// A move the caller may make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// Back to the author, before anything was destroyed: reviews and the
     /// approval are cleared.
     Abort,
@@ -40,7 +40,7 @@ pub enum Step {
 
 /// Why a move is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// An approved list is executed after its waiting period, not on request.
     WaitingPeriod {
         ends: DateTime<Utc>,
@@ -63,7 +63,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// What the caller is told.
-    pub fn detail(&self) -> String {
+    pub(crate) fn detail(&self) -> String {
         match self {
             Self::WaitingPeriod { ends } => format!(
                 "The waiting period ends at {}: the list is executed after that, not before.",
@@ -97,7 +97,7 @@ impl Refusal {
 }
 
 /// The move from `from` to `to` that `caller` asks for, at `now`.
-pub fn step(
+pub(crate) fn step(
     from: ListStatus,
     to: ListStatus,
     facts: &Facts,

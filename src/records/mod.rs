@@ -4,17 +4,17 @@
 //! Open Archiefbeheer does, their execution in the background, and the
 //! destruction reports kept for good. See `docs/retention.md`.
 
-pub mod api;
-pub mod defaults;
-pub mod eligibility;
+pub(crate) mod api;
+pub(crate) mod defaults;
+pub(crate) mod eligibility;
 pub mod execution;
-pub mod index_build;
-pub mod list_rules;
-pub mod model;
-pub mod port;
-pub mod proposals;
-pub mod store;
-pub mod views;
+pub(crate) mod index_build;
+pub(crate) mod list_rules;
+pub(crate) mod model;
+pub(crate) mod port;
+pub(crate) mod proposals;
+pub(crate) mod store;
+pub(crate) mod views;
 
 use api::{DestructionApi, RecordsApi};
 

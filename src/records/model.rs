@@ -131,16 +131,16 @@ crate::text::text_enum!(
 /// A retention term: an ISO 8601 duration of years, months, weeks and days
 /// (no time part: a record's date is a calendar date).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Term {
+pub(crate) struct Term {
     pub months: u32,
     pub days: u32,
 }
 
 impl Term {
     /// The longest term a rule may have.
-    pub const MAX_YEARS: u32 = 100;
+    pub(crate) const MAX_YEARS: u32 = 100;
 
-    pub fn parse(text: &str) -> Result<Term, &'static str> {
+    pub(crate) fn parse(text: &str) -> Result<Term, &'static str> {
         const FORMAT: &str =
             "must be an ISO 8601 duration of years, months, weeks or days, such as P5Y, P18M or P30D";
         let text = text.trim();
@@ -198,7 +198,7 @@ impl Term {
 
     /// `from` plus this term (month ends clamp: 31 January plus P1M is the
     /// last day of February).
-    pub fn after(self, from: NaiveDate) -> NaiveDate {
+    pub(crate) fn after(self, from: NaiveDate) -> NaiveDate {
         let d = from
             .checked_add_months(Months::new(self.months))
             .unwrap_or(NaiveDate::MAX);
@@ -208,7 +208,7 @@ impl Term {
 }
 
 /// The period a report rolls records up by: the year they closed.
-pub fn period_of(closed_on: Option<NaiveDate>) -> String {
+pub(crate) fn period_of(closed_on: Option<NaiveDate>) -> String {
     closed_on.map_or_else(|| "unknown".to_owned(), |d| d.year().to_string())
 }
 

@@ -13,11 +13,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
 use uuid::Uuid;
 
-pub use super::model::RecordType;
+pub(crate) use super::model::RecordType;
 
 /// Where a record stands in its owner's lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lifecycle {
+pub(crate) enum Lifecycle {
     /// Work goes on (or may go on again): it has no retention date.
     Open,
     /// Closed on `on`; `outcome` names the retention rule (the status it
@@ -30,7 +30,7 @@ pub enum Lifecycle {
 
 /// One stay or placement.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Part {
+pub(crate) struct Part {
     pub id: Uuid,
     pub reference: String,
     pub lifecycle: Lifecycle,
@@ -40,7 +40,7 @@ pub struct Part {
 
 /// A defender or participant with every part it still has.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Container {
+pub(crate) struct Container {
     pub record_type: RecordType,
     pub id: Uuid,
     /// The day it was made: a container that never had a part closes then.
@@ -52,7 +52,7 @@ pub struct Container {
 
 impl Container {
     /// The record type of its parts.
-    pub fn part_type(&self) -> RecordType {
+    pub(crate) fn part_type(&self) -> RecordType {
         match self.record_type {
             RecordType::Defender | RecordType::Stay => RecordType::Stay,
             RecordType::Participant | RecordType::Placement => RecordType::Placement,
@@ -63,7 +63,7 @@ impl Container {
 /// Writes the index entries of `c` and its parts as they now stand: closed
 /// records get their archiving values, records open again leave the index
 /// and any destruction list, a gone record's entries say it was destroyed.
-pub async fn sync(
+pub(crate) async fn sync(
     txn: &DatabaseTransaction,
     now: DateTime<Utc>,
     c: &Container,
@@ -73,7 +73,7 @@ pub async fn sync(
 
 /// Whether a legal hold stands on the record or any of its parts (an
 /// erasure on request is refused while one does, AVG art. 17(3)(e)).
-pub async fn held(
+pub(crate) async fn held(
     db: &impl ConnectionTrait,
     record_type: RecordType,
     id: Uuid,

@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Which records a proposal takes.
-pub enum Selection<'a> {
+pub(crate) enum Selection<'a> {
     /// These index entries, each of which must be eligible.
     Named(&'a [Uuid]),
     /// Every eligible record due by `due_by` (of one type, if given).
@@ -27,13 +27,13 @@ pub enum Selection<'a> {
 
 /// Whether the caller may learn that secret records exist: shelter
 /// coordinators (the staff assigned to a secret stay hold no records role).
-pub fn sees_secret(caller: &Caller) -> bool {
+pub(crate) fn sees_secret(caller: &Caller) -> bool {
     caller.has(Role::ShelterCoordinator)
 }
 
 /// Proposes the list `name` of the records `selection` takes, authored by
 /// the caller.
-pub async fn propose(
+pub(crate) async fn propose(
     state: &AppState,
     caller: &Caller,
     name: String,
@@ -89,7 +89,7 @@ pub async fn propose(
 /// Every problem of the records a proposal names, by position: not an
 /// index entry (or one the caller may not see), not eligible, a part whose
 /// container is proposed too (it is destroyed with it), named twice.
-pub fn named_problems(
+pub(crate) fn named_problems(
     ids: &[Uuid],
     rows: &[retention_records::Model],
     refused: &[Option<Refusal>],

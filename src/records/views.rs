@@ -38,7 +38,7 @@ pub struct RetentionRule {
 /// their dates again.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RetentionRuleUpdate {
+pub(crate) struct RetentionRuleUpdate {
     pub archiefnominatie: Option<Archiefnominatie>,
     /// An ISO 8601 duration of years, months, weeks or days, at most 100 years.
     #[oai(validator(max_length = 32))]
@@ -79,7 +79,7 @@ pub struct ArchiveRecord {
 /// Places or lifts a legal hold.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ArchiveRecordUpdate {
+pub(crate) struct ArchiveRecordUpdate {
     pub legal_hold: Option<bool>,
 }
 
@@ -108,7 +108,7 @@ pub struct DestructionList {
 /// Which due records a proposal takes, when it names none.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DestructionListFilter {
+pub(crate) struct DestructionListFilter {
     pub record_type: Option<RecordType>,
     /// Records due on or before this day (and before today).
     pub due_by: NaiveDate,
@@ -117,7 +117,7 @@ pub struct DestructionListFilter {
 /// A proposal: the records to destroy, named or by a filter.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DestructionListProposal {
+pub(crate) struct DestructionListProposal {
     /// A name for the list (no personal data).
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
@@ -132,14 +132,14 @@ pub struct DestructionListProposal {
 /// starts), `new` (abort, before execution).
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DestructionListStatusChange {
+pub(crate) struct DestructionListStatusChange {
     pub status: ListStatus,
 }
 
 /// One decision of a review.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ItemReview {
+pub(crate) struct ItemReview {
     /// The item's id.
     pub item: Uuid,
     pub decision: Decision,
@@ -150,7 +150,7 @@ pub struct ItemReview {
 /// A coordinator's review of the items of their programme.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DestructionListReview {
+pub(crate) struct DestructionListReview {
     #[oai(validator(min_items = 1, max_items = 1000))]
     pub decisions: Vec<ItemReview>,
 }
@@ -183,7 +183,7 @@ pub struct DestructionListItem {
     pub part_of_item: Option<Uuid>,
 }
 
-pub fn rule(m: retention_rules::Model) -> Result<RetentionRule, ApiError> {
+pub(crate) fn rule(m: retention_rules::Model) -> Result<RetentionRule, ApiError> {
     Ok(RetentionRule {
         id: m.id,
         record_type: RecordType::stored(&m.record_type, "retention_rules.record_type")?,
@@ -200,7 +200,7 @@ pub fn rule(m: retention_rules::Model) -> Result<RetentionRule, ApiError> {
     })
 }
 
-pub fn record(m: retention_records::Model) -> Result<ArchiveRecord, ApiError> {
+pub(crate) fn record(m: retention_records::Model) -> Result<ArchiveRecord, ApiError> {
     Ok(ArchiveRecord {
         id: m.id,
         record_type: RecordType::stored(&m.record_type, "retention_records.record_type")?,
@@ -224,7 +224,7 @@ pub fn record(m: retention_records::Model) -> Result<ArchiveRecord, ApiError> {
     })
 }
 
-pub fn list(m: destruction_lists::Model) -> Result<DestructionList, ApiError> {
+pub(crate) fn list(m: destruction_lists::Model) -> Result<DestructionList, ApiError> {
     Ok(DestructionList {
         id: m.id,
         name: m.name,
@@ -242,7 +242,7 @@ pub fn list(m: destruction_lists::Model) -> Result<DestructionList, ApiError> {
     })
 }
 
-pub fn item(m: destruction_list_items::Model) -> Result<DestructionListItem, ApiError> {
+pub(crate) fn item(m: destruction_list_items::Model) -> Result<DestructionListItem, ApiError> {
     Ok(DestructionListItem {
         id: m.id,
         archive_record_id: m.record_row_id,
@@ -313,7 +313,7 @@ pub struct DestructionReport {
 
 /// A destruction report as CSV rows, the header first (one row per destroyed
 /// record).
-pub fn report_rows(r: &super::execution::Report) -> Vec<Vec<String>> {
+pub(crate) fn report_rows(r: &super::execution::Report) -> Vec<Vec<String>> {
     let mut rows = vec![[
         "listId",
         "recordType",
@@ -357,7 +357,7 @@ pub fn report_rows(r: &super::execution::Report) -> Vec<Vec<String>> {
 }
 
 /// A destruction report as the API shows it, with the SHA-256 of its stored form.
-pub fn report(r: super::execution::Report, sha256: String) -> DestructionReport {
+pub(crate) fn report(r: super::execution::Report, sha256: String) -> DestructionReport {
     DestructionReport {
         list_id: r.list_id,
         list_name: r.list_name,

@@ -32,7 +32,7 @@ use crate::{
 };
 
 /// Below this, a count of Shelter City people is shown as `"<5"`.
-pub const SMALLEST_SHOWN: i64 = 5;
+pub(crate) const SMALLEST_SHOWN: i64 = 5;
 
 /// A count that is either exact or, below 5, the string `"<5"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use crate::shelter::model::FieldOfWork;
 
 /// Which cells a caller asks for.
 #[derive(Debug, Clone, Copy)]
-pub struct Cells<'a> {
+pub(crate) struct Cells<'a> {
     /// The years, in order.
     pub years: &'a [i32],
     pub field_of_work: Option<FieldOfWork>,
@@ -34,7 +34,7 @@ pub struct Cell {
 }
 
 /// Every cell asked for, from every arrival (erased defenders count too).
-pub fn table(arrivals: &[Arrival], asked: Cells<'_>) -> Vec<Cell> {
+pub(crate) fn table(arrivals: &[Arrival], asked: Cells<'_>) -> Vec<Cell> {
     let mut counted: BTreeMap<(i32, FieldOfWork, &'static str), BTreeSet<Uuid>> = BTreeMap::new();
     for a in arrivals {
         let key = (

@@ -1,9 +1,9 @@
 //! The council's statistics over both programmes, with small-count suppression.
 
-pub mod api;
-pub mod hosted;
-pub mod regions;
-pub mod store;
+pub(crate) mod api;
+pub(crate) mod hosted;
+pub(crate) mod regions;
+pub(crate) mod store;
 
 use api::StatisticsApi;
 

@@ -12,7 +12,7 @@ const NORTH_AMERICA: &str = "BM CA GL PM US UM";
 const OCEANIA: &str =
     "AQ AS AU CC CK CX FJ FM GU HM IO KI MH MP NC NF NR NU NZ PF PG PN PW SB TF TK TO TV VU WF WS";
 
-pub const REGIONS: &[(&str, &str)] = &[
+pub(crate) const REGIONS: &[(&str, &str)] = &[
     ("africa", AFRICA),
     ("middle_east_north_africa", MIDDLE_EAST_NORTH_AFRICA),
     ("asia", ASIA),
@@ -23,7 +23,7 @@ pub const REGIONS: &[(&str, &str)] = &[
 ];
 
 /// The region of a country code.
-pub fn region_of(country: &str) -> &'static str {
+pub(crate) fn region_of(country: &str) -> &'static str {
     REGIONS
         .iter()
         .find(|(_, list)| list.split(' ').any(|c| c == country))

@@ -17,7 +17,7 @@ use crate::{
 
 /// Which placements a count covers; `None` is every value.
 #[derive(Debug, Default, Clone)]
-pub struct PlacementCountFilter {
+pub(crate) struct PlacementCountFilter {
     pub year: Option<i32>,
     pub direction: Option<Direction>,
     pub education_level: Option<EducationLevel>,
@@ -40,7 +40,7 @@ pub struct PlacementCell {
 /// Placements per year, direction, education level, country and status, in
 /// that order.
 #[tracing::instrument(skip_all)]
-pub async fn placement_counts(
+pub(crate) async fn placement_counts(
     db: &impl ConnectionTrait,
     f: &PlacementCountFilter,
 ) -> Result<Vec<PlacementCell>, DbErr> {
@@ -159,7 +159,7 @@ fn merge(live: Vec<Cell>, gone: Vec<(Cell, bool)>) -> Vec<Cell> {
 /// Placements made (accepted or later) per year, education level and
 /// whether the participant has fewer opportunities.
 #[tracing::instrument(skip_all)]
-pub async fn counted_placements(
+pub(crate) async fn counted_placements(
     db: &impl ConnectionTrait,
     year: Option<i32>,
     direction: Option<Direction>,
@@ -222,7 +222,7 @@ pub async fn counted_placements(
 /// One arrival: the defender, the arrival date, their field of work and the
 /// country they work in. Erased defenders count too.
 #[derive(Debug, Clone)]
-pub struct Arrival {
+pub(crate) struct Arrival {
     pub defender: Uuid,
     pub arrived: chrono::NaiveDate,
     pub field_of_work: FieldOfWork,
@@ -231,7 +231,7 @@ pub struct Arrival {
 
 /// Every stay that has an actual arrival.
 #[tracing::instrument(skip_all)]
-pub async fn arrivals(db: &impl ConnectionTrait) -> Result<Vec<Arrival>, DbErr> {
+pub(crate) async fn arrivals(db: &impl ConnectionTrait) -> Result<Vec<Arrival>, DbErr> {
     let rows: Vec<(Uuid, Option<chrono::NaiveDate>, String, String)> = stays::Entity::find()
         .select_only()
         .column(stays::Column::DefenderId)

@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// A recorded check-in as it now stands.
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub id: Uuid,
     pub due_on: NaiveDate,
     pub note: Option<String>,
@@ -33,7 +33,7 @@ pub struct Recorded {
 /// Records `outcome` (and `note`, when given; left out, the earlier note is
 /// kept) for check-in `check_in_id` of stay `stay_id`, at the version
 /// `if_match` names.
-pub async fn record(
+pub(crate) async fn record(
     state: &AppState,
     caller: &Caller,
     (stay_id, check_in_id): (Uuid, Uuid),

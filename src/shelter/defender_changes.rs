@@ -26,7 +26,7 @@ use crate::{
 
 /// A defender's fields to change, parsed; `None` leaves a field alone.
 #[derive(Default)]
-pub struct Update {
+pub(crate) struct Update {
     pub codename: Option<Codename>,
     pub country_of_work: Option<String>,
     pub field_of_work: Option<FieldOfWork>,
@@ -39,7 +39,7 @@ pub struct Update {
 
 /// Applies `update` to defender `id` at the version `if_match` names;
 /// answers the defender as it now stands.
-pub async fn update(
+pub(crate) async fn update(
     state: &AppState,
     caller: &Caller,
     id: Uuid,

@@ -23,10 +23,10 @@ use crate::{
 };
 
 /// What two defenders may not share.
-pub const CODENAME_TAKEN: &str = "Another defender has this codename.";
+pub(crate) const CODENAME_TAKEN: &str = "Another defender has this codename.";
 
 /// A new defender, parsed.
-pub struct NewDefender {
+pub(crate) struct NewDefender {
     pub codename: Codename,
     pub country_of_work: String,
     pub field_of_work: FieldOfWork,
@@ -37,7 +37,7 @@ pub struct NewDefender {
 }
 
 /// A defender's identity sealed under its data key, bound to its row.
-pub fn seal_identity(
+pub(crate) fn seal_identity(
     key: &DataKey,
     id: Uuid,
     identity: &DefenderIdentity,
@@ -48,7 +48,7 @@ pub fn seal_identity(
 }
 
 /// Registers `new`; answers the defender as stored.
-pub async fn register(
+pub(crate) async fn register(
     state: &AppState,
     caller: &Caller,
     new: &NewDefender,

@@ -89,7 +89,7 @@ fn languages_of(m: &defenders::Model) -> Result<Vec<String>, Corrupt> {
     stored_json(&m.languages, "defenders.languages")
 }
 
-pub fn defender_view(
+pub(crate) fn defender_view(
     m: &defenders::Model,
     identity: Option<DefenderIdentity>,
 ) -> Result<Defender, ApiError> {

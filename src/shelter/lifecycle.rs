@@ -5,7 +5,7 @@ use super::model::Confidentiality;
 use super::model::StayStatus::{self, *};
 
 /// Where a stay may go from `from`.
-pub fn allowed_targets(from: StayStatus) -> &'static [StayStatus] {
+pub(crate) fn allowed_targets(from: StayStatus) -> &'static [StayStatus] {
     match from {
         Referred => &[Intake, Withdrawn],
         Intake => &[PreArrival, Postponed, Withdrawn],
@@ -24,7 +24,7 @@ pub fn allowed_targets(from: StayStatus) -> &'static [StayStatus] {
 
 /// Why a transition is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Not in the graph: the allowed targets.
     NotAllowed(&'static [StayStatus]),
     /// Allowed, but only with a reason.
@@ -34,7 +34,7 @@ pub enum Refusal {
 }
 
 /// Checks a transition. `reason` is the trimmed reason, if any.
-pub fn check(
+pub(crate) fn check(
     from: StayStatus,
     to: StayStatus,
     reason: Option<&str>,
@@ -71,7 +71,7 @@ pub fn check(
 /// it (either way), and always with a reason in `X-Audit-Reason`. A
 /// caseworker who could lower it would show a secret stay to every other
 /// caseworker.
-pub fn check_confidentiality(
+pub(crate) fn check_confidentiality(
     from: Confidentiality,
     to: Confidentiality,
     coordinator: bool,

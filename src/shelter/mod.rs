@@ -1,23 +1,23 @@
 //! Shelter City: defenders, stays and what hangs off them.
 
-pub mod check_ins;
-pub mod defender_changes;
-pub mod defender_intake;
-pub mod defenders_api;
-pub mod lifecycle;
-pub mod model;
-pub mod records_api;
-pub mod retention;
-pub mod sight;
-pub mod stay_changes;
-pub mod stay_intake;
-pub mod stay_records;
-pub mod stay_status;
-pub mod stays_api;
-pub mod store;
-pub mod summaries_api;
+pub(crate) mod check_ins;
+pub(crate) mod defender_changes;
+pub(crate) mod defender_intake;
+pub(crate) mod defenders_api;
+pub(crate) mod lifecycle;
+pub(crate) mod model;
+pub(crate) mod records_api;
+pub(crate) mod retention;
+pub(crate) mod sight;
+pub(crate) mod stay_changes;
+pub(crate) mod stay_intake;
+pub(crate) mod stay_records;
+pub(crate) mod stay_status;
+pub(crate) mod stays_api;
+pub(crate) mod store;
+pub(crate) mod summaries_api;
 pub mod vault;
-pub mod views;
+pub(crate) mod views;
 
 use defenders_api::DefendersApi;
 use records_api::StayRecordsApi;

@@ -80,10 +80,10 @@ text_enum!(
 
 /// A defender's pseudonym: 2-40 characters, unique case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Codename(String);
+pub(crate) struct Codename(String);
 
 impl Codename {
-    pub fn parse(text: &str) -> Result<Self, &'static str> {
+    pub(crate) fn parse(text: &str) -> Result<Self, &'static str> {
         let text: String = text.trim().nfc().collect();
         let len = text.chars().count();
         if !(2..=40).contains(&len) {
@@ -109,10 +109,10 @@ impl Codename {
         }
         Ok(Self(text))
     }
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         self.0.to_lowercase()
     }
 }

@@ -78,7 +78,7 @@ fn outcome(from: StayStatus) -> &'static str {
 /// the defender and then each stay; a stay's change calls this before it
 /// writes the stay, so the two never wait for each other in a circle (on
 /// PostgreSQL, a deadlock that rolled one of them back).
-pub async fn lock(
+pub(crate) async fn lock(
     txn: &DatabaseTransaction,
     defender_id: Uuid,
 ) -> Result<Option<defenders::Model>, DbErr> {
@@ -92,7 +92,7 @@ pub async fn lock(
 /// A defender and their stays as the records area sees them; `None` when
 /// there is no such defender. Locks the defender's row ([`lock`]), so two
 /// changes to one defender's stays write the index one after the other.
-pub async fn container(
+pub(crate) async fn container(
     txn: &DatabaseTransaction,
     defender_id: Uuid,
 ) -> Result<Option<Container>, DbErr> {
@@ -161,7 +161,7 @@ async fn last_closing(
 }
 
 /// Writes the archive index of a defender and their stays as they now stand.
-pub async fn sync(
+pub(crate) async fn sync(
     txn: &DatabaseTransaction,
     now: DateTime<Utc>,
     defender_id: Uuid,
@@ -173,7 +173,7 @@ pub async fn sync(
 }
 
 /// A page of defender ids after `after` (building the index in full).
-pub async fn ids(
+pub(crate) async fn ids(
     db: &impl ConnectionTrait,
     after: Option<Uuid>,
     limit: u64,
@@ -183,7 +183,7 @@ pub async fn ids(
 
 /// Destroys a defender and every stay of theirs (erased as on request, the
 /// integrations told); `false` when they are gone already.
-pub async fn destroy(
+pub(crate) async fn destroy(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -200,7 +200,7 @@ pub async fn destroy(
 }
 
 /// The tables a destruction writes: their old row versions are purged after it.
-pub const DESTROYED_TABLES: &[&str] = super::store::ERASED_TABLES;
+pub(crate) const DESTROYED_TABLES: &[&str] = super::store::ERASED_TABLES;
 
 #[cfg(test)]
 mod tests {

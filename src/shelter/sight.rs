@@ -15,14 +15,14 @@ use crate::{
     AppState,
 };
 
-pub fn is_coordinator(caller: &Caller) -> bool {
+pub(crate) fn is_coordinator(caller: &Caller) -> bool {
     caller.has(Role::ShelterCoordinator)
 }
 
 /// Condition for lists of stays: what of them the caller may know exists
 /// (secret stays only for coordinators and the assigned staff, never for
 /// API clients).
-pub fn visible_stays(caller: &Caller) -> sea_orm::Condition {
+pub(crate) fn visible_stays(caller: &Caller) -> sea_orm::Condition {
     if is_coordinator(caller) {
         sea_orm::Condition::all()
     } else if caller.roles.is_empty() {
@@ -33,7 +33,7 @@ pub fn visible_stays(caller: &Caller) -> sea_orm::Condition {
 }
 
 /// Condition for lists of defenders (see [`visible_stays`]).
-pub fn visible_defenders(caller: &Caller) -> sea_orm::Condition {
+pub(crate) fn visible_defenders(caller: &Caller) -> sea_orm::Condition {
     if is_coordinator(caller) {
         sea_orm::Condition::all()
     } else {
@@ -43,7 +43,7 @@ pub fn visible_defenders(caller: &Caller) -> sea_orm::Condition {
 
 /// A defender the caller may know exists: 404 (audited) when it has a
 /// secret stay the caller is not assigned to.
-pub async fn defender_in_sight(
+pub(crate) async fn defender_in_sight(
     state: &AppState,
     caller: &Caller,
     defender: &defenders::Model,
@@ -59,7 +59,7 @@ pub async fn defender_in_sight(
 /// Like [`defender_in_sight`], and the caller must also see the defender's
 /// identity-level records (its publicity consents): coordinators and staff
 /// assigned to one of its stays.
-pub async fn defender_in_full(
+pub(crate) async fn defender_in_full(
     state: &AppState,
     caller: &Caller,
     defender: &defenders::Model,
@@ -88,7 +88,7 @@ async fn deny_as_absent(
 }
 
 /// A stay as a caller may see it.
-pub struct StayInSight {
+pub(crate) struct StayInSight {
     pub stay: stays::Model,
     pub defender: defenders::Model,
     /// The defender's data key as stored (wrapped by the master key), read
@@ -101,7 +101,7 @@ pub struct StayInSight {
 
 impl StayInSight {
     /// The defender's data key, for the stay's protected fields.
-    pub fn data_key(
+    pub(crate) fn data_key(
         &self,
         keys: &crate::keyring::Keys,
     ) -> Result<crate::crypto::DataKey, ApiError> {
@@ -110,7 +110,7 @@ impl StayInSight {
 
     /// The context of this request's audit events about the stay: its
     /// `X-Audit-Reason` sealed under the defender's data key.
-    pub fn audit(
+    pub(crate) fn audit(
         &self,
         keys: &crate::keyring::Keys,
         caller: &Caller,
@@ -124,7 +124,7 @@ impl StayInSight {
 
     /// Puts on record, before the data leaves, that `caller` read `fields`
     /// of this stay (an audit event of its own).
-    pub async fn record_read(
+    pub(crate) async fn record_read(
         &self,
         state: &AppState,
         caller: &Caller,
@@ -141,7 +141,7 @@ impl StayInSight {
 
 /// The context of this request's audit events about a defender (see
 /// [`StayInSight::audit`]).
-pub async fn defender_audit(
+pub(crate) async fn defender_audit(
     state: &AppState,
     caller: &Caller,
     defender: &defenders::Model,
@@ -155,7 +155,11 @@ pub async fn defender_audit(
 
 /// Loads a stay for a caller: 404 when it does not exist, its defender was
 /// erased, or it is secret and the caller is not in it (that refusal audited).
-pub async fn stay(state: &AppState, caller: &Caller, id: Uuid) -> Result<StayInSight, ApiError> {
+pub(crate) async fn stay(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<StayInSight, ApiError> {
     let db = &state.db;
     let (stay, defender, wrapped_key) = store::stay_with_key(db, id)
         .await?
@@ -175,7 +179,7 @@ pub async fn stay(state: &AppState, caller: &Caller, id: Uuid) -> Result<StayInS
 
 /// Like [`stay`], but only for callers with full sight; others get 404, and
 /// the refusal is audited.
-pub async fn stay_in_full(
+pub(crate) async fn stay_in_full(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
@@ -195,7 +199,7 @@ pub async fn stay_in_full(
 }
 
 /// Whether the caller may see a defender's identity.
-pub async fn sees_identity(
+pub(crate) async fn sees_identity(
     db: &DatabaseConnection,
     caller: &Caller,
     defender_id: Uuid,

@@ -30,7 +30,7 @@ use crate::{
 
 /// Changes stay `id` (as far as `caller` may see it) at the version
 /// `if_match` names; answers the stay as it now stands.
-pub async fn update(
+pub(crate) async fn update(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
@@ -78,7 +78,7 @@ pub async fn update(
 
 /// A free text of at most `max` characters, none when empty; a problem
 /// for `name` otherwise.
-pub fn text_field(
+pub(crate) fn text_field(
     name: &str,
     value: Option<&str>,
     max: usize,
@@ -94,7 +94,11 @@ pub fn text_field(
 }
 
 /// The planned departure is not before the planned arrival.
-pub fn check_dates(arrival: NaiveDate, departure: NaiveDate, problems: &mut Vec<InvalidParam>) {
+pub(crate) fn check_dates(
+    arrival: NaiveDate,
+    departure: NaiveDate,
+    problems: &mut Vec<InvalidParam>,
+) {
     if departure < arrival {
         problems.push(InvalidParam::new(
             "plannedDeparture",
@@ -105,7 +109,7 @@ pub fn check_dates(arrival: NaiveDate, departure: NaiveDate, problems: &mut Vec<
 }
 
 /// The checked free texts of a stay's body.
-pub struct StayTexts {
+pub(crate) struct StayTexts {
     pub intake_round: Option<String>,
     pub referring: Option<String>,
     pub partner: Option<String>,
@@ -113,7 +117,7 @@ pub struct StayTexts {
 }
 
 /// A stay's free texts in a body, each checked (every problem collected).
-pub fn stay_texts(
+pub(crate) fn stay_texts(
     intake_round: Option<&str>,
     referring: Option<&str>,
     partner: Option<&str>,

@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// A new stay, parsed.
-pub struct NewStay {
+pub(crate) struct NewStay {
     pub defender_id: Uuid,
     pub intake_round: String,
     pub referring_organisation: Option<String>,
@@ -31,7 +31,7 @@ pub struct NewStay {
 
 /// Opens `new` (status `referred`); answers the stay as stored and its
 /// defender's codename. An unknown defender is a 400 on `defenderId`.
-pub async fn open(
+pub(crate) async fn open(
     state: &AppState,
     caller: &Caller,
     new: &NewStay,

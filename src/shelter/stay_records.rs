@@ -24,7 +24,7 @@ use crate::{
 use sea_orm::ActiveValue::Set;
 
 /// A note as the API shows it.
-pub fn note_view(key: &DataKey, r: &stay_notes::Model) -> Result<Note, ApiError> {
+pub(crate) fn note_view(key: &DataKey, r: &stay_notes::Model) -> Result<Note, ApiError> {
     Ok(Note {
         id: r.id,
         stay_id: r.stay_id,
@@ -37,7 +37,10 @@ pub fn note_view(key: &DataKey, r: &stay_notes::Model) -> Result<Note, ApiError>
 }
 
 /// A risk assessment as the API shows it.
-pub fn risk_view(key: &DataKey, r: &risk_assessments::Model) -> Result<RiskAssessment, ApiError> {
+pub(crate) fn risk_view(
+    key: &DataKey,
+    r: &risk_assessments::Model,
+) -> Result<RiskAssessment, ApiError> {
     let open = |field, text: &Option<String>| vault::open_opt(key, field, r.id, text.as_deref());
     Ok(RiskAssessment {
         id: r.id,
@@ -52,7 +55,7 @@ pub fn risk_view(key: &DataKey, r: &risk_assessments::Model) -> Result<RiskAsses
 }
 
 /// An activity as the API shows it.
-pub fn activity_view(key: &DataKey, a: &activities::Model) -> Result<Activity, ApiError> {
+pub(crate) fn activity_view(key: &DataKey, a: &activities::Model) -> Result<Activity, ApiError> {
     Ok(Activity {
         id: a.id,
         stay_id: a.stay_id,
@@ -67,7 +70,7 @@ pub fn activity_view(key: &DataKey, a: &activities::Model) -> Result<Activity, A
 }
 
 /// A check-in as the API shows it.
-pub fn check_in_view(key: &DataKey, c: &check_ins::Model) -> Result<CheckIn, ApiError> {
+pub(crate) fn check_in_view(key: &DataKey, c: &check_ins::Model) -> Result<CheckIn, ApiError> {
     Ok(CheckIn {
         id: c.id,
         stay_id: c.stay_id,
@@ -81,7 +84,7 @@ pub fn check_in_view(key: &DataKey, c: &check_ins::Model) -> Result<CheckIn, Api
 }
 
 /// Adds a note with `text` (checked) to stay `stay_id`, as `caller`.
-pub async fn add_note(
+pub(crate) async fn add_note(
     state: &AppState,
     caller: &Caller,
     stay_id: Uuid,
@@ -111,13 +114,13 @@ pub async fn add_note(
 }
 
 /// A risk assessment's protected texts, checked.
-pub struct RiskTexts {
+pub(crate) struct RiskTexts {
     pub threats: String,
     pub measures: String,
 }
 
 /// Records a risk assessment of stay `stay_id`, as `caller`.
-pub async fn add_risk_assessment(
+pub(crate) async fn add_risk_assessment(
     state: &AppState,
     caller: &Caller,
     stay_id: Uuid,
@@ -159,7 +162,7 @@ pub async fn add_risk_assessment(
 }
 
 /// Adds an activity with `title` (checked) to stay `stay_id`, as `caller`.
-pub async fn add_activity(
+pub(crate) async fn add_activity(
     state: &AppState,
     caller: &Caller,
     stay_id: Uuid,

@@ -24,7 +24,7 @@ use crate::{
 };
 
 /// A written status change.
-pub struct Changed {
+pub(crate) struct Changed {
     pub id: Uuid,
     pub from: StayStatus,
     pub at: DateTime<Utc>,
@@ -33,7 +33,7 @@ pub struct Changed {
 
 /// Moves stay `id` (as far as the caller may see it) to `to`, with
 /// `reason` (trimmed, empty as none).
-pub async fn change(
+pub(crate) async fn change(
     state: &AppState,
     caller: &Caller,
     id: Uuid,
@@ -88,7 +88,7 @@ pub async fn change(
 }
 
 /// A refusal of the lifecycle as the problem the API answers.
-pub fn problem(refusal: Refusal, from: StayStatus, to: StayStatus) -> ApiError {
+pub(crate) fn problem(refusal: Refusal, from: StayStatus, to: StayStatus) -> ApiError {
     match refusal {
         Refusal::NotAllowed(targets) => {
             let names: Vec<&str> = targets.iter().map(|t| t.as_str()).collect();
@@ -115,7 +115,7 @@ pub fn problem(refusal: Refusal, from: StayStatus, to: StayStatus) -> ApiError {
 }
 
 /// A refusal of a confidentiality change as the problem the API answers.
-pub fn confidentiality_problem(refusal: Refusal) -> ApiError {
+pub(crate) fn confidentiality_problem(refusal: Refusal) -> ApiError {
     match refusal {
         Refusal::CoordinatorOnly => ApiError::typed(
             ProblemType::CoordinatorOnly,

@@ -81,7 +81,7 @@ pub enum Unassigned {
 
 /// Sort orders offered for stays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
-pub enum StaySort {
+pub(crate) enum StaySort {
     #[oai(rename = "plannedArrival")]
     PlannedArrival,
     #[oai(rename = "-plannedArrival")]
@@ -93,7 +93,7 @@ struct StayCursor(NaiveDate, Uuid);
 
 /// What only those who need to know see of a stay, decrypted.
 #[derive(Debug, Default)]
-pub struct StayDetails {
+pub(crate) struct StayDetails {
     pub referring_organisation: Option<String>,
     pub local_partner: Option<String>,
     pub accommodation_address: Option<String>,
@@ -102,7 +102,7 @@ pub struct StayDetails {
 /// A stay as shown: its summary (reference, codename, intake round, status,
 /// dates, confidentiality) for everyone who sees it, and with `details`
 /// (visa, insurance, the protected texts) for those who need to know.
-pub fn stay_view(
+pub(crate) fn stay_view(
     s: &stays::Model,
     codename: &str,
     details: Option<StayDetails>,

@@ -17,22 +17,22 @@ mod defender_data;
 mod erasure;
 mod records;
 mod stay_writes;
-pub use defender_data::{
+pub(crate) use defender_data::{
     consents, defenders_by_name_index, find_consent, insert_consent, insert_defender,
     list_defenders, revoke_consent, stay_summaries, stay_summary, update_defender, DefenderFilter,
 };
-pub use erasure::{destroy_defender, erase_and_notify, erase_defender, ERASED_TABLES};
-pub use records::{
+pub(crate) use erasure::{erase_and_notify, ERASED_TABLES};
+pub(crate) use records::{
     activities, check_ins, find_check_in, insert_record, notes, overdue_reviews, record_check_in,
     risk_assessments, stays_by_id,
 };
-pub use stay_writes::{
-    assign, assignments, change_stay_status, insert_stay, list_stays, notify_stay, stay_event,
+pub(crate) use stay_writes::{
+    assign, assignments, change_stay_status, insert_stay, list_stays, notify_stay,
     stay_status_changes, unassign, update_stay, NewStayStatusChange, StayFilter,
 };
 
 /// The next stay reference of a year: `SC-2026-001`, `SC-2026-002`, ...
-pub async fn next_stay_reference(
+pub(crate) async fn next_stay_reference(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
 ) -> Result<String, DbErr> {
@@ -61,7 +61,7 @@ pub async fn next_stay_reference(
 }
 
 /// A defender that has not been erased.
-pub async fn defender(
+pub(crate) async fn defender(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<defenders::Model>, DbErr> {
@@ -72,7 +72,7 @@ pub async fn defender(
 }
 
 /// A stay whose defender has not been erased, with that defender.
-pub async fn stay(
+pub(crate) async fn stay(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<(stays::Model, defenders::Model)>, DbErr> {
@@ -100,7 +100,7 @@ fn looked_up<E: EntityTrait + Copy>(
 /// A stay, its defender (not erased) and the defender's data key as stored
 /// (wrapped; `None` if destroyed), in one query: reading a stay's protected
 /// fields then needs no second round trip for the key.
-pub async fn stay_with_key(
+pub(crate) async fn stay_with_key(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<(stays::Model, defenders::Model, Option<String>)>, DbErr> {
@@ -130,7 +130,7 @@ pub async fn stay_with_key(
     Ok(Some((stay, defender, wrapped)))
 }
 
-pub async fn is_assigned(
+pub(crate) async fn is_assigned(
     db: &impl ConnectionTrait,
     stay_id: Uuid,
     staff_id: Uuid,
@@ -142,7 +142,7 @@ pub async fn is_assigned(
 }
 
 /// Whether the staff member is assigned to any stay of the defender.
-pub async fn is_assigned_to_defender(
+pub(crate) async fn is_assigned_to_defender(
     db: &impl ConnectionTrait,
     defender_id: Uuid,
     staff_id: Uuid,
@@ -166,7 +166,7 @@ pub async fn is_assigned_to_defender(
 /// Condition: the stay's defender is not erased. A correlated NOT EXISTS (a
 /// primary-key probe per row) keeps list pages cheap: the stays index decides
 /// the order and the page ends after `limit` rows.
-pub fn stay_visible() -> Condition {
+pub(crate) fn stay_visible() -> Condition {
     let erased = Query::select()
         .expr(Expr::val(1))
         .from(defenders::Entity)
@@ -181,11 +181,11 @@ pub fn stay_visible() -> Condition {
 
 /// The confidentiality that hides a stay (and its defender) from everyone
 /// but shelter coordinators and the staff assigned to it.
-pub const SECRET: &str = "secret";
+pub(crate) const SECRET: &str = "secret";
 
 /// Condition: the stay is not secret, or is assigned to this staff member
 /// (`None`: an API client, to which no secret stay is visible).
-pub fn stay_not_secret_to(staff_id: Option<Uuid>) -> Condition {
+pub(crate) fn stay_not_secret_to(staff_id: Option<Uuid>) -> Condition {
     let open = Condition::any().add(stays::Column::Confidentiality.ne(SECRET));
     match staff_id {
         Some(id) => open.add(stay_assigned_to(id)),
@@ -195,7 +195,7 @@ pub fn stay_not_secret_to(staff_id: Option<Uuid>) -> Condition {
 
 /// Condition: the defender has no secret stay that this staff member is not
 /// assigned to.
-pub fn defender_not_secret_to(staff_id: Uuid) -> Condition {
+pub(crate) fn defender_not_secret_to(staff_id: Uuid) -> Condition {
     let hidden = Query::select()
         .column(stays::Column::DefenderId)
         .from(stays::Entity)
@@ -214,7 +214,7 @@ pub fn defender_not_secret_to(staff_id: Uuid) -> Condition {
 }
 
 /// Whether a defender has a secret stay this staff member is not assigned to.
-pub async fn defender_secret_to(
+pub(crate) async fn defender_secret_to(
     db: &impl ConnectionTrait,
     defender_id: Uuid,
     staff_id: Uuid,
@@ -227,7 +227,7 @@ pub async fn defender_secret_to(
 }
 
 /// Condition: the stay is assigned to this staff member.
-pub fn stay_assigned_to(staff_id: Uuid) -> Condition {
+pub(crate) fn stay_assigned_to(staff_id: Uuid) -> Condition {
     Condition::all().add(
         stays::Column::Id.in_subquery(
             Query::select()
@@ -241,7 +241,7 @@ pub fn stay_assigned_to(staff_id: Uuid) -> Condition {
 
 /// A stay and its defender's codename, read by position from one row.
 #[derive(Debug)]
-pub struct StayWithCodename {
+pub(crate) struct StayWithCodename {
     pub stay: stays::Model,
     /// `None` only if the defender row is gone (the foreign key forbids it).
     pub codename: Option<String>,
@@ -259,7 +259,7 @@ impl Positional for StayWithCodename {
 
 /// Adds the defender's codename after a stays query's columns, so a list
 /// page is one query rather than a second one for the names.
-pub fn with_codename(q: Select<stays::Entity>) -> Select<stays::Entity> {
+pub(crate) fn with_codename(q: Select<stays::Entity>) -> Select<stays::Entity> {
     let codename = looked_up(
         defenders::Entity,
         defenders::Column::Codename,
@@ -270,7 +270,7 @@ pub fn with_codename(q: Select<stays::Entity>) -> Select<stays::Entity> {
 }
 
 /// Codenames of defenders by id.
-pub async fn codenames(
+pub(crate) async fn codenames(
     db: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, String>, DbErr> {

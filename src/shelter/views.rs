@@ -61,7 +61,7 @@ pub struct Defender {
 /// A new defender.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewDefender {
+pub(crate) struct NewDefender {
     pub codename: CodenameText,
     pub country_of_work: CountryCode,
     pub field_of_work: FieldOfWork,
@@ -74,12 +74,12 @@ pub struct NewDefender {
 }
 
 /// A language, by name or code.
-pub type LanguageName = String;
+pub(crate) type LanguageName = String;
 
 /// Changes to a defender; absent fields stay. `identity` replaces the whole identity.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DefenderUpdate {
+pub(crate) struct DefenderUpdate {
     pub codename: Option<CodenameText>,
     pub country_of_work: Option<CountryCode>,
     pub field_of_work: Option<FieldOfWork>,
@@ -94,7 +94,7 @@ pub struct DefenderUpdate {
 /// A search by legal name: exact after Unicode normalisation and case folding.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DefenderSearch {
+pub(crate) struct DefenderSearch {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub legal_name: String,
 }
@@ -122,7 +122,7 @@ pub struct Consent {
 
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewConsent {
+pub(crate) struct NewConsent {
     pub item: ConsentItem,
     pub granted_on: NaiveDate,
     pub expires_on: Option<NaiveDate>,
@@ -130,7 +130,7 @@ pub struct NewConsent {
 
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ConsentRevocation {
+pub(crate) struct ConsentRevocation {
     pub revoked_on: NaiveDate,
 }
 
@@ -186,7 +186,7 @@ pub struct Stay {
 
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewStay {
+pub(crate) struct NewStay {
     pub defender_id: Uuid,
     /// Such as `2026-autumn`.
     #[oai(validator(min_length = 1, max_length = 40))]
@@ -206,7 +206,7 @@ pub struct NewStay {
 
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct StayUpdate {
+pub(crate) struct StayUpdate {
     #[oai(validator(min_length = 1, max_length = 40))]
     pub intake_round: Option<String>,
     #[oai(validator(max_length = 200))]
@@ -240,7 +240,7 @@ pub struct StatusChange {
 
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewStatusChange {
+pub(crate) struct NewStatusChange {
     pub to: StayStatus,
     #[oai(validator(max_length = 2000))]
     pub reason: Option<String>,
@@ -271,7 +271,7 @@ pub struct Note {
 
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewNote {
+pub(crate) struct NewNote {
     pub category: NoteCategory,
     #[oai(validator(min_length = 1, max_length = 10000))]
     pub body: String,
@@ -295,7 +295,7 @@ pub struct RiskAssessment {
 
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewRiskAssessment {
+pub(crate) struct NewRiskAssessment {
     pub level: RiskLevel,
     #[oai(validator(max_length = 10000))]
     pub threats: String,
@@ -336,7 +336,7 @@ pub struct Activity {
 
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NewActivity {
+pub(crate) struct NewActivity {
     pub kind: ActivityKind,
     #[oai(validator(min_length = 1, max_length = 200))]
     pub title: String,
@@ -362,7 +362,7 @@ pub struct CheckIn {
 
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CheckInRecord {
+pub(crate) struct CheckInRecord {
     pub outcome: CheckInOutcome,
     /// The protected note; left out, the note recorded before is kept.
     #[oai(validator(max_length = 10000))]
@@ -426,7 +426,7 @@ crate::list_types!(
 
 /// A defender's codename: 2 to 40 characters of one script (letters, digits,
 /// spaces, hyphens, apostrophes, full stops), nothing invisible (UTS #39).
-pub struct CodenameFormat;
+pub(crate) struct CodenameFormat;
 impl Format for CodenameFormat {
     const NAME: &'static str = "codename";
     const MAX_LEN: usize = 40;
@@ -436,4 +436,4 @@ impl Format for CodenameFormat {
     }
 }
 
-pub type CodenameText = Formatted<CodenameFormat>;
+pub(crate) type CodenameText = Formatted<CodenameFormat>;

@@ -20,7 +20,7 @@ use crate::{
 
 /// What an institution list is filtered by.
 #[derive(Debug, Default)]
-pub struct InstitutionFilter {
+pub(crate) struct InstitutionFilter {
     pub kind: Option<InstitutionKind>,
     /// Upper case.
     pub country: Option<String>,
@@ -29,7 +29,7 @@ pub struct InstitutionFilter {
 
 /// A page of institutions in creation (id) order after `after`.
 #[tracing::instrument(skip_all)]
-pub async fn list_institutions(
+pub(crate) async fn list_institutions(
     db: &impl ConnectionTrait,
     filter: &InstitutionFilter,
     after: Option<Uuid>,
@@ -55,7 +55,7 @@ pub async fn list_institutions(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn find_institution(
+pub(crate) async fn find_institution(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<institutions::Model>, DbErr> {
@@ -65,7 +65,7 @@ pub async fn find_institution(
 /// Inserts an institution, records its creation and tells subscribers. A taken Erasmus code
 /// is the unique constraint's refusal.
 #[tracing::instrument(skip_all)]
-pub async fn insert_institution(
+pub(crate) async fn insert_institution(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -82,7 +82,7 @@ pub async fn insert_institution(
 /// Changes an institution at version `expected`, records it and tells
 /// subscribers; `None` when nothing changes.
 #[tracing::instrument(skip_all)]
-pub async fn update_institution(
+pub(crate) async fn update_institution(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -100,14 +100,14 @@ pub async fn update_institution(
 
 /// What an agreement list is filtered by.
 #[derive(Debug, Default)]
-pub struct AgreementFilter {
+pub(crate) struct AgreementFilter {
     pub status: Option<AgreementStatus>,
     pub programme: Option<Programme>,
     pub partner: Option<Uuid>,
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn list_agreements(
+pub(crate) async fn list_agreements(
     db: &impl ConnectionTrait,
     filter: &AgreementFilter,
     after: Option<Uuid>,
@@ -133,7 +133,7 @@ pub async fn list_agreements(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn find_agreement(
+pub(crate) async fn find_agreement(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<agreements::Model>, DbErr> {
@@ -142,7 +142,7 @@ pub async fn find_agreement(
 
 /// An agreement's quotas, by direction and education level.
 #[tracing::instrument(skip_all)]
-pub async fn quotas(
+pub(crate) async fn quotas(
     db: &impl ConnectionTrait,
     agreement_id: Uuid,
 ) -> Result<Vec<agreement_quotas::Model>, DbErr> {
@@ -155,7 +155,7 @@ pub async fn quotas(
 }
 
 /// One quota as written.
-pub struct NewQuota {
+pub(crate) struct NewQuota {
     pub direction: Direction,
     pub education_level: EducationLevel,
     pub places: i32,
@@ -164,7 +164,7 @@ pub struct NewQuota {
 
 /// Replaces all quotas of an agreement.
 #[tracing::instrument(skip_all)]
-pub async fn replace_quotas(
+pub(super) async fn replace_quotas(
     db: &impl ConnectionTrait,
     agreement_id: Uuid,
     quotas: &[NewQuota],
@@ -190,7 +190,7 @@ pub async fn replace_quotas(
 /// Inserts an agreement with its quotas, records its creation and tells
 /// subscribers.
 #[tracing::instrument(skip_all)]
-pub async fn insert_agreement(
+pub(crate) async fn insert_agreement(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -210,7 +210,7 @@ pub async fn insert_agreement(
 /// `quotas` is given (the change then says `quotas`), records it and tells
 /// subscribers; `None` when nothing changes.
 #[tracing::instrument(skip_all)]
-pub async fn update_agreement(
+pub(crate) async fn update_agreement(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,

@@ -19,7 +19,7 @@ use crate::{
 
 /// Deletes a placement (its status changes go with it) after counting it
 /// in the tallies. `false` when it is already gone.
-pub async fn destroy_placement(
+pub(crate) async fn destroy_placement(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -71,7 +71,7 @@ pub async fn destroy_placement(
 }
 
 /// Deletes a participant and every placement they still have.
-pub async fn destroy_participant(
+pub(crate) async fn destroy_participant(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,

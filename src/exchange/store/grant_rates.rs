@@ -16,13 +16,13 @@ use crate::{
 };
 
 /// A table's rates as stored; rates that do not read back are corrupt.
-pub fn parse_rates(m: &grant_rate_tables::Model) -> Result<Rates, Corrupt> {
+pub(crate) fn parse_rates(m: &grant_rate_tables::Model) -> Result<Rates, Corrupt> {
     stored_json(&m.rates, "grant_rate_tables.rates")
 }
 
 /// A page of rate tables by valid-from date, after `after`.
 #[tracing::instrument(skip_all)]
-pub async fn list_rate_tables(
+pub(crate) async fn list_rate_tables(
     db: &impl ConnectionTrait,
     after: Option<NaiveDate>,
     fetch: u64,
@@ -38,7 +38,7 @@ pub async fn list_rate_tables(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn find_rate_table(
+pub(crate) async fn find_rate_table(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<grant_rate_tables::Model>, DbErr> {
@@ -48,7 +48,7 @@ pub async fn find_rate_table(
 /// Whether another table (not `except`) is valid from `date`. The unique
 /// constraint still decides a race; this gives the usual case its message.
 #[tracing::instrument(skip_all)]
-pub async fn valid_from_taken(
+pub(crate) async fn valid_from_taken(
     db: &impl ConnectionTrait,
     date: NaiveDate,
     except: Option<Uuid>,
@@ -63,7 +63,7 @@ pub async fn valid_from_taken(
 
 /// Adds the next version of the rates and records it.
 #[tracing::instrument(skip_all)]
-pub async fn insert_rate_table(
+pub(crate) async fn insert_rate_table(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -94,7 +94,7 @@ pub async fn insert_rate_table(
 /// Replaces a table's date and rates at version `expected`, only while no
 /// grant was computed from it (a used table is [`WriteError::Stale`]).
 #[tracing::instrument(skip_all)]
-pub async fn replace_rate_table(
+pub(crate) async fn replace_rate_table(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,

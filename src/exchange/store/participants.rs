@@ -17,7 +17,7 @@ use crate::{
 
 /// What a participant list is filtered by.
 #[derive(Debug, Default)]
-pub struct ParticipantFilter {
+pub(crate) struct ParticipantFilter {
     pub education_level: Option<EducationLevel>,
     pub home_institution: Option<Uuid>,
     pub fewer_opportunities: Option<bool>,
@@ -25,7 +25,7 @@ pub struct ParticipantFilter {
 
 /// A page of participants in creation (id) order after `after`.
 #[tracing::instrument(skip_all)]
-pub async fn list_participants(
+pub(crate) async fn list_participants(
     db: &impl ConnectionTrait,
     filter: &ParticipantFilter,
     after: Option<Uuid>,
@@ -52,7 +52,7 @@ pub async fn list_participants(
 
 /// Up to `limit` participants whose normalised name is `name_key`.
 #[tracing::instrument(skip_all)]
-pub async fn participants_named(
+pub(crate) async fn participants_named(
     db: &impl ConnectionTrait,
     name_key: String,
     limit: u64,
@@ -66,7 +66,7 @@ pub async fn participants_named(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn find_participant(
+pub(crate) async fn find_participant(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<participants::Model>, DbErr> {
@@ -75,7 +75,7 @@ pub async fn find_participant(
 
 /// Inserts a participant, records its creation and tells subscribers.
 #[tracing::instrument(skip_all)]
-pub async fn insert_participant(
+pub(crate) async fn insert_participant(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -94,7 +94,7 @@ pub async fn insert_participant(
 /// Changes a participant at version `expected`, records it and tells
 /// subscribers; `None` when nothing changes.
 #[tracing::instrument(skip_all)]
-pub async fn update_participant(
+pub(crate) async fn update_participant(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,

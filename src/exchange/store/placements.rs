@@ -22,7 +22,7 @@ use crate::{
 
 /// What a placement list (and its export) is filtered by.
 #[derive(Debug, Default, Clone)]
-pub struct PlacementFilter {
+pub(crate) struct PlacementFilter {
     pub status: Option<PlacementStatus>,
     pub direction: Option<Direction>,
     pub education_level: Option<EducationLevel>,
@@ -67,7 +67,7 @@ fn filtered(f: &PlacementFilter) -> Select<placements::Entity> {
 /// Up to `fetch` matching placements, newest first, before `before`. The
 /// rows are read by column position, not by name: see `db::positional`.
 #[tracing::instrument(skip_all)]
-pub async fn list_placements(
+pub(crate) async fn list_placements(
     db: &impl ConnectionTrait,
     filter: &PlacementFilter,
     before: Option<Uuid>,
@@ -81,7 +81,7 @@ pub async fn list_placements(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn find_placement(
+pub(crate) async fn find_placement(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<placements::Model>, DbErr> {
@@ -89,7 +89,7 @@ pub async fn find_placement(
 }
 
 /// The first entry of a placement's history, or a status change.
-pub struct NewStatusChange {
+pub(crate) struct NewStatusChange {
     pub from: Option<PlacementStatus>,
     pub to: PlacementStatus,
     pub reason: Option<String>,
@@ -122,7 +122,7 @@ async fn insert_status_change(
 /// Inserts a placement with the first entry of its history and its grant,
 /// records its creation and tells subscribers.
 #[tracing::instrument(skip_all)]
-pub async fn insert_placement(
+pub(crate) async fn insert_placement(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -148,7 +148,7 @@ pub async fn insert_placement(
 /// Changes a placement's fields at version `expected` and recomputes its
 /// grant; `None` when nothing changes.
 #[tracing::instrument(skip_all)]
-pub async fn update_placement(
+pub(crate) async fn update_placement(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -169,7 +169,7 @@ pub async fn update_placement(
 /// Moves placement `m` to `change.to` (with its actual dates in
 /// `changes`), records the change in its history and audits it as `action`.
 #[tracing::instrument(skip_all)]
-pub async fn change_status(
+pub(crate) async fn change_status(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -195,7 +195,7 @@ pub async fn change_status(
 
 /// A page of a placement's status history, newest first.
 #[tracing::instrument(skip_all)]
-pub async fn list_status_changes(
+pub(crate) async fn list_status_changes(
     db: &impl ConnectionTrait,
     placement_id: Uuid,
     before: Option<Uuid>,
@@ -211,7 +211,7 @@ pub async fn list_status_changes(
 /// The places of an agreement's quota for a direction and education level
 /// (0 without a quota).
 #[tracing::instrument(skip_all)]
-pub async fn quota_places(
+pub(crate) async fn quota_places(
     db: &impl ConnectionTrait,
     agreement_id: Uuid,
     direction: Direction,

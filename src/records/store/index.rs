@@ -28,7 +28,7 @@ use crate::{
 
 /// The archiving values a rule gives a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Derived {
+pub(super) struct Derived {
     pub rule_id: Option<Uuid>,
     pub closed_on: Option<NaiveDate>,
     pub nominatie: Option<Archiefnominatie>,
@@ -58,19 +58,19 @@ impl Derived {
 
 /// How many index entries a derivation changed and took off a list.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Refreshed {
+pub(crate) struct Refreshed {
     pub changed: u64,
     pub released: u64,
 }
 
 /// The rules by (record type, outcome).
-pub struct Rules(HashMap<(String, String), RuleValues>);
+pub(super) struct Rules(HashMap<(String, String), RuleValues>);
 
 /// A rule's id, nominatie and term (`None` where the stored text is unreadable).
 type RuleValues = (Uuid, Option<Archiefnominatie>, Option<Term>);
 
 impl Rules {
-    pub async fn load(db: &impl ConnectionTrait) -> Result<Rules, DbErr> {
+    pub(super) async fn load(db: &impl ConnectionTrait) -> Result<Rules, DbErr> {
         let rules: Vec<retention_rules::Model> = super::rules::all_rules(db).await?;
         Ok(Rules(
             rules
@@ -91,7 +91,13 @@ impl Rules {
 
     /// What the rule of (`t`, `outcome`) gives a record closed on `on`,
     /// with a reviewer's `keep` until a later day.
-    pub fn own(&self, t: &str, outcome: &str, on: NaiveDate, keep: Option<NaiveDate>) -> Derived {
+    pub(super) fn own(
+        &self,
+        t: &str,
+        outcome: &str,
+        on: NaiveDate,
+        keep: Option<NaiveDate>,
+    ) -> Derived {
         let rule = self.0.get(&(t.to_owned(), outcome.to_owned()));
         let (rule_id, nominatie, term) = rule.cloned().unwrap_or((Uuid::nil(), None, None));
         Derived {
@@ -125,7 +131,7 @@ fn with_keep(date: Option<NaiveDate>, keep: Option<NaiveDate>) -> Option<NaiveDa
 
 /// A container's values: its own, with the latest date and the strictest
 /// nominatie of the parts it still holds.
-pub fn combined(own: Derived, parts: &[Derived]) -> Derived {
+pub(super) fn combined(own: Derived, parts: &[Derived]) -> Derived {
     parts.iter().fold(own, |mut d, p| {
         d.date = match (d.date, p.date) {
             (Some(a), Some(b)) => Some(std::cmp::max(a, b)),
@@ -146,7 +152,7 @@ fn container_reference(parts: &[String]) -> Option<String> {
 }
 
 /// Takes an entry off the list it is on (its item is `removed`).
-pub async fn release(
+pub(crate) async fn release(
     txn: &DatabaseTransaction,
     now: DateTime<Utc>,
     row: &retention_records::Model,
@@ -293,7 +299,7 @@ async fn set_values(
 
 /// Marks entries destroyed at `at` (an entry destroyed by a list keeps
 /// that list's id).
-pub async fn mark_destroyed(
+pub(crate) async fn mark_destroyed(
     txn: &DatabaseTransaction,
     at: DateTime<Utc>,
     rows: &[&retention_records::Model],
@@ -315,7 +321,7 @@ pub async fn mark_destroyed(
 }
 
 /// The entries of a container and its parts (destroyed ones included).
-pub async fn entries_of(
+pub(super) async fn entries_of(
     db: &impl ConnectionTrait,
     container_type: RecordType,
     container_id: Uuid,
@@ -362,7 +368,7 @@ pub async fn entries_of(
 /// Writes the index entries of a container and its parts as the owner's
 /// port says they stand (see `records::port::sync`).
 #[tracing::instrument(skip_all)]
-pub async fn sync(
+pub(crate) async fn sync(
     txn: &DatabaseTransaction,
     now: DateTime<Utc>,
     c: &Container,
@@ -465,7 +471,7 @@ pub async fn sync(
 #[tracing::instrument(skip_all)]
 ///
 /// `only`: just the container with this record id and its parts.
-pub async fn rederive(
+pub(crate) async fn rederive(
     txn: &DatabaseTransaction,
     now: DateTime<Utc>,
     only: Option<Uuid>,
@@ -516,7 +522,7 @@ pub async fn rederive(
 }
 
 /// Whether a legal hold stands on a record or any of its parts.
-pub async fn held(
+pub(crate) async fn held(
     db: &impl ConnectionTrait,
     record_type: RecordType,
     id: Uuid,
@@ -541,7 +547,7 @@ pub async fn held(
 
 /// Which index entries a list shows.
 #[derive(Debug, Default, Clone)]
-pub struct RecordFilter {
+pub(crate) struct RecordFilter {
     pub record_type: Option<RecordType>,
     /// Entries whose `archiefactiedatum` is on or before this date.
     pub due_by: Option<NaiveDate>,
@@ -553,7 +559,7 @@ pub struct RecordFilter {
 
 /// A page of index entries by id.
 #[tracing::instrument(skip_all)]
-pub async fn list_records(
+pub(crate) async fn list_records(
     db: &impl ConnectionTrait,
     f: &RecordFilter,
     after: Option<Uuid>,
@@ -583,7 +589,7 @@ pub async fn list_records(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn record(
+pub(crate) async fn record(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<retention_records::Model>, DbErr> {
@@ -591,7 +597,7 @@ pub async fn record(
 }
 
 /// The entries of `ids`, in any order.
-pub async fn records_in(
+pub(crate) async fn records_in(
     db: &impl ConnectionTrait,
     ids: &[Uuid],
 ) -> Result<Vec<retention_records::Model>, DbErr> {
@@ -602,7 +608,7 @@ pub async fn records_in(
 }
 
 /// The entries of the parts of the containers `ids` (not destroyed).
-pub async fn parts_of(
+pub(crate) async fn parts_of(
     db: &impl ConnectionTrait,
     container_ids: &[Uuid],
 ) -> Result<Vec<retention_records::Model>, DbErr> {
@@ -614,20 +620,20 @@ pub async fn parts_of(
 }
 
 /// The last full build of the index; `VERSION` is this derivation's.
-pub mod build {
+pub(crate) mod build {
     use chrono::{DateTime, Utc};
     use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 
     use crate::entities::retention_index_builds as builds;
 
     /// The index derivation in this build: a newer one builds in full once.
-    pub const VERSION: i32 = 2;
+    pub(crate) const VERSION: i32 = 2;
 
-    pub async fn done(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
+    pub(crate) async fn done(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
         Ok(builds::Entity::find_by_id(VERSION).one(db).await?.is_some())
     }
 
-    pub async fn record(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), DbErr> {
+    pub(crate) async fn record(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), DbErr> {
         builds::Entity::insert(builds::ActiveModel {
             version: Set(VERSION),
             built_at: Set(now),

@@ -17,8 +17,8 @@ use crate::{
         eligibility::{refusal, Refusal},
         list_rules::{self, Facts, Step},
         model::{
-            Archiefnominatie, Archiefstatus, CaseProgramme, Decision, ItemStatus, ListStatus,
-            Processing, RecordType,
+            Archiefnominatie, CaseProgramme, Decision, ItemStatus, ListStatus, Processing,
+            RecordType,
         },
     },
     text::Corrupt,
@@ -29,12 +29,12 @@ use crate::{
 const CONTAINERS: [&str; 2] = ["defender", "participant"];
 
 /// The most records one list may hold.
-pub const MAX_ITEMS: usize = 1000;
+pub(crate) const MAX_ITEMS: usize = 1000;
 
 /// Why each of `rows` may not be destroyed (proposed when `list` is
 /// `None`, executed by `list` otherwise), from the entries of their parts
 /// and containers; `None` where it may.
-pub async fn refusals(
+pub(crate) async fn refusals(
     db: &impl ConnectionTrait,
     rows: &[retention_records::Model],
     today: NaiveDate,
@@ -72,7 +72,7 @@ pub async fn refusals(
 /// The entries a filter proposes: due, destroyable, not held or listed,
 /// nothing of theirs held, kept, open or listed; secret ones only for a
 /// caller who may see them. At most `MAX_ITEMS + 1` (more is too many).
-pub async fn eligible(
+pub(crate) async fn eligible(
     db: &impl ConnectionTrait,
     record_type: Option<RecordType>,
     due_by: NaiveDate,
@@ -118,7 +118,7 @@ pub async fn eligible(
 }
 
 /// Makes a list of `rows` (each already checked with [`ineligible`]).
-pub async fn create_list(
+pub(crate) async fn create_list(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -200,7 +200,7 @@ pub async fn create_list(
 /// A page of lists by id; for a reviewer only those holding an item of
 /// their programmes.
 #[tracing::instrument(skip_all)]
-pub async fn list_lists(
+pub(crate) async fn list_lists(
     db: &impl ConnectionTrait,
     programmes: Option<&[CaseProgramme]>,
     secret_visible: bool,
@@ -232,7 +232,7 @@ pub async fn list_lists(
     q.order_by_asc(C::Id).limit(fetch).all(db).await
 }
 
-pub async fn list(
+pub(crate) async fn list(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<destruction_lists::Model>, DbErr> {
@@ -250,7 +250,7 @@ fn secret_lists() -> sea_orm::sea_query::SelectStatement {
 }
 
 /// Whether a list holds an item of a secret record.
-pub async fn holds_secret(db: &impl ConnectionTrait, list_id: Uuid) -> Result<bool, DbErr> {
+pub(crate) async fn holds_secret(db: &impl ConnectionTrait, list_id: Uuid) -> Result<bool, DbErr> {
     Ok(destruction_list_items::Entity::find()
         .filter(destruction_list_items::Column::ListId.eq(list_id))
         .filter(destruction_list_items::Column::Secret.eq(true))
@@ -260,7 +260,7 @@ pub async fn holds_secret(db: &impl ConnectionTrait, list_id: Uuid) -> Result<bo
 }
 
 /// A page of a list's items by id, only of `programmes` when given.
-pub async fn items(
+pub(crate) async fn items(
     db: &impl ConnectionTrait,
     list_id: Uuid,
     programmes: Option<&[CaseProgramme]>,
@@ -278,7 +278,7 @@ pub async fn items(
     q.order_by_asc(C::Id).limit(fetch).all(db).await
 }
 
-pub async fn all_items(
+pub(crate) async fn all_items(
     db: &impl ConnectionTrait,
     list_id: Uuid,
 ) -> Result<Vec<destruction_list_items::Model>, DbErr> {
@@ -341,7 +341,7 @@ async fn clear_reviews(txn: &DatabaseTransaction, list_id: Uuid) -> Result<(), D
 
 /// Takes an item off its list: the record may be proposed again (with the
 /// reviewer's later date, if one was given).
-pub async fn take_off(
+pub(crate) async fn take_off(
     txn: &DatabaseTransaction,
     now: DateTime<Utc>,
     item: &destruction_list_items::Model,
@@ -387,7 +387,7 @@ fn after_review(items: &[destruction_list_items::Model]) -> Option<ListStatus> {
 /// Moves a list as its author or archivist asks. `waiting` is the period
 /// between approval and execution.
 #[allow(clippy::too_many_arguments)]
-pub async fn change_status(
+pub(crate) async fn change_status(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -505,7 +505,7 @@ fn refused(r: list_rules::Refusal) -> ApiError {
 
 /// One reviewer's decision on one item.
 #[derive(Debug, Clone)]
-pub struct ItemDecision {
+pub(crate) struct ItemDecision {
     pub item: Uuid,
     pub decision: Decision,
     pub keep_until: Option<NaiveDate>,
@@ -514,7 +514,7 @@ pub struct ItemDecision {
 /// Records a reviewer's decisions on items of their programmes; once every
 /// item has one, the list moves on.
 #[allow(clippy::too_many_arguments)]
-pub async fn review(
+pub(crate) async fn review(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -611,7 +611,7 @@ pub async fn review(
 
 /// Places or lifts a legal hold on an index entry at version `expected`.
 /// A held record leaves any list it is on, and no list takes it.
-pub async fn set_hold(
+pub(crate) async fn set_hold(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -665,15 +665,10 @@ pub async fn set_hold(
     Ok(super::record(txn, row.id).await?)
 }
 
-/// The archiving status as stored.
-pub fn archiefstatus_of(row: &retention_records::Model) -> Result<Archiefstatus, Corrupt> {
-    Archiefstatus::stored(&row.archiefstatus, "retention_records.archiefstatus")
-}
-
 /// The list, locked until the transaction ends (PostgreSQL; a SQLite write
 /// transaction is exclusive already), so that two reviews or status
 /// changes of one list are applied one after the other.
-pub async fn list_for_update(
+pub(crate) async fn list_for_update(
     txn: &DatabaseTransaction,
     id: Uuid,
 ) -> Result<Option<destruction_lists::Model>, DbErr> {
@@ -685,7 +680,7 @@ pub async fn list_for_update(
 }
 
 /// Destroyed records over all executed lists, as (record type, period, count).
-pub async fn destruction_totals(
+pub(crate) async fn destruction_totals(
     db: &impl ConnectionTrait,
     secret_visible: bool,
 ) -> Result<Vec<(String, String, u64)>, DbErr> {
@@ -751,7 +746,7 @@ async fn touch(
 }
 
 /// Takes one item out of a list in `new`: its record may be proposed again.
-pub async fn remove_item(
+pub(crate) async fn remove_item(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -783,7 +778,7 @@ pub async fn remove_item(
 /// Removes a list in `new` with its items: every record on it is free to
 /// be proposed again. Nothing on it was destroyed (a list whose execution
 /// began cannot be aborted back to `new`).
-pub async fn remove_list(
+pub(crate) async fn remove_list(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,

@@ -17,7 +17,10 @@ use crate::{
 /// Adds the default rule of every record type and outcome that has none
 /// (a new installation, or an outcome added by a later version). Rules a
 /// city changed stay as they are.
-pub async fn seed_defaults(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), DbErr> {
+pub(crate) async fn seed_defaults(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     for d in DEFAULT_RULES {
         retention_rules::Entity::insert(retention_rules::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -42,7 +45,7 @@ pub async fn seed_defaults(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Res
 
 /// A page of rules by id.
 #[tracing::instrument(skip_all)]
-pub async fn list_rules(
+pub(crate) async fn list_rules(
     db: &impl ConnectionTrait,
     after: Option<Uuid>,
     fetch: u64,
@@ -58,12 +61,14 @@ pub async fn list_rules(
 }
 
 /// Every rule.
-pub async fn all_rules(db: &impl ConnectionTrait) -> Result<Vec<retention_rules::Model>, DbErr> {
+pub(super) async fn all_rules(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<retention_rules::Model>, DbErr> {
     retention_rules::Entity::find().all(db).await
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn rule(
+pub(crate) async fn rule(
     db: &impl ConnectionTrait,
     id: Uuid,
 ) -> Result<Option<retention_rules::Model>, DbErr> {
@@ -71,7 +76,7 @@ pub async fn rule(
 }
 
 /// Changes a rule at version `expected`, recording it.
-pub async fn update_rule(
+pub(crate) async fn update_rule(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,

@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// What a defender list is filtered by.
-pub struct DefenderFilter {
+pub(crate) struct DefenderFilter {
     /// Which defenders the caller may see at all.
     pub visible: Condition,
     pub risk_level: Option<RiskLevel>,
@@ -28,7 +28,7 @@ pub struct DefenderFilter {
 
 /// A page of defenders not erased, in creation (id) order after `after`.
 #[tracing::instrument(skip_all)]
-pub async fn list_defenders(
+pub(crate) async fn list_defenders(
     db: &impl ConnectionTrait,
     filter: DefenderFilter,
     after: Option<Uuid>,
@@ -58,7 +58,7 @@ pub async fn list_defenders(
 /// Up to `limit` defenders not erased whose legal name has the blind
 /// index `index`.
 #[tracing::instrument(skip_all)]
-pub async fn defenders_by_name_index(
+pub(crate) async fn defenders_by_name_index(
     db: &impl ConnectionTrait,
     index: String,
     limit: u64,
@@ -74,7 +74,7 @@ pub async fn defenders_by_name_index(
 
 /// A page of a defender's consents, newest first.
 #[tracing::instrument(skip_all)]
-pub async fn consents(
+pub(crate) async fn consents(
     db: &impl ConnectionTrait,
     defender_id: Uuid,
     before: Option<Uuid>,
@@ -87,7 +87,7 @@ pub async fn consents(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn find_consent(
+pub(crate) async fn find_consent(
     db: &impl ConnectionTrait,
     defender_id: Uuid,
     id: Uuid,
@@ -100,7 +100,7 @@ pub async fn find_consent(
 
 /// Inserts a consent and records it.
 #[tracing::instrument(skip_all)]
-pub async fn insert_consent(
+pub(crate) async fn insert_consent(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -115,7 +115,7 @@ pub async fn insert_consent(
 /// Revokes a consent that is not yet revoked, from `on`, and records it.
 /// Returns the consent as stored, or `None` when it was revoked meanwhile.
 #[tracing::instrument(skip_all)]
-pub async fn revoke_consent(
+pub(crate) async fn revoke_consent(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -146,7 +146,7 @@ pub async fn revoke_consent(
 
 /// A page of the stays a caller may see (`visible`), newest first.
 #[tracing::instrument(skip_all)]
-pub async fn stay_summaries(
+pub(crate) async fn stay_summaries(
     db: &impl ConnectionTrait,
     visible: Condition,
     status: Option<StayStatus>,
@@ -166,7 +166,7 @@ pub async fn stay_summaries(
 
 /// A stay the caller may see (`visible`).
 #[tracing::instrument(skip_all)]
-pub async fn stay_summary(
+pub(crate) async fn stay_summary(
     db: &impl ConnectionTrait,
     visible: Condition,
     id: Uuid,
@@ -181,7 +181,7 @@ pub async fn stay_summary(
 /// Inserts a defender (its protected fields sealed) and records the fields
 /// written.
 #[tracing::instrument(skip_all)]
-pub async fn insert_defender(
+pub(crate) async fn insert_defender(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -202,7 +202,7 @@ pub async fn insert_defender(
 /// Changes a defender not erased at version `expected`; `None` when
 /// nothing changes.
 #[tracing::instrument(skip_all)]
-pub async fn update_defender(
+pub(crate) async fn update_defender(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,

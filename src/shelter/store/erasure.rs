@@ -20,7 +20,7 @@ use crate::{
 /// and the erasure is recorded. Returns their stays as they were, whose
 /// integrations learn that they are gone.
 #[tracing::instrument(skip_all)]
-pub async fn erase_defender(
+pub(super) async fn erase_defender(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -134,7 +134,7 @@ pub async fn erase_defender(
 }
 
 /// The tables an erasure writes: their old row versions are purged after it.
-pub const ERASED_TABLES: &[&str] = &[
+pub(crate) const ERASED_TABLES: &[&str] = &[
     "defenders",
     "stays",
     "stay_notes",
@@ -149,7 +149,7 @@ pub const ERASED_TABLES: &[&str] = &[
 
 /// Erases a defender (see [`erase_defender`]) and tells integrations that
 /// their stays are gone, without a reason why.
-pub async fn erase_and_notify(
+pub(crate) async fn erase_and_notify(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -165,19 +165,4 @@ pub async fn erase_and_notify(
     // their index entries say they are gone, and leave any destruction list
     crate::shelter::retention::sync(txn, now, m.id).await?;
     Ok(())
-}
-
-/// Destroys a defender for a destruction list: erased as on request. `false`
-/// when the defender is already gone.
-pub async fn destroy_defender(
-    txn: &DatabaseTransaction,
-    audit: &audit::Context,
-    now: DateTime<Utc>,
-    id: Uuid,
-) -> Result<bool, WriteError> {
-    let Some(m) = super::defender(txn, id).await? else {
-        return Ok(false);
-    };
-    erase_and_notify(txn, audit, now, &m, m.version).await?;
-    Ok(true)
 }

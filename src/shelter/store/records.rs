@@ -30,7 +30,7 @@ async fn of_stay<E: EntityTrait>(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn notes(
+pub(crate) async fn notes(
     db: &impl ConnectionTrait,
     stay_id: Uuid,
     before: Option<Uuid>,
@@ -41,7 +41,7 @@ pub async fn notes(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn risk_assessments(
+pub(crate) async fn risk_assessments(
     db: &impl ConnectionTrait,
     stay_id: Uuid,
     before: Option<Uuid>,
@@ -52,7 +52,7 @@ pub async fn risk_assessments(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn activities(
+pub(crate) async fn activities(
     db: &impl ConnectionTrait,
     stay_id: Uuid,
     before: Option<Uuid>,
@@ -63,7 +63,7 @@ pub async fn activities(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn check_ins(
+pub(crate) async fn check_ins(
     db: &impl ConnectionTrait,
     stay_id: Uuid,
     before: Option<Uuid>,
@@ -76,7 +76,7 @@ pub async fn check_ins(
 /// Inserts a record of a stay (a note, risk assessment or activity) and
 /// records its creation in the same transaction.
 #[tracing::instrument(skip_all)]
-pub async fn insert_record<A>(
+pub(crate) async fn insert_record<A>(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -92,7 +92,7 @@ where
 
 /// A check-in of a stay.
 #[tracing::instrument(skip_all)]
-pub async fn find_check_in(
+pub(crate) async fn find_check_in(
     db: &impl ConnectionTrait,
     stay_id: Uuid,
     id: Uuid,
@@ -105,7 +105,7 @@ pub async fn find_check_in(
 
 /// Records a check-in's outcome at version `expected`.
 #[tracing::instrument(skip_all)]
-pub async fn record_check_in(
+pub(crate) async fn record_check_in(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -121,7 +121,7 @@ pub async fn record_check_in(
 /// review date, after `after`: of every visible stay, or of the stays
 /// `assigned_to` is assigned to.
 #[tracing::instrument(skip_all)]
-pub async fn overdue_reviews(
+pub(crate) async fn overdue_reviews(
     db: &impl ConnectionTrait,
     today: NaiveDate,
     assigned_to: Option<Uuid>,
@@ -175,7 +175,7 @@ pub async fn overdue_reviews(
 
 /// The stays with these ids.
 #[tracing::instrument(skip_all)]
-pub async fn stays_by_id(
+pub(crate) async fn stays_by_id(
     db: &impl ConnectionTrait,
     ids: Vec<Uuid>,
 ) -> Result<Vec<stays::Model>, DbErr> {

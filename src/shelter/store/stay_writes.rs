@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// The outbox event of a change to a stay: its status, nothing else.
-pub fn stay_event(actie: Actie, id: Uuid, status: StayStatus) -> Notification {
+pub(super) fn stay_event(actie: Actie, id: Uuid, status: StayStatus) -> Notification {
     Notification::new(Kanaal::Stays, actie, id).with("status", status.as_str())
 }
 
@@ -28,7 +28,7 @@ pub fn stay_event(actie: Actie, id: Uuid, status: StayStatus) -> Notification {
 /// absent from every channel an API client reads (no API client is among
 /// its coordinators and assigned staff), so it writes no event at all and
 /// the feed's sequence shows no gap where it would have been.
-pub async fn notify_stay(
+pub(crate) async fn notify_stay(
     txn: &DatabaseTransaction,
     now: DateTime<Utc>,
     actie: Actie,
@@ -42,7 +42,7 @@ pub async fn notify_stay(
 }
 
 /// What a stay list is filtered by.
-pub struct StayFilter {
+pub(crate) struct StayFilter {
     /// Which stays the caller may see at all.
     pub visible: Condition,
     pub status: Option<StayStatus>,
@@ -56,7 +56,7 @@ pub struct StayFilter {
 /// its defender's codename from the same query. The rows are read by
 /// column position, not by name: see `db::positional`.
 #[tracing::instrument(skip_all)]
-pub async fn list_stays(
+pub(crate) async fn list_stays(
     db: &impl ConnectionTrait,
     filter: StayFilter,
     after: Option<(NaiveDate, Uuid)>,
@@ -102,7 +102,7 @@ pub async fn list_stays(
 }
 
 /// A status change as written: its reason arrives sealed.
-pub struct NewStayStatusChange {
+pub(crate) struct NewStayStatusChange {
     pub id: Uuid,
     pub from: Option<StayStatus>,
     pub to: StayStatus,
@@ -134,7 +134,7 @@ async fn insert_status_change(
 /// Inserts a stay (status `referred`) with the first entry of its history,
 /// records it and tells subscribers.
 #[tracing::instrument(skip_all)]
-pub async fn insert_stay(
+pub(crate) async fn insert_stay(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -169,7 +169,7 @@ pub async fn insert_stay(
 /// integration channels with a `destroy` (for them it is gone); one no
 /// longer secret enters them with a `create`.
 #[tracing::instrument(skip_all)]
-pub async fn update_stay(
+pub(crate) async fn update_stay(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -202,7 +202,7 @@ pub async fn update_stay(
 /// starts (`aftercare_months` after the departure), audits it and tells
 /// subscribers.
 #[tracing::instrument(skip_all)]
-pub async fn change_stay_status(
+pub(crate) async fn change_stay_status(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -259,7 +259,7 @@ async fn schedule_aftercare(
 
 /// A page of a stay's status history, newest first.
 #[tracing::instrument(skip_all)]
-pub async fn stay_status_changes(
+pub(crate) async fn stay_status_changes(
     db: &impl ConnectionTrait,
     stay_id: Uuid,
     before: Option<Uuid>,
@@ -274,7 +274,7 @@ pub async fn stay_status_changes(
 
 /// A page of a stay's assignments by staff id, after `after`.
 #[tracing::instrument(skip_all)]
-pub async fn assignments(
+pub(crate) async fn assignments(
     db: &impl ConnectionTrait,
     stay_id: Uuid,
     after: Option<Uuid>,
@@ -294,7 +294,7 @@ pub async fn assignments(
 /// Assigns `staff_id` to the stay and records it; an existing assignment
 /// is returned as it is (nothing written, nothing recorded).
 #[tracing::instrument(skip_all)]
-pub async fn assign(
+pub(crate) async fn assign(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
@@ -324,7 +324,7 @@ pub async fn assign(
 
 /// Ends an assignment and records it; `false` when there was none.
 #[tracing::instrument(skip_all)]
-pub async fn unassign(
+pub(crate) async fn unassign(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
     now: DateTime<Utc>,
