@@ -471,3 +471,86 @@ impl Bound {
         served
     }
 }
+
+/// The one test to run after upgrading poem-openapi. Each workaround in
+/// `http` rests on something poem-openapi does today; each assertion checks
+/// that thing and, when it fails, names the workaround to re-judge (remove
+/// it if poem-openapi now does the right thing, adapt it otherwise).
+#[cfg(test)]
+mod poem_openapi_upgrade {
+    use poem_openapi::types::ToJSON;
+    use serde_json::Value;
+
+    fn raw() -> Value {
+        serde_json::from_str(&super::service().spec()).unwrap_or(Value::Null)
+    }
+
+    /// Every object in `v`, depth first.
+    fn objects<'a>(v: &'a Value, out: &mut Vec<&'a serde_json::Map<String, Value>>) {
+        match v {
+            Value::Object(m) => {
+                out.push(m);
+                m.values().for_each(|x| objects(x, out));
+            }
+            Value::Array(items) => items.iter().for_each(|x| objects(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_workarounds_are_still_needed() {
+        let doc = raw();
+        let mut all = Vec::new();
+        objects(&doc, &mut all);
+        assert!(
+            doc["openapi"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("3.0")),
+            "poem-openapi writes OpenAPI {}: re-judge http::spec::to_openapi_31",
+            doc["openapi"]
+        );
+        let described_ref = all.iter().any(|m| {
+            m.get("allOf")
+                .and_then(Value::as_array)
+                .is_some_and(|parts| parts.iter().any(|p| p.get("$ref").is_some()))
+        });
+        assert!(
+            described_ref,
+            "poem-openapi no longer wraps a described $ref in allOf: re-judge http::spec::plain_reference"
+        );
+        assert!(
+            !all.iter().any(|m| m.contains_key("nullable")),
+            "poem-openapi marks Option fields nullable now: re-judge http::spec::mark_nullable"
+        );
+        let upper_header = doc["paths"]
+            .as_object()
+            .into_iter()
+            .flat_map(|p| p.values())
+            .filter_map(Value::as_object)
+            .flat_map(|item| item.values())
+            .filter_map(|op| op.get("responses").and_then(Value::as_object))
+            .flat_map(|r| r.values())
+            .filter_map(|r| r.get("headers").and_then(Value::as_object))
+            .flat_map(|h| h.keys())
+            .any(|name| {
+                name.chars().any(|c| c.is_ascii_uppercase()) && name.to_ascii_uppercase() == *name
+            });
+        assert!(
+            upper_header,
+            "poem-openapi keeps header names as declared: re-judge http::spec::canonical_header_name"
+        );
+        let naive = all
+            .iter()
+            .any(|m| m.get("format").and_then(Value::as_str) == Some("naive-date"));
+        assert!(
+            naive,
+            "poem-openapi says `date` for calendar dates now: re-judge http::spec::fix_formats"
+        );
+        let utc = chrono::DateTime::<chrono::Utc>::from_timestamp(0, 0).unwrap_or_default();
+        assert_eq!(
+            utc.to_json(),
+            Some(Value::String("1970-01-01T00:00:00+00:00".into())),
+            "poem-openapi writes UTC timestamps otherwise now: re-judge http::types::Timestamp"
+        );
+    }
+}
