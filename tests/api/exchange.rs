@@ -605,7 +605,10 @@ async fn a_patch_reports_every_problem_at_once() {
     assert_eq!(names(&b), ["plannedEnd", "fundingProgramme"], "{b}");
     let agreement = body(
         w.app
-            .get(&format!("/agreements/{}", w.agreement), &w.coordinator.token)
+            .get(
+                &format!("/agreements/{}", w.agreement),
+                &w.coordinator.token,
+            )
             .await,
         StatusCode::OK,
     )
@@ -629,7 +632,10 @@ async fn a_patch_reports_every_problem_at_once() {
     // and nothing of either was written
     let after = body(
         w.app
-            .get(&format!("/agreements/{}", w.agreement), &w.coordinator.token)
+            .get(
+                &format!("/agreements/{}", w.agreement),
+                &w.coordinator.token,
+            )
             .await,
         StatusCode::OK,
     )
