@@ -25,7 +25,7 @@ use crate::{
         csv::{to_csv_bytes, wants_csv, Csv},
         etag, if_match_version,
         pagination::{paginate, PageRequest},
-        problem::{ApiError, ApiResult},
+        problem::{ApiError, ApiResult, InvalidParam},
         Tag,
     },
     versioned::Changes,
@@ -97,6 +97,57 @@ pub enum DestructionReportResponse {
     /// The report, as JSON or (with `Accept: text/csv`) its items as CSV.
     #[oai(status = 200)]
     Ok(DestructionReportContent),
+}
+
+/// A destruction list's refusal (or failure) as the problem the API answers.
+impl From<store::ListError> for ApiError {
+    fn from(e: store::ListError) -> Self {
+        use crate::{http::problem::ProblemType as P, records::list_rules::Refusal as R};
+        use store::ListError as E;
+        match e {
+            E::Refused(r) => {
+                let kind = match r {
+                    R::WaitingPeriod { .. } => P::WaitingPeriod,
+                    R::Illegal { .. } => P::IllegalTransition,
+                    R::AuthorApproves | R::ReviewerApproves => P::SeparationOfDuties,
+                    R::BeingExecuted
+                    | R::ExecutionBegun
+                    | R::NothingToReview
+                    | R::NothingToDestroy => P::Conflict,
+                };
+                ApiError::typed(kind, r.detail())
+            }
+            E::AuthorReviews => ApiError::typed(
+                P::SeparationOfDuties,
+                "The author of a destruction list does not review it: a coordinator who did not write it does.",
+            ),
+            E::NotReadyToReview(status) => ApiError::conflict(format!(
+                "Only a list ready to review takes reviews; this one is {status}."
+            )),
+            E::Decisions(problems) => ApiError::invalid(
+                problems
+                    .into_iter()
+                    .map(|p| InvalidParam::new(p.field, p.code, p.detail))
+                    .collect(),
+            ),
+            E::Destroyed => {
+                ApiError::conflict("The record is destroyed; nothing is left to hold.")
+            }
+            E::NotEditable(status) => ApiError::typed(
+                P::IllegalTransition,
+                format!("A list in status {status} is not edited; abort it first (status new)."),
+            ),
+            E::Stale => ApiError::typed(
+                P::StaleVersion,
+                "The list changed since that version; nothing was written.",
+            ),
+            E::NotFound => ApiError::not_found(),
+            E::Lost => ApiError::internal(),
+            E::Write(e) => e.into(),
+            E::Db(e) => e.into(),
+            E::Corrupt(c) => c.into(),
+        }
+    }
 }
 
 /// Destroyed records over all executed lists.

@@ -10,6 +10,6 @@ pub(crate) use index::{
 pub(crate) use lists::{
     all_items, change_status, create_list, destruction_totals, eligible, holds_secret, items, list,
     list_for_update, list_lists, refusals, remove_item, remove_list, review, set_hold, take_off,
-    ItemDecision, MAX_ITEMS,
+    ItemDecision, ListError, MAX_ITEMS,
 };
 pub(crate) use rules::{list_rules, rule, seed_defaults, update_rule};

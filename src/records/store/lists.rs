@@ -12,7 +12,6 @@ use uuid::Uuid;
 use crate::{
     audit::{self, Event},
     entities::{destruction_list_items, destruction_lists, retention_records, retention_rules},
-    http::problem::{ApiError, InvalidParam, ProblemType},
     records::{
         eligibility::{refusal, Refusal},
         list_rules::{self, Facts, Step},
@@ -27,6 +26,61 @@ use crate::{
 
 /// The record types that hold others (their entries are found by type and id).
 const CONTAINERS: [&str; 2] = ["defender", "participant"];
+
+/// Why a change of a destruction list or of an index entry was not made.
+/// `records::api` says each as the problem the API answers.
+#[derive(Debug)]
+pub(crate) enum ListError {
+    /// The list's state machine refused the move.
+    Refused(list_rules::Refusal),
+    /// The author of a list does not review it.
+    AuthorReviews,
+    /// Only a list ready to review takes reviews; this one is in the status named.
+    NotReadyToReview(String),
+    /// Review decisions that cannot be taken: every one, with its field.
+    Decisions(Vec<DecisionProblem>),
+    /// A destroyed record has nothing left to hold.
+    Destroyed,
+    /// Only a list in `new` is edited; this one is in the status named.
+    NotEditable(String),
+    /// The list changed since the version given: nothing was written.
+    Stale,
+    /// No such item (suggested, on this list).
+    NotFound,
+    /// The list's row was not written although it was locked (internal).
+    Lost,
+    /// The versioned write of an entry or a list failed.
+    Write(versioned::WriteError),
+    Db(DbErr),
+    Corrupt(Corrupt),
+}
+
+impl From<DbErr> for ListError {
+    fn from(e: DbErr) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl From<Corrupt> for ListError {
+    fn from(e: Corrupt) -> Self {
+        Self::Corrupt(e)
+    }
+}
+
+impl From<versioned::WriteError> for ListError {
+    fn from(e: versioned::WriteError) -> Self {
+        Self::Write(e)
+    }
+}
+
+/// One review decision that cannot be taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DecisionProblem {
+    /// `decisions[n].item` or `decisions[n].keepUntil`.
+    pub field: String,
+    pub code: &'static str,
+    pub detail: &'static str,
+}
 
 /// The most records one list may hold.
 pub(crate) const MAX_ITEMS: usize = 1000;
@@ -306,7 +360,7 @@ async fn set_status(
     expected: i32,
     to: ListStatus,
     also: Vec<(destruction_lists::Column, sea_orm::Value)>,
-) -> Result<destruction_lists::Model, ApiError> {
+) -> Result<destruction_lists::Model, ListError> {
     let mut changes: Changes<destruction_lists::Entity> = Changes::new();
     changes.set("status", destruction_lists::Column::Status, to.as_str());
     for (c, v) in also {
@@ -322,7 +376,7 @@ async fn set_status(
         Event::new("destruction_list.status_changed", 200).on("destruction_list", list.id),
     )
     .await?
-    .ok_or_else(ApiError::internal)
+    .ok_or(ListError::Lost)
 }
 
 /// Clears every review decision of a list's items.
@@ -396,7 +450,7 @@ pub(crate) async fn change_status(
     expected: i32,
     to: ListStatus,
     waiting: chrono::Duration,
-) -> Result<destruction_lists::Model, ApiError> {
+) -> Result<destruction_lists::Model, ListError> {
     let from = status_of(list)?;
     let items = all_items(txn, list.id).await?;
     let facts = Facts {
@@ -408,7 +462,7 @@ pub(crate) async fn change_status(
         holds_records: suggested(&items).next().is_some(),
         caller_reviewed: items.iter().any(|i| i.reviewed_by == Some(caller)),
     };
-    let step = list_rules::step(from, to, &facts, caller, now).map_err(refused)?;
+    let step = list_rules::step(from, to, &facts, caller, now).map_err(ListError::Refused)?;
     let none_ts = || sea_orm::Value::from(Option::<DateTime<Utc>>::None);
     match step {
         Step::Abort => {
@@ -487,22 +541,6 @@ pub(crate) async fn change_status(
     }
 }
 
-/// A refusal of the list's state machine as the problem the API answers.
-fn refused(r: list_rules::Refusal) -> ApiError {
-    let kind = match r {
-        list_rules::Refusal::WaitingPeriod { .. } => ProblemType::WaitingPeriod,
-        list_rules::Refusal::Illegal { .. } => ProblemType::IllegalTransition,
-        list_rules::Refusal::AuthorApproves | list_rules::Refusal::ReviewerApproves => {
-            ProblemType::SeparationOfDuties
-        }
-        list_rules::Refusal::BeingExecuted
-        | list_rules::Refusal::ExecutionBegun
-        | list_rules::Refusal::NothingToReview
-        | list_rules::Refusal::NothingToDestroy => ProblemType::Conflict,
-    };
-    ApiError::typed(kind, r.detail())
-}
-
 /// One reviewer's decision on one item.
 #[derive(Debug, Clone)]
 pub(crate) struct ItemDecision {
@@ -522,18 +560,12 @@ pub(crate) async fn review(
     programmes: &[CaseProgramme],
     list: &destruction_lists::Model,
     decisions: &[ItemDecision],
-) -> Result<destruction_lists::Model, ApiError> {
+) -> Result<destruction_lists::Model, ListError> {
     if reviewer == list.author_id {
-        return Err(ApiError::typed(
-            ProblemType::SeparationOfDuties,
-            "The author of a destruction list does not review it: a coordinator who did not write it does.",
-        ));
+        return Err(ListError::AuthorReviews);
     }
     if status_of(list)? != ListStatus::ReadyToReview {
-        return Err(ApiError::conflict(format!(
-            "Only a list ready to review takes reviews; this one is {}.",
-            list.status
-        )));
+        return Err(ListError::NotReadyToReview(list.status.clone()));
     }
     let items = all_items(txn, list.id).await?;
     let today = now.date_naive();
@@ -546,41 +578,41 @@ pub(crate) async fn review(
                 if programmes.iter().any(|p| p.as_str() == i.programme)
                     && i.status == ItemStatus::Suggested.as_str() => {}
             // another programme's item does not exist for this reviewer
-            _ => problems.push(InvalidParam::new(
-                name("item"),
-                "not_found",
-                "is not an item of this list in your programme",
-            )),
+            _ => problems.push(DecisionProblem {
+                field: name("item"),
+                code: "not_found",
+                detail: "is not an item of this list in your programme",
+            }),
         }
         match (d.decision, d.keep_until) {
             (Decision::Keep, Some(k)) if k > today => {}
-            (Decision::Keep, Some(_)) => problems.push(InvalidParam::new(
-                name("keepUntil"),
-                "not_future",
-                "must be a date after today",
-            )),
-            (Decision::Keep, None) => problems.push(InvalidParam::new(
-                name("keepUntil"),
-                "required",
-                "is required when the decision is keep",
-            )),
-            (_, Some(_)) => problems.push(InvalidParam::new(
-                name("keepUntil"),
-                "not_allowed",
-                "is only given when the decision is keep",
-            )),
+            (Decision::Keep, Some(_)) => problems.push(DecisionProblem {
+                field: name("keepUntil"),
+                code: "not_future",
+                detail: "must be a date after today",
+            }),
+            (Decision::Keep, None) => problems.push(DecisionProblem {
+                field: name("keepUntil"),
+                code: "required",
+                detail: "is required when the decision is keep",
+            }),
+            (_, Some(_)) => problems.push(DecisionProblem {
+                field: name("keepUntil"),
+                code: "not_allowed",
+                detail: "is only given when the decision is keep",
+            }),
             (_, None) => {}
         }
         if decisions[..n].iter().any(|e| e.item == d.item) {
-            problems.push(InvalidParam::new(
-                name("item"),
-                "duplicate",
-                "is decided twice",
-            ));
+            problems.push(DecisionProblem {
+                field: name("item"),
+                code: "duplicate",
+                detail: "is decided twice",
+            });
         }
     }
     if !problems.is_empty() {
-        return Err(ApiError::invalid(problems));
+        return Err(ListError::Decisions(problems));
     }
     for d in decisions {
         use destruction_list_items::Column as C;
@@ -618,11 +650,9 @@ pub(crate) async fn set_hold(
     row: &retention_records::Model,
     expected: i32,
     hold: bool,
-) -> Result<Option<retention_records::Model>, ApiError> {
+) -> Result<Option<retention_records::Model>, ListError> {
     if row.destroyed_at.is_some() {
-        return Err(ApiError::conflict(
-            "The record is destroyed; nothing is left to hold.",
-        ));
+        return Err(ListError::Destroyed);
     }
     let mut changes: Changes<retention_records::Entity> = Changes::new();
     if row.legal_hold != hold {
@@ -707,15 +737,9 @@ pub(crate) async fn destruction_totals(
 
 /// Why a list in `status` may not be edited: only a list in `new` (never
 /// submitted, or aborted back to its author) takes out items or goes.
-fn editable(list: &destruction_lists::Model) -> Result<(), ApiError> {
+fn editable(list: &destruction_lists::Model) -> Result<(), ListError> {
     if status_of(list)? != ListStatus::New {
-        return Err(ApiError::typed(
-            ProblemType::IllegalTransition,
-            format!(
-                "A list in status {} is not edited; abort it first (status new).",
-                list.status
-            ),
-        ));
+        return Err(ListError::NotEditable(list.status.clone()));
     }
     Ok(())
 }
@@ -727,7 +751,7 @@ async fn touch(
     now: DateTime<Utc>,
     list: &destruction_lists::Model,
     expected: i32,
-) -> Result<(), ApiError> {
+) -> Result<(), ListError> {
     use destruction_lists::Column as C;
     let done = destruction_lists::Entity::update_many()
         .col_expr(C::Version, Expr::value(expected + 1))
@@ -737,10 +761,7 @@ async fn touch(
         .exec(txn)
         .await?;
     if done.rows_affected == 0 {
-        return Err(ApiError::typed(
-            ProblemType::StaleVersion,
-            "The list changed since that version; nothing was written.",
-        ));
+        return Err(ListError::Stale);
     }
     Ok(())
 }
@@ -753,14 +774,14 @@ pub(crate) async fn remove_item(
     list: &destruction_lists::Model,
     expected: i32,
     item_id: Uuid,
-) -> Result<(), ApiError> {
+) -> Result<(), ListError> {
     editable(list)?;
     let item = destruction_list_items::Entity::find_by_id(item_id)
         .filter(destruction_list_items::Column::ListId.eq(list.id))
         .filter(destruction_list_items::Column::Status.eq(ItemStatus::Suggested.as_str()))
         .one(txn)
         .await?
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or(ListError::NotFound)?;
     touch(txn, now, list, expected).await?;
     take_off(txn, now, &item, None).await?;
     audit::record(
@@ -784,7 +805,7 @@ pub(crate) async fn remove_list(
     now: DateTime<Utc>,
     list: &destruction_lists::Model,
     expected: i32,
-) -> Result<(), ApiError> {
+) -> Result<(), ListError> {
     editable(list)?;
     touch(txn, now, list, expected).await?;
     for item in suggested(&all_items(txn, list.id).await?) {
