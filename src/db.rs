@@ -277,6 +277,22 @@ where
     q.order_by_asc(id).limit(limit).into_tuple().all(db).await
 }
 
+/// The newest-first page query of resources keyed by UUIDv7 ids (which sort
+/// by creation time): rows older than the cursor, newest first.
+pub(crate) fn newest_first<E: sea_orm::EntityTrait>(
+    q: sea_orm::Select<E>,
+    id_col: E::Column,
+    after: Option<uuid::Uuid>,
+    fetch: u64,
+) -> sea_orm::Select<E> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    let q = match after {
+        Some(a) => q.filter(id_col.lt(a)),
+        None => q,
+    };
+    q.order_by_desc(id_col).limit(fetch)
+}
+
 /// Whether a write was refused by a unique constraint (on either backend).
 pub fn is_unique_violation(err: &DbErr) -> bool {
     matches!(

@@ -139,22 +139,6 @@ pub(crate) fn next_link(
     Some(format!("<{link}>; rel=\"next\""))
 }
 
-/// The newest-first page query of resources keyed by UUIDv7 ids (which sort
-/// by creation time): rows older than the cursor, newest first.
-pub(crate) fn newest_first<E: sea_orm::EntityTrait>(
-    q: sea_orm::Select<E>,
-    id_col: E::Column,
-    after: Option<uuid::Uuid>,
-    fetch: u64,
-) -> sea_orm::Select<E> {
-    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
-    let q = match after {
-        Some(a) => q.filter(id_col.lt(a)),
-        None => q,
-    };
-    q.order_by_desc(id_col).limit(fetch)
-}
-
 /// Declares a list body (`{"items": [...], "next": ...}`) and the 200 response
 /// that carries it with its `Link` header.
 ///

@@ -12,10 +12,10 @@ use zeroize::Zeroizing;
 use crate::{
     accounts::store::create_client_key,
     audit::{self, Event},
+    db::newest_first,
     entities::{
         api_client_keys, api_clients, outbox_events, webhook_deliveries, webhook_subscriptions,
     },
-    http::pagination::newest_first,
     versioned::{self, Changes, WriteError},
 };
 

@@ -335,6 +335,37 @@ fn every_import_follows_the_layers() {
     }
 }
 
+/// A store (an area's `store` module and what is under it) and `db` answer
+/// in the database's and the area's terms (`DbErr`, `WriteError`, an
+/// area's refusal enum); only the handlers' side turns them into problems.
+#[test]
+fn stores_speak_no_http() {
+    let graph = graph();
+    let mut wrong = Vec::new();
+    for (from, tos) in &graph {
+        let is_store = from.first().is_some_and(|t| t == "db")
+            || from.iter().skip(1).any(|part| part == "store");
+        if !is_store {
+            continue;
+        }
+        for to in tos
+            .iter()
+            .filter(|t| t.first().is_some_and(|t| t == "http"))
+        {
+            wrong.push(format!("{} -> {}", name(from), name(to)));
+        }
+    }
+    assert!(
+        graph.keys().any(|m| m.iter().skip(1).any(|p| p == "store")),
+        "the reader found no store module"
+    );
+    assert!(
+        wrong.is_empty(),
+        "stores that import http:\n{}",
+        wrong.join("\n")
+    );
+}
+
 #[test]
 fn no_two_modules_import_each_other_even_through_others() {
     let graph = graph();

@@ -203,7 +203,7 @@ pub(crate) async fn list_status_changes(
 ) -> Result<Vec<placement_status_changes::Model>, DbErr> {
     let q = placement_status_changes::Entity::find()
         .filter(placement_status_changes::Column::PlacementId.eq(placement_id));
-    crate::http::pagination::newest_first(q, placement_status_changes::Column::Id, before, fetch)
+    crate::db::newest_first(q, placement_status_changes::Column::Id, before, fetch)
         .all(db)
         .await
 }

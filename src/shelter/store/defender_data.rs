@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Event},
+    db::newest_first,
     entities::{consents, defenders, stays},
-    http::pagination::newest_first,
     shelter::model::{FieldOfWork, RiskLevel, StayStatus},
     versioned,
 };

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Event},
+    db::newest_first,
     entities::{activities, check_ins, risk_assessments, stay_notes, stays},
-    http::pagination::newest_first,
     versioned::{self, Changes, WriteError},
 };
 

@@ -267,7 +267,7 @@ pub(crate) async fn stay_status_changes(
 ) -> Result<Vec<stay_status_changes::Model>, DbErr> {
     let q =
         stay_status_changes::Entity::find().filter(stay_status_changes::Column::StayId.eq(stay_id));
-    crate::http::pagination::newest_first(q, stay_status_changes::Column::Id, before, fetch)
+    crate::db::newest_first(q, stay_status_changes::Column::Id, before, fetch)
         .all(db)
         .await
 }
