@@ -8,7 +8,10 @@ use crate::common;
 use std::collections::BTreeMap;
 
 use casedesk::accounts::model::Role;
-use common::{problem, TestApp};
+use common::{
+    bodies::{NewDefender, NewStay},
+    problem, TestApp,
+};
 use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -759,19 +762,12 @@ async fn an_invalid_stay_status_reason_is_refused_not_dropped() {
     let app = TestApp::spawn().await;
     let shelter = app.account(&[Role::ShelterCoordinator]).await;
     let s = Some(shelter.token.as_str());
-    let d: Value = app
-        .post("/defenders", s, json!({"codename": "Reason", "countryOfWork": "UG", "fieldOfWork": "labour", "languages": [], "riskLevel": "high"}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let stay: Value = app
-        .post("/stays", s, json!({"defenderId": d["id"], "intakeRound": "2027-spring", "plannedArrival": "2027-03-01", "plannedDeparture": "2027-06-01", "visaStatus": "to_apply", "insuranceArranged": true, "confidentiality": "restricted"}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let changes = format!("/stays/{}/status-changes", stay["id"].as_str().unwrap());
+    let t = shelter.token.as_str();
+    let d = app
+        .create_id("/defenders", t, NewDefender::named("Reason"))
+        .await;
+    let stay = app.create_id("/stays", t, NewStay::of(&d)).await;
+    let changes = format!("/stays/{stay}/status-changes");
     let b = problem(
         app.post(
             &changes,

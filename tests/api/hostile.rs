@@ -12,7 +12,10 @@ use futures_util::StreamExt;
 use unicode_normalization::UnicodeNormalization;
 
 use casedesk::accounts::model::Role;
-use common::{problem, TestApp};
+use common::{
+    bodies::{NewDefender, NewStay},
+    problem, TestApp,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -97,19 +100,12 @@ async fn hostile_strings_in_every_field_are_refused_or_stored_exactly() {
         .json()
         .await
         .unwrap();
-    let defender: Value = app
-        .post("/defenders", Some(&shelter.token), json!({"codename": "Base", "countryOfWork": "UG", "fieldOfWork": "labour", "languages": ["English"], "riskLevel": "high"}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let stay: Value = app
-        .post("/stays", Some(&shelter.token), json!({"defenderId": defender["id"], "intakeRound": "2027-spring", "plannedArrival": "2027-03-01", "plannedDeparture": "2027-06-01", "visaStatus": "to_apply", "insuranceArranged": true, "confidentiality": "restricted"}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let stay_id = stay["id"].as_str().unwrap().to_owned();
+    let t = shelter.token.as_str();
+    let defender = app
+        .create("/defenders", t, NewDefender::named("Base"))
+        .await;
+    let defender_id = defender["id"].as_str().unwrap();
+    let stay_id = app.create_id("/stays", t, NewStay::of(defender_id)).await;
 
     let cases = vec![
         Case {

@@ -17,17 +17,13 @@ use crate::common;
 use std::time::Duration;
 
 use casedesk::accounts::model::Role;
-use common::TestApp;
+use common::{
+    bodies::{NewDefender, NewInstitution, NewParticipant, NewPlacement, NewStay},
+    TestApp,
+};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
-use serde_json::{json, Value};
-
-async fn created(resp: reqwest::Response) -> Value {
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body
-}
+use serde_json::json;
 
 /// Waits until another session waits for transaction `txn` (which holds
 /// the container's row lock) to end.
@@ -91,30 +87,9 @@ async fn a_stay_status_change_waits_for_its_defender_before_it_takes_the_stay() 
     }
     let coordinator = app.account(&[Role::ShelterCoordinator]).await;
     let t = coordinator.token.as_str();
-    let defender = created(
-        app.post(
-            "/defenders",
-            Some(t),
-            json!({"codename": "Osprey", "countryOfWork": "KE", "fieldOfWork": "environment_and_land",
-                   "languages": ["English"], "riskLevel": "high",
-                   "identity": {"legalName": "Wanjiru Kamau", "dateOfBirth": "1985-02-03"}}),
-        )
-        .await,
-    )
-    .await;
-    let defender_id = defender["id"].as_str().unwrap().to_owned();
-    let stay = created(
-        app.post(
-            "/stays",
-            Some(t),
-            json!({"defenderId": defender_id, "intakeRound": "2027-spring", "referringOrganisation": "Justice & Peace",
-                   "plannedArrival": "2027-03-01", "plannedDeparture": "2027-06-01", "visaStatus": "to_apply",
-                   "insuranceArranged": true, "confidentiality": "restricted"}),
-        )
-        .await,
-    )
-    .await;
-    let stay_id = stay["id"].as_str().unwrap().to_owned();
+    let defender = NewDefender::named("Osprey").with_legal_name("Wanjiru Kamau");
+    let defender_id = app.create_id("/defenders", t, defender).await;
+    let stay_id = app.create_id("/stays", t, NewStay::of(&defender_id)).await;
 
     let erasure = app.state.db.begin().await.unwrap();
     erasure
@@ -148,38 +123,16 @@ async fn a_placement_status_change_waits_for_its_participant_before_it_takes_the
     }
     let officer = app.account(&[Role::ExchangeCoordinator]).await;
     let t = officer.token.as_str();
-    let home = created(
-        app.post("/institutions", Some(t), json!({"name": "ROC Amsterdam", "kind": "mbo_college", "country": "NL", "city": "Amsterdam", "erasmusCode": "NL AMSTERD07", "sisterCity": false}))
-            .await,
-    )
-    .await;
-    let partner = created(
-        app.post("/institutions", Some(t), json!({"name": "Escola Profissional", "kind": "mbo_college", "country": "PT", "city": "Porto", "sisterCity": true}))
-            .await,
-    )
-    .await;
-    let participant = created(
-        app.post(
-            "/participants",
-            Some(t),
-            json!({"givenName": "Sem", "familyName": "de Vries", "dateOfBirth": "2007-05-01", "email": "sem@student.example.nl",
-                   "educationLevel": "mbo_4", "homeInstitutionId": home["id"], "fieldOfStudy": "Hospitality", "nationality": "NL", "fewerOpportunities": false}),
-        )
-        .await,
-    )
-    .await;
-    let participant_id = participant["id"].as_str().unwrap().to_owned();
-    let placement = created(
-        app.post(
-            "/placements",
-            Some(t),
-            json!({"participantId": participant_id, "direction": "outgoing", "sendingInstitutionId": home["id"], "receivingInstitutionId": partner["id"],
-                   "kind": "traineeship", "plannedStart": "2027-02-01", "plannedEnd": "2027-04-30", "fundingProgramme": "Erasmus+ KA121"}),
-        )
-        .await,
-    )
-    .await;
-    let placement_id = placement["id"].as_str().unwrap().to_owned();
+    let home = app
+        .create_id("/institutions", t, NewInstitution::home())
+        .await;
+    let partner = app
+        .create_id("/institutions", t, NewInstitution::partner())
+        .await;
+    let learner = NewParticipant::named("Sem", &home);
+    let participant_id = app.create_id("/participants", t, learner).await;
+    let placement = NewPlacement::outgoing(&participant_id, &home, &partner);
+    let placement_id = app.create_id("/placements", t, placement).await;
 
     let destruction = app.state.db.begin().await.unwrap();
     destruction

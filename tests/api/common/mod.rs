@@ -6,6 +6,7 @@
 //! test binary; databases are named `casedesk_test_*` and dropped afterwards.
 #![allow(dead_code)]
 
+pub mod bodies;
 pub mod process;
 
 use std::sync::Arc;
@@ -300,6 +301,27 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Posts `body` to `path` as `token` and answers the created resource;
+    /// anything but 201 fails the test with the answer.
+    pub async fn create(&self, path: &str, token: &str, body: impl serde::Serialize) -> Value {
+        let resp = self
+            .request(Method::POST, path, Some(token))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let value: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, StatusCode::CREATED, "POST {path}: {value}");
+        value
+    }
+
+    /// The id of what [`TestApp::create`] made.
+    pub async fn create_id(&self, path: &str, token: &str, body: impl serde::Serialize) -> String {
+        let created = self.create(path, token, body).await;
+        created["id"].as_str().unwrap().to_owned()
     }
 
     pub async fn login_response(
