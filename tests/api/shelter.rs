@@ -866,11 +866,12 @@ async fn every_read_of_protected_data_is_audited_and_changes_name_fields_only() 
     }
 }
 
+/// Activities are recorded by the stay's staff; their titles are protected
+/// free text, kept from a caseworker who is not assigned.
 #[tokio::test]
-async fn activities_check_ins_and_consents() {
+async fn activities_are_need_to_know() {
     let w = world().await;
     let app = &w.app;
-    let t = &w.coordinator.token;
     let stay_path = format!("/stays/{}", w.stay);
     let resp = app.post(&format!("{stay_path}/activities"), Some(&w.assigned.token), json!({"kind": "public_event", "title": "Panel on land rights", "date": "2026-10-10", "public": false})).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
@@ -899,7 +900,16 @@ async fn activities_check_ins_and_consents() {
         404,
     )
     .await;
+}
 
+/// A check-in is recorded at the version the caller saw (428 without,
+/// 412 on an older one); recording it again keeps the note not sent again.
+#[tokio::test]
+async fn check_ins_are_recorded_at_the_version_seen() {
+    let w = world().await;
+    let app = &w.app;
+    let t = &w.coordinator.token;
+    let stay_path = format!("/stays/{}", w.stay);
     for to in [
         "intake",
         "pre_arrival",
@@ -997,7 +1007,15 @@ async fn activities_check_ins_and_consents() {
         .await
         .unwrap();
     problem(resp, 400).await;
+}
 
+/// A consent is given, refused when it ends before it starts, revoked once
+/// (409 the second time), and seen only by the staff in the case.
+#[tokio::test]
+async fn consents_are_given_revoked_once_and_need_to_know() {
+    let w = world().await;
+    let app = &w.app;
+    let t = &w.coordinator.token;
     let dpath = format!("/defenders/{}", w.defender);
     let resp = app
         .post(
