@@ -255,6 +255,12 @@ impl Positional for StayWithCodename {
             codename: positional::column(row, at + stays::Model::WIDTH, types)?,
         })
     }
+    fn read_named(row: &QueryResult) -> Result<Self, DbErr> {
+        Ok(Self {
+            stay: <stays::Model as sea_orm::FromQueryResult>::from_query_result(row, "")?,
+            codename: row.try_get("", "codename")?,
+        })
+    }
 }
 
 /// Adds the defender's codename after a stays query's columns, so a list
