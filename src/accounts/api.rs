@@ -1,6 +1,6 @@
 //! Staff account administration (admin only).
 
-use poem::{http::StatusCode, web::Data, Request};
+use poem::{web::Data, Request};
 use poem_openapi::{
     param::{Header, Path, Query},
     payload::Json,
@@ -12,20 +12,13 @@ use super::{
     access::Caller,
     invitations,
     model::{DisplayName, Email, Role},
-    self_service::hash_password,
-    staff_admin::{self, load},
-    store,
+    staff_admin, store,
     views::{
         InvitationDelivery, InvitationSent, NewStaffRequest, PasswordReset, StaffAccount,
         StaffCreated, StaffList, StaffUpdate,
     },
 };
-use crate::versioned::{Changes, WriteError};
 use crate::{
-    audit::Event,
-    crypto,
-    db::begin_write,
-    entities::staff,
     http::{
         body::JsonBody,
         pagination::{paginate, PageRequest},
@@ -256,46 +249,8 @@ impl StaffApi {
         caller: Data<&Caller>,
         id: Path<Uuid>,
     ) -> ApiResult<ResetResponse> {
-        let state = *state;
-        let now = state.clock.now();
-        let password = crypto::one_time_password();
-        let hash = hash_password(&state.hasher, &password).await?;
-        let txn = begin_write(&state.db).await?;
-        let (account, _) = load(&txn, id.0).await?;
-        let mut changes = Changes::<staff::Entity>::new();
-        changes.set("password", staff::Column::PasswordHash, hash);
-        changes.also(staff::Column::MustChangePassword, false);
-        let event = Event::new("staff.password_reset", 201);
-        store::update_staff(
-            &txn,
-            &caller.audit,
-            now,
-            account.id,
-            account.version,
-            changes,
-            event,
-        )
-        .await
-        .map_err(|e| match e {
-            WriteError::Stale => ApiError::new(
-                StatusCode::CONFLICT,
-                "The account changed meanwhile; try again.",
-            ),
-            e => e.into(),
-        })?;
-        store::delete_sessions_of(&txn, account.id, None).await?;
-        // whoever reset it issued its credentials: linked, for four eyes
-        store::set_issued_by(&txn, account.id, caller.actor_id).await?;
-        let issued = invitations::issue(
-            &txn,
-            account.id,
-            Some(caller.actor_id),
-            now,
-            state.config.invitation_ttl,
-        )
-        .await?;
-        txn.commit().await?;
-        let invitation = deliver(state, &account.email, &issued).await;
+        let (email, issued) = staff_admin::reset_password(*state, &caller, id.0).await?;
+        let invitation = deliver(*state, &email, &issued).await;
         Ok(ResetResponse::Created(Json(PasswordReset { invitation })))
     }
 }

@@ -3,6 +3,7 @@
 //! `four_eyes`, writes through the store and answers the account as it now
 //! stands.
 
+use poem::http::StatusCode;
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
@@ -25,7 +26,7 @@ use crate::{
         if_match_version,
         problem::{ApiError, ProblemType},
     },
-    versioned::Changes,
+    versioned::{Changes, WriteError},
     AppState,
 };
 
@@ -135,6 +136,43 @@ pub(crate) async fn create(
     txn.commit().await?;
     let account = StaffAccount::from_model(created, roles).with_pending(pending);
     Ok((account, issued))
+}
+
+/// Resets account `id`'s password as `caller`: a fresh unknown password
+/// (so the old one no longer works), every session ended, the caller
+/// linked as its issuer (for four eyes) and a new invitation issued.
+/// Answers the account's address and the invitation to deliver.
+pub(crate) async fn reset_password(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<(String, invitations::Issued), ApiError> {
+    let now = state.clock.now();
+    let password = crypto::one_time_password();
+    let hash = hash_password(&state.hasher, &password).await?;
+    let txn = begin_write(&state.db).await?;
+    let (account, _) = load(&txn, id).await?;
+    let mut changes = Changes::<staff::Entity>::new();
+    changes.set("password", staff::Column::PasswordHash, hash);
+    changes.also(staff::Column::MustChangePassword, false);
+    let event = Event::new("staff.password_reset", 201);
+    let (audit, version) = (&caller.audit, account.version);
+    store::update_staff(&txn, audit, now, account.id, version, changes, event)
+        .await
+        .map_err(|e| match e {
+            WriteError::Stale => ApiError::new(
+                StatusCode::CONFLICT,
+                "The account changed meanwhile; try again.",
+            ),
+            e => e.into(),
+        })?;
+    store::delete_sessions_of(&txn, account.id, None).await?;
+    // whoever reset it issued its credentials: linked, for four eyes
+    store::set_issued_by(&txn, account.id, caller.actor_id).await?;
+    let ttl = state.config.invitation_ttl;
+    let issued = invitations::issue(&txn, account.id, Some(caller.actor_id), now, ttl).await?;
+    txn.commit().await?;
+    Ok((account.email, issued))
 }
 
 /// A change of a staff account, parsed.
