@@ -10,8 +10,6 @@ use sea_orm::{
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
-pub mod positional;
-
 /// The PostgreSQL advisory locks of the service, one id each, so that no
 /// two purposes share an id by accident (the audit chain and the outbox
 /// share one on purpose: it orders both).

@@ -7,7 +7,7 @@ use sea_orm::{
     sea_query::{Expr, Query},
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -17,7 +17,6 @@ use crate::{
     audit::{self, Event},
     config::Config,
     crypto,
-    db::positional::{self, Positional, Types},
     entities::{
         api_client_keys, api_clients, known_sign_in_addresses, login_failures, role_grants,
         sessions, staff, staff_roles,
@@ -387,21 +386,20 @@ pub(crate) async fn session_by_token(
     let Some(row) = db.query_one_raw(stmt).await? else {
         return Ok(None);
     };
-    // read by position (see `db::positional`): the session's columns, the
-    // account's (NULL if it is gone), then the roles
-    let session = sessions::Model::read_at(&row, 0, Types::Check)?;
-    let at = sessions::Model::WIDTH;
-    if positional::column::<Option<Uuid>>(&row, at, Types::Check)?.is_none() {
+    // SeaORM's joined select names the session's columns `A_…` and the
+    // account's `B_…` (all NULL if it is gone), then the roles
+    if row.try_get::<Option<Uuid>>("B_", "id")?.is_none() {
         return Ok(None);
     }
-    let account = staff::Model::read_at(&row, at, Types::Check)?;
+    let session = sessions::Model::from_query_result(&row, "A_")?;
+    let account = staff::Model::from_query_result(&row, "B_")?;
     if session.expires_at <= now
         || session.last_seen_at + config.session_idle <= now
         || !account.active
     {
         return Ok(None);
     }
-    let roles: Option<String> = positional::column(&row, at + staff::Model::WIDTH, Types::Check)?;
+    let roles: Option<String> = row.try_get("", "roles")?;
     let roles = sorted_roles(roles.as_deref().unwrap_or_default().split(','))?;
     Ok(Some((session, account, roles)))
 }

@@ -3,15 +3,12 @@
 use chrono::{DateTime, Datelike, Utc};
 use sea_orm::{
     sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder},
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryResult, QuerySelect, QueryTrait, Select, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryResult, QuerySelect, QueryTrait, Select, Statement,
 };
 use uuid::Uuid;
 
-use crate::{
-    db::positional::{self, Positional, Types},
-    entities::{data_keys, defenders, stay_assignments, stays},
-};
+use crate::entities::{data_keys, defenders, stay_assignments, stays};
 
 mod defender_data;
 mod erasure;
@@ -118,15 +115,14 @@ pub(crate) async fn stay_with_key(
     let Some(row) = db.query_one(&select.into_query()).await? else {
         return Ok(None);
     };
-    // by position: the stay's columns, the defender's (NULL if it is gone),
-    // then the key
-    if positional::column::<Option<Uuid>>(&row, stays::Model::WIDTH, Types::Check)?.is_none() {
+    // SeaORM's joined select names the stay's columns `A_…` and the
+    // defender's `B_…` (all NULL if it is gone), then the key
+    if row.try_get::<Option<Uuid>>("B_", "id")?.is_none() {
         return Ok(None);
     }
-    let stay = stays::Model::read_at(&row, 0, Types::Check)?;
-    let defender = defenders::Model::read_at(&row, stays::Model::WIDTH, Types::Check)?;
-    let at = stays::Model::WIDTH + defenders::Model::WIDTH;
-    let wrapped = positional::column(&row, at, Types::Check)?;
+    let stay = stays::Model::from_query_result(&row, "A_")?;
+    let defender = defenders::Model::from_query_result(&row, "B_")?;
+    let wrapped = row.try_get("", "data_key_wrapped")?;
     Ok(Some((stay, defender, wrapped)))
 }
 
@@ -239,7 +235,7 @@ pub(crate) fn stay_assigned_to(staff_id: Uuid) -> Condition {
     )
 }
 
-/// A stay and its defender's codename, read by position from one row.
+/// A stay and its defender's codename, read from one row.
 #[derive(Debug)]
 pub(crate) struct StayWithCodename {
     pub stay: stays::Model,
@@ -247,18 +243,11 @@ pub(crate) struct StayWithCodename {
     pub codename: Option<String>,
 }
 
-impl Positional for StayWithCodename {
-    const WIDTH: usize = stays::Model::WIDTH + 1;
-    fn read_at(row: &QueryResult, at: usize, types: Types) -> Result<Self, DbErr> {
+impl FromQueryResult for StayWithCodename {
+    fn from_query_result(row: &QueryResult, pre: &str) -> Result<Self, DbErr> {
         Ok(Self {
-            stay: stays::Model::read_at(row, at, types)?,
-            codename: positional::column(row, at + stays::Model::WIDTH, types)?,
-        })
-    }
-    fn read_named(row: &QueryResult) -> Result<Self, DbErr> {
-        Ok(Self {
-            stay: <stays::Model as sea_orm::FromQueryResult>::from_query_result(row, "")?,
-            codename: row.try_get("", "codename")?,
+            stay: stays::Model::from_query_result(row, pre)?,
+            codename: row.try_get(pre, "codename")?,
         })
     }
 }

@@ -1076,44 +1076,6 @@ async fn the_cohort_list_reads_its_page_over_the_cohort_index() {
     }
 }
 
-#[tokio::test]
-async fn a_column_read_by_position_is_type_checked_even_where_its_first_value_is_null() {
-    use casedesk::db::positional::{column, Types};
-    use sea_orm::{ConnectionTrait, DbBackend, Statement};
-    let app = TestApp::spawn().await;
-    let db = &app.state.db;
-    let backend = db.get_database_backend();
-    // a text column whose first value is NULL, read as a number
-    let rows = db
-        .query_all_raw(Statement::from_string(
-            backend,
-            "SELECT CAST(NULL AS TEXT) AS t UNION ALL SELECT 'x' AS t",
-        ))
-        .await
-        .unwrap();
-    assert_eq!(rows.len(), 2);
-    // a text column read as text is fine on every row
-    assert_eq!(
-        column::<Option<String>>(&rows[0], 0, Types::Check).unwrap(),
-        None
-    );
-    assert_eq!(
-        column::<Option<String>>(&rows[1], 0, Types::Checked).unwrap(),
-        Some("x".to_owned())
-    );
-    if backend == DbBackend::Postgres {
-        // PostgreSQL declares the column's type: the check on the first row
-        // refuses it although that row's value is NULL
-        let refused = column::<Option<i32>>(&rows[0], 0, Types::Check).unwrap_err();
-        assert!(refused.to_string().contains("TEXT"), "{refused}");
-    } else {
-        // SQLite types values, not columns: every value is checked, even
-        // where the caller says the result's types were checked before
-        let refused = column::<Option<i32>>(&rows[1], 0, Types::Checked).unwrap_err();
-        assert!(refused.to_string().contains("column 0"), "{refused}");
-    }
-}
-
 /// A stored value the service never writes (a status, a kind, a role) was
 /// read as a default: a corrupt status became `applied` and could be moved
 /// on from there. It is now an internal error, on every read and write that

@@ -9,7 +9,6 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Event},
-    db::positional,
     entities::{agreement_quotas, grant_rate_tables, placement_status_changes, placements},
     exchange::{
         events,
@@ -64,8 +63,7 @@ fn filtered(f: &PlacementFilter) -> Select<placements::Entity> {
     q
 }
 
-/// Up to `fetch` matching placements, newest first, before `before`. The
-/// rows are read by column position, not by name: see `db::positional`.
+/// Up to `fetch` matching placements, newest first, before `before`.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn list_placements(
     db: &impl ConnectionTrait,
@@ -77,7 +75,10 @@ pub(crate) async fn list_placements(
     if let Some(b) = before {
         q = q.filter(placements::Column::Id.lt(b));
     }
-    positional::all(q.order_by_desc(placements::Column::Id).limit(fetch), db).await
+    q.order_by_desc(placements::Column::Id)
+        .limit(fetch)
+        .all(db)
+        .await
 }
 
 #[tracing::instrument(skip_all)]

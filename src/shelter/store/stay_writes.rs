@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use crate::{
     audit::{self, Event},
-    db::positional,
     entities::{check_ins, stay_assignments, stay_status_changes, stays},
     integration::outbox::{self, Actie, Kanaal, Notification},
     shelter::model::StayStatus,
@@ -53,8 +52,7 @@ pub(crate) struct StayFilter {
 }
 
 /// A page of stays by planned arrival (then id), after `after`, each with
-/// its defender's codename from the same query. The rows are read by
-/// column position, not by name: see `db::positional`.
+/// its defender's codename from the same query.
 #[tracing::instrument(skip_all)]
 pub(crate) async fn list_stays(
     db: &impl ConnectionTrait,
@@ -98,7 +96,10 @@ pub(crate) async fn list_stays(
         q.order_by_asc(stays::Column::PlannedArrival)
             .order_by_asc(stays::Column::Id)
     };
-    positional::all(super::with_codename(q.limit(fetch)), db).await
+    super::with_codename(q.limit(fetch))
+        .into_model::<super::StayWithCodename>()
+        .all(db)
+        .await
 }
 
 /// A status change as written: its reason arrives sealed.
