@@ -21,7 +21,7 @@ use super::{
 use crate::{
     http::{
         body::JsonBody,
-        pagination::{paginate, PageRequest},
+        pagination::PageRequest,
         problem::{ApiError, ApiResult, InvalidParam},
         Tag,
     },
@@ -139,24 +139,16 @@ impl StaffApi {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         let rows =
             store::list_staff(&state.db, role.0, active.0, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let rows = page.cut(rows, |r| r.id)?;
+        let ids: Vec<Uuid> = rows.rows.iter().map(|r| r.id).collect();
         let mut roles = store::roles_of_many(&state.db, &ids).await?;
         let mut pending = store::pending_roles_of_many(&state.db, &ids).await?;
-        let items = rows
-            .into_iter()
-            .map(|r| {
-                let rs = roles.remove(&r.id).unwrap_or_default();
-                let waiting = pending.remove(&r.id).unwrap_or_default();
-                StaffAccount::from_model(r, rs).with_pending(waiting)
-            })
-            .collect();
-        Ok(StaffList::page(
-            items,
-            next,
-            &state.config.public_url,
-            req.uri(),
-        ))
+        let items = rows.map(|r| {
+            let rs = roles.remove(&r.id).unwrap_or_default();
+            let waiting = pending.remove(&r.id).unwrap_or_default();
+            StaffAccount::from_model(r, rs).with_pending(waiting)
+        });
+        Ok(StaffList::page(items, &state.config.public_url, req.uri()))
     }
 
     /// Create a staff account.

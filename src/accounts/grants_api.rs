@@ -27,11 +27,7 @@ use super::{
     views::{RoleGrant, RoleGrantList},
 };
 use crate::{
-    http::{
-        pagination::{paginate, PageRequest},
-        problem::ApiResult,
-        Tag,
-    },
+    http::{pagination::PageRequest, problem::ApiResult, Tag},
     AppState,
 };
 
@@ -77,12 +73,9 @@ impl RoleGrantsApi {
             page.fetch_limit(),
         )
         .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
+        let rows = page.cut(rows, |r| r.id)?;
         Ok(RoleGrantList::page(
-            rows.into_iter()
-                .map(RoleGrant::from_model)
-                .collect::<Result<_, _>>()?,
-            next,
+            rows.try_map(RoleGrant::from_model)?,
             &state.config.public_url,
             req.uri(),
         ))

@@ -14,7 +14,7 @@ use crate::{
     http::types::Timestamp,
     http::{
         body::JsonBody,
-        pagination::{paginate, PageRequest},
+        pagination::PageRequest,
         problem::{ApiError, ApiResult},
         Tag,
     },
@@ -344,8 +344,8 @@ impl AuditApi {
         let rows =
             crate::audit::store::list_events(&state.db, &filter, page.after, page.fetch_limit())
                 .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.seq)?;
-        let reasons = opened_reasons(&state, &rows).await?;
+        let rows = page.cut(rows, |r| r.seq)?;
+        let reasons = opened_reasons(&state, &rows.rows).await?;
         record_alone(
             &state.audit,
             state.clock.now(),
@@ -353,14 +353,10 @@ impl AuditApi {
             Event::new("audit.listed", 200),
         )
         .await?;
-        let items = rows
-            .into_iter()
-            .zip(reasons)
-            .map(|(m, r)| AuditEvent::from_model(m, r))
-            .collect();
+        let mut reasons = reasons.into_iter();
+        let items = rows.map(|m| AuditEvent::from_model(m, reasons.next().flatten()));
         Ok(AuditEventList::page(
             items,
-            next,
             &state.config.public_url,
             req.uri(),
         ))
@@ -402,12 +398,9 @@ impl AuditApi {
         let page = PageRequest::<i64>::parse(limit.0, cursor.0.as_deref())?;
         let rows = crate::audit::store::list_checkpoints(&state.db, page.after, page.fetch_limit())
             .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.seq)?;
+        let rows = page.cut(rows, |r| r.seq)?;
         Ok(AuditCheckpointList::page(
-            rows.into_iter()
-                .map(|m| Checkpoint::from(m).into())
-                .collect(),
-            next,
+            rows.map(|m| Checkpoint::from(m).into()),
             &state.config.public_url,
             req.uri(),
         ))

@@ -22,7 +22,7 @@ use crate::{
     http::{
         body::JsonBody,
         etag,
-        pagination::{paginate, PageRequest},
+        pagination::{Page, PageRequest},
         problem::{ApiError, ApiResult},
         Tag,
     },
@@ -79,12 +79,9 @@ impl CatalogueApi {
         };
         let rows =
             store::list_institutions(&state.db, &filter, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
+        let rows = page.cut(rows, |r| r.id)?;
         Ok(InstitutionList::page(
-            rows.into_iter()
-                .map(institution_view)
-                .collect::<Result<_, _>>()?,
-            next,
+            rows.try_map(institution_view)?,
             &state.config.public_url,
             req.uri(),
         ))
@@ -182,14 +179,13 @@ impl CatalogueApi {
         };
         let rows =
             store::list_agreements(&state.db, &filter, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
+        let Page { rows, next } = page.cut(rows, |r| r.id)?;
         let mut items = Vec::with_capacity(rows.len());
         for r in rows {
             items.push(agreement_view(&state.db, r).await?);
         }
         Ok(AgreementList::page(
-            items,
-            next,
+            Page { rows: items, next },
             &state.config.public_url,
             req.uri(),
         ))

@@ -20,7 +20,7 @@ use crate::{
     http::{
         body::JsonBody,
         if_match_version,
-        pagination::{paginate, PageRequest},
+        pagination::PageRequest,
         problem::{ApiError, ApiResult},
         types::Timestamp,
         Tag,
@@ -142,11 +142,10 @@ impl GrantRatesApi {
     ) -> ApiResult<GrantRateTableList> {
         let page = PageRequest::<NaiveDate>::parse(limit.0, cursor.0.as_deref())?;
         let rows = store::list_rate_tables(&state.db, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.valid_from)?;
-        let items = rows.into_iter().map(view).collect::<Result<Vec<_>, _>>()?;
+        let rows = page.cut(rows, |r| r.valid_from)?;
+        let items = rows.try_map(view)?;
         Ok(GrantRateTableList::page(
             items,
-            next,
             &state.config.public_url,
             req.uri(),
         ))

@@ -23,7 +23,7 @@ use crate::{
     http::etag,
     http::{
         body::JsonBody,
-        pagination::{paginate, PageRequest},
+        pagination::PageRequest,
         problem::{ApiError, ApiResult},
         Tag,
     },
@@ -111,13 +111,10 @@ impl ParticipantsApi {
         };
         let rows =
             store::list_participants(&state.db, &filter, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
+        let rows = page.cut(rows, |r| r.id)?;
         audited_read(state, &caller, None).await?;
         Ok(ParticipantList::page(
-            rows.into_iter()
-                .map(participant_view)
-                .collect::<Result<_, _>>()?,
-            next,
+            rows.try_map(participant_view)?,
             &state.config.public_url,
             req.uri(),
         ))

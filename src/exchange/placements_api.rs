@@ -13,8 +13,8 @@ use super::{
     model::{Direction, EducationLevel, PlacementKind, PlacementStatus, GRANT_FROZEN},
     placement_intake, placement_status, store,
     views::{
-        NewPlacement, NewPlacementStatusChange, Placement, PlacementPage, PlacementStatusChange,
-        PlacementStatusChangeList, PlacementUpdate,
+        NewPlacement, NewPlacementStatusChange, Placement, PlacementList, PlacementPage,
+        PlacementStatusChange, PlacementStatusChangeList, PlacementUpdate,
     },
 };
 use crate::{
@@ -25,7 +25,7 @@ use crate::{
     http::{
         body::JsonBody,
         csv::Csv,
-        pagination::{paginate, PageRequest},
+        pagination::PageRequest,
         problem::{ApiError, ApiResult},
         Tag,
     },
@@ -324,20 +324,11 @@ impl PlacementsApi {
         );
         let rows =
             store::list_placements(&state.db, &filter, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
-        let link = next.as_deref().and_then(|n| {
-            crate::http::pagination::next_link(&state.config.public_url, req.uri(), n)
-        });
-        Ok(PlacementListResponse::Ok(
-            crate::http::json::SerdeJson(PlacementPage {
-                items: rows
-                    .into_iter()
-                    .map(placement_view)
-                    .collect::<Result<_, _>>()?,
-                next,
-            }),
-            link,
-        ))
+        let rows = page.cut(rows, |r| r.id)?.try_map(placement_view)?;
+        // the list's own answer, said as this operation documents it
+        let PlacementList::Ok(body, link) =
+            PlacementList::page(rows, &state.config.public_url, req.uri());
+        Ok(PlacementListResponse::Ok(body, link))
     }
 
     /// Export placements as CSV: every placement that matches the filters
@@ -478,12 +469,9 @@ impl PlacementsApi {
             .ok_or_else(ApiError::not_found)?;
         let rows =
             store::list_status_changes(&state.db, id.0, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
+        let rows = page.cut(rows, |r| r.id)?;
         Ok(PlacementStatusChangeList::page(
-            rows.into_iter()
-                .map(change_view)
-                .collect::<Result<_, _>>()?,
-            next,
+            rows.try_map(change_view)?,
             &state.config.public_url,
             req.uri(),
         ))

@@ -71,6 +71,47 @@ impl<K: DeserializeOwned> PageRequest<K> {
     }
 }
 
+impl<K: Serialize> PageRequest<K> {
+    /// The fetched rows (at most [`PageRequest::fetch_limit`]) cut to this
+    /// page, with the next page's cursor made from the last row's key.
+    pub(crate) fn cut<R>(
+        &self,
+        rows: Vec<R>,
+        key_of: impl Fn(&R) -> K,
+    ) -> Result<Page<R>, ApiError> {
+        let (rows, next) = paginate(rows, self.limit, key_of)?;
+        Ok(Page { rows, next })
+    }
+}
+
+/// One page of rows (or of the items shown for them) and the cursor of the
+/// next page: what every list answers with ([`list_types!`]'s `page`).
+#[derive(Debug)]
+pub(crate) struct Page<R> {
+    pub rows: Vec<R>,
+    /// `None` on the last page.
+    pub next: Option<String>,
+}
+
+impl<R> Page<R> {
+    /// Each row shown as an item.
+    pub(crate) fn map<T>(self, show: impl FnMut(R) -> T) -> Page<T> {
+        Page {
+            rows: self.rows.into_iter().map(show).collect(),
+            next: self.next,
+        }
+    }
+
+    /// Each row shown as an item; a row that cannot be shown fails the page
+    /// (an internal error, never a shorter page).
+    pub(crate) fn try_map<T, E>(self, show: impl FnMut(R) -> Result<T, E>) -> Result<Page<T>, E> {
+        Ok(Page {
+            rows: self.rows.into_iter().map(show).collect::<Result<_, _>>()?,
+            next: self.next,
+        })
+    }
+}
+
 /// Encodes a keyset position as an opaque cursor.
 /// A key that cannot be written is an internal error, never an empty cursor
 /// (which would read as "no more pages", or start the list again).
@@ -91,7 +132,7 @@ fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Option<K> {
 }
 
 /// Cuts the fetched rows (at most `limit + 1`) to a page and makes the next cursor.
-pub(crate) fn paginate<R, K: Serialize>(
+fn paginate<R, K: Serialize>(
     mut rows: Vec<R>,
     limit: u32,
     key_of: impl Fn(&R) -> K,
@@ -178,12 +219,14 @@ macro_rules! list_types {
         }
 
         impl $response {
-            pub fn page(
-                items: Vec<$item>,
-                next: Option<String>,
+            /// The answer to a list request (`uri`, as the handler sees it):
+            /// the page's items, its `next` cursor and the `Link` to it.
+            pub(crate) fn page(
+                page: $crate::http::pagination::Page<$item>,
                 public_url: &url::Url,
                 uri: &poem::http::Uri,
             ) -> Self {
+                let $crate::http::pagination::Page { rows: items, next } = page;
                 let link = next
                     .as_deref()
                     .and_then(|n| $crate::http::pagination::next_link(public_url, uri, n));

@@ -24,7 +24,7 @@ use crate::{
     http::{
         body::JsonBody,
         etag, if_match_version,
-        pagination::{paginate, PageRequest},
+        pagination::PageRequest,
         problem::{ApiError, ApiResult, InvalidParam},
         Tag,
     },
@@ -140,25 +140,21 @@ impl ApiClientsApi {
     ) -> ApiResult<ApiClientList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         let rows = store::list_clients(&state.db, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
+        let rows = page.cut(rows, |r| r.id)?;
         let now = state.clock.now();
         // the page's keys in one query, not one per client
-        let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
+        let ids: Vec<Uuid> = rows.rows.iter().map(|m| m.id).collect();
         let mut keys: std::collections::HashMap<Uuid, Vec<api_client_keys::Model>> =
             std::collections::HashMap::new();
         for k in store::live_keys_of(&state.db, &ids, now).await? {
             keys.entry(k.client_id).or_default().push(k);
         }
-        let items = rows
-            .into_iter()
-            .map(|m| {
-                let own = keys.remove(&m.id).unwrap_or_default();
-                client_view(m, own)
-            })
-            .collect();
+        let items = rows.map(|m| {
+            let own = keys.remove(&m.id).unwrap_or_default();
+            client_view(m, own)
+        });
         Ok(ApiClientList::page(
             items,
-            next,
             &state.config.public_url,
             req.uri(),
         ))

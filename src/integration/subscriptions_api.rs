@@ -26,7 +26,7 @@ use crate::{
     http::{
         body::JsonBody,
         etag, if_match_version,
-        pagination::{paginate, PageRequest},
+        pagination::{Page, PageRequest},
         problem::{ApiError, ApiResult},
         Tag,
     },
@@ -120,12 +120,9 @@ impl SubscriptionsApi {
     ) -> ApiResult<SubscriptionList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         let rows = store::list_subscriptions(&state.db, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
+        let rows = page.cut(rows, |r| r.id)?;
         Ok(SubscriptionList::page(
-            rows.into_iter()
-                .map(subscription_view)
-                .collect::<Result<_, _>>()?,
-            next,
+            rows.try_map(subscription_view)?,
             &state.config.public_url,
             req.uri(),
         ))
@@ -244,27 +241,27 @@ impl SubscriptionsApi {
         find(&state.db, id.0).await?;
         let (rows, events) =
             store::failed_deliveries(&state.db, id.0, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
-        let items = rows
-            .into_iter()
-            .filter_map(|d| {
-                let e = events.iter().find(|e| e.seq == d.event_seq)?;
-                Some(FailedDelivery {
-                    id: d.id,
-                    event_id: e.id,
-                    kanaal: Kanaal::parse(&e.kanaal)?,
-                    actie: Actie::parse(&e.actie)?,
-                    attempts: d.attempts,
-                    last_attempt_at: d.last_attempt_at.map(Into::into),
-                    last_status_code: d.last_status_code,
-                    last_error: d.last_error,
-                    created_at: d.created_at.into(),
-                })
+        let rows = page.cut(rows, |r| r.id)?;
+        let shown = rows.rows.into_iter().filter_map(|d| {
+            let e = events.iter().find(|e| e.seq == d.event_seq)?;
+            Some(FailedDelivery {
+                id: d.id,
+                event_id: e.id,
+                kanaal: Kanaal::parse(&e.kanaal)?,
+                actie: Actie::parse(&e.actie)?,
+                attempts: d.attempts,
+                last_attempt_at: d.last_attempt_at.map(Into::into),
+                last_status_code: d.last_status_code,
+                last_error: d.last_error,
+                created_at: d.created_at.into(),
             })
-            .collect();
+        });
+        let items = Page {
+            rows: shown.collect(),
+            next: rows.next,
+        };
         Ok(FailedDeliveryList::page(
             items,
-            next,
             &state.config.public_url,
             req.uri(),
         ))

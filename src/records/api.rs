@@ -24,7 +24,7 @@ use crate::{
         body::JsonBody,
         csv::{to_csv_bytes, wants_csv, Csv},
         etag, if_match_version,
-        pagination::{paginate, PageRequest},
+        pagination::PageRequest,
         problem::{ApiError, ApiResult, InvalidParam},
         Tag,
     },
@@ -270,14 +270,10 @@ impl RecordsApi {
     ) -> ApiResult<RetentionRuleList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         let rows = store::list_rules(&state.db, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
-        let items = rows
-            .into_iter()
-            .map(views::rule)
-            .collect::<Result<_, _>>()?;
+        let rows = page.cut(rows, |r| r.id)?;
+        let items = rows.try_map(views::rule)?;
         Ok(RetentionRuleList::page(
             items,
-            next,
             &state.config.public_url,
             req.uri(),
         ))
@@ -368,14 +364,10 @@ impl RecordsApi {
             secret_visible: sees_secret(&caller),
         };
         let rows = store::list_records(&state.db, &filter, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
-        let items = rows
-            .into_iter()
-            .map(views::record)
-            .collect::<Result<_, _>>()?;
+        let rows = page.cut(rows, |r| r.id)?;
+        let items = rows.try_map(views::record)?;
         Ok(ArchiveRecordList::page(
             items,
-            next,
             &state.config.public_url,
             req.uri(),
         ))
@@ -535,14 +527,10 @@ impl DestructionApi {
             page.fetch_limit(),
         )
         .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
-        let items = rows
-            .into_iter()
-            .map(views::list)
-            .collect::<Result<_, _>>()?;
+        let rows = page.cut(rows, |r| r.id)?;
+        let items = rows.try_map(views::list)?;
         Ok(DestructionListList::page(
             items,
-            next,
             &state.config.public_url,
             req.uri(),
         ))
@@ -638,14 +626,10 @@ impl DestructionApi {
             page.fetch_limit(),
         )
         .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
-        let items = rows
-            .into_iter()
-            .map(views::item)
-            .collect::<Result<_, _>>()?;
+        let rows = page.cut(rows, |r| r.id)?;
+        let items = rows.try_map(views::item)?;
         Ok(DestructionListItemList::page(
             items,
-            next,
             &state.config.public_url,
             req.uri(),
         ))

@@ -30,7 +30,7 @@ use crate::{
     http::{
         body::JsonBody,
         if_match_version,
-        pagination::{paginate, PageRequest},
+        pagination::PageRequest,
         problem::{ApiError, ApiResult, InvalidParam},
         Tag,
     },
@@ -297,14 +297,10 @@ impl DefendersApi {
             country_of_work: country_of_work.0.map(|c| c.to_ascii_uppercase()),
         };
         let rows = store::list_defenders(&state.db, filter, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
-        let items = rows
-            .iter()
-            .map(|m| defender_view(m, None))
-            .collect::<Result<_, _>>()?;
+        let rows = page.cut(rows, |r| r.id)?;
+        let items = rows.try_map(|m| defender_view(&m, None))?;
         Ok(DefenderList::page(
             items,
-            next,
             &state.config.public_url,
             req.uri(),
         ))
@@ -520,13 +516,10 @@ impl DefendersApi {
         // what may be published about someone is their case: need to know
         sight::defender_in_full(&state, &caller, &defender).await?;
         let rows = store::consents(&state.db, id.0, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
+        let rows = page.cut(rows, |r| r.id)?;
         let today = state.clock.now().date_naive();
         Ok(ConsentList::page(
-            rows.into_iter()
-                .map(|c| consent_view(c, today))
-                .collect::<Result<_, _>>()?,
-            next,
+            rows.try_map(|c| consent_view(c, today))?,
             &state.config.public_url,
             req.uri(),
         ))

@@ -14,13 +14,11 @@ use uuid::Uuid;
 
 use super::{
     check_ins,
-    model::RiskLevel,
     sight::{self, is_coordinator},
     stay_records, store,
     views::{
         Activity, ActivityList, CheckIn, CheckInList, CheckInRecord, NewActivity, NewNote,
-        NewRiskAssessment, Note, NoteList, OverdueReview, OverdueReviewList, RiskAssessment,
-        RiskAssessmentList,
+        NewRiskAssessment, Note, NoteList, OverdueReviewList, RiskAssessment, RiskAssessmentList,
     },
 };
 use crate::{
@@ -28,7 +26,7 @@ use crate::{
     http::{
         body::JsonBody,
         etag,
-        pagination::{paginate, PageRequest},
+        pagination::{Page, PageRequest},
         problem::{ApiError, ApiResult},
         Tag,
     },
@@ -98,17 +96,11 @@ impl StayRecordsApi {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         let found = sight::stay_in_full(state, &caller, id.0).await?;
         let rows = store::notes(&state.db, id.0, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
+        let rows = page.cut(rows, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
-        let items = rows.iter().map(|r| stay_records::note_view(&key, r));
-        let items = items.collect::<Result<Vec<_>, _>>()?;
+        let items = rows.try_map(|r| stay_records::note_view(&key, &r))?;
         found.record_read(state, &caller, vec!["notes"]).await?;
-        Ok(NoteList::page(
-            items,
-            next,
-            &state.config.public_url,
-            req.uri(),
-        ))
+        Ok(NoteList::page(items, &state.config.public_url, req.uri()))
     }
 
     /// Add a note to a stay.
@@ -152,16 +144,14 @@ impl StayRecordsApi {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         let found = sight::stay_in_full(state, &caller, id.0).await?;
         let rows = store::risk_assessments(&state.db, id.0, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
+        let rows = page.cut(rows, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
-        let items = rows.iter().map(|r| stay_records::risk_view(&key, r));
-        let items = items.collect::<Result<Vec<_>, _>>()?;
+        let items = rows.try_map(|r| stay_records::risk_view(&key, &r))?;
         found
             .record_read(state, &caller, vec!["riskAssessments"])
             .await?;
         Ok(RiskAssessmentList::page(
             items,
-            next,
             &state.config.public_url,
             req.uri(),
         ))
@@ -217,30 +207,13 @@ impl StayRecordsApi {
             .map(|ReviewCursor(date, id)| (*date, *id));
         let rows = store::overdue_reviews(&state.db, today, assigned_to, after, page.fetch_limit())
             .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| ReviewCursor(r.next_review_on, r.id))?;
-        let stay_ids: Vec<Uuid> = rows.iter().map(|r| r.stay_id).collect();
-        let stay_rows = store::stays_by_id(&state.db, stay_ids).await?;
-        let names = store::codenames(
-            &state.db,
-            &stay_rows.iter().map(|s| s.defender_id).collect::<Vec<_>>(),
-        )
-        .await?;
-        let mut items = Vec::new();
-        for r in rows {
-            let Some(s) = stay_rows.iter().find(|s| s.id == r.stay_id) else {
-                continue;
-            };
-            items.push(OverdueReview {
-                stay_id: s.id,
-                reference: s.reference.clone(),
-                codename: names.get(&s.defender_id).cloned().unwrap_or_default(),
-                level: RiskLevel::stored(&r.level, "risk_assessments.level")?,
-                next_review_on: r.next_review_on,
-            });
-        }
+        let Page { rows, next } = page.cut(rows, |r| ReviewCursor(r.next_review_on, r.id))?;
+        let items = Page {
+            rows: stay_records::overdue_views(&state.db, rows).await?,
+            next,
+        };
         Ok(OverdueReviewList::page(
             items,
-            next,
             &state.config.public_url,
             req.uri(),
         ))
@@ -270,16 +243,14 @@ impl StayRecordsApi {
         // titles are protected free text: need to know, like notes
         let found = sight::stay_in_full(state, &caller, id.0).await?;
         let rows = store::activities(&state.db, id.0, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
+        let rows = page.cut(rows, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
-        let items = rows.iter().map(|a| stay_records::activity_view(&key, a));
-        let items = items.collect::<Result<Vec<_>, _>>()?;
+        let items = rows.try_map(|a| stay_records::activity_view(&key, &a))?;
         found
             .record_read(state, &caller, vec!["activities"])
             .await?;
         Ok(ActivityList::page(
             items,
-            next,
             &state.config.public_url,
             req.uri(),
         ))
@@ -326,14 +297,12 @@ impl StayRecordsApi {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         let found = sight::stay_in_full(state, &caller, id.0).await?;
         let rows = store::check_ins(&state.db, id.0, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
+        let rows = page.cut(rows, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
-        let items = rows.iter().map(|c| stay_records::check_in_view(&key, c));
-        let items = items.collect::<Result<Vec<_>, _>>()?;
+        let items = rows.try_map(|c| stay_records::check_in_view(&key, &c))?;
         found.record_read(state, &caller, vec!["checkIns"]).await?;
         Ok(CheckInList::page(
             items,
-            next,
             &state.config.public_url,
             req.uri(),
         ))

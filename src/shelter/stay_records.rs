@@ -10,7 +10,9 @@ use super::{
     model::{ActivityKind, CheckInOutcome, NoteCategory, RiskLevel},
     sight, store,
     vault::{self, Field},
-    views::{Activity, CheckIn, NewActivity, NewRiskAssessment, Note, RiskAssessment},
+    views::{
+        Activity, CheckIn, NewActivity, NewRiskAssessment, Note, OverdueReview, RiskAssessment,
+    },
 };
 use crate::{
     accounts::access::Caller,
@@ -22,6 +24,32 @@ use crate::{
     AppState,
 };
 use sea_orm::ActiveValue::Set;
+
+/// The stays' latest risk assessments that are overdue for review, as the
+/// API shows them: each with its stay's reference and defender's codename.
+pub(crate) async fn overdue_views(
+    db: &sea_orm::DatabaseConnection,
+    rows: Vec<risk_assessments::Model>,
+) -> Result<Vec<OverdueReview>, ApiError> {
+    let stay_ids: Vec<Uuid> = rows.iter().map(|r| r.stay_id).collect();
+    let stay_rows = store::stays_by_id(db, stay_ids).await?;
+    let defenders: Vec<Uuid> = stay_rows.iter().map(|s| s.defender_id).collect();
+    let names = store::codenames(db, &defenders).await?;
+    let mut items = Vec::new();
+    for r in rows {
+        let Some(s) = stay_rows.iter().find(|s| s.id == r.stay_id) else {
+            continue;
+        };
+        items.push(OverdueReview {
+            stay_id: s.id,
+            reference: s.reference.clone(),
+            codename: names.get(&s.defender_id).cloned().unwrap_or_default(),
+            level: RiskLevel::stored(&r.level, "risk_assessments.level")?,
+            next_review_on: r.next_review_on,
+        });
+    }
+    Ok(items)
+}
 
 /// A note as the API shows it.
 pub(crate) fn note_view(key: &DataKey, r: &stay_notes::Model) -> Result<Note, ApiError> {

@@ -28,7 +28,7 @@ use crate::{
     http::etag,
     http::{
         body::JsonBody,
-        pagination::{paginate, PageRequest},
+        pagination::PageRequest,
         problem::{ApiError, ApiResult, InvalidParam},
         Tag,
     },
@@ -291,19 +291,10 @@ impl StaysApi {
         let after = page.after.as_ref().map(|StayCursor(date, id)| (*date, *id));
         let rows =
             store::list_stays(&state.db, filter, after, descending, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| {
-            StayCursor(r.stay.planned_arrival, r.stay.id)
-        })?;
-        let items = rows
-            .iter()
-            .map(|r| stay_view(&r.stay, r.codename.as_deref().unwrap_or_default(), None))
-            .collect::<Result<_, _>>()?;
-        Ok(StayList::page(
-            items,
-            next,
-            &state.config.public_url,
-            req.uri(),
-        ))
+        let rows = page.cut(rows, |r| StayCursor(r.stay.planned_arrival, r.stay.id))?;
+        let items =
+            rows.try_map(|r| stay_view(&r.stay, r.codename.as_deref().unwrap_or_default(), None))?;
+        Ok(StayList::page(items, &state.config.public_url, req.uri()))
     }
 
     /// Open a stay for a defender; it starts as `referred` with a new reference.
@@ -393,17 +384,15 @@ impl StaysApi {
         let found = sight::stay_in_full(&state, &caller, id.0).await?;
         let rows =
             store::stay_status_changes(&state.db, id.0, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
+        let rows = page.cut(rows, |r| r.id)?;
         let key = found.data_key(&state.keys)?;
-        let items = rows.iter().map(|r| status_change_view(&key, r));
-        let items = items.collect::<Result<Vec<_>, _>>()?;
+        let items = rows.try_map(|r| status_change_view(&key, &r))?;
         // the reasons are protected free text: their read is on record first
         found
             .record_read(&state, &caller, vec!["statusChanges"])
             .await?;
         Ok(StatusChangeList::page(
             items,
-            next,
             &state.config.public_url,
             req.uri(),
         ))
@@ -471,10 +460,9 @@ impl StaysApi {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
         sight::stay(&state, &caller, id.0).await?;
         let rows = store::assignments(&state.db, id.0, page.after, page.fetch_limit()).await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.staff_id)?;
+        let rows = page.cut(rows, |r| r.staff_id)?;
         Ok(AssignmentList::page(
-            rows.into_iter().map(assignment_view).collect(),
-            next,
+            rows.map(assignment_view),
             &state.config.public_url,
             req.uri(),
         ))

@@ -20,7 +20,7 @@ use crate::{
     audit::{self, Actor, Event},
     entities::stays,
     http::{
-        pagination::{paginate, PageRequest},
+        pagination::PageRequest,
         problem::{ApiError, ApiResult},
         Tag,
     },
@@ -88,7 +88,7 @@ impl StaySummariesApi {
         let rows =
             store::stay_summaries(&state.db, visible, status.0, page.after, page.fetch_limit())
                 .await?;
-        let (rows, next) = paginate(rows, page.limit, |r| r.id)?;
+        let rows = page.cut(rows, |r| r.id)?;
         audit_client_read(
             &state,
             &caller,
@@ -97,10 +97,7 @@ impl StaySummariesApi {
         )
         .await?;
         Ok(StaySummaryList::page(
-            rows.into_iter()
-                .map(summary_view)
-                .collect::<Result<_, _>>()?,
-            next,
+            rows.try_map(summary_view)?,
             &state.config.public_url,
             req.uri(),
         ))

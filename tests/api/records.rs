@@ -248,30 +248,152 @@ fn item_of<'a>(items: &'a [Value], record_id: &str) -> &'a Value {
     items.iter().find(|i| i["recordId"] == record_id).unwrap()
 }
 
-#[tokio::test]
-async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_reported() {
-    let mut w = World::new().await;
-    let (d1, s1) = w.closed_defender("Heron", LEGAL_NAME).await;
-    let (d2, _) = w.closed_defender("Plover", "Held Defender Name").await;
-    let (d3, _) = w.closed_defender("Avocet", "Kept Defender Name").await;
-    let (p1, pl1) = w.participant(LEARNER_EMAIL, "withdrawn").await;
-    let (p2, pl2) = w
-        .participant("open.learner@student.example.nl", "applied")
-        .await;
-    let today = w.app.clock.now().date_naive();
-    let before = w.statistics().await;
+/// The scenario's records, all closed today: three defenders with a
+/// withdrawn stay each, a learner with a withdrawn placement, and a learner
+/// whose placement is still open.
+struct Closed {
+    d1: String,
+    s1: String,
+    d2: String,
+    d3: String,
+    p1: String,
+    pl1: String,
+    p2: String,
+    pl2: String,
+    today: chrono::NaiveDate,
+    /// The placement statistics before anything was destroyed.
+    before: (Value, Value),
+}
 
-    // every closed record shows its archiving values; open ones are not there
+/// `Closed`, two years on, with `d2` on legal hold and a list of `d1`, `d3`
+/// and `p1` that each programme reviewed (`d3` kept until `keep`), whose
+/// change the author took and the archivist approved.
+struct Approved {
+    c: Closed,
+    list_id: String,
+    keep: String,
+    /// When the waiting period ends.
+    waits_until: String,
+}
+
+impl World {
+    async fn closed(&self) -> Closed {
+        let (d1, s1) = self.closed_defender("Heron", LEGAL_NAME).await;
+        let (d2, _) = self.closed_defender("Plover", "Held Defender Name").await;
+        let (d3, _) = self.closed_defender("Avocet", "Kept Defender Name").await;
+        let (p1, pl1) = self.participant(LEARNER_EMAIL, "withdrawn").await;
+        let (p2, pl2) = self
+            .participant("open.learner@student.example.nl", "applied")
+            .await;
+        Closed {
+            d1,
+            s1,
+            d2,
+            d3,
+            p1,
+            pl1,
+            p2,
+            pl2,
+            today: self.app.clock.now().date_naive(),
+            before: self.statistics().await,
+        }
+    }
+
+    /// Proposes a list of these records' index entries.
+    async fn propose(&self, name: &str, records: &[&str]) -> reqwest::Response {
+        let mut entries = Vec::new();
+        for r in records {
+            entries.push(self.entry(r).await["id"].clone());
+        }
+        self.app
+            .post(
+                "/destruction-lists",
+                Some(&self.records.token),
+                json!({"name": name, "records": entries}),
+            )
+            .await
+    }
+
+    async fn review(&self, list: &str, by: &Account, decisions: Value) -> reqwest::Response {
+        self.app
+            .post(
+                &format!("/destruction-lists/{list}/reviews"),
+                Some(&by.token),
+                json!({ "decisions": decisions }),
+            )
+            .await
+    }
+
+    /// Two years on from `closed`: see [`Approved`].
+    async fn approved(&mut self) -> Approved {
+        let c = self.closed().await;
+        self.years_later(TimeDelta::days(2 * 366)).await;
+        ok(
+            self.hold(&self.entry(&c.d2).await, true).await,
+            StatusCode::OK,
+        )
+        .await;
+        let list = ok(
+            self.propose("2026 closures", &[&c.d1, &c.d3, &c.p1]).await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let list_id = list["id"].as_str().unwrap().to_owned();
+        ok(
+            self.list_status(&list_id, "ready_to_review").await,
+            StatusCode::OK,
+        )
+        .await;
+        let shelter_items = self.items(&list_id, &self.shelter.token).await;
+        let keep = (self.app.clock.now().date_naive() + TimeDelta::days(400)).to_string();
+        let decisions = json!([
+            {"item": item_of(&shelter_items, &c.d1)["id"], "decision": "accept"},
+            {"item": item_of(&shelter_items, &c.d3)["id"], "decision": "keep", "keepUntil": keep},
+        ]);
+        ok(
+            self.review(&list_id, &self.shelter, decisions).await,
+            StatusCode::OK,
+        )
+        .await;
+        let exchange_items = self.items(&list_id, &self.exchange.token).await;
+        let decisions =
+            json!([{"item": item_of(&exchange_items, &c.p1)["id"], "decision": "accept"}]);
+        ok(
+            self.review(&list_id, &self.exchange, decisions).await,
+            StatusCode::OK,
+        )
+        .await;
+        for to in ["ready_to_review", "ready_for_archivist"] {
+            ok(self.list_status(&list_id, to).await, StatusCode::OK).await;
+        }
+        let approved = ok(
+            self.list_status(&list_id, "ready_to_delete").await,
+            StatusCode::OK,
+        )
+        .await;
+        Approved {
+            c,
+            list_id,
+            keep,
+            waits_until: approved["executeAfter"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn closed_records_are_in_the_index_with_their_archiving_values_and_nothing_personal() {
+    let w = World::new().await;
+    let c = w.closed().await;
     let index = w.archive().await;
-    let year = (today + chrono::Months::new(12)).to_string();
-    for id in [&d1, &s1, &d2, &d3, &p1, &pl1] {
+    let year = (c.today + chrono::Months::new(12)).to_string();
+    for id in [&c.d1, &c.s1, &c.d2, &c.d3, &c.p1, &c.pl1] {
         let e = index
             .iter()
             .find(|r| r["recordId"] == id.as_str())
             .unwrap_or_else(|| panic!("{id} missing"));
         assert_eq!(e["archiefnominatie"], "vernietigen", "{e}");
         assert_eq!(e["archiefstatus"], "nog_te_archiveren");
-        assert_eq!(e["closedOn"], today.to_string());
+        assert_eq!(e["closedOn"], c.today.to_string());
         assert_eq!(e["archiefactiedatum"], year, "{e}");
         // metadata only: no name, codename or address anywhere in an entry
         let text = e.to_string();
@@ -279,66 +401,47 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
             assert!(!text.contains(secret), "{secret} in {text}");
         }
     }
+    // open records are not there
     assert!(index
         .iter()
-        .all(|r| r["recordId"] != p2.as_str() && r["recordId"] != pl2.as_str()));
+        .all(|r| r["recordId"] != c.p2.as_str() && r["recordId"] != c.pl2.as_str()));
     assert_eq!(
-        index.iter().find(|r| r["recordId"] == s1.as_str()).unwrap()["outcome"],
+        index
+            .iter()
+            .find(|r| r["recordId"] == c.s1.as_str())
+            .unwrap()["outcome"],
         "withdrawn"
     );
+}
 
-    // not due yet: nothing can be proposed
-    let d1_entry = w.entry(&d1).await;
-    let resp = w
-        .app
-        .post(
-            "/destruction-lists",
-            Some(&w.records.token),
-            json!({"name": "too early", "records": [d1_entry["id"]]}),
-        )
-        .await;
-    let p = problem(resp, 400).await;
+#[tokio::test]
+async fn a_record_is_not_proposed_before_its_archiving_date() {
+    let w = World::new().await;
+    let c = w.closed().await;
+    let p = problem(w.propose("too early", &[&c.d1]).await, 400).await;
     assert_eq!(p["invalidParams"][0]["code"], "not_due", "{p}");
+}
 
+#[tokio::test]
+async fn a_proposal_names_every_problem_at_once_makes_nothing_and_takes_a_record_once() {
+    let mut w = World::new().await;
+    let c = w.closed().await;
     w.years_later(TimeDelta::days(2 * 366)).await;
-    // a legal hold on the second defender
-    let d2_entry = w.entry(&d2).await;
-    let resp = w
-        .app
-        .request(
-            Method::PATCH,
-            &format!("/archive-records/{}", d2_entry["id"].as_str().unwrap()),
-            Some(&w.records.token),
-        )
-        .header("If-Match", format!("\"{}\"", d2_entry["version"]))
-        .header("X-Audit-Reason", "litigation hold, case 2028-17")
-        .json(&json!({"legalHold": true}))
-        .send()
-        .await
-        .unwrap();
-    let held = ok(resp, StatusCode::OK).await;
+    let held = ok(w.hold(&w.entry(&c.d2).await, true).await, StatusCode::OK).await;
     assert_eq!(held["legalHold"], true);
 
-    // a list naming a held record, a stay and an unknown id: every problem at once, nothing made
-    let entry = |id: &str| {
-        let id = id.to_owned();
-        let index = index.clone();
-        move || index.iter().find(|r| r["recordId"] == id.as_str()).unwrap()["id"].clone()
-    };
-    let (e_d1, e_d2, e_d3, e_s1, e_p1, _e_pl1) = (
-        entry(&d1)(),
-        entry(&d2)(),
-        entry(&d3)(),
-        entry(&s1)(),
-        entry(&p1)(),
-        entry(&pl1)(),
-    );
+    // a held record, a stay (it goes with its defender) and an unknown id
+    let mut records = Vec::new();
+    for id in [&c.d1, &c.d2, &c.s1] {
+        records.push(w.entry(id).await["id"].clone());
+    }
+    records.push(json!(uuid::Uuid::now_v7()));
     let resp = w
         .app
         .post(
             "/destruction-lists",
             Some(&w.records.token),
-            json!({"name": "2026 closures", "records": [e_d1, e_d2, e_s1, uuid::Uuid::now_v7()]}),
+            json!({"name": "2026 closures", "records": records}),
         )
         .await;
     let p = problem(resp, 400).await;
@@ -364,32 +467,28 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
     .await;
     assert_eq!(lists["items"].as_array().unwrap().len(), 0);
 
+    // a record on a list goes on no other
     let list = ok(
-        w.app
-            .post(
-                "/destruction-lists",
-                Some(&w.records.token),
-                json!({"name": "2026 closures", "records": [e_d1, e_d3, e_p1]}),
-            )
-            .await,
+        w.propose("2026 closures", &[&c.d1, &c.d3, &c.p1]).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(list["status"], "new");
+    let p = problem(w.propose("again", &[&c.p1]).await, 400).await;
+    assert_eq!(p["invalidParams"][0]["code"], "on_list", "{p}");
+}
+
+#[tokio::test]
+async fn each_programme_reviews_its_own_items_and_a_keep_leaves_the_list_with_its_later_date() {
+    let mut w = World::new().await;
+    let c = w.closed().await;
+    w.years_later(TimeDelta::days(2 * 366)).await;
+    let list = ok(
+        w.propose("2026 closures", &[&c.d1, &c.d3, &c.p1]).await,
         StatusCode::CREATED,
     )
     .await;
     let list_id = list["id"].as_str().unwrap().to_owned();
-    assert_eq!(list["status"], "new");
-    // a record on a list goes on no other
-    let resp = w
-        .app
-        .post(
-            "/destruction-lists",
-            Some(&w.records.token),
-            json!({"name": "again", "records": [e_p1]}),
-        )
-        .await;
-    assert_eq!(
-        problem(resp, 400).await["invalidParams"][0]["code"],
-        "on_list"
-    );
 
     // each coordinator sees the items of their own programme only
     let shelter_items = w.items(&list_id, &w.shelter.token).await;
@@ -402,17 +501,10 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
     );
     assert!(shelter_items.iter().all(|i| i["programme"] == "shelter"));
     // a review before the list is submitted is refused
-    let d1_item = item_of(&shelter_items, &d1)["id"].clone();
-    let d3_item = item_of(&shelter_items, &d3)["id"].clone();
-    let resp = w
-        .app
-        .post(
-            &format!("/destruction-lists/{list_id}/reviews"),
-            Some(&w.shelter.token),
-            json!({"decisions": [{"item": d1_item, "decision": "accept"}]}),
-        )
-        .await;
-    problem(resp, 409).await;
+    let d1_item = item_of(&shelter_items, &c.d1)["id"].clone();
+    let d3_item = item_of(&shelter_items, &c.d3)["id"].clone();
+    let accept_d1 = json!([{"item": d1_item, "decision": "accept"}]);
+    problem(w.review(&list_id, &w.shelter, accept_d1.clone()).await, 409).await;
     ok(
         w.list_status(&list_id, "ready_to_review").await,
         StatusCode::OK,
@@ -420,44 +512,31 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
     .await;
 
     // a review by someone outside the programme: the item does not exist for them
-    let resp = w
-        .app
-        .post(
-            &format!("/destruction-lists/{list_id}/reviews"),
-            Some(&w.exchange.token),
-            json!({"decisions": [{"item": d1_item, "decision": "accept"}]}),
-        )
-        .await;
-    assert_eq!(
-        problem(resp, 400).await["invalidParams"][0]["code"],
-        "not_found"
-    );
+    let p = problem(w.review(&list_id, &w.exchange, accept_d1).await, 400).await;
+    assert_eq!(p["invalidParams"][0]["code"], "not_found", "{p}");
+
     let keep = (w.app.clock.now().date_naive() + TimeDelta::days(400)).to_string();
-    let resp = w
-        .app
-        .post(
-            &format!("/destruction-lists/{list_id}/reviews"),
-            Some(&w.shelter.token),
-            json!({"decisions": [{"item": d1_item, "decision": "accept"}, {"item": d3_item, "decision": "keep", "keepUntil": keep}]}),
-        )
-        .await;
-    assert_eq!(ok(resp, StatusCode::OK).await["status"], "ready_to_review");
+    let decisions = json!([
+        {"item": d1_item, "decision": "accept"},
+        {"item": d3_item, "decision": "keep", "keepUntil": keep},
+    ]);
+    let reviewed = ok(
+        w.review(&list_id, &w.shelter, decisions).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(reviewed["status"], "ready_to_review");
     let decisions: Vec<Value> = exchange_items
         .iter()
         .map(|i| json!({"item": i["id"], "decision": "accept"}))
         .collect();
-    let resp = w
-        .app
-        .post(
-            &format!("/destruction-lists/{list_id}/reviews"),
-            Some(&w.exchange.token),
-            json!({"decisions": decisions}),
-        )
-        .await;
-    assert_eq!(
-        ok(resp, StatusCode::OK).await["status"],
-        "changes_requested"
-    );
+    let reviewed = ok(
+        w.review(&list_id, &w.exchange, json!(decisions)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(reviewed["status"], "changes_requested");
+
     // the author takes the change: the kept defender leaves the list with its later date
     let taken = ok(
         w.list_status(&list_id, "ready_to_review").await,
@@ -465,29 +544,25 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
     )
     .await;
     assert_eq!(taken["status"], "internally_reviewed");
-    let kept = w.entry(&d3).await;
+    let kept = w.entry(&c.d3).await;
     assert_eq!(kept["archiefactiedatum"], keep);
     assert_eq!(kept["destructionListId"], Value::Null);
+}
 
-    ok(
-        w.list_status(&list_id, "ready_for_archivist").await,
-        StatusCode::OK,
-    )
-    .await;
-    let approved = ok(
-        w.list_status(&list_id, "ready_to_delete").await,
-        StatusCode::OK,
-    )
-    .await;
-    let waits_until = approved["executeAfter"].as_str().unwrap().to_owned();
+#[tokio::test]
+async fn execution_waits_for_the_waiting_period_and_resumes_a_cut_short_run_without_destroying_twice(
+) {
+    let mut w = World::new().await;
+    let a = w.approved().await;
+    let list_id = &a.list_id;
     // executing before the waiting period: a 409 that says when, and nothing destroyed
-    let p = problem(w.list_status(&list_id, "deleted").await, 409).await;
+    let p = problem(w.list_status(list_id, "deleted").await, 409).await;
     assert!(
         p["type"].as_str().unwrap().ends_with("waiting-period"),
         "{p}"
     );
     assert!(
-        p["detail"].as_str().unwrap().contains(&waits_until[..10]),
+        p["detail"].as_str().unwrap().contains(&a.waits_until[..10]),
         "{p}"
     );
     let done = casedesk::records::execution::execute_due(&w.app.state, None)
@@ -496,7 +571,7 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
     assert_eq!(done.records, 0);
     ok(
         w.app
-            .get(&format!("/defenders/{d1}"), &w.shelter.token)
+            .get(&format!("/defenders/{}", a.c.d1), &w.shelter.token)
             .await,
         StatusCode::OK,
     )
@@ -527,7 +602,7 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
     )
     .await;
     // once begun, it can no longer be aborted
-    problem(w.list_status(&list_id, "new").await, 409).await;
+    problem(w.list_status(list_id, "new").await, 409).await;
     // resumed (the lease has ended): the rest, and nothing twice
     w.app
         .clock
@@ -546,8 +621,24 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
     assert_eq!(count("defender.erased"), 1);
     assert_eq!(count("participant.destroyed"), 1);
     assert_eq!(count("placement.destroyed"), 1);
+    assert_eq!(
+        ok(
+            w.app
+                .get(&format!("/destruction-lists/{list_id}"), &w.records.token)
+                .await,
+            StatusCode::OK,
+        )
+        .await["status"],
+        "deleted"
+    );
+}
 
-    // the report: every item with its class, dates and reviewer; rolled up; its hash in the chain
+#[tokio::test]
+async fn the_report_lists_every_destroyed_record_rolled_up_with_its_hash_in_the_chain() {
+    let mut w = World::new().await;
+    let a = w.approved().await;
+    let (c, list_id) = (&a.c, &a.list_id);
+    w.execute().await;
     let list = ok(
         w.app
             .get(&format!("/destruction-lists/{list_id}"), &w.records.token)
@@ -556,30 +647,27 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
     )
     .await;
     assert_eq!(list["status"], "deleted");
-    let report = ok(
-        w.app
-            .get(
-                &format!("/destruction-lists/{list_id}/report"),
-                &w.records.token,
-            )
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let report = w.report(list_id).await;
     let items = report["items"].as_array().unwrap();
     // the stay and the placement that went with their defender and
     // participant are items too
     assert_eq!(items.len(), 4, "{report}");
-    let s1_row = items.iter().find(|i| i["recordId"] == s1.as_str()).unwrap();
-    assert_eq!(s1_row["partOf"], d1.as_str(), "{report}");
+    let s1_row = items
+        .iter()
+        .find(|i| i["recordId"] == c.s1.as_str())
+        .unwrap();
+    assert_eq!(s1_row["partOf"], c.d1.as_str(), "{report}");
     assert!(s1_row["reference"].as_str().unwrap().starts_with("SC-"));
     assert_eq!(
-        items.iter().find(|i| i["recordId"] == d1.as_str()).unwrap()["reference"],
+        items
+            .iter()
+            .find(|i| i["recordId"] == c.d1.as_str())
+            .unwrap()["reference"],
         s1_row["reference"]
     );
     // the list's own items read as destroyed, not as taken off
     let destroyed: Vec<Value> = w
-        .items(&list_id, &w.records.token)
+        .items(list_id, &w.records.token)
         .await
         .into_iter()
         .filter(|i| i["processing"] == "succeeded")
@@ -588,19 +676,22 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
     for item in destroyed {
         assert_eq!(item["status"], "suggested", "{item}");
     }
-    assert_eq!(w.entry(&d1).await["destructionListId"], list_id.as_str());
+    assert_eq!(w.entry(&c.d1).await["destructionListId"], list_id.as_str());
     let pl1_row = items
         .iter()
-        .find(|i| i["recordId"] == pl1.as_str())
+        .find(|i| i["recordId"] == c.pl1.as_str())
         .unwrap();
-    assert_eq!(pl1_row["partOf"], p1.as_str(), "{report}");
-    let d1_row = items.iter().find(|i| i["recordId"] == d1.as_str()).unwrap();
+    assert_eq!(pl1_row["partOf"], c.p1.as_str(), "{report}");
+    let d1_row = items
+        .iter()
+        .find(|i| i["recordId"] == c.d1.as_str())
+        .unwrap();
     assert_eq!(d1_row["selectielijstklasse"], "casedesk:shelter.defender");
-    assert_eq!(d1_row["closedOn"], today.to_string());
+    assert_eq!(d1_row["closedOn"], c.today.to_string());
     assert_eq!(d1_row["reviewedBy"], w.shelter.id.to_string());
     assert_eq!(report["approvedBy"], w.archivist.id.to_string());
     assert_eq!(report["author"], w.records.id.to_string());
-    let year = today.format("%Y").to_string();
+    let year = c.today.format("%Y").to_string();
     let mut roll: Vec<(String, String, u64)> = report["rollUp"]
         .as_array()
         .unwrap()
@@ -634,6 +725,7 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
         .unwrap()
         .unwrap();
     assert_eq!(casedesk::crypto::sha256_hex(stored.body.as_bytes()), sha);
+    let events = w.app.audit_rows().await;
     let recorded = events
         .iter()
         .find(|e| e.action == "destruction_report.created")
@@ -660,49 +752,39 @@ async fn closed_records_are_proposed_reviewed_held_waited_for_destroyed_and_repo
     )
     .await;
     assert_eq!(totals["items"].as_array().unwrap().len(), 4);
+}
 
-    // gone for every reader; the index says destroyed (the stay with its defender)
-    problem(
-        w.app
-            .get(&format!("/defenders/{d1}"), &w.shelter.token)
-            .await,
-        404,
-    )
-    .await;
-    problem(
-        w.app
-            .get(&format!("/participants/{p1}"), &w.exchange.token)
-            .await,
-        404,
-    )
-    .await;
-    problem(
-        w.app
-            .get(&format!("/placements/{pl1}"), &w.exchange.token)
-            .await,
-        404,
-    )
-    .await;
-    ok(
-        w.app
-            .get(&format!("/defenders/{d2}"), &w.shelter.token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    ok(
-        w.app
-            .get(&format!("/defenders/{d3}"), &w.shelter.token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    for id in [&d1, &s1, &p1, &pl1] {
+#[tokio::test]
+async fn destroyed_records_are_gone_for_every_reader_and_from_the_files_while_held_and_kept_ones_stay(
+) {
+    let mut w = World::new().await;
+    let a = w.approved().await;
+    let c = &a.c;
+    w.execute().await;
+    for (path, token) in [
+        (format!("/defenders/{}", c.d1), &w.shelter.token),
+        (format!("/participants/{}", c.p1), &w.exchange.token),
+        (format!("/placements/{}", c.pl1), &w.exchange.token),
+    ] {
+        problem(w.app.get(&path, token).await, 404).await;
+    }
+    for d in [&c.d2, &c.d3] {
+        ok(
+            w.app
+                .get(&format!("/defenders/{d}"), &w.shelter.token)
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    // the index says destroyed (the stay with its defender)
+    for id in [&c.d1, &c.s1, &c.p1, &c.pl1] {
         assert_eq!(w.entry(id).await["archiefstatus"], "vernietigd", "{id}");
     }
-    assert_eq!(w.entry(&d2).await["archiefstatus"], "nog_te_archiveren");
+    assert_eq!(w.entry(&c.d2).await["archiefstatus"], "nog_te_archiveren");
+    assert_eq!(w.entry(&c.d3).await["archiefactiedatum"], a.keep);
     // statistics keep their counts
-    assert_eq!(w.statistics().await, before);
+    assert_eq!(w.statistics().await, c.before);
     // and nothing of the destroyed people is in the database files
     let raw = raw_database_text(&w.app.db);
     for secret in [LEGAL_NAME, "Heron", LEARNER_EMAIL] {
