@@ -116,6 +116,8 @@ async fn seed(url: &str, n: usize) -> uuid::Uuid {
                 version: Set(1),
                 created_at: Set(at),
                 updated_at: Set(at),
+                data_key_id: Set(None),
+                care_enc: Set(None),
             }
         }))
         .exec_without_returning(&db)

@@ -12,7 +12,7 @@ use sea_orm::{
 use crate::{
     audit::{chain::ChainKey, AuditKeys},
     clock::Clock,
-    crypto::{MasterKey, SigningKey},
+    crypto::{DataKey, MasterKey, SigningKey},
     db::begin_write,
     entities::{data_keys, keyring, staff, webhook_subscriptions},
 };
@@ -33,6 +33,49 @@ fn aad(name: &str) -> String {
 
 pub fn data_key_aad(id: uuid::Uuid) -> String {
     format!("data_keys:{id}")
+}
+
+/// Makes and stores a new data key: one for each person whose data is
+/// sealed (a defender, a participant), so that destroying it destroys what
+/// it sealed, wherever copies of the ciphertext remain (crypto-erasure).
+pub async fn new_data_key(
+    db: &impl ConnectionTrait,
+    keys: &Keys,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(uuid::Uuid, DataKey), DbErr> {
+    fence(db, keys).await?;
+    let id = uuid::Uuid::now_v7();
+    let key = DataKey::generate();
+    data_keys::Entity::insert(data_keys::ActiveModel {
+        id: Set(id),
+        wrapped: Set(keys.master.wrap(&key, &data_key_aad(id))),
+        created_at: Set(now),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok((id, key))
+}
+
+/// The data key `id`, unwrapped; `None` if it was destroyed. A key that
+/// does not unwrap under the master key is an error, never `None`.
+pub async fn find_data_key(
+    db: &impl ConnectionTrait,
+    keys: &Keys,
+    id: uuid::Uuid,
+) -> Result<Option<DataKey>, DbErr> {
+    let Some(row) = data_keys::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    keys.master
+        .unwrap_key(&row.wrapped, &data_key_aad(id))
+        .map(Some)
+        .map_err(|_| DbErr::Custom(format!("data key {id} cannot be unwrapped")))
+}
+
+/// Destroys a data key: what it sealed can no longer be read.
+pub async fn destroy_data_key(db: &impl ConnectionTrait, id: uuid::Uuid) -> Result<(), DbErr> {
+    data_keys::Entity::delete_by_id(id).exec(db).await?;
+    Ok(())
 }
 
 pub fn totp_aad(staff_id: uuid::Uuid) -> String {

@@ -16,7 +16,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod entities;
-pub(crate) mod exchange;
+pub mod exchange;
 pub(crate) mod health;
 pub mod housekeeping;
 pub mod http;

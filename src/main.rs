@@ -325,6 +325,18 @@ async fn main() -> ExitCode {
                     ),
                     Err(e) => return fail(format!("re-encryption failed, nothing changed: {e}")),
                 }
+                match casedesk::exchange::care::renew_data_keys(&state.db, &state.keys, clock.now())
+                    .await
+                {
+                    Ok(n) => println!(
+                        "casedesk: gave {n} participants new data keys and re-encrypted their care records"
+                    ),
+                    Err(e) => {
+                        return fail(format!(
+                            "re-encryption of participants failed (the defenders' is done; the participants' changed nothing): {e}"
+                        ))
+                    }
+                }
             }
             match keyring::rotate(&state.db, &state.keys.master, &new_key, clock.as_ref()).await {
                 Ok(done) => {

@@ -22,6 +22,7 @@ mod m20261206_000015_records_ports;
 mod m20261206_000016_feed_streams;
 mod m20261206_000017_known_sign_in_addresses;
 mod m20261206_000018_staff_invitations;
+mod m20261206_000019_participant_care;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000016_feed_streams::Migration),
             Box::new(m20261206_000017_known_sign_in_addresses::Migration),
             Box::new(m20261206_000018_staff_invitations::Migration),
+            Box::new(m20261206_000019_participant_care::Migration),
         ]
     }
 }

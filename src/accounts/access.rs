@@ -211,6 +211,9 @@ pub(crate) const RULES: &[Rule] = &[
     hidden("createParticipant", EXCHANGE).or_scopes(EXCHANGE_WRITE),
     hidden("getParticipant", EXCHANGE).or_scopes(EXCHANGE_READ),
     hidden("updateParticipant", EXCHANGE).or_scopes(EXCHANGE_WRITE),
+    // a learner's duty of care: staff only, no API client
+    hidden("getParticipantCare", EXCHANGE),
+    hidden("replaceParticipantCare", EXCHANGE),
     hidden("searchParticipants", EXCHANGE).or_scopes(EXCHANGE_READ),
     hidden("listPlacements", EXCHANGE).or_scopes(EXCHANGE_READ),
     hidden("exportPlacements", EXCHANGE).or_scopes(EXCHANGE_READ),

@@ -18,6 +18,11 @@ pub struct Model {
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The participant's own data key (`None` until something is sealed
+    /// for them); destroyed with them.
+    pub data_key_id: Option<Uuid>,
+    /// The duty-of-care document, sealed under that key.
+    pub care_enc: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

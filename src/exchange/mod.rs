@@ -1,6 +1,7 @@
 //! International exchange: institutions, agreements and quotas, participants,
 //! placements and their lifecycle.
 
+pub mod care;
 pub(crate) mod catalogue;
 pub(crate) mod catalogue_api;
 pub(crate) mod events;

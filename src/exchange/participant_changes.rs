@@ -180,6 +180,8 @@ pub(crate) fn new_participant(
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
+        data_key_id: Set(None),
+        care_enc: Set(None),
     })
 }
 
@@ -257,6 +259,8 @@ mod tests {
             version: 1,
             created_at: now,
             updated_at: now,
+            data_key_id: None,
+            care_enc: None,
         }
     }
 

@@ -9,11 +9,12 @@ use poem_openapi::{
 use uuid::Uuid;
 
 use super::{
+    care,
     model::{name_key, EducationLevel},
     participant_changes, store,
     views::{
-        NewParticipant, Participant, ParticipantList, ParticipantSearch, ParticipantSearchResult,
-        ParticipantUpdate,
+        NewParticipant, Participant, ParticipantCare, ParticipantList, ParticipantSearch,
+        ParticipantSearchResult, ParticipantUpdate,
     },
 };
 use crate::{
@@ -37,6 +38,14 @@ pub enum ParticipantResponse {
     /// The participant.
     #[oai(status = 200)]
     Ok(Json<Participant>, #[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum ParticipantCareResponse {
+    /// The participant's duty-of-care record; its ETag is the participant's
+    /// version.
+    #[oai(status = 200)]
+    Ok(Json<ParticipantCare>, #[oai(header = "ETag")] String),
 }
 
 #[derive(ApiResponse)]
@@ -188,6 +197,45 @@ impl ParticipantsApi {
             Json(participant_view(updated)?),
             tag,
         ))
+    }
+
+    /// Show a participant's duty-of-care record (audited).
+    #[oai(
+        path = "/participants/:id/care",
+        method = "get",
+        operation_id = "getParticipantCare"
+    )]
+    async fn get_care(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+    ) -> ApiResult<ParticipantCareResponse> {
+        let (record, version) = care::read(*state, &caller, id.0).await?;
+        Ok(ParticipantCareResponse::Ok(Json(record), etag(version)))
+    }
+
+    /// Replace a participant's duty-of-care record (needs `If-Match`: the
+    /// participant's ETag). It is sealed under the participant's own key.
+    #[oai(
+        path = "/participants/:id/care",
+        method = "put",
+        operation_id = "replaceParticipantCare"
+    )]
+    async fn replace_care(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        /// The ETag of the participant's version being changed.
+        #[oai(name = "If-Match")]
+        if_match: Header<Option<String>>,
+        body: JsonBody<ParticipantCare>,
+    ) -> ApiResult<ParticipantCareResponse> {
+        let record = care::check(&body).map_err(ApiError::invalid)?;
+        let if_match = if_match.0.as_deref();
+        let (record, version) = care::replace(*state, &caller, id.0, if_match, record).await?;
+        Ok(ParticipantCareResponse::Ok(Json(record), etag(version)))
     }
 
     /// Find participants by name: in the body, never in a URL; exact after

@@ -182,8 +182,12 @@ pub(crate) async fn destroy_placement(
 
 /// The tables a destruction writes: their old row versions are purged
 /// after it (SQLite's WAL checkpoint, PostgreSQL's VACUUM).
-pub(crate) const DESTROYED_TABLES: &[&str] =
-    &["participants", "placements", "placement_status_changes"];
+pub(crate) const DESTROYED_TABLES: &[&str] = &[
+    "participants",
+    "placements",
+    "placement_status_changes",
+    "data_keys",
+];
 
 #[cfg(test)]
 mod tests {

@@ -184,6 +184,35 @@ pub(crate) struct ParticipantUpdate {
     pub fewer_opportunities: Option<bool>,
 }
 
+/// A learner's duty-of-care record: who decides for them and whom to call
+/// while they are abroad. Sealed under the participant's own data key and
+/// destroyed with them; shown only here (in no list, search, export, event
+/// or statistic), every read audited; replaced whole, with `If-Match`.
+#[derive(Debug, Clone, Default, Object, serde::Serialize, serde::Deserialize)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ParticipantCare {
+    /// Who decides for a minor learner (a parent or guardian); none for an
+    /// adult.
+    pub legal_representative: Option<LegalRepresentative>,
+}
+
+/// A minor learner's parent or guardian.
+#[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct LegalRepresentative {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+    /// How they are related to the learner: parent, guardian, ...
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub relationship: String,
+    #[oai(validator(min_length = 1, max_length = 40))]
+    pub phone: String,
+    #[oai(validator(max_length = 254))]
+    pub email: Option<String>,
+}
+
 /// A search by name (in the body, never the URL): exact after normalisation.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]

@@ -57,7 +57,7 @@ pub(crate) async fn register(
     let id = Uuid::now_v7();
     let languages = serde_json::to_string(&new.languages).map_err(|_| ApiError::internal())?;
     let txn = begin_write(&state.db).await?;
-    let (key_id, key) = vault::new_data_key(&txn, &state.keys, now).await?;
+    let (key_id, key) = crate::keyring::new_data_key(&txn, &state.keys, now).await?;
     let identity_enc = new
         .identity
         .as_ref()

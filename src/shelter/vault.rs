@@ -25,7 +25,7 @@ use crate::{
         stay_notes, stay_status_changes, stays,
     },
     http::problem::ApiError,
-    keyring::{data_key_aad, Keys},
+    keyring::{data_key_aad, new_data_key, Keys},
 };
 
 /// A protected column.
@@ -64,25 +64,6 @@ fn aad(field: Field, row: Uuid) -> String {
     format!("{}:{row}", field.name())
 }
 
-/// Makes and stores a new data key.
-pub async fn new_data_key(
-    db: &impl ConnectionTrait,
-    keys: &Keys,
-    now: DateTime<Utc>,
-) -> Result<(Uuid, DataKey), DbErr> {
-    crate::keyring::fence(db, keys).await?;
-    let id = Uuid::now_v7();
-    let key = DataKey::generate();
-    data_keys::Entity::insert(data_keys::ActiveModel {
-        id: Set(id),
-        wrapped: Set(keys.master.wrap(&key, &data_key_aad(id))),
-        created_at: Set(now),
-    })
-    .exec_without_returning(db)
-    .await?;
-    Ok((id, key))
-}
-
 /// Unwraps a data key. A missing key means the data was erased: 404.
 pub async fn data_key(
     db: &impl ConnectionTrait,
@@ -112,11 +93,6 @@ pub fn unwrap_data_key(
             tracing::error!(data_key = %id, "data key cannot be unwrapped");
             ApiError::internal()
         })
-}
-
-pub async fn destroy_data_key(db: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
-    data_keys::Entity::delete_by_id(id).exec(db).await?;
-    Ok(())
 }
 
 pub fn seal(key: &DataKey, field: Field, row: Uuid, plaintext: &str) -> String {

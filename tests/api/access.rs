@@ -127,6 +127,8 @@ fn expected() -> BTreeMap<&'static str, Staff> {
         ("createParticipant", Roles(EXCHANGE)),
         ("getParticipant", Roles(EXCHANGE)),
         ("updateParticipant", Roles(EXCHANGE)),
+        ("getParticipantCare", Roles(EXCHANGE)),
+        ("replaceParticipantCare", Roles(EXCHANGE)),
         ("searchParticipants", Roles(EXCHANGE)),
         ("listPlacements", Roles(EXCHANGE)),
         ("exportPlacements", Roles(EXCHANGE)),

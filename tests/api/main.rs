@@ -13,6 +13,7 @@ mod architecture;
 mod audit;
 mod audit_chain;
 mod binary;
+mod care;
 mod connections;
 mod contract;
 mod conventions;

@@ -2061,6 +2061,8 @@ mod invariants {
     struct Participant {
         id: String,
         placements: Vec<(String, bool)>,
+        /// The data key their duty-of-care record is sealed under.
+        data_key: uuid::Uuid,
     }
 
     /// The app, its staff, and what the test knows must be kept.
@@ -2291,9 +2293,27 @@ mod invariants {
                             "withdrawn",
                         )
                         .await;
+                    // a duty-of-care record, sealed under their own key
+                    let guardian = json!({"legalRepresentative": {"name": format!("Guardian {p}"),
+                                          "relationship": "father", "phone": "+31 20 555 0100"}});
+                    let (status, _) = send(
+                        self.req(Method::PUT, &format!("/participants/{p}/care"), 4)
+                            .header("If-Match", "\"1\"")
+                            .json(&guardian),
+                    )
+                    .await;
+                    assert_eq!(status, StatusCode::OK);
+                    let row = <casedesk::entities::participants::Entity as sea_orm::EntityTrait>::find_by_id(
+                        p.parse::<uuid::Uuid>().unwrap(),
+                    )
+                    .one(&self.w.app.state.db)
+                    .await
+                    .unwrap()
+                    .unwrap();
                     self.participants.push(Participant {
                         id: p,
                         placements: vec![(pl, false)],
+                        data_key: row.data_key_id.unwrap(),
                     });
                 }
                 Op::ReopenStay(n) | Op::CloseStay(n) => {
@@ -2629,6 +2649,24 @@ mod invariants {
                     "participant {}",
                     p.id
                 );
+                // a destroyed participant's data key is gone with them; a
+                // kept one's duty-of-care record still opens
+                let key =
+                    <casedesk::entities::data_keys::Entity as sea_orm::EntityTrait>::find_by_id(
+                        p.data_key,
+                    )
+                    .one(&self.w.app.state.db)
+                    .await
+                    .unwrap();
+                assert_eq!(key.is_none(), destroyed, "participant {}'s data key", p.id);
+                if !destroyed {
+                    let (status, care) = self.get(&format!("/participants/{}/care", p.id), 4).await;
+                    assert_eq!(status, StatusCode::OK);
+                    assert_eq!(
+                        care["legalRepresentative"]["name"],
+                        format!("Guardian {}", p.id)
+                    );
+                }
                 for (pl, _) in &p.placements {
                     let (status, _) = self.get(&format!("/placements/{pl}"), 4).await;
                     if status == StatusCode::NOT_FOUND {

@@ -70,7 +70,8 @@ pub(crate) async fn destroy_placement(
     Ok(true)
 }
 
-/// Deletes a participant and every placement they still have.
+/// Deletes a participant, every placement they still have and their data
+/// key.
 pub(crate) async fn destroy_participant(
     txn: &DatabaseTransaction,
     audit: &audit::Context,
@@ -88,6 +89,10 @@ pub(crate) async fn destroy_participant(
         destroy_placement(txn, audit, now, p.id).await?;
     }
     participants::Entity::delete_by_id(id).exec(txn).await?;
+    // what was sealed for them can no longer be read anywhere
+    if let Some(key) = m.data_key_id {
+        crate::keyring::destroy_data_key(txn, key).await?;
+    }
     audit::record(
         txn,
         now,

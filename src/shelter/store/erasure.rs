@@ -127,7 +127,7 @@ pub(super) async fn erase_defender(
         .exec(txn)
         .await?;
     if let Some(key_id) = m.data_key_id {
-        crate::shelter::vault::destroy_data_key(txn, key_id).await?;
+        crate::keyring::destroy_data_key(txn, key_id).await?;
     }
     crate::shelter::vault::destroy_retired_keys(txn, m.id).await?;
     Ok(erased_stays)
