@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use super::{
     store,
-    views::{LegalRepresentative, ParticipantCare},
+    views::{EmergencyContact, LegalRepresentative, ParticipantCare},
 };
 use crate::{
     accounts::{access::Caller, model::Email},
@@ -57,11 +57,22 @@ pub(crate) fn check(body: &ParticipantCare) -> Result<ParticipantCare, Vec<Inval
                 .map(|e| email(&at("email"), e, &mut problems)),
         }
     });
+    let emergency_contacts = (body.emergency_contacts.iter().enumerate())
+        .map(|(i, c)| {
+            let at = |field: &str| format!("emergencyContacts[{i}].{field}");
+            EmergencyContact {
+                name: text(&at("name"), &c.name, 200, &mut problems),
+                relationship: text(&at("relationship"), &c.relationship, 100, &mut problems),
+                phone: text(&at("phone"), &c.phone, 40, &mut problems),
+            }
+        })
+        .collect();
     if !problems.is_empty() {
         return Err(problems);
     }
     Ok(ParticipantCare {
         legal_representative,
+        emergency_contacts,
     })
 }
 
@@ -240,16 +251,27 @@ mod tests {
                 phone: "+31 6 1234 5678".into(),
                 email: email.map(Into::into),
             }),
+            emergency_contacts: vec![EmergencyContact {
+                name: "Host family Silva".into(),
+                relationship: "host family".into(),
+                phone: "+351 22 123 4567".into(),
+            }],
         }
     }
 
     #[test]
     fn every_problem_is_named_at_once_and_texts_are_kept_cleaned() {
-        let problems = check(&representative("\u{7}", Some("not an address"))).unwrap_err();
+        let mut body = representative("\u{7}", Some("not an address"));
+        body.emergency_contacts[0].phone = " ".into();
+        let problems = check(&body).unwrap_err();
         let names: Vec<&str> = problems.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
             names,
-            ["legalRepresentative.name", "legalRepresentative.email"]
+            [
+                "legalRepresentative.name",
+                "legalRepresentative.email",
+                "emergencyContacts[0].phone"
+            ]
         );
         let kept = check(&representative("  Anna de Vries ", Some("Anna@Example.nl"))).unwrap();
         let r = kept.legal_representative.unwrap();
@@ -276,9 +298,8 @@ mod tests {
         let key = DataKey::generate();
         let id = Uuid::now_v7();
         let sealed = key.encrypt(b"{}", &aad(id));
-        assert!(open(&key, id, &sealed)
-            .unwrap()
-            .legal_representative
-            .is_none());
+        let opened = open(&key, id, &sealed).unwrap();
+        assert!(opened.legal_representative.is_none());
+        assert!(opened.emergency_contacts.is_empty());
     }
 }

@@ -195,6 +195,24 @@ pub struct ParticipantCare {
     /// Who decides for a minor learner (a parent or guardian); none for an
     /// adult.
     pub legal_representative: Option<LegalRepresentative>,
+    /// Whom to call in an emergency while the learner is abroad, the first
+    /// first; none when absent.
+    #[oai(default, validator(max_items = 3))]
+    pub emergency_contacts: Vec<EmergencyContact>,
+}
+
+/// Someone to call in an emergency.
+#[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyContact {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+    /// How they are related to the learner: parent, host family, teacher, ...
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub relationship: String,
+    #[oai(validator(min_length = 1, max_length = 40))]
+    pub phone: String,
 }
 
 /// A minor learner's parent or guardian.

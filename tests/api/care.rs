@@ -17,10 +17,13 @@ use serde_json::{json, Value};
 
 const GUARDIAN: &str = "Wilhelmina Oudejans-Verkerk";
 const GUARDIAN_PHONE: &str = "+31 6 9876 5432";
+const HOST_PHONE: &str = "+351 22 765 4321";
 
 fn care() -> Value {
     json!({"legalRepresentative": {"name": GUARDIAN, "relationship": "mother",
-           "phone": GUARDIAN_PHONE, "email": "w.oudejans@example.nl"}})
+           "phone": GUARDIAN_PHONE, "email": "w.oudejans@example.nl"},
+           "emergencyContacts": [{"name": "Família Quaresma", "relationship": "host family",
+                                  "phone": HOST_PHONE}]})
 }
 
 async fn put_care(
@@ -65,12 +68,15 @@ async fn a_care_record_is_replaced_whole_with_every_problem_at_once_and_its_vers
     assert_eq!(resp.headers()["etag"], "\"1\"");
     let empty: Value = resp.json().await.unwrap();
     assert_eq!(empty["legalRepresentative"], Value::Null);
+    assert_eq!(empty["emergencyContacts"], json!([]));
 
     // without If-Match: refused, nothing written
     problem(put_care(&app, &officer.token, &id, None, care()).await, 428).await;
     // every problem of the body at once
     let bad = json!({"legalRepresentative": {"name": "\u{7}", "relationship": "mother",
-                     "phone": GUARDIAN_PHONE, "email": "not an address"}});
+                     "phone": GUARDIAN_PHONE, "email": "not an address"},
+                     "emergencyContacts": [{"name": "Família Quaresma", "relationship": "\u{1b}",
+                                            "phone": HOST_PHONE}]});
     let p = problem(
         put_care(&app, &officer.token, &id, Some("\"1\""), bad).await,
         400,
@@ -84,7 +90,11 @@ async fn a_care_record_is_replaced_whole_with_every_problem_at_once_and_its_vers
         .collect();
     assert_eq!(
         names,
-        ["legalRepresentative.name", "legalRepresentative.email"],
+        [
+            "legalRepresentative.name",
+            "legalRepresentative.email",
+            "emergencyContacts[0].relationship"
+        ],
         "{p}"
     );
 
@@ -93,6 +103,7 @@ async fn a_care_record_is_replaced_whole_with_every_problem_at_once_and_its_vers
     assert_eq!(resp.headers()["etag"], "\"2\"");
     let kept: Value = resp.json().await.unwrap();
     assert_eq!(kept["legalRepresentative"]["name"], GUARDIAN);
+    assert_eq!(kept["emergencyContacts"][0]["phone"], HOST_PHONE);
     assert_eq!(
         kept["legalRepresentative"]["email"], "w.oudejans@example.nl",
         "the address as kept"
@@ -115,6 +126,14 @@ async fn a_care_record_is_replaced_whole_with_every_problem_at_once_and_its_vers
     assert_eq!(resp.status(), StatusCode::OK);
     let cleared: Value = resp.json().await.unwrap();
     assert_eq!(cleared["legalRepresentative"], Value::Null);
+    assert_eq!(cleared["emergencyContacts"], json!([]));
+    // at most three contacts
+    let many = json!({"emergencyContacts": vec![care()["emergencyContacts"][0].clone(); 4]});
+    problem(
+        put_care(&app, &officer.token, &id, Some("\"3\""), many).await,
+        400,
+    )
+    .await;
     // an unknown participant
     let unknown = uuid::Uuid::now_v7();
     problem(
@@ -200,7 +219,13 @@ async fn a_care_record_is_seen_by_the_exchange_roles_alone_and_leaves_by_no_othe
     for resp in [detail, list, search] {
         let text = resp.text().await.unwrap();
         assert!(text.contains(&id), "{text}");
-        for value in [GUARDIAN, GUARDIAN_PHONE, "w.oudejans"] {
+        for value in [
+            GUARDIAN,
+            GUARDIAN_PHONE,
+            "w.oudejans",
+            HOST_PHONE,
+            "Quaresma",
+        ] {
             assert!(!text.contains(value), "{value} in {text}");
         }
     }
@@ -212,7 +237,13 @@ async fn a_care_record_is_seen_by_the_exchange_roles_alone_and_leaves_by_no_othe
         .unwrap();
     let outbox = format!("{outbox:?}");
     let raw = raw_database_text(&app.db);
-    for value in [GUARDIAN, GUARDIAN_PHONE, "w.oudejans"] {
+    for value in [
+        GUARDIAN,
+        GUARDIAN_PHONE,
+        "w.oudejans",
+        HOST_PHONE,
+        "Quaresma",
+    ] {
         assert!(!trail.contains(value), "{value} in the audit trail");
         assert!(!outbox.contains(value), "{value} in an event");
         assert!(!raw.contains(value), "{value} in the database files");
@@ -296,4 +327,5 @@ async fn rotation_with_reencrypt_gives_each_participant_a_new_key_and_destroys_t
         .await
         .unwrap();
     assert_eq!(shown["legalRepresentative"]["name"], GUARDIAN);
+    assert_eq!(shown["emergencyContacts"][0]["phone"], HOST_PHONE);
 }
