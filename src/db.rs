@@ -256,6 +256,32 @@ pub async fn purge_old_row_versions(db: &DatabaseConnection, tables: &[&str]) ->
     Ok(())
 }
 
+/// The next number of counter `scope` (1, 2, ...; a stay's or a
+/// placement's reference of a year), taken in the caller's transaction: a
+/// concurrent taker waits for it, and a rolled-back transaction gives its
+/// number back.
+pub(crate) async fn next_in_sequence(db: &impl ConnectionTrait, scope: &str) -> Result<i64, DbErr> {
+    use crate::entities::reference_counters::{Column, Entity};
+    use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+    let mut insert = Query::insert();
+    insert
+        .into_table(Entity)
+        .columns([Column::Scope, Column::Last])
+        .values([scope.into(), 1.into()])
+        .map_err(|e| DbErr::Custom(format!("a counter's insert: {e}")))?
+        .on_conflict(
+            OnConflict::column(Column::Scope)
+                .value(Column::Last, Expr::col((Entity, Column::Last)).add(1))
+                .to_owned(),
+        )
+        .returning_col(Column::Last);
+    let row = db
+        .query_one(&insert)
+        .await?
+        .ok_or(DbErr::RecordNotInserted)?;
+    row.try_get("", "last")
+}
+
 /// A page of the ids of table `E` after `after`, in order, at most `limit`:
 /// how a whole table is walked in batches (building the archive index).
 pub async fn ids_after<E>(

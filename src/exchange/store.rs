@@ -40,25 +40,7 @@ pub(crate) async fn next_placement_reference(
     now: DateTime<Utc>,
 ) -> Result<String, DbErr> {
     let year = now.year();
-    let scope = format!("placement:{year}");
-    let placeholder = if db.get_database_backend() == DbBackend::Postgres {
-        "$1"
-    } else {
-        "?"
-    };
-    let sql = format!(
-        "INSERT INTO reference_counters (scope, last) VALUES ({placeholder}, 1) \
-         ON CONFLICT (scope) DO UPDATE SET last = reference_counters.last + 1 RETURNING last"
-    );
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            sql,
-            [scope.into()],
-        ))
-        .await?
-        .ok_or(DbErr::RecordNotInserted)?;
-    let last: i64 = row.try_get("", "last")?;
+    let last = crate::db::next_in_sequence(db, &format!("placement:{year}")).await?;
     Ok(format!("EX-{year}-{last:04}"))
 }
 

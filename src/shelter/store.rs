@@ -3,8 +3,8 @@
 use chrono::{DateTime, Datelike, Utc};
 use sea_orm::{
     sea_query::{Expr, ExprTrait, Query, QueryStatementBuilder},
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, QueryResult, QuerySelect, QueryTrait, Select, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    QueryResult, QuerySelect, QueryTrait, Select,
 };
 use uuid::Uuid;
 
@@ -34,26 +34,7 @@ pub(crate) async fn next_stay_reference(
     now: DateTime<Utc>,
 ) -> Result<String, DbErr> {
     let year = now.year();
-    let scope = format!("stay:{year}");
-    let sql = match db.get_database_backend() {
-        DbBackend::Postgres => {
-            "INSERT INTO reference_counters (scope, last) VALUES ($1, 1) \
-             ON CONFLICT (scope) DO UPDATE SET last = reference_counters.last + 1 RETURNING last"
-        }
-        _ => {
-            "INSERT INTO reference_counters (scope, last) VALUES (?, 1) \
-             ON CONFLICT (scope) DO UPDATE SET last = reference_counters.last + 1 RETURNING last"
-        }
-    };
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            sql,
-            [scope.into()],
-        ))
-        .await?
-        .ok_or(DbErr::RecordNotInserted)?;
-    let last: i64 = row.try_get("", "last")?;
+    let last = crate::db::next_in_sequence(db, &format!("stay:{year}")).await?;
     Ok(format!("SC-{year}-{last:03}"))
 }
 
