@@ -1347,3 +1347,52 @@ async fn every_institution_and_agreement_patch_field_is_applied_and_audited() {
     )
     .await;
 }
+
+/// Placement references count up within a year and start again at 1 in
+/// the next (`EX-<year>-<nnnn>`), from one counter per year.
+#[tokio::test]
+async fn placement_references_count_up_within_a_year_and_start_again_in_the_next() {
+    use casedesk::clock::Clock;
+    use chrono::Datelike;
+    use common::bodies::{NewInstitution, NewParticipant, NewPlacement};
+    let app = TestApp::spawn().await;
+    let mut coordinator = app.account(&[Role::ExchangeCoordinator]).await;
+    let home = app
+        .create_id("/institutions", &coordinator.token, NewInstitution::home())
+        .await;
+    let partner = app
+        .create_id(
+            "/institutions",
+            &coordinator.token,
+            NewInstitution::partner(),
+        )
+        .await;
+    let learner = app
+        .create_id(
+            "/participants",
+            &coordinator.token,
+            NewParticipant::named("Jesse", &home),
+        )
+        .await;
+    let placement = NewPlacement::outgoing(&learner, &home, &partner);
+    let mut references = Vec::new();
+    for _ in 0..2 {
+        let p = app
+            .create("/placements", &coordinator.token, placement.clone())
+            .await;
+        references.push(p["reference"].as_str().unwrap().to_owned());
+    }
+    let year = app.clock.now().year();
+    assert_eq!(
+        references,
+        [format!("EX-{year}-0001"), format!("EX-{year}-0002")]
+    );
+    app.clock.advance(chrono::TimeDelta::days(366));
+    coordinator.token = app.sign_in(&coordinator).await;
+    let next_year = app.clock.now().year();
+    assert_eq!(next_year, year + 1);
+    let p = app
+        .create("/placements", &coordinator.token, placement)
+        .await;
+    assert_eq!(p["reference"], format!("EX-{next_year}-0001"));
+}
