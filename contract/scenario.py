@@ -1,12 +1,14 @@
 """A new integrator's first hour, through the client openapi-python-client
-generated from the committed spec: sign in, create a placement, list it page
-by page following `Link`, and read a refusal as a typed Problem.
+generated from the committed spec: sign in, create a placement, read a
+learner with a reason in Dutch, list placements page by page following
+`Link`, and read a refusal as a typed Problem.
 
 Usage: scenario.py BASE_URL EMAIL PASSWORD TOTP_SECRET (the generated package
 `casedesk_client` on PYTHONPATH)."""
 import datetime
 import sys
 import time
+import urllib.parse
 
 import httpx
 
@@ -15,6 +17,7 @@ from casedesk_client.api.exchange import (
     create_institution,
     create_participant,
     create_placement,
+    get_participant,
     list_placements,
 )
 from casedesk_client.api.sessions import create_session
@@ -64,6 +67,10 @@ learner = create_participant.sync(
         home_institution_id=home.id, field_of_study="Care", nationality="NL", fewer_opportunities=False,
     ),
 )
+# a reason in Dutch, sent as RFC 8187 does for parameters (README, "API conventions")
+reason = "UTF-8''" + urllib.parse.quote("coördinator vroeg om inzage", safe="")
+read = get_participant.sync_detailed(client=client, id=learner.id, x_audit_reason=reason)
+assert read.status_code == 200, read.content
 created = []
 for month in (2, 3, 4):
     placement = create_placement.sync(

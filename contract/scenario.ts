@@ -30,6 +30,13 @@ export async function firstHour(base: string, email: string, password: string, t
     },
   });
   if (!learner.data) throw new Error("participant");
+  // a reason in Dutch, sent as RFC 8187 does for parameters (README, "API conventions")
+  const reason = "UTF-8''" + encodeURIComponent("coördinator vroeg om inzage");
+  const read = await api.GET("/participants/{id}", {
+    headers,
+    params: { path: { id: learner.data.id }, header: { "X-Audit-Reason": reason } },
+  });
+  if (!read.data) throw new Error("participant read");
   const created = await api.POST("/placements", {
     headers,
     body: {

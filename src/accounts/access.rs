@@ -427,26 +427,26 @@ pub(crate) const AUDIT_REASON_HEADER: &str = "x-audit-reason";
 pub(crate) const AUDIT_REASON_MAX: usize = crate::audit::reason::MAX_CHARS;
 
 /// The caller's `X-Audit-Reason`, read only once the caller is authenticated
-/// (an anonymous request's reason is never stored).
+/// (an anonymous request's reason is never stored): visible ASCII, or UTF-8
+/// in RFC 8187's percent-encoded form (`audit::reason::from_header`).
 fn audit_reason(req: &Request) -> std::result::Result<Option<String>, ApiError> {
+    use crate::audit::reason::{from_header, HeaderRefusal};
     let Some(v) = req.headers().get(AUDIT_REASON_HEADER) else {
         return Ok(None);
     };
-    let text = v.to_str().map_err(|_| {
-        ApiError::invalid(vec![InvalidParam::new(
-            "X-Audit-Reason",
-            "invalid",
-            "must be visible ASCII text",
-        )])
-    })?;
-    if text.chars().count() > AUDIT_REASON_MAX {
-        return Err(ApiError::invalid(vec![InvalidParam::new(
-            "X-Audit-Reason",
-            "too_long",
-            format!("At most {AUDIT_REASON_MAX} characters."),
-        )]));
-    }
-    Ok(Some(text.trim().to_owned()).filter(|t| !t.is_empty()))
+    from_header(v.as_bytes()).map_err(|refusal| {
+        let (code, reason) = match refusal {
+            HeaderRefusal::TooLong => (
+                "too_long",
+                format!("At most {AUDIT_REASON_MAX} characters as sent."),
+            ),
+            HeaderRefusal::Invalid => (
+                "invalid",
+                "Visible ASCII, or UTF-8 sent as UTF-8'' followed by its percent-encoded bytes (RFC 8187), without control characters.".to_owned(),
+            ),
+        };
+        ApiError::invalid(vec![InvalidParam::new("X-Audit-Reason", code, reason)])
+    })
 }
 
 fn request_context(state: &AppState, req: &Request) -> Context {

@@ -101,7 +101,7 @@ async fn load_me(state: &AppState, caller: &Caller) -> Result<staff::Model, ApiE
 
 pub struct SelfServiceApi;
 
-#[OpenApi(tag = "Tag::Sessions")]
+#[OpenApi]
 impl SelfServiceApi {
     /// Sign in.
     ///
@@ -114,7 +114,12 @@ impl SelfServiceApi {
     /// valid one-time code. When too many sign-ins are being checked at once
     /// the answer is 503 with `Retry-After`. Accounts with a second factor
     /// also send `totp`.
-    #[oai(path = "/sessions", method = "post", operation_id = "createSession")]
+    #[oai(
+        path = "/sessions",
+        method = "post",
+        operation_id = "createSession",
+        tag = "Tag::Sessions"
+    )]
     async fn create_session(
         &self,
         state: Data<&AppState>,
@@ -144,7 +149,8 @@ impl SelfServiceApi {
     #[oai(
         path = "/sessions/current",
         method = "delete",
-        operation_id = "deleteCurrentSession"
+        operation_id = "deleteCurrentSession",
+        tag = "Tag::Sessions"
     )]
     async fn delete_current_session(
         &self,

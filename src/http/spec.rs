@@ -261,6 +261,10 @@ fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &Operat
         op.insert("security".to_owned(), json!([{"bearerAuth": []}]));
         op.insert("x-casedesk-roles".to_owned(), json!(roles));
         op.insert("x-casedesk-scopes".to_owned(), json!(scopes));
+    } else if let OperationAccess::Public = access {
+        // said, not left out: linters and generators read an operation
+        // without `security` as "not documented"
+        op.insert("security".to_owned(), json!([]));
     }
     let changes = matches!(method, "post" | "put" | "patch" | "delete");
     let conditional = op
@@ -387,9 +391,9 @@ fn declare_headers(op: &mut Map<String, Value>, access: &OperationAccess) {
             "in": "header",
             "required": required,
             "description": if required {
-                "Why the caller does this; stored (sealed) with the audit event of this request. This operation refuses a request without it (400)."
+                "Why the caller does this; stored (sealed) with the audit event of this request. This operation refuses a request without it (400). Visible ASCII, or UTF-8 as RFC 8187 sends it: `UTF-8''` and the percent-encoded bytes (`UTF-8''co%C3%B6rdinator`)."
             } else {
-                "Why the caller looks at or changes the data; stored (sealed) with the audit event of this request."
+                "Why the caller looks at or changes the data; stored (sealed) with the audit event of this request. Visible ASCII, or UTF-8 as RFC 8187 sends it: `UTF-8''` and the percent-encoded bytes (`UTF-8''co%C3%B6rdinator`)."
             },
             "schema": {
                 "type": "string",

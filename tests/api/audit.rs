@@ -9,6 +9,51 @@ use reqwest::{Method, StatusCode};
 use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
 
+/// A reason in Dutch: "coördinator" was a 400 ("must be visible ASCII
+/// text"). Sent as RFC 8187 does for parameters, it is stored as written,
+/// about a defender sealed under that defender's key like any other; a
+/// malformed encoding or raw bytes are a 400 naming the header, and nothing
+/// is read.
+#[tokio::test]
+async fn a_reason_in_dutch_is_sent_percent_encoded_and_stored_as_written() {
+    let app = TestApp::spawn().await;
+    let admin = app.account(&[Role::Admin]).await;
+    let auditor = app.account(&[Role::Auditor]).await;
+    let create_staff = |reason: &'static [u8], email: &str| {
+        let value = reqwest::header::HeaderValue::from_bytes(reason).unwrap();
+        app.request(Method::POST, "/staff", Some(&admin.token))
+            .header("x-audit-reason", value)
+            .json(&json!({"email": email, "displayName": "Nieuw", "roles": ["analyst"]}))
+            .send()
+    };
+    let resp = create_staff(
+        b"UTF-8''co%C3%B6rdinator%20vroeg%20om%20een%20account",
+        "nieuw@casedesk.test",
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    for bad in [
+        &b"UTF-8''co%C3rdinator"[..],
+        b"co\xc3\xb6rdinator",
+        b"UTF-8''%0Aforged",
+    ] {
+        let p = problem(create_staff(bad, "twee@casedesk.test").await.unwrap(), 400).await;
+        assert_eq!(p["invalidParams"][0]["name"], "X-Audit-Reason", "{p}");
+        assert!(
+            !p.to_string().contains("rdinator"),
+            "the reason is echoed: {p}"
+        );
+    }
+    let events = app.audit_as(&auditor.token).await;
+    let created: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["action"] == "staff.created")
+        .collect();
+    assert_eq!(created.len(), 1, "a refused request created nobody");
+    assert_eq!(created[0]["reason"], "coördinator vroeg om een account");
+}
+
 #[tokio::test]
 async fn sign_ins_changes_and_denials_are_recorded_with_context() {
     let app = TestApp::spawn().await;
