@@ -20,11 +20,12 @@ pub struct Swept {
     pub login_failures: u64,
     pub deliveries: u64,
     pub events: u64,
+    pub idempotency_keys: u64,
 }
 
 impl Swept {
     pub fn total(&self) -> u64 {
-        self.sessions + self.login_failures + self.deliveries + self.events
+        self.sessions + self.login_failures + self.deliveries + self.events + self.idempotency_keys
     }
 }
 
@@ -58,6 +59,8 @@ pub async fn sweep(
             .exec(db)
             .await?
             .rows_affected;
+    // creates' idempotency keys, once past their 24 hours
+    let idempotency_keys = crate::http::idempotency::prune(db, now).await?;
     let (deliveries, events) =
         crate::integration::delivery::prune(db, now, &config.webhooks).await?;
     Ok(Swept {
@@ -65,6 +68,7 @@ pub async fn sweep(
         login_failures,
         deliveries,
         events,
+        idempotency_keys,
     })
 }
 
@@ -88,6 +92,7 @@ pub fn spawn(state: &AppState) -> tokio::task::JoinHandle<()> {
                             login_failures = swept.login_failures,
                             deliveries = swept.deliveries,
                             events = swept.events,
+                            idempotency_keys = swept.idempotency_keys,
                             "housekeeping removed ended and old operational rows"
                         ),
                         Ok(_) => {}

@@ -23,6 +23,7 @@ mod m20261206_000016_feed_streams;
 mod m20261206_000017_known_sign_in_addresses;
 mod m20261206_000018_staff_invitations;
 mod m20261206_000019_participant_care;
+mod m20261207_000020_idempotency_keys;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000017_known_sign_in_addresses::Migration),
             Box::new(m20261206_000018_staff_invitations::Migration),
             Box::new(m20261206_000019_participant_care::Migration),
+            Box::new(m20261207_000020_idempotency_keys::Migration),
         ]
     }
 }

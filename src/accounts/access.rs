@@ -612,7 +612,44 @@ fn unknown_query_keys(req: &Request, operation: &str) -> Vec<InvalidParam> {
 }
 
 /// The guard in front of every operation.
-pub(crate) async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Response> {
+pub(crate) async fn guard<E: Endpoint>(next: std::sync::Arc<E>, req: Request) -> Result<Response> {
+    let mut answer = admit_and_call(next.clone(), req).await?;
+    let Some(replay) = answer.extensions_mut().remove::<Replay>() else {
+        return Ok(answer);
+    };
+    // a repeated create: what the first one made, read through the guard
+    let Some(read) = replay.request.lock().ok().and_then(|mut r| r.take()) else {
+        return Ok(ApiError::internal().to_response());
+    };
+    let mut resp = admit_and_call(next, read).await?;
+    if resp.status() == poem::http::StatusCode::OK {
+        let status = poem::http::StatusCode::from_u16(replay.status)
+            .unwrap_or(poem::http::StatusCode::CREATED);
+        resp.set_status(status);
+        if let Some(url) = replay.url {
+            resp.headers_mut().insert(poem::http::header::LOCATION, url);
+        }
+        resp.headers_mut().insert(
+            crate::http::idempotency::REPLAYED,
+            poem::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(resp)
+}
+
+/// A repeated create's read of what the first made: the request to run
+/// through the guard, and what its answer then says.
+#[derive(Clone)]
+struct Replay {
+    request: std::sync::Arc<std::sync::Mutex<Option<Request>>>,
+    status: u16,
+    url: Option<poem::http::HeaderValue>,
+}
+
+async fn admit_and_call<E: Endpoint>(
+    next: std::sync::Arc<E>,
+    mut req: Request,
+) -> Result<Response> {
     let Some(state) = req.data::<AppState>().cloned() else {
         return Ok(ApiError::internal().to_response());
     };
@@ -664,7 +701,7 @@ pub(crate) async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Resp
                         scopes,
                         audit: ctx,
                     });
-                    call(next, req, operation).await?
+                    dispatch(&state, next, req, operation).await?
                 }
                 Err(Refusal::Unauthenticated) => deny_anonymous(&state, &ctx, operation).await,
                 Err(Refusal::Denied(p)) => deny(&state, &ctx, operation, p).await,
@@ -729,7 +766,82 @@ pub(crate) async fn guard<E: Endpoint>(next: E, mut req: Request) -> Result<Resp
         scopes: Vec::new(),
         audit: ctx,
     });
-    call(next, req, operation).await
+    dispatch(&state, next, req, operation).await
+}
+
+/// Calls an admitted caller's operation. A create sent with an
+/// `Idempotency-Key` runs once per key ([`crate::http::idempotency`]): a
+/// repeat answers as the first did, by reading what it made through this
+/// guard again (so with the caller's rights of the moment, and audited).
+async fn dispatch<E: Endpoint>(
+    state: &AppState,
+    next: std::sync::Arc<E>,
+    mut req: Request,
+    operation: &str,
+) -> Result<Response> {
+    use crate::http::idempotency::{self as idem, Begin};
+    let key = match idem::key_of(&req) {
+        Ok(Some(key)) if req.method() == Method::POST => key,
+        Ok(_) => return call(next, req, operation).await,
+        Err(e) => return Ok(e.to_response()),
+    };
+    if !idem::OPERATIONS.contains(&operation) {
+        let detail = "This operation does not take an Idempotency-Key; the spec declares it on the creates that do.";
+        return Ok(ApiError::field("Idempotency-Key", "not_supported", detail).to_response());
+    }
+    let Some(caller) = req.extensions().get::<Caller>() else {
+        return Ok(ApiError::internal().to_response());
+    };
+    let scope = format!("{}:{}", caller.actor_kind().as_str(), caller.actor_id);
+    let index = &state.keys.index;
+    let hash = idem::key_hash(index, &scope, &key);
+    let body = req.take_body().into_bytes().await?;
+    let fingerprint = idem::fingerprint(index, operation, req.uri().path(), &body);
+    req.set_body(body);
+    match idem::begin(&state.db, state.clock.now(), &hash, operation, &fingerprint).await {
+        Err(e) => Ok(e.to_response()),
+        Ok(Begin::Run) => {
+            let answer = call(next, req, operation).await;
+            let (status, location) = match &answer {
+                Ok(r) => (
+                    r.status().as_u16(),
+                    r.headers()
+                        .get(poem::http::header::LOCATION)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(idem::path_under_base),
+                ),
+                Err(_) => (500, None),
+            };
+            if let Err(e) = idem::finish(&state.db, &hash, status, location).await {
+                tracing::error!(error = %e, operation, "the answer to an Idempotency-Key was not recorded: a retry with it runs again");
+            }
+            answer
+        }
+        Ok(Begin::Replay { status, location }) => {
+            let Ok(uri) = location.parse::<poem::http::Uri>() else {
+                return Ok(ApiError::internal().to_response());
+            };
+            req.set_method(Method::GET);
+            *req.uri_mut() = uri;
+            req.set_body(poem::Body::empty());
+            for header in [
+                poem::http::header::CONTENT_TYPE,
+                poem::http::header::CONTENT_LENGTH,
+            ] {
+                req.headers_mut().remove(header);
+            }
+            req.headers_mut().remove(idem::HEADER);
+            req.extensions_mut().remove::<Caller>();
+            let url = crate::http::resource_url(&state.config.public_url, &location);
+            let mut marker = Response::default();
+            marker.extensions_mut().insert(Replay {
+                request: std::sync::Arc::new(std::sync::Mutex::new(Some(req))),
+                status,
+                url: poem::http::HeaderValue::from_str(&url).ok(),
+            });
+            Ok(marker)
+        }
+    }
 }
 
 enum Refusal {

@@ -17,6 +17,7 @@ pub mod destruction_list_items;
 pub mod destruction_lists;
 pub mod destruction_reports;
 pub mod grant_rate_tables;
+pub mod idempotency_keys;
 pub mod institutions;
 pub mod keyring;
 pub mod known_sign_in_addresses;

@@ -214,18 +214,18 @@ pub(crate) fn institution_changes(
     if let Some(c) = &body.city {
         changes.set("city", C::City, checked_text("city", c, 100, &mut problems));
     }
-    if let Some(c) = &body.erasmus_code {
+    if let Some(c) = body.erasmus_code.as_opt_deref() {
         changes.set(
             "erasmusCode",
             C::ErasmusCode,
-            erasmus_code(c, &mut problems),
+            erasmus_code(c.unwrap_or(""), &mut problems),
         );
     }
     if let Some(s) = body.sister_city {
         changes.set("sisterCity", C::SisterCity, s);
     }
-    if let Some(e) = &body.contact_email {
-        let email = contact_email(e, &mut problems);
+    if let Some(e) = body.contact_email.as_opt_deref() {
+        let email = contact_email(e.unwrap_or(""), &mut problems);
         changes.set("contactEmail", C::ContactEmail, email);
     }
     if problems.is_empty() {

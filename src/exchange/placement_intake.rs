@@ -17,6 +17,7 @@ use crate::{
     db::begin_write,
     entities::{institutions, participants, placements},
     http::{
+        body::patch_text,
         if_match_version,
         problem::{ApiError, InvalidParam},
     },
@@ -123,18 +124,19 @@ pub(crate) fn changes(
     if body.planned_end.is_some() {
         changes.set("plannedEnd", C::PlannedEnd, end);
     }
-    if let Some(a) = body.actual_start {
-        changes.set("actualStart", C::ActualStart, Some(a));
+    check_clearing(body, current, &mut problems);
+    if let Some(a) = body.actual_start.as_opt_ref() {
+        changes.set("actualStart", C::ActualStart, a.copied());
     }
-    if let Some(a) = body.actual_end {
-        changes.set("actualEnd", C::ActualEnd, Some(a));
+    if let Some(a) = body.actual_end.as_opt_ref() {
+        changes.set("actualEnd", C::ActualEnd, a.copied());
     }
-    if let Some(f) = &body.funding_programme {
+    if let Some(f) = patch_text(&body.funding_programme) {
         let f = funding(f, &mut problems);
         changes.set("fundingProgramme", C::FundingProgramme, f);
     }
-    if let Some(d) = body.travel_distance_km {
-        changes.set("travelDistanceKm", C::TravelDistanceKm, Some(d));
+    if let Some(d) = body.travel_distance_km.as_opt_ref() {
+        changes.set("travelDistanceKm", C::TravelDistanceKm, d.copied());
     }
     if let Some(g) = body.green_travel {
         changes.set("greenTravel", C::GreenTravel, g);
@@ -143,6 +145,51 @@ pub(crate) fn changes(
         Ok(changes)
     } else {
         Err(problems)
+    }
+}
+
+/// An actual day the status recorded is corrected, never removed: the
+/// start can be cleared only before the placement started, the end only
+/// before it ended.
+fn check_clearing(
+    body: &PlacementUpdate,
+    current: &placements::Model,
+    problems: &mut Vec<InvalidParam>,
+) {
+    use PlacementStatus::*;
+    let Some(status) = PlacementStatus::parse(&current.status) else {
+        return; // a stored status it cannot read: the write refuses it elsewhere
+    };
+    let not_started = matches!(
+        status,
+        Applied | Nominated | Accepted | AgreementSigned | Rejected | Withdrawn
+    );
+    let not_ended = not_started || status == InProgress;
+    let recorded = [
+        (
+            "actualStart",
+            body.actual_start.is_null(),
+            current.actual_start,
+            not_started,
+        ),
+        (
+            "actualEnd",
+            body.actual_end.is_null(),
+            current.actual_end,
+            not_ended,
+        ),
+    ];
+    for (name, cleared, stored, clearable) in recorded {
+        if cleared && stored.is_some() && !clearable {
+            problems.push(InvalidParam::new(
+                name,
+                "recorded_by_status",
+                format!(
+                    "The placement is {}: this day was recorded by its status and can be corrected, not removed.",
+                    status.as_str()
+                ),
+            ));
+        }
     }
 }
 
@@ -264,6 +311,7 @@ fn new_row(
 mod tests {
     use super::*;
     use chrono::NaiveDate;
+    use poem_openapi::types::MaybeUndefined;
 
     fn day(s: &str) -> NaiveDate {
         s.parse().unwrap_or_default()
@@ -304,10 +352,10 @@ mod tests {
             kind: None,
             planned_start: None,
             planned_end: None,
-            actual_start: None,
-            actual_end: None,
-            funding_programme: None,
-            travel_distance_km: None,
+            actual_start: MaybeUndefined::Undefined,
+            actual_end: MaybeUndefined::Undefined,
+            funding_programme: MaybeUndefined::Undefined,
+            travel_distance_km: MaybeUndefined::Undefined,
             green_travel: None,
         }
     }
@@ -316,7 +364,7 @@ mod tests {
     fn a_patch_reports_every_problem_at_once() {
         let body = PlacementUpdate {
             planned_end: Some(day("2027-01-01")),
-            funding_programme: Some("bad\u{0}text".into()),
+            funding_programme: MaybeUndefined::Value("bad\u{0}text".into()),
             ..update()
         };
         let problems = changes(&body, &current()).err().unwrap_or_default();
@@ -336,5 +384,46 @@ mod tests {
             ..update()
         };
         assert!(changes(&body, &current()).is_ok());
+    }
+
+    #[test]
+    fn an_actual_day_the_status_recorded_is_corrected_not_removed() {
+        let cleared = PlacementUpdate {
+            actual_start: MaybeUndefined::Null,
+            actual_end: MaybeUndefined::Null,
+            ..update()
+        };
+        let started = |status: &str, end: Option<NaiveDate>| placements::Model {
+            status: status.into(),
+            actual_start: Some(day("2027-02-03")),
+            actual_end: end,
+            ..current()
+        };
+        let refused = |m: &placements::Model| -> Vec<String> {
+            let problems = changes(&cleared, m).err().unwrap_or_default();
+            problems
+                .iter()
+                .map(|p| format!("{} {}", p.name, p.code))
+                .collect()
+        };
+        assert_eq!(
+            refused(&started("completed", Some(day("2027-04-30")))),
+            [
+                "actualStart recorded_by_status",
+                "actualEnd recorded_by_status"
+            ]
+        );
+        assert_eq!(
+            refused(&started("in_progress", None)),
+            ["actualStart recorded_by_status"]
+        );
+        // a day set by hand before the placement started may be taken back
+        let early = started("agreement_signed", None);
+        assert!(refused(&early).is_empty());
+        let corrected = PlacementUpdate {
+            actual_start: MaybeUndefined::Value(day("2027-02-04")),
+            ..update()
+        };
+        assert!(changes(&corrected, &started("completed", Some(day("2027-04-30")))).is_ok());
     }
 }

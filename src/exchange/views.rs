@@ -1,6 +1,7 @@
 //! What the exchange API sends and receives.
 
 use chrono::NaiveDate;
+use poem_openapi::types::MaybeUndefined;
 use poem_openapi::Object;
 use uuid::Uuid;
 
@@ -65,10 +66,13 @@ pub(crate) struct InstitutionUpdate {
     pub country: Option<CountryCode>,
     #[oai(validator(min_length = 1, max_length = 100))]
     pub city: Option<String>,
-    pub erasmus_code: Option<ErasmusCode>,
+    /// `null` (or an empty text) removes it.
+    #[oai(nullable)]
+    pub erasmus_code: MaybeUndefined<ErasmusCode>,
     pub sister_city: Option<bool>,
-    /// Empty: remove the contact address.
-    pub contact_email: Option<EmailText>,
+    /// `null` (or an empty text) removes the contact address.
+    #[oai(nullable)]
+    pub contact_email: MaybeUndefined<EmailText>,
 }
 
 /// Places (and months) an agreement offers for one direction and education level.
@@ -316,12 +320,19 @@ pub(crate) struct PlacementUpdate {
     pub kind: Option<PlacementKind>,
     pub planned_start: Option<NaiveDate>,
     pub planned_end: Option<NaiveDate>,
-    pub actual_start: Option<NaiveDate>,
-    pub actual_end: Option<NaiveDate>,
-    #[oai(validator(max_length = 60))]
-    pub funding_programme: Option<String>,
-    #[oai(validator(minimum(value = "0"), maximum(value = "40000")))]
-    pub travel_distance_km: Option<i32>,
+    /// A correction; `null` clears it only while the placement has not
+    /// started (a start the status recorded is corrected, not removed).
+    #[oai(nullable)]
+    pub actual_start: MaybeUndefined<NaiveDate>,
+    /// A correction; `null` clears it only while the placement has not ended.
+    #[oai(nullable)]
+    pub actual_end: MaybeUndefined<NaiveDate>,
+    /// `null` (or an empty text) clears it.
+    #[oai(nullable, validator(max_length = 60))]
+    pub funding_programme: MaybeUndefined<String>,
+    /// `null` clears it.
+    #[oai(nullable, validator(minimum(value = "0"), maximum(value = "40000")))]
+    pub travel_distance_km: MaybeUndefined<i32>,
     pub green_travel: Option<bool>,
 }
 

@@ -59,7 +59,8 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> Result<Self> {
         let data = <Vec<u8> as FromRequest>::from_request(request, body).await?;
-        let value = parse_and_check::<T>(&data)?;
+        let merge_patch = request.method() == poem::http::Method::PATCH;
+        let value = parse_and_check::<T>(&data, merge_patch)?;
         match T::parse_from_json(Some(value)) {
             Ok(v) => Ok(Self(v)),
             Err(err) => Err(ApiError::invalid(vec![InvalidParam::new(
@@ -111,7 +112,12 @@ impl<'a, T: ParseFromJSON> ApiExtractor<'a> for JsonBody<T> {
 /// Deepest nesting accepted in a body; real bodies are shallow.
 const MAX_DEPTH: usize = 32;
 
-fn parse_and_check<T: Type>(data: &[u8]) -> std::result::Result<Value, ApiError> {
+/// The body as JSON, checked against `T`'s schema; a `merge_patch` body (a
+/// PATCH, RFC 7396) may send `null` only for a field that can be cleared.
+fn parse_and_check<T: Type>(
+    data: &[u8],
+    merge_patch: bool,
+) -> std::result::Result<Value, ApiError> {
     if data.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid(vec![InvalidParam::new(
             "body",
@@ -147,6 +153,9 @@ fn parse_and_check<T: Type>(data: &[u8]) -> std::result::Result<Value, ApiError>
     T::register(&mut registry);
     let mut problems = Vec::new();
     check(&registry, &T::schema_ref(), &value, "", 0, &mut problems);
+    if merge_patch {
+        check_clearing(&registry, &T::schema_ref(), &value, &mut problems);
+    }
     if problems.is_empty() {
         Ok(value)
     } else {
@@ -207,6 +216,33 @@ fn has_duplicate_keys(data: &[u8]) -> bool {
     }
     let mut de = serde_json::Deserializer::from_slice(data);
     Walk.deserialize(&mut de).is_err()
+}
+
+/// In a JSON Merge Patch `null` removes a field: refused for a field that
+/// cannot be empty (the schema does not allow `null` for it), where leaving
+/// it out keeps it. The top level only: nested objects are replaced whole.
+fn check_clearing(
+    registry: &Registry,
+    schema: &MetaSchemaRef,
+    value: &Value,
+    out: &mut Vec<InvalidParam>,
+) {
+    let (Some(schema), Some(map)) = (resolve(registry, schema), value.as_object()) else {
+        return;
+    };
+    for (key, item) in map {
+        let Some((_, prop)) = schema.properties.iter().find(|(n, _)| n == key) else {
+            continue;
+        };
+        let nullable = matches!(prop, MetaSchemaRef::Inline(p) if p.nullable);
+        if item.is_null() && !nullable && !schema.required.contains(&key.as_str()) {
+            out.push(InvalidParam::new(
+                key.clone(),
+                "not_clearable",
+                "This field cannot be cleared: leave it out to keep it as it is.",
+            ));
+        }
+    }
 }
 
 fn resolve<'r>(registry: &'r Registry, schema: &'r MetaSchemaRef) -> Option<&'r MetaSchema> {
@@ -463,4 +499,10 @@ fn check_integer_format(
             "The number is out of range.",
         ));
     }
+}
+
+/// A clearable text of a JSON Merge Patch as the text parsers read it:
+/// left out `None`; `null` the empty text, which clears; a value as sent.
+pub(crate) fn patch_text(field: &poem_openapi::types::MaybeUndefined<String>) -> Option<&str> {
+    field.as_opt_deref().map(|v| v.unwrap_or(""))
 }

@@ -6,6 +6,7 @@ pub(crate) mod body;
 pub(crate) mod conventions;
 pub(crate) mod csv;
 pub(crate) mod formats;
+pub(crate) mod idempotency;
 pub(crate) mod json;
 pub(crate) mod pagination;
 pub mod problem;

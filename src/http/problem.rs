@@ -64,10 +64,12 @@ pub enum ProblemType {
     WaitingPeriod,
     SeparationOfDuties,
     LegalHold,
+    IdempotencyKeyInUse,
     FeedCursorExpired,
     StaleVersion,
     PayloadTooLarge,
     UnsupportedMediaType,
+    IdempotencyKeyReused,
     IfMatchRequired,
     TooManyAttempts,
     TooManyRequests,
@@ -76,7 +78,7 @@ pub enum ProblemType {
 }
 
 impl ProblemType {
-    pub const ALL: [ProblemType; 31] = [
+    pub const ALL: [ProblemType; 33] = [
         Self::InvalidInput,
         Self::UnreadableRequest,
         Self::Unauthenticated,
@@ -99,10 +101,12 @@ impl ProblemType {
         Self::WaitingPeriod,
         Self::SeparationOfDuties,
         Self::LegalHold,
+        Self::IdempotencyKeyInUse,
         Self::FeedCursorExpired,
         Self::StaleVersion,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
+        Self::IdempotencyKeyReused,
         Self::IfMatchRequired,
         Self::TooManyAttempts,
         Self::TooManyRequests,
@@ -136,11 +140,13 @@ impl ProblemType {
             WaitingPeriod => ("waiting-period", 409, "Waiting period", "A destruction list is executed only once its waiting period has passed; `detail` says when."),
             SeparationOfDuties => ("separation-of-duties", 409, "Separation of duties", "Author, reviewer and archivist of one destruction list are different people, whatever roles one account holds."),
             LegalHold => ("legal-hold", 409, "A legal hold stands", "The record, or a stay or placement it holds, is under a legal hold: it is neither erased nor destroyed until the hold is lifted (AVG art. 17(3)(e))."),
+            IdempotencyKeyInUse => ("idempotency-key-in-use", 409, "Idempotency key in use", "The first request with this `Idempotency-Key` is still under way; retry after `Retry-After` seconds to get its answer."),
             FeedCursorExpired => ("feed-cursor-expired", 410, "Feed cursor expired", "The events after this cursor are older than the feed window and were removed; read from the start of the feed (no cursor) and reconcile by fetching the resources."),
             StaleVersion => ("stale-version", 412, "Stale version", "`If-Match` does not name the current version; nothing was written."),
             PayloadTooLarge => ("payload-too-large", 413, "Payload Too Large", "The request body is larger than 1 MiB."),
             UnsupportedMediaType => ("unsupported-media-type", 415, "Unsupported Media Type", "The request body is not application/json."),
             IfMatchRequired => ("if-match-required", 428, "If-Match required", "This change needs the resource's ETag in `If-Match`."),
+            IdempotencyKeyReused => ("idempotency-key-reused", 422, "Idempotency key reused", "This `Idempotency-Key` was sent in the last 24 hours with another request (another operation or body); nothing was written. Use a new key for a new request."),
             TooManyAttempts => ("too-many-attempts", 429, "Too many attempts", "Too many failed sign-ins; wait `Retry-After` seconds."),
             TooManyRequests => ("too-many-requests", 429, "Too Many Requests", "Too many requests; wait `Retry-After` seconds."),
             InternalError => ("internal-error", 500, "Internal Server Error", "The service failed; the request id (`instance`) names the failure in its log."),

@@ -193,14 +193,21 @@ fn allow_null(map: &mut Map<String, Value>) {
 /// poem-openapi writes `Option<T>` fields as optional properties, but sends
 /// `None` as `null` (and accepts `null` for them): say so, or strict clients
 /// reject real answers. Fields with a default are not `Option`s and stay as they are.
+///
+/// A PATCH body is a JSON Merge Patch (RFC 7396), in which `null` clears a
+/// field: only the fields marked `#[oai(nullable)]` there may be `null`.
 fn mark_nullable(doc: &mut Value) {
+    let patches = merge_patch_bodies(doc);
     let Some(schemas) = doc
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
     else {
         return;
     };
-    for (_, schema) in schemas.iter_mut() {
+    for (name, schema) in schemas.iter_mut() {
+        if patches.contains(name) {
+            continue;
+        }
         let required: Vec<String> = schema
             .get("required")
             .and_then(Value::as_array)
@@ -223,6 +230,22 @@ fn mark_nullable(doc: &mut Value) {
         }
     }
 }
+
+/// The schemas PATCH operations take as their body.
+fn merge_patch_bodies(doc: &Value) -> Vec<String> {
+    let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    paths
+        .values()
+        .filter_map(|item| item.pointer("/patch/requestBody/content/application~1json/schema/$ref"))
+        .filter_map(Value::as_str)
+        .filter_map(|r| r.strip_prefix("#/components/schemas/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+const MERGE_PATCH: &str = "The body is a JSON Merge Patch (RFC 7396; sent as `application/json` or `application/merge-patch+json`): a field left out stays as it is, a field with a value is set, and `null` clears a field that may be empty (the schema allows `null` for exactly those; `null` for any other field is a 400 naming it).";
 
 fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &OperationAccess) {
     declare_headers(op, access);
@@ -248,10 +271,15 @@ fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &Operat
         }
         OperationAccess::Nobody => "Refused to everyone (no access rule).".to_owned(),
     };
-    let description = match op.get("description").and_then(Value::as_str) {
-        Some(d) => format!("{d}\n\n**Access:** {who}"),
-        None => format!("**Access:** {who}"),
+    let mut description = match op.get("description").and_then(Value::as_str) {
+        Some(d) => format!("{d}\n\n"),
+        None => String::new(),
     };
+    if method == "patch" {
+        description.push_str(MERGE_PATCH);
+        description.push_str("\n\n");
+    }
+    description.push_str(&format!("**Access:** {who}"));
     op.insert("description".to_owned(), Value::String(description));
     if let OperationAccess::Bearer { staff, scopes, .. } = access {
         let roles = match staff {
@@ -277,6 +305,10 @@ fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &Operat
                     .is_some_and(|n| n.eq_ignore_ascii_case("if-match"))
             })
         });
+    let idempotent = op
+        .get("operationId")
+        .and_then(Value::as_str)
+        .is_some_and(|id| super::idempotency::OPERATIONS.contains(&id));
     // only the event feed's cursor can expire
     let feed = op.get("operationId").and_then(Value::as_str) == Some("listEvents");
     let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
@@ -308,10 +340,30 @@ fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &Operat
             "content": {super::problem::PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
         }),
     );
+    if idempotent {
+        responses.insert(
+            "422".to_owned(),
+            json!({
+                "description": "The Idempotency-Key was sent with another request in the last 24 hours; nothing was written.",
+                "content": {super::problem::PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            }),
+        );
+    }
     for (status, response) in responses.iter_mut() {
         let Some(response) = response.as_object_mut() else {
             continue;
         };
+        if idempotent && status == "201" {
+            if let Some(headers) = response.get_mut("headers").and_then(Value::as_object_mut) {
+                headers.insert(
+                    "Idempotent-Replayed".to_owned(),
+                    json!({
+                        "description": "`true` when this answers a repeat of an earlier request with the same Idempotency-Key: nothing new was made, and the body is the resource as it now stands.",
+                        "schema": {"type": "string", "enum": ["true"]}
+                    }),
+                );
+            }
+        }
         let headers = response
             .entry("headers")
             .or_insert_with(|| json!({}))
@@ -335,7 +387,7 @@ fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &Operat
                     "schema": {"type": "string", "example": API_VERSION}
                 }),
             );
-            if status == "429" || status == "503" {
+            if status == "429" || status == "503" || (idempotent && status == "409") {
                 headers.insert(
                     "Retry-After".to_owned(),
                     json!({
@@ -399,6 +451,28 @@ fn declare_headers(op: &mut Map<String, Value>, access: &OperationAccess) {
                 "type": "string",
                 "maxLength": crate::audit::reason::MAX_CHARS,
                 "pattern": "^[\\x20-\\x7E\\t]*$"
+            }
+        }));
+    }
+    let idempotent = op
+        .get("operationId")
+        .and_then(Value::as_str)
+        .is_some_and(|id| super::idempotency::OPERATIONS.contains(&id));
+    let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+        return;
+    };
+    if idempotent {
+        params.push(json!({
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": false,
+            "description": super::idempotency::DESCRIPTION,
+            "schema": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 257,
+                "pattern": "^([\\x21\\x23-\\x7E]{1,255}|\"[\\x21\\x23-\\x7E]{1,255}\")$",
+                "examples": ["\"8e03978e-40d5-43e8-bc93-6894a57f9324\""]
             }
         }));
     }

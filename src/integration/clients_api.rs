@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::store;
 use super::views::{
-    ApiClient, ApiClientKey, ApiClientList, ApiClientUpdate, IssuedApiKey, NewApiClient,
-    NewApiClientKey,
+    ApiClientAccount, ApiClientAccountUpdate, ApiClientKey, ApiClientList, IssuedApiKey,
+    NewApiClientAccount, NewApiClientKey,
 };
 use crate::{
     accounts::{access::Caller, model::Scope},
@@ -41,7 +41,7 @@ const DEFAULT_OVERLAP_HOURS: u32 = 24;
 pub enum ClientResponse {
     /// The API client.
     #[oai(status = 200)]
-    Ok(Json<ApiClient>, #[oai(header = "ETag")] String),
+    Ok(Json<ApiClientAccount>, #[oai(header = "ETag")] String),
 }
 
 #[derive(ApiResponse)]
@@ -59,8 +59,8 @@ pub enum KeyIssued {
     ),
 }
 
-fn client_view(m: api_clients::Model, keys: Vec<api_client_keys::Model>) -> ApiClient {
-    ApiClient {
+fn client_view(m: api_clients::Model, keys: Vec<api_client_keys::Model>) -> ApiClientAccount {
+    ApiClientAccount {
         id: m.id,
         name: m.name,
         scopes: Scope::split(&m.scopes),
@@ -85,7 +85,7 @@ async fn load(
     db: &impl ConnectionTrait,
     id: Uuid,
     now: DateTime<Utc>,
-) -> Result<ApiClient, ApiError> {
+) -> Result<ApiClientAccount, ApiError> {
     let m = store::find_client(db, id)
         .await?
         .ok_or_else(ApiError::not_found)?;
@@ -170,7 +170,7 @@ impl ApiClientsApi {
         &self,
         state: Data<&AppState>,
         caller: Data<&Caller>,
-        body: JsonBody<NewApiClient>,
+        body: JsonBody<NewApiClientAccount>,
     ) -> ApiResult<KeyIssued> {
         let state = *state;
         let now = state.clock.now();
@@ -239,7 +239,7 @@ impl ApiClientsApi {
         /// The ETag of the version being changed.
         #[oai(name = "If-Match")]
         if_match: Header<Option<String>>,
-        body: JsonBody<ApiClientUpdate>,
+        body: JsonBody<ApiClientAccountUpdate>,
     ) -> ApiResult<ClientResponse> {
         let state = *state;
         let now = state.clock.now();

@@ -11,7 +11,7 @@ use crate::{accounts::model::Scope, http::types::Timestamp};
 /// A system that calls the API with a key of its own.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
-pub struct ApiClient {
+pub struct ApiClientAccount {
     pub id: Uuid,
     #[oai(validator(max_length = 100))]
     pub name: String,
@@ -44,7 +44,7 @@ pub struct ApiClientKey {
 /// A new API client.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct NewApiClient {
+pub(crate) struct NewApiClientAccount {
     /// What the client is, for people (1 to 100 characters).
     #[oai(validator(max_length = 100))]
     pub name: String,
@@ -58,7 +58,7 @@ pub(crate) struct NewApiClient {
 /// Changes to an API client; absent fields stay as they are.
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct ApiClientUpdate {
+pub(crate) struct ApiClientAccountUpdate {
     #[oai(validator(max_length = 100))]
     pub name: Option<String>,
     #[oai(validator(min_items = 1, max_items = 5))]
@@ -80,7 +80,7 @@ pub(crate) struct NewApiClientKey {
 #[derive(Debug, Clone, Object)]
 #[oai(rename_all = "camelCase")]
 pub struct IssuedApiKey {
-    pub client: ApiClient,
+    pub client: ApiClientAccount,
     /// Send it as `Authorization: Bearer <key>`. It is not stored and cannot be shown again.
     #[oai(validator(max_length = 100))]
     pub key: String,
@@ -200,7 +200,12 @@ pub struct EventFeedPage {
     pub more: bool,
 }
 
-crate::list_types!(ApiClientPage, ApiClientList, ApiClient, "API clients");
+crate::list_types!(
+    ApiClientAccountPage,
+    ApiClientList,
+    ApiClientAccount,
+    "API clients"
+);
 crate::list_types!(
     SubscriptionPage,
     SubscriptionList,

@@ -28,7 +28,7 @@ use crate::{
     entities::{consents, defenders},
     http::etag,
     http::{
-        body::JsonBody,
+        body::{patch_text, JsonBody},
         if_match_version,
         pagination::PageRequest,
         problem::{ApiError, ApiResult, InvalidParam},
@@ -160,7 +160,7 @@ fn parse_update(body: &DefenderUpdate) -> Result<defender_changes::Update, ApiEr
         .languages
         .as_ref()
         .map(|l| check_languages(l, &mut problems));
-    let gender = body.gender.as_deref().map(|g| {
+    let gender = patch_text(&body.gender).map(|g| {
         parse_text(g, 40)
             .map_err(|r| problems.push(InvalidParam::new("gender", "invalid", r)))
             .ok()

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     lifecycle,
-    model::Confidentiality,
+    model::{Confidentiality, StayStatus},
     sight::{self, StayInSight},
     stay_status, store,
     vault::{self, Field},
@@ -20,6 +20,7 @@ use crate::{
     db::begin_write,
     entities::stays,
     http::{
+        body::patch_text,
         if_match_version,
         problem::{ApiError, InvalidParam},
     },
@@ -40,9 +41,9 @@ pub(crate) async fn update(
     let mut problems = Vec::new();
     let texts = stay_texts(
         body.intake_round.as_deref(),
-        body.referring_organisation.as_deref(),
-        body.local_partner.as_deref(),
-        body.accommodation_address.as_deref(),
+        patch_text(&body.referring_organisation),
+        patch_text(&body.local_partner),
+        patch_text(&body.accommodation_address),
         &mut problems,
     );
     if !problems.is_empty() {
@@ -60,6 +61,8 @@ pub(crate) async fn update(
     let arrival = body.planned_arrival.unwrap_or(s.planned_arrival);
     let departure = body.planned_departure.unwrap_or(s.planned_departure);
     check_dates(arrival, departure, &mut problems);
+    let status = StayStatus::stored(&s.status, "stays.status")?;
+    check_clearing(body, s, status, &mut problems);
     if !problems.is_empty() {
         return Err(ApiError::invalid(problems));
     }
@@ -91,6 +94,49 @@ pub(crate) fn text_field(
             None
         }
     })
+}
+
+/// An actual day the status recorded is corrected, never removed: the
+/// arrival can be cleared only before the stay began, the departure only
+/// before the return.
+fn check_clearing(
+    body: &StayUpdate,
+    s: &stays::Model,
+    status: StayStatus,
+    problems: &mut Vec<InvalidParam>,
+) {
+    use StayStatus::*;
+    let not_begun = matches!(
+        status,
+        Referred | Intake | Postponed | PreArrival | VisaRefused
+    );
+    let not_returned = not_begun || matches!(status, InResidence | ReturnPreparation);
+    let recorded = [
+        (
+            "actualArrival",
+            &body.actual_arrival,
+            s.actual_arrival,
+            not_begun,
+        ),
+        (
+            "actualDeparture",
+            &body.actual_departure,
+            s.actual_departure,
+            not_returned,
+        ),
+    ];
+    for (name, field, stored, clearable) in recorded {
+        if field.is_null() && stored.is_some() && !clearable {
+            problems.push(InvalidParam::new(
+                name,
+                "recorded_by_status",
+                format!(
+                    "The stay is {}: this day was recorded by its status and can be corrected, not removed.",
+                    status.as_str()
+                ),
+            ));
+        }
+    }
 }
 
 /// The planned departure is not before the planned arrival.
@@ -163,7 +209,7 @@ fn stay_changes(
         "intakeRound"
     );
     set!(
-        body.referring_organisation.is_some(),
+        !body.referring_organisation.is_undefined(),
         stays::Column::ReferringOrganisationEnc,
         vault::seal_opt(
             key,
@@ -186,15 +232,15 @@ fn stay_changes(
         "plannedDeparture"
     );
     set!(
-        body.actual_arrival.is_some(),
+        !body.actual_arrival.is_undefined(),
         stays::Column::ActualArrival,
-        body.actual_arrival,
+        body.actual_arrival.value().copied(),
         "actualArrival"
     );
     set!(
-        body.actual_departure.is_some(),
+        !body.actual_departure.is_undefined(),
         stays::Column::ActualDeparture,
-        body.actual_departure,
+        body.actual_departure.value().copied(),
         "actualDeparture"
     );
     set!(
@@ -210,7 +256,7 @@ fn stay_changes(
         "insuranceArranged"
     );
     set!(
-        body.local_partner.is_some(),
+        !body.local_partner.is_undefined(),
         stays::Column::LocalPartnerEnc,
         vault::seal_opt(key, Field::StayLocalPartner, id, partner.as_deref()),
         "localPartner"
@@ -222,7 +268,7 @@ fn stay_changes(
         "confidentiality"
     );
     set!(
-        body.accommodation_address.is_some(),
+        !body.accommodation_address.is_undefined(),
         stays::Column::AccommodationAddressEnc,
         vault::seal_opt(key, Field::StayAddress, id, address.as_deref()),
         "accommodationAddress"

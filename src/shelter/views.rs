@@ -1,6 +1,7 @@
 //! What the Shelter City API sends and receives.
 
 use chrono::NaiveDate;
+use poem_openapi::types::MaybeUndefined;
 use poem_openapi::Object;
 use uuid::Uuid;
 
@@ -85,8 +86,9 @@ pub(crate) struct DefenderUpdate {
     pub field_of_work: Option<FieldOfWork>,
     #[oai(validator(max_items = 20))]
     pub languages: Option<Vec<LanguageName>>,
-    #[oai(validator(max_length = 40))]
-    pub gender: Option<String>,
+    /// `null` (or an empty text) clears it.
+    #[oai(nullable, validator(max_length = 40))]
+    pub gender: MaybeUndefined<String>,
     pub risk_level: Option<RiskLevel>,
     pub identity: Option<DefenderIdentity>,
 }
@@ -209,19 +211,27 @@ pub(crate) struct NewStay {
 pub(crate) struct StayUpdate {
     #[oai(validator(min_length = 1, max_length = 40))]
     pub intake_round: Option<String>,
-    #[oai(validator(max_length = 200))]
-    pub referring_organisation: Option<String>,
+    /// `null` (or an empty text) clears it.
+    #[oai(nullable, validator(max_length = 200))]
+    pub referring_organisation: MaybeUndefined<String>,
     pub planned_arrival: Option<NaiveDate>,
     pub planned_departure: Option<NaiveDate>,
-    pub actual_arrival: Option<NaiveDate>,
-    pub actual_departure: Option<NaiveDate>,
+    /// A correction; `null` clears it only while the stay has not begun
+    /// (an arrival the status recorded is corrected, not removed).
+    #[oai(nullable)]
+    pub actual_arrival: MaybeUndefined<NaiveDate>,
+    /// A correction; `null` clears it only before the return.
+    #[oai(nullable)]
+    pub actual_departure: MaybeUndefined<NaiveDate>,
     pub visa_status: Option<VisaStatus>,
     pub insurance_arranged: Option<bool>,
-    #[oai(validator(max_length = 200))]
-    pub local_partner: Option<String>,
+    /// `null` (or an empty text) clears it.
+    #[oai(nullable, validator(max_length = 200))]
+    pub local_partner: MaybeUndefined<String>,
     pub confidentiality: Option<Confidentiality>,
-    #[oai(validator(max_length = 500))]
-    pub accommodation_address: Option<String>,
+    /// `null` (or an empty text) clears it.
+    #[oai(nullable, validator(max_length = 500))]
+    pub accommodation_address: MaybeUndefined<String>,
 }
 
 /// A change of a stay's status.

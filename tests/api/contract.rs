@@ -277,7 +277,7 @@ async fn world(app: &TestApp) -> (BTreeMap<&'static str, String>, Vec<String>) {
 
 /// The lists of the spec: GET operations whose 200 answer has a `Link`.
 fn lists(ids: &BTreeMap<&str, String>) -> Vec<(String, String)> {
-    let doc = casedesk::spec_document();
+    let doc = common::committed_spec();
     let mut out = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         let Some(op) = item.get("get") else { continue };
@@ -582,7 +582,7 @@ async fn if_match_star_changes_the_current_version() {
 /// documented 201).
 #[tokio::test]
 async fn the_spec_documents_one_success_status_and_creates_carry_location() {
-    let doc = casedesk::spec_document();
+    let doc = common::committed_spec();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let id = op["operationId"].as_str().unwrap();
@@ -837,7 +837,7 @@ async fn one_request_lists_all_its_problems_an_email_among_them() {
     let mut found = names(&b);
     found.sort();
     assert_eq!(found, ["city", "contactEmail"], "{b}");
-    let spec = casedesk::spec_document();
+    let spec = common::committed_spec();
     for (schema, field) in [
         ("NewParticipant", "email"),
         ("ParticipantUpdate", "email"),

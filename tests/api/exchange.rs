@@ -1396,3 +1396,97 @@ async fn placement_references_count_up_within_a_year_and_start_again_in_the_next
         .await;
     assert_eq!(p["reference"], format!("EX-{next_year}-0001"));
 }
+
+/// PATCH is a JSON Merge Patch on the exchange side too: `null` clears an
+/// institution's Erasmus code and contact address and a placement's
+/// funding programme and distance, a field left out stays, and `null` for
+/// a field that cannot be empty is a 400 naming every such field.
+#[tokio::test]
+async fn a_merge_patch_null_clears_an_institutions_code_and_a_placements_figures() {
+    let w = world(4).await;
+    let t = w.coordinator.token.as_str();
+    let patch = |path: String, version: &Value, b: Value| {
+        w.app
+            .request(Method::PATCH, &path, Some(t))
+            .header("if-match", format!("\"{version}\""))
+            .json(&b)
+            .send()
+    };
+    let path = format!("/institutions/{}", w.home);
+    let home = body(w.app.get(&path, t).await, StatusCode::OK).await;
+    let b = problem(
+        patch(
+            path.clone(),
+            &home["version"],
+            json!({"name": null, "sisterCity": null, "erasmusCode": null}),
+        )
+        .await
+        .unwrap(),
+        400,
+    )
+    .await;
+    let named: Vec<&str> = b["invalidParams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, ["name", "sisterCity"], "{b}");
+    let home = body(
+        patch(
+            path.clone(),
+            &home["version"],
+            json!({"erasmusCode": null, "city": "Amstelveen"}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(home["erasmusCode"].is_null(), "{home}");
+    assert_eq!(home["city"], "Amstelveen");
+    assert_eq!(home["name"], "ROC Amsterdam", "left out, kept");
+    let path = format!("/institutions/{}", w.partner);
+    let partner = body(w.app.get(&path, t).await, StatusCode::OK).await;
+    let partner = body(
+        patch(path, &partner["version"], json!({"contactEmail": null}))
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(partner["contactEmail"].is_null(), "{partner}");
+
+    let p = participant(&w, "Sanne", "mbo_4").await;
+    let placement = placement(&w, &p, true).await;
+    let path = format!("/placements/{}", placement["id"].as_str().unwrap());
+    let placement = body(
+        patch(
+            path.clone(),
+            &placement["version"],
+            json!({"travelDistanceKm": 1850, "actualStart": "2026-11-02"}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(placement["travelDistanceKm"], 1850);
+    let cleared = body(
+        patch(
+            path.clone(),
+            &placement["version"],
+            json!({"fundingProgramme": null, "travelDistanceKm": null, "actualStart": null}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    for f in ["fundingProgramme", "travelDistanceKm", "actualStart"] {
+        assert!(cleared[f].is_null(), "{f} cleared: {cleared}");
+    }
+    assert_eq!(cleared["plannedStart"], "2027-02-01", "left out, kept");
+    let stored = body(w.app.get(&path, t).await, StatusCode::OK).await;
+    assert_eq!(stored, cleared, "the answer is what was stored");
+}

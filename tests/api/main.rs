@@ -23,6 +23,7 @@ mod faults;
 mod four_eyes;
 mod free_text;
 mod hostile;
+mod idempotency;
 mod integration;
 mod lock_order;
 mod one_place;

@@ -82,3 +82,60 @@ fn every_body_field_is_a_field_of_its_view() {
         assert!(used.contains(&i), "{i:?} is listed but no longer sent");
     }
 }
+
+fn allows_null(property: &serde_json::Value) -> bool {
+    let null = serde_json::json!("null");
+    property["type"] == null
+        || property["type"]
+            .as_array()
+            .is_some_and(|types| types.contains(&null))
+        || property["anyOf"]
+            .as_array()
+            .is_some_and(|options| options.iter().any(|o| o["type"] == null))
+}
+
+/// A PATCH body is a JSON Merge Patch: a field may be `null` (cleared) in
+/// it exactly when its view may show it empty, less the few a record
+/// cannot lose (listed with the reason), and every such field is cleared
+/// by `null` (the HTTP tests of each area send it).
+#[test]
+fn a_patch_may_clear_exactly_what_its_view_may_show_empty() {
+    let spec = committed_spec();
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    // (body, field): empty in the view for another reason than being cleared
+    let kept = [
+        // the sealed identity is shown only to those who may see it; it is replaced, not removed
+        ("DefenderUpdate", "identity"),
+        // set when the stay is made; shown only to those who may see it
+        ("StayUpdate", "visaStatus"),
+        ("StayUpdate", "insuranceArranged"),
+    ];
+    let mut patches = 0;
+    for item in spec["paths"].as_object().unwrap().values() {
+        let Some(r) = item
+            .pointer("/patch/requestBody/content/application~1json/schema/$ref")
+            .and_then(|r| r.as_str())
+        else {
+            continue;
+        };
+        let name = r.trim_start_matches("#/components/schemas/");
+        let Some(view) = schemas.get(name.trim_end_matches("Update")) else {
+            continue; // StaffUpdate: its view is the staff member, another shape
+        };
+        patches += 1;
+        let required: Vec<&str> = view["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+            .unwrap_or_default();
+        for (field, property) in schemas[name]["properties"].as_object().unwrap() {
+            let may_be_empty =
+                !required.contains(&field.as_str()) && !kept.contains(&(name, field.as_str()));
+            assert_eq!(
+                allows_null(property),
+                may_be_empty,
+                "{name}.{field}: null in the patch iff the view may show it empty"
+            );
+        }
+    }
+    assert!(patches >= 10, "{patches} PATCH bodies checked");
+}

@@ -1855,3 +1855,96 @@ async fn defender_count(app: &TestApp) -> u64 {
         .await
         .unwrap()
 }
+
+/// PATCH is a JSON Merge Patch: `null` clears a field that may be empty
+/// (sealed free text and actual days alike), a field left out stays, and
+/// `null` for a field that cannot be empty is a 400 naming it; an actual
+/// day the status recorded is corrected, never removed.
+#[tokio::test]
+async fn a_merge_patch_null_clears_what_may_be_empty_and_nothing_else() {
+    let w = world().await;
+    let (app, t) = (&w.app, w.coordinator.token.as_str());
+    let path = format!("/stays/{}", w.stay);
+    let patch = |version: &Value, body: Value| {
+        app.request(Method::PATCH, &path, Some(t))
+            .header("if-match", format!("\"{version}\""))
+            .header("content-type", "application/merge-patch+json")
+            .body(body.to_string())
+            .send()
+    };
+    let stay: Value = app.get(&path, t).await.json().await.unwrap();
+    let resp = patch(
+        &stay["version"],
+        json!({"localPartner": "Amnesty NL", "actualArrival": "2026-09-02"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let stay: Value = resp.json().await.unwrap();
+    assert_eq!(stay["localPartner"], "Amnesty NL");
+    // not clearable: both named, nothing written
+    let body = problem(
+        patch(
+            &stay["version"],
+            json!({"intakeRound": null, "visaStatus": null, "localPartner": null}),
+        )
+        .await
+        .unwrap(),
+        400,
+    )
+    .await;
+    let mut named: Vec<(&str, &str)> = body["invalidParams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["code"].as_str().unwrap()))
+        .collect();
+    named.sort();
+    assert_eq!(
+        named,
+        [
+            ("intakeRound", "not_clearable"),
+            ("visaStatus", "not_clearable")
+        ]
+    );
+    // cleared: sealed texts and a day set by hand before the stay began
+    let resp = patch(
+        &stay["version"],
+        json!({"localPartner": null, "referringOrganisation": null, "accommodationAddress": null, "actualArrival": null}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let stay: Value = app.get(&path, t).await.json().await.unwrap();
+    for f in [
+        "localPartner",
+        "referringOrganisation",
+        "accommodationAddress",
+        "actualArrival",
+    ] {
+        assert!(stay[f].is_null(), "{f} cleared: {stay}");
+    }
+    assert_eq!(stay["intakeRound"], "2026-autumn", "left out, kept");
+    assert_eq!(stay["visaStatus"], "to_apply", "left out, kept");
+    // once the status recorded the arrival it is corrected, not removed
+    for to in ["intake", "pre_arrival", "in_residence"] {
+        assert_eq!(
+            change(app, t, &w.stay, to, None).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    let stay: Value = app.get(&path, t).await.json().await.unwrap();
+    let body = problem(
+        patch(&stay["version"], json!({"actualArrival": null}))
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
+    assert_eq!(body["invalidParams"][0]["name"], "actualArrival", "{body}");
+    assert_eq!(body["invalidParams"][0]["code"], "recorded_by_status");
+    let resp = patch(&stay["version"], json!({"actualArrival": "2026-09-03"}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "a correction is fine");
+}

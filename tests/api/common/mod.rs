@@ -602,12 +602,37 @@ pub fn raw_database_text(db: &TestDb) -> String {
     }
 }
 
-/// The committed spec.
+/// The committed spec, with its shared answers and headers
+/// (`components.responses`, `components.headers`) written out in every
+/// operation that refers to them, as a reader resolving them sees it.
 pub fn committed_spec() -> Value {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
             .unwrap();
-    serde_json::from_str(&text).unwrap()
+    let mut spec: Value = serde_json::from_str(&text).unwrap();
+    let components = spec["components"].clone();
+    let resolve = |v: &mut Value, kind: &str| {
+        let prefix = format!("#/components/{kind}/");
+        let name = v["$ref"]
+            .as_str()
+            .and_then(|r| r.strip_prefix(&prefix))
+            .map(str::to_owned);
+        if let Some(name) = name {
+            *v = components[kind][&name].clone();
+            assert!(!v.is_null(), "{prefix}{name} is not in the spec");
+        }
+    };
+    for item in spec["paths"].as_object_mut().unwrap().values_mut() {
+        for op in item.as_object_mut().unwrap().values_mut() {
+            for response in op["responses"].as_object_mut().unwrap().values_mut() {
+                resolve(response, "responses");
+                if let Some(headers) = response.get_mut("headers").and_then(Value::as_object_mut) {
+                    headers.values_mut().for_each(|h| resolve(h, "headers"));
+                }
+            }
+        }
+    }
+    spec
 }
 
 /// The property names of a schema of the committed spec.
