@@ -277,7 +277,8 @@ pub fn app(state: AppState) -> impl poem::Endpoint<Output = Response> {
                 .into_endpoint()
                 .around(accounts::access::guard)
                 .with(cors)
-                .around(same_origin),
+                .around(same_origin)
+                .around(http::encoding::negotiate),
         )
         .at(
             format!("{API_BASE}/openapi.json"),

@@ -3,6 +3,7 @@
 //! and request-id headers on every response, the error statuses an operation
 //! can really give, calendar dates as `date`, contact details.
 
+use poem::http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use super::API_VERSION;
@@ -86,7 +87,123 @@ pub(crate) fn complete(generated: &str, access: impl Fn(&str) -> OperationAccess
     fix_formats(&mut doc);
     mark_nullable(&mut doc);
     to_openapi_31(&mut doc);
+    share_components(&mut doc);
     doc
+}
+
+/// The answers and headers every operation repeats are written once, in
+/// `components.responses` and `components.headers`, and referred to: the
+/// problem answers and their headers were two thirds of the document.
+/// A header is shared when it is the same wherever it appears; an answer
+/// (an error's) when it is the same for every operation that gives it.
+fn share_components(doc: &mut Value) {
+    use std::collections::BTreeMap;
+    let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
+        return;
+    };
+    let responses_of = |paths: &Map<String, Value>| -> Vec<(String, Value)> {
+        paths
+            .values()
+            .filter_map(Value::as_object)
+            .flat_map(|item| item.values())
+            .filter_map(|op| op.get("responses").and_then(Value::as_object))
+            .flat_map(|r| r.iter().map(|(s, v)| (s.clone(), v.clone())))
+            .collect()
+    };
+    // headers: the same object everywhere it is used
+    let mut headers: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for (_, response) in responses_of(paths) {
+        for (name, header) in response["headers"].as_object().into_iter().flatten() {
+            let seen = headers.entry(name.clone()).or_default();
+            if !seen.contains(header) {
+                seen.push(header.clone());
+            }
+        }
+    }
+    let shared_headers: Map<String, Value> = headers
+        .into_iter()
+        .filter(|(_, variants)| variants.len() == 1)
+        .map(|(name, mut variants)| (name, variants.remove(0)))
+        .collect();
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for response in responses.values_mut() {
+            let Some(hs) = response.get_mut("headers").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for (name, header) in hs.iter_mut() {
+                if shared_headers.contains_key(name) {
+                    *header = json!({"$ref": format!("#/components/headers/{name}")});
+                }
+            }
+        }
+    }
+    // error answers: one per status when every operation gives the same
+    let mut answers: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for (status, response) in responses_of(paths) {
+        if status.starts_with('2') || status.starts_with('3') {
+            continue;
+        }
+        let seen = answers.entry(status).or_default();
+        if !seen.contains(&response) {
+            seen.push(response);
+        }
+    }
+    let mut shared_answers = Map::new();
+    let mut names: BTreeMap<(String, usize), String> = BTreeMap::new();
+    for (status, variants) in &answers {
+        let base = StatusCode::from_u16(status.parse().unwrap_or(0))
+            .ok()
+            .and_then(|c| c.canonical_reason())
+            .map(|r| r.split([' ', '-']).collect::<String>())
+            .unwrap_or_else(|| format!("Status{status}"));
+        let retry = |v: &Value| v["headers"].get("Retry-After").is_some();
+        let some_without = variants.iter().any(|v| !retry(v));
+        for (i, variant) in variants.iter().enumerate() {
+            let mut name = if retry(variant) && some_without {
+                format!("{base}RetryAfter")
+            } else {
+                base.clone()
+            };
+            if shared_answers.contains_key(&name) {
+                name = format!("{name}{}", i + 1);
+            }
+            shared_answers.insert(name.clone(), variant.clone());
+            names.insert((status.clone(), i), name);
+        }
+    }
+    for op in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (status, response) in responses.iter_mut() {
+            let Some(variants) = answers.get(status) else {
+                continue;
+            };
+            if let Some(i) = variants.iter().position(|v| v == response) {
+                if let Some(name) = names.get(&(status.clone(), i)) {
+                    *response = json!({"$ref": format!("#/components/responses/{name}")});
+                }
+            }
+        }
+    }
+    if let Some(components) = doc.get_mut("components").and_then(Value::as_object_mut) {
+        components.insert("headers".to_owned(), Value::Object(shared_headers));
+        components.insert("responses".to_owned(), Value::Object(shared_answers));
+    }
 }
 
 /// The document is OpenAPI 3.1 (JSON Schema 2020-12), in which a null value

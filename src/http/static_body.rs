@@ -48,22 +48,7 @@ impl StaticBody {
     }
 
     fn answer(&self, req: &Request) -> Response {
-        let accepts_gzip = req
-            .headers()
-            .get_all(header::ACCEPT_ENCODING)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|coding| {
-                let mut parts = coding.split(';');
-                let name = parts.next().unwrap_or("").trim();
-                let refused = parts.any(|p| {
-                    p.trim()
-                        .strip_prefix("q=")
-                        .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
-                });
-                name.eq_ignore_ascii_case("gzip") && !refused
-            });
+        let accepts_gzip = super::encoding::accepts_gzip(req);
         let mut builder = Response::builder()
             .content_type(self.content_type)
             .header(header::VARY, "Accept-Encoding");

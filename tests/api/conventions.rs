@@ -692,3 +692,84 @@ fn idempotent_creates_are_readable_where_they_say() {
     assert_eq!(seen_once.len(), shown_once.len(), "{seen_once:?}");
     assert!(idempotent.len() >= 8, "{idempotent:?}");
 }
+
+/// A client that accepts gzip gets large JSON reads gzipped (the same
+/// JSON once decoded), a small one as it is, and a read of a version it
+/// already holds (`If-None-Match`) is a 304 without a body; writes and
+/// problems are never touched.
+#[tokio::test]
+async fn large_reads_are_gzipped_and_a_held_version_is_a_304() {
+    use std::io::Read;
+    let app = TestApp::spawn().await;
+    let coordinator = app
+        .account(&[casedesk::accounts::model::Role::ExchangeCoordinator])
+        .await;
+    let t = coordinator.token.as_str();
+    let mut first = None;
+    for i in 0..12 {
+        let made = app
+            .create(
+                "/institutions",
+                t,
+                json!({"name": format!("Institution number {i} of the gzip test"), "kind": "mbo_college", "country": "NL", "city": "Delft", "sisterCity": false}),
+            )
+            .await;
+        first.get_or_insert(made);
+    }
+    let read = |path: &str, headers: &[(&str, &str)]| {
+        let mut r = app.request(Method::GET, path, Some(t));
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.send()
+    };
+    let plain = read("/institutions", &[]).await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.headers()["vary"], "Accept-Encoding");
+    let plain: Value = plain.json().await.unwrap();
+    let gz = read(
+        "/institutions",
+        &[("accept-encoding", "br;q=1.0, gzip;q=0.8")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(gz.status(), StatusCode::OK);
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    let bytes = gz.bytes().await.unwrap();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), plain);
+    assert!(
+        bytes.len() * 3 < text.len(),
+        "{} of {}",
+        bytes.len(),
+        text.len()
+    );
+
+    // one institution is under the threshold: as it is
+    let first = first.unwrap();
+    let path = format!("/institutions/{}", first["id"].as_str().unwrap());
+    let small = read(&path, &[("accept-encoding", "gzip")]).await.unwrap();
+    assert!(small.headers().get("content-encoding").is_none());
+    let etag = small.headers()["etag"].to_str().unwrap().to_owned();
+    // the version held: 304, no body, its ETag
+    let held = read(&path, &[("if-none-match", &etag)]).await.unwrap();
+    assert_eq!(held.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(held.headers()["etag"], etag.as_str());
+    assert!(held.bytes().await.unwrap().is_empty());
+    let other = read(&path, &[("if-none-match", "\"99\", W/\"98\"")])
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::OK);
+    // a problem is never compressed or turned into a 304
+    let missing = read(
+        "/institutions/00000000-0000-7000-8000-000000000000",
+        &[("accept-encoding", "gzip"), ("if-none-match", "*")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing.headers().get("content-encoding").is_none());
+}
