@@ -82,6 +82,10 @@ pub fn totp_aad(staff_id: uuid::Uuid) -> String {
     format!("staff.totp_secret:{staff_id}")
 }
 
+pub fn webhook_authorization_aad(subscription_id: uuid::Uuid) -> String {
+    format!("webhook_subscriptions.authorization_enc:{subscription_id}")
+}
+
 pub fn webhook_secret_aad(subscription_id: uuid::Uuid) -> String {
     format!("webhook_subscriptions.secret:{subscription_id}")
 }
@@ -417,10 +421,25 @@ pub async fn rotate(
         let secret = old
             .decrypt(&row.secret_enc, &aad)
             .map_err(|_| KeyringError::Mismatch)?;
+        // a receiver's Authorization value is sealed the same way
+        let authorization = match &row.authorization_enc {
+            Some(sealed) => {
+                let aad = webhook_authorization_aad(row.id);
+                let value = old
+                    .decrypt(sealed, &aad)
+                    .map_err(|_| KeyringError::Mismatch)?;
+                Some(new.encrypt(&value, &aad))
+            }
+            None => None,
+        };
         webhook_subscriptions::Entity::update_many()
             .col_expr(
                 webhook_subscriptions::Column::SecretEnc,
                 Expr::value(new.encrypt(&secret, &aad)),
+            )
+            .col_expr(
+                webhook_subscriptions::Column::AuthorizationEnc,
+                Expr::value(authorization),
             )
             .filter(webhook_subscriptions::Column::Id.eq(row.id))
             .exec(&txn)

@@ -24,6 +24,7 @@ mod m20261206_000017_known_sign_in_addresses;
 mod m20261206_000018_staff_invitations;
 mod m20261206_000019_participant_care;
 mod m20261207_000020_idempotency_keys;
+mod m20261207_000021_subscription_formats;
 
 pub struct Migrator;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000018_staff_invitations::Migration),
             Box::new(m20261206_000019_participant_care::Migration),
             Box::new(m20261207_000020_idempotency_keys::Migration),
+            Box::new(m20261207_000021_subscription_formats::Migration),
         ]
     }
 }

@@ -14,6 +14,11 @@ pub struct Model {
     /// Events up to this sequence number have their deliveries.
     pub fanned_out_seq: i64,
     pub created_by: Uuid,
+    /// How deliveries are shaped (`integration::shapes::NotificationFormat`).
+    pub format: String,
+    /// The `Authorization` value sent with each delivery, encrypted under
+    /// the master key; none: no such header.
+    pub authorization_enc: Option<String>,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

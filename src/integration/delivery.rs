@@ -13,7 +13,6 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::{stream, StreamExt};
-use poem_openapi::types::ToJSON;
 use rand::Rng;
 use sea_orm::{
     sea_query::{Expr, LockBehavior, LockType, Query},
@@ -25,13 +24,14 @@ use uuid::Uuid;
 
 use super::{
     outbox::EventBody,
+    shapes::NotificationFormat,
     subscriptions::{matches, Channel},
 };
 use crate::{
     config::Webhooks,
     db::begin_write,
     entities::{outbox_events, webhook_deliveries, webhook_subscriptions},
-    keyring::webhook_secret_aad,
+    keyring::{webhook_authorization_aad, webhook_secret_aad},
     AppState,
 };
 
@@ -216,7 +216,10 @@ struct Job {
     delivery: webhook_deliveries::Model,
     callback_url: String,
     secret: zeroize::Zeroizing<Vec<u8>>,
-    body: String,
+    /// The body, content type and headers of the subscription's shape.
+    shaped: super::shapes::Rendered,
+    /// The receiver's own `Authorization` value, when it gave one.
+    authorization: Option<zeroize::Zeroizing<Vec<u8>>>,
     event_id: Uuid,
 }
 
@@ -283,9 +286,29 @@ async fn claim(state: &AppState, config: &Webhooks) -> Result<Vec<Job>, DbErr> {
             tracing::error!(subscription = %sub.id, "webhook secret does not decrypt; delivery skipped");
             continue;
         };
+        let Some(format) = NotificationFormat::parse(&sub.format) else {
+            tracing::error!(subscription = %sub.id, "unknown delivery format; delivery skipped");
+            continue;
+        };
+        let authorization = match &sub.authorization_enc {
+            Some(sealed) => match state
+                .keys
+                .master
+                .decrypt(sealed, &webhook_authorization_aad(sub.id))
+            {
+                Ok(value) => Some(value),
+                Err(_) => {
+                    tracing::error!(subscription = %sub.id, "webhook Authorization does not decrypt; delivery skipped");
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let source = crate::http::resource_url(&state.config.public_url, "");
         jobs.push(Job {
             event_id: event.id,
-            body: body.to_json_string(),
+            shaped: super::shapes::render(format, &body, &source),
+            authorization,
             callback_url: sub.callback_url.clone(),
             secret,
             delivery,
@@ -298,6 +321,8 @@ async fn claim(state: &AppState, config: &Webhooks) -> Result<Vec<Job>, DbErr> {
 pub const SIGNATURE_HEADER: &str = "Casedesk-Signature";
 pub const EVENT_ID_HEADER: &str = "Casedesk-Event-Id";
 pub const DELIVERY_ID_HEADER: &str = "Casedesk-Delivery-Id";
+/// Which attempt of the delivery this is: 1, 2, ...
+pub const ATTEMPT_HEADER: &str = "Casedesk-Delivery-Attempt";
 
 async fn send(
     state: &AppState,
@@ -306,7 +331,8 @@ async fn send(
     job: Job,
 ) -> Result<(), DbErr> {
     let timestamp = state.clock.now().timestamp();
-    let signature = crate::crypto::webhook_signature(&job.secret, timestamp, job.body.as_bytes());
+    let signature =
+        crate::crypto::webhook_signature(&job.secret, timestamp, job.shaped.body.as_bytes());
     let attempt = job.delivery.attempts + 1;
     // an address written into the URL is checked here too: the allowed
     // networks may have changed since the subscription was made
@@ -329,16 +355,26 @@ async fn send(
         )
         .await;
     }
-    let outcome = client
+    let mut request = client
         .post(&job.callback_url)
-        .header("content-type", "application/json")
+        .header("content-type", job.shaped.content_type)
         .header(SIGNATURE_HEADER, format!("t={timestamp},v1={signature}"))
         .header(EVENT_ID_HEADER, job.event_id.to_string())
         .header(DELIVERY_ID_HEADER, job.delivery.id.to_string())
-        .header("Casedesk-Delivery-Attempt", attempt.to_string())
-        .body(job.body)
-        .send()
-        .await;
+        .header(ATTEMPT_HEADER, attempt.to_string());
+    for (name, value) in &job.shaped.headers {
+        request = request.header(*name, value);
+    }
+    if let Some(value) = &job.authorization {
+        match reqwest::header::HeaderValue::from_bytes(value) {
+            Ok(mut v) => {
+                v.set_sensitive(true);
+                request = request.header(reqwest::header::AUTHORIZATION, v);
+            }
+            Err(_) => tracing::error!("a webhook Authorization value is not a header value"),
+        }
+    }
+    let outcome = request.body(job.shaped.body).send().await;
     let (status_code, error) = match outcome {
         Ok(resp) if resp.status().is_success() => (Some(resp.status().as_u16()), None),
         Ok(resp) => (

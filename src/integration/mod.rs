@@ -8,6 +8,7 @@ pub(crate) mod destination;
 pub(crate) mod feed;
 pub(crate) mod feed_api;
 pub mod outbox;
+pub mod shapes;
 pub(crate) mod store;
 pub(crate) mod subscription_admin;
 pub(crate) mod subscriptions;

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{
     outbox::{last_seq, Kanaal},
+    shapes::NotificationFormat,
     store,
     subscriptions::{parse_callback_url, parse_channels},
     views::{NewSubscription, SubscriptionChannel, SubscriptionUpdate},
@@ -24,7 +25,7 @@ use crate::{
         if_match_version,
         problem::{ApiError, InvalidParam},
     },
-    keyring::webhook_secret_aad,
+    keyring::{webhook_authorization_aad, webhook_secret_aad},
     versioned::Changes,
     AppState,
 };
@@ -41,6 +42,14 @@ pub(crate) fn checked_channels(
     let channels = parse_channels(&pairs, "channels", problems);
     // a list of plain strings always serialises; an error is still an error
     serde_json::to_string(&channels).map_err(|_| ApiError::internal())
+}
+
+/// A delivery's `Authorization` value, sealed under the master key.
+fn seal_authorization(state: &AppState, id: Uuid, value: &str) -> String {
+    state
+        .keys
+        .master
+        .encrypt(value.as_bytes(), &webhook_authorization_aad(id))
 }
 
 /// A callback URL that passes the service's rules, every problem collected.
@@ -86,6 +95,10 @@ pub(crate) async fn create(
     let (secret, _) = crypto::new_token("whsec");
     let aad = webhook_secret_aad(id);
     let sealed = state.keys.master.encrypt(secret.as_bytes(), &aad);
+    let authorization = body
+        .authorization
+        .as_deref()
+        .map(|a| seal_authorization(state, id, a));
     let txn = begin_write(&state.db).await?;
     crate::keyring::fence(&txn, &state.keys).await?;
     let from = last_seq(&txn).await?;
@@ -94,6 +107,12 @@ pub(crate) async fn create(
         callback_url: Set(url),
         channels: Set(channels),
         secret_enc: Set(sealed),
+        format: Set(body
+            .format
+            .unwrap_or(NotificationFormat::Casedesk)
+            .as_str()
+            .to_owned()),
+        authorization_enc: Set(authorization),
         active: Set(true),
         fanned_out_seq: Set(from),
         created_by: Set(caller.actor_id),
@@ -126,6 +145,13 @@ pub(crate) async fn update(
     }
     if let Some(c) = &body.channels {
         changes.set("channels", C::Channels, checked_channels(c, &mut problems)?);
+    }
+    if let Some(f) = body.format {
+        changes.set("format", C::Format, f.as_str());
+    }
+    if let Some(a) = body.authorization.as_opt_deref() {
+        let sealed = a.map(|a| seal_authorization(state, id, a));
+        changes.set("authorization", C::AuthorizationEnc, sealed);
     }
     if !problems.is_empty() {
         return Err(ApiError::invalid(problems));

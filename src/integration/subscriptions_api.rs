@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{
     delivery::{FAILED, PENDING},
     outbox::{Actie, Kanaal},
+    shapes::NotificationFormat,
     store,
     subscription_admin::{self, find},
     subscriptions::Channel,
@@ -90,6 +91,8 @@ fn subscription_view(m: webhook_subscriptions::Model) -> Result<Subscription, Ap
         id: m.id,
         callback_url: m.callback_url,
         channels,
+        format: NotificationFormat::stored(&m.format, "webhook_subscriptions.format")?,
+        has_authorization: m.authorization_enc.is_some(),
         active: m.active,
         created_at: m.created_at.into(),
         updated_at: m.updated_at.into(),

@@ -2,10 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use poem_openapi::Object;
+use poem_openapi::{types::MaybeUndefined, Object};
 use uuid::Uuid;
 
-use super::outbox::{Actie, EventBody, Kanaal};
+use super::{
+    outbox::{Actie, EventBody, Kanaal},
+    shapes::NotificationFormat,
+};
 use crate::{accounts::model::Scope, http::types::Timestamp};
 
 /// A system that calls the API with a key of its own.
@@ -107,6 +110,11 @@ pub struct Subscription {
     #[oai(validator(max_length = 2000))]
     pub callback_url: String,
     pub channels: Vec<SubscriptionChannel>,
+    /// The shape of its deliveries.
+    pub format: NotificationFormat,
+    /// Whether deliveries carry the `Authorization` value given for them
+    /// (the value itself is never shown).
+    pub has_authorization: bool,
     /// Paused subscriptions get no deliveries; on resuming they start from new events.
     pub active: bool,
     pub created_at: Timestamp,
@@ -124,6 +132,17 @@ pub(crate) struct NewSubscription {
     pub callback_url: String,
     #[oai(validator(min_items = 1, max_items = 5))]
     pub channels: Vec<SubscriptionChannel>,
+    /// The shape of its deliveries; `casedesk` when left out.
+    pub format: Option<NotificationFormat>,
+    /// Sent as the `Authorization` header of every delivery (as Open
+    /// Notificaties sends an abonnement's `auth`), such as `Bearer <token>`
+    /// or `Token <token>`: visible ASCII, at most 2,000 characters. Stored
+    /// sealed and never shown again.
+    #[oai(
+        write_only,
+        validator(min_length = 1, max_length = 2000, pattern = r"^[\x20-\x7E]+$")
+    )]
+    pub authorization: Option<String>,
 }
 
 /// Changes to a subscription; absent fields stay as they are.
@@ -134,6 +153,14 @@ pub(crate) struct SubscriptionUpdate {
     pub callback_url: Option<String>,
     #[oai(validator(min_items = 1, max_items = 5))]
     pub channels: Option<Vec<SubscriptionChannel>>,
+    pub format: Option<NotificationFormat>,
+    /// A new `Authorization` value for deliveries; `null` sends none.
+    #[oai(
+        nullable,
+        write_only,
+        validator(min_length = 1, max_length = 2000, pattern = r"^[\x20-\x7E]+$")
+    )]
+    pub authorization: MaybeUndefined<String>,
     pub active: Option<bool>,
 }
 

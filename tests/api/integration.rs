@@ -1699,3 +1699,227 @@ async fn pruning_keeps_the_newest_event_of_each_stream() {
         .unwrap()
         .contains("/institutions/"));
 }
+
+/// Each subscription gets its deliveries in the shape it chose: Open
+/// Notificaties' own fields and actions with the receiver's own
+/// `Authorization`, CloudEvents 1.0 (NL GOV profile) in structured and in
+/// binary mode, or the feed's event; none with personal data, every one
+/// signed. The `Authorization` value is sealed, never shown, and `null`
+/// removes it.
+#[tokio::test]
+async fn each_subscription_gets_its_shape_and_its_own_authorization() {
+    const TOKEN: &str = "Token receiver-only-8c1f5e";
+    let w = world(integration_config).await;
+    let app = &w.app;
+    let admin = w.admin.token.as_str();
+    let channels = json!([{"kanaal": "placements"}]);
+    let mut receivers = Vec::new();
+    for (format, authorization) in [
+        ("open_notificaties", Some(TOKEN)),
+        ("cloudevents", None),
+        ("cloudevents_binary", None),
+        ("casedesk", None),
+    ] {
+        let receiver = Receiver::start(&[]).await;
+        let mut b = json!({"callbackUrl": receiver.url, "channels": channels, "format": format});
+        if let Some(a) = authorization {
+            b["authorization"] = json!(a);
+        }
+        let made = body(
+            app.post("/subscriptions", Some(admin), b).await,
+            StatusCode::CREATED,
+        )
+        .await;
+        assert_eq!(made["subscription"]["format"], format);
+        assert_eq!(
+            made["subscription"]["hasAuthorization"],
+            authorization.is_some()
+        );
+        assert!(
+            !made.to_string().contains(TOKEN),
+            "the value is never shown"
+        );
+        receivers.push((
+            receiver,
+            made["subscription"]["id"].as_str().unwrap().to_owned(),
+            made["secret"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let pid = w.participant(&w.exchange.token).await;
+    let placement = w.placement(&w.exchange.token, &pid).await;
+    let placement_id = placement["id"].as_str().unwrap();
+    assert_eq!(
+        w.status(&w.exchange.token, placement_id, "nominated")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    for (receiver, _, _) in &receivers {
+        wait_for("a create and a status change", || async {
+            receiver.received().len() == 2
+        })
+        .await;
+    }
+    let resource_url = format!(
+        "{}/api/v1/placements/{placement_id}",
+        app.state.config.public_url.as_str().trim_end_matches('/')
+    );
+    for (receiver, _, secret) in &receivers {
+        for r in receiver.received() {
+            assert!(signature_valid(secret, &r), "signed");
+            assert_eq!(r.headers["casedesk-delivery-attempt"], "1");
+            assert_no_personal_data("a delivery", &r.body);
+            assert_no_personal_data("a delivery's headers", &format!("{:?}", r.headers));
+        }
+    }
+
+    // Open Notificaties: its fields, its actions, the receiver's Authorization
+    let got = receivers[0].0.received();
+    let notificaties: Vec<Value> = got
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    for (r, n) in got.iter().zip(&notificaties) {
+        assert_eq!(r.headers["authorization"], TOKEN);
+        assert_eq!(r.headers["content-type"], "application/json");
+        let mut keys: Vec<&String> = n.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "aanmaakdatum",
+                "actie",
+                "hoofdObject",
+                "kanaal",
+                "kenmerken",
+                "resource",
+                "resourceUrl"
+            ]
+        );
+        assert_eq!(n["resourceUrl"], resource_url);
+        assert_eq!(n["kanaal"], "placements");
+    }
+    let acties: Vec<&str> = notificaties
+        .iter()
+        .map(|n| n["actie"].as_str().unwrap())
+        .collect();
+    assert_eq!(acties, ["create", "partial_update"]);
+    assert_eq!(notificaties[1]["kenmerken"]["status"], "nominated");
+
+    // CloudEvents, structured: the NL GOV profile's attributes
+    let structured = receivers[1].0.received();
+    let mut types = Vec::new();
+    for r in &structured {
+        assert!(r.headers["content-type"].starts_with("application/cloudevents+json"));
+        assert!(!r.headers.contains_key("authorization"));
+        let e: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(e["specversion"], "1.0");
+        assert_eq!(e["id"], r.headers["casedesk-event-id"].as_str());
+        assert_eq!(
+            e["source"],
+            format!(
+                "{}/api/v1",
+                app.state.config.public_url.as_str().trim_end_matches('/')
+            )
+        );
+        assert_eq!(e["subject"], placement_id);
+        assert_eq!(e["dataref"], resource_url);
+        assert!(chrono::DateTime::parse_from_rfc3339(e["time"].as_str().unwrap()).is_ok());
+        assert_eq!(e["data"]["kanaal"], "placements");
+        types.push(e["type"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        types,
+        [
+            "nl.casedesk.placement.created",
+            "nl.casedesk.placement.status-changed"
+        ]
+    );
+
+    // CloudEvents, binary: the same attributes as headers, the data as the body
+    for (b, s) in receivers[2].0.received().iter().zip(&structured) {
+        let s: Value = serde_json::from_str(&s.body).unwrap();
+        for attribute in [
+            "specversion",
+            "source",
+            "type",
+            "subject",
+            "time",
+            "dataref",
+        ] {
+            assert_eq!(
+                b.headers[&format!("ce-{attribute}")],
+                s[attribute].as_str().unwrap(),
+                "{attribute}"
+            );
+        }
+        assert_eq!(b.headers["ce-id"], b.headers["casedesk-event-id"]);
+        assert_eq!(serde_json::from_str::<Value>(&b.body).unwrap(), s["data"]);
+    }
+
+    // the feed's shape, as before
+    let plain: Value = serde_json::from_str(&receivers[3].0.received()[0].body).unwrap();
+    assert_eq!(
+        plain["id"],
+        receivers[3].0.received()[0].headers["casedesk-event-id"].as_str()
+    );
+
+    // the value is sealed at rest; null removes it
+    assert!(!common::raw_database_text(&app.db).contains(TOKEN));
+    let (receiver, sub, _) = &receivers[0];
+    let path = format!("/subscriptions/{sub}");
+    let current = body(app.get(&path, admin).await, StatusCode::OK).await;
+    let changed = body(
+        app.request(Method::PATCH, &path, Some(admin))
+            .header("if-match", format!("\"{}\"", current["version"]))
+            .json(&json!({"authorization": null}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(changed["hasAuthorization"], false);
+    assert_eq!(
+        w.status(&w.exchange.token, placement_id, "accepted")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    wait_for("the third delivery", || async {
+        receiver.received().len() == 3
+    })
+    .await;
+    assert!(!receiver.received()[2].headers.contains_key("authorization"));
+
+    // a new value, re-wrapped with the signing secret when the master key rotates
+    let changed = body(
+        app.request(Method::PATCH, &path, Some(admin))
+            .header("if-match", format!("\"{}\"", changed["version"]))
+            .json(&json!({"authorization": "Bearer after-rotation-4e7"}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(changed["hasAuthorization"], true);
+    let id: uuid::Uuid = sub.parse().unwrap();
+    let new = casedesk::crypto::MasterKey::generate();
+    casedesk::keyring::rotate(&app.state.db, &app.state.keys.master, &new, &app.clock)
+        .await
+        .unwrap();
+    use sea_orm::EntityTrait;
+    let row = casedesk::entities::webhook_subscriptions::Entity::find_by_id(id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let opened = new
+        .decrypt(
+            row.authorization_enc.as_deref().unwrap(),
+            &casedesk::keyring::webhook_authorization_aad(id),
+        )
+        .unwrap();
+    assert_eq!(&opened[..], b"Bearer after-rotation-4e7");
+}

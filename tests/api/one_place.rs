@@ -55,6 +55,9 @@ fn every_body_field_is_a_field_of_its_view() {
         ("NewPlacementStatusChange", "actualEnd"),
         // shown on the change as `quotaOverridden`
         ("NewPlacementStatusChange", "overrideQuota"),
+        // sealed and never shown: the view says `hasAuthorization`
+        ("NewSubscription", "authorization"),
+        ("SubscriptionUpdate", "authorization"),
     ];
     let mut used = Vec::new();
     let mut checked = 0;
