@@ -351,6 +351,8 @@ fn cors(origins: &[String]) -> Cors {
             "if-match",
             "x-request-id",
             "x-audit-reason",
+            "idempotency-key",
+            "if-none-match",
         ])
         .expose_headers([
             "api-version",
@@ -359,6 +361,9 @@ fn cors(origins: &[String]) -> Cors {
             "etag",
             "location",
             "retry-after",
+            "idempotent-replayed",
+            "ratelimit",
+            "ratelimit-policy",
         ])
         .max_age(600);
     if origins.is_empty() {

@@ -675,7 +675,19 @@ async fn admit_and_call<E: Endpoint>(
             return Ok(ApiError::invalid(unknown).to_response());
         }
         req.extensions_mut().insert(ctx);
-        return call(next, req, operation).await;
+        if operation != "createSession" {
+            return call(next, req, operation).await;
+        }
+        // the sign-in's own answers (a refusal included) carry its limits
+        let mut resp = match call(next, req, operation).await {
+            Ok(resp) => resp,
+            Err(e) => match e.downcast_ref::<ApiError>() {
+                Some(refusal) => refusal.to_response(),
+                None => return Err(e),
+            },
+        };
+        super::throttle::rate_limit_headers(&mut resp);
+        return Ok(resp);
     }
 
     let Some(token) = bearer(&req) else {

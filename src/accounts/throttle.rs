@@ -206,6 +206,31 @@ pub(crate) fn failed(reservation: Reservation) {
     drop(reservation.ids);
 }
 
+/// The sign-in limit a caller meets, as the IETF `RateLimit-Policy` and
+/// `RateLimit` fields (draft-ietf-httpapi-ratelimit-headers): the policy on
+/// every answer to a sign-in, and on a 429 the limit reached (`r=0`) with
+/// the seconds until it lifts. The counts left before a lock are not told:
+/// they would tell a guesser which of its subjects is nearest its bound.
+pub(crate) fn rate_limit_headers(resp: &mut poem::Response) {
+    use poem::http::HeaderValue;
+    let window = crate::accounts::store::LOCK_WINDOW.num_seconds();
+    let policy = format!("\"failed-sign-ins\";q={PAIR_FAILURES};w={window}");
+    if let Ok(v) = HeaderValue::from_str(&policy) {
+        resp.headers_mut().insert("ratelimit-policy", v);
+    }
+    if resp.status() == poem::http::StatusCode::TOO_MANY_REQUESTS {
+        let reset = resp
+            .headers()
+            .get(poem::http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(1);
+        if let Ok(v) = HeaderValue::from_str(&format!("\"failed-sign-ins\";r=0;t={reset}")) {
+            resp.headers_mut().insert("ratelimit", v);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

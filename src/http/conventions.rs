@@ -363,7 +363,13 @@ async fn with_instance(resp: Response, request_id: &str) -> Response {
 }
 
 fn set_headers(resp: &mut Response, request_id: &str) {
+    let busy = matches!(resp.status().as_u16(), 429 | 503);
     let headers = resp.headers_mut();
+    // every 429 and 503 says when to come back; one second unless the
+    // answer knows better (a sign-in lock knows its end)
+    if busy && !headers.contains_key(header::RETRY_AFTER) {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     let fixed: [(&str, &str); 6] = [
         ("api-version", API_VERSION),
         ("cache-control", "no-store"),

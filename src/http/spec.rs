@@ -169,7 +169,9 @@ fn share_components(doc: &mut Value) {
         let retry = |v: &Value| v["headers"].get("Retry-After").is_some();
         let some_without = variants.iter().any(|v| !retry(v));
         for (i, variant) in variants.iter().enumerate() {
-            let mut name = if retry(variant) && some_without {
+            let mut name = if variant["headers"].get("RateLimit-Policy").is_some() {
+                format!("{base}RateLimited")
+            } else if retry(variant) && some_without {
                 format!("{base}RetryAfter")
             } else {
                 base.clone()
@@ -426,6 +428,7 @@ fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &Operat
         .get("operationId")
         .and_then(Value::as_str)
         .is_some_and(|id| super::idempotency::OPERATIONS.contains(&id));
+    let sign_in = op.get("operationId").and_then(Value::as_str) == Some("createSession");
     // only the event feed's cursor can expire
     let feed = op.get("operationId").and_then(Value::as_str) == Some("listEvents");
     let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
@@ -504,6 +507,25 @@ fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &Operat
                     "schema": {"type": "string", "example": API_VERSION}
                 }),
             );
+            if sign_in {
+                headers.insert(
+                    "RateLimit-Policy".to_owned(),
+                    json!({
+                        "description": "The failed sign-ins an account admits from one address (IETF httpapi RateLimit fields): `\"failed-sign-ins\";q=5;w=900`.",
+                        "schema": {"type": "string"}
+                    }),
+                );
+                if status == "429" {
+                    headers.insert(
+                        "RateLimit".to_owned(),
+                        json!({
+                            "description": "The limit reached and the seconds until it lifts: `\"failed-sign-ins\";r=0;t=<seconds>`.",
+                            "required": true,
+                            "schema": {"type": "string"}
+                        }),
+                    );
+                }
+            }
             if status == "429" || status == "503" || (idempotent && status == "409") {
                 headers.insert(
                     "Retry-After".to_owned(),

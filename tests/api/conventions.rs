@@ -101,6 +101,8 @@ async fn ready_is_503_when_the_audit_appender_is_gone() {
         .send()
         .await
         .unwrap();
+    // every 503 says when to come back
+    assert_eq!(resp.headers()["retry-after"], "1");
     let body = problem(resp, 503).await;
     assert!(
         body["detail"].as_str().unwrap().contains("audit appender"),
@@ -496,6 +498,28 @@ async fn cors_allows_only_listed_origins() {
             .get("access-control-allow-origin")
             .unwrap(),
         "https://app.example.org"
+    );
+    // a browser client may send the headers that make retries and reads cheap
+    let preflight = app
+        .client
+        .request(Method::OPTIONS, app.api("/placements"))
+        .header("origin", "https://app.example.org")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "idempotency-key, if-none-match",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        allowed.contains("idempotency-key") && allowed.contains("if-none-match"),
+        "{allowed}"
     );
 
     let refused = app

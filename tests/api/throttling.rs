@@ -92,6 +92,15 @@ async fn parallel_guesses_cannot_race_past_the_lock() {
     // and the right password now is refused too
     let resp = app.login_response(&account.email, PASSWORD, None).await;
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    // the IETF RateLimit fields: the policy, the limit reached and when it lifts
+    let h = resp.headers();
+    assert_eq!(h["ratelimit-policy"], "\"failed-sign-ins\";q=5;w=900");
+    let retry = h["retry-after"].to_str().unwrap();
+    assert!(retry.parse::<u64>().unwrap() >= 1);
+    assert_eq!(
+        h["ratelimit"].to_str().unwrap(),
+        format!("\"failed-sign-ins\";r=0;t={retry}")
+    );
 }
 
 #[tokio::test]
