@@ -219,13 +219,17 @@ async fn a_client_that_does_not_read_is_cut_off_at_the_write_deadline() {
         c.http_limits.header_timeout = Duration::from_secs(60);
     })
     .await;
+    // answers far larger than what the kernel's socket buffers take in, so
+    // that writing them stalls: the spec, asked for as many times as that needs
+    let spec = std::fs::metadata(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+        .unwrap()
+        .len();
+    let requests = "GET /api/v1/openapi.json HTTP/1.1\r\nhost: casedesk\r\n\r\n"
+        .repeat(usize::try_from(16_000_000 / spec + 2).unwrap());
     let mut stuck = Vec::new();
     for _ in 0..4 {
         let mut stream = connect_from([127, 0, 0, 5], app.addr).await.unwrap();
-        stream
-            .write_all(b"GET /api/v1/openapi.json HTTP/1.1\r\nhost: casedesk\r\n\r\nGET /api/v1/openapi.json HTTP/1.1\r\nhost: casedesk\r\n\r\n")
-            .await
-            .unwrap();
+        stream.write_all(requests.as_bytes()).await.unwrap();
         stuck.push(stream);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
