@@ -86,6 +86,7 @@ pub(crate) fn complete(generated: &str, access: impl Fn(&str) -> OperationAccess
     }
     fix_formats(&mut doc);
     mark_nullable(&mut doc);
+    close_request_bodies(&mut doc);
     to_openapi_31(&mut doc);
     share_components(&mut doc);
     doc
@@ -205,6 +206,81 @@ fn share_components(doc: &mut Value) {
     if let Some(components) = doc.get_mut("components").and_then(Value::as_object_mut) {
         components.insert("headers".to_owned(), Value::Object(shared_headers));
         components.insert("responses".to_owned(), Value::Object(shared_answers));
+    }
+}
+
+/// A request body refuses fields its schema does not name (`JsonBody`
+/// lists them as `unknown_field`, nested objects included): its schema says
+/// so, with `additionalProperties: false`, and so does every object schema
+/// it refers to (some of which answers share; an answer of such a schema
+/// has exactly its fields). A request's `expiresAt` must lie ahead, which no
+/// fixed example stays: it has none.
+fn close_request_bodies(doc: &mut Value) {
+    let mut pending: Vec<String> = Vec::new();
+    if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
+        for op in paths
+            .values()
+            .filter_map(Value::as_object)
+            .flat_map(|i| i.values())
+        {
+            if let Some(content) = op
+                .pointer("/requestBody/content")
+                .and_then(Value::as_object)
+            {
+                for media in content.values() {
+                    collect_refs(&media["schema"], &mut pending);
+                }
+            }
+        }
+    }
+    let mut closed: Vec<String> = Vec::new();
+    while let Some(name) = pending.pop() {
+        if closed.contains(&name) {
+            continue;
+        }
+        let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}")) else {
+            continue;
+        };
+        let mut refs = Vec::new();
+        collect_refs(schema, &mut refs);
+        if let Some(map) = schema.as_object_mut() {
+            let open_map = map
+                .get("additionalProperties")
+                .is_some_and(|a| a.is_object());
+            if map.get("type") == Some(&json!("object"))
+                && map.contains_key("properties")
+                && !open_map
+            {
+                map.insert("additionalProperties".to_owned(), Value::Bool(false));
+            }
+            if let Some(expires) = map
+                .get_mut("properties")
+                .and_then(|p| p.get_mut("expiresAt"))
+                .and_then(Value::as_object_mut)
+            {
+                expires.remove("example");
+            }
+        }
+        closed.push(name);
+        pending.extend(refs);
+    }
+}
+
+/// The names of the component schemas `value` refers to.
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(name) = map
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            {
+                out.push(name.to_owned());
+            }
+            map.values().for_each(|v| collect_refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
     }
 }
 
@@ -567,6 +643,14 @@ fn declare_headers(op: &mut Map<String, Value>, access: &OperationAccess) {
         if is_if_match {
             p["required"] = Value::Bool(true);
             p["description"] = json!("The ETag of the version the change is based on (`\"3\"`), or `*` for whatever version is current. Missing: 428; not the current version: 412, and nothing is written.");
+            // what the service reads as an entity tag: `*`, or quoted version
+            // numbers (weak or strong), one or more
+            p["schema"] = json!({
+                "type": "string",
+                "maxLength": 200,
+                "pattern": "^(\\*|(W/)?\"[0-9]{1,9}\"( *, *(W/)?\"[0-9]{1,9}\")*)$",
+                "examples": ["\"3\""]
+            });
         }
     }
     let reason = match *access {

@@ -797,3 +797,56 @@ async fn large_reads_are_gzipped_and_a_held_version_is_a_304() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     assert!(missing.headers().get("content-encoding").is_none());
 }
+
+/// The spec says what the service enforces on a request: a body refuses
+/// fields it does not name (and says so, nested objects included), an
+/// `If-Match` is an entity tag the service can read, and no example of a
+/// request field is one the service must refuse once its day has passed.
+#[test]
+fn request_schemas_say_what_the_service_refuses() {
+    let spec = common::committed_spec();
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    let mut bodies = 0;
+    let mut if_matches = 0;
+    for item in spec["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            let id = op["operationId"].as_str().unwrap();
+            for media in op["requestBody"]["content"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                let r = media.1["schema"]["$ref"].as_str().unwrap();
+                let name = r.trim_start_matches("#/components/schemas/");
+                let schema = &schemas[name];
+                assert_eq!(schema["additionalProperties"], false, "{id}: {name}");
+                assert!(
+                    schema["properties"]
+                        .get("expiresAt")
+                        .is_none_or(|p| p.get("example").is_none()),
+                    "{name}.expiresAt: an example that expires"
+                );
+                bodies += 1;
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["name"] == "If-Match" {
+                    assert!(p["schema"]["pattern"].is_string(), "{id}: If-Match");
+                    if_matches += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        bodies >= 40 && if_matches >= 15,
+        "{bodies} bodies, {if_matches} If-Match"
+    );
+    // nested request objects are closed too
+    for nested in [
+        "DefenderIdentity",
+        "Quota",
+        "SubscriptionChannel",
+        "EmergencyContact",
+    ] {
+        assert_eq!(schemas[nested]["additionalProperties"], false, "{nested}");
+    }
+}
