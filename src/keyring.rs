@@ -432,10 +432,24 @@ pub async fn rotate(
             }
             None => None,
         };
+        // so is the secret a rotation replaced, while it may still sign
+        let previous = match &row.previous_secret_enc {
+            Some(sealed) => {
+                let value = old
+                    .decrypt(sealed, &aad)
+                    .map_err(|_| KeyringError::Mismatch)?;
+                Some(new.encrypt(&value, &aad))
+            }
+            None => None,
+        };
         webhook_subscriptions::Entity::update_many()
             .col_expr(
                 webhook_subscriptions::Column::SecretEnc,
                 Expr::value(new.encrypt(&secret, &aad)),
+            )
+            .col_expr(
+                webhook_subscriptions::Column::PreviousSecretEnc,
+                Expr::value(previous),
             )
             .col_expr(
                 webhook_subscriptions::Column::AuthorizationEnc,

@@ -223,7 +223,7 @@ fn service() -> OpenApiService<Apis, ()> {
 
 /// The completed OpenAPI document, as served and committed.
 pub fn spec_document() -> serde_json::Value {
-    http::spec::complete(&service().spec(), |operation| {
+    let mut doc = http::spec::complete(&service().spec(), |operation| {
         use accounts::access::{rule, Allow};
         use http::spec::{OperationAccess, StaffAccess};
         let Some(rule) = rule(operation) else {
@@ -240,7 +240,9 @@ pub fn spec_document() -> serde_json::Value {
             scopes: rule.scopes.iter().map(|s| s.as_str()).collect(),
             reason_required: accounts::access::REASON_REQUIRED.contains(&operation),
         }
-    })
+    });
+    integration::webhooks_spec::describe(&mut doc);
+    doc
 }
 
 /// The spec as pretty JSON with a final newline (the committed file's form).

@@ -25,6 +25,7 @@ mod m20261206_000018_staff_invitations;
 mod m20261206_000019_participant_care;
 mod m20261207_000020_idempotency_keys;
 mod m20261207_000021_subscription_formats;
+mod m20261207_000022_client_subscriptions;
 
 pub struct Migrator;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000019_participant_care::Migration),
             Box::new(m20261207_000020_idempotency_keys::Migration),
             Box::new(m20261207_000021_subscription_formats::Migration),
+            Box::new(m20261207_000022_client_subscriptions::Migration),
         ]
     }
 }

@@ -96,6 +96,7 @@ const EXCHANGE_WRITE: &[Scope] = &[Scope::ExchangeWrite];
 const STAYS_READ: &[Scope] = &[Scope::StaysRead];
 const STATISTICS_READ: &[Scope] = &[Scope::StatisticsRead];
 const EVENTS_READ: &[Scope] = &[Scope::EventsRead];
+const WEBHOOKS_MANAGE: &[Scope] = &[Scope::WebhooksManage];
 
 const fn public(operation: &'static str) -> Rule {
     Rule {
@@ -237,13 +238,15 @@ pub(crate) const RULES: &[Rule] = &[
     roles("updateApiClient", ADMIN),
     roles("revokeApiClient", ADMIN),
     roles("createApiClientKey", ADMIN),
-    roles("listSubscriptions", ADMIN),
-    roles("createSubscription", ADMIN),
-    roles("getSubscription", ADMIN),
-    roles("updateSubscription", ADMIN),
-    roles("deleteSubscription", ADMIN),
-    roles("listFailedDeliveries", ADMIN),
-    roles("retryFailedDelivery", ADMIN),
+    roles("listSubscriptions", ADMIN).or_scopes(WEBHOOKS_MANAGE),
+    roles("createSubscription", ADMIN).or_scopes(WEBHOOKS_MANAGE),
+    roles("getSubscription", ADMIN).or_scopes(WEBHOOKS_MANAGE),
+    roles("updateSubscription", ADMIN).or_scopes(WEBHOOKS_MANAGE),
+    roles("deleteSubscription", ADMIN).or_scopes(WEBHOOKS_MANAGE),
+    roles("listFailedDeliveries", ADMIN).or_scopes(WEBHOOKS_MANAGE),
+    roles("retryFailedDelivery", ADMIN).or_scopes(WEBHOOKS_MANAGE),
+    roles("createSubscriptionSecret", ADMIN).or_scopes(WEBHOOKS_MANAGE),
+    roles("pingSubscription", ADMIN).or_scopes(WEBHOOKS_MANAGE),
     clients("listEvents", EVENTS_READ),
     // Records lifecycle: metadata only
     roles("listRetentionRules", RECORDS),
@@ -287,10 +290,6 @@ pub(crate) struct Caller {
 impl Caller {
     pub(crate) fn has(&self, role: Role) -> bool {
         self.roles.contains(&role)
-    }
-
-    pub(crate) fn has_scope(&self, scope: Scope) -> bool {
-        self.scopes.contains(&scope)
     }
 
     /// Staff or client, as stored beside the actor id.

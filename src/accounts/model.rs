@@ -43,15 +43,18 @@ crate::text::text_enum!(
     /// What an API client may do: `exchange.read` (institutions, agreements,
     /// participants, placements), `exchange.write` (create and change them),
     /// `stays.read` (stay summaries: no defender's identity, no protected
-    /// field), `statistics.read` (the council's aggregates) and `events.read`
-    /// (the event feed). No scope reaches a defender's identity or any
-    /// protected field; each operation lists the scopes it admits.
+    /// field), `statistics.read` (the council's aggregates), `events.read`
+    /// (the event feed) and `webhooks.manage` (the client's own webhook
+    /// subscriptions, on the channels its read scopes cover). No scope
+    /// reaches a defender's identity or any protected field; each operation
+    /// lists the scopes it admits.
     Scope {
         ExchangeRead => "exchange.read",
         ExchangeWrite => "exchange.write",
         StaysRead => "stays.read",
         StatisticsRead => "statistics.read",
         EventsRead => "events.read",
+        WebhooksManage => "webhooks.manage",
     }
 );
 

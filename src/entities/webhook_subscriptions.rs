@@ -19,6 +19,12 @@ pub struct Model {
     /// The `Authorization` value sent with each delivery, encrypted under
     /// the master key; none: no such header.
     pub authorization_enc: Option<String>,
+    /// The API client that manages it; none: made by staff.
+    pub client_id: Option<Uuid>,
+    /// The secret the last rotation replaced, sealed as `secret_enc` is;
+    /// deliveries are signed with it too until `previous_secret_expires_at`.
+    pub previous_secret_enc: Option<String>,
+    pub previous_secret_expires_at: Option<DateTimeUtc>,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -23,14 +23,15 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    outbox::EventBody,
+    outbox::{EventBody, Stream},
     shapes::NotificationFormat,
-    subscriptions::{matches, Channel},
+    subscriptions::{entitled_streams, in_streams, matches, Channel, Owner},
+    views::PingOutcome,
 };
 use crate::{
     config::Webhooks,
     db::begin_write,
-    entities::{outbox_events, webhook_deliveries, webhook_subscriptions},
+    entities::{api_clients, outbox_events, webhook_deliveries, webhook_subscriptions},
     keyring::{webhook_authorization_aad, webhook_secret_aad},
     AppState,
 };
@@ -58,19 +59,7 @@ pub fn backoff(base: TimeDelta, attempts: u32) -> TimeDelta {
 /// Runs delivery rounds until the task is dropped.
 pub async fn run(state: AppState) {
     let config = state.config.webhooks.clone();
-    let client = match reqwest::Client::builder()
-        .timeout(config.timeout)
-        .connect_timeout(config.timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        // every name is checked on the addresses it resolves to now (DNS
-        // rebinding), and no proxy stands between that check and the receiver
-        .no_proxy()
-        .dns_resolver(Arc::new(super::destination::GuardedResolver {
-            private_networks: Arc::new(config.private_networks.clone()),
-        }))
-        .user_agent(concat!("Casedesk-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
+    let client = match http_client(&config) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "webhook delivery cannot start");
@@ -96,6 +85,52 @@ pub async fn run(state: AppState) {
             _ = tokio::time::sleep(config.poll_interval) => {}
         }
     }
+}
+
+/// The HTTP client deliveries are sent with: the configured timeout, no
+/// redirects, no proxy, and every name checked on the addresses it resolves
+/// to at the moment of sending.
+fn http_client(config: &Webhooks) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(config.timeout)
+        .connect_timeout(config.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        // every name is checked on the addresses it resolves to now (DNS
+        // rebinding), and no proxy stands between that check and the receiver
+        .no_proxy()
+        .dns_resolver(Arc::new(super::destination::GuardedResolver {
+            private_networks: Arc::new(config.private_networks.clone()),
+        }))
+        .user_agent(concat!("Casedesk-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// The owner rows of the client-managed subscriptions among `subs`.
+async fn owners(
+    db: &impl sea_orm::ConnectionTrait,
+    subs: &[&webhook_subscriptions::Model],
+) -> Result<Vec<api_clients::Model>, DbErr> {
+    let ids: Vec<Uuid> = subs.iter().filter_map(|s| s.client_id).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    api_clients::Entity::find()
+        .filter(api_clients::Column::Id.is_in(ids))
+        .all(db)
+        .await
+}
+
+/// What `sub` may be sent now (see [`entitled_streams`]).
+fn entitled(
+    sub: &webhook_subscriptions::Model,
+    owners: &[api_clients::Model],
+    now: DateTime<Utc>,
+) -> Vec<Stream> {
+    let owner = match sub.client_id {
+        None => Owner::Staff,
+        Some(id) => Owner::Client(owners.iter().find(|c| c.id == id)),
+    };
+    entitled_streams(owner, now)
 }
 
 /// One round; returns how many deliveries were attempted or created.
@@ -154,6 +189,9 @@ async fn fan_out(state: &AppState) -> Result<usize, DbErr> {
             tracing::error!(subscription = %sub.id, "stored channels do not parse; its events wait");
             continue;
         };
+        // a client's subscription gets only what the client may read now:
+        // events of a time it could not are passed over, never held back
+        let streams = entitled(&sub, &owners(&txn, &[&sub]).await?, state.clock.now());
         let events = outbox_events::Entity::find()
             .filter(outbox_events::Column::Seq.gt(sub.fanned_out_seq))
             .order_by_asc(outbox_events::Column::Seq)
@@ -178,7 +216,7 @@ async fn fan_out(state: &AppState) -> Result<usize, DbErr> {
         let now = state.clock.now();
         let rows: Vec<webhook_deliveries::ActiveModel> = readable
             .into_iter()
-            .filter(|(_, wanted)| *wanted)
+            .filter(|(e, wanted)| *wanted && in_streams(&streams, e))
             .map(|(e, _)| webhook_deliveries::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 subscription_id: Set(sub.id),
@@ -215,7 +253,8 @@ async fn fan_out(state: &AppState) -> Result<usize, DbErr> {
 struct Job {
     delivery: webhook_deliveries::Model,
     callback_url: String,
-    secret: zeroize::Zeroizing<Vec<u8>>,
+    /// The current secret, and the one it replaced while that still signs.
+    secrets: Vec<zeroize::Zeroizing<Vec<u8>>>,
     /// The body, content type and headers of the subscription's shape.
     shaped: super::shapes::Rendered,
     /// The receiver's own `Authorization` value, when it gave one.
@@ -266,6 +305,28 @@ async fn claim(state: &AppState, config: &Webhooks) -> Result<Vec<Job>, DbErr> {
         .filter(webhook_subscriptions::Column::Id.is_in(sub_ids))
         .all(&txn)
         .await?;
+    // a delivery made while its client could read the event, and due when
+    // it no longer may (revoked, expired, a scope taken away), is not sent:
+    // it is removed, and so is not listed among failed deliveries either
+    let owners = owners(&txn, &subs.iter().collect::<Vec<_>>()).await?;
+    let (due, withheld): (Vec<_>, Vec<_>) = due.into_iter().partition(|d| {
+        let sub = subs.iter().find(|s| s.id == d.subscription_id);
+        let event = events.iter().find(|e| e.seq == d.event_seq);
+        match (sub, event) {
+            (Some(sub), Some(event)) => in_streams(&entitled(sub, &owners, now), event),
+            _ => true, // skipped below, as before
+        }
+    });
+    if !withheld.is_empty() {
+        tracing::info!(
+            deliveries = withheld.len(),
+            "deliveries withheld: their subscriptions' clients may no longer read the events"
+        );
+        webhook_deliveries::Entity::delete_many()
+            .filter(webhook_deliveries::Column::Id.is_in(withheld.iter().map(|d| d.id)))
+            .exec(&txn)
+            .await?;
+    }
     txn.commit().await?;
     let mut jobs = Vec::with_capacity(due.len());
     for delivery in due {
@@ -278,43 +339,136 @@ async fn claim(state: &AppState, config: &Webhooks) -> Result<Vec<Job>, DbErr> {
         let Some(body) = EventBody::from_row(event, &state.config.public_url) else {
             continue;
         };
-        let Ok(secret) = state
-            .keys
-            .master
-            .decrypt(&sub.secret_enc, &webhook_secret_aad(sub.id))
-        else {
-            tracing::error!(subscription = %sub.id, "webhook secret does not decrypt; delivery skipped");
+        let Some(target) = Target::of(state, sub, now) else {
             continue;
-        };
-        let Some(format) = NotificationFormat::parse(&sub.format) else {
-            tracing::error!(subscription = %sub.id, "unknown delivery format; delivery skipped");
-            continue;
-        };
-        let authorization = match &sub.authorization_enc {
-            Some(sealed) => match state
-                .keys
-                .master
-                .decrypt(sealed, &webhook_authorization_aad(sub.id))
-            {
-                Ok(value) => Some(value),
-                Err(_) => {
-                    tracing::error!(subscription = %sub.id, "webhook Authorization does not decrypt; delivery skipped");
-                    continue;
-                }
-            },
-            None => None,
         };
         let source = crate::http::resource_url(&state.config.public_url, "");
         jobs.push(Job {
             event_id: event.id,
-            shaped: super::shapes::render(format, &body, &source),
-            authorization,
+            shaped: super::shapes::render(target.format, &body, &source),
+            authorization: target.authorization,
             callback_url: sub.callback_url.clone(),
-            secret,
+            secrets: target.secrets,
             delivery,
         });
     }
     Ok(jobs)
+}
+
+/// What a subscription's deliveries are sent with, opened.
+struct Target {
+    format: NotificationFormat,
+    secrets: Vec<zeroize::Zeroizing<Vec<u8>>>,
+    authorization: Option<zeroize::Zeroizing<Vec<u8>>>,
+}
+
+impl Target {
+    /// `sub`'s shape, secrets (the current one, and the one it replaced
+    /// while that still signs) and `Authorization` value; `None` (logged)
+    /// when a sealed value does not open or the shape is unknown, so that
+    /// nothing is sent unsigned or in a wrong shape.
+    fn of(
+        state: &AppState,
+        sub: &webhook_subscriptions::Model,
+        now: DateTime<Utc>,
+    ) -> Option<Self> {
+        let open = |sealed: &str, aad: &str, what: &str| {
+            let opened = state.keys.master.decrypt(sealed, aad);
+            if opened.is_err() {
+                tracing::error!(subscription = %sub.id, "webhook {what} does not decrypt; delivery skipped");
+            }
+            opened.ok()
+        };
+        let aad = webhook_secret_aad(sub.id);
+        let mut secrets = vec![open(&sub.secret_enc, &aad, "secret")?];
+        if let (Some(previous), Some(until)) =
+            (&sub.previous_secret_enc, sub.previous_secret_expires_at)
+        {
+            if until > now {
+                secrets.push(open(previous, &aad, "previous secret")?);
+            }
+        }
+        let Some(format) = NotificationFormat::parse(&sub.format) else {
+            tracing::error!(subscription = %sub.id, "unknown delivery format; delivery skipped");
+            return None;
+        };
+        let authorization = match &sub.authorization_enc {
+            Some(sealed) => Some(open(
+                sealed,
+                &webhook_authorization_aad(sub.id),
+                "Authorization",
+            )?),
+            None => None,
+        };
+        Some(Target {
+            format,
+            secrets,
+            authorization,
+        })
+    }
+}
+
+/// The `Casedesk-Signature` value of `body` at `timestamp`: one `v1=` per
+/// secret, the current one first.
+fn signature_header(
+    secrets: &[zeroize::Zeroizing<Vec<u8>>],
+    timestamp: i64,
+    body: &[u8],
+) -> String {
+    let mut header = format!("t={timestamp}");
+    for secret in secrets {
+        header.push_str(",v1=");
+        header.push_str(&crate::crypto::webhook_signature(secret, timestamp, body));
+    }
+    header
+}
+
+/// Sends `sub` a test delivery now and answers what the receiver said;
+/// `None` when the subscription's sealed values do not open (logged).
+pub(crate) async fn ping(
+    state: &AppState,
+    sub: &webhook_subscriptions::Model,
+) -> Option<PingOutcome> {
+    let config = &state.config.webhooks;
+    let now = state.clock.now();
+    let target = Target::of(state, sub, now)?;
+    let client = match http_client(config) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "the webhook client cannot be built");
+            return None;
+        }
+    };
+    let id = Uuid::now_v7();
+    let url = crate::http::resource_url(
+        &state.config.public_url,
+        &format!("/subscriptions/{}", sub.id),
+    );
+    let source = crate::http::resource_url(&state.config.public_url, "");
+    let shaped = super::shapes::render_ping(target.format, id, &url, &source, &now.into());
+    let started = std::time::Instant::now();
+    let (status_code, error) = post(
+        &client,
+        config,
+        Outgoing {
+            callback_url: &sub.callback_url,
+            secrets: &target.secrets,
+            authorization: target.authorization.as_deref().map(Vec::as_slice),
+            shaped,
+            event_id: id,
+            delivery_id: id,
+            attempt: 1,
+            timestamp: now.timestamp(),
+        },
+    )
+    .await;
+    Some(PingOutcome {
+        event_id: id,
+        delivered: error.is_none(),
+        status_code: status_code.map(i32::from),
+        error,
+        duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+    })
 }
 
 /// The headers a receiver checks.
@@ -330,62 +484,21 @@ async fn send(
     config: &Webhooks,
     job: Job,
 ) -> Result<(), DbErr> {
-    let timestamp = state.clock.now().timestamp();
-    let signature =
-        crate::crypto::webhook_signature(&job.secret, timestamp, job.shaped.body.as_bytes());
-    let attempt = job.delivery.attempts + 1;
-    // an address written into the URL is checked here too: the allowed
-    // networks may have changed since the subscription was made
-    let literal_refused = url::Url::parse(&job.callback_url)
-        .ok()
-        .and_then(|u| match u.host() {
-            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
-            _ => None,
-        })
-        .is_some_and(|ip| !super::destination::allowed(ip, &config.private_networks));
-    if literal_refused {
-        return record_outcome(
-            &state.db,
-            state.clock.now(),
-            config,
-            &job.delivery,
-            None,
-            Some(NOT_ALLOWED.to_owned()),
-        )
-        .await;
-    }
-    let mut request = client
-        .post(&job.callback_url)
-        .header("content-type", job.shaped.content_type)
-        .header(SIGNATURE_HEADER, format!("t={timestamp},v1={signature}"))
-        .header(EVENT_ID_HEADER, job.event_id.to_string())
-        .header(DELIVERY_ID_HEADER, job.delivery.id.to_string())
-        .header(ATTEMPT_HEADER, attempt.to_string());
-    for (name, value) in &job.shaped.headers {
-        request = request.header(*name, value);
-    }
-    if let Some(value) = &job.authorization {
-        match reqwest::header::HeaderValue::from_bytes(value) {
-            Ok(mut v) => {
-                v.set_sensitive(true);
-                request = request.header(reqwest::header::AUTHORIZATION, v);
-            }
-            Err(_) => tracing::error!("a webhook Authorization value is not a header value"),
-        }
-    }
-    let outcome = request.body(job.shaped.body).send().await;
-    let (status_code, error) = match outcome {
-        Ok(resp) if resp.status().is_success() => (Some(resp.status().as_u16()), None),
-        Ok(resp) => (
-            Some(resp.status().as_u16()),
-            Some(format!("the receiver answered {}", resp.status().as_u16())),
-        ),
-        Err(e) if refused_destination(&e) => (None, Some(NOT_ALLOWED.to_owned())),
-        Err(e) if e.is_timeout() => (None, Some("the receiver did not answer in time".to_owned())),
-        Err(e) if e.is_connect() => (None, Some("could not connect to the receiver".to_owned())),
-        Err(_) => (None, Some("the request to the receiver failed".to_owned())),
-    };
+    let (status_code, error) = post(
+        client,
+        config,
+        Outgoing {
+            callback_url: &job.callback_url,
+            secrets: &job.secrets,
+            authorization: job.authorization.as_deref().map(Vec::as_slice),
+            shaped: job.shaped,
+            event_id: job.event_id,
+            delivery_id: job.delivery.id,
+            attempt: job.delivery.attempts + 1,
+            timestamp: state.clock.now().timestamp(),
+        },
+    )
+    .await;
     record_outcome(
         &state.db,
         state.clock.now(),
@@ -395,6 +508,71 @@ async fn send(
         error,
     )
     .await
+}
+
+/// One request to a receiver, as every delivery and ping is sent.
+struct Outgoing<'a> {
+    callback_url: &'a str,
+    secrets: &'a [zeroize::Zeroizing<Vec<u8>>],
+    authorization: Option<&'a [u8]>,
+    shaped: super::shapes::Rendered,
+    event_id: Uuid,
+    delivery_id: Uuid,
+    attempt: i32,
+    timestamp: i64,
+}
+
+/// Sends `out`; answers the receiver's status, if it answered, and why it
+/// does not count as delivered (`None`: delivered).
+async fn post(
+    client: &reqwest::Client,
+    config: &Webhooks,
+    out: Outgoing<'_>,
+) -> (Option<u16>, Option<String>) {
+    let signature = signature_header(out.secrets, out.timestamp, out.shaped.body.as_bytes());
+    // an address written into the URL is checked here too: the allowed
+    // networks may have changed since the subscription was made
+    let literal_refused = url::Url::parse(out.callback_url)
+        .ok()
+        .and_then(|u| match u.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        })
+        .is_some_and(|ip| !super::destination::allowed(ip, &config.private_networks));
+    if literal_refused {
+        return (None, Some(NOT_ALLOWED.to_owned()));
+    }
+    let mut request = client
+        .post(out.callback_url)
+        .header("content-type", out.shaped.content_type)
+        .header(SIGNATURE_HEADER, signature)
+        .header(EVENT_ID_HEADER, out.event_id.to_string())
+        .header(DELIVERY_ID_HEADER, out.delivery_id.to_string())
+        .header(ATTEMPT_HEADER, out.attempt.to_string());
+    for (name, value) in &out.shaped.headers {
+        request = request.header(*name, value);
+    }
+    if let Some(value) = out.authorization {
+        match reqwest::header::HeaderValue::from_bytes(value) {
+            Ok(mut v) => {
+                v.set_sensitive(true);
+                request = request.header(reqwest::header::AUTHORIZATION, v);
+            }
+            Err(_) => tracing::error!("a webhook Authorization value is not a header value"),
+        }
+    }
+    match request.body(out.shaped.body).send().await {
+        Ok(resp) if resp.status().is_success() => (Some(resp.status().as_u16()), None),
+        Ok(resp) => (
+            Some(resp.status().as_u16()),
+            Some(format!("the receiver answered {}", resp.status().as_u16())),
+        ),
+        Err(e) if refused_destination(&e) => (None, Some(NOT_ALLOWED.to_owned())),
+        Err(e) if e.is_timeout() => (None, Some("the receiver did not answer in time".to_owned())),
+        Err(e) if e.is_connect() => (None, Some("could not connect to the receiver".to_owned())),
+        Err(_) => (None, Some("the request to the receiver failed".to_owned())),
+    }
 }
 
 /// Why a delivery to an internal address was not sent.

@@ -20,10 +20,7 @@ use crate::{
 };
 
 fn scope_of(stream: Stream) -> Scope {
-    match stream {
-        Stream::Stays => Scope::StaysRead,
-        Stream::Exchange => Scope::ExchangeRead,
-    }
+    stream.read_scope()
 }
 
 /// A feed cursor: for each stream the caller read, the number of the last
@@ -46,11 +43,7 @@ pub(crate) enum AnyCursor {
 
 /// The streams `caller`'s scopes cover.
 pub(crate) fn readable_streams(caller: &Caller) -> Vec<Stream> {
-    Stream::ALL
-        .iter()
-        .copied()
-        .filter(|s| caller.has_scope(scope_of(*s)))
-        .collect()
+    super::subscriptions::streams_of(&caller.scopes)
 }
 
 /// The page of `streams` (of one channel, if `kanaal`) after `page`'s cursor.

@@ -14,6 +14,7 @@ pub(crate) mod subscription_admin;
 pub(crate) mod subscriptions;
 pub(crate) mod subscriptions_api;
 pub(crate) mod views;
+pub(crate) mod webhooks_spec;
 
 use clients_api::ApiClientsApi;
 use feed_api::EventFeedApi;

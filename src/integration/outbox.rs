@@ -52,6 +52,17 @@ text_enum!(
     }
 );
 
+impl Stream {
+    /// The scope an API client reads the stream with.
+    pub fn read_scope(self) -> crate::accounts::model::Scope {
+        use crate::accounts::model::Scope;
+        match self {
+            Stream::Stays => Scope::StaysRead,
+            Stream::Exchange => Scope::ExchangeRead,
+        }
+    }
+}
+
 impl Kanaal {
     /// The stream the channel's events belong to.
     pub fn stream(self) -> Stream {

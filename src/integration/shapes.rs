@@ -127,6 +127,76 @@ pub(crate) fn render(format: NotificationFormat, event: &EventBody, source: &str
     }
 }
 
+/// The CloudEvents `type` of a test delivery.
+pub(crate) const PING_TYPE: &str = "nl.casedesk.subscription.ping";
+
+/// A test delivery (ping) to the subscription at `subscription_url`, in
+/// `format`: the shape's own fields, with `kanaal` and `actie` `ping` (or
+/// the CloudEvents `type` [`PING_TYPE`]) and the subscription as the
+/// resource. It carries no event and no data.
+pub(crate) fn render_ping(
+    format: NotificationFormat,
+    id: uuid::Uuid,
+    subscription_url: &str,
+    source: &str,
+    time: &crate::http::types::Timestamp,
+) -> Rendered {
+    use poem_openapi::types::ToJSON;
+    let time = time.to_json().unwrap_or(Value::Null);
+    let subject = subscription_url.rsplit('/').next().unwrap_or_default();
+    let data = json!({"kanaal": "ping", "kenmerken": {}});
+    let mut notificatie = json!({
+        "kanaal": "ping",
+        "hoofdObject": subscription_url,
+        "resource": "subscription",
+        "resourceUrl": subscription_url,
+        "actie": "ping",
+        "aanmaakdatum": time,
+        "kenmerken": {},
+    });
+    match format {
+        NotificationFormat::Casedesk | NotificationFormat::OpenNotificaties => {
+            if format == NotificationFormat::Casedesk {
+                notificatie["id"] = json!(id.to_string());
+            }
+            Rendered {
+                content_type: "application/json",
+                body: notificatie.to_string(),
+                headers: Vec::new(),
+            }
+        }
+        NotificationFormat::CloudEvents => Rendered {
+            content_type: "application/cloudevents+json; charset=utf-8",
+            body: json!({
+                "specversion": "1.0",
+                "id": id.to_string(),
+                "source": source,
+                "type": PING_TYPE,
+                "subject": subject,
+                "time": time,
+                "dataref": subscription_url,
+                "datacontenttype": "application/json",
+                "data": data,
+            })
+            .to_string(),
+            headers: Vec::new(),
+        },
+        NotificationFormat::CloudEventsBinary => Rendered {
+            content_type: "application/json",
+            body: data.to_string(),
+            headers: vec![
+                ("ce-specversion", "1.0".to_owned()),
+                ("ce-id", id.to_string()),
+                ("ce-source", source.to_owned()),
+                ("ce-type", PING_TYPE.to_owned()),
+                ("ce-subject", subject.to_owned()),
+                ("ce-time", time.as_str().unwrap_or_default().to_owned()),
+                ("ce-dataref", subscription_url.to_owned()),
+            ],
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

@@ -156,17 +156,17 @@ pub(crate) async fn rotate_key(
 #[tracing::instrument(skip_all)]
 pub(crate) async fn list_subscriptions(
     db: &impl ConnectionTrait,
+    client: Option<Uuid>,
     before: Option<Uuid>,
     fetch: u64,
 ) -> Result<Vec<webhook_subscriptions::Model>, DbErr> {
-    newest_first(
-        webhook_subscriptions::Entity::find(),
-        webhook_subscriptions::Column::Id,
-        before,
-        fetch,
-    )
-    .all(db)
-    .await
+    let mut q = webhook_subscriptions::Entity::find();
+    if let Some(client) = client {
+        q = q.filter(webhook_subscriptions::Column::ClientId.eq(client));
+    }
+    newest_first(q, webhook_subscriptions::Column::Id, before, fetch)
+        .all(db)
+        .await
 }
 
 #[tracing::instrument(skip_all)]
@@ -201,6 +201,27 @@ pub(crate) async fn update_subscription(
 ) -> Result<Option<webhook_subscriptions::Model>, WriteError> {
     let event = Event::new("subscription.updated", 200).on("subscription", id);
     versioned::update(txn, audit, now, id, expected, changes, event).await
+}
+
+/// Replaces subscription `m`'s signing secret with `sealed` at version
+/// `m.version`; the current one keeps signing until `previous_until`.
+#[tracing::instrument(skip_all)]
+pub(crate) async fn rotate_subscription_secret(
+    txn: &DatabaseTransaction,
+    audit: &audit::Context,
+    now: DateTime<Utc>,
+    m: &webhook_subscriptions::Model,
+    sealed: String,
+    previous_until: DateTime<Utc>,
+) -> Result<Option<webhook_subscriptions::Model>, WriteError> {
+    use webhook_subscriptions::Column as C;
+    let mut changes = Changes::<webhook_subscriptions::Entity>::new();
+    changes.touch("secret");
+    changes.also(C::SecretEnc, sealed);
+    changes.also(C::PreviousSecretEnc, Some(m.secret_enc.clone()));
+    changes.also(C::PreviousSecretExpiresAt, Some(previous_until));
+    let event = Event::new("subscription.secret_rotated", 201).on("subscription", m.id);
+    versioned::update(txn, audit, now, m.id, m.version, changes, event).await
 }
 
 /// Deletes a subscription with its pending and failed deliveries and

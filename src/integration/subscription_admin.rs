@@ -13,17 +13,18 @@ use super::{
     outbox::{last_seq, Kanaal},
     shapes::NotificationFormat,
     store,
-    subscriptions::{parse_callback_url, parse_channels},
-    views::{NewSubscription, SubscriptionChannel, SubscriptionUpdate},
+    subscriptions::{parse_callback_url, parse_channels, streams_of},
+    views::{NewSubscription, PingOutcome, SubscriptionChannel, SubscriptionUpdate},
 };
 use crate::{
-    accounts::access::Caller,
+    accounts::{access::Caller, model::ActorKind},
+    audit::{self, Event},
     crypto,
     db::begin_write,
     entities::webhook_subscriptions,
     http::{
         if_match_version,
-        problem::{ApiError, InvalidParam},
+        problem::{ApiError, InvalidParam, ProblemType},
     },
     keyring::{webhook_authorization_aad, webhook_secret_aad},
     versioned::Changes,
@@ -67,14 +68,50 @@ pub(crate) fn checked_url(
     .unwrap_or_default()
 }
 
-/// Subscription `id`, or 404.
+/// The API client `caller` is, if it is one: the owner of what it makes
+/// and the only subscriptions it sees.
+pub(crate) fn client_of(caller: &Caller) -> Option<Uuid> {
+    (caller.actor_kind() == ActorKind::Client).then_some(caller.actor_id)
+}
+
+/// Subscription `id` as `caller` may manage it: an administrator any, an
+/// API client only its own; anything else answers 404, as if it did not
+/// exist (a client learns nothing of another's subscriptions).
 pub(crate) async fn find(
     db: &impl sea_orm::ConnectionTrait,
+    caller: &Caller,
     id: Uuid,
 ) -> Result<webhook_subscriptions::Model, ApiError> {
-    store::find_subscription(db, id)
+    let m = store::find_subscription(db, id)
         .await?
-        .ok_or_else(ApiError::not_found)
+        .ok_or_else(ApiError::not_found)?;
+    match client_of(caller) {
+        Some(client) if m.client_id != Some(client) => Err(ApiError::not_found()),
+        _ => Ok(m),
+    }
+}
+
+/// An API client subscribes only to channels its read scopes cover, as it
+/// reads the feed; an administrator to any.
+fn check_readable(caller: &Caller, channels: &[SubscriptionChannel]) -> Result<(), ApiError> {
+    if client_of(caller).is_none() {
+        return Ok(());
+    }
+    let streams = streams_of(&caller.scopes);
+    match channels
+        .iter()
+        .find(|c| !streams.contains(&c.kanaal.stream()))
+    {
+        Some(c) => Err(ApiError::typed(
+            ProblemType::InsufficientScope,
+            format!(
+                "The {} channel needs the {} scope.",
+                c.kanaal.as_str(),
+                c.kanaal.stream().read_scope().as_str()
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Makes a subscription as `caller`; answers it and its signing secret,
@@ -84,6 +121,7 @@ pub(crate) async fn create(
     caller: &Caller,
     body: &NewSubscription,
 ) -> Result<(webhook_subscriptions::Model, String), ApiError> {
+    check_readable(caller, &body.channels)?;
     let mut problems = Vec::new();
     let url = checked_url(state, &body.callback_url, &mut problems);
     let channels = checked_channels(&body.channels, &mut problems)?;
@@ -116,6 +154,9 @@ pub(crate) async fn create(
         active: Set(true),
         fanned_out_seq: Set(from),
         created_by: Set(caller.actor_id),
+        client_id: Set(client_of(caller)),
+        previous_secret_enc: Set(None),
+        previous_secret_expires_at: Set(None),
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
@@ -134,6 +175,9 @@ pub(crate) async fn update(
     body: &SubscriptionUpdate,
 ) -> Result<webhook_subscriptions::Model, ApiError> {
     use webhook_subscriptions::Column as C;
+    if let Some(c) = &body.channels {
+        check_readable(caller, c)?;
+    }
     let mut problems = Vec::new();
     let mut changes = Changes::<webhook_subscriptions::Entity>::new();
     if let Some(u) = &body.callback_url {
@@ -158,7 +202,7 @@ pub(crate) async fn update(
     }
     let now = state.clock.now();
     let txn = begin_write(&state.db).await?;
-    let m = find(&txn, id).await?;
+    let m = find(&txn, caller, id).await?;
     let expected = if_match_version(if_match, m.version)?;
     if let Some(active) = body.active.filter(|a| *a != m.active) {
         changes.set("active", C::Active, active);
@@ -172,4 +216,72 @@ pub(crate) async fn update(
         .unwrap_or(m);
     txn.commit().await?;
     Ok(m)
+}
+
+/// The overlap of a secret rotation when the request names none.
+const DEFAULT_OVERLAP_HOURS: u32 = 24;
+
+/// Gives subscription `id` a new signing secret, as `caller`; the current
+/// one keeps signing beside it for `overlap_hours` (default 24, at most
+/// 720), and a secret an earlier rotation replaced stops at once. Answers
+/// the subscription and the new secret, shown only this once.
+pub(crate) async fn rotate_secret(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    overlap_hours: Option<u32>,
+) -> Result<(webhook_subscriptions::Model, String), ApiError> {
+    let overlap = chrono::TimeDelta::hours(i64::from(
+        overlap_hours.unwrap_or(DEFAULT_OVERLAP_HOURS).min(720),
+    ));
+    let now = state.clock.now();
+    let (secret, _) = crypto::new_token("whsec");
+    let sealed = state
+        .keys
+        .master
+        .encrypt(secret.as_bytes(), &webhook_secret_aad(id));
+    let txn = begin_write(&state.db).await?;
+    crate::keyring::fence(&txn, &state.keys).await?;
+    let m = find(&txn, caller, id).await?;
+    let m = store::rotate_subscription_secret(&txn, &caller.audit, now, &m, sealed, now + overlap)
+        .await?
+        .ok_or_else(|| ApiError::conflict("The subscription changed meanwhile; rotate again."))?;
+    txn.commit().await?;
+    Ok((m, secret.to_string()))
+}
+
+/// Test deliveries under way at once in this process, at most.
+const PINGS_AT_ONCE: usize = 4;
+static PINGS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PINGS_AT_ONCE);
+
+/// Sends subscription `id` a test delivery (a ping) now, as `caller`, in
+/// its shape, signed and with its `Authorization` as every delivery, and
+/// answers what the receiver said. The ping carries no event and no data
+/// and is audited; a paused subscription may be pinged (to test before
+/// resuming).
+pub(crate) async fn ping(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<PingOutcome, ApiError> {
+    let Ok(_permit) = PINGS.try_acquire() else {
+        return Err(ApiError::unavailable(
+            "Other test deliveries are under way; try again in a few seconds.",
+        )
+        .with_retry_after(5));
+    };
+    let now = state.clock.now();
+    let txn = begin_write(&state.db).await?;
+    let m = find(&txn, caller, id).await?;
+    audit::record(
+        &txn,
+        now,
+        &caller.audit,
+        Event::new("subscription.pinged", 200).on("subscription", m.id),
+    )
+    .await?;
+    txn.commit().await?;
+    super::delivery::ping(state, &m)
+        .await
+        .ok_or_else(ApiError::internal)
 }

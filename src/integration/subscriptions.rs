@@ -5,8 +5,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::outbox::Kanaal;
-use crate::{entities::outbox_events, http::problem::InvalidParam};
+use chrono::{DateTime, Utc};
+
+use super::outbox::{Kanaal, Stream};
+use crate::{
+    accounts::model::Scope,
+    entities::{api_clients, outbox_events},
+    http::problem::InvalidParam,
+};
 
 pub(crate) const MAX_URL_LEN: usize = 2000;
 pub(crate) const MAX_CHANNELS: usize = 5;
@@ -141,9 +147,92 @@ pub(crate) fn parse_callback_url(
     Ok(url.to_string())
 }
 
+/// Who a subscription answers to: made by an administrator, or managed by
+/// an API client (`webhooks.manage`), as it stands now.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Owner<'a> {
+    Staff,
+    /// The client's row; `None`: the row is gone.
+    Client(Option<&'a api_clients::Model>),
+}
+
+/// The streams a subscription may be sent events of: every stream for one
+/// made by an administrator; for one an API client manages, the streams its
+/// read scopes cover while it is live (neither revoked nor expired) and
+/// holds `webhooks.manage`; otherwise none (deny by default).
+pub(crate) fn entitled_streams(owner: Owner<'_>, now: DateTime<Utc>) -> Vec<Stream> {
+    match owner {
+        Owner::Staff => Stream::ALL.to_vec(),
+        Owner::Client(None) => Vec::new(),
+        Owner::Client(Some(c)) => {
+            let scopes = Scope::split(&c.scopes);
+            let live = c.revoked_at.is_none() && c.expires_at > now;
+            if !live || !scopes.contains(&Scope::WebhooksManage) {
+                return Vec::new();
+            }
+            streams_of(&scopes)
+        }
+    }
+}
+
+/// The streams `scopes` read (as the feed reads them).
+pub(crate) fn streams_of(scopes: &[Scope]) -> Vec<Stream> {
+    Stream::ALL
+        .iter()
+        .copied()
+        .filter(|s| scopes.contains(&s.read_scope()))
+        .collect()
+}
+
+/// Whether `event` belongs to one of `streams`; an unknown kanaal belongs
+/// to none.
+pub(crate) fn in_streams(streams: &[Stream], event: &outbox_events::Model) -> bool {
+    Kanaal::parse(&event.kanaal).is_some_and(|k| streams.contains(&k.stream()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn client(scopes: &str, revoked: bool, expires_in_days: i64) -> api_clients::Model {
+        let now = Utc::now();
+        api_clients::Model {
+            id: uuid::Uuid::now_v7(),
+            name: "Zaaksysteem".to_owned(),
+            scopes: scopes.to_owned(),
+            expires_at: now + chrono::TimeDelta::days(expires_in_days),
+            revoked_at: revoked.then_some(now),
+            created_by: uuid::Uuid::now_v7(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn a_client_subscription_gets_what_the_client_may_read_while_it_may() {
+        let now = Utc::now();
+        assert_eq!(entitled_streams(Owner::Staff, now), Stream::ALL.to_vec());
+        assert!(entitled_streams(Owner::Client(None), now).is_empty());
+        let both = client("exchange.read webhooks.manage", false, 30);
+        assert_eq!(
+            entitled_streams(Owner::Client(Some(&both)), now),
+            [Stream::Exchange]
+        );
+        let all = client("stays.read exchange.read webhooks.manage", false, 30);
+        assert_eq!(entitled_streams(Owner::Client(Some(&all)), now).len(), 2);
+        for lost in [
+            client("exchange.read", false, 30), // scope taken away
+            client("exchange.read webhooks.manage", true, 30), // revoked
+            client("exchange.read webhooks.manage", false, -1), // expired
+            client("exchange.write webhooks.manage", false, 30), // writes, reads nothing
+        ] {
+            assert!(
+                entitled_streams(Owner::Client(Some(&lost)), now).is_empty(),
+                "{lost:?}"
+            );
+        }
+    }
 
     #[test]
     fn callback_urls() {

@@ -1,4 +1,6 @@
-//! Webhook subscriptions (admin only) and their failed deliveries.
+//! Webhook subscriptions and their failed deliveries: an administrator
+//! manages every subscription, an API client with `webhooks.manage` its own
+//! (another's answers 404).
 
 use poem::{web::Data, Request};
 use poem_openapi::{
@@ -13,11 +15,12 @@ use super::{
     outbox::{Actie, Kanaal},
     shapes::NotificationFormat,
     store,
-    subscription_admin::{self, find},
+    subscription_admin::{self, client_of, find},
     subscriptions::Channel,
     views::{
-        CreatedSubscription, FailedDelivery, FailedDeliveryList, NewSubscription, QueuedDelivery,
-        Subscription, SubscriptionChannel, SubscriptionList, SubscriptionUpdate,
+        CreatedSubscription, FailedDelivery, FailedDeliveryList, NewSubscription,
+        NewSubscriptionSecret, PingOutcome, QueuedDelivery, Subscription, SubscriptionChannel,
+        SubscriptionList, SubscriptionUpdate,
     },
 };
 use crate::{
@@ -58,6 +61,28 @@ pub enum SubscriptionCreated {
 }
 
 #[derive(ApiResponse)]
+pub enum SecretRotated {
+    /// The subscription and its new signing secret, shown only here.
+    #[oai(status = 201)]
+    Created(
+        Json<CreatedSubscription>,
+        /// The subscription's address.
+        #[oai(header = "Location")]
+        String,
+        /// The version, for `If-Match`.
+        #[oai(header = "ETag")]
+        String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum Pinged {
+    /// The test delivery was sent; what the receiver said.
+    #[oai(status = 200)]
+    Ok(Json<PingOutcome>),
+}
+
+#[derive(ApiResponse)]
 pub enum SubscriptionDeleted {
     /// Deleted, with its pending and failed deliveries.
     #[oai(status = 204)]
@@ -73,7 +98,10 @@ pub enum DeliveryQueued {
 
 /// The subscription as shown. Channels that do not read back are an
 /// internal error (logged), not a subscription that seems to want nothing.
-fn subscription_view(m: webhook_subscriptions::Model) -> Result<Subscription, ApiError> {
+fn subscription_view(
+    m: webhook_subscriptions::Model,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Subscription, ApiError> {
     let corrupt = Corrupt {
         column: "webhook_subscriptions.channels",
     };
@@ -94,6 +122,11 @@ fn subscription_view(m: webhook_subscriptions::Model) -> Result<Subscription, Ap
         format: NotificationFormat::stored(&m.format, "webhook_subscriptions.format")?,
         has_authorization: m.authorization_enc.is_some(),
         active: m.active,
+        client_id: m.client_id,
+        previous_secret_expires_at: m
+            .previous_secret_expires_at
+            .filter(|until| *until > now)
+            .map(Into::into),
         created_at: m.created_at.into(),
         updated_at: m.updated_at.into(),
         version: m.version,
@@ -104,7 +137,8 @@ pub struct SubscriptionsApi;
 
 #[OpenApi(tag = "Tag::Integration")]
 impl SubscriptionsApi {
-    /// List webhook subscriptions, newest first.
+    /// List webhook subscriptions, newest first: every one to an
+    /// administrator, its own to an API client.
     #[oai(
         path = "/subscriptions",
         method = "get",
@@ -113,6 +147,7 @@ impl SubscriptionsApi {
     async fn list_subscriptions(
         &self,
         state: Data<&AppState>,
+        caller: Data<&Caller>,
         req: &Request,
         /// Page size, 1 to 200.
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
@@ -122,10 +157,17 @@ impl SubscriptionsApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<SubscriptionList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        let rows = store::list_subscriptions(&state.db, page.after, page.fetch_limit()).await?;
+        let rows = store::list_subscriptions(
+            &state.db,
+            client_of(&caller),
+            page.after,
+            page.fetch_limit(),
+        )
+        .await?;
         let rows = page.cut(rows, |r| r.id)?;
+        let now = state.clock.now();
         Ok(SubscriptionList::page(
-            rows.try_map(subscription_view)?,
+            rows.try_map(|m| subscription_view(m, now))?,
             &state.config.public_url,
             req.uri(),
         ))
@@ -133,7 +175,8 @@ impl SubscriptionsApi {
 
     /// Subscribe a receiver to channels. It gets events committed from now
     /// on, each POSTed with a `Casedesk-Signature` made with the secret in
-    /// the answer (shown only there).
+    /// the answer (shown only there). An API client subscribes only to
+    /// channels its read scopes cover, and manages what it makes.
     #[oai(
         path = "/subscriptions",
         method = "post",
@@ -151,7 +194,7 @@ impl SubscriptionsApi {
             &format!("/subscriptions/{}", m.id),
         );
         let tag = etag(m.version);
-        let subscription = subscription_view(m)?;
+        let subscription = subscription_view(m, state.clock.now())?;
         let created = CreatedSubscription {
             subscription,
             secret,
@@ -168,11 +211,13 @@ impl SubscriptionsApi {
     async fn get_subscription(
         &self,
         state: Data<&AppState>,
+        caller: Data<&Caller>,
         id: Path<Uuid>,
     ) -> ApiResult<SubscriptionResponse> {
-        let m = find(&state.db, id.0).await?;
+        let m = find(&state.db, &caller, id.0).await?;
         let tag = etag(m.version);
-        Ok(SubscriptionResponse::Ok(Json(subscription_view(m)?), tag))
+        let view = subscription_view(m, state.clock.now())?;
+        Ok(SubscriptionResponse::Ok(Json(view), tag))
     }
 
     /// Change a subscription's URL or channels, or pause and resume it
@@ -195,7 +240,8 @@ impl SubscriptionsApi {
         let m =
             subscription_admin::update(*state, &caller, id.0, if_match.0.as_deref(), &body).await?;
         let tag = etag(m.version);
-        Ok(SubscriptionResponse::Ok(Json(subscription_view(m)?), tag))
+        let view = subscription_view(m, state.clock.now())?;
+        Ok(SubscriptionResponse::Ok(Json(view), tag))
     }
 
     /// Delete a subscription and its queued and failed deliveries (needs `If-Match`).
@@ -215,11 +261,64 @@ impl SubscriptionsApi {
     ) -> ApiResult<SubscriptionDeleted> {
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
-        let m = find(&txn, id.0).await?;
+        let m = find(&txn, &caller, id.0).await?;
         if_match_version(if_match.0.as_deref(), m.version)?;
         store::delete_subscription(&txn, &caller.audit, now, m.id).await?;
         txn.commit().await?;
         Ok(SubscriptionDeleted::Done)
+    }
+
+    /// Give the subscription a new signing secret (rotation). The current
+    /// secret keeps signing beside the new one for `overlapHours` (default
+    /// 24): during the overlap `Casedesk-Signature` carries a `v1=` for each,
+    /// the new one first, so the receiver can switch secrets without
+    /// missing a delivery. The new secret is shown only in this answer.
+    #[oai(
+        path = "/subscriptions/:id/secrets",
+        method = "post",
+        operation_id = "createSubscriptionSecret"
+    )]
+    async fn create_subscription_secret(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+        body: JsonBody<NewSubscriptionSecret>,
+    ) -> ApiResult<SecretRotated> {
+        let (m, secret) =
+            subscription_admin::rotate_secret(*state, &caller, id.0, body.overlap_hours).await?;
+        let location = crate::http::resource_url(
+            &state.config.public_url,
+            &format!("/subscriptions/{}", m.id),
+        );
+        let tag = etag(m.version);
+        let subscription = subscription_view(m, state.clock.now())?;
+        let created = CreatedSubscription {
+            subscription,
+            secret,
+        };
+        Ok(SecretRotated::Created(Json(created), location, tag))
+    }
+
+    /// Send the receiver a test delivery (ping) now and answer what it
+    /// said. The ping has the subscription's shape, signature and
+    /// `Authorization` like every delivery, with `kanaal` and `actie` `ping`
+    /// (CloudEvents `type` `nl.casedesk.subscription.ping`); it carries no
+    /// event and no data, is not retried, and also reaches a paused
+    /// subscription (to test before resuming).
+    #[oai(
+        path = "/subscriptions/:id/pings",
+        method = "post",
+        operation_id = "pingSubscription"
+    )]
+    async fn ping_subscription(
+        &self,
+        state: Data<&AppState>,
+        caller: Data<&Caller>,
+        id: Path<Uuid>,
+    ) -> ApiResult<Pinged> {
+        let outcome = subscription_admin::ping(*state, &caller, id.0).await?;
+        Ok(Pinged::Ok(Json(outcome)))
     }
 
     /// Deliveries of this subscription that failed every attempt, newest first.
@@ -231,6 +330,7 @@ impl SubscriptionsApi {
     async fn list_failed_deliveries(
         &self,
         state: Data<&AppState>,
+        caller: Data<&Caller>,
         req: &Request,
         id: Path<Uuid>,
         /// Page size, 1 to 200.
@@ -241,12 +341,19 @@ impl SubscriptionsApi {
         cursor: Query<Option<String>>,
     ) -> ApiResult<FailedDeliveryList> {
         let page = PageRequest::<Uuid>::parse(limit.0, cursor.0.as_deref())?;
-        find(&state.db, id.0).await?;
+        find(&state.db, &caller, id.0).await?;
+        // a client is shown only what it may still read
+        let readable = client_of(&caller)
+            .map(|_| super::subscriptions::streams_of(&caller.scopes))
+            .unwrap_or_else(|| super::outbox::Stream::ALL.to_vec());
         let (rows, events) =
             store::failed_deliveries(&state.db, id.0, page.after, page.fetch_limit()).await?;
         let rows = page.cut(rows, |r| r.id)?;
         let shown = rows.rows.into_iter().filter_map(|d| {
             let e = events.iter().find(|e| e.seq == d.event_seq)?;
+            if !super::subscriptions::in_streams(&readable, e) {
+                return None;
+            }
             Some(FailedDelivery {
                 id: d.id,
                 event_id: e.id,
@@ -285,6 +392,7 @@ impl SubscriptionsApi {
     ) -> ApiResult<DeliveryQueued> {
         let now = state.clock.now();
         let txn = begin_write(&state.db).await?;
+        find(&txn, &caller, id.0).await?;
         let d = store::find_delivery(&txn, id.0, delivery_id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;

@@ -117,6 +117,15 @@ pub struct Subscription {
     pub has_authorization: bool,
     /// Paused subscriptions get no deliveries; on resuming they start from new events.
     pub active: bool,
+    /// The API client that manages it (`webhooks.manage`); `null`: made by
+    /// an administrator. A client's subscription is sent only the events of
+    /// channels its read scopes cover, and nothing while the client is
+    /// revoked, expired or without `webhooks.manage`.
+    pub client_id: Option<Uuid>,
+    /// Until when the secret replaced by the last rotation still signs
+    /// deliveries beside the new one (a second `v1=` in
+    /// `Casedesk-Signature`); `null`: one secret signs.
+    pub previous_secret_expires_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Changes with every update; send it back in `If-Match`.
@@ -173,6 +182,34 @@ pub struct CreatedSubscription {
     /// HMAC(secret, "<t>.<raw body>")>`). It cannot be shown again.
     #[oai(validator(max_length = 100))]
     pub secret: String,
+}
+
+/// A new signing secret for a subscription (rotation).
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct NewSubscriptionSecret {
+    /// How long the current secret keeps signing beside the new one, in
+    /// hours (0 to 720, default 24): time to deploy the new secret to the
+    /// receiver. A secret an earlier rotation replaced stops at once.
+    #[oai(validator(minimum(value = "0"), maximum(value = "720")))]
+    pub overlap_hours: Option<u32>,
+}
+
+/// What a test delivery (ping) met at the receiver.
+#[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
+pub struct PingOutcome {
+    /// The ping's own id (its `Casedesk-Event-Id`); it is no event of the feed.
+    pub event_id: Uuid,
+    /// Whether the receiver answered 2xx.
+    pub delivered: bool,
+    /// The receiver's HTTP status, when it answered at all.
+    pub status_code: Option<i32>,
+    /// Why it did not count as delivered.
+    #[oai(validator(max_length = 200))]
+    pub error: Option<String>,
+    /// How long the receiver took, in milliseconds.
+    pub duration_ms: i64,
 }
 
 /// A delivery that failed its last attempt.

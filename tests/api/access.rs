@@ -159,6 +159,8 @@ fn expected() -> BTreeMap<&'static str, Staff> {
         ("deleteSubscription", Roles(&[Role::Admin][..])),
         ("listFailedDeliveries", Roles(&[Role::Admin][..])),
         ("retryFailedDelivery", Roles(&[Role::Admin][..])),
+        ("createSubscriptionSecret", Roles(&[Role::Admin][..])),
+        ("pingSubscription", Roles(&[Role::Admin][..])),
         ("listEvents", Nobody),
         ("listRetentionRules", Roles(RECORDS)),
         ("getRetentionRule", Roles(RECORDS)),
@@ -228,6 +230,20 @@ fn scope_columns() -> BTreeMap<&'static str, &'static [&'static str]> {
             ][..],
         ),
         ("events.read", &["listEvents"][..]),
+        (
+            "webhooks.manage",
+            &[
+                "listSubscriptions",
+                "createSubscription",
+                "getSubscription",
+                "updateSubscription",
+                "deleteSubscription",
+                "listFailedDeliveries",
+                "retryFailedDelivery",
+                "createSubscriptionSecret",
+                "pingSubscription",
+            ][..],
+        ),
     ])
 }
 
@@ -269,6 +285,8 @@ fn hidden(op: &str) -> bool {
             | "deleteSubscription"
             | "listFailedDeliveries"
             | "retryFailedDelivery"
+            | "createSubscriptionSecret"
+            | "pingSubscription"
             | "listEvents"
             | "listRetentionRules"
             | "getRetentionRule"

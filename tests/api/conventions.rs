@@ -667,10 +667,11 @@ fn idempotent_creates_are_readable_where_they_say() {
     let spec = common::committed_spec();
     // answers that show a secret only once cannot be given again
     let shown_once = [
-        "createApiClient",    // the new client's key
-        "createApiClientKey", // the new key
-        "createStaff",        // the invitation code
-        "createSubscription", // the signing secret
+        "createApiClient",          // the new client's key
+        "createApiClientKey",       // the new key
+        "createStaff",              // the invitation code
+        "createSubscription",       // the signing secret
+        "createSubscriptionSecret", // the new signing secret
     ];
     let mut idempotent = Vec::new();
     let mut seen_once = Vec::new();

@@ -155,21 +155,114 @@ fn signature_valid(secret: &str, r: &Received) -> bool {
         return false;
     };
     let mut t = None;
-    let mut v1 = None;
+    let mut v1 = Vec::new();
     for part in header.split(',') {
         match part.split_once('=') {
             Some(("t", value)) => t = Some(value.to_owned()),
-            Some(("v1", value)) => v1 = Some(value.to_owned()),
+            Some(("v1", value)) => v1.push(value.to_owned()),
             _ => {}
         }
     }
-    let (Some(t), Some(v1)) = (t, v1) else {
+    let Some(t) = t else {
         return false;
     };
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{t}.{}", r.body).as_bytes());
-    mac.verify_slice(&hex::decode(v1).unwrap_or_default())
-        .is_ok()
+    // during a secret rotation's overlap there is one v1 per secret
+    v1.iter().any(|v1| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{t}.{}", r.body).as_bytes());
+        mac.verify_slice(&hex::decode(v1).unwrap_or_default())
+            .is_ok()
+    })
+}
+
+/// How many `v1=` signatures a delivery carries.
+fn signature_count(r: &Received) -> usize {
+    r.headers["casedesk-signature"]
+        .split(',')
+        .filter(|p| p.starts_with("v1="))
+        .count()
+}
+
+/// Checks a delivery in `format` against the spec's `webhooks` entry for
+/// that shape: every header it must carry is there and every `Casedesk-`,
+/// `ce-` and `Authorization` header it carries is declared, its content type
+/// is the declared one, and its body has the required fields of the
+/// declared schema (of one of them, where it gives a choice) and no field a
+/// closed schema lacks. (The contract suite validates the bodies with a
+/// JSON Schema library.)
+fn assert_as_the_spec_says(format: &str, r: &Received) {
+    let spec = common::committed_spec();
+    let name = match format {
+        "casedesk" => "casedeskNotification",
+        "open_notificaties" => "openNotificatiesNotification",
+        "cloudevents" => "cloudEvent",
+        "cloudevents_binary" => "cloudEventBinary",
+        other => panic!("no shape {other}"),
+    };
+    let op = &spec["webhooks"][name]["post"];
+    let parameters = op["parameters"].as_array().unwrap();
+    for p in parameters {
+        let header = p["name"].as_str().unwrap().to_ascii_lowercase();
+        if p["required"] == true {
+            assert!(
+                r.headers.contains_key(&header),
+                "{format}: {header} missing"
+            );
+        }
+    }
+    for h in r.headers.keys() {
+        if h.starts_with("casedesk-") || h.starts_with("ce-") || h == "authorization" {
+            assert!(
+                parameters
+                    .iter()
+                    .any(|p| p["name"].as_str().unwrap().eq_ignore_ascii_case(h)),
+                "{format}: {h} is not in the spec"
+            );
+        }
+    }
+    let content_type = r.headers["content-type"].split(';').next().unwrap();
+    let schema = &op["requestBody"]["content"][content_type]["schema"];
+    assert!(
+        schema.is_object(),
+        "{format}: {content_type} is not declared"
+    );
+    let resolve = |s: &Value| -> Value {
+        match s["$ref"].as_str() {
+            Some(r) => spec["components"]["schemas"][r.rsplit('/').next().unwrap()].clone(),
+            None => s.clone(),
+        }
+    };
+    let body: Value = serde_json::from_str(&r.body).unwrap();
+    let fits = |schema: &Value| {
+        let schema = resolve(schema);
+        let required = schema["required"].as_array().cloned().unwrap_or_default();
+        let known = schema["properties"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        required
+            .iter()
+            .all(|k| body.get(k.as_str().unwrap()).is_some())
+            && (schema["additionalProperties"] != false
+                || body
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .all(|k| known.contains_key(k)))
+            && known.iter().all(|(k, p)| {
+                let p = resolve(p);
+                let v = body.get(k);
+                p.get("const").is_none_or(|c| v.is_none_or(|v| v == c))
+                    && p["enum"]
+                        .as_array()
+                        .is_none_or(|e| v.is_none_or(|v| e.contains(v)))
+            })
+    };
+    let ok = match schema["oneOf"].as_array() {
+        Some(choices) => choices.iter().filter(|c| fits(c)).count() == 1,
+        None => fits(schema),
+    };
+    assert!(ok, "{format}: {} does not fit {schema}", r.body);
 }
 
 // ---- a small world: exchange and Shelter City data with personal values ----
@@ -1764,8 +1857,14 @@ async fn each_subscription_gets_its_shape_and_its_own_authorization() {
         "{}/api/v1/placements/{placement_id}",
         app.state.config.public_url.as_str().trim_end_matches('/')
     );
-    for (receiver, _, secret) in &receivers {
+    for ((receiver, _, secret), format) in receivers.iter().zip([
+        "open_notificaties",
+        "cloudevents",
+        "cloudevents_binary",
+        "casedesk",
+    ]) {
         for r in receiver.received() {
+            assert_as_the_spec_says(format, &r);
             assert!(signature_valid(secret, &r), "signed");
             assert_eq!(r.headers["casedesk-delivery-attempt"], "1");
             assert_no_personal_data("a delivery", &r.body);
@@ -1864,6 +1963,40 @@ async fn each_subscription_gets_its_shape_and_its_own_authorization() {
         receivers[3].0.received()[0].headers["casedesk-event-id"].as_str()
     );
 
+    // a ping in each shape: as the spec says, signed, no event of the feed
+    for ((receiver, sub, secret), format) in receivers.iter().zip([
+        "open_notificaties",
+        "cloudevents",
+        "cloudevents_binary",
+        "casedesk",
+    ]) {
+        let before = receiver.received().len();
+        let ping = body(
+            app.post(
+                &format!("/subscriptions/{sub}/pings"),
+                Some(admin),
+                json!({}),
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(ping["delivered"], true, "{ping}");
+        let got = receiver.received();
+        assert_eq!(got.len(), before + 1);
+        let r = &got[before];
+        assert_as_the_spec_says(format, r);
+        assert!(signature_valid(secret, r));
+        assert_eq!(
+            r.headers["casedesk-event-id"],
+            ping["eventId"].as_str().unwrap()
+        );
+        assert_eq!(
+            r.headers.get("authorization").map(String::as_str),
+            (format == "open_notificaties").then_some(TOKEN)
+        );
+    }
+
     // the value is sealed at rest; null removes it
     assert!(!common::raw_database_text(&app.db).contains(TOKEN));
     let (receiver, sub, _) = &receivers[0];
@@ -1887,10 +2020,10 @@ async fn each_subscription_gets_its_shape_and_its_own_authorization() {
         StatusCode::CREATED
     );
     wait_for("the third delivery", || async {
-        receiver.received().len() == 3
+        receiver.received().len() == 4
     })
     .await;
-    assert!(!receiver.received()[2].headers.contains_key("authorization"));
+    assert!(!receiver.received()[3].headers.contains_key("authorization"));
 
     // a new value, re-wrapped with the signing secret when the master key rotates
     let changed = body(
@@ -1904,6 +2037,17 @@ async fn each_subscription_gets_its_shape_and_its_own_authorization() {
     )
     .await;
     assert_eq!(changed["hasAuthorization"], true);
+    // and so is the secret a rotation replaced, while it still signs
+    body(
+        app.post(
+            &format!("{path}/secrets"),
+            Some(admin),
+            json!({"overlapHours": 24}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
     let id: uuid::Uuid = sub.parse().unwrap();
     let new = casedesk::crypto::MasterKey::generate();
     casedesk::keyring::rotate(&app.state.db, &app.state.keys.master, &new, &app.clock)
@@ -1922,4 +2066,322 @@ async fn each_subscription_gets_its_shape_and_its_own_authorization() {
         )
         .unwrap();
     assert_eq!(&opened[..], b"Bearer after-rotation-4e7");
+    let previous = new
+        .decrypt(
+            row.previous_secret_enc.as_deref().unwrap(),
+            &casedesk::keyring::webhook_secret_aad(id),
+        )
+        .unwrap();
+    assert_eq!(&previous[..], receivers[0].2.as_bytes());
+}
+
+/// Issue 34, item 2: a machine client with `webhooks.manage` manages its
+/// own subscriptions, only on channels its read scopes cover, sees nothing
+/// of another's, and is sent nothing once it may no longer read the events
+/// (scope taken away, revoked), including deliveries already queued.
+#[tokio::test]
+async fn a_client_manages_its_own_subscriptions_and_gets_only_what_it_may_read() {
+    let w = world(|c| {
+        integration_config(c);
+        // the test moves the clock past a rotation's overlap
+        c.session_idle = TimeDelta::hours(8);
+    })
+    .await;
+    let app = &w.app;
+    let admin = w.admin.token.as_str();
+    let (a_id, a) = app
+        .api_client(admin, &["exchange.read", "webhooks.manage"])
+        .await;
+    let (_, b) = app
+        .api_client(admin, &["exchange.read", "webhooks.manage"])
+        .await;
+    let (_, reader) = app
+        .api_client(admin, &["events.read", "exchange.read"])
+        .await;
+    let receiver = Receiver::start(&[]).await;
+    let witness = Receiver::start(&[]).await;
+    w.subscribe(
+        &witness.url,
+        json!([{"kanaal": "placements"}, {"kanaal": "stays"}]),
+    )
+    .await;
+
+    // a channel the client cannot read is refused, naming the scope
+    let refused = problem(
+        app.post(
+            "/subscriptions",
+            Some(&a),
+            json!({"callbackUrl": receiver.url, "channels": [{"kanaal": "placements"}, {"kanaal": "stays"}]}),
+        )
+        .await,
+        403,
+    )
+    .await;
+    assert!(refused["type"]
+        .as_str()
+        .unwrap()
+        .ends_with("insufficient-scope"));
+    assert!(refused["detail"].as_str().unwrap().contains("stays.read"));
+    let made = body(
+        app.post(
+            "/subscriptions",
+            Some(&a),
+            json!({"callbackUrl": receiver.url, "channels": [{"kanaal": "placements"}], "format": "cloudevents"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(made["subscription"]["clientId"], a_id.to_string());
+    let sub = made["subscription"]["id"].as_str().unwrap().to_owned();
+    let mut secret = made["secret"].as_str().unwrap().to_owned();
+    let path = format!("/subscriptions/{sub}");
+
+    // another client sees none of it; one without the scope is refused
+    let listed = body(app.get("/subscriptions", &b).await, StatusCode::OK).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 0, "{listed}");
+    for (method, p) in [
+        (Method::GET, path.clone()),
+        (Method::DELETE, path.clone()),
+        (Method::POST, format!("{path}/pings")),
+        (Method::POST, format!("{path}/secrets")),
+        (Method::GET, format!("{path}/failed-deliveries")),
+    ] {
+        let resp = app
+            .request(method.clone(), &p, Some(&b))
+            .header("if-match", "\"1\"")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{method} {p}");
+    }
+    let patched = app
+        .request(Method::PATCH, &path, Some(&b))
+        .header("if-match", "\"1\"")
+        .json(&json!({"active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/subscriptions", &reader).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // its own list, and the administrator's, show it; a change to a channel
+    // it cannot read is refused
+    let own = body(app.get("/subscriptions", &a).await, StatusCode::OK).await;
+    assert_eq!(own["items"].as_array().unwrap().len(), 1);
+    let all = body(app.get("/subscriptions", admin).await, StatusCode::OK).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+    let resp = app
+        .request(Method::PATCH, &path, Some(&a))
+        .header("if-match", "\"1\"")
+        .json(&json!({"channels": [{"kanaal": "stays"}]}))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, 403).await;
+
+    // a ping: the shape, the signature, no event, and the receiver's answer
+    let ping = body(
+        app.post(&format!("{path}/pings"), Some(&a), json!({}))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(ping["delivered"], true, "{ping}");
+    assert_eq!(ping["statusCode"], 200);
+    let got = receiver.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0].headers["casedesk-event-id"],
+        ping["eventId"].as_str().unwrap()
+    );
+    assert!(signature_valid(&secret, &got[0]));
+    let e: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(e["specversion"], "1.0");
+    assert_eq!(e["type"], "nl.casedesk.subscription.ping");
+    assert_eq!(e["subject"], sub.as_str());
+    assert!(
+        outbox_rows(app)
+            .await
+            .iter()
+            .all(|r| r.id.to_string() != ping["eventId"].as_str().unwrap()),
+        "a ping is no event"
+    );
+
+    // events of its channels arrive, signed
+    let pid = w.participant(&w.exchange.token).await;
+    let placement = w.placement(&w.exchange.token, &pid).await;
+    let placement_id = placement["id"].as_str().unwrap().to_owned();
+    wait_for("the placement's creation", || async {
+        receiver.received().len() == 2 && witness.received().len() == 1
+    })
+    .await;
+    assert!(signature_valid(&secret, &receiver.received()[1]));
+    assert_eq!(signature_count(&receiver.received()[1]), 1);
+
+    // rotation: both secrets sign during the overlap, then only the new one
+    let rotated = body(
+        app.post(
+            &format!("{path}/secrets"),
+            Some(&a),
+            json!({"overlapHours": 1}),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let old = std::mem::replace(&mut secret, rotated["secret"].as_str().unwrap().to_owned());
+    assert_ne!(old, secret);
+    assert!(rotated["subscription"]["previousSecretExpiresAt"].is_string());
+    assert_eq!(
+        w.status(&w.exchange.token, &placement_id, "nominated")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    wait_for("the status change", || async {
+        receiver.received().len() == 3
+    })
+    .await;
+    let during = &receiver.received()[2];
+    assert_eq!(signature_count(during), 2);
+    assert!(signature_valid(&secret, during) && signature_valid(&old, during));
+    app.clock.advance(TimeDelta::hours(2));
+    let shown = body(app.get(&path, &a).await, StatusCode::OK).await;
+    assert!(shown["previousSecretExpiresAt"].is_null(), "{shown}");
+    assert_eq!(
+        w.status(&w.exchange.token, &placement_id, "accepted")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    wait_for("the acceptance", || async {
+        receiver.received().len() == 4
+    })
+    .await;
+    let after = &receiver.received()[3];
+    assert_eq!(signature_count(after), 1);
+    assert!(signature_valid(&secret, after) && !signature_valid(&old, after));
+    wait_for("the witness", || async { witness.received().len() == 3 }).await;
+
+    // the scope taken away: nothing more is sent, not even what was queued
+    let failing = Receiver::start(&[500]).await;
+    let current = body(app.get(&path, &a).await, StatusCode::OK).await;
+    body(
+        app.request(Method::PATCH, &path, Some(&a))
+            .header("if-match", format!("\"{}\"", current["version"]))
+            .json(&json!({"callbackUrl": failing.url}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let pid2 = w.participant(&w.exchange.token).await;
+    w.placement(&w.exchange.token, &pid2).await;
+    wait_for("the first, failed attempt", || async {
+        failing.received().len() == 1 && witness.received().len() == 4
+    })
+    .await;
+    let sub_id: uuid::Uuid = sub.parse().unwrap();
+    let queued = || async {
+        use casedesk::entities::webhook_deliveries;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        webhook_deliveries::Entity::find()
+            .filter(webhook_deliveries::Column::SubscriptionId.eq(sub_id))
+            .filter(webhook_deliveries::Column::Status.eq("pending"))
+            .all(&app.state.db)
+            .await
+            .unwrap()
+    };
+    wait_for("the failure to be recorded", || async {
+        queued().await.iter().any(|d| d.attempts == 1)
+    })
+    .await;
+    let client = body(
+        app.get(&format!("/api-clients/{a_id}"), admin).await,
+        StatusCode::OK,
+    )
+    .await;
+    body(
+        app.request(Method::PATCH, &format!("/api-clients/{a_id}"), Some(admin))
+            .header("if-match", format!("\"{}\"", client["version"]))
+            .json(&json!({"scopes": ["webhooks.manage"]}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    app.clock.advance(TimeDelta::minutes(5));
+    let pid3 = w.participant(&w.exchange.token).await;
+    w.placement(&w.exchange.token, &pid3).await;
+    wait_for("the witness's delivery", || async {
+        witness.received().len() == 5
+    })
+    .await;
+    wait_for("the queued delivery to be withheld", || async {
+        queued().await.is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(failing.received().len(), 1, "no retry, no new event");
+
+    // its scope back, then revoked: still nothing
+    let client = body(
+        app.get(&format!("/api-clients/{a_id}"), admin).await,
+        StatusCode::OK,
+    )
+    .await;
+    body(
+        app.request(Method::PATCH, &format!("/api-clients/{a_id}"), Some(admin))
+            .header("if-match", format!("\"{}\"", client["version"]))
+            .json(&json!({"scopes": ["exchange.read", "webhooks.manage"]}))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    let resp = app
+        .post(
+            &format!("/api-clients/{a_id}/revocation"),
+            Some(admin),
+            json!({}),
+        )
+        .await;
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let pid4 = w.participant(&w.exchange.token).await;
+    w.placement(&w.exchange.token, &pid4).await;
+    wait_for("the witness's delivery", || async {
+        witness.received().len() == 6
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        failing.received().len(),
+        1,
+        "a revoked client is sent nothing"
+    );
+    // the administrator still sees and manages it
+    let shown = body(app.get(&path, admin).await, StatusCode::OK).await;
+    assert_eq!(shown["clientId"], a_id.to_string());
+
+    // each step is audited under the client that took it
+    let rows = app.audit_rows().await;
+    for action in [
+        "subscription.created",
+        "subscription.pinged",
+        "subscription.secret_rotated",
+    ] {
+        assert!(
+            rows.iter()
+                .any(|e| e.action == action && e.actor_id == Some(a_id)),
+            "{action}"
+        );
+    }
+    assert!(!common::raw_database_text(&app.db).contains(&old));
 }
