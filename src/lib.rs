@@ -242,6 +242,47 @@ pub fn spec_document() -> serde_json::Value {
         }
     });
     integration::webhooks_spec::describe(&mut doc);
+    // closed lists the service checks, said where a client sends them
+    let countries = text::country_codes();
+    http::spec::enumerate(
+        &mut doc,
+        "CountryCode",
+        "An ISO 3166-1 alpha-2 country code (officially assigned).",
+        Some("iso-3166-alpha-2"),
+        "country",
+        &countries,
+        "NL",
+    );
+    // a subscription's filter values: 1 to 100 characters, none a control
+    if let Some(values) = doc.pointer_mut(
+        "/components/schemas/SubscriptionChannel/properties/filters/additionalProperties",
+    ) {
+        *values = serde_json::json!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": integration::subscriptions::MAX_FILTER_VALUE_LEN,
+            "pattern": "^[^\\x00-\\x1F\\x7F-\\x9F]+$"
+        });
+    }
+    // the countries of a grant rate table's country group are such codes too
+    if let Some(items) =
+        doc.pointer_mut("/components/schemas/CountryGroup/properties/countries/items")
+    {
+        *items = serde_json::json!({"$ref": "#/components/schemas/CountryCode"});
+    }
+    let regions: Vec<&str> = reporting::regions::REGIONS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    http::spec::enumerate(
+        &mut doc,
+        "Region",
+        "A region of the world, as the statistics group countries.",
+        None,
+        "region",
+        &regions,
+        "africa",
+    );
     doc
 }
 

@@ -260,6 +260,14 @@ fn close_request_bodies(doc: &mut Value) {
             {
                 expires.remove("example");
             }
+            if let Some(properties) = map.get_mut("properties").and_then(Value::as_object_mut) {
+                for property in properties.values_mut() {
+                    say_text_rules(property);
+                    if let Some(items) = property.get_mut("items") {
+                        say_text_rules(items);
+                    }
+                }
+            }
         }
         closed.push(name);
         pending.extend(refs);
@@ -267,6 +275,67 @@ fn close_request_bodies(doc: &mut Value) {
 }
 
 /// The names of the component schemas `value` refers to.
+/// Text the service reads (`text::parse_text` and its kin) holds no control
+/// character but tab and line breaks, and where it is required, not only
+/// white space: said as a `pattern` on every string of a request body that
+/// has no rule of its own (a `pattern`, a `format`, an `enum`). The formats
+/// with a rule a pattern can say get it.
+fn say_text_rules(schema: &mut Value) {
+    /// Any character but the control characters (Unicode `Cc`) other than
+    /// tab, line feed and carriage return.
+    const TEXT: &str = "[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F]";
+    let Some(map) = schema.as_object_mut() else {
+        return;
+    };
+    let is_string = match map.get("type") {
+        Some(Value::String(t)) => t == "string",
+        Some(Value::Array(ts)) => ts.iter().any(|t| t == "string"),
+        _ => false,
+    };
+    if !is_string || map.contains_key("pattern") || map.contains_key("enum") {
+        return;
+    }
+    match map.get("format").and_then(Value::as_str) {
+        Some("codename") => {
+            // one line (not even a tab or a line break), of ASCII's marks
+            // only space, apostrophe, hyphen and full stop, no space at
+            // either end (it is trimmed, and two characters must remain)
+            const MARKS: &str = "\\x00-\\x1F\\x7F-\\x9F!-&(-,/:-@\\[-`{-~";
+            map.insert("minLength".to_owned(), json!(2));
+            map.insert(
+                "pattern".to_owned(),
+                json!(format!("^[^\\s{MARKS}][^{MARKS}]*[^\\s{MARKS}]$")),
+            );
+        }
+        Some("language-name") => {
+            map.insert("minLength".to_owned(), json!(1));
+            map.insert(
+                "pattern".to_owned(),
+                json!(format!("^{TEXT}*[^\\s\\x00-\\x1F\\x7F-\\x9F]{TEXT}*$")),
+            );
+        }
+        Some("erasmus-code") => {
+            map.insert(
+                "pattern".to_owned(),
+                json!("^([A-Z]{1,3} [A-Z-]{2,8}[0-9]{2})?$"),
+            );
+        }
+        Some(_) => {}
+        None => {
+            let required = map
+                .get("minLength")
+                .and_then(Value::as_u64)
+                .is_some_and(|n| n >= 1);
+            let pattern = if required {
+                format!("^{TEXT}*[^\\s\\x00-\\x1F\\x7F-\\x9F]{TEXT}*$")
+            } else {
+                format!("^{TEXT}*$")
+            };
+            map.insert("pattern".to_owned(), json!(pattern));
+        }
+    }
+}
+
 fn collect_refs(value: &Value, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
@@ -670,10 +739,20 @@ fn declare_headers(op: &mut Map<String, Value>, access: &OperationAccess) {
             } else {
                 "Why the caller looks at or changes the data; stored (sealed) with the audit event of this request. Visible ASCII, or UTF-8 as RFC 8187 sends it: `UTF-8''` and the percent-encoded bytes (`UTF-8''co%C3%B6rdinator`)."
             },
-            "schema": {
-                "type": "string",
-                "maxLength": crate::audit::reason::MAX_CHARS,
-                "pattern": "^[\\x20-\\x7E\\t]*$"
+            "schema": if required {
+                // blank is no reason: at least one visible character
+                json!({
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": crate::audit::reason::MAX_CHARS,
+                    "pattern": "^[\\x20-\\x7E\\t]*[\\x21-\\x7E][\\x20-\\x7E\\t]*$"
+                })
+            } else {
+                json!({
+                    "type": "string",
+                    "maxLength": crate::audit::reason::MAX_CHARS,
+                    "pattern": "^[\\x20-\\x7E\\t]*$"
+                })
             }
         }));
     }
@@ -723,6 +802,57 @@ fn canonical_header_name(name: &str) -> String {
 }
 
 /// chrono's calendar dates print as `naive-date`, which no client knows.
+/// Says in the spec which values a rule the service checks admits, where
+/// the rule is a closed list: every string schema of `format` (request
+/// bodies) and the schema of every query parameter named `parameter` become
+/// a reference to the schema `name` of `values` (in `components.schemas`),
+/// so that a client, or a generator of requests, knows them.
+pub(crate) fn enumerate(
+    doc: &mut Value,
+    name: &str,
+    description: &str,
+    format: Option<&str>,
+    parameter: &str,
+    values: &[&str],
+    example: &str,
+) {
+    fn walk(value: &mut Value, reference: &Value, format: Option<&str>, parameter: &str) {
+        match value {
+            Value::Object(map) => {
+                if format.is_some() && map.get("format").and_then(Value::as_str) == format {
+                    *value = reference.clone();
+                    return;
+                }
+                let named = map.get("in").and_then(Value::as_str) == Some("query")
+                    && map.get("name").and_then(Value::as_str) == Some(parameter);
+                if named {
+                    map.insert("schema".to_owned(), reference.clone());
+                }
+                for (_, v) in map.iter_mut() {
+                    walk(v, reference, format, parameter);
+                }
+            }
+            Value::Array(items) => items
+                .iter_mut()
+                .for_each(|v| walk(v, reference, format, parameter)),
+            _ => {}
+        }
+    }
+    let reference = json!({"$ref": format!("#/components/schemas/{name}")});
+    if let Some(paths) = doc.get_mut("paths") {
+        walk(paths, &reference, format, parameter);
+    }
+    if let Some(schemas) = doc.get_mut("components").and_then(|c| c.get_mut("schemas")) {
+        walk(schemas, &reference, format, parameter);
+        schemas[name] = json!({
+            "type": "string",
+            "description": description,
+            "enum": values,
+            "example": example,
+        });
+    }
+}
+
 fn fix_formats(value: &mut Value) {
     match value {
         Value::Object(map) => {

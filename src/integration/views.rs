@@ -52,7 +52,7 @@ pub(crate) struct NewApiClientAccount {
     #[oai(validator(max_length = 100))]
     pub name: String,
     /// At least one scope.
-    #[oai(validator(min_items = 1, max_items = 5))]
+    #[oai(validator(min_items = 1, max_items = 6))]
     pub scopes: Vec<Scope>,
     /// When its keys stop working: in the future, at most two years ahead.
     pub expires_at: Timestamp,
@@ -64,7 +64,7 @@ pub(crate) struct NewApiClientAccount {
 pub(crate) struct ApiClientAccountUpdate {
     #[oai(validator(max_length = 100))]
     pub name: Option<String>,
-    #[oai(validator(min_items = 1, max_items = 5))]
+    #[oai(validator(min_items = 1, max_items = 6))]
     pub scopes: Option<Vec<Scope>>,
     pub expires_at: Option<Timestamp>,
 }

@@ -184,10 +184,13 @@ fn parse_update(body: &DefenderUpdate) -> Result<defender_changes::Update, ApiEr
     })
 }
 
-fn check_languages(languages: &[String], problems: &mut Vec<InvalidParam>) -> Vec<String> {
+fn check_languages(
+    languages: &[super::views::LanguageName],
+    problems: &mut Vec<InvalidParam>,
+) -> Vec<String> {
     let mut out = Vec::new();
     for (i, l) in languages.iter().enumerate() {
-        match parse_text(l, 40) {
+        match parse_text(&l.0, 40) {
             Ok(l) if !l.is_empty() => out.push(l),
             _ => problems.push(InvalidParam::new(
                 format!("languages[{i}]"),

@@ -74,8 +74,22 @@ pub(crate) struct NewDefender {
     pub identity: Option<DefenderIdentity>,
 }
 
+/// A language, by name or code: 1 to 40 characters of text.
+pub(crate) struct LanguageFormat;
+impl Format for LanguageFormat {
+    const NAME: &'static str = "language-name";
+    const MAX_LEN: usize = 40;
+    const EXAMPLE: &'static str = "English";
+    fn check(text: &str) -> Result<(), &'static str> {
+        match crate::text::parse_text(text, Self::MAX_LEN) {
+            Ok(t) if !t.is_empty() => Ok(()),
+            _ => Err("must be 1 to 40 characters of text"),
+        }
+    }
+}
+
 /// A language, by name or code.
-pub(crate) type LanguageName = String;
+pub(crate) type LanguageName = Formatted<LanguageFormat>;
 
 /// Changes to a defender; absent fields stay. `identity` replaces the whole identity.
 #[derive(Debug, Clone, Object)]
@@ -307,9 +321,9 @@ pub struct RiskAssessment {
 #[oai(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct NewRiskAssessment {
     pub level: RiskLevel,
-    #[oai(validator(max_length = 10000))]
+    #[oai(validator(min_length = 1, max_length = 10000))]
     pub threats: String,
-    #[oai(validator(max_length = 10000))]
+    #[oai(validator(min_length = 1, max_length = 10000))]
     pub measures: String,
     pub next_review_on: NaiveDate,
 }
@@ -375,7 +389,7 @@ pub struct CheckIn {
 pub(crate) struct CheckInRecord {
     pub outcome: CheckInOutcome,
     /// The protected note; left out, the note recorded before is kept.
-    #[oai(validator(max_length = 10000))]
+    #[oai(validator(min_length = 1, max_length = 10000))]
     pub note: Option<String>,
 }
 

@@ -851,3 +851,126 @@ fn request_schemas_say_what_the_service_refuses() {
         assert_eq!(schemas[nested]["additionalProperties"], false, "{nested}");
     }
 }
+
+/// Every text a request body carries says the rule the service reads it
+/// with: a `pattern` (no control characters; not blank where required), an
+/// `enum`, or a reference to one (country codes: the service's own list,
+/// where a query names a `country` too), so that a request made to fit the
+/// schema is not refused for its text.
+#[test]
+fn request_texts_say_the_rules_the_service_reads_them_with() {
+    let spec = common::committed_spec();
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    // the schemas request bodies use, nested ones included
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(r) = m.get("$ref").and_then(Value::as_str) {
+                    out.push(r.trim_start_matches("#/components/schemas/").to_owned());
+                }
+                m.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut pending = Vec::new();
+    for item in spec["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            refs(&op["requestBody"], &mut pending);
+        }
+    }
+    let mut requests = std::collections::BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if requests.insert(name.clone()) {
+            refs(&schemas[&name], &mut pending);
+        }
+    }
+    let mut texts = 0;
+    for (name, schema) in schemas {
+        if !requests.contains(name) {
+            continue;
+        }
+        for (field, property) in schema["properties"].as_object().into_iter().flatten() {
+            for s in [property, &property["items"]] {
+                let is_text = s["type"] == "string"
+                    || s["type"]
+                        .as_array()
+                        .is_some_and(|t| t.contains(&json!("string")));
+                if !is_text {
+                    continue;
+                }
+                texts += 1;
+                assert!(
+                    s.get("pattern").is_some()
+                        || s.get("enum").is_some()
+                        || s.get("format").is_some_and(|f| f == "date"
+                            || f == "date-time"
+                            || f == "uuid"
+                            || f == "email"),
+                    "{name}.{field}: {s}"
+                );
+                if s["minLength"].as_u64().unwrap_or(0) >= 1 && s.get("enum").is_none() {
+                    // one character that is neither white space nor a control
+                    let pattern = s["pattern"].as_str().unwrap_or_default();
+                    assert!(
+                        pattern.contains("[^\\s") || !pattern.contains('*'),
+                        "{name}.{field}: blank passes {pattern}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(texts > 80, "{texts}");
+    let codes = spec["components"]["schemas"]["CountryCode"]["enum"]
+        .as_array()
+        .unwrap();
+    assert_eq!(codes.len(), 249);
+    for field in [
+        "/components/schemas/NewDefender/properties/countryOfWork",
+        "/components/schemas/NewParticipant/properties/nationality",
+        "/components/schemas/NewInstitution/properties/country",
+        "/components/schemas/CountryGroup/properties/countries/items",
+        "/paths/~1placements/get/parameters",
+    ] {
+        assert!(
+            spec.pointer(field)
+                .unwrap()
+                .to_string()
+                .contains("#/components/schemas/CountryCode"),
+            "{field}"
+        );
+    }
+}
+
+/// JSON Schema counts `2.0` as an integer, as generators of requests do: the
+/// service takes it as 2; `2.5` stays a 400 naming the field.
+#[tokio::test]
+async fn an_integer_written_with_a_zero_fraction_is_that_integer() {
+    let app = TestApp::spawn().await;
+    let admin = app.account(&[casedesk::accounts::model::Role::Admin]).await;
+    let (client, _) = app.api_client(&admin.token, &["exchange.read"]).await;
+    let path = format!("/api-clients/{client}/keys");
+    let resp = app
+        .post(&path, Some(&admin.token), json!({"overlapHours": 2.0}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let body: Value = resp.json().await.unwrap();
+    let keys = body["client"]["keys"].as_array().unwrap();
+    let ends: Vec<chrono::DateTime<chrono::Utc>> = keys
+        .iter()
+        .filter_map(|k| k["expiresAt"].as_str())
+        .map(|t| t.parse().unwrap())
+        .collect();
+    assert_eq!(ends.len(), 1, "{body}");
+    use casedesk::clock::Clock;
+    assert_eq!(ends[0] - app.clock.now(), chrono::TimeDelta::hours(2));
+    let refused = problem(
+        app.post(&path, Some(&admin.token), json!({"overlapHours": 2.5}))
+            .await,
+        400,
+    )
+    .await;
+    assert_eq!(refused["invalidParams"][0]["name"], "overlapHours");
+    assert_eq!(refused["invalidParams"][0]["code"], "wrong_type");
+}

@@ -2098,6 +2098,19 @@ async fn a_client_manages_its_own_subscriptions_and_gets_only_what_it_may_read()
     let (_, reader) = app
         .api_client(admin, &["events.read", "exchange.read"])
         .await;
+    // a client may hold every scope there is, the new one included
+    app.api_client(
+        admin,
+        &[
+            "exchange.read",
+            "exchange.write",
+            "stays.read",
+            "statistics.read",
+            "events.read",
+            "webhooks.manage",
+        ],
+    )
+    .await;
     let receiver = Receiver::start(&[]).await;
     let witness = Receiver::start(&[]).await;
     w.subscribe(
