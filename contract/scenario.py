@@ -22,6 +22,7 @@ from casedesk_client.api.exchange import (
 )
 from casedesk_client.api.sessions import create_session
 from casedesk_client.models import (
+    CountryCode,
     Direction,
     EducationLevel,
     InstitutionKind,
@@ -50,11 +51,11 @@ client = AuthenticatedClient(base_url=api, token=signed_in.parsed.token)
 
 home = create_institution.sync(
     client=client,
-    body=NewInstitution(name="ROC Contract", kind=InstitutionKind.MBO_COLLEGE, country="NL", city="Delft", sister_city=False),
+    body=NewInstitution(name="ROC Contract", kind=InstitutionKind.MBO_COLLEGE, country=CountryCode.NL, city="Delft", sister_city=False),
 )
 partner_response = create_institution.sync_detailed(
     client=client,
-    body=NewInstitution(name="Escola Contract", kind=InstitutionKind.MBO_COLLEGE, country="PT", city="Porto", sister_city=True),
+    body=NewInstitution(name="Escola Contract", kind=InstitutionKind.MBO_COLLEGE, country=CountryCode.PT, city="Porto", sister_city=True),
 )
 assert partner_response.status_code == 201
 assert partner_response.headers["location"].startswith(api + "/institutions/"), partner_response.headers
@@ -64,7 +65,7 @@ learner = create_participant.sync(
     body=NewParticipant(
         given_name="Ana", family_name="Contract", date_of_birth=datetime.date(2007, 1, 1),
         email="ana@student.example.nl", education_level=EducationLevel.MBO_4,
-        home_institution_id=home.id, field_of_study="Care", nationality="NL", fewer_opportunities=False,
+        home_institution_id=home.id, field_of_study="Care", nationality=CountryCode.NL, fewer_opportunities=False,
     ),
 )
 # a reason in Dutch, sent as RFC 8187 does for parameters (README, "API conventions")
