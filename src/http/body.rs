@@ -242,6 +242,10 @@ fn check_clearing(
             continue;
         };
         let nullable = matches!(prop, MetaSchemaRef::Inline(p) if p.nullable);
+        if nullable && item.as_str() == Some("") {
+            // clearing with "" still works, deprecated: `null` is the way
+            super::deprecation::used(&super::deprecation::EMPTY_TEXT_CLEARS);
+        }
         if item.is_null() && !nullable && !schema.required.contains(&key.as_str()) {
             out.push(InvalidParam::new(
                 key.clone(),

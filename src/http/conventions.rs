@@ -115,7 +115,7 @@ pub(crate) async fn conventions<E: Endpoint>(next: E, mut req: Request) -> Resul
         latency_ms = tracing::field::Empty,
     );
 
-    let outcome = async {
+    let (outcome, deprecated) = super::deprecation::scope(async {
         match limit_body(&mut req).await {
             Err(problem) => problem.into_response(),
             Ok(()) => match next.call(req).await {
@@ -130,11 +130,12 @@ pub(crate) async fn conventions<E: Endpoint>(next: E, mut req: Request) -> Resul
                 }
             },
         }
-    }
+    })
     .instrument(span.clone())
     .await;
 
     let mut resp = ensure_problem(outcome);
+    super::deprecation::set_headers(&mut resp, &deprecated);
     if resp.status().is_client_error() || resp.status().is_server_error() {
         // problem bodies carry the request id as their instance
         resp = with_instance(resp, &request_id).await;

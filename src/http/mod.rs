@@ -5,6 +5,7 @@
 pub(crate) mod body;
 pub(crate) mod conventions;
 pub(crate) mod csv;
+pub(crate) mod deprecation;
 pub(crate) mod encoding;
 pub(crate) mod formats;
 pub(crate) mod idempotency;

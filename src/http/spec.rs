@@ -509,7 +509,32 @@ fn merge_patch_bodies(doc: &Value) -> Vec<String> {
         .collect()
 }
 
-const MERGE_PATCH: &str = "The body is a JSON Merge Patch (RFC 7396; sent as `application/json` or `application/merge-patch+json`): a field left out stays as it is, a field with a value is set, and `null` clears a field that may be empty (the schema allows `null` for exactly those; `null` for any other field is a 400 naming it).";
+/// The headers an answer carries when the request used a deprecated
+/// feature (see `super::deprecation`).
+fn deprecation_headers() -> Vec<(&'static str, Value)> {
+    let features: Vec<String> = super::deprecation::ALL
+        .iter()
+        .map(|d| format!("`{}` (sunset {})", d.name, d.sunset))
+        .collect();
+    vec![
+        (
+            "Deprecation",
+            json!({
+                "description": format!("Present when the request used a deprecated feature (RFC 9745): when it was deprecated, as `@<unix time>`. Deprecated now: {}. Clearing a field with an empty text (`\"\"`) is deprecated: send `null`.", features.join(", ")),
+                "schema": {"type": "string", "pattern": "^@[0-9]+$"}
+            }),
+        ),
+        (
+            "Sunset",
+            json!({
+                "description": "Present with `Deprecation` (RFC 8594): after this moment the deprecated feature may stop working (with a new major version of the API).",
+                "schema": {"type": "string", "maxLength": 40}
+            }),
+        ),
+    ]
+}
+
+const MERGE_PATCH: &str = "The body is a JSON Merge Patch (RFC 7396; sent as `application/json` or `application/merge-patch+json`): a field left out stays as it is, a field with a value is set, and `null` clears a field that may be empty (the schema allows `null` for exactly those; `null` for any other field is a 400 naming it). An empty text (`\"\"`) still clears a text that may be empty, but is deprecated: the answer then carries `Deprecation` and `Sunset`.";
 
 fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &OperationAccess) {
     declare_headers(op, access);
@@ -542,6 +567,18 @@ fn complete_operation(method: &str, op: &mut Map<String, Value>, access: &Operat
     if method == "patch" {
         description.push_str(MERGE_PATCH);
         description.push_str("\n\n");
+        if let Some(ok) = op
+            .get_mut("responses")
+            .and_then(|r| r.get_mut("200"))
+            .and_then(Value::as_object_mut)
+        {
+            let headers = ok.entry("headers").or_insert_with(|| json!({}));
+            if let Some(headers) = headers.as_object_mut() {
+                for (name, d) in deprecation_headers() {
+                    headers.insert(name.to_owned(), d);
+                }
+            }
+        }
     }
     description.push_str(&format!("**Access:** {who}"));
     op.insert("description".to_owned(), Value::String(description));

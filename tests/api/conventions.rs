@@ -974,3 +974,64 @@ async fn an_integer_written_with_a_zero_fraction_is_that_integer() {
     assert_eq!(refused["invalidParams"][0]["name"], "overlapHours");
     assert_eq!(refused["invalidParams"][0]["code"], "wrong_type");
 }
+
+/// A deprecated feature still works, and its answer says so (RFC 9745
+/// `Deprecation`, RFC 8594 `Sunset`, a `Link` with `rel="deprecation"`):
+/// clearing a field with `""` instead of `null`. The way that is not
+/// deprecated gets none of them.
+#[tokio::test]
+async fn a_deprecated_feature_still_works_and_its_answer_says_so() {
+    use casedesk::accounts::model::Role;
+    let app = TestApp::spawn().await;
+    let coordinator = app.account(&[Role::ShelterCoordinator]).await;
+    let t = coordinator.token.as_str();
+    let defender: Value = app
+        .post("/defenders", Some(t), json!({"codename": "Plover", "countryOfWork": "UG", "fieldOfWork": "labour", "languages": [], "riskLevel": "high"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let stay: Value = app
+        .post(
+            "/stays",
+            Some(t),
+            json!({"defenderId": defender["id"], "intakeRound": "2027-spring", "plannedArrival": "2027-03-01", "plannedDeparture": "2027-06-01",
+                   "visaStatus": "to_apply", "insuranceArranged": true, "confidentiality": "restricted", "accommodationAddress": "Singel 1"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/stays/{}", stay["id"].as_str().unwrap());
+    let patch = |version: &Value, body: Value| {
+        app.request(Method::PATCH, &path, Some(t))
+            .header("if-match", format!("\"{version}\""))
+            .header("x-audit-reason", "address moved")
+            .json(&body)
+            .send()
+    };
+    let resp = patch(&stay["version"], json!({"accommodationAddress": ""}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let h = resp.headers().clone();
+    assert_eq!(h["deprecation"], "@1796601600");
+    assert_eq!(h["sunset"], "Mon, 07 Jun 2027 00:00:00 GMT");
+    assert!(h
+        .get_all("link")
+        .iter()
+        .any(|l| l.to_str().unwrap().contains("rel=\"deprecation\"")));
+    let changed: Value = resp.json().await.unwrap();
+    assert!(changed["accommodationAddress"].is_null(), "{changed}");
+    // null, as JSON Merge Patch says: no signal
+    let resp = patch(&changed["version"], json!({"accommodationAddress": null}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers().get("deprecation").is_none());
+    assert!(resp.headers().get("sunset").is_none());
+    // the spec declares both on every PATCH answer
+    let spec = common::committed_spec();
+    let headers = &spec["paths"]["/stays/{id}"]["patch"]["responses"]["200"]["headers"];
+    assert!(headers.get("Deprecation").is_some() && headers.get("Sunset").is_some());
+}
