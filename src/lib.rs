@@ -264,6 +264,18 @@ pub fn spec_document() -> serde_json::Value {
             "pattern": "^[^\\x00-\\x1F\\x7F-\\x9F]+$"
         });
     }
+    // a legal representative's e-mail address, when given, is one (the
+    // service checks it as it checks every address)
+    if let Some(email) = doc.pointer_mut("/components/schemas/LegalRepresentative/properties/email")
+    {
+        *email = serde_json::json!({
+            "type": ["string", "null"],
+            "format": "email",
+            "minLength": 3,
+            "maxLength": crate::text::Email::MAX_LEN,
+            "example": "name@example.org"
+        });
+    }
     // the countries of a grant rate table's country group are such codes too
     if let Some(items) =
         doc.pointer_mut("/components/schemas/CountryGroup/properties/countries/items")
