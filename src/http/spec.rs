@@ -280,6 +280,19 @@ fn close_request_bodies(doc: &mut Value) {
 /// white space: said as a `pattern` on every string of a request body that
 /// has no rule of its own (a `pattern`, a `format`, an `enum`). The formats
 /// with a rule a pattern can say get it.
+/// A required text: no control character but tab and line breaks inside,
+/// and none of those nor a space at either end (the service trims a text
+/// before it counts it against `minLength`), so `minLength` counts what the
+/// service counts.
+fn required_text() -> String {
+    const INSIDE: &str = "[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F]";
+    const END: &str = "[^\\s\\x00-\\x1F\\x7F-\\x9F]";
+    // `(?!\n)`: Python's `$` (in generators of requests) also matches before
+    // a final line break; ECMA's does not, and the look-ahead says the same
+    // to both
+    format!("^{END}({INSIDE}*{END})?(?!\\n)$")
+}
+
 fn say_text_rules(schema: &mut Value) {
     /// Any character but the control characters (Unicode `Cc`) other than
     /// tab, line feed and carriage return.
@@ -309,10 +322,7 @@ fn say_text_rules(schema: &mut Value) {
         }
         Some("language-name") => {
             map.insert("minLength".to_owned(), json!(1));
-            map.insert(
-                "pattern".to_owned(),
-                json!(format!("^{TEXT}*[^\\s\\x00-\\x1F\\x7F-\\x9F]{TEXT}*$")),
-            );
+            map.insert("pattern".to_owned(), json!(required_text()));
         }
         Some("erasmus-code") => {
             map.insert(
@@ -327,7 +337,7 @@ fn say_text_rules(schema: &mut Value) {
                 .and_then(Value::as_u64)
                 .is_some_and(|n| n >= 1);
             let pattern = if required {
-                format!("^{TEXT}*[^\\s\\x00-\\x1F\\x7F-\\x9F]{TEXT}*$")
+                required_text()
             } else {
                 format!("^{TEXT}*$")
             };
