@@ -133,6 +133,26 @@ fn subscription_view(
     })
 }
 
+/// A subscription with a secret shown this once, its address and its ETag:
+/// the answer of a create and of a secret rotation.
+fn with_secret(
+    state: &AppState,
+    m: webhook_subscriptions::Model,
+    secret: String,
+) -> Result<(Json<CreatedSubscription>, String, String), ApiError> {
+    let location = crate::http::resource_url(
+        &state.config.public_url,
+        &format!("/subscriptions/{}", m.id),
+    );
+    let tag = etag(m.version);
+    let subscription = subscription_view(m, state.clock.now())?;
+    let created = CreatedSubscription {
+        subscription,
+        secret,
+    };
+    Ok((Json(created), location, tag))
+}
+
 pub struct SubscriptionsApi;
 
 #[OpenApi(tag = "Tag::Integration")]
@@ -189,17 +209,8 @@ impl SubscriptionsApi {
         body: JsonBody<NewSubscription>,
     ) -> ApiResult<SubscriptionCreated> {
         let (m, secret) = subscription_admin::create(*state, &caller, &body).await?;
-        let location = crate::http::resource_url(
-            &state.config.public_url,
-            &format!("/subscriptions/{}", m.id),
-        );
-        let tag = etag(m.version);
-        let subscription = subscription_view(m, state.clock.now())?;
-        let created = CreatedSubscription {
-            subscription,
-            secret,
-        };
-        Ok(SubscriptionCreated::Created(Json(created), location, tag))
+        let (created, location, tag) = with_secret(&state, m, secret)?;
+        Ok(SubscriptionCreated::Created(created, location, tag))
     }
 
     /// Show a subscription (never its secret).
@@ -287,17 +298,8 @@ impl SubscriptionsApi {
     ) -> ApiResult<SecretRotated> {
         let (m, secret) =
             subscription_admin::rotate_secret(*state, &caller, id.0, body.overlap_hours).await?;
-        let location = crate::http::resource_url(
-            &state.config.public_url,
-            &format!("/subscriptions/{}", m.id),
-        );
-        let tag = etag(m.version);
-        let subscription = subscription_view(m, state.clock.now())?;
-        let created = CreatedSubscription {
-            subscription,
-            secret,
-        };
-        Ok(SecretRotated::Created(Json(created), location, tag))
+        let (created, location, tag) = with_secret(&state, m, secret)?;
+        Ok(SecretRotated::Created(created, location, tag))
     }
 
     /// Send the receiver a test delivery (ping) now and answer what it
